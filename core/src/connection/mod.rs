@@ -1,0 +1,503 @@
+//! One RFC 6455 client connection, from the upgrade request to closed, as a
+//! state machine without I/O.
+//!
+//! Invariants: nothing here reads a clock, touches a socket or panics on
+//! input; every input (`handle_*`) takes the caller's `now`; the outputs are
+//! drained with `poll_transmit`, `poll_event` and `poll_timeout`. After a
+//! protocol violation the connection sends one close frame, reads nothing
+//! more and is finished. `ConnectionEvent::Closed` is emitted exactly once.
+
+use bytes::{Buf, Bytes, BytesMut};
+use std::collections::VecDeque;
+use std::time::Instant;
+use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
+
+use crate::close::{check_outgoing, close_payload, parse_close_payload};
+use crate::config::ConnectionConfig;
+use crate::error::{
+    ConfigError, ConnectionError, HandshakeError, ProtocolError, RefusedUpgrade, SendError,
+};
+use crate::event::{Closed, ConnectionEvent, Initiator};
+use crate::frame::{decode_frame, encode_frame};
+use crate::handshake::{parse_response_head, BodyLength, ClientRequest, ResponseHead};
+use crate::message::Assembler;
+use crate::{CloseCode, RandomSource};
+
+#[cfg(test)]
+mod tests;
+
+/// Where the connection is in its life, as the caller needs to know it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectionState {
+    /// The upgrade request is out; waiting for the server's `101`.
+    Handshaking,
+    /// Messages flow both ways.
+    Open,
+    /// A close frame was sent or received; waiting for the other side.
+    Closing,
+    /// Finished: flush `poll_transmit`, then close the transport.
+    Closed,
+}
+
+enum Phase {
+    Handshaking {
+        request: ClientRequest,
+        accept: String,
+    },
+    ReadingRefusal {
+        refusal: Box<RefusedUpgrade>,
+        body: BodyLength,
+    },
+    Open,
+    /// We sent a close frame and wait for the server's.
+    CloseSent,
+    /// Both close frames are exchanged; the server should now end the transport.
+    AwaitingEof,
+    Finished,
+}
+
+/// One client WebSocket connection, driven by its caller.
+///
+/// Methods come in four groups, as in quinn-proto:
+/// - constructors: [`Connection::new`] (writes the upgrade request) and
+///   [`Connection::from_upgraded`] (for a transport already upgraded);
+/// - inputs: [`handle_input`](Self::handle_input), [`handle_eof`](Self::handle_eof),
+///   [`handle_transport_error`](Self::handle_transport_error), [`handle_timeout`](Self::handle_timeout);
+/// - commands: [`send_text`](Self::send_text), [`send_binary`](Self::send_binary),
+///   [`ping`](Self::ping), [`pong`](Self::pong), [`close`](Self::close);
+/// - outputs: [`poll_transmit`](Self::poll_transmit), [`poll_event`](Self::poll_event),
+///   [`poll_timeout`](Self::poll_timeout).
+///
+/// After every input or command, drain the outputs: write what `poll_transmit`
+/// gives, deliver the events, and call `handle_timeout` once the instant from
+/// `poll_timeout` has passed. `now` must never go backwards. When
+/// [`state`](Self::state) is [`ConnectionState::Closed`], flush the last
+/// transmit and close the transport.
+pub struct Connection {
+    config: ConnectionConfig,
+    rng: Box<dyn RandomSource>,
+    phase: Phase,
+    input: BytesMut,
+    output: Vec<u8>,
+    assembler: Assembler,
+    events: VecDeque<ConnectionEvent>,
+    deadline: Option<Instant>,
+    /// The code of the close frame we sent, once we sent one.
+    sent_code: Option<CloseCode>,
+}
+
+impl Connection {
+    /// Starts a connection: validates `request` and `config` and queues the
+    /// upgrade request, keyed from `rng`, for `poll_transmit`.
+    pub fn new(
+        request: ClientRequest,
+        config: ConnectionConfig,
+        mut rng: Box<dyn RandomSource>,
+        now: Instant,
+    ) -> Result<Self, ConfigError> {
+        request.validate()?;
+        config.validate()?;
+        let mut nonce = [0u8; 16];
+        rng.fill(&mut nonce);
+        let key = data_encoding::BASE64.encode(&nonce);
+        let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
+        let mut output = Vec::new();
+        request.encode(&key, &mut output);
+        let deadline = config.handshake_timeout.map(|t| now + t);
+        let mut conn = Self::with_phase(config, rng, Phase::Handshaking { request, accept });
+        conn.output = output;
+        conn.deadline = deadline;
+        Ok(conn)
+    }
+
+    /// A connection whose transport has already been upgraded (by another
+    /// HTTP client, say): it starts open and emits no `Opened` event.
+    pub fn from_upgraded(
+        config: ConnectionConfig,
+        rng: Box<dyn RandomSource>,
+    ) -> Result<Self, ConfigError> {
+        config.validate()?;
+        Ok(Self::with_phase(config, rng, Phase::Open))
+    }
+
+    fn with_phase(config: ConnectionConfig, rng: Box<dyn RandomSource>, phase: Phase) -> Self {
+        Self {
+            assembler: Assembler::new(config.max_message_size),
+            config,
+            rng,
+            phase,
+            input: BytesMut::new(),
+            output: Vec::new(),
+            events: VecDeque::new(),
+            deadline: None,
+            sent_code: None,
+        }
+    }
+
+    /// The connection's state.
+    pub fn state(&self) -> ConnectionState {
+        match self.phase {
+            Phase::Handshaking { .. } | Phase::ReadingRefusal { .. } => {
+                ConnectionState::Handshaking
+            }
+            Phase::Open => ConnectionState::Open,
+            Phase::CloseSent | Phase::AwaitingEof => ConnectionState::Closing,
+            Phase::Finished => ConnectionState::Closed,
+        }
+    }
+
+    /// Takes bytes read from the transport.
+    pub fn handle_input(&mut self, data: &[u8], now: Instant) {
+        if matches!(self.phase, Phase::AwaitingEof | Phase::Finished) {
+            return;
+        }
+        self.input.extend_from_slice(data);
+        self.process_input(now);
+    }
+
+    /// The transport reached end of stream.
+    pub fn handle_eof(&mut self, now: Instant) {
+        let _ = now;
+        let mid_frame = !self.input.is_empty() || self.assembler.in_progress();
+        self.end_transport(ConnectionError::UnexpectedEof { mid_frame });
+    }
+
+    /// The transport failed (reset, TLS alert ...); `message` is kept for the user.
+    pub fn handle_transport_error(
+        &mut self,
+        kind: std::io::ErrorKind,
+        message: impl Into<String>,
+        now: Instant,
+    ) {
+        let _ = now;
+        self.end_transport(ConnectionError::Transport {
+            kind,
+            message: message.into(),
+        });
+    }
+
+    /// Fires the timer reported by `poll_timeout` once `now` has reached it.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.deadline.is_none_or(|d| now < d) {
+            return;
+        }
+        self.deadline = None;
+        match std::mem::replace(&mut self.phase, Phase::Finished) {
+            Phase::Handshaking { .. } => {
+                self.emit_closed(Initiator::Local, None, ConnectionError::HandshakeTimeout)
+            }
+            Phase::ReadingRefusal { refusal, .. } => self.emit_refused(refusal),
+            Phase::CloseSent => {
+                self.emit_closed(Initiator::Local, None, ConnectionError::CloseTimeout)
+            }
+            Phase::Open | Phase::AwaitingEof | Phase::Finished => {}
+        }
+    }
+
+    /// Sends a text message.
+    pub fn send_text(&mut self, text: &str) -> Result<(), SendError> {
+        self.send_data(Data::Text, text.as_bytes())
+    }
+
+    /// Sends a binary message.
+    pub fn send_binary(&mut self, data: &[u8]) -> Result<(), SendError> {
+        self.send_data(Data::Binary, data)
+    }
+
+    /// Sends a ping; the server's pong arrives as [`ConnectionEvent::Pong`].
+    pub fn ping(&mut self, payload: &[u8]) -> Result<(), SendError> {
+        self.send_control(Control::Ping, payload)
+    }
+
+    /// Sends a pong (needed only when `auto_pong` is off, or as a one-way heartbeat).
+    pub fn pong(&mut self, payload: &[u8]) -> Result<(), SendError> {
+        self.send_control(Control::Pong, payload)
+    }
+
+    /// Starts the close handshake. Before the upgrade completes there is
+    /// nothing to close on the wire: the connection is simply finished.
+    pub fn close(&mut self, code: CloseCode, reason: &str, now: Instant) -> Result<(), SendError> {
+        check_outgoing(code, reason)?;
+        match self.phase {
+            Phase::Open => {
+                self.write_close(Some(code), reason);
+                self.phase = Phase::CloseSent;
+                self.deadline = Some(now + self.config.close_timeout);
+                Ok(())
+            }
+            Phase::Handshaking { .. } | Phase::ReadingRefusal { .. } => {
+                self.phase = Phase::Finished;
+                self.deadline = None;
+                self.events.push_back(ConnectionEvent::Closed(Closed {
+                    initiator: Initiator::Local,
+                    code: CloseCode::Abnormal,
+                    reason: String::new(),
+                    sent_code: None,
+                    error: None,
+                }));
+                Ok(())
+            }
+            Phase::CloseSent | Phase::AwaitingEof | Phase::Finished => Err(SendError::Closed),
+        }
+    }
+
+    /// Moves every byte queued for the transport into `out` (one write per
+    /// poll); returns how many. When `out` is empty its buffer is swapped in, not copied.
+    #[must_use]
+    pub fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
+        let n = self.output.len();
+        if out.is_empty() {
+            std::mem::swap(out, &mut self.output);
+        } else {
+            out.append(&mut self.output);
+        }
+        n
+    }
+
+    /// The next event, if any.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<ConnectionEvent> {
+        self.events.pop_front()
+    }
+
+    /// When `handle_timeout` must next be called, if any timer is armed.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    fn process_input(&mut self, now: Instant) {
+        loop {
+            match &mut self.phase {
+                Phase::Handshaking { request, accept } => {
+                    match parse_response_head(
+                        &self.input,
+                        request,
+                        accept,
+                        self.config.max_response_head,
+                    ) {
+                        Ok(ResponseHead::Partial) => return,
+                        Ok(ResponseHead::Accepted { response, head_len }) => {
+                            self.input.advance(head_len);
+                            self.phase = Phase::Open;
+                            self.deadline = None;
+                            self.events.push_back(ConnectionEvent::Opened(response));
+                        }
+                        Ok(ResponseHead::Refused {
+                            refusal,
+                            head_len,
+                            body,
+                        }) => {
+                            self.input.advance(head_len);
+                            self.phase = Phase::ReadingRefusal { refusal, body };
+                        }
+                        Err(e) => return self.fail_handshake(e),
+                    }
+                }
+                Phase::ReadingRefusal { .. } => return self.read_refusal_body(),
+                Phase::Open | Phase::CloseSent => return self.process_frames(now),
+                Phase::AwaitingEof | Phase::Finished => return self.input.clear(),
+            }
+        }
+    }
+
+    fn process_frames(&mut self, now: Instant) {
+        while matches!(self.phase, Phase::Open | Phase::CloseSent) {
+            let result = match decode_frame(&mut self.input, self.config.max_frame_size) {
+                Ok(None) => return,
+                Ok(Some(frame)) => match frame.opcode {
+                    OpCode::Data(data) => self.on_data(data, frame.fin, frame.payload),
+                    OpCode::Control(control) => self.on_control(control, frame.payload, now),
+                },
+                Err(e) => Err(e),
+            };
+            if let Err(e) = result {
+                self.fail(e);
+            }
+        }
+    }
+
+    fn on_data(&mut self, data: Data, fin: bool, payload: Bytes) -> Result<(), ProtocolError> {
+        if let Some(message) = self.assembler.on_frame(data, fin, payload)? {
+            self.events.push_back(ConnectionEvent::Message(message));
+        }
+        Ok(())
+    }
+
+    fn on_control(
+        &mut self,
+        control: Control,
+        payload: Bytes,
+        now: Instant,
+    ) -> Result<(), ProtocolError> {
+        match control {
+            Control::Ping => {
+                if self.config.auto_pong && matches!(self.phase, Phase::Open) {
+                    self.write_frame(OpCode::Control(Control::Pong), true, &payload);
+                }
+                self.events.push_back(ConnectionEvent::Ping(payload));
+            }
+            Control::Pong => self.events.push_back(ConnectionEvent::Pong(payload)),
+            Control::Close => self.on_close_frame(&payload, now)?,
+            // The frame decoder refuses reserved opcodes before they get here.
+            Control::Reserved(op) => return Err(ProtocolError::ReservedOpcode(op)),
+        }
+        Ok(())
+    }
+
+    fn on_close_frame(&mut self, payload: &[u8], now: Instant) -> Result<(), ProtocolError> {
+        let (code, reason) = parse_close_payload(payload)?;
+        let initiator = if matches!(self.phase, Phase::Open) {
+            // Echo the code, as RFC 6455 §5.5.1 suggests; a codeless close gets a codeless answer.
+            self.write_close((code != CloseCode::Status).then_some(code), "");
+            Initiator::Remote
+        } else {
+            Initiator::Local
+        };
+        self.phase = Phase::AwaitingEof;
+        self.deadline = Some(now + self.config.close_timeout);
+        self.input.clear();
+        self.events.push_back(ConnectionEvent::Closed(Closed {
+            initiator,
+            code,
+            reason,
+            sent_code: self.sent_code,
+            error: None,
+        }));
+        Ok(())
+    }
+
+    fn read_refusal_body(&mut self) {
+        let limit = self.config.refusal_body_limit;
+        let Phase::ReadingRefusal { refusal, body } = &mut self.phase else {
+            return;
+        };
+        let wanted = match *body {
+            BodyLength::Known(n) => n.min(limit),
+            BodyLength::Chunked | BodyLength::UntilEof => limit,
+        };
+        let take = (wanted - refusal.body.len().min(wanted)).min(self.input.len());
+        refusal.body.extend_from_slice(&self.input[..take]);
+        self.input.clear();
+        let chunked_done = *body == BodyLength::Chunked && refusal.body.ends_with(b"0\r\n\r\n");
+        if refusal.body.len() >= wanted || chunked_done {
+            if let Phase::ReadingRefusal { refusal, .. } =
+                std::mem::replace(&mut self.phase, Phase::Finished)
+            {
+                self.deadline = None;
+                self.emit_refused(refusal);
+            }
+        }
+    }
+
+    fn emit_refused(&mut self, refusal: Box<RefusedUpgrade>) {
+        let error = ConnectionError::Handshake(HandshakeError::Refused(refusal));
+        self.emit_closed(Initiator::Remote, None, error);
+    }
+
+    fn fail_handshake(&mut self, error: HandshakeError) {
+        self.phase = Phase::Finished;
+        self.deadline = None;
+        self.input.clear();
+        self.emit_closed(Initiator::Remote, None, ConnectionError::Handshake(error));
+    }
+
+    /// RFC 6455 §7.1.7, "Fail the WebSocket Connection": one close frame with
+    /// the violation's code, then nothing more is read.
+    fn fail(&mut self, error: ProtocolError) {
+        if matches!(self.phase, Phase::Open) {
+            self.write_close(Some(error.close_code()), "");
+        }
+        self.phase = Phase::Finished;
+        self.deadline = None;
+        self.input.clear();
+        self.emit_closed(Initiator::Local, None, ConnectionError::Protocol(error));
+    }
+
+    fn end_transport(&mut self, error: ConnectionError) {
+        let phase = std::mem::replace(&mut self.phase, Phase::Finished);
+        self.deadline = None;
+        self.input.clear();
+        match phase {
+            Phase::ReadingRefusal { refusal, .. } => self.emit_refused(refusal),
+            Phase::Handshaking { .. } | Phase::Open => {
+                self.emit_closed(Initiator::Remote, None, error)
+            }
+            Phase::CloseSent => self.emit_closed(Initiator::Local, None, error),
+            Phase::AwaitingEof | Phase::Finished => {}
+        }
+    }
+
+    fn emit_closed(
+        &mut self,
+        initiator: Initiator,
+        code: Option<CloseCode>,
+        error: ConnectionError,
+    ) {
+        self.events.push_back(ConnectionEvent::Closed(Closed {
+            initiator,
+            code: code.unwrap_or(CloseCode::Abnormal),
+            reason: String::new(),
+            sent_code: self.sent_code,
+            error: Some(error),
+        }));
+    }
+
+    fn send_data(&mut self, data: Data, payload: &[u8]) -> Result<(), SendError> {
+        self.check_open()?;
+        match self.config.fragment_size {
+            Some(size) if payload.len() > size => {
+                let mut chunks = payload.chunks(size).peekable();
+                let mut opcode = OpCode::Data(data);
+                while let Some(chunk) = chunks.next() {
+                    self.write_frame(opcode, chunks.peek().is_none(), chunk);
+                    opcode = OpCode::Data(Data::Continue);
+                }
+            }
+            _ => self.write_frame(OpCode::Data(data), true, payload),
+        }
+        Ok(())
+    }
+
+    fn send_control(&mut self, control: Control, payload: &[u8]) -> Result<(), SendError> {
+        self.check_open()?;
+        if payload.len() > 125 {
+            return Err(SendError::ControlPayloadTooLong(payload.len()));
+        }
+        self.write_frame(OpCode::Control(control), true, payload);
+        Ok(())
+    }
+
+    fn check_open(&self) -> Result<(), SendError> {
+        match self.phase {
+            Phase::Open => Ok(()),
+            Phase::Handshaking { .. } | Phase::ReadingRefusal { .. } => Err(SendError::NotOpen),
+            Phase::CloseSent | Phase::AwaitingEof | Phase::Finished => Err(SendError::Closed),
+        }
+    }
+
+    fn write_close(&mut self, code: Option<CloseCode>, reason: &str) {
+        self.sent_code = code.or(Some(CloseCode::Status));
+        self.write_frame(
+            OpCode::Control(Control::Close),
+            true,
+            &close_payload(code, reason),
+        );
+    }
+
+    fn write_frame(&mut self, opcode: OpCode, fin: bool, payload: &[u8]) {
+        let mask = self.rng.next_u32().to_ne_bytes();
+        encode_frame(&mut self.output, opcode, fin, payload, mask);
+    }
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("state", &self.state())
+            .field("buffered_input", &self.input.len())
+            .field("queued_output", &self.output.len())
+            .field("deadline", &self.deadline)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,57 @@
+//! What the connection tells its caller, drained with `Connection::poll_event`.
+
+use bytes::Bytes;
+
+use crate::error::ConnectionError;
+use crate::handshake::UpgradeResponse;
+use crate::message::Message;
+use crate::CloseCode;
+
+/// Something that happened on the connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConnectionEvent {
+    /// The server accepted the upgrade; messages can be sent from now on.
+    Opened(UpgradeResponse),
+    /// A complete data message.
+    Message(Message),
+    /// The server pinged; the pong is already queued when `auto_pong` is on.
+    Ping(Bytes),
+    /// The server answered a ping (or sent an unsolicited pong).
+    Pong(Bytes),
+    /// The WebSocket is closed: sent once, last of all events.
+    Closed(Closed),
+}
+
+/// Which side started the close.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Initiator {
+    /// We did: a `close` call, a timeout, or a protocol violation by the peer.
+    Local,
+    /// The server did: its close frame, or the transport ending.
+    Remote,
+}
+
+/// How and why the connection closed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Closed {
+    /// Who started the close.
+    pub initiator: Initiator,
+    /// RFC 6455 §7.1.5's close code: the one in the first close frame received,
+    /// 1005 (`Status`) if that frame had none, 1006 (`Abnormal`) if none was received.
+    pub code: CloseCode,
+    /// The reason in that close frame, if any.
+    pub reason: String,
+    /// The code of the close frame we sent, if we sent one (our own close, an
+    /// echo of the server's, or the code of a protocol violation).
+    pub sent_code: Option<CloseCode>,
+    /// What went wrong; `None` for a clean close handshake.
+    pub error: Option<ConnectionError>,
+}
+
+impl Closed {
+    /// Whether both close frames were exchanged without error.
+    pub fn is_clean(&self) -> bool {
+        self.error.is_none()
+    }
+}

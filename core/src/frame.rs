@@ -1,0 +1,249 @@
+//! Frames on the wire (RFC 6455 §5.2): decoding server frames from the input
+//! buffer and encoding masked client frames into the output buffer.
+//!
+//! Header parsing and formatting are tungstenite's (`FrameHeader`); this module
+//! adds the client's rules that a header alone decides (server frames are
+//! unmasked, no reserved bits, control frames short and final, the frame size
+//! limit), so a bad frame is refused before its payload is waited for.
+//! A payload is split off the input buffer as `Bytes`, never copied.
+
+use bytes::{Buf, Bytes, BytesMut};
+use std::io::Cursor;
+use tungstenite::protocol::frame::coding::OpCode;
+use tungstenite::protocol::frame::FrameHeader;
+
+use crate::error::ProtocolError;
+
+/// One complete server frame that passed the header rules.
+#[derive(Debug)]
+pub(crate) struct Frame {
+    pub(crate) fin: bool,
+    pub(crate) opcode: OpCode,
+    pub(crate) payload: Bytes,
+}
+
+/// Takes one frame off the front of `input`, or returns `Ok(None)` and leaves
+/// `input` untouched when the frame is not complete yet.
+pub(crate) fn decode_frame(
+    input: &mut BytesMut,
+    max_frame_size: usize,
+) -> Result<Option<Frame>, ProtocolError> {
+    let mut cursor = Cursor::new(&input[..]);
+    let (header, len) = match FrameHeader::parse(&mut cursor) {
+        Ok(Some(parsed)) => parsed,
+        Ok(None) => return Ok(None),
+        Err(_) => {
+            return Err(ProtocolError::ReservedOpcode(
+                input.first().map_or(0, |b| b & 0x0F),
+            ))
+        }
+    };
+    // `parse` returned a header, so the cursor stands inside `input`.
+    let header_len = cursor.position() as usize;
+    check_header(&header, len, max_frame_size)?;
+    // `check_header` bounded `len` by `max_frame_size`, a `usize`.
+    let total = header_len + len as usize;
+    if input.len() < total {
+        input.reserve(total - input.len());
+        return Ok(None);
+    }
+    input.advance(header_len);
+    let payload = input.split_to(len as usize).freeze();
+    Ok(Some(Frame {
+        fin: header.is_final,
+        opcode: header.opcode,
+        payload,
+    }))
+}
+
+fn check_header(
+    header: &FrameHeader,
+    len: u64,
+    max_frame_size: usize,
+) -> Result<(), ProtocolError> {
+    if header.mask.is_some() {
+        return Err(ProtocolError::MaskedFrame);
+    }
+    if header.rsv1 || header.rsv2 || header.rsv3 {
+        return Err(ProtocolError::ReservedBits);
+    }
+    if let OpCode::Control(_) = header.opcode {
+        if !header.is_final {
+            return Err(ProtocolError::FragmentedControlFrame);
+        }
+        if len > 125 {
+            return Err(ProtocolError::ControlFrameTooLong(len));
+        }
+    }
+    if len > max_frame_size as u64 {
+        return Err(ProtocolError::FrameTooLarge {
+            size: len,
+            limit: max_frame_size,
+        });
+    }
+    Ok(())
+}
+
+/// Appends one masked client frame to `out`.
+pub(crate) fn encode_frame(
+    out: &mut Vec<u8>,
+    opcode: OpCode,
+    fin: bool,
+    payload: &[u8],
+    mask: [u8; 4],
+) {
+    let header = FrameHeader {
+        is_final: fin,
+        rsv1: false,
+        rsv2: false,
+        rsv3: false,
+        opcode,
+        mask: Some(mask),
+    };
+    out.reserve(header.len(payload.len() as u64) + payload.len());
+    // Writing into a Vec<u8> cannot fail; the Result is io::Write's signature only.
+    let _ = header.format(payload.len() as u64, out);
+    let start = out.len();
+    out.extend_from_slice(payload);
+    apply_mask(&mut out[start..], mask);
+}
+
+/// XORs `buf` with the 4-byte masking key (RFC 6455 §5.3).
+///
+/// tungstenite's own `apply_mask` is private to it, so this is the one
+/// protocol primitive written here; it works 8 bytes at a time without `unsafe`.
+pub(crate) fn apply_mask(buf: &mut [u8], mask: [u8; 4]) {
+    let word = u32::from_ne_bytes(mask) as u64;
+    let mask64 = word | (word << 32);
+    let mut chunks = buf.chunks_exact_mut(8);
+    for chunk in &mut chunks {
+        if let Ok(bytes) = <[u8; 8]>::try_from(&*chunk) {
+            chunk.copy_from_slice(&(u64::from_ne_bytes(bytes) ^ mask64).to_ne_bytes());
+        }
+    }
+    // Chunks are multiples of 4 long, so the remainder starts at mask index 0.
+    for (i, b) in chunks.into_remainder().iter_mut().enumerate() {
+        *b ^= mask[i & 3];
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tungstenite::protocol::frame::coding::{Control, Data};
+
+    fn server_frame(first: u8, payload: &[u8]) -> Vec<u8> {
+        let mut v = vec![first];
+        match payload.len() {
+            n if n < 126 => v.push(n as u8),
+            n if n < 65536 => {
+                v.push(126);
+                v.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+            n => {
+                v.push(127);
+                v.extend_from_slice(&(n as u64).to_be_bytes());
+            }
+        }
+        v.extend_from_slice(payload);
+        v
+    }
+
+    #[test]
+    fn decodes_each_length_form_and_leaves_the_rest() {
+        for n in [0usize, 1, 125, 126, 65535, 65536, 70000] {
+            let payload: Vec<u8> = (0..n).map(|i| i as u8).collect();
+            let mut buf = BytesMut::from(&server_frame(0x82, &payload)[..]);
+            buf.extend_from_slice(b"\x89");
+            let f = decode_frame(&mut buf, 1 << 20).unwrap().unwrap();
+            assert!(f.fin);
+            assert_eq!(f.opcode, OpCode::Data(Data::Binary));
+            assert_eq!(&f.payload[..], &payload[..]);
+            assert_eq!(&buf[..], b"\x89");
+        }
+    }
+
+    #[test]
+    fn incomplete_frames_consume_nothing() {
+        let whole = server_frame(0x81, &[b'x'; 300]);
+        for cut in 0..whole.len() {
+            let mut buf = BytesMut::from(&whole[..cut]);
+            assert!(
+                decode_frame(&mut buf, 1 << 20).unwrap().is_none(),
+                "cut {cut}"
+            );
+            assert_eq!(buf.len(), cut);
+        }
+    }
+
+    #[test]
+    fn header_rules_fail_before_the_payload_arrives() {
+        let cases: &[(&[u8], ProtocolError)] = &[
+            (b"\x81\x85abcd", ProtocolError::MaskedFrame),
+            (b"\xc1\x00", ProtocolError::ReservedBits),
+            (b"\xa1\x00", ProtocolError::ReservedBits),
+            (b"\x91\x00", ProtocolError::ReservedBits),
+            (b"\x83\x00", ProtocolError::ReservedOpcode(3)),
+            (b"\x8b\x00", ProtocolError::ReservedOpcode(0xb)),
+            (b"\x09\x00", ProtocolError::FragmentedControlFrame),
+            (b"\x89\x7e\x00\x7e", ProtocolError::ControlFrameTooLong(126)),
+            (
+                b"\x82\x7f\x00\x00\x00\x00\x00\x10\x00\x01",
+                ProtocolError::FrameTooLarge {
+                    size: 1_048_577,
+                    limit: 1 << 20,
+                },
+            ),
+            (
+                b"\x82\x7f\xff\xff\xff\xff\xff\xff\xff\xff",
+                ProtocolError::FrameTooLarge {
+                    size: u64::MAX,
+                    limit: 1 << 20,
+                },
+            ),
+        ];
+        for (bytes, want) in cases {
+            let mut buf = BytesMut::from(*bytes);
+            assert_eq!(
+                decode_frame(&mut buf, 1 << 20).unwrap_err(),
+                *want,
+                "{bytes:x?}"
+            );
+        }
+    }
+
+    #[test]
+    fn encoded_frames_are_masked_and_parse_back() {
+        for n in [0usize, 5, 125, 126, 1000, 70000] {
+            let payload: Vec<u8> = (0..n).map(|i| (i * 7) as u8).collect();
+            let mut out = Vec::new();
+            encode_frame(
+                &mut out,
+                OpCode::Control(Control::Ping),
+                true,
+                &payload,
+                [1, 2, 3, 4],
+            );
+            let mut cursor = Cursor::new(&out[..]);
+            let (h, len) = FrameHeader::parse(&mut cursor).unwrap().unwrap();
+            assert_eq!((h.mask, len as usize), (Some([1, 2, 3, 4]), n));
+            let mut body = out[cursor.position() as usize..].to_vec();
+            apply_mask(&mut body, [1, 2, 3, 4]);
+            assert_eq!(body, payload);
+        }
+    }
+
+    #[test]
+    fn mask_matches_the_bytewise_definition() {
+        for n in 0..40 {
+            let mut buf: Vec<u8> = (0..n as u8).collect();
+            let want: Vec<u8> = buf
+                .iter()
+                .enumerate()
+                .map(|(i, b)| b ^ [9, 8, 7, 6][i % 4])
+                .collect();
+            apply_mask(&mut buf, [9, 8, 7, 6]);
+            assert_eq!(buf, want);
+        }
+    }
+}

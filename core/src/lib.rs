@@ -1,0 +1,86 @@
+//! wslink-core: the sans-IO heart of wslink, a WebSocket client for
+//! connections that must stay up.
+//!
+//! The crate is a set of state machines fed with bytes, transport events,
+//! commands and the current time, and drained of bytes to write, events and
+//! the next deadline. It is fully deterministic: it never reads the clock,
+//! never does I/O, never spawns, and takes its randomness (masking keys,
+//! handshake nonces) from a [`RandomSource`] the caller injects. Nothing it
+//! reads from the network can make it panic; a peer's fault becomes a typed
+//! event, a caller's misuse an `Err`.
+//!
+//! This release holds the connection layer: one RFC 6455 client connection
+//! ([`Connection`]). A whole run, against any byte source:
+//!
+//! ```
+//! use std::time::Instant;
+//! use rand::{rngs::StdRng, SeedableRng};
+//! use wslink_core::{ClientRequest, Connection, ConnectionConfig, ConnectionEvent};
+//!
+//! let now = Instant::now();
+//! let request = ClientRequest::new("ws://127.0.0.1:9001/feed").unwrap();
+//! let rng = Box::new(StdRng::seed_from_u64(1));
+//! let mut conn = Connection::new(request, ConnectionConfig::default(), rng, now).unwrap();
+//!
+//! let mut wire = Vec::new();
+//! let n = conn.poll_transmit(&mut wire); // the upgrade request: write it to the socket
+//! assert!(wire.starts_with(b"GET /feed HTTP/1.1\r\n") && n == wire.len());
+//!
+//! conn.handle_eof(now); // the server hung up before answering
+//! match conn.poll_event() {
+//!     Some(ConnectionEvent::Closed(closed)) => assert!(!closed.is_clean()),
+//!     other => panic!("{other:?}"),
+//! }
+//! ```
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs, unreachable_pub)]
+
+mod close;
+mod config;
+mod connection;
+mod error;
+mod event;
+mod frame;
+mod handshake;
+mod message;
+mod url;
+mod utf8;
+
+pub use config::ConnectionConfig;
+pub use connection::{Connection, ConnectionState};
+pub use error::{
+    ConfigError, ConnectionError, HandshakeError, ProtocolError, RefusedUpgrade, SendError,
+    UrlError,
+};
+pub use event::{Closed, ConnectionEvent, Initiator};
+pub use handshake::{ClientRequest, UpgradeResponse};
+pub use message::Message;
+pub use url::WsUrl;
+
+/// Close status codes (RFC 6455 §7.4), tungstenite's type.
+pub use tungstenite::protocol::frame::coding::CloseCode;
+/// Validated UTF-8 payload of a text message, tungstenite's type over `bytes::Bytes`.
+pub use tungstenite::Utf8Bytes;
+
+/// The random numbers the core needs: masking keys and handshake nonces.
+///
+/// Injected so that tests are repeatable; in production pass an OS-seeded
+/// generator (`rand::rngs::StdRng::from_os_rng()` or similar), since RFC 6455
+/// §5.3 wants masking keys the server cannot predict. Every
+/// [`rand::Rng`] (rand 0.10) already implements it.
+pub trait RandomSource: Send {
+    /// A random 32-bit value.
+    fn next_u32(&mut self) -> u32;
+    /// Fills `dest` with random bytes.
+    fn fill(&mut self, dest: &mut [u8]);
+}
+
+impl<R: rand::Rng + Send> RandomSource for R {
+    fn next_u32(&mut self) -> u32 {
+        rand::Rng::next_u32(self)
+    }
+    fn fill(&mut self, dest: &mut [u8]) {
+        self.fill_bytes(dest)
+    }
+}
