@@ -18,8 +18,7 @@ pub(crate) fn parse_close_payload(payload: &[u8]) -> Result<(CloseCode, String),
             if !code.is_allowed() {
                 return Err(ProtocolError::InvalidCloseCode(raw));
             }
-            let reason =
-                std::str::from_utf8(reason).map_err(|_| ProtocolError::InvalidCloseReason)?;
+            let reason = std::str::from_utf8(reason).map_err(|_| ProtocolError::InvalidCloseReason)?;
             Ok((code, reason.to_owned()))
         }
     }
@@ -51,67 +50,24 @@ mod tests {
 
     #[test]
     fn received_payloads_follow_the_rfc() {
-        assert_eq!(
-            parse_close_payload(b""),
-            Ok((CloseCode::Status, String::new()))
-        );
-        assert_eq!(
-            parse_close_payload(b"\x03\xe8bye"),
-            Ok((CloseCode::Normal, "bye".into()))
-        );
-        assert_eq!(
-            parse_close_payload(b"\x0f\xa0"),
-            Ok((CloseCode::Library(4000), String::new()))
-        );
-        assert_eq!(
-            parse_close_payload(b"\x03"),
-            Err(ProtocolError::InvalidClosePayload)
-        );
-        for bad in [
-            0u16,
-            999,
-            1004,
-            1005,
-            1006,
-            1014,
-            1015,
-            1016,
-            2999,
-            5000,
-            u16::MAX,
-        ] {
+        assert_eq!(parse_close_payload(b""), Ok((CloseCode::Status, String::new())));
+        assert_eq!(parse_close_payload(b"\x03\xe8bye"), Ok((CloseCode::Normal, "bye".into())));
+        assert_eq!(parse_close_payload(b"\x0f\xa0"), Ok((CloseCode::Library(4000), String::new())));
+        assert_eq!(parse_close_payload(b"\x03"), Err(ProtocolError::InvalidClosePayload));
+        for bad in [0u16, 999, 1004, 1005, 1006, 1014, 1015, 1016, 2999, 5000, u16::MAX] {
             let payload = bad.to_be_bytes();
-            assert_eq!(
-                parse_close_payload(&payload),
-                Err(ProtocolError::InvalidCloseCode(bad)),
-                "{bad}"
-            );
+            assert_eq!(parse_close_payload(&payload), Err(ProtocolError::InvalidCloseCode(bad)), "{bad}");
         }
-        assert_eq!(
-            parse_close_payload(b"\x03\xe8\xff"),
-            Err(ProtocolError::InvalidCloseReason)
-        );
+        assert_eq!(parse_close_payload(b"\x03\xe8\xff"), Err(ProtocolError::InvalidCloseReason));
     }
 
     #[test]
     fn outgoing_codes_and_reasons_are_checked() {
         assert_eq!(check_outgoing(CloseCode::Normal, "done"), Ok(()));
-        assert_eq!(
-            check_outgoing(CloseCode::Abnormal, ""),
-            Err(SendError::InvalidCloseCode(1006))
-        );
-        assert_eq!(
-            check_outgoing(CloseCode::Status, ""),
-            Err(SendError::InvalidCloseCode(1005))
-        );
-        assert_eq!(
-            check_outgoing(CloseCode::from(4999), &"r".repeat(123)),
-            Ok(())
-        );
-        assert_eq!(
-            check_outgoing(CloseCode::Normal, &"r".repeat(124)),
-            Err(SendError::CloseReasonTooLong(124))
-        );
+        assert_eq!(check_outgoing(CloseCode::Abnormal, ""), Err(SendError::InvalidCloseCode(1006)));
+        assert_eq!(check_outgoing(CloseCode::Status, ""), Err(SendError::InvalidCloseCode(1005)));
+        assert_eq!(check_outgoing(CloseCode::from(4999), &"r".repeat(123)), Ok(()));
+        assert_eq!(check_outgoing(CloseCode::Normal, &"r".repeat(124)), Err(SendError::CloseReasonTooLong(124)));
         assert_eq!(close_payload(Some(CloseCode::Away), "x"), b"\x03\xe9x");
         assert_eq!(close_payload(None, "ignored"), b"");
     }

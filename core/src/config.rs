@@ -85,48 +85,12 @@ mod tests {
         assert_eq!(ConnectionConfig::default().validate(), Ok(()));
         let d = ConnectionConfig::default;
         let cases = [
-            (
-                ConnectionConfig {
-                    max_frame_size: 0,
-                    ..d()
-                },
-                "max_frame_size",
-            ),
-            (
-                ConnectionConfig {
-                    max_message_size: 0,
-                    ..d()
-                },
-                "max_message_size",
-            ),
-            (
-                ConnectionConfig {
-                    max_response_head: 10,
-                    ..d()
-                },
-                "max_response_head",
-            ),
-            (
-                ConnectionConfig {
-                    handshake_timeout: Some(Duration::ZERO),
-                    ..d()
-                },
-                "handshake_timeout",
-            ),
-            (
-                ConnectionConfig {
-                    close_timeout: Duration::ZERO,
-                    ..d()
-                },
-                "close_timeout",
-            ),
-            (
-                ConnectionConfig {
-                    fragment_size: Some(0),
-                    ..d()
-                },
-                "fragment_size",
-            ),
+            (ConnectionConfig { max_frame_size: 0, ..d() }, "max_frame_size"),
+            (ConnectionConfig { max_message_size: 0, ..d() }, "max_message_size"),
+            (ConnectionConfig { max_response_head: 10, ..d() }, "max_response_head"),
+            (ConnectionConfig { handshake_timeout: Some(Duration::ZERO), ..d() }, "handshake_timeout"),
+            (ConnectionConfig { close_timeout: Duration::ZERO, ..d() }, "close_timeout"),
+            (ConnectionConfig { fragment_size: Some(0), ..d() }, "fragment_size"),
         ];
         for (config, field) in cases {
             match config.validate() {

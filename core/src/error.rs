@@ -27,9 +27,9 @@ pub enum UrlError {
     /// RFC 6455 §3: a WebSocket URI has no fragment.
     #[error("a WebSocket URL must not have a #fragment")]
     Fragment,
-    /// Port 0 cannot be connected to.
-    #[error("invalid port {0}")]
-    InvalidPort(u16),
+    /// The port is 0, or not a number below 65536.
+    #[error("invalid port {0:?}")]
+    InvalidPort(String),
 }
 
 /// A configuration or request the caller built that cannot be used.

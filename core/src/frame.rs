@@ -24,19 +24,12 @@ pub(crate) struct Frame {
 
 /// Takes one frame off the front of `input`, or returns `Ok(None)` and leaves
 /// `input` untouched when the frame is not complete yet.
-pub(crate) fn decode_frame(
-    input: &mut BytesMut,
-    max_frame_size: usize,
-) -> Result<Option<Frame>, ProtocolError> {
+pub(crate) fn decode_frame(input: &mut BytesMut, max_frame_size: usize) -> Result<Option<Frame>, ProtocolError> {
     let mut cursor = Cursor::new(&input[..]);
     let (header, len) = match FrameHeader::parse(&mut cursor) {
         Ok(Some(parsed)) => parsed,
         Ok(None) => return Ok(None),
-        Err(_) => {
-            return Err(ProtocolError::ReservedOpcode(
-                input.first().map_or(0, |b| b & 0x0F),
-            ))
-        }
+        Err(_) => return Err(ProtocolError::ReservedOpcode(input.first().map_or(0, |b| b & 0x0F))),
     };
     // `parse` returned a header, so the cursor stands inside `input`.
     let header_len = cursor.position() as usize;
@@ -49,18 +42,10 @@ pub(crate) fn decode_frame(
     }
     input.advance(header_len);
     let payload = input.split_to(len as usize).freeze();
-    Ok(Some(Frame {
-        fin: header.is_final,
-        opcode: header.opcode,
-        payload,
-    }))
+    Ok(Some(Frame { fin: header.is_final, opcode: header.opcode, payload }))
 }
 
-fn check_header(
-    header: &FrameHeader,
-    len: u64,
-    max_frame_size: usize,
-) -> Result<(), ProtocolError> {
+fn check_header(header: &FrameHeader, len: u64, max_frame_size: usize) -> Result<(), ProtocolError> {
     if header.mask.is_some() {
         return Err(ProtocolError::MaskedFrame);
     }
@@ -76,30 +61,14 @@ fn check_header(
         }
     }
     if len > max_frame_size as u64 {
-        return Err(ProtocolError::FrameTooLarge {
-            size: len,
-            limit: max_frame_size,
-        });
+        return Err(ProtocolError::FrameTooLarge { size: len, limit: max_frame_size });
     }
     Ok(())
 }
 
 /// Appends one masked client frame to `out`.
-pub(crate) fn encode_frame(
-    out: &mut Vec<u8>,
-    opcode: OpCode,
-    fin: bool,
-    payload: &[u8],
-    mask: [u8; 4],
-) {
-    let header = FrameHeader {
-        is_final: fin,
-        rsv1: false,
-        rsv2: false,
-        rsv3: false,
-        opcode,
-        mask: Some(mask),
-    };
+pub(crate) fn encode_frame(out: &mut Vec<u8>, opcode: OpCode, fin: bool, payload: &[u8], mask: [u8; 4]) {
+    let header = FrameHeader { is_final: fin, rsv1: false, rsv2: false, rsv3: false, opcode, mask: Some(mask) };
     out.reserve(header.len(payload.len() as u64) + payload.len());
     // Writing into a Vec<u8> cannot fail; the Result is io::Write's signature only.
     let _ = header.format(payload.len() as u64, out);
@@ -168,10 +137,7 @@ mod tests {
         let whole = server_frame(0x81, &[b'x'; 300]);
         for cut in 0..whole.len() {
             let mut buf = BytesMut::from(&whole[..cut]);
-            assert!(
-                decode_frame(&mut buf, 1 << 20).unwrap().is_none(),
-                "cut {cut}"
-            );
+            assert!(decode_frame(&mut buf, 1 << 20).unwrap().is_none(), "cut {cut}");
             assert_eq!(buf.len(), cut);
         }
     }
@@ -189,26 +155,16 @@ mod tests {
             (b"\x89\x7e\x00\x7e", ProtocolError::ControlFrameTooLong(126)),
             (
                 b"\x82\x7f\x00\x00\x00\x00\x00\x10\x00\x01",
-                ProtocolError::FrameTooLarge {
-                    size: 1_048_577,
-                    limit: 1 << 20,
-                },
+                ProtocolError::FrameTooLarge { size: 1_048_577, limit: 1 << 20 },
             ),
             (
                 b"\x82\x7f\xff\xff\xff\xff\xff\xff\xff\xff",
-                ProtocolError::FrameTooLarge {
-                    size: u64::MAX,
-                    limit: 1 << 20,
-                },
+                ProtocolError::FrameTooLarge { size: u64::MAX, limit: 1 << 20 },
             ),
         ];
         for (bytes, want) in cases {
             let mut buf = BytesMut::from(*bytes);
-            assert_eq!(
-                decode_frame(&mut buf, 1 << 20).unwrap_err(),
-                *want,
-                "{bytes:x?}"
-            );
+            assert_eq!(decode_frame(&mut buf, 1 << 20).unwrap_err(), *want, "{bytes:x?}");
         }
     }
 
@@ -217,13 +173,7 @@ mod tests {
         for n in [0usize, 5, 125, 126, 1000, 70000] {
             let payload: Vec<u8> = (0..n).map(|i| (i * 7) as u8).collect();
             let mut out = Vec::new();
-            encode_frame(
-                &mut out,
-                OpCode::Control(Control::Ping),
-                true,
-                &payload,
-                [1, 2, 3, 4],
-            );
+            encode_frame(&mut out, OpCode::Control(Control::Ping), true, &payload, [1, 2, 3, 4]);
             let mut cursor = Cursor::new(&out[..]);
             let (h, len) = FrameHeader::parse(&mut cursor).unwrap().unwrap();
             assert_eq!((h.mask, len as usize), (Some([1, 2, 3, 4]), n));
@@ -237,11 +187,7 @@ mod tests {
     fn mask_matches_the_bytewise_definition() {
         for n in 0..40 {
             let mut buf: Vec<u8> = (0..n as u8).collect();
-            let want: Vec<u8> = buf
-                .iter()
-                .enumerate()
-                .map(|(i, b)| b ^ [9, 8, 7, 6][i % 4])
-                .collect();
+            let want: Vec<u8> = buf.iter().enumerate().map(|(i, b)| b ^ [9, 8, 7, 6][i % 4]).collect();
             apply_mask(&mut buf, [9, 8, 7, 6]);
             assert_eq!(buf, want);
         }

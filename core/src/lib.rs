@@ -49,10 +49,7 @@ mod utf8;
 
 pub use config::ConnectionConfig;
 pub use connection::{Connection, ConnectionState};
-pub use error::{
-    ConfigError, ConnectionError, HandshakeError, ProtocolError, RefusedUpgrade, SendError,
-    UrlError,
-};
+pub use error::{ConfigError, ConnectionError, HandshakeError, ProtocolError, RefusedUpgrade, SendError, UrlError};
 pub use event::{Closed, ConnectionEvent, Initiator};
 pub use handshake::{ClientRequest, UpgradeResponse};
 pub use message::Message;

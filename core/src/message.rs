@@ -55,10 +55,7 @@ pub(crate) struct Assembler {
 
 impl Assembler {
     pub(crate) fn new(max_message_size: usize) -> Self {
-        Self {
-            partial: None,
-            max_message_size,
-        }
+        Self { partial: None, max_message_size }
     }
 
     /// Whether a fragmented message is unfinished.
@@ -92,37 +89,22 @@ impl Assembler {
         }
         let mut utf8 = Utf8Validator::default();
         if text {
-            utf8.feed(&payload)
-                .map_err(|_| ProtocolError::InvalidUtf8)?;
+            utf8.feed(&payload).map_err(|_| ProtocolError::InvalidUtf8)?;
         }
-        self.partial = Some(Partial {
-            text,
-            buf: BytesMut::from(&payload[..]),
-            utf8,
-        });
+        self.partial = Some(Partial { text, buf: BytesMut::from(&payload[..]), utf8 });
         Ok(None)
     }
 
-    fn on_continuation(
-        &mut self,
-        fin: bool,
-        payload: Bytes,
-    ) -> Result<Option<Message>, ProtocolError> {
+    fn on_continuation(&mut self, fin: bool, payload: Bytes) -> Result<Option<Message>, ProtocolError> {
         let Some(partial) = self.partial.as_mut() else {
             return Err(ProtocolError::UnexpectedContinuation);
         };
         let size = partial.buf.len() as u64 + payload.len() as u64;
         if size > self.max_message_size as u64 {
-            return Err(ProtocolError::MessageTooLarge {
-                size,
-                limit: self.max_message_size,
-            });
+            return Err(ProtocolError::MessageTooLarge { size, limit: self.max_message_size });
         }
         if partial.text {
-            partial
-                .utf8
-                .feed(&payload)
-                .map_err(|_| ProtocolError::InvalidUtf8)?;
+            partial.utf8.feed(&payload).map_err(|_| ProtocolError::InvalidUtf8)?;
         }
         partial.buf.extend_from_slice(&payload);
         if !fin {
@@ -138,17 +120,12 @@ impl Assembler {
         done.utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
         // Every fragment was validated; this second check of the whole is the
         // price of building tungstenite's `Utf8Bytes` without `unsafe`.
-        Utf8Bytes::try_from(bytes)
-            .map(|t| Some(Message::Text(t)))
-            .map_err(|_| ProtocolError::InvalidUtf8)
+        Utf8Bytes::try_from(bytes).map(|t| Some(Message::Text(t))).map_err(|_| ProtocolError::InvalidUtf8)
     }
 
     fn check_size(&self, size: u64) -> Result<(), ProtocolError> {
         if size > self.max_message_size as u64 {
-            return Err(ProtocolError::MessageTooLarge {
-                size,
-                limit: self.max_message_size,
-            });
+            return Err(ProtocolError::MessageTooLarge { size, limit: self.max_message_size });
         }
         Ok(())
     }
@@ -171,10 +148,7 @@ mod tests {
             Some(Message::Binary(m)) => assert_eq!(m.as_ptr(), ptr),
             other => panic!("{other:?}"),
         }
-        let msg = a
-            .on_frame(Data::Text, true, b("h\u{e9}".as_bytes()))
-            .unwrap()
-            .unwrap();
+        let msg = a.on_frame(Data::Text, true, b("h\u{e9}".as_bytes())).unwrap().unwrap();
         assert_eq!(msg, Message::Text("h\u{e9}".into()));
     }
 
@@ -183,54 +157,30 @@ mod tests {
         let mut a = Assembler::new(100);
         assert_eq!(a.on_frame(Data::Text, false, b(b"caf\xc3")).unwrap(), None);
         assert!(a.in_progress());
-        assert_eq!(
-            a.on_frame(Data::Continue, false, b(b"\xa9 ")).unwrap(),
-            None
-        );
-        assert_eq!(
-            a.on_frame(Data::Continue, true, b(b"ok")).unwrap(),
-            Some(Message::Text("caf\u{e9} ok".into()))
-        );
+        assert_eq!(a.on_frame(Data::Continue, false, b(b"\xa9 ")).unwrap(), None);
+        assert_eq!(a.on_frame(Data::Continue, true, b(b"ok")).unwrap(), Some(Message::Text("caf\u{e9} ok".into())));
         assert!(!a.in_progress());
         assert_eq!(a.on_frame(Data::Binary, false, b(b"\xff")).unwrap(), None);
-        assert_eq!(
-            a.on_frame(Data::Continue, true, b(b"")).unwrap(),
-            Some(Message::Binary(b(b"\xff")))
-        );
+        assert_eq!(a.on_frame(Data::Continue, true, b(b"")).unwrap(), Some(Message::Binary(b(b"\xff"))));
     }
 
     #[test]
     fn each_fragmentation_fault_is_typed() {
         let mut a = Assembler::new(10);
-        assert_eq!(
-            a.on_frame(Data::Continue, true, b(b"x")),
-            Err(ProtocolError::UnexpectedContinuation)
-        );
+        assert_eq!(a.on_frame(Data::Continue, true, b(b"x")), Err(ProtocolError::UnexpectedContinuation));
         a.on_frame(Data::Binary, false, b(b"x")).unwrap();
-        assert_eq!(
-            a.on_frame(Data::Text, true, b(b"x")),
-            Err(ProtocolError::ExpectedContinuation)
-        );
+        assert_eq!(a.on_frame(Data::Text, true, b(b"x")), Err(ProtocolError::ExpectedContinuation));
         let mut a = Assembler::new(10);
         a.on_frame(Data::Binary, false, b(b"123456")).unwrap();
         assert_eq!(
             a.on_frame(Data::Continue, true, b(b"12345")),
-            Err(ProtocolError::MessageTooLarge {
-                size: 11,
-                limit: 10
-            })
+            Err(ProtocolError::MessageTooLarge { size: 11, limit: 10 })
         );
         let mut a = Assembler::new(10);
-        assert_eq!(
-            a.on_frame(Data::Text, false, b(b"\xff")),
-            Err(ProtocolError::InvalidUtf8)
-        );
+        assert_eq!(a.on_frame(Data::Text, false, b(b"\xff")), Err(ProtocolError::InvalidUtf8));
         let mut a = Assembler::new(10);
         a.on_frame(Data::Text, false, b(b"\xe2\x82")).unwrap();
-        assert_eq!(
-            a.on_frame(Data::Continue, true, b(b"")),
-            Err(ProtocolError::InvalidUtf8)
-        );
+        assert_eq!(a.on_frame(Data::Continue, true, b(b"")), Err(ProtocolError::InvalidUtf8));
         assert_eq!(
             Assembler::new(3).on_frame(Data::Binary, true, b(b"1234")),
             Err(ProtocolError::MessageTooLarge { size: 4, limit: 3 })

@@ -23,9 +23,7 @@ impl WsUrl {
         if text.contains('#') {
             return Err(UrlError::Fragment);
         }
-        let uri: http::Uri = text
-            .parse()
-            .map_err(|e: http::uri::InvalidUri| UrlError::Invalid(e.to_string()))?;
+        let uri: http::Uri = text.parse().map_err(|e: http::uri::InvalidUri| UrlError::Invalid(e.to_string()))?;
         let scheme = uri.scheme_str().unwrap_or_default().to_ascii_lowercase();
         let secure = match scheme.as_str() {
             "ws" => false,
@@ -41,22 +39,20 @@ impl WsUrl {
             return Err(UrlError::MissingHost);
         }
         let default_port = if secure { 443 } else { 80 };
-        let port = authority.port_u16().unwrap_or(default_port);
-        if port == 0 {
-            return Err(UrlError::InvalidPort(port));
-        }
+        // `http` drops a port it cannot read as u16, so read it from the text.
+        let port = match authority.as_str().get(host.len()..).and_then(|r| r.strip_prefix(':')) {
+            None | Some("") => default_port,
+            Some(p) => match p.parse::<u16>() {
+                Ok(n) if n > 0 => n,
+                _ => return Err(UrlError::InvalidPort(p.to_owned())),
+            },
+        };
         let resource = match uri.path_and_query() {
             Some(pq) if pq.as_str().starts_with('/') => pq.as_str().to_owned(),
             Some(pq) => format!("/{}", pq.as_str()),
             None => "/".to_owned(),
         };
-        Ok(Self {
-            secure,
-            host: host.to_ascii_lowercase(),
-            port,
-            explicit_port: port != default_port,
-            resource,
-        })
+        Ok(Self { secure, host: host.to_ascii_lowercase(), port, explicit_port: port != default_port, resource })
     }
 
     /// Whether the transport must be TLS (`wss`).
@@ -71,10 +67,7 @@ impl WsUrl {
 
     /// The host without IPv6 brackets, as a resolver or `IpAddr::from_str` wants it.
     pub fn host_unbracketed(&self) -> &str {
-        self.host
-            .strip_prefix('[')
-            .and_then(|h| h.strip_suffix(']'))
-            .unwrap_or(&self.host)
+        self.host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(&self.host)
     }
 
     /// The TCP port, defaulted from the scheme when the URL gives none.
@@ -114,20 +107,14 @@ mod tests {
         assert_eq!((u.is_secure(), u.port(), u.resource()), (false, 80, "/"));
         assert_eq!(u.host_header(), "example.com");
         let u = WsUrl::parse("WSS://Example.COM/feed?x=1&y=2").unwrap();
-        assert_eq!(
-            (u.is_secure(), u.port(), u.resource()),
-            (true, 443, "/feed?x=1&y=2")
-        );
+        assert_eq!((u.is_secure(), u.port(), u.resource()), (true, 443, "/feed?x=1&y=2"));
         assert_eq!(u.host(), "example.com");
         let u = WsUrl::parse("wss://example.com:443/").unwrap();
         assert_eq!(u.host_header(), "example.com");
         let u = WsUrl::parse("ws://example.com:443/").unwrap();
         assert_eq!(u.host_header(), "example.com:443");
         let u = WsUrl::parse("ws://127.0.0.1:9001?q").unwrap();
-        assert_eq!(
-            (u.port(), u.resource(), u.host_header().as_str()),
-            (9001, "/?q", "127.0.0.1:9001")
-        );
+        assert_eq!((u.port(), u.resource(), u.host_header().as_str()), (9001, "/?q", "127.0.0.1:9001"));
     }
 
     #[test]
@@ -143,30 +130,18 @@ mod tests {
     #[test]
     fn hostile_and_broken_urls_are_typed_errors() {
         let cases: &[(&str, UrlError)] = &[
-            (
-                "http://example.com/",
-                UrlError::UnsupportedScheme("http".into()),
-            ),
+            ("http://example.com/", UrlError::UnsupportedScheme("http".into())),
             ("ws://example.com/#frag", UrlError::Fragment),
             ("ws://user:pw@example.com/", UrlError::UserInfo),
-            ("ws://example.com:0/", UrlError::InvalidPort(0)),
+            ("ws://example.com:0/", UrlError::InvalidPort("0".into())),
+            ("ws://host:99999/", UrlError::InvalidPort("99999".into())),
             ("/just/a/path", UrlError::UnsupportedScheme(String::new())),
         ];
         for (text, want) in cases {
             assert_eq!(&WsUrl::parse(text).unwrap_err(), want, "{text}");
         }
-        for text in [
-            "",
-            "ws://",
-            "ws://exa mple.com/",
-            "ws://example.com/a b",
-            "ws://host:99999/",
-            "ws://h/\r\nX: y",
-        ] {
-            assert!(
-                matches!(WsUrl::parse(text), Err(UrlError::Invalid(_))),
-                "{text:?}"
-            );
+        for text in ["", "ws://", "ws://exa mple.com/", "ws://example.com/a b", "ws://h/\r\nX: y"] {
+            assert!(matches!(WsUrl::parse(text), Err(UrlError::Invalid(_))), "{text:?}");
         }
     }
 }

@@ -14,9 +14,7 @@ use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
 
 use crate::close::{check_outgoing, close_payload, parse_close_payload};
 use crate::config::ConnectionConfig;
-use crate::error::{
-    ConfigError, ConnectionError, HandshakeError, ProtocolError, RefusedUpgrade, SendError,
-};
+use crate::error::{ConfigError, ConnectionError, HandshakeError, ProtocolError, RefusedUpgrade, SendError};
 use crate::event::{Closed, ConnectionEvent, Initiator};
 use crate::frame::{decode_frame, encode_frame};
 use crate::handshake::{parse_response_head, BodyLength, ClientRequest, ResponseHead};
@@ -112,10 +110,7 @@ impl Connection {
 
     /// A connection whose transport has already been upgraded (by another
     /// HTTP client, say): it starts open and emits no `Opened` event.
-    pub fn from_upgraded(
-        config: ConnectionConfig,
-        rng: Box<dyn RandomSource>,
-    ) -> Result<Self, ConfigError> {
+    pub fn from_upgraded(config: ConnectionConfig, rng: Box<dyn RandomSource>) -> Result<Self, ConfigError> {
         config.validate()?;
         Ok(Self::with_phase(config, rng, Phase::Open))
     }
@@ -137,9 +132,7 @@ impl Connection {
     /// The connection's state.
     pub fn state(&self) -> ConnectionState {
         match self.phase {
-            Phase::Handshaking { .. } | Phase::ReadingRefusal { .. } => {
-                ConnectionState::Handshaking
-            }
+            Phase::Handshaking { .. } | Phase::ReadingRefusal { .. } => ConnectionState::Handshaking,
             Phase::Open => ConnectionState::Open,
             Phase::CloseSent | Phase::AwaitingEof => ConnectionState::Closing,
             Phase::Finished => ConnectionState::Closed,
@@ -163,17 +156,9 @@ impl Connection {
     }
 
     /// The transport failed (reset, TLS alert ...); `message` is kept for the user.
-    pub fn handle_transport_error(
-        &mut self,
-        kind: std::io::ErrorKind,
-        message: impl Into<String>,
-        now: Instant,
-    ) {
+    pub fn handle_transport_error(&mut self, kind: std::io::ErrorKind, message: impl Into<String>, now: Instant) {
         let _ = now;
-        self.end_transport(ConnectionError::Transport {
-            kind,
-            message: message.into(),
-        });
+        self.end_transport(ConnectionError::Transport { kind, message: message.into() });
     }
 
     /// Fires the timer reported by `poll_timeout` once `now` has reached it.
@@ -183,13 +168,9 @@ impl Connection {
         }
         self.deadline = None;
         match std::mem::replace(&mut self.phase, Phase::Finished) {
-            Phase::Handshaking { .. } => {
-                self.emit_closed(Initiator::Local, None, ConnectionError::HandshakeTimeout)
-            }
+            Phase::Handshaking { .. } => self.emit_closed(Initiator::Local, None, ConnectionError::HandshakeTimeout),
             Phase::ReadingRefusal { refusal, .. } => self.emit_refused(refusal),
-            Phase::CloseSent => {
-                self.emit_closed(Initiator::Local, None, ConnectionError::CloseTimeout)
-            }
+            Phase::CloseSent => self.emit_closed(Initiator::Local, None, ConnectionError::CloseTimeout),
             Phase::Open | Phase::AwaitingEof | Phase::Finished => {}
         }
     }
@@ -270,12 +251,7 @@ impl Connection {
         loop {
             match &mut self.phase {
                 Phase::Handshaking { request, accept } => {
-                    match parse_response_head(
-                        &self.input,
-                        request,
-                        accept,
-                        self.config.max_response_head,
-                    ) {
+                    match parse_response_head(&self.input, request, accept, self.config.max_response_head) {
                         Ok(ResponseHead::Partial) => return,
                         Ok(ResponseHead::Accepted { response, head_len }) => {
                             self.input.advance(head_len);
@@ -283,11 +259,7 @@ impl Connection {
                             self.deadline = None;
                             self.events.push_back(ConnectionEvent::Opened(response));
                         }
-                        Ok(ResponseHead::Refused {
-                            refusal,
-                            head_len,
-                            body,
-                        }) => {
+                        Ok(ResponseHead::Refused { refusal, head_len, body }) => {
                             self.input.advance(head_len);
                             self.phase = Phase::ReadingRefusal { refusal, body };
                         }
@@ -324,12 +296,7 @@ impl Connection {
         Ok(())
     }
 
-    fn on_control(
-        &mut self,
-        control: Control,
-        payload: Bytes,
-        now: Instant,
-    ) -> Result<(), ProtocolError> {
+    fn on_control(&mut self, control: Control, payload: Bytes, now: Instant) -> Result<(), ProtocolError> {
         match control {
             Control::Ping => {
                 if self.config.auto_pong && matches!(self.phase, Phase::Open) {
@@ -381,9 +348,7 @@ impl Connection {
         self.input.clear();
         let chunked_done = *body == BodyLength::Chunked && refusal.body.ends_with(b"0\r\n\r\n");
         if refusal.body.len() >= wanted || chunked_done {
-            if let Phase::ReadingRefusal { refusal, .. } =
-                std::mem::replace(&mut self.phase, Phase::Finished)
-            {
+            if let Phase::ReadingRefusal { refusal, .. } = std::mem::replace(&mut self.phase, Phase::Finished) {
                 self.deadline = None;
                 self.emit_refused(refusal);
             }
@@ -420,20 +385,13 @@ impl Connection {
         self.input.clear();
         match phase {
             Phase::ReadingRefusal { refusal, .. } => self.emit_refused(refusal),
-            Phase::Handshaking { .. } | Phase::Open => {
-                self.emit_closed(Initiator::Remote, None, error)
-            }
+            Phase::Handshaking { .. } | Phase::Open => self.emit_closed(Initiator::Remote, None, error),
             Phase::CloseSent => self.emit_closed(Initiator::Local, None, error),
             Phase::AwaitingEof | Phase::Finished => {}
         }
     }
 
-    fn emit_closed(
-        &mut self,
-        initiator: Initiator,
-        code: Option<CloseCode>,
-        error: ConnectionError,
-    ) {
+    fn emit_closed(&mut self, initiator: Initiator, code: Option<CloseCode>, error: ConnectionError) {
         self.events.push_back(ConnectionEvent::Closed(Closed {
             initiator,
             code: code.unwrap_or(CloseCode::Abnormal),
@@ -478,11 +436,7 @@ impl Connection {
 
     fn write_close(&mut self, code: Option<CloseCode>, reason: &str) {
         self.sent_code = code.or(Some(CloseCode::Status));
-        self.write_frame(
-            OpCode::Control(Control::Close),
-            true,
-            &close_payload(code, reason),
-        );
+        self.write_frame(OpCode::Control(Control::Close), true, &close_payload(code, reason));
     }
 
     fn write_frame(&mut self, opcode: OpCode, fin: bool, payload: &[u8]) {

@@ -25,19 +25,13 @@ pub struct UpgradeResponse {
 
 /// RFC 7230 §3.2.6 `token`: what header names and subprotocols are made of.
 pub(crate) fn is_token(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 /// The names of the comma-separated extensions in a header value, with their parameters.
 pub(crate) fn split_extensions(value: &str) -> impl Iterator<Item = (&str, &str)> {
-    value
-        .split(',')
-        .map(str::trim)
-        .filter(|e| !e.is_empty())
-        .map(|e| {
-            let name = e.split(';').next().unwrap_or_default().trim();
-            (name, e)
-        })
+    value.split(',').map(str::trim).filter(|e| !e.is_empty()).map(|e| {
+        let name = e.split(';').next().unwrap_or_default().trim();
+        (name, e)
+    })
 }

@@ -37,12 +37,7 @@ impl ClientRequest {
 
     /// A request for an already parsed URL.
     pub fn from_url(url: WsUrl) -> Self {
-        Self {
-            url,
-            subprotocols: Vec::new(),
-            extensions: Vec::new(),
-            headers: Vec::new(),
-        }
+        Self { url, subprotocols: Vec::new(), extensions: Vec::new(), headers: Vec::new() }
     }
 
     /// Offers a subprotocol; offers keep the order in which they were added.
@@ -86,10 +81,7 @@ impl ClientRequest {
             if !is_token(name) {
                 return Err(ConfigError::InvalidHeaderName(name.clone()));
             }
-            if RESERVED_HEADERS
-                .iter()
-                .any(|r| r.eq_ignore_ascii_case(name))
-            {
+            if RESERVED_HEADERS.iter().any(|r| r.eq_ignore_ascii_case(name)) {
                 return Err(ConfigError::ReservedHeader(name.clone()));
             }
             if has_line_break(value) {
@@ -178,54 +170,18 @@ mod tests {
     fn injection_attempts_are_rejected_by_name() {
         let base = || ClientRequest::new("wss://example.com").unwrap();
         let cases = [
-            (
-                base().header("X-A", "v\r\nEvil: 1"),
-                ConfigError::InvalidHeaderValue { name: "X-A".into() },
-            ),
-            (
-                base().header("X-A", "v\nb"),
-                ConfigError::InvalidHeaderValue { name: "X-A".into() },
-            ),
-            (
-                base().header("X-A", "v\0"),
-                ConfigError::InvalidHeaderValue { name: "X-A".into() },
-            ),
-            (
-                base().header("X A", "v"),
-                ConfigError::InvalidHeaderName("X A".into()),
-            ),
-            (
-                base().header("X:A", "v"),
-                ConfigError::InvalidHeaderName("X:A".into()),
-            ),
-            (
-                base().header("", "v"),
-                ConfigError::InvalidHeaderName(String::new()),
-            ),
-            (
-                base().header("sec-websocket-key", "x"),
-                ConfigError::ReservedHeader("sec-websocket-key".into()),
-            ),
-            (
-                base().header("HOST", "x"),
-                ConfigError::ReservedHeader("HOST".into()),
-            ),
-            (
-                base().subprotocol("a b"),
-                ConfigError::InvalidSubprotocol("a b".into()),
-            ),
-            (
-                base().subprotocol(""),
-                ConfigError::InvalidSubprotocol(String::new()),
-            ),
-            (
-                base().extension("x\r\n"),
-                ConfigError::InvalidExtensionOffer("x\r\n".into()),
-            ),
-            (
-                base().extension("  "),
-                ConfigError::InvalidExtensionOffer("  ".into()),
-            ),
+            (base().header("X-A", "v\r\nEvil: 1"), ConfigError::InvalidHeaderValue { name: "X-A".into() }),
+            (base().header("X-A", "v\nb"), ConfigError::InvalidHeaderValue { name: "X-A".into() }),
+            (base().header("X-A", "v\0"), ConfigError::InvalidHeaderValue { name: "X-A".into() }),
+            (base().header("X A", "v"), ConfigError::InvalidHeaderName("X A".into())),
+            (base().header("X:A", "v"), ConfigError::InvalidHeaderName("X:A".into())),
+            (base().header("", "v"), ConfigError::InvalidHeaderName(String::new())),
+            (base().header("sec-websocket-key", "x"), ConfigError::ReservedHeader("sec-websocket-key".into())),
+            (base().header("HOST", "x"), ConfigError::ReservedHeader("HOST".into())),
+            (base().subprotocol("a b"), ConfigError::InvalidSubprotocol("a b".into())),
+            (base().subprotocol(""), ConfigError::InvalidSubprotocol(String::new())),
+            (base().extension("x\r\n"), ConfigError::InvalidExtensionOffer("x\r\n".into())),
+            (base().extension("  "), ConfigError::InvalidExtensionOffer("  ".into())),
         ];
         for (req, want) in cases {
             assert_eq!(req.validate(), Err(want));

@@ -17,16 +17,9 @@ pub(crate) enum ResponseHead {
     /// The head has not ended yet.
     Partial,
     /// A valid `101`: the connection is open after `head_len` bytes.
-    Accepted {
-        response: UpgradeResponse,
-        head_len: usize,
-    },
+    Accepted { response: UpgradeResponse, head_len: usize },
     /// Any other status: the body (up to `body`) should be read for the user.
-    Refused {
-        refusal: Box<RefusedUpgrade>,
-        head_len: usize,
-        body: BodyLength,
-    },
+    Refused { refusal: Box<RefusedUpgrade>, head_len: usize, body: BodyLength },
 }
 
 /// How the body of a refused upgrade ends.
@@ -51,9 +44,7 @@ pub(crate) fn parse_response_head(
     let mut parsed = httparse::Response::new(&mut headers);
     let head_len = match parsed.parse(buf) {
         Ok(httparse::Status::Complete(n)) if n <= max_head => n,
-        Ok(httparse::Status::Complete(_)) => {
-            return Err(HandshakeError::ResponseTooLarge { limit: max_head })
-        }
+        Ok(httparse::Status::Complete(_)) => return Err(HandshakeError::ResponseTooLarge { limit: max_head }),
         Ok(httparse::Status::Partial) if buf.len() >= max_head => {
             return Err(HandshakeError::ResponseTooLarge { limit: max_head })
         }
@@ -65,29 +56,13 @@ pub(crate) fn parse_response_head(
         return Err(HandshakeError::HttpVersion);
     }
     let status = parsed.code.unwrap_or_default();
-    let headers: Vec<(String, String)> = parsed
-        .headers
-        .iter()
-        .map(|h| {
-            (
-                h.name.to_owned(),
-                String::from_utf8_lossy(h.value).into_owned(),
-            )
-        })
-        .collect();
+    let headers: Vec<(String, String)> =
+        parsed.headers.iter().map(|h| (h.name.to_owned(), String::from_utf8_lossy(h.value).into_owned())).collect();
     if status != 101 {
         let body = body_length(&headers);
-        let refusal = RefusedUpgrade {
-            status,
-            reason: parsed.reason.unwrap_or_default().to_owned(),
-            headers,
-            body: Vec::new(),
-        };
-        return Ok(ResponseHead::Refused {
-            refusal: Box::new(refusal),
-            head_len,
-            body,
-        });
+        let refusal =
+            RefusedUpgrade { status, reason: parsed.reason.unwrap_or_default().to_owned(), headers, body: Vec::new() };
+        return Ok(ResponseHead::Refused { refusal: Box::new(refusal), head_len, body });
     }
     let response = verify_upgrade(headers, request, accept_key)?;
     Ok(ResponseHead::Accepted { response, head_len })
@@ -98,16 +73,10 @@ fn verify_upgrade(
     request: &ClientRequest,
     accept_key: &str,
 ) -> Result<UpgradeResponse, HandshakeError> {
-    let values = |name: &'static str| {
-        headers
-            .iter()
-            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    };
+    let values =
+        |name: &'static str| headers.iter().filter(move |(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str());
     let has_token = |name: &'static str, token: &str| {
-        values(name)
-            .flat_map(|v| v.split(','))
-            .any(|t| t.trim().eq_ignore_ascii_case(token))
+        values(name).flat_map(|v| v.split(',')).any(|t| t.trim().eq_ignore_ascii_case(token))
     };
     if !has_token("Upgrade", "websocket") {
         return Err(HandshakeError::UpgradeHeader);
@@ -145,20 +114,11 @@ fn verify_upgrade(
             extensions.push(full.to_owned());
         }
     }
-    Ok(UpgradeResponse {
-        subprotocol,
-        extensions,
-        headers,
-    })
+    Ok(UpgradeResponse { subprotocol, extensions, headers })
 }
 
 fn body_length(headers: &[(String, String)]) -> BodyLength {
-    let header = |name: &str| {
-        headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.trim())
-    };
+    let header = |name: &str| headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.trim());
     if header("Transfer-Encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked")) {
         return BodyLength::Chunked;
     }
@@ -175,10 +135,7 @@ mod tests {
     const KEY_ACCEPT: &str = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
 
     fn request() -> ClientRequest {
-        ClientRequest::new("ws://example.com/chat")
-            .unwrap()
-            .subprotocol("chat")
-            .extension("x-test; a=1")
+        ClientRequest::new("ws://example.com/chat").unwrap().subprotocol("chat").extension("x-test; a=1")
     }
 
     fn parse(resp: &str) -> Result<ResponseHead, HandshakeError> {
@@ -206,40 +163,19 @@ mod tests {
     #[test]
     fn every_prefix_is_partial() {
         for n in 0..GOOD.len() {
-            assert!(
-                matches!(parse(&GOOD[..n]), Ok(ResponseHead::Partial)),
-                "prefix {n}"
-            );
+            assert!(matches!(parse(&GOOD[..n]), Ok(ResponseHead::Partial)), "prefix {n}");
         }
     }
 
     #[test]
     fn each_broken_rule_has_its_error() {
         let cases = [
-            (
-                GOOD.replace("HTTP/1.1", "HTTP/1.0"),
-                HandshakeError::HttpVersion,
-            ),
-            (
-                GOOD.replace("Upgrade: WebSocket", "Upgrade: h2c"),
-                HandshakeError::UpgradeHeader,
-            ),
-            (
-                GOOD.replace("keep-alive, Upgrade", "keep-alive"),
-                HandshakeError::ConnectionHeader,
-            ),
-            (
-                GOOD.replace("s3pPLMBiTxaQ9kYGzzhZRbK+xOo=", "AAAA"),
-                HandshakeError::AcceptKey,
-            ),
-            (
-                GOOD.replace("Sec-WebSocket-Accept", "X-Other"),
-                HandshakeError::AcceptKey,
-            ),
-            (
-                GOOD.replace("Protocol: chat", "Protocol: mqtt"),
-                HandshakeError::UnofferedSubprotocol("mqtt".into()),
-            ),
+            (GOOD.replace("HTTP/1.1", "HTTP/1.0"), HandshakeError::HttpVersion),
+            (GOOD.replace("Upgrade: WebSocket", "Upgrade: h2c"), HandshakeError::UpgradeHeader),
+            (GOOD.replace("keep-alive, Upgrade", "keep-alive"), HandshakeError::ConnectionHeader),
+            (GOOD.replace("s3pPLMBiTxaQ9kYGzzhZRbK+xOo=", "AAAA"), HandshakeError::AcceptKey),
+            (GOOD.replace("Sec-WebSocket-Accept", "X-Other"), HandshakeError::AcceptKey),
+            (GOOD.replace("Protocol: chat", "Protocol: mqtt"), HandshakeError::UnofferedSubprotocol("mqtt".into())),
             (
                 GOOD.replace("Protocol: chat", "Protocol: chat, chat"),
                 HandshakeError::UnofferedSubprotocol("chat, chat".into()),
@@ -256,61 +192,32 @@ mod tests {
         for (resp, want) in cases {
             assert_eq!(parse(&resp).unwrap_err(), want, "{resp}");
         }
-        assert!(matches!(
-            parse("HTTP/1.1 abc\r\n\r\n"),
-            Err(HandshakeError::Malformed(_))
-        ));
-        assert!(matches!(
-            parse("\0\0\0\0\r\n\r\n"),
-            Err(HandshakeError::Malformed(_))
-        ));
+        assert!(matches!(parse("HTTP/1.1 abc\r\n\r\n"), Err(HandshakeError::Malformed(_))));
+        assert!(matches!(parse("\0\0\0\0\r\n\r\n"), Err(HandshakeError::Malformed(_))));
     }
 
     #[test]
     fn head_is_bounded_even_when_it_never_ends() {
         let endless = format!("HTTP/1.1 101 OK\r\nX-Pad: {}", "a".repeat(5000));
-        assert_eq!(
-            parse(&endless).unwrap_err(),
-            HandshakeError::ResponseTooLarge { limit: 4096 }
-        );
+        assert_eq!(parse(&endless).unwrap_err(), HandshakeError::ResponseTooLarge { limit: 4096 });
         let many: String = (0..100).map(|i| format!("X-{i}: v\r\n")).collect();
-        assert!(matches!(
-            parse(&format!("HTTP/1.1 101 OK\r\n{many}\r\n")),
-            Err(HandshakeError::Malformed(_))
-        ));
+        assert!(matches!(parse(&format!("HTTP/1.1 101 OK\r\n{many}\r\n")), Err(HandshakeError::Malformed(_))));
     }
 
     #[test]
     fn refusals_report_status_headers_and_body_length() {
-        let r =
-            parse("HTTP/1.1 429 Too Many Requests\r\nRetry-After: 5\r\nContent-Length: 12\r\n\r\n")
-                .unwrap();
+        let r = parse("HTTP/1.1 429 Too Many Requests\r\nRetry-After: 5\r\nContent-Length: 12\r\n\r\n").unwrap();
         match r {
             ResponseHead::Refused { refusal, body, .. } => {
-                assert_eq!(
-                    (refusal.status, refusal.reason.as_str()),
-                    (429, "Too Many Requests")
-                );
+                assert_eq!((refusal.status, refusal.reason.as_str()), (429, "Too Many Requests"));
                 assert_eq!(refusal.headers[0], ("Retry-After".into(), "5".into()));
                 assert_eq!(body, BodyLength::Known(12));
             }
             other => panic!("{other:?}"),
         }
         let chunked = parse("HTTP/1.1 500 Oops\r\nTransfer-Encoding: chunked\r\n\r\n").unwrap();
-        assert!(matches!(
-            chunked,
-            ResponseHead::Refused {
-                body: BodyLength::Chunked,
-                ..
-            }
-        ));
+        assert!(matches!(chunked, ResponseHead::Refused { body: BodyLength::Chunked, .. }));
         let eof = parse("HTTP/1.1 403 Forbidden\r\n\r\n").unwrap();
-        assert!(matches!(
-            eof,
-            ResponseHead::Refused {
-                body: BodyLength::UntilEof,
-                ..
-            }
-        ));
+        assert!(matches!(eof, ResponseHead::Refused { body: BodyLength::UntilEof, .. }));
     }
 }
