@@ -13,12 +13,13 @@ pub(crate) fn parse_close_payload(payload: &[u8]) -> Result<(CloseCode, String),
         [] => Ok((CloseCode::Status, String::new())),
         [_] => Err(ProtocolError::InvalidClosePayload),
         [hi, lo, reason @ ..] => {
+            // The reason is checked first, as tungstenite does, so both report the same fault.
+            let reason = std::str::from_utf8(reason).map_err(|_| ProtocolError::InvalidCloseReason)?;
             let raw = u16::from_be_bytes([*hi, *lo]);
             let code = CloseCode::from(raw);
             if !code.is_allowed() {
                 return Err(ProtocolError::InvalidCloseCode(raw));
             }
-            let reason = std::str::from_utf8(reason).map_err(|_| ProtocolError::InvalidCloseReason)?;
             Ok((code, reason.to_owned()))
         }
     }
