@@ -1,0 +1,102 @@
+//! The fuzz target bodies, shared by the cargo-fuzz binaries and by the
+//! corpus replay test in `tests/` (which includes this file by path), so CI
+//! runs every saved input through exactly the code the fuzzer ran.
+//!
+//! Each body panics only when an invariant of the connection breaks: a second
+//! `Closed` event, an event after `Closed`, no `Closed` after end of stream,
+//! or output or messages out of proportion to the input.
+
+use std::time::Instant;
+
+use rand::{rngs::StdRng, SeedableRng};
+use wslink_core::{ClientRequest, Connection, ConnectionConfig, ConnectionEvent, ConnectionState};
+
+/// Where the fuzz input asks for the correct `Sec-WebSocket-Accept` value.
+const ACCEPT_PLACEHOLDER: &[u8] = b"@ACCEPT@";
+
+/// The first byte picks the chunk size the rest is fed in (1..=256 bytes).
+fn split_chunk(data: &[u8]) -> (usize, &[u8]) {
+    match data.split_first() {
+        Some((first, rest)) => (usize::from(*first) + 1, rest),
+        None => (1, data),
+    }
+}
+
+fn small_limits() -> ConnectionConfig {
+    ConnectionConfig {
+        max_frame_size: 4096,
+        max_message_size: 8192,
+        max_response_head: 2048,
+        refusal_body_limit: 64,
+        ..ConnectionConfig::default()
+    }
+}
+
+/// Feeds `data` in chunks, then end of stream, checking the invariants throughout.
+fn drive(conn: &mut Connection, data: &[u8], chunk: usize, now: Instant) {
+    let mut closed = 0usize;
+    let mut message_bytes = 0usize;
+    let mut out = Vec::new();
+    let mut drain = |conn: &mut Connection, closed: &mut usize| {
+        while let Some(event) = conn.poll_event() {
+            assert_eq!(*closed, 0, "event after Closed: {event:?}");
+            match event {
+                ConnectionEvent::Closed(_) => *closed += 1,
+                ConnectionEvent::Message(m) => message_bytes += m.len(),
+                _ => {}
+            }
+        }
+        assert!(message_bytes <= data.len(), "messages larger than the input");
+    };
+    for piece in data.chunks(chunk) {
+        conn.handle_input(piece, now);
+        drain(conn, &mut closed);
+        let _ = conn.poll_transmit(&mut out);
+        // Pongs and one close frame are the only answers: at most 14 bytes of header per 2 read.
+        assert!(out.len() <= 8 * data.len() + 512, "output out of proportion to input");
+        if conn.state() == ConnectionState::Open {
+            assert_eq!(closed, 0, "open after Closed");
+        }
+    }
+    conn.handle_eof(now);
+    drain(conn, &mut closed);
+    assert_eq!(closed, 1, "exactly one Closed event after end of stream");
+    assert_eq!(conn.state(), ConnectionState::Closed);
+}
+
+/// The handshake response parser, then whatever frames follow the head.
+pub fn handshake_response(data: &[u8]) {
+    let (chunk, data) = split_chunk(data);
+    // The fake clock needs one arbitrary origin; nothing reads the clock after it.
+    #[allow(clippy::disallowed_methods)]
+    let now = Instant::now();
+    let request = ClientRequest::new("ws://fuzz.example/").expect("valid URL").subprotocol("chat").extension("x-ext");
+    let rng = Box::new(StdRng::seed_from_u64(0));
+    let mut conn = Connection::new(request, small_limits(), rng, now).expect("valid config");
+    let mut out = Vec::new();
+    let _ = conn.poll_transmit(&mut out);
+    let key = String::from_utf8_lossy(&out)
+        .lines()
+        .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: ").map(str::to_owned))
+        .expect("the request carries a key");
+    let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
+    let mut input = Vec::with_capacity(data.len() + 32);
+    let mut rest = data;
+    while let Some(at) = rest.windows(ACCEPT_PLACEHOLDER.len()).position(|w| w == ACCEPT_PLACEHOLDER) {
+        input.extend_from_slice(&rest[..at]);
+        input.extend_from_slice(accept.as_bytes());
+        rest = &rest[at + ACCEPT_PLACEHOLDER.len()..];
+    }
+    input.extend_from_slice(rest);
+    drive(&mut conn, &input, chunk, now);
+}
+
+/// The frame and message decoder of an open connection, fed in chunks.
+pub fn frames(data: &[u8]) {
+    let (chunk, data) = split_chunk(data);
+    #[allow(clippy::disallowed_methods)]
+    let now = Instant::now();
+    let rng = Box::new(StdRng::seed_from_u64(0));
+    let mut conn = Connection::from_upgraded(small_limits(), rng).expect("valid config");
+    drive(&mut conn, data, chunk, now);
+}
