@@ -245,3 +245,45 @@ pub enum ConnectionError {
         message: String,
     },
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn violations_map_to_the_rfc_close_codes() {
+        let cases = [
+            (ProtocolError::MaskedFrame, 1002),
+            (ProtocolError::ReservedBits, 1002),
+            (ProtocolError::ReservedOpcode(3), 1002),
+            (ProtocolError::FragmentedControlFrame, 1002),
+            (ProtocolError::ControlFrameTooLong(126), 1002),
+            (ProtocolError::UnexpectedContinuation, 1002),
+            (ProtocolError::ExpectedContinuation, 1002),
+            (ProtocolError::InvalidClosePayload, 1002),
+            (ProtocolError::InvalidCloseCode(1005), 1002),
+            (ProtocolError::InvalidUtf8, 1007),
+            (ProtocolError::InvalidCloseReason, 1007),
+            (ProtocolError::FrameTooLarge { size: 2, limit: 1 }, 1009),
+            (ProtocolError::MessageTooLarge { size: 2, limit: 1 }, 1009),
+        ];
+        for (error, code) in cases {
+            assert_eq!(u16::from(error.close_code()), code, "{error}");
+        }
+    }
+
+    #[test]
+    fn messages_name_the_problem() {
+        let refused = HandshakeError::Refused(Box::new(RefusedUpgrade {
+            status: 429,
+            reason: "Too Many Requests".into(),
+            headers: vec![],
+            body: vec![],
+        }));
+        assert_eq!(refused.to_string(), "upgrade refused: 429 Too Many Requests");
+        let eof = ConnectionError::UnexpectedEof { mid_frame: true };
+        assert_eq!(eof.to_string(), "connection closed by peer without a close frame (in the middle of a frame)");
+        let field = ConfigError::InvalidValue { field: "close_timeout", reason: "must be positive" };
+        assert_eq!(field.to_string(), "invalid value for `close_timeout`: must be positive");
+    }
+}

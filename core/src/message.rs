@@ -13,6 +13,10 @@ use crate::error::ProtocolError;
 use crate::utf8::Utf8Validator;
 
 /// A complete data message.
+///
+/// The payload shares the buffer it was read into (no copy), so a message kept
+/// for long keeps that whole read buffer alive; copy out
+/// (`Bytes::copy_from_slice`) what you keep for long.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Message {
     /// A text message, validated as UTF-8.
