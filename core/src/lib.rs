@@ -36,6 +36,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
 
+mod backoff;
 mod close;
 mod config;
 mod connection;
@@ -43,16 +44,31 @@ mod error;
 mod event;
 mod frame;
 mod handshake;
+mod heartbeat;
+pub mod hooks;
+mod latency;
 mod message;
+mod outbound;
+pub mod presets;
+mod requests;
+mod session;
 mod url;
 mod utf8;
 
+pub use backoff::BackoffConfig;
 pub use config::ConnectionConfig;
 pub use connection::{Connection, ConnectionState};
 pub use error::{ConfigError, ConnectionError, HandshakeError, ProtocolError, RefusedUpgrade, SendError, UrlError};
 pub use event::{Closed, ConnectionEvent, Initiator};
 pub use handshake::{ClientRequest, UpgradeResponse};
+pub use heartbeat::{AppHeartbeatConfig, HeartbeatHealth, PingConfig};
+pub use latency::LatencyStats;
 pub use message::Message;
+pub use outbound::RateLimit;
+pub use session::{
+    Action, CloseReason, CommandError, DisconnectReason, Metrics, RequestFailure, Session, SessionBuilder,
+    SessionConfig, SessionEvent, SessionState,
+};
 pub use url::WsUrl;
 
 /// Close status codes (RFC 6455 §7.4), tungstenite's type.

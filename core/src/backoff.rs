@@ -1,0 +1,129 @@
+//! Reconnect delays: exponential backoff with a cap and optional full jitter.
+//!
+//! The n-th consecutive failed attempt waits `min(max, initial * factor^(n-1))`,
+//! or with full jitter a uniform draw from `[0, that]` taken from the injected
+//! random source. The counter resets when a connection stays up for the
+//! configured stable period (the session decides when; this only counts).
+
+use std::time::Duration;
+
+use crate::RandomSource;
+
+/// How reconnect delays grow. Defaults are Fresh's: 250 ms, x1.5, capped at 30 s.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BackoffConfig {
+    /// Delay before the first reconnect.
+    pub initial: Duration,
+    /// Growth per attempt; at least 1.
+    pub factor: f64,
+    /// Largest delay.
+    pub max: Duration,
+    /// Draw each delay uniformly from zero to the computed value ("full jitter"),
+    /// so that many clients dropped together do not return together.
+    pub full_jitter: bool,
+    /// Give up after this many consecutive failed attempts; `None` retries forever.
+    pub max_attempts: Option<u32>,
+    /// A connection open this long resets the attempt counter.
+    pub reset_after: Duration,
+}
+
+impl Default for BackoffConfig {
+    fn default() -> Self {
+        Self {
+            initial: Duration::from_millis(250),
+            factor: 1.5,
+            max: Duration::from_secs(30),
+            full_jitter: false,
+            max_attempts: None,
+            reset_after: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Counts consecutive failures and computes the next delay.
+#[derive(Debug)]
+pub(crate) struct Backoff {
+    config: BackoffConfig,
+    failures: u32,
+}
+
+impl Backoff {
+    pub(crate) fn new(config: BackoffConfig) -> Self {
+        Self { config, failures: 0 }
+    }
+
+    /// Consecutive failed attempts so far.
+    pub(crate) fn failures(&self) -> u32 {
+        self.failures
+    }
+
+    pub(crate) fn reset_after(&self) -> Duration {
+        self.config.reset_after
+    }
+
+    pub(crate) fn reset(&mut self) {
+        self.failures = 0;
+    }
+
+    /// Records a failure; returns the delay before the next attempt, or `None`
+    /// when `max_attempts` is used up.
+    pub(crate) fn next_delay(&mut self, rng: &mut dyn RandomSource) -> Option<Duration> {
+        self.failures = self.failures.saturating_add(1);
+        if self.config.max_attempts.is_some_and(|max| self.failures > max) {
+            return None;
+        }
+        let base = self.config.initial.as_secs_f64() * self.config.factor.powi(self.failures as i32 - 1);
+        let capped = base.min(self.config.max.as_secs_f64());
+        let delay = if self.config.full_jitter {
+            // 53 random bits give a uniform f64 in [0, 1).
+            let unit = (u64::from(rng.next_u32()) << 21 ^ u64::from(rng.next_u32())) as f64 / (1u64 << 53) as f64;
+            capped * unit
+        } else {
+            capped
+        };
+        Some(Duration::from_secs_f64(delay).min(self.config.max))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{rngs::StdRng, SeedableRng};
+
+    #[test]
+    fn fresh_schedule_grows_by_half_and_caps_at_30s() {
+        let mut b = Backoff::new(BackoffConfig::default());
+        let mut rng = StdRng::seed_from_u64(0);
+        let ms: Vec<u128> = (0..14).map(|_| b.next_delay(&mut rng).unwrap().as_millis()).collect();
+        assert_eq!(ms, [250, 375, 562, 843, 1265, 1898, 2847, 4271, 6407, 9610, 14416, 21624, 30000, 30000]);
+        assert_eq!(b.failures(), 14);
+        b.reset();
+        assert_eq!(b.next_delay(&mut rng), Some(Duration::from_millis(250)));
+    }
+
+    #[test]
+    fn full_jitter_stays_inside_its_bounds_and_varies() {
+        let config = BackoffConfig { full_jitter: true, ..Default::default() };
+        let mut rng = StdRng::seed_from_u64(9);
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..200 {
+            let mut b = Backoff::new(config.clone());
+            for n in 1..=20 {
+                let bound = (0.25 * 1.5f64.powi(n - 1)).min(30.0);
+                let d = b.next_delay(&mut rng).unwrap().as_secs_f64();
+                assert!((0.0..=bound).contains(&d), "attempt {n}: {d} > {bound}");
+                seen.insert(d.to_bits());
+            }
+        }
+        assert!(seen.len() > 3000, "jitter draws should differ");
+    }
+
+    #[test]
+    fn gives_up_after_max_attempts() {
+        let mut b = Backoff::new(BackoffConfig { max_attempts: Some(2), ..Default::default() });
+        let mut rng = StdRng::seed_from_u64(0);
+        assert!(b.next_delay(&mut rng).is_some());
+        assert!(b.next_delay(&mut rng).is_some());
+        assert_eq!(b.next_delay(&mut rng), None);
+    }
+}

@@ -1,0 +1,177 @@
+//! The points where a user shapes a session: how requests are encoded and
+//! matched, how subscriptions and authentication are spoken, what an
+//! application heartbeat looks like, and what to do when the link fails.
+//!
+//! Each is a small trait with a JSON-RPC 2.0 preset in `presets`; the session
+//! calls them and keeps every decision about timing and state to itself.
+
+use std::time::Duration;
+
+use crate::message::Message;
+use crate::session::DisconnectReason;
+
+/// Something the session sends on a hook's behalf.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outbound {
+    /// A message sent as it is.
+    Message(Message),
+    /// A request: the session gives it an id, encodes it with the
+    /// [`RequestCodec`] and matches the response.
+    Request {
+        /// The method name, for example `public/subscribe`.
+        method: String,
+        /// The parameters as JSON text, if any.
+        params: Option<String>,
+    },
+}
+
+/// Encodes requests and finds the request id in responses.
+pub trait RequestCodec: Send {
+    /// The message carrying request `id`.
+    fn encode(&mut self, id: u64, method: &str, params: Option<&str>) -> Message;
+    /// The id of the request this message answers, if it is a response.
+    /// Called for incoming messages only while requests are pending or
+    /// recently ended, so it must be cheap to say "not a response".
+    fn response_id(&self, message: &Message) -> Option<u64>;
+    /// Whether a response reports a failure (JSON-RPC's `error` member).
+    fn is_error(&self, response: &Message) -> bool;
+    /// Checks request parameters before they are queued; `Err` names the problem.
+    fn check_params(&self, params: &str) -> Result<(), String> {
+        let _ = params;
+        Ok(())
+    }
+}
+
+/// Builds the messages that subscribe to and unsubscribe from channels.
+/// One call may carry many channels, as one `public/subscribe` does.
+pub trait SubscriptionCodec: Send {
+    /// Messages that subscribe to `channels`.
+    fn subscribe(&mut self, channels: &[String]) -> Vec<Outbound>;
+    /// Messages that unsubscribe from `channels`.
+    fn unsubscribe(&mut self, channels: &[String]) -> Vec<Outbound>;
+}
+
+/// What an authenticator makes of a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthCheck {
+    /// Not an answer to the authentication.
+    NotMine,
+    /// Authenticated: the session opens.
+    Accepted,
+    /// Refused, with the server's reason.
+    Rejected(String),
+}
+
+/// The authentication step run after every upgrade, before subscriptions.
+pub trait Authenticator: Send {
+    /// What to send to authenticate; called afresh for every connection.
+    fn start(&mut self, attempt: u32) -> Outbound;
+    /// Judges a message. When `start` returned a request, only its matched
+    /// response is passed (with `is_error` from the codec); otherwise every message is.
+    fn check(&mut self, message: &Message, is_error: bool) -> AuthCheck;
+}
+
+/// What an incoming message means to an application heartbeat.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Beat {
+    /// Not heartbeat traffic: delivered to the user as usual.
+    Other,
+    /// The answer to our heartbeat ping.
+    Pong,
+    /// The server's own heartbeat: proof of life, nothing to answer.
+    ServerBeat,
+    /// The server asks for an answer (Deribit's `test_request`): send this.
+    Probe(Outbound),
+}
+
+/// An application-level heartbeat (JSON `{"op":"ping"}`, Deribit's `test_request` ...).
+/// Heartbeat traffic is consumed by the session and not delivered as messages.
+pub trait AppHeartbeat: Send {
+    /// Sent once the connection is open (after authentication), for example
+    /// Deribit's `public/set_heartbeat` with the interval.
+    fn setup(&mut self, interval: Duration) -> Vec<Outbound> {
+        let _ = interval;
+        Vec::new()
+    }
+    /// Whether the server drives the beat and we only answer its probes; then
+    /// no server beat for interval + timeout is the failure. Default false.
+    fn server_driven(&self) -> bool {
+        false
+    }
+    /// Our ping for each interval (not called when `server_driven`).
+    fn ping(&mut self) -> Option<Message>;
+    /// Classifies an incoming message; must be cheap for non-heartbeat traffic.
+    fn classify(&mut self, message: &Message) -> Beat;
+}
+
+/// What to do after a disconnect or an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Reconnect after the backoff delay (or what the retry function says).
+    Reconnect,
+    /// Reconnect at once, without waiting.
+    ReconnectNow,
+    /// Reconnect after exactly this delay.
+    ReconnectAfter(Duration),
+    /// Stop for good: the session closes.
+    Stop,
+    /// Carry on: after an error, keep the connection as it is; after a
+    /// disconnect, stay idle until `connect` or `reconnect` is called.
+    Ignore,
+}
+
+/// A failure that does not by itself end the connection.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SessionError {
+    /// The server refused the authentication.
+    #[error("authentication rejected: {0}")]
+    AuthRejected(String),
+    /// No answer to the authentication within `auth_timeout`.
+    #[error("authentication timed out")]
+    AuthTimeout,
+}
+
+/// User decisions on disconnects and errors, as Fresh's `handle_disconnect`
+/// and `handle_error` or WebsockexNova's error handler give them.
+pub trait ReconnectPolicy: Send {
+    /// Called when a connection ends (or an attempt fails); `attempt` counts
+    /// consecutive failures so far. Default: reconnect after backoff.
+    fn on_disconnect(&mut self, reason: &DisconnectReason, attempt: u32) -> Decision {
+        let _ = (reason, attempt);
+        Decision::Reconnect
+    }
+    /// Called for errors on a live connection. Default: reconnect after backoff.
+    fn on_error(&mut self, error: &SessionError) -> Decision {
+        let _ = error;
+        Decision::Reconnect
+    }
+}
+
+/// The default policy: reconnect after backoff on every disconnect and error.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct DefaultPolicy;
+
+impl ReconnectPolicy for DefaultPolicy {}
+
+/// What a retry function is told (off_broadway_websocket's `ws_retry_fun`).
+#[derive(Debug, Clone, Copy)]
+pub struct RetryContext<'a> {
+    /// Consecutive failed attempts, this one included.
+    pub attempt: u32,
+    /// Why the last connection ended.
+    pub reason: &'a DisconnectReason,
+    /// What the backoff schedule would wait, `None` once `max_attempts` is used up.
+    pub backoff: Option<Duration>,
+}
+
+/// A retry function: the delay before the next attempt, or `None` to stop.
+pub type RetryFn = Box<dyn FnMut(&RetryContext<'_>) -> Option<Duration> + Send>;
+/// Extra upgrade headers, computed afresh for each attempt (an expiring token, say).
+pub type HeadersFn = Box<dyn FnMut(u32) -> Vec<(String, String)> + Send>;
+/// Messages to send right after each upgrade, before authentication.
+pub type OnUpgradeFn = Box<dyn FnMut() -> Vec<Message> + Send>;
+/// Rewrites each outgoing user message just before it is sent.
+pub type PrepareFn = Box<dyn FnMut(Message) -> Message + Send>;
+/// The rate-limit cost of an outgoing user message, in tokens.
+pub type CostFn = Box<dyn Fn(&Message) -> u32 + Send>;

@@ -1,0 +1,184 @@
+//! Requests in flight: ids, deadlines, and the ids that recently ended.
+//!
+//! Invariant: a request id is in `pending` from allocation until it ends, and
+//! it ends exactly once, through `complete`, `expire` or `fail_sent`/`take_all`.
+//! Ids that ended without a response are remembered for a while (bounded in
+//! count and time), so a late response is reported as unmatched rather than
+//! passed off as an ordinary message.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+/// Who asked for a request: the user, or the session for itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Purpose {
+    User,
+    Auth,
+    Subscribe(Vec<String>),
+    Unsubscribe(Vec<String>),
+    Heartbeat,
+    Setup,
+}
+
+#[derive(Debug)]
+pub(crate) struct Pending {
+    pub(crate) purpose: Purpose,
+    pub(crate) deadline: Option<Instant>,
+    pub(crate) sent_at: Option<Instant>,
+}
+
+/// Most ended ids remembered for late responses.
+const RECENT_LIMIT: usize = 256;
+
+#[derive(Debug)]
+pub(crate) struct Requests {
+    next_id: u64,
+    pending: HashMap<u64, Pending>,
+    deadlines: BTreeSet<(Instant, u64)>,
+    recent: VecDeque<(u64, Instant)>,
+    late_window: Duration,
+}
+
+impl Requests {
+    pub(crate) fn new(late_window: Duration) -> Self {
+        Self { next_id: 1, pending: HashMap::new(), deadlines: BTreeSet::new(), recent: VecDeque::new(), late_window }
+    }
+
+    pub(crate) fn allocate(&mut self, purpose: Purpose, deadline: Option<Instant>) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        if let Some(d) = deadline {
+            self.deadlines.insert((d, id));
+        }
+        self.pending.insert(id, Pending { purpose, deadline, sent_at: None });
+        id
+    }
+
+    pub(crate) fn mark_sent(&mut self, id: u64, now: Instant) {
+        if let Some(p) = self.pending.get_mut(&id) {
+            p.sent_at = Some(now);
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.pending.len()
+    }
+
+    pub(crate) fn user_pending(&self) -> usize {
+        self.pending.values().filter(|p| p.purpose == Purpose::User).count()
+    }
+
+    /// Whether incoming messages need the codec's id lookup at all.
+    pub(crate) fn matching_needed(&self) -> bool {
+        !self.pending.is_empty() || !self.recent.is_empty()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn is_recent(&self, id: u64) -> bool {
+        self.recent.iter().any(|(r, _)| *r == id)
+    }
+
+    pub(crate) fn is_pending(&self, id: u64) -> bool {
+        self.pending.contains_key(&id)
+    }
+
+    /// Ends a request with its response.
+    pub(crate) fn complete(&mut self, id: u64) -> Option<Pending> {
+        let p = self.pending.remove(&id)?;
+        if let Some(d) = p.deadline {
+            self.deadlines.remove(&(d, id));
+        }
+        Some(p)
+    }
+
+    /// Ends a request without a response, remembering its id for late answers.
+    pub(crate) fn abandon(&mut self, id: u64, now: Instant) -> Option<Pending> {
+        let p = self.complete(id)?;
+        if p.sent_at.is_some() {
+            if self.recent.len() == RECENT_LIMIT {
+                self.recent.pop_front();
+            }
+            self.recent.push_back((id, now + self.late_window));
+        }
+        Some(p)
+    }
+
+    /// Ends every request whose deadline has passed.
+    pub(crate) fn expire(&mut self, now: Instant) -> Vec<(u64, Pending)> {
+        let mut ended = Vec::new();
+        while let Some(&(deadline, id)) = self.deadlines.first() {
+            if deadline > now {
+                break;
+            }
+            if let Some(p) = self.abandon(id, now) {
+                ended.push((id, p));
+            }
+        }
+        while self.recent.front().is_some_and(|(_, until)| *until <= now) {
+            self.recent.pop_front();
+        }
+        ended
+    }
+
+    /// Ends every request that was sent on the connection that just died.
+    pub(crate) fn fail_sent(&mut self, now: Instant) -> Vec<(u64, Pending)> {
+        let mut ids: Vec<u64> = self.pending.iter().filter(|(_, p)| p.sent_at.is_some()).map(|(id, _)| *id).collect();
+        ids.sort_unstable();
+        ids.into_iter().filter_map(|id| self.abandon(id, now).map(|p| (id, p))).collect()
+    }
+
+    /// Ends every request, sent or not (the session is closing).
+    pub(crate) fn take_all(&mut self, now: Instant) -> Vec<(u64, Pending)> {
+        let mut ids: Vec<u64> = self.pending.keys().copied().collect();
+        ids.sort_unstable();
+        ids.into_iter().filter_map(|id| self.abandon(id, now).map(|p| (id, p))).collect()
+    }
+
+    /// Forgets ended ids (the session is closed: no late response can arrive).
+    pub(crate) fn forget_recent(&mut self) {
+        self.recent.clear();
+    }
+
+    /// The earliest request deadline, or when a remembered id is forgotten.
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        let request = self.deadlines.first().map(|(d, _)| *d);
+        let forget = self.recent.front().map(|(_, until)| *until);
+        match (request, forget) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_request_ends_once_and_late_ids_are_remembered_for_a_while() {
+        #[allow(clippy::disallowed_methods)] // the fake clock's origin
+        let t0 = Instant::now();
+        let s = Duration::from_secs(1);
+        let mut r = Requests::new(10 * s);
+        let a = r.allocate(Purpose::User, Some(t0 + 5 * s));
+        let b = r.allocate(Purpose::User, Some(t0 + 3 * s));
+        let c = r.allocate(Purpose::Auth, None);
+        assert_eq!((a, b, c), (1, 2, 3));
+        r.mark_sent(a, t0);
+        r.mark_sent(b, t0);
+        assert_eq!(r.next_deadline(), Some(t0 + 3 * s));
+        assert!(r.expire(t0 + 2 * s).is_empty());
+        let ended: Vec<u64> = r.expire(t0 + 3 * s).into_iter().map(|(id, _)| id).collect();
+        assert_eq!(ended, vec![b]);
+        assert!(r.is_recent(b) && !r.is_pending(b));
+        assert!(r.complete(b).is_none(), "ended once");
+        assert_eq!(r.fail_sent(t0 + 4 * s).into_iter().map(|(id, _)| id).collect::<Vec<_>>(), vec![a]);
+        assert_eq!(r.len(), 1, "the unsent request stays");
+        assert_eq!(r.user_pending(), 0);
+        assert_eq!(r.next_deadline(), Some(t0 + 13 * s), "forgetting b is the next timer");
+        r.expire(t0 + 14 * s);
+        assert!(!r.is_recent(a) && !r.is_recent(b));
+        assert_eq!(r.take_all(t0 + 14 * s).len(), 1);
+        assert!(!r.matching_needed());
+    }
+}

@@ -1,0 +1,374 @@
+//! The session's configuration and the builder that validates it, naming the
+//! field at fault, before a session can exist.
+
+use std::time::{Duration, Instant};
+
+use crate::backoff::BackoffConfig;
+use crate::config::ConnectionConfig;
+use crate::error::{ConfigError, UrlError};
+use crate::handshake::ClientRequest;
+use crate::heartbeat::{AppHeartbeatConfig, PingConfig};
+use crate::hooks::{
+    AppHeartbeat, Authenticator, CostFn, DefaultPolicy, HeadersFn, OnUpgradeFn, PrepareFn, ReconnectPolicy,
+    RequestCodec, RetryFn, SubscriptionCodec,
+};
+use crate::outbound::RateLimit;
+use crate::presets::{JsonRpc, JsonRpcSubscriptions};
+use crate::session::Session;
+use crate::RandomSource;
+
+/// Every plain setting of a session. Built through [`SessionBuilder`].
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    /// URL, subprotocols, extensions and fixed headers of every upgrade.
+    pub request: ClientRequest,
+    /// Limits and timeouts of each connection.
+    pub connection: ConnectionConfig,
+    /// The reconnect schedule.
+    pub backoff: BackoffConfig,
+    /// When false, a connection that ends in an error (anything but a clean
+    /// close by the server) stops the session instead of reconnecting.
+    pub reconnect_on_error: bool,
+    /// Time allowed for the transport to open (TCP and TLS). Default 10 s.
+    pub connect_timeout: Duration,
+    /// Time allowed for authentication to be accepted. Default 10 s.
+    pub auth_timeout: Duration,
+    /// Default deadline of a request. Default 30 s.
+    pub request_timeout: Duration,
+    /// Protocol pings; default every 15 s with a 10 s pong deadline.
+    pub ping: Option<PingConfig>,
+    /// Close the link when nothing arrives for this long. Default off.
+    pub idle_timeout: Option<Duration>,
+    /// Timing of the application heartbeat, when one is set.
+    pub app_heartbeat: Option<AppHeartbeatConfig>,
+    /// Most user messages waiting to go out. Default 1024.
+    pub queue_capacity: usize,
+    /// Queue messages while not connected (true, default) or refuse them at once.
+    pub queue_while_disconnected: bool,
+    /// Keep unsent messages across a disconnect and send them after the
+    /// reconnect (true, default), or drop them with a `Dropped` event.
+    pub keep_queue_on_disconnect: bool,
+    /// Token-bucket limit on user messages. Default none.
+    pub rate_limit: Option<RateLimit>,
+    /// How many round trips the latency statistics keep. Default 1024.
+    pub latency_window: usize,
+    /// How long an ended request's id is remembered, so that its late response
+    /// is reported as `Unmatched`. Default 60 s.
+    pub late_response_window: Duration,
+}
+
+impl SessionConfig {
+    /// Defaults for `request`.
+    pub fn new(request: ClientRequest) -> Self {
+        Self {
+            request,
+            connection: ConnectionConfig::default(),
+            backoff: BackoffConfig::default(),
+            reconnect_on_error: true,
+            connect_timeout: Duration::from_secs(10),
+            auth_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            ping: Some(PingConfig { interval: Duration::from_secs(15), timeout: Duration::from_secs(10) }),
+            idle_timeout: None,
+            app_heartbeat: None,
+            queue_capacity: 1024,
+            queue_while_disconnected: true,
+            keep_queue_on_disconnect: true,
+            rate_limit: None,
+            latency_window: 1024,
+            late_response_window: Duration::from_secs(60),
+        }
+    }
+
+    /// Checks every field; the error names the first one out of range.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |field, reason| Err(ConfigError::InvalidValue { field, reason });
+        self.request.validate()?;
+        self.connection.validate()?;
+        let b = &self.backoff;
+        if b.initial.is_zero() {
+            return invalid("backoff.initial", "must be positive");
+        }
+        if !(b.factor >= 1.0 && b.factor.is_finite()) {
+            return invalid("backoff.factor", "must be a finite number of at least 1");
+        }
+        if b.max < b.initial {
+            return invalid("backoff.max", "must be at least backoff.initial");
+        }
+        if b.max_attempts == Some(0) {
+            return invalid("backoff.max_attempts", "must be at least 1 or None");
+        }
+        for (field, value) in [
+            ("connect_timeout", self.connect_timeout),
+            ("auth_timeout", self.auth_timeout),
+            ("request_timeout", self.request_timeout),
+        ] {
+            if value.is_zero() {
+                return invalid(field, "must be positive");
+            }
+        }
+        if let Some(p) = self.ping {
+            if p.interval.is_zero() {
+                return invalid("ping.interval", "must be positive");
+            }
+            if p.timeout.is_zero() || p.timeout >= p.interval {
+                return invalid("ping.timeout", "must be positive and shorter than ping.interval");
+            }
+        }
+        if let Some(a) = self.app_heartbeat {
+            if a.interval.is_zero() {
+                return invalid("app_heartbeat.interval", "must be positive");
+            }
+            if a.timeout.is_zero() || a.timeout >= a.interval {
+                return invalid("app_heartbeat.timeout", "must be positive and shorter than app_heartbeat.interval");
+            }
+        }
+        if self.idle_timeout.is_some_and(|d| d.is_zero()) {
+            return invalid("idle_timeout", "must be positive or None");
+        }
+        if self.queue_capacity == 0 {
+            return invalid("queue_capacity", "must be at least 1");
+        }
+        if let Some(r) = self.rate_limit {
+            if r.capacity == 0 || r.refill == 0 {
+                return invalid("rate_limit", "capacity and refill must be at least 1");
+            }
+            if r.interval.is_zero() {
+                return invalid("rate_limit.interval", "must be positive");
+            }
+        }
+        if self.latency_window == 0 {
+            return invalid("latency_window", "must be at least 1");
+        }
+        Ok(())
+    }
+}
+
+/// The user's hooks; every one has a default.
+pub(crate) struct Hooks {
+    pub(crate) policy: Box<dyn ReconnectPolicy>,
+    pub(crate) retry: Option<RetryFn>,
+    pub(crate) codec: Box<dyn RequestCodec>,
+    pub(crate) subscriptions: Box<dyn SubscriptionCodec>,
+    pub(crate) auth: Option<Box<dyn Authenticator>>,
+    pub(crate) app_heartbeat: Option<Box<dyn AppHeartbeat>>,
+    pub(crate) headers: Option<HeadersFn>,
+    pub(crate) on_upgrade: Option<OnUpgradeFn>,
+    pub(crate) prepare: Option<PrepareFn>,
+    pub(crate) cost: Option<CostFn>,
+}
+
+/// Builds a [`Session`]: settings first, then [`SessionBuilder::build`] checks them all.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use rand::{rngs::StdRng, SeedableRng};
+/// use wslink_core::{presets, Session};
+///
+/// let session = Session::builder("wss://test.deribit.com/ws/api/v2")?
+///     .app_heartbeat(presets::DeribitHeartbeat, Duration::from_secs(30), Duration::from_secs(10))
+///     .authenticator(presets::JsonRpcAuth::new("public/auth", |_| {
+///         r#"{"grant_type":"client_credentials","client_id":"id","client_secret":"secret"}"#.to_owned()
+///     }))
+///     .max_attempts(Some(20))
+///     .build(Box::new(StdRng::seed_from_u64(7)), Instant::now())?;
+/// # let _ = session;
+/// # Ok::<(), wslink_core::ConfigError>(())
+/// ```
+pub struct SessionBuilder {
+    config: SessionConfig,
+    hooks: Hooks,
+}
+
+impl Session {
+    /// A builder for a session to `url`, with every default.
+    pub fn builder(url: &str) -> Result<SessionBuilder, UrlError> {
+        Ok(SessionBuilder::new(SessionConfig::new(ClientRequest::new(url)?)))
+    }
+}
+
+impl SessionBuilder {
+    /// A builder from a complete configuration.
+    pub fn new(config: SessionConfig) -> Self {
+        let hooks = Hooks {
+            policy: Box::new(DefaultPolicy),
+            retry: None,
+            codec: Box::new(JsonRpc),
+            subscriptions: Box::new(JsonRpcSubscriptions::default()),
+            auth: None,
+            app_heartbeat: None,
+            headers: None,
+            on_upgrade: None,
+            prepare: None,
+            cost: None,
+        };
+        Self { config, hooks }
+    }
+
+    /// Changes any setting directly.
+    pub fn config(mut self, f: impl FnOnce(&mut SessionConfig)) -> Self {
+        f(&mut self.config);
+        self
+    }
+
+    /// Adds a fixed upgrade header.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.config.request = self.config.request.header(name, value);
+        self
+    }
+
+    /// Offers a subprotocol.
+    pub fn subprotocol(mut self, protocol: impl Into<String>) -> Self {
+        self.config.request = self.config.request.subprotocol(protocol);
+        self
+    }
+
+    /// Sets the reconnect schedule.
+    pub fn backoff(mut self, backoff: BackoffConfig) -> Self {
+        self.config.backoff = backoff;
+        self
+    }
+
+    /// Gives up after this many consecutive failed attempts (`None`: never).
+    pub fn max_attempts(mut self, max: Option<u32>) -> Self {
+        self.config.backoff.max_attempts = max;
+        self
+    }
+
+    /// Protocol pings every `interval`, each answered within `timeout`; `None` turns them off.
+    pub fn ping(mut self, ping: Option<PingConfig>) -> Self {
+        self.config.ping = ping;
+        self
+    }
+
+    /// Closes the link when nothing arrives for `idle`.
+    pub fn idle_timeout(mut self, idle: Duration) -> Self {
+        self.config.idle_timeout = Some(idle);
+        self
+    }
+
+    /// An application heartbeat with its timing.
+    pub fn app_heartbeat(mut self, beat: impl AppHeartbeat + 'static, interval: Duration, timeout: Duration) -> Self {
+        self.hooks.app_heartbeat = Some(Box::new(beat));
+        self.config.app_heartbeat = Some(AppHeartbeatConfig { interval, timeout });
+        self
+    }
+
+    /// Decisions on disconnects and errors.
+    pub fn policy(mut self, policy: impl ReconnectPolicy + 'static) -> Self {
+        self.hooks.policy = Box::new(policy);
+        self
+    }
+
+    /// A retry function that decides every reconnect delay, or stops.
+    pub fn retry(
+        mut self,
+        retry: impl FnMut(&crate::hooks::RetryContext<'_>) -> Option<Duration> + Send + 'static,
+    ) -> Self {
+        self.hooks.retry = Some(Box::new(retry));
+        self
+    }
+
+    /// How requests are encoded and responses matched (default JSON-RPC 2.0).
+    pub fn request_codec(mut self, codec: impl RequestCodec + 'static) -> Self {
+        self.hooks.codec = Box::new(codec);
+        self
+    }
+
+    /// How subscriptions are spoken (default JSON-RPC `public/subscribe`).
+    pub fn subscription_codec(mut self, codec: impl SubscriptionCodec + 'static) -> Self {
+        self.hooks.subscriptions = Box::new(codec);
+        self
+    }
+
+    /// An authentication step after every upgrade, before subscriptions.
+    pub fn authenticator(mut self, auth: impl Authenticator + 'static) -> Self {
+        self.hooks.auth = Some(Box::new(auth));
+        self
+    }
+
+    /// Extra upgrade headers computed for each attempt (an expiring token, say).
+    pub fn headers_fn(mut self, f: impl FnMut(u32) -> Vec<(String, String)> + Send + 'static) -> Self {
+        self.hooks.headers = Some(Box::new(f));
+        self
+    }
+
+    /// Messages sent right after each upgrade, before authentication.
+    pub fn on_upgrade(mut self, f: impl FnMut() -> Vec<crate::Message> + Send + 'static) -> Self {
+        self.hooks.on_upgrade = Some(Box::new(f));
+        self
+    }
+
+    /// Rewrites each user message just before it is sent.
+    pub fn prepare(mut self, f: impl FnMut(crate::Message) -> crate::Message + Send + 'static) -> Self {
+        self.hooks.prepare = Some(Box::new(f));
+        self
+    }
+
+    /// A token-bucket rate limit on user messages, with a cost per message (default 1).
+    pub fn rate_limit(mut self, limit: RateLimit, cost: Option<CostFn>) -> Self {
+        self.config.rate_limit = Some(limit);
+        self.hooks.cost = cost;
+        self
+    }
+
+    /// Validates everything and builds the session, idle until `connect`.
+    pub fn build(self, rng: Box<dyn RandomSource>, now: Instant) -> Result<Session, ConfigError> {
+        self.config.validate()?;
+        Ok(Session::from_parts(self.config, self.hooks, rng, now))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{rngs::StdRng, SeedableRng};
+
+    #[test]
+    fn each_bad_field_is_named() {
+        let base = || SessionConfig::new(ClientRequest::new("ws://h/").unwrap());
+        let d = Duration::from_secs;
+        type Change = Box<dyn Fn(&mut SessionConfig)>;
+        let cases: Vec<(Change, &str)> = vec![
+            (Box::new(|c| c.backoff.factor = 0.5), "backoff.factor"),
+            (Box::new(|c| c.backoff.factor = f64::NAN), "backoff.factor"),
+            (Box::new(|c| c.backoff.initial = Duration::ZERO), "backoff.initial"),
+            (Box::new(move |c| c.backoff.max = d(0) + Duration::from_millis(1)), "backoff.max"),
+            (Box::new(|c| c.backoff.max_attempts = Some(0)), "backoff.max_attempts"),
+            (Box::new(|c| c.connect_timeout = Duration::ZERO), "connect_timeout"),
+            (Box::new(move |c| c.ping = Some(PingConfig { interval: d(0), timeout: d(1) })), "ping.interval"),
+            (Box::new(move |c| c.ping = Some(PingConfig { interval: d(5), timeout: d(5) })), "ping.timeout"),
+            (
+                Box::new(move |c| c.app_heartbeat = Some(AppHeartbeatConfig { interval: d(5), timeout: d(9) })),
+                "app_heartbeat.timeout",
+            ),
+            (Box::new(|c| c.idle_timeout = Some(Duration::ZERO)), "idle_timeout"),
+            (Box::new(|c| c.queue_capacity = 0), "queue_capacity"),
+            (
+                Box::new(move |c| c.rate_limit = Some(RateLimit { capacity: 0, refill: 1, interval: d(1) })),
+                "rate_limit",
+            ),
+            (
+                Box::new(|c| c.rate_limit = Some(RateLimit { capacity: 1, refill: 1, interval: Duration::ZERO })),
+                "rate_limit.interval",
+            ),
+            (Box::new(|c| c.latency_window = 0), "latency_window"),
+            (Box::new(|c| c.connection.close_timeout = Duration::ZERO), "close_timeout"),
+        ];
+        for (change, field) in cases {
+            let mut c = base();
+            change(&mut c);
+            match SessionBuilder::new(c).build(Box::new(StdRng::seed_from_u64(0)), {
+                #[allow(clippy::disallowed_methods)] // the fake clock's origin
+                Instant::now()
+            }) {
+                Err(ConfigError::InvalidValue { field: f, .. }) => assert_eq!(f, field),
+                Err(other) => panic!("{field}: {other:?}"),
+                Ok(_) => panic!("{field}: accepted"),
+            }
+        }
+        assert!(base().validate().is_ok());
+        let bad_header = base().request.header("X\n", "v");
+        assert!(matches!(SessionConfig::new(bad_header).validate(), Err(ConfigError::InvalidHeaderName(_))));
+    }
+}

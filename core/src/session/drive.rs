@@ -1,0 +1,389 @@
+//! The session's inputs: transport events, bytes, and timers; the routing of
+//! each incoming message; and the lifecycle from one connection to the next.
+
+use std::time::Instant;
+
+use super::{Action, CloseReason, DisconnectReason, RequestFailure, Session, SessionEvent, SessionState};
+use crate::connection::{Connection, ConnectionState};
+use crate::event::ConnectionEvent;
+use crate::heartbeat::Due;
+use crate::hooks::{AuthCheck, Beat, Decision, RetryContext, SessionError};
+use crate::message::Message;
+use crate::outbound::Queued;
+use crate::requests::{Pending, Purpose};
+use crate::UpgradeResponse;
+
+impl Session {
+    // ----- inputs -----
+
+    /// The transport asked for by `OpenTransport` is open (TCP and TLS done).
+    pub fn handle_transport_open(&mut self, now: Instant) {
+        if self.state != SessionState::Connecting {
+            return;
+        }
+        self.connect_deadline = None;
+        let mut request = self.config.request.clone();
+        let attempt = self.backoff.failures() + 1;
+        if let Some(headers) = self.hooks.headers.as_mut() {
+            for (name, value) in headers(attempt) {
+                request = request.header(name, value);
+            }
+        }
+        let rng = self.connection_rng();
+        match Connection::new(request, self.config.connection.clone(), rng, now) {
+            Ok(conn) => {
+                self.conn = Some(conn);
+                self.set_state(SessionState::Handshaking, now);
+            }
+            Err(e) => self.disconnect(DisconnectReason::BadRequest(e), None, now),
+        }
+    }
+
+    /// The transport failed: it could not open, or it broke.
+    pub fn handle_transport_error(&mut self, kind: std::io::ErrorKind, message: &str, now: Instant) {
+        match self.conn.as_mut() {
+            Some(conn) => {
+                conn.handle_transport_error(kind, message, now);
+                self.pump(now);
+            }
+            None if self.state == SessionState::Connecting => {
+                let reason = DisconnectReason::ConnectFailed { kind, message: message.to_owned() };
+                self.disconnect(reason, None, now);
+            }
+            None => {}
+        }
+    }
+
+    /// The transport reached end of stream.
+    pub fn handle_eof(&mut self, now: Instant) {
+        if let Some(conn) = self.conn.as_mut() {
+            conn.handle_eof(now);
+            self.pump(now);
+        }
+    }
+
+    /// Bytes read from the transport.
+    pub fn handle_input(&mut self, data: &[u8], now: Instant) {
+        let Some(conn) = self.conn.as_mut() else { return };
+        self.counters.bytes_in += data.len() as u64;
+        conn.handle_input(data, now);
+        self.heartbeat.on_receive(now);
+        self.pump(now);
+    }
+
+    /// Fires every timer that is due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let due = |d: Option<Instant>| d.is_some_and(|d| d <= now);
+        if due(self.connect_deadline) {
+            self.connect_deadline = None;
+            self.disconnect(DisconnectReason::ConnectTimeout, None, now);
+        }
+        if due(self.backoff_until) {
+            self.backoff_until = None;
+            self.counters.reconnects += 1;
+            self.start_attempt(now);
+        }
+        if due(self.auth_deadline) {
+            self.auth_deadline = None;
+            self.on_error(SessionError::AuthTimeout, now);
+        }
+        if let Some(conn) = self.conn.as_mut() {
+            conn.handle_timeout(now);
+            self.pump(now);
+        }
+        while let Some(due) = self.heartbeat.poll(now) {
+            match due {
+                Due::Ping(payload) => {
+                    if let Some(conn) = self.conn.as_mut() {
+                        let _ = conn.ping(&payload);
+                    }
+                }
+                Due::AppPing => {
+                    if let Some(ping) = self.hooks.app_heartbeat.as_mut().and_then(|h| h.ping()) {
+                        self.send_raw(&ping);
+                    }
+                }
+                Due::HeartbeatTimeout => self.disconnect(DisconnectReason::HeartbeatTimeout, None, now),
+                Due::IdleTimeout => self.disconnect(DisconnectReason::IdleTimeout, None, now),
+            }
+        }
+        for (id, pending) in self.requests.expire(now) {
+            match pending.purpose {
+                Purpose::User => {
+                    self.outbox.remove_request(id);
+                    self.events.push_back(SessionEvent::RequestFailed { id, reason: RequestFailure::Timeout });
+                }
+                Purpose::Subscribe(channels) => {
+                    self.events.push_back(SessionEvent::SubscriptionFailed { channels, reason: "timeout".into() })
+                }
+                Purpose::Auth | Purpose::Unsubscribe(_) | Purpose::Heartbeat | Purpose::Setup => {}
+            }
+        }
+        self.flush_outbox(now);
+    }
+
+    // ----- the connection's events -----
+
+    pub(super) fn pump(&mut self, now: Instant) {
+        while let Some(event) = self.conn.as_mut().and_then(Connection::poll_event) {
+            match event {
+                ConnectionEvent::Opened(response) => self.on_upgraded(response, now),
+                ConnectionEvent::Message(message) => {
+                    self.counters.messages_in += 1;
+                    self.route(message, now);
+                }
+                ConnectionEvent::Pong(payload) => self.heartbeat.on_pong(&payload, now),
+                ConnectionEvent::Closed(closed) => {
+                    if self.user_closing {
+                        self.finish(CloseReason::Requested, now);
+                    } else {
+                        self.disconnect(DisconnectReason::Closed(closed), None, now);
+                    }
+                }
+                // Pings are answered by the connection; any other event is informational.
+                _ => {}
+            }
+        }
+        if self.conn.as_ref().is_some_and(|c| c.state() == ConnectionState::Closed) {
+            self.drop_transport();
+        }
+    }
+
+    fn on_upgraded(&mut self, response: UpgradeResponse, now: Instant) {
+        let upgrade_messages = self.hooks.on_upgrade.as_mut().map(|f| f()).unwrap_or_default();
+        for message in &upgrade_messages {
+            self.send_raw(message);
+        }
+        self.pending_response = Some(response);
+        let attempt = self.backoff.failures() + 1;
+        let Some(auth) = self.hooks.auth.as_mut() else { return self.become_open(now) };
+        let first = auth.start(attempt);
+        self.set_state(SessionState::Authenticating, now);
+        self.auth_deadline = Some(now + self.config.auth_timeout);
+        self.auth_request = self.send_internal(first, Purpose::Auth, now);
+    }
+
+    fn become_open(&mut self, now: Instant) {
+        self.auth_deadline = None;
+        self.auth_request = None;
+        self.opened_at = Some(now);
+        self.set_state(SessionState::Open, now);
+        let server_driven = self.hooks.app_heartbeat.as_ref().is_some_and(|h| h.server_driven());
+        self.heartbeat.start(now, !server_driven);
+        let response = self.pending_response.take().unwrap_or_default();
+        let attempt = self.backoff.failures() + 1;
+        self.events.push_back(SessionEvent::Connected { attempt, response });
+        if let (Some(beat), Some(timing)) = (self.hooks.app_heartbeat.as_mut(), self.config.app_heartbeat) {
+            let setup = beat.setup(timing.interval);
+            self.send_internal_all(setup, Purpose::Setup, now);
+        }
+        if !self.subscriptions.is_empty() {
+            let channels = self.subscriptions.clone();
+            let out = self.hooks.subscriptions.subscribe(&channels);
+            self.send_internal_all(out, Purpose::Subscribe(channels), now);
+        }
+        self.flush_outbox(now);
+    }
+
+    /// Decides what an incoming message is: auth answer, heartbeat traffic,
+    /// a response, or a message for the user.
+    fn route(&mut self, message: Message, now: Instant) {
+        if self.state == SessionState::Authenticating && self.auth_request.is_none() {
+            let verdict = self.hooks.auth.as_mut().map_or(AuthCheck::NotMine, |a| a.check(&message, false));
+            if self.on_auth_verdict(verdict, now) {
+                return;
+            }
+        }
+        if let Some(beat) = self.hooks.app_heartbeat.as_mut() {
+            match beat.classify(&message) {
+                Beat::Other => {}
+                Beat::Pong | Beat::ServerBeat => return self.heartbeat.on_app_beat(now),
+                Beat::Probe(answer) => {
+                    self.heartbeat.on_app_beat(now);
+                    self.send_internal(answer, Purpose::Heartbeat, now);
+                    return;
+                }
+            }
+        }
+        if self.requests.matching_needed() {
+            if let Some(id) = self.hooks.codec.response_id(&message) {
+                match self.requests.complete(id) {
+                    Some(pending) => self.on_response(id, pending, message, now),
+                    None => self.events.push_back(SessionEvent::Unmatched { id, message }),
+                }
+                return;
+            }
+        }
+        self.events.push_back(SessionEvent::Message(message));
+    }
+
+    fn on_response(&mut self, id: u64, pending: Pending, message: Message, now: Instant) {
+        let rtt = pending.sent_at.map(|sent| now.saturating_duration_since(sent)).unwrap_or_default();
+        let is_error = self.hooks.codec.is_error(&message);
+        match pending.purpose {
+            Purpose::User => {
+                self.latency.record(rtt);
+                self.events.push_back(SessionEvent::Response { id, message, rtt, is_error });
+            }
+            Purpose::Auth => {
+                let verdict = match self.hooks.auth.as_mut().map(|a| a.check(&message, is_error)) {
+                    Some(AuthCheck::NotMine) | None if is_error => AuthCheck::Rejected("error response".into()),
+                    Some(AuthCheck::NotMine) | None => AuthCheck::Accepted,
+                    Some(verdict) => verdict,
+                };
+                self.on_auth_verdict(verdict, now);
+            }
+            Purpose::Subscribe(channels) if is_error => {
+                let reason = match &message {
+                    Message::Text(t) => t.as_str().to_owned(),
+                    Message::Binary(_) => "binary error response".to_owned(),
+                };
+                self.events.push_back(SessionEvent::SubscriptionFailed { channels, reason });
+            }
+            Purpose::Subscribe(channels) => self.events.push_back(SessionEvent::Subscribed { channels }),
+            Purpose::Heartbeat => self.heartbeat.on_probe_rtt(rtt),
+            Purpose::Unsubscribe(_) | Purpose::Setup => {}
+        }
+    }
+
+    /// Applies an authentication verdict; returns whether the message was consumed.
+    fn on_auth_verdict(&mut self, verdict: AuthCheck, now: Instant) -> bool {
+        match verdict {
+            AuthCheck::NotMine => false,
+            AuthCheck::Accepted => {
+                self.become_open(now);
+                true
+            }
+            AuthCheck::Rejected(reason) => {
+                self.on_error(SessionError::AuthRejected(reason), now);
+                true
+            }
+        }
+    }
+
+    fn on_error(&mut self, error: SessionError, now: Instant) {
+        self.events.push_back(SessionEvent::Error(error.clone()));
+        match self.hooks.policy.on_error(&error) {
+            Decision::Ignore if self.state == SessionState::Authenticating => self.become_open(now),
+            Decision::Ignore => {}
+            decision => self.disconnect(DisconnectReason::Error(error), Some(decision), now),
+        }
+    }
+
+    // ----- lifecycle -----
+
+    pub(super) fn start_attempt(&mut self, now: Instant) {
+        self.backoff_until = None;
+        self.counters.connects += 1;
+        self.set_state(SessionState::Connecting, now);
+        let url = self.config.request.url();
+        let action =
+            Action::OpenTransport { host: url.host_unbracketed().to_owned(), port: url.port(), tls: url.is_secure() };
+        self.push_action(action);
+        self.connect_deadline = Some(now + self.config.connect_timeout);
+    }
+
+    /// Writes what the connection still has, then closes the transport.
+    fn drop_transport(&mut self) {
+        if self.conn.is_some() || self.state == SessionState::Connecting {
+            self.push_action(Action::CloseTransport);
+        }
+        self.conn = None;
+    }
+
+    /// Ends the current connection (or attempt) and decides what follows.
+    pub(super) fn disconnect(&mut self, reason: DisconnectReason, decision: Option<Decision>, now: Instant) {
+        if matches!(reason, DisconnectReason::Error(_) | DisconnectReason::UserReconnect) {
+            // The link still works: say goodbye properly before dropping it.
+            if let Some(conn) = self.conn.as_mut() {
+                let _ = conn.close(crate::CloseCode::Normal, "", now);
+            }
+        }
+        self.drop_transport();
+        self.heartbeat.stop();
+        self.connect_deadline = None;
+        self.auth_deadline = None;
+        self.auth_request = None;
+        self.pending_response = None;
+        for (id, pending) in self.requests.fail_sent(now) {
+            if pending.purpose == Purpose::User {
+                self.events.push_back(SessionEvent::RequestFailed { id, reason: RequestFailure::ConnectionLost });
+            }
+        }
+        if !self.config.keep_queue_on_disconnect {
+            self.drop_queue(RequestFailure::Dropped, now);
+        }
+        if self.opened_at.take().is_some_and(|t| now.saturating_duration_since(t) >= self.backoff.reset_after()) {
+            self.backoff.reset();
+        }
+        let is_error = reason.is_error();
+        self.events.push_back(SessionEvent::Disconnected { reason: reason.clone() });
+        let decision = decision.unwrap_or_else(|| {
+            if is_error && !self.config.reconnect_on_error {
+                Decision::Stop
+            } else {
+                self.hooks.policy.on_disconnect(&reason, self.backoff.failures() + 1)
+            }
+        });
+        self.apply(decision, &reason, now);
+    }
+
+    fn apply(&mut self, decision: Decision, reason: &DisconnectReason, now: Instant) {
+        let delay = match decision {
+            Decision::Stop => return self.finish(CloseReason::Stopped, now),
+            Decision::Ignore => return self.set_state(SessionState::Idle, now),
+            Decision::ReconnectNow => {
+                self.counters.reconnects += 1;
+                return self.start_attempt(now);
+            }
+            Decision::ReconnectAfter(delay) => delay,
+            Decision::Reconnect => {
+                let backoff = self.backoff.next_delay(self.rng.as_mut());
+                let attempt = self.backoff.failures();
+                let chosen = match self.hooks.retry.as_mut() {
+                    Some(retry) => retry(&RetryContext { attempt, reason, backoff }),
+                    None => backoff,
+                };
+                match (chosen, self.hooks.retry.is_some()) {
+                    (Some(delay), _) => delay,
+                    (None, true) => return self.finish(CloseReason::Stopped, now),
+                    (None, false) => return self.finish(CloseReason::GaveUp { attempts: attempt }, now),
+                }
+            }
+        };
+        self.set_state(SessionState::Backoff, now);
+        self.backoff_until = Some(now + delay);
+        self.events.push_back(SessionEvent::Reconnecting { attempt: self.backoff.failures() + 1, delay });
+    }
+
+    fn drop_queue(&mut self, reason: RequestFailure, now: Instant) {
+        for item in self.outbox.drain() {
+            match item {
+                Queued::Message(m) => self.events.push_back(SessionEvent::Dropped(m)),
+                Queued::Request { id, .. } => {
+                    if self.requests.abandon(id, now).is_some() {
+                        self.events.push_back(SessionEvent::RequestFailed { id, reason });
+                    }
+                }
+            }
+        }
+    }
+
+    /// Closes the session for good.
+    pub(super) fn finish(&mut self, reason: CloseReason, now: Instant) {
+        self.drop_transport();
+        self.heartbeat.stop();
+        self.connect_deadline = None;
+        self.auth_deadline = None;
+        self.backoff_until = None;
+        self.drop_queue(RequestFailure::SessionClosed, now);
+        for (id, pending) in self.requests.take_all(now) {
+            if pending.purpose == Purpose::User {
+                self.events.push_back(SessionEvent::RequestFailed { id, reason: RequestFailure::SessionClosed });
+            }
+        }
+        self.requests.forget_recent();
+        self.set_state(SessionState::Closed, now);
+        self.events.push_back(SessionEvent::Closed { reason });
+    }
+}

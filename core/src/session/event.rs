@@ -1,0 +1,252 @@
+//! What a session asks of its caller (actions), tells it (events), and how it
+//! reports its state (metrics).
+
+use std::time::Duration;
+
+use crate::error::ConfigError;
+use crate::event::Closed;
+use crate::handshake::UpgradeResponse;
+use crate::hooks::SessionError;
+use crate::message::Message;
+
+/// The life of a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SessionState {
+    /// Built, or told to stay down (`Decision::Ignore`); waits for `connect`.
+    Idle,
+    /// The transport (TCP, TLS) is being opened.
+    Connecting,
+    /// The WebSocket upgrade is under way.
+    Handshaking,
+    /// The authentication step is under way.
+    Authenticating,
+    /// Messages flow.
+    Open,
+    /// The user's close handshake is under way.
+    Closing,
+    /// Waiting for the next reconnect attempt.
+    Backoff,
+    /// Finished for good.
+    Closed,
+}
+
+/// Something the caller must do to the transport.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Open a transport (resolve, TCP, TLS when `tls`) and report the outcome
+    /// with `handle_transport_open` or `handle_transport_error`.
+    OpenTransport {
+        /// Host to resolve and to name in TLS SNI (IPv6 without brackets).
+        host: String,
+        /// TCP port.
+        port: u16,
+        /// Whether to run TLS (`wss`).
+        tls: bool,
+    },
+    /// Write these bytes to the open transport, in order.
+    Transmit(Vec<u8>),
+    /// Close the transport after writing every earlier `Transmit`; feed
+    /// nothing more from it.
+    CloseTransport,
+}
+
+/// Why a connection ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DisconnectReason {
+    /// The transport did not open within `connect_timeout`.
+    ConnectTimeout,
+    /// The transport could not be opened.
+    ConnectFailed {
+        /// The I/O error kind the adapter saw.
+        kind: std::io::ErrorKind,
+        /// The adapter's description.
+        message: String,
+    },
+    /// The upgrade request built for this attempt was invalid (from `headers_fn`).
+    BadRequest(ConfigError),
+    /// The WebSocket closed: a close handshake, a refused or failed
+    /// handshake, a protocol violation or the transport ending.
+    Closed(Closed),
+    /// A heartbeat was not answered in time.
+    HeartbeatTimeout,
+    /// Nothing arrived within `idle_timeout`.
+    IdleTimeout,
+    /// An error the policy chose to reconnect on (authentication failed).
+    Error(SessionError),
+    /// The user called `reconnect`.
+    UserReconnect,
+}
+
+impl DisconnectReason {
+    /// Whether the connection ended in an error, rather than a clean close by
+    /// the server or the user's own `reconnect`.
+    pub fn is_error(&self) -> bool {
+        match self {
+            Self::Closed(c) => !c.is_clean(),
+            Self::UserReconnect => false,
+            _ => true,
+        }
+    }
+}
+
+/// How a request ended without a response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestFailure {
+    /// No response before its deadline.
+    Timeout,
+    /// It was sent, and the connection died before the response: it is not
+    /// sent again, since it may have taken effect.
+    ConnectionLost,
+    /// It was never sent: the queue was dropped at a disconnect.
+    Dropped,
+    /// The session closed.
+    SessionClosed,
+}
+
+/// Why the session closed for good.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The user called `close`.
+    Requested,
+    /// `max_attempts` consecutive attempts failed.
+    GaveUp {
+        /// Attempts made.
+        attempts: u32,
+    },
+    /// The policy or the retry function said stop.
+    Stopped,
+}
+
+/// Something that happened in the session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SessionEvent {
+    /// The state changed.
+    StateChanged {
+        /// The state left.
+        from: SessionState,
+        /// The state entered.
+        to: SessionState,
+    },
+    /// Open (and authenticated, when configured): messages flow.
+    Connected {
+        /// Which attempt this is since the last stable connection (1 for the first).
+        attempt: u32,
+        /// What the server agreed to.
+        response: UpgradeResponse,
+    },
+    /// A message from the server that is neither a response nor heartbeat traffic.
+    Message(Message),
+    /// The response to a request.
+    Response {
+        /// The request's id, as `request` returned it.
+        id: u64,
+        /// The response message.
+        message: Message,
+        /// From sending the request to its response.
+        rtt: Duration,
+        /// Whether the codec read it as an error response.
+        is_error: bool,
+    },
+    /// A request ended without a response.
+    RequestFailed {
+        /// The request's id.
+        id: u64,
+        /// Why.
+        reason: RequestFailure,
+    },
+    /// A response whose id matches no pending request (a late answer, say).
+    Unmatched {
+        /// The id it carries.
+        id: u64,
+        /// The message.
+        message: Message,
+    },
+    /// The server confirmed a subscription request.
+    Subscribed {
+        /// The channels it covered.
+        channels: Vec<String>,
+    },
+    /// The server refused a subscription request, or did not answer in time.
+    SubscriptionFailed {
+        /// The channels it covered (they stay in the set and are sent again on reconnect).
+        channels: Vec<String>,
+        /// The server's answer, or "timeout".
+        reason: String,
+    },
+    /// The connection ended.
+    Disconnected {
+        /// Why.
+        reason: DisconnectReason,
+    },
+    /// A reconnect attempt is scheduled.
+    Reconnecting {
+        /// The attempt that will be made.
+        attempt: u32,
+        /// When, from now.
+        delay: Duration,
+    },
+    /// An error on a live connection (see `ReconnectPolicy::on_error`).
+    Error(SessionError),
+    /// A queued message was dropped at a disconnect (`keep_queue_on_disconnect` off) or at close.
+    Dropped(Message),
+    /// The session is finished; nothing follows.
+    Closed {
+        /// Why.
+        reason: CloseReason,
+    },
+}
+
+/// Counters and gauges of a session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Metrics {
+    /// The current state.
+    pub state: SessionState,
+    /// Time spent in it so far.
+    pub time_in_state: Duration,
+    /// Consecutive failed attempts since the last stable connection.
+    pub attempt: u32,
+    /// Connection attempts made in all.
+    pub connects: u64,
+    /// Attempts made after the first.
+    pub reconnects: u64,
+    /// Bytes read from transports.
+    pub bytes_in: u64,
+    /// Bytes handed out to be written.
+    pub bytes_out: u64,
+    /// Messages received (all kinds, heartbeat traffic included).
+    pub messages_in: u64,
+    /// User messages and requests sent.
+    pub messages_out: u64,
+    /// User messages waiting in the queue.
+    pub queue_len: usize,
+    /// User requests without an outcome yet.
+    pub pending_requests: usize,
+    /// Channels in the subscription set.
+    pub subscriptions: usize,
+}
+
+/// A command the session cannot take.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CommandError {
+    /// The session is closed (or closing at the user's request).
+    #[error("the session is closed")]
+    Closed,
+    /// Not connected, and `queue_while_disconnected` is off.
+    #[error("not connected")]
+    NotConnected,
+    /// The queue holds `queue_capacity` messages already.
+    #[error("the outbound queue is full")]
+    QueueFull,
+    /// The message costs more tokens than the rate limit's bucket can ever hold.
+    #[error("message cost {0} exceeds the rate limit's capacity")]
+    CostExceedsCapacity(u32),
+    /// The request codec refused the parameters.
+    #[error("invalid request parameters: {0}")]
+    InvalidParams(String),
+    /// The connection refused the close code or reason.
+    #[error(transparent)]
+    Send(#[from] crate::error::SendError),
+}

@@ -1,0 +1,437 @@
+//! The session: one logical client across many connections.
+//!
+//! It owns a [`Connection`] while one exists and every timer around it
+//! (connect, auth, heartbeat, idle, request deadlines, backoff, rate limit),
+//! and reports the earliest through `poll_timeout`. It asks the caller to open
+//! and close transports through [`Action`]s and tells it what happened through
+//! [`SessionEvent`]s.
+//!
+//! Invariants: at most one transport is open or opening; every request ends
+//! exactly once (a `Response` or a `RequestFailed`, or the `Err` of the call);
+//! after every reconnect authentication is accepted before subscriptions are
+//! sent, and each channel is sent once; nothing is emitted after `Closed`.
+//! This file holds the commands and outputs; `drive.rs` the inputs and timers.
+
+mod config;
+mod drive;
+mod event;
+#[cfg(test)]
+mod tests;
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use rand::{rngs::StdRng, SeedableRng};
+
+pub use config::{SessionBuilder, SessionConfig};
+pub use event::{
+    Action, CloseReason, CommandError, DisconnectReason, Metrics, RequestFailure, SessionEvent, SessionState,
+};
+
+use crate::backoff::Backoff;
+use crate::connection::Connection;
+use crate::heartbeat::{Heartbeat, HeartbeatHealth};
+use crate::hooks::Outbound;
+use crate::latency::{LatencyStats, LatencyWindow};
+use crate::message::Message;
+use crate::outbound::{Outbox, Queued};
+use crate::requests::{Purpose, Requests};
+use crate::{CloseCode, RandomSource};
+use config::Hooks;
+
+#[derive(Debug, Default)]
+struct Counters {
+    connects: u64,
+    reconnects: u64,
+    bytes_in: u64,
+    bytes_out: u64,
+    messages_in: u64,
+    messages_out: u64,
+}
+
+/// One logical client that reconnects, re-authenticates and re-subscribes by
+/// itself. Build it with [`Session::builder`].
+///
+/// Drive it like a [`Connection`]: after every input (`handle_*`) or command,
+/// drain [`poll_action`](Self::poll_action) (open, write, close the
+/// transport), [`poll_event`](Self::poll_event), and call
+/// [`handle_timeout`](Self::handle_timeout) once [`poll_timeout`](Self::poll_timeout)
+/// has passed. `now` must never go backwards.
+pub struct Session {
+    config: SessionConfig,
+    hooks: Hooks,
+    rng: Box<dyn RandomSource>,
+    state: SessionState,
+    state_since: Instant,
+    conn: Option<Connection>,
+    connect_deadline: Option<Instant>,
+    auth_deadline: Option<Instant>,
+    /// The auth request's id when the authenticator speaks through a request.
+    auth_request: Option<u64>,
+    /// The upgrade response, held until the session opens (after authentication).
+    pending_response: Option<crate::UpgradeResponse>,
+    backoff: Backoff,
+    backoff_until: Option<Instant>,
+    opened_at: Option<Instant>,
+    user_closing: bool,
+    heartbeat: Heartbeat,
+    requests: Requests,
+    latency: LatencyWindow,
+    subscriptions: Vec<String>,
+    outbox: Outbox,
+    actions: VecDeque<Action>,
+    events: VecDeque<SessionEvent>,
+    counters: Counters,
+}
+
+impl Session {
+    fn from_parts(config: SessionConfig, hooks: Hooks, rng: Box<dyn RandomSource>, now: Instant) -> Self {
+        Self {
+            backoff: Backoff::new(config.backoff.clone()),
+            heartbeat: Heartbeat::new(config.ping, config.app_heartbeat, config.idle_timeout),
+            requests: Requests::new(config.late_response_window),
+            latency: LatencyWindow::new(config.latency_window),
+            outbox: Outbox::new(config.queue_capacity, config.rate_limit, now),
+            config,
+            hooks,
+            rng,
+            state: SessionState::Idle,
+            state_since: now,
+            conn: None,
+            connect_deadline: None,
+            auth_deadline: None,
+            auth_request: None,
+            pending_response: None,
+            backoff_until: None,
+            opened_at: None,
+            user_closing: false,
+            subscriptions: Vec::new(),
+            actions: VecDeque::new(),
+            events: VecDeque::new(),
+            counters: Counters::default(),
+        }
+    }
+
+    // ----- getters -----
+
+    /// The current state.
+    pub fn state(&self) -> SessionState {
+        self.state
+    }
+
+    /// Round-trip statistics of user requests.
+    pub fn latency(&self) -> LatencyStats {
+        self.latency.stats()
+    }
+
+    /// What the heartbeats have seen.
+    pub fn heartbeat_health(&self) -> HeartbeatHealth {
+        self.heartbeat.health()
+    }
+
+    /// The subscription set, in the order channels were added.
+    pub fn subscriptions(&self) -> &[String] {
+        &self.subscriptions
+    }
+
+    /// Counters and gauges, with the time in the current state measured to `now`.
+    pub fn metrics(&self, now: Instant) -> Metrics {
+        Metrics {
+            state: self.state,
+            time_in_state: now.saturating_duration_since(self.state_since),
+            attempt: self.backoff.failures(),
+            connects: self.counters.connects,
+            reconnects: self.counters.reconnects,
+            bytes_in: self.counters.bytes_in,
+            bytes_out: self.counters.bytes_out,
+            messages_in: self.counters.messages_in,
+            messages_out: self.counters.messages_out,
+            queue_len: self.outbox.len(),
+            pending_requests: self.requests.user_pending(),
+            subscriptions: self.subscriptions.len(),
+        }
+    }
+
+    // ----- commands -----
+
+    /// Starts connecting, if idle. Does nothing while connecting or connected.
+    pub fn connect(&mut self, now: Instant) -> Result<(), CommandError> {
+        self.check_not_closed()?;
+        if matches!(self.state, SessionState::Idle | SessionState::Backoff) {
+            self.start_attempt(now);
+        }
+        Ok(())
+    }
+
+    /// Drops the current connection, if any, and connects again at once.
+    /// Requests in flight fail with `ConnectionLost`.
+    pub fn reconnect(&mut self, now: Instant) -> Result<(), CommandError> {
+        self.check_not_closed()?;
+        match self.state {
+            SessionState::Idle | SessionState::Backoff => self.start_attempt(now),
+            _ => self.disconnect(DisconnectReason::UserReconnect, Some(crate::hooks::Decision::ReconnectNow), now),
+        }
+        Ok(())
+    }
+
+    /// Closes the session for good: a close handshake when open, then
+    /// `Closed { reason: Requested }`. Pending requests fail with `SessionClosed`.
+    pub fn close(&mut self, code: CloseCode, reason: &str, now: Instant) -> Result<(), CommandError> {
+        self.check_not_closed()?;
+        crate::close::check_outgoing(code, reason)?;
+        self.user_closing = true;
+        let handshake_started = self.conn.as_mut().is_some_and(|conn| conn.close(code, reason, now).is_ok());
+        if handshake_started && self.conn.as_ref().is_some_and(|c| c.state() == crate::ConnectionState::Closing) {
+            self.heartbeat.stop();
+            self.set_state(SessionState::Closing, now);
+        } else {
+            // Not open yet (or the close ended it at once): there is nothing to wait for.
+            self.pump(now);
+            if self.state != SessionState::Closed {
+                self.finish(CloseReason::Requested, now);
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends a message now, or queues it (not connected, or rate-limited).
+    pub fn send(&mut self, message: Message, now: Instant) -> Result<(), CommandError> {
+        let cost = self.admit(&message)?;
+        if self.state == SessionState::Open && self.outbox.try_pass(cost, now) {
+            self.send_user(message);
+        } else {
+            self.outbox.push(Queued::Message(message), cost);
+        }
+        Ok(())
+    }
+
+    /// Sends a request and returns its id; its outcome arrives as a
+    /// `Response` or `RequestFailed` event with that id. `timeout` defaults to
+    /// `request_timeout` and runs from now, queued or not.
+    pub fn request(
+        &mut self,
+        method: &str,
+        params: Option<&str>,
+        timeout: Option<Duration>,
+        now: Instant,
+    ) -> Result<u64, CommandError> {
+        if let Some(p) = params {
+            self.hooks.codec.check_params(p).map_err(CommandError::InvalidParams)?;
+        }
+        let deadline = now + timeout.unwrap_or(self.config.request_timeout);
+        let id = self.requests.allocate(Purpose::User, Some(deadline));
+        let message = self.hooks.codec.encode(id, method, params);
+        let cost = match self.admit(&message) {
+            Ok(cost) => cost,
+            Err(e) => {
+                self.requests.complete(id);
+                return Err(e);
+            }
+        };
+        if self.state == SessionState::Open && self.outbox.try_pass(cost, now) {
+            self.send_user(message);
+            self.requests.mark_sent(id, now);
+        } else {
+            let (method, params) = (method.to_owned(), params.map(str::to_owned));
+            self.outbox.push(Queued::Request { id, method, params }, cost);
+        }
+        Ok(id)
+    }
+
+    /// Adds channels to the subscription set; those new to it are subscribed
+    /// now when open, and all of them after every reconnect.
+    pub fn subscribe(&mut self, channels: &[&str], now: Instant) -> Result<(), CommandError> {
+        self.check_not_closed()?;
+        let mut added: Vec<String> = Vec::new();
+        for c in channels {
+            if !self.subscriptions.iter().chain(&added).any(|s| s == c) {
+                added.push((*c).to_owned());
+            }
+        }
+        self.subscriptions.extend(added.iter().cloned());
+        if self.state == SessionState::Open && !added.is_empty() {
+            let out = self.hooks.subscriptions.subscribe(&added);
+            self.send_internal_all(out, Purpose::Subscribe(added), now);
+        }
+        Ok(())
+    }
+
+    /// Removes channels from the set; unsubscribes them now when open.
+    pub fn unsubscribe(&mut self, channels: &[&str], now: Instant) -> Result<(), CommandError> {
+        self.check_not_closed()?;
+        let removed: Vec<String> =
+            self.subscriptions.iter().filter(|s| channels.contains(&s.as_str())).cloned().collect();
+        self.subscriptions.retain(|s| !channels.contains(&s.as_str()));
+        if self.state == SessionState::Open && !removed.is_empty() {
+            let out = self.hooks.subscriptions.unsubscribe(&removed);
+            self.send_internal_all(out, Purpose::Unsubscribe(removed), now);
+        }
+        Ok(())
+    }
+
+    // ----- outputs -----
+
+    /// The next thing to do to the transport, in order.
+    #[must_use]
+    pub fn poll_action(&mut self) -> Option<Action> {
+        if let Some(action) = self.actions.pop_front() {
+            return Some(action);
+        }
+        self.take_transmit()
+    }
+
+    /// The next event.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<SessionEvent> {
+        self.events.pop_front()
+    }
+
+    /// When `handle_timeout` must next be called.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let outbox = (self.state == SessionState::Open).then(|| self.outbox.next_deadline()).flatten();
+        [
+            self.connect_deadline,
+            self.backoff_until,
+            self.auth_deadline,
+            self.conn.as_ref().and_then(Connection::poll_timeout),
+            self.heartbeat.next_deadline(),
+            self.requests.next_deadline(),
+            outbox,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    // ----- internals shared with drive.rs -----
+
+    fn check_not_closed(&self) -> Result<(), CommandError> {
+        if self.state == SessionState::Closed || self.user_closing {
+            return Err(CommandError::Closed);
+        }
+        Ok(())
+    }
+
+    /// Checks that a user message may be sent or queued; returns its cost.
+    fn admit(&self, message: &Message) -> Result<u32, CommandError> {
+        self.check_not_closed()?;
+        let cost = self.hooks.cost.as_ref().map_or(1, |f| f(message));
+        if !self.outbox.cost_fits(cost) {
+            return Err(CommandError::CostExceedsCapacity(cost));
+        }
+        if self.state != SessionState::Open && !self.config.queue_while_disconnected {
+            return Err(CommandError::NotConnected);
+        }
+        if self.outbox.is_full() {
+            return Err(CommandError::QueueFull);
+        }
+        Ok(cost)
+    }
+
+    fn set_state(&mut self, to: SessionState, now: Instant) {
+        if self.state != to {
+            self.events.push_back(SessionEvent::StateChanged { from: self.state, to });
+            self.state = to;
+            self.state_since = now;
+        }
+    }
+
+    fn take_transmit(&mut self) -> Option<Action> {
+        let conn = self.conn.as_mut()?;
+        let mut out = Vec::new();
+        match conn.poll_transmit(&mut out) {
+            0 => None,
+            n => {
+                self.counters.bytes_out += n as u64;
+                Some(Action::Transmit(out))
+            }
+        }
+    }
+
+    /// Queues an action behind every byte the connection has written so far.
+    fn push_action(&mut self, action: Action) {
+        if let Some(transmit) = self.take_transmit() {
+            self.actions.push_back(transmit);
+        }
+        self.actions.push_back(action);
+    }
+
+    fn send_user(&mut self, message: Message) {
+        let message = match self.hooks.prepare.as_mut() {
+            Some(prepare) => prepare(message),
+            None => message,
+        };
+        self.counters.messages_out += 1;
+        self.send_raw(&message);
+    }
+
+    fn send_raw(&mut self, message: &Message) {
+        let Some(conn) = self.conn.as_mut() else { return };
+        // The session sends only while the connection is open; a refusal here
+        // means it is closing, and its Closed event is already on the way.
+        let _ = match message {
+            Message::Text(t) => conn.send_text(t.as_str()),
+            Message::Binary(b) => conn.send_binary(b),
+        };
+    }
+
+    fn send_internal_all(&mut self, out: Vec<Outbound>, purpose: Purpose, now: Instant) {
+        for item in out {
+            self.send_internal(item, purpose.clone(), now);
+        }
+    }
+
+    /// Sends a message on the session's own behalf: not queued, not rate-limited.
+    fn send_internal(&mut self, out: Outbound, purpose: Purpose, now: Instant) -> Option<u64> {
+        match out {
+            Outbound::Message(m) => {
+                self.send_raw(&m);
+                None
+            }
+            Outbound::Request { method, params } => {
+                let deadline = matches!(purpose, Purpose::Subscribe(_)).then(|| now + self.config.request_timeout);
+                let id = self.requests.allocate(purpose, deadline);
+                let message = self.hooks.codec.encode(id, &method, params.as_deref());
+                self.send_raw(&message);
+                self.requests.mark_sent(id, now);
+                Some(id)
+            }
+        }
+    }
+
+    /// Sends what the queue and the rate limit let out now.
+    fn flush_outbox(&mut self, now: Instant) {
+        while self.state == SessionState::Open {
+            match self.outbox.pop_ready(now) {
+                Some(Queued::Message(m)) => self.send_user(m),
+                Some(Queued::Request { id, method, params }) => {
+                    if self.requests.is_pending(id) {
+                        let message = self.hooks.codec.encode(id, &method, params.as_deref());
+                        self.send_user(message);
+                        self.requests.mark_sent(id, now);
+                    }
+                }
+                None => break,
+            }
+        }
+    }
+
+    /// A fresh random source for one connection's masking keys, seeded from ours.
+    fn connection_rng(&mut self) -> Box<dyn RandomSource> {
+        let mut seed = [0u8; 32];
+        self.rng.fill(&mut seed);
+        Box::new(StdRng::from_seed(seed))
+    }
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("state", &self.state)
+            .field("connection", &self.conn)
+            .field("pending_requests", &self.requests.len())
+            .field("queued", &self.outbox.len())
+            .finish_non_exhaustive()
+    }
+}
