@@ -21,7 +21,7 @@ pub struct BackoffConfig {
     /// Draw each delay uniformly from zero to the computed value ("full jitter"),
     /// so that many clients dropped together do not return together.
     pub full_jitter: bool,
-    /// Give up after this many consecutive failed attempts; `None` retries forever.
+    /// Give up when this many consecutive attempts have failed; `None` retries forever.
     pub max_attempts: Option<u32>,
     /// A connection open this long resets the attempt counter.
     pub reset_after: Duration,
@@ -69,7 +69,7 @@ impl Backoff {
     /// when `max_attempts` is used up.
     pub(crate) fn next_delay(&mut self, rng: &mut dyn RandomSource) -> Option<Duration> {
         self.failures = self.failures.saturating_add(1);
-        if self.config.max_attempts.is_some_and(|max| self.failures > max) {
+        if self.config.max_attempts.is_some_and(|max| self.failures >= max) {
             return None;
         }
         let base = self.config.initial.as_secs_f64() * self.config.factor.powi(self.failures as i32 - 1);
@@ -120,9 +120,9 @@ mod tests {
 
     #[test]
     fn gives_up_after_max_attempts() {
+        // Two attempts in all: the first failure schedules a retry, the second gives up.
         let mut b = Backoff::new(BackoffConfig { max_attempts: Some(2), ..Default::default() });
         let mut rng = StdRng::seed_from_u64(0);
-        assert!(b.next_delay(&mut rng).is_some());
         assert!(b.next_delay(&mut rng).is_some());
         assert_eq!(b.next_delay(&mut rng), None);
     }

@@ -280,13 +280,15 @@ impl Session {
         let action =
             Action::OpenTransport { host: url.host_unbracketed().to_owned(), port: url.port(), tls: url.is_secure() };
         self.push_action(action);
+        self.transport = true;
         self.connect_deadline = Some(now + self.config.connect_timeout);
     }
 
     /// Writes what the connection still has, then closes the transport.
     fn drop_transport(&mut self) {
-        if self.conn.is_some() || self.state == SessionState::Connecting {
+        if self.transport {
             self.push_action(Action::CloseTransport);
+            self.transport = false;
         }
         self.conn = None;
     }

@@ -64,6 +64,8 @@ pub struct Session {
     state: SessionState,
     state_since: Instant,
     conn: Option<Connection>,
+    /// Whether a transport is open or opening: every `OpenTransport` gets exactly one `CloseTransport`.
+    transport: bool,
     connect_deadline: Option<Instant>,
     auth_deadline: Option<Instant>,
     /// The auth request's id when the authenticator speaks through a request.
@@ -98,6 +100,7 @@ impl Session {
             state: SessionState::Idle,
             state_since: now,
             conn: None,
+            transport: false,
             connect_deadline: None,
             auth_deadline: None,
             auth_request: None,

@@ -1,0 +1,255 @@
+//! Connecting, backoff, giving up, the stable-period reset, user decisions,
+//! the retry function, forced reconnects, closing, and metrics.
+
+use super::*;
+use crate::hooks::{Decision, ReconnectPolicy, SessionError};
+use crate::{BackoffConfig, CloseCode};
+
+fn reconnect_delays(events: &[SessionEvent]) -> Vec<Duration> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            SessionEvent::Reconnecting { delay, .. } => Some(*delay),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn connects_through_every_state_in_order() {
+    let mut f = Fake::new(builder());
+    assert_eq!(f.s.state(), SessionState::Idle);
+    assert_eq!(f.s.poll_timeout(), None, "an idle session has no timer");
+    f.s.connect(f.now).unwrap();
+    f.step();
+    assert_eq!((f.opened, f.s.state()), (1, SessionState::Connecting));
+    assert_eq!(f.s.poll_timeout(), Some(f.now + secs(10)), "connect timeout");
+    f.establish();
+    let states: Vec<SessionState> = std::iter::from_fn(|| f.s.poll_event())
+        .filter_map(|e| match e {
+            SessionEvent::StateChanged { to, .. } => Some(to),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(states, [SessionState::Connecting, SessionState::Handshaking, SessionState::Open]);
+    assert!(matches!(&f.got()[..], [Got::Upgrade { .. }]));
+}
+
+#[test]
+fn backoff_follows_fresh_schedule_with_exact_deadlines() {
+    let mut f = Fake::new(builder());
+    f.s.connect(f.now).unwrap();
+    f.step();
+    let mut delays = Vec::new();
+    for _ in 0..14 {
+        f.refuse_transport();
+        let evs = f.events();
+        let delay = reconnect_delays(&evs)[0];
+        assert_eq!(f.s.state(), SessionState::Backoff);
+        assert_eq!(f.s.poll_timeout(), Some(f.now + delay), "the backoff deadline is the reported delay");
+        assert_eq!(f.advance(), delay);
+        assert_eq!(f.s.state(), SessionState::Connecting);
+        delays.push(delay.as_millis());
+    }
+    assert_eq!(delays, [250, 375, 562, 843, 1265, 1898, 2847, 4271, 6407, 9610, 14416, 21624, 30000, 30000]);
+    assert_eq!(f.s.metrics(f.now).reconnects, 14);
+    assert_eq!(f.opened, 15);
+}
+
+#[test]
+fn jittered_delays_stay_within_the_schedule() {
+    let backoff = BackoffConfig { full_jitter: true, ..Default::default() };
+    let mut f = Fake::new(builder().backoff(backoff));
+    f.s.connect(f.now).unwrap();
+    f.step();
+    for n in 0..12 {
+        f.refuse_transport();
+        let delay = reconnect_delays(&f.events())[0].as_secs_f64();
+        let bound = (0.25 * 1.5f64.powi(n)).min(30.0);
+        assert!(delay <= bound, "attempt {n}: {delay} > {bound}");
+        f.advance();
+    }
+}
+
+#[test]
+fn gives_up_after_max_attempts_with_a_terminal_event() {
+    let mut f = Fake::new(builder().max_attempts(Some(3)));
+    f.s.connect(f.now).unwrap();
+    f.step();
+    for _ in 0..2 {
+        f.refuse_transport();
+        f.advance();
+    }
+    f.refuse_transport();
+    let evs = f.events();
+    assert!(
+        matches!(evs.last(), Some(SessionEvent::Closed { reason: CloseReason::GaveUp { attempts: 3 } })),
+        "{evs:?}"
+    );
+    assert_eq!((f.s.state(), f.s.poll_timeout(), f.opened), (SessionState::Closed, None, 3));
+    assert_eq!(f.s.connect(f.now), Err(CommandError::Closed));
+    assert_eq!(f.s.send(Message::Text("x".into()), f.now), Err(CommandError::Closed));
+}
+
+#[test]
+fn connect_timeout_closes_the_attempt() {
+    let mut f = Fake::new(builder());
+    f.s.connect(f.now).unwrap();
+    f.step();
+    assert_eq!(f.advance(), secs(10));
+    let evs = f.events();
+    assert_eq!(evs[0], SessionEvent::Disconnected { reason: DisconnectReason::ConnectTimeout });
+    assert_eq!((f.closed, f.transport), (1, None), "the opening transport is abandoned");
+}
+
+#[test]
+fn a_stable_connection_resets_the_schedule_and_a_flapping_one_does_not() {
+    let backoff = BackoffConfig { reset_after: secs(60), ..Default::default() };
+    let mut f = Fake::open(builder().backoff(backoff));
+    f.wait(secs(59));
+    f.server_drop();
+    assert_eq!(reconnect_delays(&f.events()), [ms(250)]);
+    f.advance();
+    f.establish();
+    f.wait(secs(59));
+    f.server_drop();
+    assert_eq!(reconnect_delays(&f.events()), [ms(375)], "59 s is not stable: the delay grows");
+    f.advance();
+    f.establish();
+    f.wait(secs(60));
+    f.server_drop();
+    assert_eq!(reconnect_delays(&f.events()), [ms(250)], "60 s open resets the count");
+}
+
+struct Always(Decision);
+
+impl ReconnectPolicy for Always {
+    fn on_disconnect(&mut self, _: &DisconnectReason, _: u32) -> Decision {
+        self.0
+    }
+    fn on_error(&mut self, _: &SessionError) -> Decision {
+        self.0
+    }
+}
+
+#[test]
+fn each_disconnect_decision_is_followed() {
+    let mut f = Fake::open(builder().policy(Always(Decision::ReconnectNow)));
+    f.server_drop();
+    assert_eq!((f.s.state(), f.opened), (SessionState::Connecting, 2), "no backoff");
+
+    let mut f = Fake::open(builder().policy(Always(Decision::ReconnectAfter(secs(7)))));
+    f.server_drop();
+    assert_eq!(reconnect_delays(&f.events()), [secs(7)]);
+    assert_eq!(f.advance(), secs(7));
+
+    let mut f = Fake::open(builder().policy(Always(Decision::Stop)));
+    f.server_drop();
+    assert!(matches!(f.events().last(), Some(SessionEvent::Closed { reason: CloseReason::Stopped })));
+
+    let mut f = Fake::open(builder().policy(Always(Decision::Ignore)));
+    f.server_drop();
+    assert_eq!((f.s.state(), f.s.poll_timeout()), (SessionState::Idle, None));
+    f.s.connect(f.now).unwrap();
+    f.step();
+    assert_eq!(f.opened, 2, "connect after Ignore starts again");
+}
+
+#[test]
+fn the_retry_function_decides_delays_and_stops() {
+    let mut f = Fake::new(builder().retry(|ctx| (ctx.attempt < 3).then(|| secs(u64::from(ctx.attempt)))));
+    f.s.connect(f.now).unwrap();
+    f.step();
+    f.refuse_transport();
+    assert_eq!(f.advance(), secs(1));
+    f.refuse_transport();
+    assert_eq!(f.advance(), secs(2));
+    f.refuse_transport();
+    assert!(matches!(f.events().last(), Some(SessionEvent::Closed { reason: CloseReason::Stopped })));
+}
+
+#[test]
+fn reconnect_on_error_off_stops_on_errors_but_not_on_clean_closes() {
+    let off = || builder().config(|c| c.reconnect_on_error = false);
+    let mut f = Fake::open(off());
+    f.input(b"\x88\x02\x03\xe9"); // the server says "going away"
+    assert_eq!(f.s.state(), SessionState::Backoff, "a clean close still reconnects");
+    let mut f = Fake::open(off());
+    f.server_drop();
+    assert_eq!(f.s.state(), SessionState::Closed);
+}
+
+#[test]
+fn forced_reconnect_closes_politely_and_connects_at_once() {
+    let mut f = Fake::open(builder());
+    let id = f.s.request("public/get_time", None, None, f.now).unwrap();
+    f.step();
+    f.got();
+    f.s.reconnect(f.now).unwrap();
+    f.step();
+    assert_eq!(f.got(), [Got::Close(Some(1000))]);
+    let evs = f.events();
+    assert!(evs.contains(&SessionEvent::RequestFailed { id, reason: RequestFailure::ConnectionLost }));
+    assert!(evs.contains(&SessionEvent::Disconnected { reason: DisconnectReason::UserReconnect }));
+    assert_eq!((f.opened, f.closed, f.s.state()), (2, 1, SessionState::Connecting));
+}
+
+#[test]
+fn user_close_runs_the_handshake_and_ends_everything() {
+    let mut f = Fake::open(builder());
+    let id = f.s.request("public/get_time", None, None, f.now).unwrap();
+    f.s.close(CloseCode::Normal, "bye", f.now).unwrap();
+    f.step();
+    assert_eq!(f.s.state(), SessionState::Closing);
+    assert_eq!(f.s.send(Message::Text("late".into()), f.now), Err(CommandError::Closed));
+    f.input(b"\x88\x02\x03\xe8");
+    let evs = f.events();
+    assert_eq!(evs[0], SessionEvent::RequestFailed { id, reason: RequestFailure::SessionClosed });
+    assert_eq!(evs.last(), Some(&SessionEvent::Closed { reason: CloseReason::Requested }));
+    assert_eq!((f.s.state(), f.transport, f.s.poll_timeout()), (SessionState::Closed, None, None));
+    let mut texts = f.texts();
+    texts.retain(|t| t.contains("get_time"));
+    assert_eq!(texts.len(), 1);
+    assert!(f.events().is_empty(), "nothing after Closed");
+}
+
+#[test]
+fn metrics_count_what_happened() {
+    let mut f = Fake::open(builder());
+    f.s.subscribe(&["a", "b"], f.now).unwrap();
+    f.server_text("hello");
+    f.s.send(Message::Text("out".into()), f.now).unwrap();
+    f.step();
+    f.wait(secs(3));
+    let m = f.s.metrics(f.now);
+    assert_eq!((m.state, m.time_in_state, m.connects, m.reconnects), (SessionState::Open, secs(3), 1, 0));
+    assert_eq!((m.messages_in, m.messages_out, m.subscriptions, m.queue_len, m.pending_requests), (1, 1, 2, 0, 0));
+    assert!(m.bytes_in > 100 && m.bytes_out > 200, "{m:?}");
+}
+
+#[test]
+fn per_attempt_headers_and_upgrade_messages() {
+    let b = builder()
+        .headers_fn(|attempt| vec![("Authorization".into(), format!("Bearer token-{attempt}"))])
+        .on_upgrade(|| vec![Message::Text("hello-on-upgrade".into())]);
+    let mut f = Fake::new(b);
+    f.s.connect(f.now).unwrap();
+    f.step();
+    f.refuse_transport();
+    f.advance();
+    f.establish();
+    let got = f.got();
+    match &got[0] {
+        Got::Upgrade { headers } => {
+            assert!(headers.contains(&"Authorization: Bearer token-2".to_owned()), "{headers:?}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(got[1], Got::Text("hello-on-upgrade".into()));
+    let bad = builder().headers_fn(|_| vec![("Bad\r\nHeader".into(), "x".into())]);
+    let mut f = Fake::new(bad);
+    f.s.connect(f.now).unwrap();
+    f.step();
+    f.accept_transport();
+    assert!(matches!(&f.events()[0], SessionEvent::Disconnected { reason: DisconnectReason::BadRequest(_) }));
+}

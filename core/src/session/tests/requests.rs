@@ -1,0 +1,149 @@
+//! Requests (responses, timeouts, lost connections, late and unknown
+//! responses), latency statistics, the outbound queue and the rate limit.
+
+use super::*;
+use crate::RateLimit;
+
+fn reply(id: u64) -> String {
+    format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{{"ok":true}}}}"#)
+}
+
+#[test]
+fn responses_are_matched_with_their_rtt_and_stats() {
+    let mut f = Fake::open(builder());
+    let a = f.s.request("public/get_time", None, None, f.now).unwrap();
+    let b = f.s.request("public/ticker", Some(r#"{"instrument_name":"BTC-PERPETUAL"}"#), None, f.now).unwrap();
+    f.step();
+    let sent = f.texts();
+    assert_eq!((id_of(&sent[0]), id_of(&sent[1])), (a, b));
+    assert!(sent[1].ends_with(r#""params":{"instrument_name":"BTC-PERPETUAL"}}"#));
+    f.wait(ms(30));
+    f.server_text(&reply(b));
+    f.wait(ms(20));
+    f.server_text(&reply(a));
+    let evs = f.events();
+    assert_eq!(
+        evs,
+        [
+            SessionEvent::Response { id: b, message: Message::Text(reply(b).into()), rtt: ms(30), is_error: false },
+            SessionEvent::Response { id: a, message: Message::Text(reply(a).into()), rtt: ms(50), is_error: false },
+        ]
+    );
+    let l = f.s.latency();
+    assert_eq!(
+        (l.count, l.last, l.min, l.max, l.p50, l.p99),
+        (2, Some(ms(50)), Some(ms(30)), Some(ms(50)), Some(ms(30)), Some(ms(50)))
+    );
+    let c = f.s.request("public/get_index", None, None, f.now).unwrap();
+    f.server_text(r#"{"jsonrpc":"2.0","id":1,"error":{"code":1}}"#);
+    assert!(matches!(&f.events()[0], SessionEvent::Unmatched { id: 1, .. }), "already answered");
+    f.server_text(&reply(c));
+    assert!(matches!(&f.events()[0], SessionEvent::Response { id, is_error: false, .. } if *id == c));
+}
+
+#[test]
+fn a_request_times_out_at_its_deadline_and_its_late_answer_is_unmatched() {
+    let mut f = Fake::open(builder());
+    let id = f.s.request("slow", None, Some(secs(2)), f.now).unwrap();
+    f.step();
+    assert_eq!(f.s.poll_timeout(), Some(f.now + secs(2)));
+    assert_eq!(f.advance(), secs(2));
+    assert_eq!(f.events(), [SessionEvent::RequestFailed { id, reason: RequestFailure::Timeout }]);
+    f.server_text(&reply(id));
+    assert_eq!(f.events(), [SessionEvent::Unmatched { id, message: Message::Text(reply(id).into()) }]);
+    assert_eq!(f.s.metrics(f.now).pending_requests, 0);
+}
+
+#[test]
+fn feed_messages_pass_through_while_requests_are_pending() {
+    let mut f = Fake::open(builder());
+    f.s.request("x", None, None, f.now).unwrap();
+    let note = r#"{"jsonrpc":"2.0","method":"subscription","params":{"data":{"id":1}}}"#;
+    f.server_text(note);
+    assert_eq!(f.events(), [SessionEvent::Message(Message::Text(note.into()))]);
+}
+
+#[test]
+fn sent_requests_fail_on_disconnect_and_queued_ones_go_after_reconnect() {
+    let mut f = Fake::open(builder());
+    let sent = f.s.request("a", None, None, f.now).unwrap();
+    f.step();
+    f.server_drop();
+    let queued = f.s.request("b", None, None, f.now).unwrap();
+    f.s.send(Message::Text("queued-msg".into()), f.now).unwrap();
+    let evs = f.events();
+    assert!(evs.contains(&SessionEvent::RequestFailed { id: sent, reason: RequestFailure::ConnectionLost }));
+    assert_eq!(f.s.metrics(f.now).queue_len, 2);
+    f.got();
+    f.advance();
+    f.establish();
+    let texts = f.texts();
+    assert_eq!(texts.len(), 2);
+    assert_eq!((id_of(&texts[0]), texts[1].as_str()), (queued, "queued-msg"), "in order, never the lost one");
+    f.server_text(&reply(queued));
+    assert!(matches!(f.events().last(), Some(SessionEvent::Response { id, .. }) if *id == queued));
+}
+
+#[test]
+fn the_queue_is_bounded_and_can_be_dropped_or_refused() {
+    let mut f = Fake::new(builder().config(|c| {
+        c.queue_capacity = 2;
+        c.keep_queue_on_disconnect = false;
+    }));
+    f.s.send(Message::Text("1".into()), f.now).unwrap();
+    let id = f.s.request("r", None, None, f.now).unwrap();
+    assert_eq!(f.s.send(Message::Text("3".into()), f.now), Err(CommandError::QueueFull));
+    assert_eq!(f.s.request("r", None, None, f.now), Err(CommandError::QueueFull));
+    f.s.connect(f.now).unwrap();
+    f.step();
+    f.refuse_transport();
+    let evs = f.events();
+    assert!(evs.contains(&SessionEvent::Dropped(Message::Text("1".into()))));
+    assert!(evs.contains(&SessionEvent::RequestFailed { id, reason: RequestFailure::Dropped }));
+    assert_eq!(f.s.metrics(f.now).queue_len, 0);
+
+    let mut f = Fake::new(builder().config(|c| c.queue_while_disconnected = false));
+    assert_eq!(f.s.send(Message::Text("x".into()), f.now), Err(CommandError::NotConnected));
+    assert_eq!(
+        f.s.request("r", Some("{bad"), None, f.now).map_err(|e| matches!(e, CommandError::InvalidParams(_))),
+        Err(true)
+    );
+}
+
+#[test]
+fn rate_limit_spaces_sends_by_refill_deadlines() {
+    let limit = RateLimit { capacity: 2, refill: 1, interval: ms(100) };
+    let cost: crate::hooks::CostFn = Box::new(|m: &Message| if m.as_bytes().starts_with(b"big") { 2 } else { 1 });
+    let mut f = Fake::open(builder().rate_limit(limit, Some(cost)));
+    for text in ["a", "b", "c", "big", "d"] {
+        f.s.send(Message::Text(text.into()), f.now).unwrap();
+    }
+    f.step();
+    assert_eq!(f.texts(), ["a", "b"]);
+    assert_eq!(f.advance(), ms(100));
+    assert_eq!(f.texts(), ["c"]);
+    assert_eq!(f.advance(), ms(200), "two tokens for the big one");
+    assert_eq!(f.texts(), ["big"]);
+    assert_eq!(f.advance(), ms(100));
+    assert_eq!(f.texts(), ["d"]);
+    assert_eq!(f.s.poll_timeout(), None, "nothing waits: no timer");
+    assert_eq!(f.s.send(Message::Text("big-huge".into()), f.now).map(|_| ()), Ok(()));
+    let huge: crate::hooks::CostFn = Box::new(|_: &Message| 3);
+    let mut f = Fake::open(builder().rate_limit(limit, Some(huge)));
+    assert_eq!(f.s.send(Message::Text("x".into()), f.now), Err(CommandError::CostExceedsCapacity(3)));
+}
+
+#[test]
+fn prepare_rewrites_user_messages_only() {
+    let b = builder().prepare(|m| match m {
+        Message::Text(t) => Message::Text(format!("[{}]", t.as_str()).into()),
+        other => other,
+    });
+    let mut f = Fake::open(b);
+    f.s.send(Message::Text("x".into()), f.now).unwrap();
+    f.s.subscribe(&["ch"], f.now).unwrap();
+    f.step();
+    let texts = f.texts();
+    assert_eq!(texts[0], "[x]");
+    assert_eq!(method_of(&texts[1]), "public/subscribe");
+}
