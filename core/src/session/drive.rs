@@ -248,6 +248,10 @@ impl Session {
 
     /// Applies an authentication verdict; returns whether the message was consumed.
     fn on_auth_verdict(&mut self, verdict: AuthCheck, now: Instant) -> bool {
+        if self.state != SessionState::Authenticating {
+            // A late verdict (the user is closing, or auth already timed out) changes nothing.
+            return verdict != AuthCheck::NotMine;
+        }
         match verdict {
             AuthCheck::NotMine => false,
             AuthCheck::Accepted => {
@@ -320,6 +324,9 @@ impl Session {
         }
         let is_error = reason.is_error();
         self.events.push_back(SessionEvent::Disconnected { reason: reason.clone() });
+        if self.user_closing {
+            return self.finish(CloseReason::Requested, now);
+        }
         let decision = decision.unwrap_or_else(|| {
             if is_error && !self.config.reconnect_on_error {
                 Decision::Stop

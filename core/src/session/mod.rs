@@ -186,6 +186,7 @@ impl Session {
         let handshake_started = self.conn.as_mut().is_some_and(|conn| conn.close(code, reason, now).is_ok());
         if handshake_started && self.conn.as_ref().is_some_and(|c| c.state() == crate::ConnectionState::Closing) {
             self.heartbeat.stop();
+            self.auth_deadline = None;
             self.set_state(SessionState::Closing, now);
         } else {
             // Not open yet (or the close ended it at once): there is nothing to wait for.

@@ -11,6 +11,7 @@
 mod heartbeats;
 mod lifecycle;
 mod requests;
+mod state_machine;
 mod subscriptions;
 
 use std::io::Cursor;
