@@ -174,10 +174,9 @@ impl Model {
             }
             Op::ServerDrop if f.transport == Some(true) => f.server_drop(),
             Op::ServerClose if f.upgraded => f.input(b"\x88\x02\x03\xe9"),
-            Op::Advance => {
-                if f.s.poll_timeout().is_some() {
-                    f.advance();
-                }
+            Op::Advance if f.s.poll_timeout().is_some() => {
+                f.advance();
+            }
             }
             Op::Wait(ms_) => {
                 let target = f.now + ms(*ms_);
