@@ -177,7 +177,6 @@ impl Model {
             Op::Advance if f.s.poll_timeout().is_some() => {
                 f.advance();
             }
-            }
             Op::Wait(ms_) => {
                 let target = f.now + ms(*ms_);
                 // Fire every deadline on the way, as a real loop would.
