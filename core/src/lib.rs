@@ -9,8 +9,16 @@
 //! reads from the network can make it panic; a peer's fault becomes a typed
 //! event, a caller's misuse an `Err`.
 //!
-//! This release holds the connection layer: one RFC 6455 client connection
-//! ([`Connection`]). A whole run, against any byte source:
+//! Two layers:
+//! - [`Connection`]: one RFC 6455 client connection, from the upgrade request
+//!   to closed (handshake, frames, messages, the close handshake);
+//! - [`Session`]: one logical client across many connections: reconnect with
+//!   backoff and user policy, heartbeats, requests matched to responses,
+//!   subscriptions restored after authentication, a bounded outbound queue
+//!   with an optional rate limit, and metrics. Its hooks ([`hooks`]) come with
+//!   JSON-RPC 2.0, JSON op and Deribit presets ([`presets`]).
+//!
+//! A connection's whole run, against any byte source:
 //!
 //! ```
 //! use std::time::Instant;

@@ -57,7 +57,7 @@ impl RequestCodec for JsonRpc {
     fn response_id(&self, message: &Message) -> Option<u64> {
         let t = text(message)?;
         // A response has an id and a result or an error; most feed messages have neither.
-        if !t.contains("\"id\"") || !(t.contains("\"result\"") || t.contains("\"error\"")) {
+        if !(t.contains("\"result\"") || t.contains("\"error\"")) || !t.contains("\"id\"") {
             return None;
         }
         serde_json::from_str::<Envelope>(t).ok()?.id?.as_u64()

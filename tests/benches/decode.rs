@@ -19,15 +19,10 @@ use std::time::{Duration, Instant};
 use rand::{rngs::StdRng, SeedableRng};
 use tungstenite::protocol::Role;
 use wslink_core::{Connection, ConnectionConfig, ConnectionEvent};
-use wslink_tests::server_frame;
+use wslink_tests::bench::{frames, per_message, time};
 
 const READ_SIZE: usize = 64 << 10;
 const ROUNDS: usize = 5;
-
-fn frames_buffer(count: usize, payload: usize) -> Vec<u8> {
-    let one = server_frame(true, 2, &vec![0x5a; payload]);
-    one.repeat(count)
-}
 
 fn wslink_decode(buf: &[u8]) -> usize {
     let rng = Box::new(StdRng::seed_from_u64(1));
@@ -84,21 +79,13 @@ fn tungstenite_decode(buf: &[u8], expected: usize) -> usize {
     messages
 }
 
-fn time(f: impl FnOnce() -> usize, expected: usize) -> Duration {
-    let start = Instant::now();
-    let n = f();
-    let took = start.elapsed();
-    assert_eq!(n, expected, "every frame decoded");
-    took
-}
-
 fn main() {
     let count: usize = std::env::var("WSLINK_BENCH_FRAMES").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
     let only = std::env::var("WSLINK_BENCH_ONLY").ok();
     println!("decode {count} server frames, read in {} KiB pieces, best of {ROUNDS} rounds", READ_SIZE >> 10);
     println!("{:>8} | {:>14} | {:>14} | {:>22}", "payload", "wslink ns/msg", "tungstenite", "tungstenite / wslink");
     for payload in [16usize, 256] {
-        let buf = frames_buffer(count, payload);
+        let buf = frames(count, 2, &vec![0x5a; payload]);
         if let Some(side) = only.as_deref() {
             let n = match side {
                 "wslink" => wslink_decode(&buf),
@@ -112,12 +99,11 @@ fn main() {
             ours = ours.min(time(|| wslink_decode(&buf), count));
             theirs = theirs.min(time(|| tungstenite_decode(&buf, count), count));
         }
-        let per = |d: Duration| d.as_nanos() as f64 / count as f64;
         println!(
             "{:>6} B | {:>14.1} | {:>14.1} | {:>21.2}x",
             payload,
-            per(ours),
-            per(theirs),
+            per_message(ours, count),
+            per_message(theirs, count),
             theirs.as_secs_f64() / ours.as_secs_f64()
         );
     }

@@ -159,3 +159,28 @@ pub fn server_frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
     out.extend_from_slice(payload);
     out
 }
+
+/// Helpers shared by the benches: one buffer of many frames, and timing that
+/// keeps the best of several rounds.
+pub mod bench {
+    use std::time::{Duration, Instant};
+
+    /// `count` copies of one unmasked server frame.
+    pub fn frames(count: usize, opcode: u8, payload: &[u8]) -> Vec<u8> {
+        super::server_frame(true, opcode, payload).repeat(count)
+    }
+
+    /// Runs `f`, checks it handled `expected` messages, and returns how long it took.
+    pub fn time(f: impl FnOnce() -> usize, expected: usize) -> Duration {
+        let start = Instant::now();
+        let n = f();
+        let took = start.elapsed();
+        assert_eq!(n, expected, "every message handled");
+        took
+    }
+
+    /// Nanoseconds per message.
+    pub fn per_message(d: Duration, count: usize) -> f64 {
+        d.as_nanos() as f64 / count as f64
+    }
+}

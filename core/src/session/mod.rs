@@ -57,6 +57,32 @@ struct Counters {
 /// transport), [`poll_event`](Self::poll_event), and call
 /// [`handle_timeout`](Self::handle_timeout) once [`poll_timeout`](Self::poll_timeout)
 /// has passed. `now` must never go backwards.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use rand::{rngs::StdRng, SeedableRng};
+/// use wslink_core::{Action, Session, SessionEvent};
+///
+/// let now = Instant::now();
+/// let mut session = Session::builder("wss://stream.example.com/ws")?
+///     .build(Box::new(StdRng::seed_from_u64(1)), now)?;
+/// session.subscribe(&["trades.BTC-PERPETUAL.raw"], now)?; // sent after every (re)connect
+/// let id = session.request("public/get_time", None, None, now)?; // queued until open
+/// session.connect(now)?;
+/// match session.poll_action() {
+///     Some(Action::OpenTransport { host, port, tls }) => {
+///         assert_eq!((host.as_str(), port, tls), ("stream.example.com", 443, true));
+///     }
+///     other => panic!("{other:?}"),
+/// }
+/// // The adapter could not connect: the session schedules the next attempt.
+/// session.handle_transport_error(std::io::ErrorKind::ConnectionRefused, "refused", now);
+/// let events: Vec<SessionEvent> = std::iter::from_fn(|| session.poll_event()).collect();
+/// assert!(events.contains(&SessionEvent::Reconnecting { attempt: 2, delay: Duration::from_millis(250) }));
+/// assert_eq!(session.poll_timeout(), Some(now + Duration::from_millis(250)));
+/// assert_eq!(session.metrics(now).queue_len, 1, "request {id} waits for the connection");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Session {
     config: SessionConfig,
     hooks: Hooks,
