@@ -157,6 +157,9 @@ pub enum SessionEvent {
         reason: RequestFailure,
     },
     /// A response whose id matches no pending request (a late answer, say).
+    /// Responses are looked for while requests are pending or have ended within
+    /// `late_response_window`; otherwise the codec is not consulted at all (so a
+    /// flood costs nothing) and such a message arrives as `Message`.
     Unmatched {
         /// The id it carries.
         id: u64,
