@@ -1,0 +1,188 @@
+//! The demo: a small exchange-like server on loopback and a wslink client that
+//! stays connected to it through forced drops.
+//!
+//! The server speaks JSON-RPC (`public/auth`, `public/subscribe`,
+//! `public/get_time`), streams ticks on subscribed channels, and cuts every
+//! connection after a few seconds without a close frame. The client
+//! authenticates, subscribes, pings, sends a request every half second, and
+//! heals each cut: reconnect, re-auth, resubscribe. It prints what happens and
+//! a summary, and ends by itself after about 15 seconds.
+//!
+//! `cargo run -p wslink-tokio --example demo`
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::TcpListener;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use wslink_tokio::{presets, BackoffConfig, Builder, CloseCode, Message, PingConfig, SessionEvent};
+
+const RUN_FOR: Duration = Duration::from_secs(15);
+const CUT_AFTER: Duration = Duration::from_millis(3500);
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let start = Instant::now();
+    let addr = start_server().await?;
+    println!("demo server listening on ws://{addr}/ (cuts each connection after {CUT_AFTER:?})\n");
+
+    let (client, mut events) = Builder::new(&format!("ws://{addr}/api"))?
+        .authenticator(presets::JsonRpcAuth::new("public/auth", |attempt| {
+            format!(r#"{{"grant_type":"client_credentials","client_id":"demo","attempt":{attempt}}}"#)
+        }))
+        .ping(Some(PingConfig { interval: Duration::from_secs(1), timeout: Duration::from_millis(500) }))
+        .backoff(BackoffConfig { initial: Duration::from_millis(200), ..BackoffConfig::default() })
+        .connect()
+        .await?;
+    let at = |start: Instant| format!("{:>6.2}s", start.elapsed().as_secs_f64());
+    println!("[{}] connected and authenticated", at(start));
+    client.subscribe(&["trades.BTC-PERPETUAL", "ticker.ETH-PERPETUAL"]).await?;
+
+    let requester = client.clone();
+    let requests = tokio::spawn(async move {
+        let (mut ok, mut failed) = (0u32, 0u32);
+        while start.elapsed() < RUN_FOR - Duration::from_millis(600) {
+            match requester.request("public/get_time", None, Some(Duration::from_secs(2))).await {
+                Ok(r) => {
+                    ok += 1;
+                    if ok % 5 == 1 {
+                        let text = String::from_utf8_lossy(r.message.as_bytes()).into_owned();
+                        println!("[{}] request public/get_time -> {text} in {:?}", at(start), r.rtt);
+                    }
+                }
+                Err(e) => {
+                    failed += 1;
+                    println!("[{}] request failed: {e}", at(start));
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        (ok, failed)
+    });
+
+    let (mut ticks, mut cycles) = (0u64, 0u32);
+    let deadline = tokio::time::sleep(RUN_FOR);
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            _ = &mut deadline => break,
+            event = events.recv() => match event {
+                Some(SessionEvent::Message(Message::Text(t))) => {
+                    ticks += 1;
+                    if ticks % 20 == 1 {
+                        println!("[{}] tick #{ticks}: {}", at(start), t.as_str());
+                    }
+                }
+                Some(SessionEvent::Disconnected { reason }) => println!("[{}] disconnected: {reason:?}", at(start)),
+                Some(SessionEvent::Reconnecting { attempt, delay }) => {
+                    println!("[{}] reconnecting (attempt {attempt}) in {delay:?}", at(start))
+                }
+                Some(SessionEvent::Connected { attempt, .. }) => {
+                    cycles += 1;
+                    println!("[{}] connected again (attempt {attempt}), re-authenticated", at(start));
+                }
+                Some(SessionEvent::Subscribed { channels }) => println!("[{}] subscribed {channels:?}", at(start)),
+                Some(SessionEvent::Closed { reason }) => {
+                    println!("[{}] closed: {reason:?}", at(start));
+                    break;
+                }
+                Some(_) => {}
+                None => break,
+            }
+        }
+    }
+    let (ok, failed) = requests.await?;
+    let metrics = client.metrics().await?;
+    let latency = client.latency().await?;
+    let health = client.heartbeat_health().await?;
+    client.close(CloseCode::Normal, "demo over").await?;
+
+    let ms = |d: Option<Duration>| d.map_or("-".to_owned(), |d| format!("{:.2} ms", d.as_secs_f64() * 1e3));
+    println!("\n=== summary after {:.1} s ===", start.elapsed().as_secs_f64());
+    println!(
+        "connections      {} ({} reconnects after forced cuts: {cycles})",
+        metrics.session.connects, metrics.session.reconnects
+    );
+    println!(
+        "messages         {} in, {} out; {ticks} ticks delivered",
+        metrics.session.messages_in, metrics.session.messages_out
+    );
+    println!("requests         {ok} answered, {failed} failed (lost with a cut, never replayed)");
+    println!(
+        "latency          p50 {}  p99 {}  max {}  (n={})",
+        ms(latency.p50),
+        ms(latency.p99),
+        ms(latency.max),
+        latency.count
+    );
+    println!(
+        "heartbeat        last rtt {}, consecutive failures {}, total failures {}",
+        ms(health.last_rtt),
+        health.consecutive_failures,
+        health.total_failures
+    );
+    println!("bytes            {} in, {} out", metrics.session.bytes_in, metrics.session.bytes_out);
+    Ok(())
+}
+
+/// The exchange-like server: one task per connection.
+async fn start_server() -> std::io::Result<SocketAddr> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let seq = Arc::new(AtomicU64::new(0));
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let seq = seq.clone();
+            tokio::spawn(async move {
+                let _ = serve(tcp, seq).await;
+            });
+        }
+    });
+    Ok(addr)
+}
+
+async fn serve(
+    tcp: tokio::net::TcpStream,
+    seq: Arc<AtomicU64>,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let mut ws = tokio_tungstenite::accept_async(tcp).await?;
+    let opened = tokio::time::Instant::now();
+    let mut channels: Vec<String> = Vec::new();
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    let cut = tokio::time::sleep_until(opened + CUT_AFTER);
+    tokio::pin!(cut);
+    loop {
+        tokio::select! {
+            _ = &mut cut => return Ok(()), // drop the TCP connection: no close frame
+            _ = tick.tick() => {
+                for channel in &channels {
+                    let n = seq.fetch_add(1, Ordering::Relaxed);
+                    let px = 100.0 + (n % 50) as f64 / 10.0;
+                    let note = format!(r#"{{"jsonrpc":"2.0","method":"subscription","params":{{"channel":"{channel}","data":{{"seq":{n},"price":{px:.1}}}}}}}"#);
+                    ws.send(WsMessage::text(note)).await?;
+                }
+            }
+            incoming = ws.next() => {
+                let Some(message) = incoming else { return Ok(()) };
+                let WsMessage::Text(text) = message? else { continue };
+                let request: serde_json::Value = serde_json::from_str(text.as_str())?;
+                let id = &request["id"];
+                let result = match request["method"].as_str().unwrap_or_default() {
+                    "public/auth" => serde_json::json!({"access_token": "demo-token", "expires_in": 900}),
+                    "public/subscribe" => {
+                        let wanted = request["params"]["channels"].as_array().cloned().unwrap_or_default();
+                        channels.extend(wanted.iter().filter_map(|c| c.as_str().map(str::to_owned)));
+                        serde_json::Value::Array(wanted)
+                    }
+                    "public/get_time" => serde_json::json!(opened.elapsed().as_millis() as u64),
+                    other => serde_json::json!({"error": format!("unknown method {other}")}),
+                };
+                let reply = serde_json::json!({"jsonrpc": "2.0", "id": id, "result": result});
+                ws.send(WsMessage::text(reply.to_string())).await?;
+            }
+        }
+    }
+}

@@ -1,0 +1,226 @@
+//! Building a client: the session's settings and hooks (through
+//! `wslink_core::SessionBuilder`), plus what only an adapter has: TLS, the
+//! resolver, and the size of the event stream.
+
+use std::sync::atomic::AtomicU8;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::rngs::{StdRng, SysRng};
+use rand::SeedableRng;
+use tokio::sync::mpsc;
+use wslink_core::{
+    hooks, BackoffConfig, CloseCode, Message, PingConfig, RateLimit, Session, SessionBuilder, SessionConfig,
+    SessionEvent,
+};
+
+use crate::client::{encode_state, Client, Events};
+use crate::driver::Driver;
+use crate::tls::TlsOptions;
+use crate::transport::Resolver;
+use crate::Error;
+
+/// Configures and starts a client. Every session setting and hook of
+/// `wslink_core` is here, plus TLS, the resolver and the event buffer.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), wslink_tokio::Error> {
+/// use std::time::Duration;
+/// use wslink_tokio::{presets, Builder};
+///
+/// let (client, mut events) = Builder::new("wss://test.deribit.com/ws/api/v2")?
+///     .app_heartbeat(presets::DeribitHeartbeat, Duration::from_secs(30), Duration::from_secs(10))
+///     .authenticator(presets::JsonRpcAuth::new("public/auth", |_| r#"{"grant_type":"client_credentials"}"#.into()))
+///     .connect()
+///     .await?;
+/// client.subscribe(&["trades.BTC-PERPETUAL.raw"]).await?;
+/// let time = client.request("public/get_time", None, None).await;
+/// while let Some(event) = events.recv().await {
+///     println!("{event:?}");
+/// }
+/// # Ok(()) }
+/// ```
+pub struct Builder {
+    session: SessionBuilder,
+    tls: TlsOptions,
+    resolver: Option<Resolver>,
+    event_capacity: usize,
+}
+
+impl Builder {
+    /// A builder for `url` with every default: reconnect with Fresh's backoff,
+    /// pings every 15 s, JSON-RPC requests and subscriptions, webpki roots.
+    pub fn new(url: &str) -> Result<Self, Error> {
+        Ok(Self { session: Session::builder(url)?, tls: TlsOptions::default(), resolver: None, event_capacity: 1024 })
+    }
+
+    /// Changes any session setting directly.
+    pub fn config(mut self, f: impl FnOnce(&mut SessionConfig)) -> Self {
+        self.session = self.session.config(f);
+        self
+    }
+
+    /// Adds a fixed upgrade header.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.session = self.session.header(name, value);
+        self
+    }
+
+    /// Offers a subprotocol.
+    pub fn subprotocol(mut self, protocol: impl Into<String>) -> Self {
+        self.session = self.session.subprotocol(protocol);
+        self
+    }
+
+    /// The reconnect schedule.
+    pub fn backoff(mut self, backoff: BackoffConfig) -> Self {
+        self.session = self.session.backoff(backoff);
+        self
+    }
+
+    /// Gives up after this many consecutive failed attempts (`None`: never).
+    pub fn max_attempts(mut self, max: Option<u32>) -> Self {
+        self.session = self.session.max_attempts(max);
+        self
+    }
+
+    /// Protocol pings (`None` turns them off).
+    pub fn ping(mut self, ping: Option<PingConfig>) -> Self {
+        self.session = self.session.ping(ping);
+        self
+    }
+
+    /// Closes the link when nothing arrives for `idle`.
+    pub fn idle_timeout(mut self, idle: Duration) -> Self {
+        self.session = self.session.idle_timeout(idle);
+        self
+    }
+
+    /// An application heartbeat with its timing.
+    pub fn app_heartbeat(
+        mut self,
+        beat: impl hooks::AppHeartbeat + 'static,
+        interval: Duration,
+        timeout: Duration,
+    ) -> Self {
+        self.session = self.session.app_heartbeat(beat, interval, timeout);
+        self
+    }
+
+    /// Decisions on disconnects and errors.
+    pub fn policy(mut self, policy: impl hooks::ReconnectPolicy + 'static) -> Self {
+        self.session = self.session.policy(policy);
+        self
+    }
+
+    /// A retry function that decides every reconnect delay, or stops.
+    pub fn retry(mut self, f: impl FnMut(&hooks::RetryContext<'_>) -> Option<Duration> + Send + 'static) -> Self {
+        self.session = self.session.retry(f);
+        self
+    }
+
+    /// An authentication step after every upgrade.
+    pub fn authenticator(mut self, auth: impl hooks::Authenticator + 'static) -> Self {
+        self.session = self.session.authenticator(auth);
+        self
+    }
+
+    /// How requests are encoded and matched.
+    pub fn request_codec(mut self, codec: impl hooks::RequestCodec + 'static) -> Self {
+        self.session = self.session.request_codec(codec);
+        self
+    }
+
+    /// How subscriptions are spoken.
+    pub fn subscription_codec(mut self, codec: impl hooks::SubscriptionCodec + 'static) -> Self {
+        self.session = self.session.subscription_codec(codec);
+        self
+    }
+
+    /// Upgrade headers computed for each attempt.
+    pub fn headers_fn(mut self, f: impl FnMut(u32) -> Vec<(String, String)> + Send + 'static) -> Self {
+        self.session = self.session.headers_fn(f);
+        self
+    }
+
+    /// Messages sent right after each upgrade.
+    pub fn on_upgrade(mut self, f: impl FnMut() -> Vec<Message> + Send + 'static) -> Self {
+        self.session = self.session.on_upgrade(f);
+        self
+    }
+
+    /// Rewrites each user message before it is sent.
+    pub fn prepare(mut self, f: impl FnMut(Message) -> Message + Send + 'static) -> Self {
+        self.session = self.session.prepare(f);
+        self
+    }
+
+    /// A token-bucket rate limit with an optional cost per message.
+    pub fn rate_limit(mut self, limit: RateLimit, cost: Option<hooks::CostFn>) -> Self {
+        self.session = self.session.rate_limit(limit, cost);
+        self
+    }
+
+    /// TLS settings for `wss://`.
+    pub fn tls(mut self, tls: TlsOptions) -> Self {
+        self.tls = tls;
+        self
+    }
+
+    /// Resolves hosts with this function instead of the system resolver.
+    pub fn resolver(
+        mut self,
+        f: impl Fn(&str, u16) -> std::io::Result<Vec<std::net::SocketAddr>> + Send + Sync + 'static,
+    ) -> Self {
+        self.resolver = Some(Arc::new(f));
+        self
+    }
+
+    /// How many events wait for the consumer before reading pauses. Default 1024.
+    pub fn event_capacity(mut self, capacity: usize) -> Self {
+        self.event_capacity = capacity.max(1);
+        self
+    }
+
+    /// Starts the client in a new task and returns at once; it connects,
+    /// and reconnects, in the background. Needs a tokio runtime.
+    pub fn start(self) -> Result<(Client, Events), Error> {
+        let now = tokio::time::Instant::now().into_std();
+        let rng = StdRng::try_from_rng(&mut SysRng).map_err(|e| Error::Random(e.to_string()))?;
+        let mut session = self.session.build(Box::new(rng), now)?;
+        let tls = Some(self.tls.build()?);
+        session.connect(now)?;
+        let (command_tx, command_rx) = mpsc::channel(256);
+        let (event_tx, event_rx) = mpsc::channel(self.event_capacity);
+        let state = Arc::new(AtomicU8::new(encode_state(session.state())));
+        let driver = Driver {
+            session,
+            commands: command_rx,
+            events: event_tx,
+            state: state.clone(),
+            tls,
+            resolver: self.resolver,
+        };
+        tokio::spawn(driver.run());
+        Ok((Client { commands: command_tx, state }, Events { rx: event_rx }))
+    }
+
+    /// Starts the client and waits for its first connection to open. If the
+    /// first attempt fails, the client is shut down and the reason returned;
+    /// once connected, it reconnects by itself.
+    pub async fn connect(self) -> Result<(Client, Events), Error> {
+        let (client, mut events) = self.start()?;
+        loop {
+            match events.recv().await {
+                Some(SessionEvent::Connected { .. }) => return Ok((client, events)),
+                Some(SessionEvent::Disconnected { reason }) => {
+                    let _ = client.close(CloseCode::Normal, "").await;
+                    return Err(Error::Connect(reason));
+                }
+                Some(SessionEvent::Closed { reason }) => return Err(Error::Closed(reason)),
+                Some(_) => {}
+                None => return Err(Error::Closed(wslink_core::CloseReason::Stopped)),
+            }
+        }
+    }
+}

@@ -1,0 +1,252 @@
+//! The handles: a cloneable [`Client`] that sends commands to the driver
+//! task, and the [`Events`] stream the driver fills.
+//!
+//! Cancel safety: every `Client` method is safe to drop mid-await (inside
+//! `select!`, say). A command is handed to the driver whole or not at all, so
+//! nothing is half-sent; if the future is dropped after the hand-over, the
+//! command still takes effect (a message still goes out, a request still
+//! runs to its outcome), only its answer is not awaited. No event is lost: events
+//! live in the stream, not in these futures.
+
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+use wslink_core::{
+    CloseCode, CommandError, HeartbeatHealth, LatencyStats, Message, Metrics, RequestFailure, SessionEvent,
+    SessionState,
+};
+
+/// Why a handle's call did not take effect.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The session refused the command (closed, queue full, not connected ...).
+    #[error(transparent)]
+    Command(#[from] CommandError),
+    /// The driver task has ended (the session closed and every event was delivered).
+    #[error("the client has shut down")]
+    Shutdown,
+}
+
+/// A response to a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    /// The request id.
+    pub id: u64,
+    /// The response message.
+    pub message: Message,
+    /// From sending to the response.
+    pub rtt: Duration,
+    /// Whether the server answered with an error (JSON-RPC `error`).
+    pub is_error: bool,
+}
+
+/// How an awaited request ended without a response.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RequestError {
+    /// It could not be sent or queued.
+    #[error(transparent)]
+    Rejected(#[from] ClientError),
+    /// No response before its deadline.
+    #[error("request timed out")]
+    Timeout,
+    /// Sent, then the connection died before the response; it is not replayed.
+    #[error("connection lost before the response")]
+    ConnectionLost,
+    /// Queued, then dropped at a disconnect.
+    #[error("dropped from the queue at a disconnect")]
+    Dropped,
+    /// The session closed.
+    #[error("the session closed")]
+    SessionClosed,
+}
+
+impl From<RequestFailure> for RequestError {
+    fn from(f: RequestFailure) -> Self {
+        match f {
+            RequestFailure::Timeout => Self::Timeout,
+            RequestFailure::ConnectionLost => Self::ConnectionLost,
+            RequestFailure::Dropped => Self::Dropped,
+            RequestFailure::SessionClosed => Self::SessionClosed,
+        }
+    }
+}
+
+pub(crate) type Reply<T> = oneshot::Sender<Result<T, ClientError>>;
+
+/// What a handle asks of the driver.
+pub(crate) enum Command {
+    Send(Message, Reply<()>),
+    Request {
+        method: String,
+        params: Option<String>,
+        timeout: Option<Duration>,
+        reply: oneshot::Sender<Result<Response, RequestError>>,
+    },
+    Subscribe(Vec<String>, Reply<()>),
+    Unsubscribe(Vec<String>, Reply<()>),
+    Reconnect(Reply<()>),
+    Close(CloseCode, String, Reply<()>),
+    Snapshot(oneshot::Sender<Snapshot>),
+}
+
+/// Metrics, latency and heartbeat health at one instant.
+#[derive(Debug, Clone)]
+pub(crate) struct Snapshot {
+    pub(crate) metrics: Metrics,
+    pub(crate) latency: LatencyStats,
+    pub(crate) health: HeartbeatHealth,
+    pub(crate) read_paused: Duration,
+}
+
+/// Adapter-level counters beside the session's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientMetrics {
+    /// The session's counters and gauges.
+    pub session: Metrics,
+    /// Total time reading was paused because the event stream was full.
+    pub read_paused: Duration,
+}
+
+/// A cloneable handle to a running client. Every method is cancel-safe (see the module docs).
+#[derive(Clone)]
+pub struct Client {
+    pub(crate) commands: mpsc::Sender<Command>,
+    pub(crate) state: Arc<AtomicU8>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client").field("state", &self.state()).finish_non_exhaustive()
+    }
+}
+
+pub(crate) fn encode_state(s: SessionState) -> u8 {
+    s as u8
+}
+
+fn decode_state(v: u8) -> SessionState {
+    use SessionState::*;
+    [Idle, Connecting, Handshaking, Authenticating, Open, Closing, Backoff, Closed]
+        .get(usize::from(v))
+        .copied()
+        .unwrap_or(Closed)
+}
+
+impl Client {
+    async fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, ClientError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands.send(make(tx)).await.map_err(|_| ClientError::Shutdown)?;
+        rx.await.map_err(|_| ClientError::Shutdown)?
+    }
+
+    /// Sends a text message (or queues it while reconnecting).
+    pub async fn send_text(&self, text: impl Into<String>) -> Result<(), ClientError> {
+        let message = Message::Text(text.into().into());
+        self.ask(|r| Command::Send(message, r)).await
+    }
+
+    /// Sends a binary message (or queues it while reconnecting).
+    pub async fn send_binary(&self, data: impl Into<bytes::Bytes>) -> Result<(), ClientError> {
+        let message = Message::Binary(data.into());
+        self.ask(|r| Command::Send(message, r)).await
+    }
+
+    /// Sends a request and waits for its outcome. `params` is JSON text for
+    /// the default JSON-RPC codec; `timeout` defaults to the session's.
+    pub async fn request(
+        &self,
+        method: &str,
+        params: Option<&str>,
+        timeout: Option<Duration>,
+    ) -> Result<Response, RequestError> {
+        let (tx, rx) = oneshot::channel();
+        let command =
+            Command::Request { method: method.to_owned(), params: params.map(str::to_owned), timeout, reply: tx };
+        self.commands.send(command).await.map_err(|_| ClientError::Shutdown)?;
+        rx.await.map_err(|_| ClientError::Shutdown)?
+    }
+
+    /// Adds channels to the subscription set (sent now if open, and after every reconnect).
+    pub async fn subscribe(&self, channels: &[&str]) -> Result<(), ClientError> {
+        let channels = channels.iter().map(|c| (*c).to_owned()).collect();
+        self.ask(|r| Command::Subscribe(channels, r)).await
+    }
+
+    /// Removes channels from the subscription set.
+    pub async fn unsubscribe(&self, channels: &[&str]) -> Result<(), ClientError> {
+        let channels = channels.iter().map(|c| (*c).to_owned()).collect();
+        self.ask(|r| Command::Unsubscribe(channels, r)).await
+    }
+
+    /// Drops the current connection and connects again at once.
+    pub async fn reconnect(&self) -> Result<(), ClientError> {
+        self.ask(Command::Reconnect).await
+    }
+
+    /// Closes the session for good and waits until it is closed.
+    pub async fn close(&self, code: CloseCode, reason: &str) -> Result<(), ClientError> {
+        let reason = reason.to_owned();
+        self.ask(|r| Command::Close(code, reason, r)).await
+    }
+
+    /// The session's state, as of the driver's last turn.
+    pub fn state(&self) -> SessionState {
+        decode_state(self.state.load(Ordering::Acquire))
+    }
+
+    async fn snapshot(&self) -> Result<Snapshot, ClientError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands.send(Command::Snapshot(tx)).await.map_err(|_| ClientError::Shutdown)?;
+        rx.await.map_err(|_| ClientError::Shutdown)
+    }
+
+    /// Round-trip statistics of requests.
+    pub async fn latency(&self) -> Result<LatencyStats, ClientError> {
+        Ok(self.snapshot().await?.latency)
+    }
+
+    /// What the heartbeats have seen.
+    pub async fn heartbeat_health(&self) -> Result<HeartbeatHealth, ClientError> {
+        Ok(self.snapshot().await?.health)
+    }
+
+    /// Counters and gauges, including how long reading was paused for a slow consumer.
+    pub async fn metrics(&self) -> Result<ClientMetrics, ClientError> {
+        let s = self.snapshot().await?;
+        Ok(ClientMetrics { session: s.metrics, read_paused: s.read_paused })
+    }
+}
+
+/// The client's events, in order. Ends after `SessionEvent::Closed`.
+///
+/// Reading slowly is safe: when this stream's buffer is full the driver stops
+/// reading the socket, and TCP pushes back on the server.
+pub struct Events {
+    pub(crate) rx: mpsc::Receiver<SessionEvent>,
+}
+
+impl Events {
+    /// The next event; `None` once the session has closed and everything was delivered.
+    pub async fn recv(&mut self) -> Option<SessionEvent> {
+        self.rx.recv().await
+    }
+}
+
+impl futures_core::Stream for Events {
+    type Item = SessionEvent;
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<SessionEvent>> {
+        self.rx.poll_recv(cx)
+    }
+}
+
+impl std::fmt::Debug for Events {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Events").finish_non_exhaustive()
+    }
+}
