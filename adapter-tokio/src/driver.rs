@@ -73,11 +73,14 @@ impl Driver {
         loop {
             actions(&mut session, &mut io, &tls, &resolver);
             route(&mut session, &mut r, &events, &state);
-            if session.state() == SessionState::Closed && r.pending_events.is_empty() {
+            if session.state() == SessionState::Closed {
+                // `close` returns once the session is closed, even if events still wait to be read.
                 for waiter in r.close_waiters.drain(..) {
                     let _ = waiter.send(Ok(()));
                 }
-                break;
+                if r.pending_events.is_empty() {
+                    break;
+                }
             }
             if r.commands_closed && r.events_closed && !r.auto_closing {
                 // Nobody holds a handle or the stream: close cleanly.
@@ -131,6 +134,9 @@ impl Driver {
                     Some(command) => execute(&mut session, &mut r, command),
                     None => r.commands_closed = true,
                 },
+                _ = events.closed(), if !r.events_closed && r.pending_events.is_empty() => {
+                    r.events_closed = true;
+                }
                 permit = events.reserve(), if !r.pending_events.is_empty() => match permit {
                     Ok(permit) => {
                         if let Some(event) = r.pending_events.pop_front() {

@@ -15,6 +15,16 @@ use std::io::{self, Read, Write};
 use std::time::{Duration, Instant};
 
 use rand::{rngs::StdRng, SeedableRng};
+
+pub mod certs;
+pub mod peers;
+pub mod proxy;
+pub mod python;
+
+/// The workspace's `target/` directory, where test peers and certificates live.
+pub fn target_dir() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join("target")
+}
 use tungstenite::handshake::HandshakeError as TungHandshakeError;
 use tungstenite::WebSocket;
 use wslink_core::{ClientRequest, Connection, ConnectionConfig, ConnectionEvent};

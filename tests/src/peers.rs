@@ -1,0 +1,210 @@
+//! Servers for the scenario tests, built on tokio-tungstenite's server side
+//! (a peer nobody here wrote) and, for broken servers, on plain TCP.
+//! Each listens on 127.0.0.1 on a free port and lives as a task of the test's runtime.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::broadcast;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+async fn listen() -> (TcpListener, SocketAddr) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind on loopback");
+    let addr = listener.local_addr().expect("bound address");
+    (listener, addr)
+}
+
+/// An echo server; with `tls`, over rustls.
+pub async fn echo_server(tls: Option<Arc<rustls::ServerConfig>>) -> SocketAddr {
+    let (listener, addr) = listen().await;
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let tls = tls.clone();
+            tokio::spawn(async move {
+                match tls {
+                    Some(config) => {
+                        if let Ok(stream) = tokio_rustls::TlsAcceptor::from(config).accept(tcp).await {
+                            echo(stream).await;
+                        }
+                    }
+                    None => echo(tcp).await,
+                }
+            });
+        }
+    });
+    addr
+}
+
+async fn echo<S: AsyncRead + AsyncWrite + Unpin>(stream: S) {
+    let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default().max_message_size(Some(64 << 20));
+    let Ok(mut ws) = tokio_tungstenite::accept_async_with_config(stream, Some(config)).await else { return };
+    while let Some(Ok(message)) = ws.next().await {
+        if (message.is_text() || message.is_binary()) && ws.send(message).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// What the exchange server saw, per connection.
+#[derive(Debug, Default)]
+pub struct ExchangeLog {
+    /// `(connection number, method)` for every request, in order.
+    pub requests: Vec<(usize, String)>,
+    /// Close codes received, per connection.
+    pub closes: Vec<(usize, Option<u16>)>,
+}
+
+/// A JSON-RPC server like an exchange's: `public/auth`, `public/subscribe` and
+/// any other method; it can be told to close or drop every connection.
+pub struct ExchangeServer {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// What it saw.
+    pub log: Arc<Mutex<ExchangeLog>>,
+    /// Connections accepted so far.
+    pub connections: Arc<AtomicUsize>,
+    kill: broadcast::Sender<Kill>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Kill {
+    CloseFrame(u16),
+    Drop,
+}
+
+impl ExchangeServer {
+    /// Starts it; `answer_requests` false leaves methods other than auth and subscribe unanswered.
+    pub async fn start(answer_requests: bool) -> Self {
+        let (listener, addr) = listen().await;
+        let log = Arc::new(Mutex::new(ExchangeLog::default()));
+        let connections = Arc::new(AtomicUsize::new(0));
+        let (kill, _) = broadcast::channel(8);
+        let (log2, conns2, kill2) = (log.clone(), connections.clone(), kill.clone());
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let n = conns2.fetch_add(1, Ordering::SeqCst);
+                let (log, kill) = (log2.clone(), kill2.subscribe());
+                tokio::spawn(async move {
+                    let _ = exchange(tcp, n, log, kill, answer_requests).await;
+                });
+            }
+        });
+        Self { addr, log, connections, kill }
+    }
+
+    /// Closes every open connection with a close frame carrying `code`.
+    pub fn close_all(&self, code: u16) {
+        let _ = self.kill.send(Kill::CloseFrame(code));
+    }
+
+    /// Drops every open connection without a close frame.
+    pub fn drop_all(&self) {
+        let _ = self.kill.send(Kill::Drop);
+    }
+
+    /// The methods seen on connection `n`, in order.
+    pub fn methods_on(&self, n: usize) -> Vec<String> {
+        let log = self.log.lock().expect("log lock");
+        log.requests.iter().filter(|(c, _)| *c == n).map(|(_, m)| m.clone()).collect()
+    }
+}
+
+async fn exchange(
+    tcp: TcpStream,
+    n: usize,
+    log: Arc<Mutex<ExchangeLog>>,
+    mut kill: broadcast::Receiver<Kill>,
+    answer_requests: bool,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let mut ws = tokio_tungstenite::accept_async(tcp).await?;
+    loop {
+        tokio::select! {
+            order = kill.recv() => match order {
+                Ok(Kill::CloseFrame(code)) => {
+                    let frame = CloseFrame { code: CloseCode::from(code), reason: "server closing".into() };
+                    ws.close(Some(frame)).await?;
+                }
+                _ => return Ok(()),
+            },
+            incoming = ws.next() => {
+                let Some(message) = incoming else { return Ok(()) };
+                match message? {
+                    WsMessage::Text(text) => {
+                        let request: serde_json::Value = serde_json::from_str(text.as_str())?;
+                        let method = request["method"].as_str().unwrap_or_default().to_owned();
+                        log.lock().expect("log lock").requests.push((n, method.clone()));
+                        let result = match method.as_str() {
+                            "public/auth" => serde_json::json!({"access_token": "t"}),
+                            "public/subscribe" => request["params"]["channels"].clone(),
+                            _ if answer_requests => serde_json::json!("ok"),
+                            _ => continue,
+                        };
+                        let reply = serde_json::json!({"jsonrpc": "2.0", "id": request["id"], "result": result});
+                        ws.send(WsMessage::text(reply.to_string())).await?;
+                    }
+                    WsMessage::Close(frame) => {
+                        log.lock().expect("log lock").closes.push((n, frame.map(|f| u16::from(f.code))));
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
+/// Answers every connection with `HTTP/1.1 403 Forbidden` and a short body.
+pub async fn refusing_server() -> SocketAddr {
+    let (listener, addr) = listen().await;
+    tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = tcp.read(&mut buf).await;
+                let body = "no token, no entry";
+                let response = format!("HTTP/1.1 403 Forbidden\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+                let _ = tcp.write_all(response.as_bytes()).await;
+            });
+        }
+    });
+    addr
+}
+
+/// Accepts TCP and never says anything; holds every socket open until the test ends.
+pub async fn silent_server() -> SocketAddr {
+    let (listener, addr) = listen().await;
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((tcp, _)) = listener.accept().await {
+            held.push(tcp);
+        }
+    });
+    addr
+}
+
+/// After the upgrade, sends 1 KiB binary messages as fast as the client takes
+/// them, up to `limit`, counting each completed send.
+pub async fn flood_server(limit: u64) -> (SocketAddr, Arc<AtomicU64>) {
+    let (listener, addr) = listen().await;
+    let sent = Arc::new(AtomicU64::new(0));
+    let counter = sent.clone();
+    tokio::spawn(async move {
+        if let Ok((tcp, _)) = listener.accept().await {
+            if let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await {
+                let payload = bytes::Bytes::from(vec![7u8; 1024]);
+                for _ in 0..limit {
+                    if ws.send(WsMessage::Binary(payload.clone())).await.is_err() {
+                        return;
+                    }
+                    counter.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+        }
+    });
+    (addr, sent)
+}
