@@ -4,6 +4,8 @@
 //! reconnects with backoff, re-authenticates and re-subscribes by itself,
 //! detects dead links by heartbeat, matches responses to requests, reports
 //! latency and health, and pushes back on the server when you read slowly.
+//! The handles, builder, pool and driver are `wslink_adapter`'s, shared with
+//! `wslink-smol`; this crate is the tokio [`Runtime`](wslink_adapter::Runtime).
 //!
 //! The simple case:
 //!
@@ -17,62 +19,46 @@
 //! # Ok(()) }
 //! ```
 //!
-//! The rest goes through [`Builder`]; several connections to one endpoint
-//! through [`Pool`]. Every [`Client`] method is cancel-safe: drop it mid-await
-//! inside `select!` and nothing is half-sent and no event is lost (a command
-//! already handed over still takes effect; only its answer is not awaited).
-//! Dropping every `Client` and the `Events` stream closes the connection
-//! cleanly with code 1000.
+//! The builder:
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), wslink_tokio::Error> {
+//! use std::time::Duration;
+//! use wslink_tokio::{presets, Builder};
+//!
+//! let (client, mut events) = Builder::new("wss://test.deribit.com/ws/api/v2")?
+//!     .app_heartbeat(presets::DeribitHeartbeat, Duration::from_secs(30), Duration::from_secs(10))
+//!     .authenticator(presets::JsonRpcAuth::new("public/auth", |_| r#"{"grant_type":"client_credentials"}"#.into()))
+//!     .connect()
+//!     .await?;
+//! client.subscribe(&["trades.BTC-PERPETUAL.raw"]).await?;
+//! let time = client.request("public/get_time", None, None).await;
+//! # Ok(()) }
+//! ```
+//!
+//! Several connections to one endpoint go through [`Pool`]. Every [`Client`]
+//! method is cancel-safe: drop it mid-await inside `select!` and nothing is
+//! half-sent and no event is lost (a command already handed over still takes
+//! effect; only its answer is not awaited). Dropping every `Client` and the
+//! `Events` stream closes the connection cleanly with code 1000.
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
 
-mod builder;
-mod client;
-mod driver;
-mod pool;
-mod tls;
-mod transport;
+mod runtime;
 
-pub use builder::Builder;
 pub use bytes::Bytes;
-pub use client::{Client, ClientError, ClientMetrics, Events, RequestError, Response};
-pub use pool::{Pool, PoolError};
-pub use tls::{Roots, TlsOptions};
-pub use transport::Resolver;
+pub use runtime::{Tokio, Transport};
+pub use wslink_adapter::{
+    Client, ClientError, ClientMetrics, Error, Events, Pool, PoolError, RequestError, Resolver, Response, Roots,
+    TlsOptions,
+};
 pub use wslink_core::{
     hooks, presets, BackoffConfig, CloseCode, CloseReason, DisconnectReason, HeartbeatHealth, LatencyStats, Message,
     Metrics, PingConfig, RateLimit, RequestFailure, SessionConfig, SessionEvent, SessionState,
 };
 
-/// Why a client could not be built or started.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum Error {
-    /// The URL is unusable.
-    #[error(transparent)]
-    Url(#[from] wslink_core::UrlError),
-    /// A setting is out of range; the message names the field.
-    #[error(transparent)]
-    Config(#[from] wslink_core::ConfigError),
-    /// The TLS configuration could not be built.
-    #[error("TLS configuration: {0}")]
-    Tls(String),
-    /// The operating system's random source failed.
-    #[error("random source: {0}")]
-    Random(String),
-    /// The first connection attempt failed (from `connect`).
-    #[error("could not connect: {0:?}")]
-    Connect(DisconnectReason),
-    /// The session closed before connecting.
-    #[error("closed before connecting: {0:?}")]
-    Closed(CloseReason),
-    /// A command was refused.
-    #[error(transparent)]
-    Command(#[from] wslink_core::CommandError),
-    /// A handle's call failed.
-    #[error(transparent)]
-    Client(#[from] ClientError),
-}
+/// Configures and starts a client on tokio.
+pub type Builder = wslink_adapter::Builder<Tokio>;
 
 /// Connects to `url` with every default and waits for the connection to open.
 pub async fn connect(url: &str) -> Result<(Client, Events), Error> {

@@ -1,7 +1,9 @@
 //! Building a client: the session's settings and hooks (through
 //! `wslink_core::SessionBuilder`), plus what only an adapter has: TLS, the
-//! resolver, and the size of the event stream.
+//! resolver, and the size of the event stream. Generic over the runtime; each
+//! adapter names it once (`wslink_tokio::Builder = Builder<Tokio>`).
 
+use std::marker::PhantomData;
 use std::sync::atomic::AtomicU8;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,17 +19,13 @@ use wslink_core::{
 use crate::client::{encode_state, Client, Events};
 use crate::driver::Driver;
 use crate::tls::TlsOptions;
-use crate::transport::Resolver;
-use crate::Error;
+use crate::{Error, Resolver, Runtime};
 
 /// Configures and starts a client. Every session setting and hook of
 /// `wslink_core` is here, plus TLS, the resolver and the event buffer.
 ///
-/// ```no_run
-/// # async fn run() -> Result<(), wslink_tokio::Error> {
-/// use std::time::Duration;
-/// use wslink_tokio::{presets, Builder};
-///
+/// ```ignore
+/// // With `use wslink_tokio::{presets, Builder};` (or `wslink_smol`):
 /// let (client, mut events) = Builder::new("wss://test.deribit.com/ws/api/v2")?
 ///     .app_heartbeat(presets::DeribitHeartbeat, Duration::from_secs(30), Duration::from_secs(10))
 ///     .authenticator(presets::JsonRpcAuth::new("public/auth", |_| r#"{"grant_type":"client_credentials"}"#.into()))
@@ -38,20 +36,27 @@ use crate::Error;
 /// while let Some(event) = events.recv().await {
 ///     println!("{event:?}");
 /// }
-/// # Ok(()) }
 /// ```
-pub struct Builder {
+/// (Compiled as doctests in the adapter crates.)
+pub struct Builder<R> {
     session: SessionBuilder,
     tls: TlsOptions,
     resolver: Option<Resolver>,
     event_capacity: usize,
+    runtime: PhantomData<fn() -> R>,
 }
 
-impl Builder {
+impl<R: Runtime> Builder<R> {
     /// A builder for `url` with every default: reconnect with Fresh's backoff,
     /// pings every 15 s, JSON-RPC requests and subscriptions, webpki roots.
     pub fn new(url: &str) -> Result<Self, Error> {
-        Ok(Self { session: Session::builder(url)?, tls: TlsOptions::default(), resolver: None, event_capacity: 1024 })
+        Ok(Self {
+            session: Session::builder(url)?,
+            tls: TlsOptions::default(),
+            resolver: None,
+            event_capacity: 1024,
+            runtime: PhantomData,
+        })
     }
 
     /// Changes any session setting directly.
@@ -182,10 +187,10 @@ impl Builder {
         self
     }
 
-    /// Starts the client in a new task and returns at once; it connects,
-    /// and reconnects, in the background. Needs a tokio runtime.
+    /// Starts the client in a new task of the runtime and returns at once; it
+    /// connects, and reconnects, in the background.
     pub fn start(self) -> Result<(Client, Events), Error> {
-        let now = tokio::time::Instant::now().into_std();
+        let now = R::now();
         let rng = StdRng::try_from_rng(&mut SysRng).map_err(|e| Error::Random(e.to_string()))?;
         let mut session = self.session.build(Box::new(rng), now)?;
         let tls = Some(self.tls.build()?);
@@ -201,7 +206,7 @@ impl Builder {
             tls,
             resolver: self.resolver,
         };
-        tokio::spawn(driver.run());
+        R::spawn(driver.run::<R>());
         Ok((Client { commands: command_tx, state }, Events { rx: event_rx }))
     }
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 use wslink_core::SessionState;
 
 use crate::client::{Client, ClientError, Events, RequestError, Response};
-use crate::{Builder, Error};
+use crate::{Builder, Error, Runtime};
 
 /// Why a balanced call failed on every client tried.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -40,7 +40,10 @@ pub struct Pool {
 impl Pool {
     /// Starts `size` clients from `make` and waits until each is connected;
     /// returns the pool and each client's event stream, in order.
-    pub async fn connect(size: usize, make: impl Fn() -> Result<Builder, Error>) -> Result<(Pool, Vec<Events>), Error> {
+    pub async fn connect<R: Runtime>(
+        size: usize,
+        make: impl Fn() -> Result<Builder<R>, Error>,
+    ) -> Result<(Pool, Vec<Events>), Error> {
         let mut clients = Vec::with_capacity(size);
         let mut events = Vec::with_capacity(size);
         for _ in 0..size.max(1) {

@@ -1,0 +1,342 @@
+//! The driver task: one loop per client that does what the session asks and
+//! feeds it what happens. It decides nothing itself, and it is written once
+//! for every runtime: the runtime only opens, reads, writes and sleeps.
+//!
+//! Every turn does the same steps, as quinn's driver does: carry out the
+//! session's actions, route its events (to awaiting requests, or to the event
+//! stream), then wait for the first of, in this order: the session's
+//! deadline, a command, room in the event stream, room to write, the
+//! transport opening, bytes to read. Reading comes last and is paused while
+//! events wait for room in the stream, so a slow consumer slows the server
+//! through TCP instead of growing memory here.
+
+use std::collections::{HashMap, VecDeque};
+use std::future::{pending, Future};
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_lite::future::or;
+use tokio::sync::{mpsc, oneshot};
+use wslink_core::{Action, CommandError, Session, SessionEvent, SessionState};
+
+use crate::client::{encode_state, ClientError, Command, Reply, RequestError, Response, Snapshot};
+use crate::{Resolver, Runtime};
+
+/// Bytes read per turn; the core copies them into its own buffer.
+const READ_SIZE: usize = 64 << 10;
+/// How long a closed transport may take to flush its last bytes (a close frame).
+const LINGER: Duration = Duration::from_secs(2);
+
+type Opening<R> = Pin<Box<dyn Future<Output = io::Result<(<R as Runtime>::Reader, <R as Runtime>::Writer)>> + Send>>;
+
+/// Everything the driver task owns.
+pub(crate) struct Driver {
+    pub(crate) session: Session,
+    pub(crate) commands: mpsc::Receiver<Command>,
+    pub(crate) events: mpsc::Sender<SessionEvent>,
+    pub(crate) state: Arc<AtomicU8>,
+    pub(crate) tls: Option<Arc<rustls::ClientConfig>>,
+    pub(crate) resolver: Option<Resolver>,
+}
+
+struct Io<R: Runtime> {
+    opening: Option<Opening<R>>,
+    reader: Option<R::Reader>,
+    writer: Option<R::Writer>,
+    out: VecDeque<Vec<u8>>,
+    out_pos: usize,
+}
+
+#[derive(Default)]
+struct Routing {
+    pending_events: VecDeque<SessionEvent>,
+    waiting: HashMap<u64, oneshot::Sender<Result<Response, RequestError>>>,
+    close_waiters: Vec<Reply<()>>,
+    paused_since: Option<Instant>,
+    paused_total: Duration,
+    commands_closed: bool,
+    events_closed: bool,
+    auto_closing: bool,
+}
+
+/// What woke the driver.
+enum Wake<R: Runtime> {
+    Deadline,
+    Command(Option<Command>),
+    Room(Result<(), ()>),
+    EventsClosed,
+    Wrote(io::Result<usize>),
+    Opened(io::Result<(R::Reader, R::Writer)>),
+    Read(io::Result<usize>),
+}
+
+impl Driver {
+    pub(crate) async fn run<R: Runtime>(self) {
+        let Driver { mut session, mut commands, events, state, tls, resolver } = self;
+        let mut io: Io<R> = Io { opening: None, reader: None, writer: None, out: VecDeque::new(), out_pos: 0 };
+        let mut r = Routing::default();
+        let mut read_buf = vec![0u8; READ_SIZE];
+        loop {
+            actions::<R>(&mut session, &mut io, &tls, &resolver);
+            route(&mut session, &mut r, &events, &state);
+            if session.state() == SessionState::Closed {
+                // `close` returns once the session is closed, even if events still wait to be read.
+                for waiter in r.close_waiters.drain(..) {
+                    let _ = waiter.send(Ok(()));
+                }
+                if r.pending_events.is_empty() {
+                    break;
+                }
+            }
+            if r.commands_closed && r.events_closed && !r.auto_closing {
+                // Nobody holds a handle or the stream: close cleanly.
+                r.auto_closing = true;
+                let _ = session.close(wslink_core::CloseCode::Normal, "", R::now());
+                continue;
+            }
+            let can_read = io.reader.is_some() && r.pending_events.is_empty();
+            account_pause(&mut r, io.reader.is_some(), R::now());
+
+            let deadline = session.poll_timeout();
+            let wake: Wake<R> = {
+                // Each future borrows its own part of the state; all are dropped before handling.
+                let Io { opening, reader, writer, out, out_pos } = &mut io;
+                let (commands_closed, events_closed, no_pending) =
+                    (r.commands_closed, r.events_closed, r.pending_events.is_empty());
+                let (commands, events, read_buf) = (&mut commands, &events, &mut read_buf);
+                let timer = async {
+                    match deadline {
+                        Some(d) => R::sleep_until(d).await,
+                        None => pending().await,
+                    }
+                    Wake::Deadline
+                };
+                let command = async {
+                    if commands_closed {
+                        pending::<()>().await;
+                    }
+                    Wake::Command(commands.recv().await)
+                };
+                let room = async {
+                    if no_pending {
+                        if events_closed {
+                            pending::<()>().await;
+                        }
+                        events.closed().await;
+                        return Wake::EventsClosed;
+                    }
+                    Wake::Room(events.reserve().await.map(drop).map_err(drop))
+                };
+                let write = async {
+                    match (writer.as_mut(), out.front()) {
+                        (Some(w), Some(chunk)) => Wake::Wrote(R::write(w, &chunk[*out_pos..]).await),
+                        _ => pending().await,
+                    }
+                };
+                let open = async {
+                    match opening.as_mut() {
+                        Some(opening) => Wake::Opened(opening.await),
+                        None => pending().await,
+                    }
+                };
+                let read = async {
+                    match reader.as_mut() {
+                        Some(reader) if can_read => Wake::Read(R::read(reader, read_buf).await),
+                        _ => pending().await,
+                    }
+                };
+                or(timer, or(command, or(room, or(write, or(open, read))))).await
+            };
+
+            match wake {
+                Wake::Deadline => session.handle_timeout(R::now()),
+                Wake::Command(Some(command)) => execute(&mut session, &mut r, command, R::now()),
+                Wake::Command(None) => r.commands_closed = true,
+                Wake::Room(Ok(())) => deliver(&mut r, &events),
+                Wake::Room(Err(())) | Wake::EventsClosed => {
+                    r.events_closed = true;
+                    r.pending_events.clear();
+                }
+                Wake::Wrote(Ok(n)) => {
+                    io.out_pos += n;
+                    if io.out.front().is_some_and(|b| io.out_pos >= b.len()) {
+                        io.out.pop_front();
+                        io.out_pos = 0;
+                    }
+                }
+                Wake::Opened(Ok((reader, writer))) => {
+                    io.opening = None;
+                    io.reader = Some(reader);
+                    io.writer = Some(writer);
+                    session.handle_transport_open(R::now());
+                }
+                Wake::Opened(Err(e)) => {
+                    io.opening = None;
+                    session.handle_transport_error(e.kind(), &e.to_string(), R::now());
+                }
+                Wake::Read(Ok(0)) => session.handle_eof(R::now()),
+                Wake::Read(Ok(n)) => session.handle_input(&read_buf[..n], R::now()),
+                Wake::Wrote(Err(e)) | Wake::Read(Err(e)) => {
+                    session.handle_transport_error(e.kind(), &e.to_string(), R::now())
+                }
+            }
+        }
+        close_transport::<R>(&mut io);
+    }
+}
+
+fn account_pause(r: &mut Routing, reading: bool, now: Instant) {
+    match (r.pending_events.is_empty(), r.paused_since) {
+        (false, None) if reading => r.paused_since = Some(now),
+        (true, Some(since)) => {
+            r.paused_total += now.saturating_duration_since(since);
+            r.paused_since = None;
+        }
+        _ => {}
+    }
+}
+
+/// Moves waiting events into the stream while it has room.
+fn deliver(r: &mut Routing, events: &mpsc::Sender<SessionEvent>) {
+    while let Some(event) = r.pending_events.pop_front() {
+        match events.try_send(event) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(event)) => {
+                r.pending_events.push_front(event);
+                return;
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                r.events_closed = true;
+                r.pending_events.clear();
+                return;
+            }
+        }
+    }
+}
+
+/// Carries out what the session asked of the transport, in order.
+fn actions<R: Runtime>(
+    session: &mut Session,
+    io: &mut Io<R>,
+    tls: &Option<Arc<rustls::ClientConfig>>,
+    resolver: &Option<Resolver>,
+) {
+    while let Some(action) = session.poll_action() {
+        match action {
+            Action::OpenTransport { host, port, tls: secure } => {
+                tracing::debug!(%host, port, secure, "opening transport");
+                let config = if secure { tls.clone() } else { None };
+                if secure && config.is_none() {
+                    let e = io::Error::new(io::ErrorKind::InvalidInput, "wss URL without a TLS configuration");
+                    session.handle_transport_error(e.kind(), &e.to_string(), R::now());
+                } else {
+                    io.opening = Some(Box::pin(R::connect(host, port, config, resolver.clone())));
+                }
+            }
+            Action::Transmit(bytes) => io.out.push_back(bytes),
+            Action::CloseTransport => close_transport::<R>(io),
+        }
+    }
+}
+
+/// Lets the last bytes (a close frame) go out on a short leash, then drops the transport.
+fn close_transport<R: Runtime>(io: &mut Io<R>) {
+    io.opening = None;
+    io.reader = None;
+    let out: Vec<Vec<u8>> = io.out.drain(..).collect();
+    let pos = std::mem::take(&mut io.out_pos);
+    if let Some(mut writer) = io.writer.take() {
+        R::spawn(async move {
+            let flush = async {
+                for (i, chunk) in out.iter().enumerate() {
+                    let start = if i == 0 { pos } else { 0 };
+                    R::write_all(&mut writer, &chunk[start..]).await?;
+                }
+                R::shutdown(&mut writer).await
+            };
+            let leash = async {
+                R::sleep_until(R::now() + LINGER).await;
+                Ok(())
+            };
+            let _ = or(flush, leash).await;
+        });
+    }
+}
+
+/// Routes the session's events: request outcomes to their awaiting callers,
+/// everything else to the event stream (through the pending queue).
+fn route(session: &mut Session, r: &mut Routing, events: &mpsc::Sender<SessionEvent>, state: &AtomicU8) {
+    while let Some(event) = session.poll_event() {
+        match &event {
+            SessionEvent::Response { id, message, rtt, is_error } => {
+                if let Some(waiter) = r.waiting.remove(id) {
+                    let response = Response { id: *id, message: message.clone(), rtt: *rtt, is_error: *is_error };
+                    let _ = waiter.send(Ok(response));
+                    continue;
+                }
+            }
+            SessionEvent::RequestFailed { id, reason } => {
+                if let Some(waiter) = r.waiting.remove(id) {
+                    let _ = waiter.send(Err(RequestError::from(*reason)));
+                    continue;
+                }
+            }
+            SessionEvent::StateChanged { to, .. } => state.store(encode_state(*to), Ordering::Release),
+            SessionEvent::Connected { attempt, .. } => tracing::info!(attempt, "connected"),
+            SessionEvent::Disconnected { reason } => tracing::warn!(?reason, "disconnected"),
+            SessionEvent::Reconnecting { attempt, delay } => tracing::info!(attempt, ?delay, "reconnecting"),
+            SessionEvent::Closed { reason } => tracing::info!(?reason, "closed"),
+            _ => {}
+        }
+        if r.events_closed {
+            continue;
+        }
+        r.pending_events.push_back(event);
+    }
+    deliver(r, events);
+}
+
+/// Carries out one command from a handle.
+fn execute(session: &mut Session, r: &mut Routing, command: Command, at: Instant) {
+    let answer = |reply: Reply<()>, result: Result<(), CommandError>| {
+        let _ = reply.send(result.map_err(ClientError::from));
+    };
+    match command {
+        Command::Send(message, reply) => answer(reply, session.send(message, at)),
+        Command::Request { method, params, timeout, reply } => {
+            match session.request(&method, params.as_deref(), timeout, at) {
+                Ok(id) => {
+                    r.waiting.insert(id, reply);
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(RequestError::Rejected(ClientError::Command(e))));
+                }
+            }
+        }
+        Command::Subscribe(channels, reply) => {
+            let refs: Vec<&str> = channels.iter().map(String::as_str).collect();
+            answer(reply, session.subscribe(&refs, at));
+        }
+        Command::Unsubscribe(channels, reply) => {
+            let refs: Vec<&str> = channels.iter().map(String::as_str).collect();
+            answer(reply, session.unsubscribe(&refs, at));
+        }
+        Command::Reconnect(reply) => answer(reply, session.reconnect(at)),
+        Command::Close(code, reason, reply) => match session.close(code, &reason, at) {
+            Ok(()) => r.close_waiters.push(reply),
+            Err(e) => answer(reply, Err(e)),
+        },
+        Command::Snapshot(reply) => {
+            let paused_now = r.paused_since.map(|s| at.saturating_duration_since(s)).unwrap_or_default();
+            let _ = reply.send(Snapshot {
+                metrics: session.metrics(at),
+                latency: session.latency(),
+                health: session.heartbeat_health(),
+                read_paused: r.paused_total + paused_now,
+            });
+        }
+    }
+}

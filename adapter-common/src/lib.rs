@@ -1,0 +1,94 @@
+//! wslink-adapter: everything wslink's runtime adapters share, written once.
+//!
+//! The handles ([`Client`], [`Events`]), the [`Builder`], the [`Pool`], TLS
+//! options and the driver loop are generic over a [`Runtime`]: a handful of
+//! functions to spawn, sleep, open a transport and read and write it. Each
+//! adapter crate (`wslink-tokio`, `wslink-smol`) is one short implementation
+//! of that trait plus re-exports, so the two cannot drift apart.
+//!
+//! The channels between handles and driver are tokio's `sync` channels, which
+//! run on any executor.
+#![forbid(unsafe_code)]
+#![warn(missing_docs, unreachable_pub)]
+
+mod builder;
+mod client;
+mod driver;
+mod pool;
+mod tls;
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+pub use builder::Builder;
+pub use client::{Client, ClientError, ClientMetrics, Events, RequestError, Response};
+pub use pool::{Pool, PoolError};
+pub use tls::{Roots, TlsOptions};
+pub use wslink_core::{CloseReason, DisconnectReason};
+
+/// Resolves a host and port to addresses; replaceable for custom DNS or tests.
+pub type Resolver = Arc<dyn Fn(&str, u16) -> io::Result<Vec<SocketAddr>> + Send + Sync>;
+
+/// What an async runtime provides to the driver. Implemented once per adapter.
+pub trait Runtime: Send + Sync + 'static {
+    /// The read half of an open transport.
+    type Reader: Send + 'static;
+    /// The write half of an open transport.
+    type Writer: Send + 'static;
+
+    /// The runtime's clock (tokio's, so paused-time tests drive the session too).
+    fn now() -> Instant;
+    /// Runs a task in the background.
+    fn spawn(task: impl Future<Output = ()> + Send + 'static);
+    /// Completes at `deadline`.
+    fn sleep_until(deadline: Instant) -> impl Future<Output = ()> + Send;
+    /// Resolves, connects (TCP_NODELAY) and, with `tls`, runs TLS; returns the two halves.
+    fn connect(
+        host: String,
+        port: u16,
+        tls: Option<Arc<rustls::ClientConfig>>,
+        resolver: Option<Resolver>,
+    ) -> impl Future<Output = io::Result<(Self::Reader, Self::Writer)>> + Send;
+    /// Reads some bytes; cancel-safe (dropping it loses nothing).
+    fn read<'a>(reader: &'a mut Self::Reader, buf: &'a mut [u8])
+        -> impl Future<Output = io::Result<usize>> + Send + 'a;
+    /// Writes some bytes; cancel-safe (dropping it writes nothing more).
+    fn write<'a>(writer: &'a mut Self::Writer, buf: &'a [u8]) -> impl Future<Output = io::Result<usize>> + Send + 'a;
+    /// Writes all of `buf`.
+    fn write_all<'a>(writer: &'a mut Self::Writer, buf: &'a [u8]) -> impl Future<Output = io::Result<()>> + Send + 'a;
+    /// Flushes and closes the write half.
+    fn shutdown(writer: &mut Self::Writer) -> impl Future<Output = io::Result<()>> + Send + '_;
+}
+
+/// Why a client could not be built or started.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The URL is unusable.
+    #[error(transparent)]
+    Url(#[from] wslink_core::UrlError),
+    /// A setting is out of range; the message names the field.
+    #[error(transparent)]
+    Config(#[from] wslink_core::ConfigError),
+    /// The TLS configuration could not be built.
+    #[error("TLS configuration: {0}")]
+    Tls(String),
+    /// The operating system's random source failed.
+    #[error("random source: {0}")]
+    Random(String),
+    /// The first connection attempt failed (from `connect`).
+    #[error("could not connect: {0:?}")]
+    Connect(DisconnectReason),
+    /// The session closed before connecting.
+    #[error("closed before connecting: {0:?}")]
+    Closed(CloseReason),
+    /// A command was refused.
+    #[error(transparent)]
+    Command(#[from] wslink_core::CommandError),
+    /// A handle's call failed.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+}

@@ -1,0 +1,131 @@
+//! The tokio runtime for wslink's shared driver: clock, spawn, sleep, and the
+//! transport (resolve, try each address, TCP_NODELAY, rustls TLS with SNI).
+//! `wslink-smol`'s `runtime.rs` is the same file for smol.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf, ReadHalf, WriteHalf};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::TlsConnector;
+use wslink_adapter::{Resolver, Runtime};
+
+/// The tokio runtime (the client's task runs on the runtime that starts it).
+#[derive(Debug, Clone, Copy)]
+pub struct Tokio;
+
+impl Runtime for Tokio {
+    type Reader = ReadHalf<Transport>;
+    type Writer = WriteHalf<Transport>;
+
+    fn now() -> Instant {
+        // tokio's clock, so tests with paused time drive the session too.
+        tokio::time::Instant::now().into_std()
+    }
+
+    fn spawn(task: impl Future<Output = ()> + Send + 'static) {
+        tokio::spawn(task);
+    }
+
+    fn sleep_until(deadline: Instant) -> impl Future<Output = ()> + Send {
+        tokio::time::sleep_until(tokio::time::Instant::from_std(deadline))
+    }
+
+    async fn connect(
+        host: String,
+        port: u16,
+        tls: Option<Arc<rustls::ClientConfig>>,
+        resolver: Option<Resolver>,
+    ) -> io::Result<(Self::Reader, Self::Writer)> {
+        let addrs: Vec<SocketAddr> = match resolver {
+            Some(resolve) => resolve(&host, port)?,
+            None => tokio::net::lookup_host((host.as_str(), port)).await?.collect(),
+        };
+        let mut last = io::Error::new(io::ErrorKind::NotFound, format!("{host} resolved to no address"));
+        let mut tcp = None;
+        for addr in addrs {
+            match TcpStream::connect(addr).await {
+                Ok(stream) => {
+                    tcp = Some(stream);
+                    break;
+                }
+                Err(e) => last = e,
+            }
+        }
+        let tcp = tcp.ok_or(last)?;
+        tcp.set_nodelay(true)?;
+        let transport = match tls {
+            None => Transport::Plain(tcp),
+            Some(config) => {
+                let name = rustls::pki_types::ServerName::try_from(host.clone()).map_err(|e| {
+                    io::Error::new(io::ErrorKind::InvalidInput, format!("TLS server name {host:?}: {e}"))
+                })?;
+                Transport::Tls(Box::new(TlsConnector::from(config).connect(name, tcp).await?))
+            }
+        };
+        Ok(tokio::io::split(transport))
+    }
+
+    fn read<'a>(
+        reader: &'a mut Self::Reader,
+        buf: &'a mut [u8],
+    ) -> impl Future<Output = io::Result<usize>> + Send + 'a {
+        reader.read(buf)
+    }
+
+    fn write<'a>(writer: &'a mut Self::Writer, buf: &'a [u8]) -> impl Future<Output = io::Result<usize>> + Send + 'a {
+        writer.write(buf)
+    }
+
+    fn write_all<'a>(writer: &'a mut Self::Writer, buf: &'a [u8]) -> impl Future<Output = io::Result<()>> + Send + 'a {
+        writer.write_all(buf)
+    }
+
+    fn shutdown(writer: &mut Self::Writer) -> impl Future<Output = io::Result<()>> + Send + '_ {
+        writer.shutdown()
+    }
+}
+
+/// An open transport: plain TCP or TLS over TCP.
+pub enum Transport {
+    /// `ws://`
+    Plain(TcpStream),
+    /// `wss://`
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for Transport {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Transport::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Transport::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Transport {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Transport::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Transport::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Transport::Plain(s) => Pin::new(s).poll_flush(cx),
+            Transport::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Transport::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Transport::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
