@@ -1,4 +1,66 @@
-//! wslink-smol: the smol/async-io adapter of wslink, which will drive
-//! `wslink_core` over async-io sockets with futures-rustls (see issue 5 and
-//! `DESIGN.md`). It holds no code yet, so that nothing here pretends to work.
+//! wslink-smol: a WebSocket client for connections that must stay up, on smol.
+//!
+//! It drives `wslink_core`'s session over async-io TCP and rustls TLS: it
+//! reconnects with backoff, re-authenticates and re-subscribes by itself,
+//! detects dead links by heartbeat, matches responses to requests, reports
+//! latency and health, and pushes back on the server when you read slowly.
+//! The handles, builder, pool and driver are `wslink_adapter`'s, shared with
+//! `wslink-tokio`; this crate is the smol [`Runtime`](wslink_adapter::Runtime).
+//!
+//! The simple case:
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), wslink_smol::Error> {
+//! let (client, mut events) = wslink_smol::connect("wss://stream.example.com/ws").await?;
+//! client.send_text(r#"{"op":"subscribe","args":["trades"]}"#).await?;
+//! while let Some(event) = events.recv().await {
+//!     println!("{event:?}"); // Message, Disconnected, Reconnecting, Connected, ... Closed
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! The builder:
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), wslink_smol::Error> {
+//! use std::time::Duration;
+//! use wslink_smol::{presets, Builder};
+//!
+//! let (client, mut events) = Builder::new("wss://test.deribit.com/ws/api/v2")?
+//!     .app_heartbeat(presets::DeribitHeartbeat, Duration::from_secs(30), Duration::from_secs(10))
+//!     .authenticator(presets::JsonRpcAuth::new("public/auth", |_| r#"{"grant_type":"client_credentials"}"#.into()))
+//!     .connect()
+//!     .await?;
+//! client.subscribe(&["trades.BTC-PERPETUAL.raw"]).await?;
+//! let time = client.request("public/get_time", None, None).await;
+//! # Ok(()) }
+//! ```
+//!
+//! Several connections to one endpoint go through [`Pool`]. Every [`Client`]
+//! method is cancel-safe: drop it mid-await inside `select!` and nothing is
+//! half-sent and no event is lost (a command already handed over still takes
+//! effect; only its answer is not awaited). Dropping every `Client` and the
+//! `Events` stream closes the connection cleanly with code 1000.
 #![forbid(unsafe_code)]
+#![warn(missing_docs, unreachable_pub)]
+
+mod runtime;
+
+pub use bytes::Bytes;
+pub use runtime::{Smol, Transport};
+pub use wslink_adapter::{
+    Client, ClientError, ClientMetrics, Error, Events, Pool, PoolError, RequestError, Resolver, Response, Roots,
+    TlsOptions,
+};
+pub use wslink_core::{
+    hooks, presets, BackoffConfig, CloseCode, CloseReason, DisconnectReason, HeartbeatHealth, LatencyStats, Message,
+    Metrics, PingConfig, RateLimit, RequestFailure, SessionConfig, SessionEvent, SessionState,
+};
+
+/// Configures and starts a client on smol.
+pub type Builder = wslink_adapter::Builder<Smol>;
+
+/// Connects to `url` with every default and waits for the connection to open.
+pub async fn connect(url: &str) -> Result<(Client, Events), Error> {
+    Builder::new(url)?.connect().await
+}

@@ -33,8 +33,8 @@ impl Runtime for Tokio {
         tokio::spawn(task);
     }
 
-    fn sleep_until(deadline: Instant) -> impl Future<Output = ()> + Send {
-        tokio::time::sleep_until(tokio::time::Instant::from_std(deadline))
+    async fn sleep_until(deadline: Instant) {
+        tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)).await;
     }
 
     async fn connect(

@@ -20,6 +20,7 @@ pub mod certs;
 pub mod peers;
 pub mod proxy;
 pub mod python;
+pub mod scenario;
 
 /// The workspace's `target/` directory, where test peers and certificates live.
 pub fn target_dir() -> std::path::PathBuf {

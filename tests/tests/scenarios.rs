@@ -1,63 +1,60 @@
-//! wslink-tokio against real peers over loopback TCP and TLS: tokio-tungstenite's
-//! server, Python's `websockets` server, broken servers, and the fault proxy.
-//! Every wait is bounded; every server is a task of the test's runtime or a
-//! child process killed by its own handle.
+//! The scenario suite, written once and run against both adapters: each
+//! scenario is generic over the runtime, and `scenarios!` makes one test per
+//! scenario in `tokio_runtime` and one in `smol_runtime`.
+//!
+//! Real peers over loopback TCP and TLS: tokio-tungstenite's server, Python's
+//! `websockets` server, broken servers, and the fault proxy. The peers run on
+//! a tokio runtime; the client under test runs on the runtime of the module
+//! (for smol: smol's executor and async-io's reactor). Every wait is bounded;
+//! every server is a task of the test's runtime or a child process killed by
+//! its own handle.
 
-use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use wslink_adapter::{Error, Pool, RequestError, Runtime, TlsOptions};
+use wslink_core::{presets, CloseCode, CloseReason, DisconnectReason, Message, PingConfig, SessionEvent};
 use wslink_core::{ConnectionError, HandshakeError};
 use wslink_tests::certs::TestCerts;
 use wslink_tests::peers::{echo_server, flood_server, refusing_server, silent_server, ExchangeServer};
 use wslink_tests::proxy::{Fault, FaultProxy};
 use wslink_tests::python::PythonServer;
-use wslink_tokio::{
-    presets, BackoffConfig, Builder, Bytes, CloseCode, CloseReason, DisconnectReason, Events, Message, PingConfig,
-    Pool, RequestError, SessionEvent, TlsOptions,
-};
+use wslink_tests::scenario::{builder, run, until, WAIT};
+use wslink_tokio::Bytes;
 
-/// Every scenario ends within this, or fails.
-const BOUND: Duration = Duration::from_secs(60);
-/// Any single awaited event arrives within this, or the scenario fails.
-const WAIT: Duration = Duration::from_secs(15);
-
-fn run<F: Future<Output = ()>>(scenario: F) {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
-    rt.block_on(async {
-        tokio::time::timeout(BOUND, scenario).await.expect("scenario finished within its bound");
-    });
-}
-
-/// Collects events until one matches; fails after `WAIT`.
-async fn until(events: &mut Events, mut want: impl FnMut(&SessionEvent) -> bool) -> Vec<SessionEvent> {
-    let mut seen = Vec::new();
-    let found = tokio::time::timeout(WAIT, async {
-        while let Some(event) = events.recv().await {
-            let done = want(&event);
-            seen.push(event);
-            if done {
-                return true;
-            }
+/// One test per scenario and runtime, with the same names in each module.
+macro_rules! scenarios {
+    ($($name:ident),* $(,)?) => {
+        mod tokio_runtime {
+            $(#[test] fn $name() { super::run(super::$name::<wslink_tokio::Tokio>()) })*
         }
-        false
-    })
-    .await;
-    assert_eq!(found, Ok(true), "expected event never came; saw {seen:?}");
-    seen
+        mod smol_runtime {
+            $(#[test] fn $name() { super::run(super::$name::<wslink_smol::Smol>()) })*
+        }
+    };
 }
 
-fn builder(url: &str) -> Builder {
-    Builder::new(url)
-        .expect("valid URL")
-        .ping(None)
-        .backoff(BackoffConfig { initial: Duration::from_millis(50), ..BackoffConfig::default() })
-}
+scenarios!(
+    echo_of_every_size_with_tungstenite_over_ws_and_wss,
+    echo_of_every_size_with_python_websockets_over_ws_and_wss,
+    server_close_leads_to_reconnect_auth_and_resubscribe_once,
+    blackholed_link_times_out_by_heartbeat_and_reconnects,
+    refused_upgrade_is_a_typed_error_followed_by_backoff,
+    a_server_that_never_answers_hits_the_handshake_timeout,
+    unresolvable_host_and_refused_port_are_typed_errors,
+    requests_in_flight_fail_with_connection_lost_when_the_server_dies,
+    a_slow_consumer_pauses_reading_and_the_server_blocks,
+    normal_close_handshake_with_1000,
+    dropping_every_handle_closes_with_1000,
+    cancelled_calls_lose_nothing,
+    pool_balances_and_fails_over,
+    cut_truncated_and_delayed_links_heal,
+);
 
 const SIZES: &[usize] = &[0, 1, 125, 126, 65535, 65536, 300_000, 1 << 20];
 
-async fn echo_every_size(url: &str, tls: Option<&TestCerts>) {
-    let mut b = builder(url);
+async fn echo_every_size<R: Runtime>(url: &str, tls: Option<&TestCerts>) {
+    let mut b = builder::<R>(url);
     if let Some(certs) = tls {
         b = b.tls(TlsOptions::with_roots(certs.roots()));
     }
@@ -79,34 +76,31 @@ async fn echo_every_size(url: &str, tls: Option<&TestCerts>) {
     client.close(CloseCode::Normal, "done").await.expect("closed");
 }
 
-#[test]
-fn echo_of_every_size_with_tungstenite_over_ws_and_wss() {
-    run(async {
+async fn echo_of_every_size_with_tungstenite_over_ws_and_wss<R: Runtime>() {
+    {
         let certs = TestCerts::generate();
         let plain = echo_server(None).await;
-        echo_every_size(&format!("ws://{plain}/"), None).await;
+        echo_every_size::<R>(&format!("ws://{plain}/"), None).await;
         let tls = echo_server(Some(certs.server_config())).await;
-        echo_every_size(&format!("wss://{tls}/"), Some(&certs)).await;
-    });
+        echo_every_size::<R>(&format!("wss://{tls}/"), Some(&certs)).await;
+    }
 }
 
-#[test]
-fn echo_of_every_size_with_python_websockets_over_ws_and_wss() {
+async fn echo_of_every_size_with_python_websockets_over_ws_and_wss<R: Runtime>() {
     let certs = TestCerts::generate();
     let (cert, key) = certs.write_pem("python");
     let plain = PythonServer::start(None);
     let tls = PythonServer::start(Some((&cert, &key)));
-    run(async {
-        echo_every_size(&format!("ws://{}/", plain.addr), None).await;
-        echo_every_size(&format!("wss://localhost:{}/", tls.addr.port()), Some(&certs)).await;
-    });
+    {
+        echo_every_size::<R>(&format!("ws://{}/", plain.addr), None).await;
+        echo_every_size::<R>(&format!("wss://localhost:{}/", tls.addr.port()), Some(&certs)).await;
+    }
 }
 
-#[test]
-fn server_close_leads_to_reconnect_auth_and_resubscribe_once() {
-    run(async {
+async fn server_close_leads_to_reconnect_auth_and_resubscribe_once<R: Runtime>() {
+    {
         let server = ExchangeServer::start(true).await;
-        let (client, mut events) = builder(&format!("ws://{}/", server.addr))
+        let (client, mut events) = builder::<R>(&format!("ws://{}/", server.addr))
             .authenticator(presets::JsonRpcAuth::new("public/auth", |_| "{}".to_owned()))
             .connect()
             .await
@@ -123,15 +117,14 @@ fn server_close_leads_to_reconnect_auth_and_resubscribe_once() {
             assert_eq!(server.methods_on(n), ["public/auth", "public/subscribe"], "connection {n}");
         }
         client.close(CloseCode::Normal, "").await.expect("closed");
-    });
+    }
 }
 
-#[test]
-fn blackholed_link_times_out_by_heartbeat_and_reconnects() {
-    run(async {
+async fn blackholed_link_times_out_by_heartbeat_and_reconnects<R: Runtime>() {
+    {
         let upstream = echo_server(None).await;
         let proxy = FaultProxy::start(upstream).await;
-        let (client, mut events) = builder(&format!("ws://{}/", proxy.addr))
+        let (client, mut events) = builder::<R>(&format!("ws://{}/", proxy.addr))
             .ping(Some(PingConfig { interval: Duration::from_millis(300), timeout: Duration::from_millis(200) }))
             .connect()
             .await
@@ -145,14 +138,13 @@ fn blackholed_link_times_out_by_heartbeat_and_reconnects() {
         let health = client.heartbeat_health().await.expect("health");
         assert_eq!(health.total_failures, 1);
         client.close(CloseCode::Normal, "").await.expect("closed");
-    });
+    }
 }
 
-#[test]
-fn refused_upgrade_is_a_typed_error_followed_by_backoff() {
-    run(async {
+async fn refused_upgrade_is_a_typed_error_followed_by_backoff<R: Runtime>() {
+    {
         let addr = refusing_server().await;
-        let (client, mut events) = builder(&format!("ws://{addr}/")).start().expect("started");
+        let (client, mut events) = builder::<R>(&format!("ws://{addr}/")).start().expect("started");
         let seen = until(&mut events, |e| matches!(e, SessionEvent::Reconnecting { .. })).await;
         let refusal = seen.iter().find_map(|e| match e {
             SessionEvent::Disconnected { reason: DisconnectReason::Closed(c) } => match &c.error {
@@ -165,65 +157,53 @@ fn refused_upgrade_is_a_typed_error_followed_by_backoff() {
         assert_eq!((refusal.status, refusal.body.as_slice()), (403, &b"no token, no entry"[..]));
         assert!(matches!(seen.last(), Some(SessionEvent::Reconnecting { attempt: 2, .. })));
         client.close(CloseCode::Normal, "").await.expect("closed");
-    });
+    }
 }
 
-#[test]
-fn a_server_that_never_answers_hits_the_handshake_timeout() {
-    run(async {
+async fn a_server_that_never_answers_hits_the_handshake_timeout<R: Runtime>() {
+    {
         let addr = silent_server().await;
-        let err = builder(&format!("ws://{addr}/"))
+        let err = builder::<R>(&format!("ws://{addr}/"))
             .config(|c| c.connection.handshake_timeout = Some(Duration::from_millis(300)))
             .connect()
             .await
             .expect_err("no handshake");
         match err {
-            wslink_tokio::Error::Connect(DisconnectReason::Closed(c)) => {
+            Error::Connect(DisconnectReason::Closed(c)) => {
                 assert_eq!(c.error, Some(ConnectionError::HandshakeTimeout))
             }
             other => panic!("{other:?}"),
         }
-    });
+    }
 }
 
-#[test]
-fn unresolvable_host_and_refused_port_are_typed_errors() {
-    run(async {
-        let err = builder("ws://unresolvable.test/")
+async fn unresolvable_host_and_refused_port_are_typed_errors<R: Runtime>() {
+    {
+        let err = builder::<R>("ws://unresolvable.test/")
             .resolver(|host, _| Err(std::io::Error::new(std::io::ErrorKind::NotFound, format!("no such host {host}"))))
             .connect()
             .await
             .expect_err("cannot resolve");
         assert!(
-            matches!(
-                &err,
-                wslink_tokio::Error::Connect(DisconnectReason::ConnectFailed {
-                    kind: std::io::ErrorKind::NotFound,
-                    ..
-                })
-            ),
+            matches!(&err, Error::Connect(DisconnectReason::ConnectFailed { kind: std::io::ErrorKind::NotFound, .. })),
             "{err:?}"
         );
         let free = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr");
-        let err = builder(&format!("ws://{free}/")).connect().await.expect_err("refused");
+        let err = builder::<R>(&format!("ws://{free}/")).connect().await.expect_err("refused");
         assert!(
             matches!(
                 &err,
-                wslink_tokio::Error::Connect(DisconnectReason::ConnectFailed {
-                    kind: std::io::ErrorKind::ConnectionRefused,
-                    ..
-                })
+                Error::Connect(DisconnectReason::ConnectFailed { kind: std::io::ErrorKind::ConnectionRefused, .. })
             ),
             "{err:?}"
         );
-    });
+    }
 }
 
-#[test]
-fn requests_in_flight_fail_with_connection_lost_when_the_server_dies() {
-    run(async {
+async fn requests_in_flight_fail_with_connection_lost_when_the_server_dies<R: Runtime>() {
+    {
         let server = ExchangeServer::start(false).await;
-        let (client, _events) = builder(&format!("ws://{}/", server.addr)).connect().await.expect("connected");
+        let (client, _events) = builder::<R>(&format!("ws://{}/", server.addr)).connect().await.expect("connected");
         let calls: Vec<_> = (0..5)
             .map(|i| {
                 let c = client.clone();
@@ -242,16 +222,15 @@ fn requests_in_flight_fail_with_connection_lost_when_the_server_dies() {
             assert_eq!(call.await.expect("task"), Err(RequestError::ConnectionLost));
         }
         client.close(CloseCode::Normal, "").await.expect("closed");
-    });
+    }
 }
 
-#[test]
-fn a_slow_consumer_pauses_reading_and_the_server_blocks() {
-    run(async {
+async fn a_slow_consumer_pauses_reading_and_the_server_blocks<R: Runtime>() {
+    {
         let limit = 200_000;
         let (addr, sent) = flood_server(limit).await;
         let (client, mut events) =
-            builder(&format!("ws://{addr}/")).event_capacity(8).connect().await.expect("connected");
+            builder::<R>(&format!("ws://{addr}/")).event_capacity(8).connect().await.expect("connected");
         // Read nothing until the server can send no more.
         let mut last = u64::MAX;
         for _ in 0..200 {
@@ -280,14 +259,13 @@ fn a_slow_consumer_pauses_reading_and_the_server_blocks() {
             }
         }
         client.close(CloseCode::Normal, "").await.expect("closed");
-    });
+    }
 }
 
-#[test]
-fn normal_close_handshake_with_1000() {
-    run(async {
+async fn normal_close_handshake_with_1000<R: Runtime>() {
+    {
         let server = ExchangeServer::start(true).await;
-        let (client, mut events) = builder(&format!("ws://{}/", server.addr)).connect().await.expect("connected");
+        let (client, mut events) = builder::<R>(&format!("ws://{}/", server.addr)).connect().await.expect("connected");
         client.close(CloseCode::Normal, "bye").await.expect("closed");
         let seen = until(&mut events, |e| matches!(e, SessionEvent::Closed { .. })).await;
         assert_eq!(seen.last(), Some(&SessionEvent::Closed { reason: CloseReason::Requested }));
@@ -299,14 +277,13 @@ fn normal_close_handshake_with_1000() {
         }
         assert_eq!(server.log.lock().unwrap().closes, [(0, Some(1000))]);
         assert!(client.send_text("late").await.is_err(), "handles fail cleanly after close");
-    });
+    }
 }
 
-#[test]
-fn dropping_every_handle_closes_with_1000() {
-    run(async {
+async fn dropping_every_handle_closes_with_1000<R: Runtime>() {
+    {
         let server = ExchangeServer::start(true).await;
-        let (client, events) = builder(&format!("ws://{}/", server.addr)).connect().await.expect("connected");
+        let (client, events) = builder::<R>(&format!("ws://{}/", server.addr)).connect().await.expect("connected");
         drop(client);
         drop(events);
         for _ in 0..300 {
@@ -316,14 +293,13 @@ fn dropping_every_handle_closes_with_1000() {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         assert_eq!(server.log.lock().unwrap().closes, [(0, Some(1000))]);
-    });
+    }
 }
 
-#[test]
-fn cancelled_calls_lose_nothing() {
-    run(async {
+async fn cancelled_calls_lose_nothing<R: Runtime>() {
+    {
         let server = ExchangeServer::start(true).await;
-        let (client, mut events) = builder(&format!("ws://{}/", server.addr)).connect().await.expect("connected");
+        let (client, mut events) = builder::<R>(&format!("ws://{}/", server.addr)).connect().await.expect("connected");
         for i in 0..20 {
             // Drop the request future at once, mid-await.
             let method = format!("m{i}");
@@ -338,15 +314,14 @@ fn cancelled_calls_lose_nothing() {
         client.send_text("{\"jsonrpc\":\"2.0\",\"method\":\"note\"}").await.expect("sent");
         client.close(CloseCode::Normal, "").await.expect("closed");
         until(&mut events, |e| matches!(e, SessionEvent::Closed { .. })).await;
-    });
+    }
 }
 
-#[test]
-fn pool_balances_and_fails_over() {
-    run(async {
+async fn pool_balances_and_fails_over<R: Runtime>() {
+    {
         let server = ExchangeServer::start(true).await;
         let url = format!("ws://{}/", server.addr);
-        let (pool, _events) = Pool::connect(3, || Ok(builder(&url))).await.expect("pool connected");
+        let (pool, _events) = Pool::connect(3, || Ok(builder::<R>(&url))).await.expect("pool connected");
         let mut used = std::collections::BTreeSet::new();
         for _ in 0..6 {
             let (i, response) = pool.request_balanced("public/get_time", None, None).await.expect("answered");
@@ -360,56 +335,14 @@ fn pool_balances_and_fails_over() {
         }
         assert_eq!(pool.send_balanced("{}").await.map(|i| i != 0), Ok(true));
         assert!(!used.is_empty());
-    });
+    }
 }
 
-fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0)
-}
-
-fn rss_kib() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    statm.split_whitespace().nth(1).and_then(|p| p.parse::<u64>().ok()).unwrap_or(0) * 4
-}
-
-#[test]
-fn a_thousand_reconnect_cycles_leak_no_descriptors_or_memory() {
-    run(async {
-        let addr = echo_server(None).await;
-        let (client, mut events) = builder(&format!("ws://{addr}/")).connect().await.expect("connected");
-        for _ in 0..20 {
-            client.reconnect().await.expect("reconnect");
-            until(&mut events, |e| matches!(e, SessionEvent::Connected { .. })).await;
-        }
-        let (fds, rss) = (open_fds(), rss_kib());
-        for _ in 0..1000 {
-            client.reconnect().await.expect("reconnect");
-            until(&mut events, |e| matches!(e, SessionEvent::Connected { .. })).await;
-        }
-        // Closed transports flush on a short leash; give them time to finish.
-        let mut after = open_fds();
-        for _ in 0..300 {
-            if after <= fds + 4 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-            after = open_fds();
-        }
-        assert!(after <= fds + 4, "descriptors grew from {fds} to {after}");
-        let grown = rss_kib().saturating_sub(rss);
-        assert!(grown < 16 * 1024, "memory grew by {grown} KiB over 1000 cycles");
-        let metrics = client.metrics().await.expect("metrics");
-        assert_eq!(metrics.session.connects, 1021);
-        client.close(CloseCode::Normal, "").await.expect("closed");
-    });
-}
-
-#[test]
-fn cut_truncated_and_delayed_links_heal() {
-    run(async {
+async fn cut_truncated_and_delayed_links_heal<R: Runtime>() {
+    {
         let upstream = echo_server(None).await;
         let proxy = FaultProxy::start(upstream).await;
-        let (client, mut events) = builder(&format!("ws://{}/", proxy.addr)).connect().await.expect("connected");
+        let (client, mut events) = builder::<R>(&format!("ws://{}/", proxy.addr)).connect().await.expect("connected");
 
         proxy.set(Fault::Delay(Duration::from_millis(20)));
         client.send_text("slow but whole").await.expect("sent");
@@ -442,5 +375,5 @@ fn cut_truncated_and_delayed_links_heal() {
         let seen = until(&mut events, |e| matches!(e, SessionEvent::Message(_))).await;
         assert_eq!(seen.last(), Some(&SessionEvent::Message(Message::Text("after the storm".into()))));
         client.close(CloseCode::Normal, "").await.expect("closed");
-    });
+    }
 }

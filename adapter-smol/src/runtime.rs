@@ -1,0 +1,131 @@
+//! The smol runtime for wslink's shared driver: clock, spawn, sleep, and the
+//! transport (resolve, try each address, TCP_NODELAY, rustls TLS with SNI).
+//! `wslink-tokio`'s `runtime.rs` is the same file for tokio.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use async_net::TcpStream;
+use futures_lite::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
+use futures_rustls::client::TlsStream;
+use futures_rustls::TlsConnector;
+use wslink_adapter::{Resolver, Runtime};
+
+/// The smol runtime (the client's task runs on smol's global executor, its
+/// sockets and timers on async-io's reactor).
+#[derive(Debug, Clone, Copy)]
+pub struct Smol;
+
+impl Runtime for Smol {
+    type Reader = ReadHalf<Transport>;
+    type Writer = WriteHalf<Transport>;
+
+    fn now() -> Instant {
+        Instant::now()
+    }
+
+    fn spawn(task: impl Future<Output = ()> + Send + 'static) {
+        smol::spawn(task).detach();
+    }
+
+    async fn sleep_until(deadline: Instant) {
+        async_io::Timer::at(deadline).await;
+    }
+
+    async fn connect(
+        host: String,
+        port: u16,
+        tls: Option<Arc<rustls::ClientConfig>>,
+        resolver: Option<Resolver>,
+    ) -> io::Result<(Self::Reader, Self::Writer)> {
+        let addrs: Vec<SocketAddr> = match resolver {
+            Some(resolve) => resolve(&host, port)?,
+            None => async_net::resolve((host.as_str(), port)).await?,
+        };
+        let mut last = io::Error::new(io::ErrorKind::NotFound, format!("{host} resolved to no address"));
+        let mut tcp = None;
+        for addr in addrs {
+            match TcpStream::connect(addr).await {
+                Ok(stream) => {
+                    tcp = Some(stream);
+                    break;
+                }
+                Err(e) => last = e,
+            }
+        }
+        let tcp = tcp.ok_or(last)?;
+        tcp.set_nodelay(true)?;
+        let transport = match tls {
+            None => Transport::Plain(tcp),
+            Some(config) => {
+                let name = rustls::pki_types::ServerName::try_from(host.clone()).map_err(|e| {
+                    io::Error::new(io::ErrorKind::InvalidInput, format!("TLS server name {host:?}: {e}"))
+                })?;
+                Transport::Tls(Box::new(TlsConnector::from(config).connect(name, tcp).await?))
+            }
+        };
+        Ok(futures_lite::io::split(transport))
+    }
+
+    fn read<'a>(
+        reader: &'a mut Self::Reader,
+        buf: &'a mut [u8],
+    ) -> impl Future<Output = io::Result<usize>> + Send + 'a {
+        reader.read(buf)
+    }
+
+    fn write<'a>(writer: &'a mut Self::Writer, buf: &'a [u8]) -> impl Future<Output = io::Result<usize>> + Send + 'a {
+        writer.write(buf)
+    }
+
+    fn write_all<'a>(writer: &'a mut Self::Writer, buf: &'a [u8]) -> impl Future<Output = io::Result<()>> + Send + 'a {
+        writer.write_all(buf)
+    }
+
+    fn shutdown(writer: &mut Self::Writer) -> impl Future<Output = io::Result<()>> + Send + '_ {
+        writer.close()
+    }
+}
+
+/// An open transport: plain TCP or TLS over TCP.
+pub enum Transport {
+    /// `ws://`
+    Plain(TcpStream),
+    /// `wss://`
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for Transport {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Transport::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Transport::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Transport {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Transport::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Transport::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Transport::Plain(s) => Pin::new(s).poll_flush(cx),
+            Transport::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Transport::Plain(s) => Pin::new(s).poll_close(cx),
+            Transport::Tls(s) => Pin::new(s.as_mut()).poll_close(cx),
+        }
+    }
+}
