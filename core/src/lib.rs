@@ -87,7 +87,7 @@ pub use tungstenite::Utf8Bytes;
 /// The random numbers the core needs: masking keys and handshake nonces.
 ///
 /// Injected so that tests are repeatable; in production pass an OS-seeded
-/// generator (`rand::rngs::StdRng::from_os_rng()` or similar), since RFC 6455
+/// generator (`rand::rngs::StdRng::try_from_rng(&mut SysRng)?` or similar), since RFC 6455
 /// §5.3 wants masking keys the server cannot predict. Every
 /// [`rand::Rng`] (rand 0.10) already implements it.
 pub trait RandomSource: Send {

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use rand::{rngs::StdRng, SeedableRng};
 
+pub mod blocking;
 pub mod certs;
 pub mod peers;
 pub mod proxy;

@@ -25,6 +25,7 @@ pub async fn echo_server(tls: Option<Arc<rustls::ServerConfig>>) -> SocketAddr {
     let (listener, addr) = listen().await;
     tokio::spawn(async move {
         while let Ok((tcp, _)) = listener.accept().await {
+            let _ = tcp.set_nodelay(true);
             let tls = tls.clone();
             tokio::spawn(async move {
                 match tls {
@@ -88,6 +89,7 @@ impl ExchangeServer {
         let (log2, conns2, kill2) = (log.clone(), connections.clone(), kill.clone());
         tokio::spawn(async move {
             while let Ok((tcp, _)) = listener.accept().await {
+                let _ = tcp.set_nodelay(true);
                 let n = conns2.fetch_add(1, Ordering::SeqCst);
                 let (log, kill) = (log2.clone(), kill2.subscribe());
                 tokio::spawn(async move {

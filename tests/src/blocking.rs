@@ -1,0 +1,168 @@
+//! wslink's core in a loop of one's own: plain `std::net` sockets and a
+//! blocking wait, no async runtime at all. The whole adapter is this file.
+//!
+//! The loop: hand each event to the caller, carry out the session's actions
+//! (open a TCP connection, write, close), then block reading the socket until
+//! the session's next deadline, and fire the deadline. (TLS is left out to keep
+//! it short; wrap the stream in `rustls::StreamOwned` for `wss`.)
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::time::{Duration, Instant};
+
+use wslink_core::{Action, Session, SessionEvent};
+
+/// Longest a connect may block before it counts as failed.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Drives `session` until `on_event` returns true or `limit` has passed;
+/// returns every event seen. `on_event` is called with each event, and with
+/// `None` once per turn of the loop; it may give the session commands.
+pub fn drive(
+    session: &mut Session,
+    limit: Duration,
+    mut on_event: impl FnMut(&mut Session, Option<&SessionEvent>) -> bool,
+) -> Vec<SessionEvent> {
+    let start = Instant::now();
+    let mut stream: Option<TcpStream> = None;
+    let mut buf = vec![0u8; 64 << 10];
+    let mut seen = Vec::new();
+    while start.elapsed() < limit {
+        while let Some(event) = session.poll_event() {
+            let done = on_event(session, Some(&event));
+            seen.push(event);
+            if done {
+                return seen;
+            }
+        }
+        if on_event(session, None) {
+            return seen;
+        }
+        // After the events, so that commands given in `on_event` go out before we wait.
+        while let Some(action) = session.poll_action() {
+            match action {
+                Action::OpenTransport { host, port, tls } => match open(&host, port, tls) {
+                    Ok(s) => {
+                        stream = Some(s);
+                        session.handle_transport_open(Instant::now());
+                    }
+                    Err(e) => session.handle_transport_error(e.kind(), &e.to_string(), Instant::now()),
+                },
+                Action::Transmit(bytes) => {
+                    if let Some(Err(e)) = stream.as_mut().map(|s| s.write_all(&bytes)) {
+                        session.handle_transport_error(e.kind(), &e.to_string(), Instant::now());
+                    }
+                }
+                Action::CloseTransport => {
+                    if let Some(s) = stream.take() {
+                        let _ = s.shutdown(Shutdown::Both);
+                    }
+                }
+            }
+        }
+        let now = Instant::now();
+        let wait = session
+            .poll_timeout()
+            .map_or(Duration::from_millis(50), |d| d.saturating_duration_since(now))
+            .clamp(Duration::from_millis(1), Duration::from_millis(50));
+        match stream.as_mut() {
+            Some(s) => {
+                let _ = s.set_read_timeout(Some(wait));
+                match s.read(&mut buf) {
+                    Ok(0) => session.handle_eof(Instant::now()),
+                    Ok(n) => session.handle_input(&buf[..n], Instant::now()),
+                    Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {}
+                    Err(e) => session.handle_transport_error(e.kind(), &e.to_string(), Instant::now()),
+                }
+            }
+            None => std::thread::sleep(wait),
+        }
+        session.handle_timeout(Instant::now());
+    }
+    seen
+}
+
+fn open(host: &str, port: u16, tls: bool) -> io::Result<TcpStream> {
+    if tls {
+        return Err(io::Error::new(io::ErrorKind::Unsupported, "this example loop speaks ws:// only"));
+    }
+    let mut last = io::Error::new(io::ErrorKind::NotFound, format!("{host} resolved to no address"));
+    for addr in std::net::ToSocketAddrs::to_socket_addrs(&(host, port))? {
+        match TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT) {
+            Ok(s) => {
+                s.set_nodelay(true)?;
+                return Ok(s);
+            }
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
+/// The custom-loop walk-through: connect and authenticate, subscribe, send
+/// requests, see pongs, lose the link (`cut` makes the server drop it),
+/// reconnect, re-authenticate, resubscribe, and answer one more request.
+/// Returns the events and the session; with `print`, narrates as it goes.
+pub fn walkthrough(url: &str, cut: impl Fn(), print: bool) -> (Vec<SessionEvent>, Session) {
+    use rand::rngs::{StdRng, SysRng};
+    use rand::SeedableRng;
+    use wslink_core::{presets, BackoffConfig, PingConfig};
+
+    let start = Instant::now();
+    let mut session = Session::builder(url)
+        .expect("valid URL")
+        .authenticator(presets::JsonRpcAuth::new("public/auth", |_| r#"{"client_id":"loop"}"#.to_owned()))
+        .ping(Some(PingConfig { interval: Duration::from_millis(200), timeout: Duration::from_millis(150) }))
+        .backoff(BackoffConfig { initial: Duration::from_millis(50), ..BackoffConfig::default() })
+        .build(Box::new(StdRng::try_from_rng(&mut SysRng).expect("OS randomness")), start)
+        .expect("valid config");
+    session.connect(start).expect("idle session");
+    let (mut connects, mut answered, mut cut_done) = (0, 0, false);
+    let events = drive(&mut session, Duration::from_secs(20), |s, event| {
+        let at = format!("[{:>5.2}s]", start.elapsed().as_secs_f64());
+        let now = Instant::now();
+        let Some(event) = event else {
+            // A quiet turn: once three answers and a pong are in, the server drops the link.
+            if connects == 1 && answered >= 3 && !cut_done && s.heartbeat_health().last_rtt.is_some() {
+                if print {
+                    println!("{at} heartbeat rtt {:?}; the server drops the link now", s.heartbeat_health().last_rtt);
+                }
+                cut_done = true;
+                cut();
+            }
+            return false;
+        };
+        match event {
+            SessionEvent::Connected { attempt, .. } => {
+                connects += 1;
+                if print {
+                    println!("{at} connected and authenticated (attempt {attempt})");
+                }
+                if connects == 1 {
+                    s.subscribe(&["trades.BTC-PERPETUAL"], now).expect("open");
+                }
+                s.request("public/get_time", None, None, now).expect("open");
+            }
+            SessionEvent::Subscribed { channels } if print => println!("{at} subscribed {channels:?}"),
+            SessionEvent::Response { id, rtt, .. } => {
+                answered += 1;
+                if print {
+                    println!("{at} response to request {id} in {rtt:?}");
+                }
+                if connects > 1 {
+                    return true;
+                }
+                if answered < 3 {
+                    s.request("public/get_time", None, None, now).expect("open");
+                }
+            }
+            SessionEvent::Disconnected { reason } if print => println!("{at} disconnected: {reason:?}"),
+            SessionEvent::Reconnecting { attempt, delay } if print => {
+                println!("{at} reconnecting (attempt {attempt}) in {delay:?}")
+            }
+            _ => {}
+        }
+        false
+    });
+    (events, session)
+}
