@@ -47,18 +47,7 @@ impl Runtime for Smol {
             Some(resolve) => resolve(&host, port)?,
             None => async_net::resolve((host.as_str(), port)).await?,
         };
-        let mut last = io::Error::new(io::ErrorKind::NotFound, format!("{host} resolved to no address"));
-        let mut tcp = None;
-        for addr in addrs {
-            match TcpStream::connect(addr).await {
-                Ok(stream) => {
-                    tcp = Some(stream);
-                    break;
-                }
-                Err(e) => last = e,
-            }
-        }
-        let tcp = tcp.ok_or(last)?;
+        let tcp = wslink_adapter::first_connected(&host, addrs, TcpStream::connect).await?;
         tcp.set_nodelay(true)?;
         let transport = match tls {
             None => Transport::Plain(tcp),
