@@ -52,9 +52,7 @@ impl Runtime for Tokio {
         let transport = match tls {
             None => Transport::Plain(tcp),
             Some(config) => {
-                let name = rustls::pki_types::ServerName::try_from(host.clone()).map_err(|e| {
-                    io::Error::new(io::ErrorKind::InvalidInput, format!("TLS server name {host:?}: {e}"))
-                })?;
+                let name = wslink_adapter::tls_server_name(&host)?;
                 Transport::Tls(Box::new(TlsConnector::from(config).connect(name, tcp).await?))
             }
         };
