@@ -1,0 +1,486 @@
+//! wslink beside the Rust WebSocket clients users would pick instead, in one run.
+//!
+//! `cargo bench -p wslink-tests --bench peers` prints one table (median of
+//! several runs per cell) and writes every raw line to `target/bench-peers.txt`.
+//!
+//! One server process (tokio current-thread, pinned to CPU 1 with `taskset`
+//! when present) serves every client: it floods pre-encoded frames, echoes, or
+//! holds idle connections, chosen by the request path. Each measurement is a
+//! fresh client process (pinned to CPU 0) so that no run inherits another's
+//! allocator state; it reports wall time and its own CPU time (the sum of
+//! `/proc/self/task/*/schedstat`, in nanoseconds, all threads included).
+//! Results are printed, never asserted.
+
+// Timing a benchmark is what the clock is for here.
+#![allow(clippy::disallowed_methods)]
+
+use std::io::{BufRead, BufReader, Write as _};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const PEERS: &[&str] =
+    &["wslink-tokio", "wslink-smol", "tokio-tungstenite", "tokio-websockets", "fastwebsockets", "async-tungstenite"];
+const RUNS: usize = 3;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    match args.get(1).map(String::as_str) {
+        Some("--serve") => server::run(),
+        Some("--client") => client::run(&args[2..]),
+        _ => orchestrate(),
+    }
+}
+
+fn pinned(cpu: usize) -> Command {
+    let exe = std::env::current_exe().expect("own path");
+    if std::path::Path::new("/usr/bin/taskset").exists() && std::thread::available_parallelism().map_or(1, |n| n.get()) > 1 {
+        let mut c = Command::new("/usr/bin/taskset");
+        c.arg("-c").arg(cpu.to_string()).arg(exe);
+        c
+    } else {
+        Command::new(exe)
+    }
+}
+
+/// One measurement: a client process's report line, parsed.
+#[derive(Debug, Clone, Default)]
+struct Report {
+    messages: u64,
+    wall_ns: u64,
+    cpu_ns: u64,
+    p50_ns: u64,
+    p99_ns: u64,
+    rss_kib: u64,
+}
+
+fn measure(port: u16, peer: &str, workload: &str, raw: &mut std::fs::File) -> Option<Report> {
+    let out = pinned(0)
+        .args(["--client", peer, workload, &port.to_string()])
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("run a client process");
+    let line = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let _ = writeln!(raw, "{peer} {workload} {line}");
+    if !out.status.success() || !line.starts_with("ok") {
+        eprintln!("  {peer} {workload}: failed: {line}");
+        return None;
+    }
+    let field = |k: &str| {
+        line.split_whitespace().find_map(|f| f.strip_prefix(k).and_then(|v| v.parse().ok())).unwrap_or(0)
+    };
+    Some(Report {
+        messages: field("messages="),
+        wall_ns: field("wall_ns="),
+        cpu_ns: field("cpu_ns="),
+        p50_ns: field("p50_ns="),
+        p99_ns: field("p99_ns="),
+        rss_kib: field("rss_kib="),
+    })
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+fn orchestrate() {
+    let mut server = pinned(1).arg("--serve").stdout(Stdio::piped()).spawn().expect("start the bench server");
+    let mut first = String::new();
+    BufReader::new(server.stdout.take().expect("piped")).read_line(&mut first).expect("server port");
+    let port: u16 = first.trim().strip_prefix("PORT ").and_then(|p| p.parse().ok()).expect("PORT line");
+    let raw_path = wslink_tests::target_dir().join("bench-peers.txt");
+    let mut raw = std::fs::File::create(&raw_path).expect("raw results file");
+    let started = Instant::now();
+
+    let mut rows: Vec<(String, Vec<(String, String)>)> = Vec::new();
+    let flood = [("flood 16 B text", "flood/16/text/1000000"), ("flood 256 B text", "flood/256/text/1000000"),
+        ("flood 16 B binary", "flood/16/binary/1000000"), ("flood 256 B binary", "flood/256/binary/1000000"),
+        ("flood 4 KiB binary", "flood/4096/binary/200000"), ("flood 64 KiB binary", "flood/65536/binary/20000")];
+    for (title, workload) in flood {
+        eprintln!("{title} ...");
+        let mut cells = Vec::new();
+        for peer in PEERS {
+            let reports: Vec<Report> = (0..RUNS).filter_map(|_| measure(port, peer, workload, &mut raw)).collect();
+            if reports.is_empty() {
+                cells.push((peer.to_string(), "failed".to_owned()));
+                continue;
+            }
+            let cpu = median(reports.iter().map(|r| r.cpu_ns as f64 / r.messages as f64).collect());
+            let rate = median(reports.iter().map(|r| r.messages as f64 / (r.wall_ns as f64 / 1e9)).collect());
+            cells.push((peer.to_string(), format!("{cpu:.0} ns cpu/msg, {:.2} M msg/s", rate / 1e6)));
+        }
+        rows.push((title.to_owned(), cells));
+    }
+    for (title, workload) in [("echo pipelined x64", "echo/pipelined"), ("rtt 32 B", "echo/rtt")] {
+        eprintln!("{title} ...");
+        let mut cells = Vec::new();
+        for peer in PEERS {
+            let reports: Vec<Report> = (0..RUNS).filter_map(|_| measure(port, peer, workload, &mut raw)).collect();
+            if reports.is_empty() {
+                cells.push((peer.to_string(), "failed".to_owned()));
+                continue;
+            }
+            let cpu = median(reports.iter().map(|r| r.cpu_ns as f64 / r.messages as f64).collect());
+            let text = if workload.ends_with("rtt") {
+                let p50 = median(reports.iter().map(|r| r.p50_ns as f64).collect());
+                let p99 = median(reports.iter().map(|r| r.p99_ns as f64).collect());
+                format!("p50 {:.1} us, p99 {:.1} us, {cpu:.0} ns cpu/rt", p50 / 1e3, p99 / 1e3)
+            } else {
+                let rate = median(reports.iter().map(|r| r.messages as f64 / (r.wall_ns as f64 / 1e9)).collect());
+                format!("{:.0} k rt/s, {cpu:.0} ns cpu/rt", rate / 1e3)
+            };
+            cells.push((peer.to_string(), text));
+        }
+        rows.push((title.to_owned(), cells));
+    }
+    eprintln!("idle 10 000 connections ...");
+    let mut cells = Vec::new();
+    for peer in ["wslink-tokio", "tokio-tungstenite", "tokio-websockets", "fastwebsockets"] {
+        let text = match measure(port, peer, "idle/10000", &mut raw) {
+            Some(r) => format!("{:.1} KB/conn", r.rss_kib as f64 * 1024.0 / 1000.0 / r.messages.max(1) as f64),
+            None => "failed".to_owned(),
+        };
+        cells.push((peer.to_string(), text));
+    }
+    rows.push(("idle (RSS per connection)".to_owned(), cells));
+
+    let _ = server.kill();
+    let _ = server.wait();
+    println!("\nwslink beside its peers: median of {RUNS} runs, client on CPU 0, server on CPU 1 ({:.0} s)", started.elapsed().as_secs_f64());
+    for (title, cells) in rows {
+        println!("\n{title}");
+        for (peer, text) in cells {
+            println!("  {peer:<20} {text}");
+        }
+    }
+    println!("\nraw lines: {}", raw_path.display());
+}
+
+/// The server: never the bottleneck, the same for every client.
+mod server {
+    use std::sync::{Arc, Mutex};
+
+    use futures_util::{SinkExt, StreamExt};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+    use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
+
+    pub(crate) fn run() {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        rt.block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            println!("PORT {}", listener.local_addr().expect("addr").port());
+            let mut held = Vec::new();
+            while let Ok((tcp, _)) = listener.accept().await {
+                let _ = tcp.set_nodelay(true);
+                let path = Arc::new(Mutex::new(String::new()));
+                let seen = path.clone();
+                let callback = move |req: &Request, resp: Response| {
+                    *seen.lock().expect("lock") = req.uri().path().to_owned();
+                    Ok(resp)
+                };
+                let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(tcp, callback).await else { continue };
+                let path = path.lock().expect("lock").clone();
+                let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+                match parts.as_slice() {
+                    ["flood", size, kind, count] => {
+                        let (size, count): (usize, u64) = (size.parse().unwrap_or(16), count.parse().unwrap_or(0));
+                        let opcode = if *kind == "text" { 1 } else { 2 };
+                        let payload: Vec<u8> = if opcode == 1 {
+                            let pattern = br#"{"ch":"trades","px":101.25,"qty":3}"#;
+                            pattern.iter().cycle().take(size).copied().collect()
+                        } else {
+                            vec![0x5a; size]
+                        };
+                        let frame = wslink_tests::server_frame(true, opcode, &payload);
+                        let per_write = (256 * 1024 / frame.len()).max(1);
+                        let chunk = frame.repeat(per_write);
+                        tokio::spawn(async move {
+                            let stream = ws.get_mut();
+                            let mut sent = 0u64;
+                            while sent < count {
+                                let n = (count - sent).min(per_write as u64) as usize;
+                                if stream.write_all(&chunk[..n * frame.len()]).await.is_err() {
+                                    return;
+                                }
+                                sent += n as u64;
+                            }
+                            let mut sink = [0u8; 4096];
+                            while let Ok(n) = stream.read(&mut sink).await {
+                                if n == 0 {
+                                    return;
+                                }
+                            }
+                        });
+                    }
+                    ["idle"] => held.push(tokio::spawn(async move { while let Some(Ok(_)) = ws.next().await {} })),
+                    _ => {
+                        tokio::spawn(async move {
+                            while let Some(Ok(m)) = ws.next().await {
+                                if (m.is_text() || m.is_binary()) && ws.send(m).await.is_err() {
+                                    return;
+                                }
+                            }
+                        });
+                    }
+                }
+            }
+        });
+    }
+}
+
+/// The client side of each measurement, one library at a time.
+mod client {
+    use super::*;
+
+    fn cpu_ns() -> u64 {
+        let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return 0 };
+        tasks
+            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("schedstat")).ok())
+            .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+            .sum()
+    }
+
+    fn rss_kib() -> u64 {
+        let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+        statm.split_whitespace().nth(1).and_then(|p| p.parse::<u64>().ok()).unwrap_or(0) * 4
+    }
+
+    pub(crate) fn run(args: &[String]) {
+        let (peer, workload, port) = (&args[0], &args[1], &args[2]);
+        let url = format!("ws://127.0.0.1:{port}/{workload}");
+        let parts: Vec<&str> = workload.split('/').collect();
+        let kind = parts[0];
+        let count: u64 = match kind {
+            "flood" => parts[3].parse().expect("count"),
+            "idle" => parts[1].parse().expect("count"),
+            _ if workload.ends_with("rtt") => 20_000,
+            _ => 100_000,
+        };
+        let url = if kind == "idle" { format!("ws://127.0.0.1:{port}/idle") } else { url };
+        let (rss0, cpu0, start) = (rss_kib(), cpu_ns(), Instant::now());
+        let mut rtts = match (peer.as_str(), kind) {
+            (_, "idle") => {
+                super::peers::idle(peer, &url, count);
+                Vec::new()
+            }
+            _ => super::peers::run(peer, kind, workload.ends_with("rtt"), &url, count),
+        };
+        let (wall, cpu) = (start.elapsed(), cpu_ns().saturating_sub(cpu0));
+        rtts.sort_unstable();
+        let pct = |p: f64| rtts.get(((rtts.len() as f64 * p) as usize).min(rtts.len().saturating_sub(1))).copied();
+        println!(
+            "ok messages={count} wall_ns={} cpu_ns={cpu} p50_ns={} p99_ns={} rss_kib={}",
+            wall.as_nanos(),
+            pct(0.5).map_or(0, |d: Duration| d.as_nanos()),
+            pct(0.99).map_or(0, |d: Duration| d.as_nanos()),
+            rss_kib().saturating_sub(rss0)
+        );
+    }
+}
+
+/// Each library's flood, echo and idle clients.
+mod peers {
+    use super::*;
+    use futures_util::{SinkExt, StreamExt};
+    use wslink_tokio::{Message, SessionEvent};
+
+    const RTT_PAYLOAD: &[u8] = &[7u8; 32];
+    const DEPTH: u64 = 64;
+
+    fn tokio_rt() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime")
+    }
+
+    /// Runs `kind` ("flood" or "echo") and returns round trips when `rtt`.
+    pub(crate) fn run(peer: &str, kind: &str, rtt: bool, url: &str, count: u64) -> Vec<Duration> {
+        match peer {
+            "wslink-tokio" => tokio_rt().block_on(wslink(wslink_tokio::Builder::new(url).expect("url"), kind, rtt, count)),
+            "wslink-smol" => smol::block_on(wslink(wslink_smol::Builder::new(url).expect("url"), kind, rtt, count)),
+            "tokio-tungstenite" => tokio_rt().block_on(async {
+                let (ws, _) = tokio_tungstenite::connect_async(url).await.expect("connect");
+                sink_stream(ws, kind, rtt, count, |m: &tokio_tungstenite::tungstenite::Message| m.is_text() || m.is_binary(),
+                    || tokio_tungstenite::tungstenite::Message::binary(RTT_PAYLOAD.to_vec())).await
+            }),
+            "async-tungstenite" => smol::block_on(async {
+                let host = url.trim_start_matches("ws://").split('/').next().expect("host").to_owned();
+                let tcp = async_net::TcpStream::connect(host).await.expect("tcp");
+                tcp.set_nodelay(true).expect("nodelay");
+                let (ws, _) = async_tungstenite::client_async(url, tcp).await.expect("connect");
+                sink_stream(ws, kind, rtt, count, |m: &async_tungstenite::tungstenite::Message| m.is_text() || m.is_binary(),
+                    || async_tungstenite::tungstenite::Message::binary(RTT_PAYLOAD.to_vec())).await
+            }),
+            "tokio-websockets" => tokio_rt().block_on(async {
+                let uri = url.parse().expect("uri");
+                let (ws, _) = tokio_websockets::ClientBuilder::from_uri(uri).connect().await.expect("connect");
+                sink_stream(ws, kind, rtt, count, |m: &tokio_websockets::Message| m.is_text() || m.is_binary(),
+                    || tokio_websockets::Message::binary(RTT_PAYLOAD.to_vec())).await
+            }),
+            "fastwebsockets" => tokio_rt().block_on(fastws(url, kind, rtt, count)),
+            other => panic!("unknown peer {other}"),
+        }
+    }
+
+    async fn wslink<R: wslink_adapter::Runtime>(b: wslink_adapter::Builder<R>, kind: &str, rtt: bool, count: u64) -> Vec<Duration> {
+        let (client, mut events) = b.connect().await.expect("connect");
+        let mut rtts = Vec::new();
+        let mut got = 0u64;
+        let payload = wslink_tokio::Bytes::from_static(RTT_PAYLOAD);
+        if kind == "echo" {
+            let depth = if rtt { 1 } else { DEPTH };
+            for _ in 0..depth {
+                client.send_binary(payload.clone()).await.expect("send");
+            }
+        }
+        let mut sent_at = Instant::now();
+        while got < count {
+            match events.recv().await {
+                Some(SessionEvent::Message(m)) => {
+                    std::hint::black_box(&m);
+                    let _ = matches!(m, Message::Text(_));
+                    got += 1;
+                    if kind == "echo" {
+                        if rtt {
+                            rtts.push(sent_at.elapsed());
+                            sent_at = Instant::now();
+                        }
+                        if got + if rtt { 0 } else { DEPTH - 1 } < count {
+                            client.send_binary(payload.clone()).await.expect("send");
+                        }
+                    }
+                }
+                Some(_) => {}
+                None => panic!("stream ended after {got}"),
+            }
+        }
+        // Dropping the handles closes in the background, as the other clients' close() does.
+        drop((client, events));
+        rtts
+    }
+
+    async fn sink_stream<S, M, E>(mut ws: S, kind: &str, rtt: bool, count: u64, is_data: impl Fn(&M) -> bool, make: impl Fn() -> M) -> Vec<Duration>
+    where
+        S: futures_util::Stream<Item = Result<M, E>> + futures_util::Sink<M> + Unpin,
+        E: std::fmt::Debug,
+    {
+        let mut rtts = Vec::new();
+        let mut got = 0u64;
+        if kind == "echo" {
+            let depth = if rtt { 1 } else { DEPTH };
+            for _ in 0..depth {
+                if ws.send(make()).await.is_err() {
+                    panic!("send failed");
+                }
+            }
+        }
+        let mut sent_at = Instant::now();
+        while got < count {
+            let m = ws.next().await.expect("stream open").expect("message");
+            if !is_data(&m) {
+                continue;
+            }
+            std::hint::black_box(&m);
+            got += 1;
+            if kind == "echo" {
+                if rtt {
+                    rtts.push(sent_at.elapsed());
+                    sent_at = Instant::now();
+                }
+                if got + if rtt { 0 } else { DEPTH - 1 } < count && ws.send(make()).await.is_err() {
+                    panic!("send failed");
+                }
+            }
+        }
+        let _ = ws.close().await;
+        rtts
+    }
+
+    /// fastwebsockets speaks no client handshake without hyper; do it by hand.
+    async fn fast_handshake(url: &str) -> tokio::net::TcpStream {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let rest = url.trim_start_matches("ws://");
+        let (host, path) = rest.split_once('/').map_or((rest, "/".to_owned()), |(h, p)| (h, format!("/{p}")));
+        let mut tcp = tokio::net::TcpStream::connect(host).await.expect("tcp");
+        tcp.set_nodelay(true).expect("nodelay");
+        let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
+        tcp.write_all(request.as_bytes()).await.expect("write");
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            tcp.read_exact(&mut byte).await.expect("response");
+            head.push(byte[0]);
+        }
+        assert!(head.starts_with(b"HTTP/1.1 101"), "upgrade refused");
+        tcp
+    }
+
+    async fn fastws(url: &str, kind: &str, rtt: bool, count: u64) -> Vec<Duration> {
+        use fastwebsockets::{Frame, OpCode, Payload, Role, WebSocket};
+        let mut ws = WebSocket::after_handshake(fast_handshake(url).await, Role::Client);
+        ws.set_auto_close(true);
+        ws.set_auto_pong(true);
+        let mut rtts = Vec::new();
+        let mut got = 0u64;
+        if kind == "echo" {
+            for _ in 0..if rtt { 1 } else { DEPTH } {
+                ws.write_frame(Frame::binary(Payload::Borrowed(RTT_PAYLOAD))).await.expect("send");
+            }
+        }
+        let mut sent_at = Instant::now();
+        while got < count {
+            let frame = ws.read_frame().await.expect("frame");
+            if !matches!(frame.opcode, OpCode::Text | OpCode::Binary) {
+                continue;
+            }
+            std::hint::black_box(&frame.payload);
+            got += 1;
+            if kind == "echo" {
+                if rtt {
+                    rtts.push(sent_at.elapsed());
+                    sent_at = Instant::now();
+                }
+                if got + if rtt { 0 } else { DEPTH - 1 } < count {
+                    ws.write_frame(Frame::binary(Payload::Borrowed(RTT_PAYLOAD))).await.expect("send");
+                }
+            }
+        }
+        rtts
+    }
+
+    /// Opens `count` connections and keeps each with a read pending; reports after all are open.
+    pub(crate) fn idle(peer: &str, url: &str, count: u64) {
+        let rt = tokio_rt();
+        rt.block_on(async {
+            let mut keep: Vec<Box<dyn std::any::Any>> = Vec::new();
+            for _ in 0..count {
+                match peer {
+                    "wslink-tokio" => {
+                        let (client, events) = wslink_tokio::Builder::new(url).expect("url").connect().await.expect("connect");
+                        keep.push(Box::new((client, events)));
+                    }
+                    "tokio-tungstenite" => {
+                        let (ws, _) = tokio_tungstenite::connect_async(url).await.expect("connect");
+                        let (tx, mut rx) = ws.split();
+                        tokio::spawn(async move { while let Some(Ok(_)) = rx.next().await {} });
+                        keep.push(Box::new(tx));
+                    }
+                    "tokio-websockets" => {
+                        let uri = url.parse().expect("uri");
+                        let (ws, _) = tokio_websockets::ClientBuilder::from_uri(uri).connect().await.expect("connect");
+                        let (tx, mut rx) = ws.split();
+                        tokio::spawn(async move { while let Some(Ok(_)) = rx.next().await {} });
+                        keep.push(Box::new(tx));
+                    }
+                    "fastwebsockets" => {
+                        let mut ws = fastwebsockets::WebSocket::after_handshake(fast_handshake(url).await, fastwebsockets::Role::Client);
+                        tokio::spawn(async move { while ws.read_frame().await.is_ok() {} });
+                    }
+                    other => panic!("no idle client for {other}"),
+                }
+            }
+            // Let every connection settle into its pending read.
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            std::mem::forget(keep);
+        });
+    }
+}
