@@ -196,18 +196,20 @@ impl<R: Runtime> Builder<R> {
         let tls = Some(self.tls.build()?);
         session.connect(now)?;
         let (command_tx, command_rx) = mpsc::channel(256);
-        let (event_tx, event_rx) = mpsc::channel(self.event_capacity);
+        // Batches: one in the consumer's hands, one waiting; the driver holds the rest.
+        let (event_tx, event_rx) = mpsc::channel(1);
         let state = Arc::new(AtomicU8::new(encode_state(session.state())));
         let driver = Driver {
             session,
             commands: command_rx,
             events: event_tx,
+            event_capacity: self.event_capacity,
             state: state.clone(),
             tls,
             resolver: self.resolver,
         };
         R::spawn(driver.run::<R>());
-        Ok((Client { commands: command_tx, state }, Events { rx: event_rx }))
+        Ok((Client { commands: command_tx, state }, Events { rx: event_rx, batch: Vec::new().into_iter() }))
     }
 
     /// Starts the client and waits for its first connection to open. If the

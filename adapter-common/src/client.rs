@@ -225,23 +225,41 @@ impl Client {
 
 /// The client's events, in order. Ends after `SessionEvent::Closed`.
 ///
-/// Reading slowly is safe: when this stream's buffer is full the driver stops
-/// reading the socket, and TCP pushes back on the server.
+/// Reading slowly is safe: when `event_capacity` events wait for you the
+/// driver stops reading the socket, and TCP pushes back on the server.
+/// Events cross from the driver in batches (all that one read produced), so a
+/// flood costs one channel operation per read, not per message.
 pub struct Events {
-    pub(crate) rx: mpsc::Receiver<SessionEvent>,
+    pub(crate) rx: mpsc::Receiver<Vec<SessionEvent>>,
+    pub(crate) batch: std::vec::IntoIter<SessionEvent>,
 }
 
 impl Events {
     /// The next event; `None` once the session has closed and everything was delivered.
+    /// Cancel-safe: a batch is taken from the channel only when this completes.
     pub async fn recv(&mut self) -> Option<SessionEvent> {
-        self.rx.recv().await
+        loop {
+            if let Some(event) = self.batch.next() {
+                return Some(event);
+            }
+            self.batch = self.rx.recv().await?.into_iter();
+        }
     }
 }
 
 impl futures_core::Stream for Events {
     type Item = SessionEvent;
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<SessionEvent>> {
-        self.rx.poll_recv(cx)
+        loop {
+            if let Some(event) = self.batch.next() {
+                return Poll::Ready(Some(event));
+            }
+            match self.rx.poll_recv(cx) {
+                Poll::Ready(Some(batch)) => self.batch = batch.into_iter(),
+                Poll::Ready(None) => return Poll::Ready(None),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
     }
 }
 

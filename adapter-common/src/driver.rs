@@ -25,8 +25,6 @@ use wslink_core::{Action, CommandError, Session, SessionEvent, SessionState};
 use crate::client::{encode_state, ClientError, Command, Reply, RequestError, Response, Snapshot};
 use crate::{Resolver, Runtime};
 
-/// Bytes read per turn; the core copies them into its own buffer.
-const READ_SIZE: usize = 64 << 10;
 /// How long a closed transport may take to flush its last bytes (a close frame).
 const LINGER: Duration = Duration::from_secs(2);
 
@@ -36,7 +34,9 @@ type Opening<R> = Pin<Box<dyn Future<Output = io::Result<(<R as Runtime>::Reader
 pub(crate) struct Driver {
     pub(crate) session: Session,
     pub(crate) commands: mpsc::Receiver<Command>,
-    pub(crate) events: mpsc::Sender<SessionEvent>,
+    pub(crate) events: mpsc::Sender<Vec<SessionEvent>>,
+    /// Events the consumer may have waiting before reading pauses.
+    pub(crate) event_capacity: usize,
     pub(crate) state: Arc<AtomicU8>,
     pub(crate) tls: Option<Arc<rustls::ClientConfig>>,
     pub(crate) resolver: Option<Resolver>,
@@ -52,7 +52,8 @@ struct Io<R: Runtime> {
 
 #[derive(Default)]
 struct Routing {
-    pending_events: VecDeque<SessionEvent>,
+    /// Events not yet handed to the stream: the next batch.
+    pending_events: Vec<SessionEvent>,
     waiting: HashMap<u64, oneshot::Sender<Result<Response, RequestError>>>,
     close_waiters: Vec<Reply<()>>,
     paused_since: Option<Instant>,
@@ -75,10 +76,9 @@ enum Wake<R: Runtime> {
 
 impl Driver {
     pub(crate) async fn run<R: Runtime>(self) {
-        let Driver { mut session, mut commands, events, state, tls, resolver } = self;
+        let Driver { mut session, mut commands, events, event_capacity, state, tls, resolver } = self;
         let mut io: Io<R> = Io { opening: None, reader: None, writer: None, out: VecDeque::new(), out_pos: 0 };
         let mut r = Routing::default();
-        let mut read_buf = vec![0u8; READ_SIZE];
         loop {
             actions::<R>(&mut session, &mut io, &tls, &resolver);
             route(&mut session, &mut r, &events, &state);
@@ -97,16 +97,18 @@ impl Driver {
                 let _ = session.close(wslink_core::CloseCode::Normal, "", R::now());
                 continue;
             }
-            let can_read = io.reader.is_some() && r.pending_events.is_empty();
-            account_pause(&mut r, io.reader.is_some(), R::now());
+            let can_read = io.reader.is_some() && r.pending_events.len() < event_capacity;
+            account_pause(&mut r, io.reader.is_some() && !can_read, R::now());
 
             let deadline = session.poll_timeout();
+            // Reads go straight into the session's input buffer.
+            let read_buf = if can_read { session.read_buffer() } else { None };
             let wake: Wake<R> = {
                 // Each future borrows its own part of the state; all are dropped before handling.
                 let Io { opening, reader, writer, out, out_pos } = &mut io;
                 let (commands_closed, events_closed, no_pending) =
                     (r.commands_closed, r.events_closed, r.pending_events.is_empty());
-                let (commands, events, read_buf) = (&mut commands, &events, &mut read_buf);
+                let (commands, events) = (&mut commands, &events);
                 let timer = async {
                     match deadline {
                         Some(d) => R::sleep_until(d).await,
@@ -143,8 +145,8 @@ impl Driver {
                     }
                 };
                 let read = async {
-                    match reader.as_mut() {
-                        Some(reader) if can_read => Wake::Read(R::read(reader, read_buf).await),
+                    match (reader.as_mut(), read_buf) {
+                        (Some(reader), Some(buf)) => Wake::Read(R::read_buf(reader, buf).await),
                         _ => pending().await,
                     }
                 };
@@ -178,7 +180,7 @@ impl Driver {
                     session.handle_transport_error(e.kind(), &e.to_string(), R::now());
                 }
                 Wake::Read(Ok(0)) => session.handle_eof(R::now()),
-                Wake::Read(Ok(n)) => session.handle_input(&read_buf[..n], R::now()),
+                Wake::Read(Ok(n)) => session.handle_read(n, R::now()),
                 Wake::Wrote(Err(e)) | Wake::Read(Err(e)) => {
                     session.handle_transport_error(e.kind(), &e.to_string(), R::now())
                 }
@@ -188,10 +190,10 @@ impl Driver {
     }
 }
 
-fn account_pause(r: &mut Routing, reading: bool, now: Instant) {
-    match (r.pending_events.is_empty(), r.paused_since) {
-        (false, None) if reading => r.paused_since = Some(now),
-        (true, Some(since)) => {
+fn account_pause(r: &mut Routing, paused: bool, now: Instant) {
+    match (paused, r.paused_since) {
+        (true, None) => r.paused_since = Some(now),
+        (false, Some(since)) => {
             r.paused_total += now.saturating_duration_since(since);
             r.paused_since = None;
         }
@@ -199,21 +201,15 @@ fn account_pause(r: &mut Routing, reading: bool, now: Instant) {
     }
 }
 
-/// Moves waiting events into the stream while it has room.
-fn deliver(r: &mut Routing, events: &mpsc::Sender<SessionEvent>) {
-    while let Some(event) = r.pending_events.pop_front() {
-        match events.try_send(event) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(event)) => {
-                r.pending_events.push_front(event);
-                return;
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => {
-                r.events_closed = true;
-                r.pending_events.clear();
-                return;
-            }
-        }
+/// Hands the waiting events to the stream as one batch, if it has room.
+fn deliver(r: &mut Routing, events: &mpsc::Sender<Vec<SessionEvent>>) {
+    if r.pending_events.is_empty() {
+        return;
+    }
+    match events.try_send(std::mem::take(&mut r.pending_events)) {
+        Ok(()) => {}
+        Err(mpsc::error::TrySendError::Full(batch)) => r.pending_events = batch,
+        Err(mpsc::error::TrySendError::Closed(_)) => r.events_closed = true,
     }
 }
 
@@ -268,7 +264,7 @@ fn close_transport<R: Runtime>(io: &mut Io<R>) {
 
 /// Routes the session's events: request outcomes to their awaiting callers,
 /// everything else to the event stream (through the pending queue).
-fn route(session: &mut Session, r: &mut Routing, events: &mpsc::Sender<SessionEvent>, state: &AtomicU8) {
+fn route(session: &mut Session, r: &mut Routing, events: &mpsc::Sender<Vec<SessionEvent>>, state: &AtomicU8) {
     while let Some(event) = session.poll_event() {
         match &event {
             SessionEvent::Response { id, message, rtt, is_error } => {
@@ -294,7 +290,7 @@ fn route(session: &mut Session, r: &mut Routing, events: &mpsc::Sender<SessionEv
         if r.events_closed {
             continue;
         }
-        r.pending_events.push_back(event);
+        r.pending_events.push(event);
     }
     deliver(r, events);
 }

@@ -59,11 +59,25 @@ impl Runtime for Smol {
         Ok(futures_lite::io::split(transport))
     }
 
-    fn read<'a>(
-        reader: &'a mut Self::Reader,
-        buf: &'a mut [u8],
-    ) -> impl Future<Output = io::Result<usize>> + Send + 'a {
-        reader.read(buf)
+    async fn read_buf<'a>(reader: &'a mut Self::Reader, buf: &'a mut bytes::BytesMut) -> io::Result<usize> {
+        // futures-io reads into initialised memory: zero the spare room, and
+        // cut it off again whatever happens (error, or this future dropped).
+        struct Fill<'b> {
+            buf: &'b mut bytes::BytesMut,
+            keep: usize,
+        }
+        impl Drop for Fill<'_> {
+            fn drop(&mut self) {
+                self.buf.truncate(self.keep);
+            }
+        }
+        let start = buf.len();
+        let room = (buf.capacity() - start).max(4096);
+        buf.resize(start + room, 0);
+        let mut fill = Fill { buf, keep: start };
+        let n = reader.read(&mut fill.buf[start..]).await?;
+        fill.keep = start + n;
+        Ok(n)
     }
 
     fn write<'a>(writer: &'a mut Self::Writer, buf: &'a [u8]) -> impl Future<Output = io::Result<usize>> + Send + 'a {

@@ -59,11 +59,12 @@ impl Runtime for Tokio {
         Ok(tokio::io::split(transport))
     }
 
-    fn read<'a>(
+    fn read_buf<'a>(
         reader: &'a mut Self::Reader,
-        buf: &'a mut [u8],
+        buf: &'a mut bytes::BytesMut,
     ) -> impl Future<Output = io::Result<usize>> + Send + 'a {
-        reader.read(buf)
+        // Reads into the spare capacity without zeroing it first.
+        reader.read_buf(buf)
     }
 
     fn write<'a>(writer: &'a mut Self::Writer, buf: &'a [u8]) -> impl Future<Output = io::Result<usize>> + Send + 'a {

@@ -33,7 +33,9 @@ fn main() {
 
 fn pinned(cpu: usize) -> Command {
     let exe = std::env::current_exe().expect("own path");
-    if std::path::Path::new("/usr/bin/taskset").exists() && std::thread::available_parallelism().map_or(1, |n| n.get()) > 1 {
+    if std::path::Path::new("/usr/bin/taskset").exists()
+        && std::thread::available_parallelism().map_or(1, |n| n.get()) > 1
+    {
         let mut c = Command::new("/usr/bin/taskset");
         c.arg("-c").arg(cpu.to_string()).arg(exe);
         c
@@ -65,9 +67,8 @@ fn measure(port: u16, peer: &str, workload: &str, raw: &mut std::fs::File) -> Op
         eprintln!("  {peer} {workload}: failed: {line}");
         return None;
     }
-    let field = |k: &str| {
-        line.split_whitespace().find_map(|f| f.strip_prefix(k).and_then(|v| v.parse().ok())).unwrap_or(0)
-    };
+    let field =
+        |k: &str| line.split_whitespace().find_map(|f| f.strip_prefix(k).and_then(|v| v.parse().ok())).unwrap_or(0);
     Some(Report {
         messages: field("messages="),
         wall_ns: field("wall_ns="),
@@ -93,9 +94,14 @@ fn orchestrate() {
     let started = Instant::now();
 
     let mut rows: Vec<(String, Vec<(String, String)>)> = Vec::new();
-    let flood = [("flood 16 B text", "flood/16/text/1000000"), ("flood 256 B text", "flood/256/text/1000000"),
-        ("flood 16 B binary", "flood/16/binary/1000000"), ("flood 256 B binary", "flood/256/binary/1000000"),
-        ("flood 4 KiB binary", "flood/4096/binary/200000"), ("flood 64 KiB binary", "flood/65536/binary/20000")];
+    let flood = [
+        ("flood 16 B text", "flood/16/text/1000000"),
+        ("flood 256 B text", "flood/256/text/1000000"),
+        ("flood 16 B binary", "flood/16/binary/1000000"),
+        ("flood 256 B binary", "flood/256/binary/1000000"),
+        ("flood 4 KiB binary", "flood/4096/binary/200000"),
+        ("flood 64 KiB binary", "flood/65536/binary/20000"),
+    ];
     for (title, workload) in flood {
         eprintln!("{title} ...");
         let mut cells = Vec::new();
@@ -146,7 +152,10 @@ fn orchestrate() {
 
     let _ = server.kill();
     let _ = server.wait();
-    println!("\nwslink beside its peers: median of {RUNS} runs, client on CPU 0, server on CPU 1 ({:.0} s)", started.elapsed().as_secs_f64());
+    println!(
+        "\nwslink beside its peers: median of {RUNS} runs, client on CPU 0, server on CPU 1 ({:.0} s)",
+        started.elapsed().as_secs_f64()
+    );
     for (title, cells) in rows {
         println!("\n{title}");
         for (peer, text) in cells {
@@ -165,6 +174,8 @@ mod server {
     use tokio::net::TcpListener;
     use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
 
+    // The error type is tungstenite's callback signature, not ours to shrink.
+    #[allow(clippy::result_large_err)]
     pub(crate) fn run() {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
         rt.block_on(async {
@@ -295,33 +306,61 @@ mod peers {
     /// Runs `kind` ("flood" or "echo") and returns round trips when `rtt`.
     pub(crate) fn run(peer: &str, kind: &str, rtt: bool, url: &str, count: u64) -> Vec<Duration> {
         match peer {
-            "wslink-tokio" => tokio_rt().block_on(wslink(wslink_tokio::Builder::new(url).expect("url"), kind, rtt, count)),
+            "wslink-tokio" => {
+                tokio_rt().block_on(wslink(wslink_tokio::Builder::new(url).expect("url"), kind, rtt, count))
+            }
             "wslink-smol" => smol::block_on(wslink(wslink_smol::Builder::new(url).expect("url"), kind, rtt, count)),
             "tokio-tungstenite" => tokio_rt().block_on(async {
                 let (ws, _) = tokio_tungstenite::connect_async(url).await.expect("connect");
-                sink_stream(ws, kind, rtt, count, |m: &tokio_tungstenite::tungstenite::Message| m.is_text() || m.is_binary(),
-                    || tokio_tungstenite::tungstenite::Message::binary(RTT_PAYLOAD.to_vec())).await
+                sink_stream(
+                    ws,
+                    kind,
+                    rtt,
+                    count,
+                    |m: &tokio_tungstenite::tungstenite::Message| m.is_text() || m.is_binary(),
+                    || tokio_tungstenite::tungstenite::Message::binary(RTT_PAYLOAD.to_vec()),
+                )
+                .await
             }),
             "async-tungstenite" => smol::block_on(async {
                 let host = url.trim_start_matches("ws://").split('/').next().expect("host").to_owned();
                 let tcp = async_net::TcpStream::connect(host).await.expect("tcp");
                 tcp.set_nodelay(true).expect("nodelay");
                 let (ws, _) = async_tungstenite::client_async(url, tcp).await.expect("connect");
-                sink_stream(ws, kind, rtt, count, |m: &async_tungstenite::tungstenite::Message| m.is_text() || m.is_binary(),
-                    || async_tungstenite::tungstenite::Message::binary(RTT_PAYLOAD.to_vec())).await
+                sink_stream(
+                    ws,
+                    kind,
+                    rtt,
+                    count,
+                    |m: &async_tungstenite::tungstenite::Message| m.is_text() || m.is_binary(),
+                    || async_tungstenite::tungstenite::Message::binary(RTT_PAYLOAD.to_vec()),
+                )
+                .await
             }),
             "tokio-websockets" => tokio_rt().block_on(async {
                 let uri = url.parse().expect("uri");
                 let (ws, _) = tokio_websockets::ClientBuilder::from_uri(uri).connect().await.expect("connect");
-                sink_stream(ws, kind, rtt, count, |m: &tokio_websockets::Message| m.is_text() || m.is_binary(),
-                    || tokio_websockets::Message::binary(RTT_PAYLOAD.to_vec())).await
+                sink_stream(
+                    ws,
+                    kind,
+                    rtt,
+                    count,
+                    |m: &tokio_websockets::Message| m.is_text() || m.is_binary(),
+                    || tokio_websockets::Message::binary(RTT_PAYLOAD.to_vec()),
+                )
+                .await
             }),
             "fastwebsockets" => tokio_rt().block_on(fastws(url, kind, rtt, count)),
             other => panic!("unknown peer {other}"),
         }
     }
 
-    async fn wslink<R: wslink_adapter::Runtime>(b: wslink_adapter::Builder<R>, kind: &str, rtt: bool, count: u64) -> Vec<Duration> {
+    async fn wslink<R: wslink_adapter::Runtime>(
+        b: wslink_adapter::Builder<R>,
+        kind: &str,
+        rtt: bool,
+        count: u64,
+    ) -> Vec<Duration> {
         let (client, mut events) = b.connect().await.expect("connect");
         let mut rtts = Vec::new();
         let mut got = 0u64;
@@ -358,7 +397,14 @@ mod peers {
         rtts
     }
 
-    async fn sink_stream<S, M, E>(mut ws: S, kind: &str, rtt: bool, count: u64, is_data: impl Fn(&M) -> bool, make: impl Fn() -> M) -> Vec<Duration>
+    async fn sink_stream<S, M, E>(
+        mut ws: S,
+        kind: &str,
+        rtt: bool,
+        count: u64,
+        is_data: impl Fn(&M) -> bool,
+        make: impl Fn() -> M,
+    ) -> Vec<Duration>
     where
         S: futures_util::Stream<Item = Result<M, E>> + futures_util::Sink<M> + Unpin,
         E: std::fmt::Debug,
@@ -455,7 +501,8 @@ mod peers {
             for _ in 0..count {
                 match peer {
                     "wslink-tokio" => {
-                        let (client, events) = wslink_tokio::Builder::new(url).expect("url").connect().await.expect("connect");
+                        let (client, events) =
+                            wslink_tokio::Builder::new(url).expect("url").connect().await.expect("connect");
                         keep.push(Box::new((client, events)));
                     }
                     "tokio-tungstenite" => {
@@ -472,7 +519,10 @@ mod peers {
                         keep.push(Box::new(tx));
                     }
                     "fastwebsockets" => {
-                        let mut ws = fastwebsockets::WebSocket::after_handshake(fast_handshake(url).await, fastwebsockets::Role::Client);
+                        let mut ws = fastwebsockets::WebSocket::after_handshake(
+                            fast_handshake(url).await,
+                            fastwebsockets::Role::Client,
+                        );
                         tokio::spawn(async move { while ws.read_frame().await.is_ok() {} });
                     }
                     other => panic!("no idle client for {other}"),

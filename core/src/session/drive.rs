@@ -71,6 +71,21 @@ impl Session {
         self.pump(now);
     }
 
+    /// The current connection's input buffer with room for the next read (see
+    /// `Connection::read_buffer`), or `None` while there is no connection.
+    pub fn read_buffer(&mut self) -> Option<&mut bytes::BytesMut> {
+        self.conn.as_mut().map(Connection::read_buffer)
+    }
+
+    /// `n` bytes were read into [`read_buffer`](Self::read_buffer).
+    pub fn handle_read(&mut self, n: usize, now: Instant) {
+        let Some(conn) = self.conn.as_mut() else { return };
+        self.counters.bytes_in += n as u64;
+        conn.handle_read(n, now);
+        self.heartbeat.on_receive(now);
+        self.pump(now);
+    }
+
     /// Fires every timer that is due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         let due = |d: Option<Instant>| d.is_some_and(|d| d <= now);
