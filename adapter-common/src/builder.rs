@@ -43,6 +43,8 @@ pub struct Builder<R> {
     tls: TlsOptions,
     resolver: Option<Resolver>,
     event_capacity: usize,
+    /// Whether the URL is `wss` (a TLS configuration is built only then).
+    secure: bool,
     runtime: PhantomData<fn() -> R>,
 }
 
@@ -50,7 +52,9 @@ impl<R: Runtime> Builder<R> {
     /// A builder for `url` with every default: reconnect with Fresh's backoff,
     /// pings every 15 s, JSON-RPC requests and subscriptions, webpki roots.
     pub fn new(url: &str) -> Result<Self, Error> {
+        let secure = wslink_core::WsUrl::parse(url)?.is_secure();
         Ok(Self {
+            secure,
             session: Session::builder(url)?,
             tls: TlsOptions::default(),
             resolver: None,
@@ -193,7 +197,8 @@ impl<R: Runtime> Builder<R> {
         let now = R::now();
         let rng = StdRng::try_from_rng(&mut SysRng).map_err(|e| Error::Random(e.to_string()))?;
         let mut session = self.session.build(Box::new(rng), now)?;
-        let tls = Some(self.tls.build()?);
+        // Building a TLS configuration parses every root certificate: only for wss.
+        let tls = if self.secure { Some(self.tls.build()?) } else { None };
         session.connect(now)?;
         let (command_tx, command_rx) = mpsc::channel(256);
         // Batches: one in the consumer's hands, one waiting; the driver holds the rest.

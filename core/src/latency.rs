@@ -34,7 +34,7 @@ pub(crate) struct LatencyWindow {
 
 impl LatencyWindow {
     pub(crate) fn new(capacity: usize) -> Self {
-        Self { samples: VecDeque::with_capacity(capacity.min(4096)), capacity: capacity.max(1), count: 0 }
+        Self { samples: VecDeque::new(), capacity: capacity.max(1), count: 0 }
     }
 
     pub(crate) fn record(&mut self, rtt: Duration) {

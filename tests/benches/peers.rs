@@ -56,14 +56,32 @@ struct Report {
 }
 
 fn measure(port: u16, peer: &str, workload: &str, raw: &mut std::fs::File) -> Option<Report> {
-    let out = pinned(0)
+    let mut child = pinned(0)
         .args(["--client", peer, workload, &port.to_string()])
+        .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
-        .output()
+        .spawn()
         .expect("run a client process");
-    let line = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    // A client that hangs is killed (by its own handle) and counted as failed.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let status = loop {
+        match child.try_wait().expect("child status") {
+            Some(status) => break Some(status),
+            None if Instant::now() > deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            None => std::thread::sleep(Duration::from_millis(20)),
+        }
+    };
+    let mut line = String::new();
+    if let Some(mut out) = child.stdout.take() {
+        let _ = std::io::Read::read_to_string(&mut out, &mut line);
+    }
+    let line = line.trim().to_owned();
     let _ = writeln!(raw, "{peer} {workload} {line}");
-    if !out.status.success() || !line.starts_with("ok") {
+    if !status.is_some_and(|s| s.success()) || !line.starts_with("ok") {
         eprintln!("  {peer} {workload}: failed: {line}");
         return None;
     }
@@ -207,6 +225,10 @@ mod server {
                         let per_write = (256 * 1024 / frame.len()).max(1);
                         let chunk = frame.repeat(per_write);
                         tokio::spawn(async move {
+                            // Flood once the client asks, as a feed starts after a subscribe.
+                            if !matches!(ws.next().await, Some(Ok(_))) {
+                                return;
+                            }
                             let stream = ws.get_mut();
                             let mut sent = 0u64;
                             while sent < count {
@@ -243,6 +265,23 @@ mod server {
 /// The client side of each measurement, one library at a time.
 mod client {
     use super::*;
+    use std::sync::Mutex;
+
+    /// CPU and wall time when the connection opened: setup is not measured.
+    static START: Mutex<Option<(u64, Instant)>> = Mutex::new(None);
+
+    /// CPU and wall time when the last message arrived.
+    static END: Mutex<Option<(u64, Instant)>> = Mutex::new(None);
+
+    /// Called by each client when its last message has arrived.
+    pub(crate) fn mark_end() {
+        *END.lock().expect("lock") = Some((cpu_ns(), Instant::now()));
+    }
+
+    /// Called by each client once connected.
+    pub(crate) fn mark_start() {
+        *START.lock().expect("lock") = Some((cpu_ns(), Instant::now()));
+    }
 
     fn cpu_ns() -> u64 {
         let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return 0 };
@@ -269,7 +308,7 @@ mod client {
             _ => 100_000,
         };
         let url = if kind == "idle" { format!("ws://127.0.0.1:{port}/idle") } else { url };
-        let (rss0, cpu0, start) = (rss_kib(), cpu_ns(), Instant::now());
+        let rss0 = rss_kib();
         let mut rtts = match (peer.as_str(), kind) {
             (_, "idle") => {
                 super::peers::idle(peer, &url, count);
@@ -277,7 +316,9 @@ mod client {
             }
             _ => super::peers::run(peer, kind, workload.ends_with("rtt"), &url, count),
         };
-        let (wall, cpu) = (start.elapsed(), cpu_ns().saturating_sub(cpu0));
+        let (cpu0, start) = START.lock().expect("lock").unwrap_or((cpu_ns(), Instant::now()));
+        let (cpu1, end) = END.lock().expect("lock").unwrap_or((cpu_ns(), Instant::now()));
+        let (wall, cpu) = (end.saturating_duration_since(start), cpu1.saturating_sub(cpu0));
         rtts.sort_unstable();
         let pct = |p: f64| rtts.get(((rtts.len() as f64 * p) as usize).min(rtts.len().saturating_sub(1))).copied();
         println!(
@@ -362,14 +403,13 @@ mod peers {
         count: u64,
     ) -> Vec<Duration> {
         let (client, mut events) = b.connect().await.expect("connect");
+        super::client::mark_start();
         let mut rtts = Vec::new();
         let mut got = 0u64;
         let payload = wslink_tokio::Bytes::from_static(RTT_PAYLOAD);
-        if kind == "echo" {
-            let depth = if rtt { 1 } else { DEPTH };
-            for _ in 0..depth {
-                client.send_binary(payload.clone()).await.expect("send");
-            }
+        let depth = if kind == "flood" || rtt { 1 } else { DEPTH };
+        for _ in 0..depth {
+            client.send_binary(payload.clone()).await.expect("send");
         }
         let mut sent_at = Instant::now();
         while got < count {
@@ -392,6 +432,7 @@ mod peers {
                 None => panic!("stream ended after {got}"),
             }
         }
+        super::client::mark_end();
         // Dropping the handles closes in the background, as the other clients' close() does.
         drop((client, events));
         rtts
@@ -409,14 +450,13 @@ mod peers {
         S: futures_util::Stream<Item = Result<M, E>> + futures_util::Sink<M> + Unpin,
         E: std::fmt::Debug,
     {
+        super::client::mark_start();
         let mut rtts = Vec::new();
         let mut got = 0u64;
-        if kind == "echo" {
-            let depth = if rtt { 1 } else { DEPTH };
-            for _ in 0..depth {
-                if ws.send(make()).await.is_err() {
-                    panic!("send failed");
-                }
+        let depth = if kind == "flood" || rtt { 1 } else { DEPTH };
+        for _ in 0..depth {
+            if ws.send(make()).await.is_err() {
+                panic!("send failed");
             }
         }
         let mut sent_at = Instant::now();
@@ -437,6 +477,7 @@ mod peers {
                 }
             }
         }
+        super::client::mark_end();
         let _ = ws.close().await;
         rtts
     }
@@ -465,12 +506,12 @@ mod peers {
         let mut ws = WebSocket::after_handshake(fast_handshake(url).await, Role::Client);
         ws.set_auto_close(true);
         ws.set_auto_pong(true);
+        super::client::mark_start();
         let mut rtts = Vec::new();
         let mut got = 0u64;
-        if kind == "echo" {
-            for _ in 0..if rtt { 1 } else { DEPTH } {
-                ws.write_frame(Frame::binary(Payload::Borrowed(RTT_PAYLOAD))).await.expect("send");
-            }
+        let depth = if kind == "flood" || rtt { 1 } else { DEPTH };
+        for _ in 0..depth {
+            ws.write_frame(Frame::binary(Payload::Borrowed(RTT_PAYLOAD))).await.expect("send");
         }
         let mut sent_at = Instant::now();
         while got < count {
@@ -490,6 +531,7 @@ mod peers {
                 }
             }
         }
+        super::client::mark_end();
         rtts
     }
 

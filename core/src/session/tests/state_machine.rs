@@ -258,7 +258,9 @@ impl Model {
         let _ = self.f.s.close(CloseCode::Normal, "", now);
         self.f.step();
         self.observe();
-        for _ in 0..4 {
+        // Each step fires the next deadline (request timeouts, then the close
+        // timeout); a few dozen cover every timer a run can have armed.
+        for _ in 0..64 {
             if self.closed {
                 break;
             }
