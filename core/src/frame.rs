@@ -72,8 +72,9 @@ pub(crate) fn decode_frame(input: &mut BytesMut, max_frame_size: usize) -> Resul
         input.reserve(total - input.len());
         return Ok(None);
     }
-    input.advance(header_len);
-    let payload = input.split_to(len as usize).freeze();
+    // One split of the whole frame, then a cheap advance on the frozen `Bytes`.
+    let mut payload = input.split_to(total).freeze();
+    payload.advance(header_len);
     Ok(Some(Frame { fin: header.fin, opcode, payload }))
 }
 

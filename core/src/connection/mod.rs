@@ -18,7 +18,8 @@ use crate::error::{ConfigError, ConnectionError, HandshakeError, ProtocolError, 
 use crate::event::{Closed, ConnectionEvent, Initiator};
 use crate::frame::{decode_frame, encode_frame};
 use crate::handshake::{parse_response_head, BodyLength, ClientRequest, ResponseHead};
-use crate::message::Assembler;
+use crate::message::{Assembler, Message};
+use crate::Utf8Bytes;
 use crate::{CloseCode, RandomSource};
 
 #[cfg(test)]
@@ -328,6 +329,20 @@ impl Connection {
     }
 
     fn on_data(&mut self, data: Data, fin: bool, payload: Bytes) -> Result<(), ProtocolError> {
+        // The common case, a whole message in one frame, skips the assembler.
+        if fin && !self.assembler.in_progress() && payload.len() <= self.config.max_message_size {
+            let message = match data {
+                Data::Binary => Message::Binary(payload),
+                Data::Text => Message::Text(Utf8Bytes::try_from(payload).map_err(|_| ProtocolError::InvalidUtf8)?),
+                _ => return self.on_fragment(data, fin, payload),
+            };
+            self.events.push_back(ConnectionEvent::Message(message));
+            return Ok(());
+        }
+        self.on_fragment(data, fin, payload)
+    }
+
+    fn on_fragment(&mut self, data: Data, fin: bool, payload: Bytes) -> Result<(), ProtocolError> {
         if let Some(message) = self.assembler.on_frame(data, fin, payload)? {
             self.events.push_back(ConnectionEvent::Message(message));
         }
