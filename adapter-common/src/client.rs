@@ -82,17 +82,21 @@ pub(crate) type Reply<T> = oneshot::Sender<Result<T, ClientError>>;
 /// What a handle asks of the driver.
 pub(crate) enum Command {
     Send(Message, Reply<()>),
-    Request {
-        method: String,
-        params: Option<String>,
-        timeout: Option<Duration>,
-        reply: oneshot::Sender<Result<Response, RequestError>>,
-    },
+    /// Boxed so that every slot of the command channel stays small.
+    Request(Box<RequestCommand>),
     Subscribe(Vec<String>, Reply<()>),
     Unsubscribe(Vec<String>, Reply<()>),
     Reconnect(Reply<()>),
     Close(CloseCode, String, Reply<()>),
     Snapshot(oneshot::Sender<Snapshot>),
+}
+
+/// A request handed to the driver.
+pub(crate) struct RequestCommand {
+    pub(crate) method: String,
+    pub(crate) params: Option<String>,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) reply: oneshot::Sender<Result<Response, RequestError>>,
 }
 
 /// Metrics, latency and heartbeat health at one instant.
@@ -166,8 +170,12 @@ impl Client {
         timeout: Option<Duration>,
     ) -> Result<Response, RequestError> {
         let (tx, rx) = oneshot::channel();
-        let command =
-            Command::Request { method: method.to_owned(), params: params.map(str::to_owned), timeout, reply: tx };
+        let command = Command::Request(Box::new(RequestCommand {
+            method: method.to_owned(),
+            params: params.map(str::to_owned),
+            timeout,
+            reply: tx,
+        }));
         self.commands.send(command).await.map_err(|_| ClientError::Shutdown)?;
         rx.await.map_err(|_| ClientError::Shutdown)?
     }

@@ -22,7 +22,7 @@ use futures_lite::future::or;
 use tokio::sync::{mpsc, oneshot};
 use wslink_core::{Action, CommandError, Session, SessionEvent, SessionState};
 
-use crate::client::{encode_state, ClientError, Command, Reply, RequestError, Response, Snapshot};
+use crate::client::{encode_state, ClientError, Command, Reply, RequestCommand, RequestError, Response, Snapshot};
 use crate::{Resolver, Runtime};
 
 /// How long a closed transport may take to flush its last bytes (a close frame).
@@ -302,7 +302,8 @@ fn execute(session: &mut Session, r: &mut Routing, command: Command, at: Instant
     };
     match command {
         Command::Send(message, reply) => answer(reply, session.send(message, at)),
-        Command::Request { method, params, timeout, reply } => {
+        Command::Request(request) => {
+            let RequestCommand { method, params, timeout, reply } = *request;
             match session.request(&method, params.as_deref(), timeout, at) {
                 Ok(id) => {
                     r.waiting.insert(id, reply);

@@ -88,7 +88,7 @@ pub struct Connection {
 }
 
 /// Smallest and largest room `read_buffer` reserves for one read.
-const READ_HINT_MIN: usize = 4 << 10;
+const READ_HINT_MIN: usize = 512;
 const READ_HINT_MAX: usize = 64 << 10;
 
 impl Connection {
@@ -159,7 +159,7 @@ impl Connection {
     /// The connection's own input buffer, with room reserved for the next read:
     /// read straight into its spare capacity (appending), then call
     /// [`handle_read`](Self::handle_read). This saves the copy `handle_input`
-    /// makes; the room grows from 4 KiB to 64 KiB while reads fill it and
+    /// makes; the room grows from 512 B to 64 KiB while reads fill it and
     /// shrinks again when they do not, so an idle connection holds little.
     pub fn read_buffer(&mut self) -> &mut BytesMut {
         let room = self.input.capacity() - self.input.len();
