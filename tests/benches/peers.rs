@@ -63,7 +63,7 @@ fn measure(port: u16, peer: &str, workload: &str, raw: &mut std::fs::File) -> Op
         .spawn()
         .expect("run a client process");
     // A client that hangs is killed (by its own handle) and counted as failed.
-    let deadline = Instant::now() + Duration::from_secs(120);
+    let deadline = Instant::now() + Duration::from_secs(30);
     let status = loop {
         match child.try_wait().expect("child status") {
             Some(status) => break Some(status),
@@ -97,6 +97,11 @@ fn measure(port: u16, peer: &str, workload: &str, raw: &mut std::fs::File) -> Op
     })
 }
 
+/// `RUNS` measurements, or `None` at the first failure (a client that fails once is not retried).
+fn runs(port: u16, peer: &str, workload: &str, raw: &mut std::fs::File) -> Option<Vec<Report>> {
+    (0..RUNS).map(|_| measure(port, peer, workload, raw)).collect()
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
@@ -124,11 +129,10 @@ fn orchestrate() {
         eprintln!("{title} ...");
         let mut cells = Vec::new();
         for peer in PEERS {
-            let reports: Vec<Report> = (0..RUNS).filter_map(|_| measure(port, peer, workload, &mut raw)).collect();
-            if reports.is_empty() {
-                cells.push((peer.to_string(), "failed".to_owned()));
+            let Some(reports) = runs(port, peer, workload, &mut raw) else {
+                cells.push((peer.to_string(), "failed (see the raw lines)".to_owned()));
                 continue;
-            }
+            };
             let cpu = median(reports.iter().map(|r| r.cpu_ns as f64 / r.messages as f64).collect());
             let rate = median(reports.iter().map(|r| r.messages as f64 / (r.wall_ns as f64 / 1e9)).collect());
             cells.push((peer.to_string(), format!("{cpu:.0} ns cpu/msg, {:.2} M msg/s", rate / 1e6)));
@@ -139,11 +143,10 @@ fn orchestrate() {
         eprintln!("{title} ...");
         let mut cells = Vec::new();
         for peer in PEERS {
-            let reports: Vec<Report> = (0..RUNS).filter_map(|_| measure(port, peer, workload, &mut raw)).collect();
-            if reports.is_empty() {
-                cells.push((peer.to_string(), "failed".to_owned()));
+            let Some(reports) = runs(port, peer, workload, &mut raw) else {
+                cells.push((peer.to_string(), "failed (see the raw lines)".to_owned()));
                 continue;
-            }
+            };
             let cpu = median(reports.iter().map(|r| r.cpu_ns as f64 / r.messages as f64).collect());
             let text = if workload.ends_with("rtt") {
                 let p50 = median(reports.iter().map(|r| r.p50_ns as f64).collect());
