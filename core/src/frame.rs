@@ -10,7 +10,8 @@
 //! The client's rules that a header alone decides (server frames are
 //! unmasked, no reserved bits, control frames short and final, the frame size
 //! limit) refuse a bad frame before its payload is waited for.
-//! A payload is split off the input buffer as `Bytes`, never copied.
+//! A payload under 2 KiB is split off the input buffer as `Bytes`, never
+//! copied; a larger one is copied out once (see `COPY_FROM`).
 
 use bytes::{Buf, Bytes, BytesMut};
 use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
@@ -25,6 +26,12 @@ pub(crate) struct Frame {
     pub(crate) opcode: OpCode,
     pub(crate) payload: Bytes,
 }
+
+/// Payloads from this size on are copied out of the read buffer; smaller ones
+/// share it. Sharing saves a copy per message, but a shared buffer cannot be
+/// reused; for large frames the reallocations cost more (page faults) than
+/// one copy.
+const COPY_FROM: usize = 2048;
 
 /// The fields of a frame header that decoding needs.
 struct Header {
@@ -48,6 +55,15 @@ fn parse_header(input: &[u8]) -> Option<(Header, usize, u64)> {
     (input.len() >= header_len).then_some((header, header_len, len))
 }
 
+/// How many more bytes the frame at the front of `input` needs, once its
+/// header is complete (0 when it is whole or its header is not in yet).
+pub(crate) fn bytes_missing(input: &[u8]) -> usize {
+    match parse_header(input) {
+        Some((_, header_len, len)) => (header_len as u64 + len).saturating_sub(input.len() as u64) as usize,
+        None => 0,
+    }
+}
+
 fn opcode(code: u8) -> Result<OpCode, ProtocolError> {
     Ok(match code {
         0 => OpCode::Data(Data::Continue),
@@ -69,12 +85,19 @@ pub(crate) fn decode_frame(input: &mut BytesMut, max_frame_size: usize) -> Resul
     // `check_header` bounded `len` by `max_frame_size`, a `usize`.
     let total = header_len + len as usize;
     if input.len() < total {
-        input.reserve(total - input.len());
+        // Room for the rest is made by `Connection::read_buffer`, in one step.
         return Ok(None);
     }
-    // One split of the whole frame, then a cheap advance on the frozen `Bytes`.
-    let mut payload = input.split_to(total).freeze();
-    payload.advance(header_len);
+    if (len as usize) < COPY_FROM {
+        // One split of the whole frame, then a cheap advance on the frozen `Bytes`.
+        let mut payload = input.split_to(total).freeze();
+        payload.advance(header_len);
+        return Ok(Some(Frame { fin: header.fin, opcode, payload }));
+    }
+    // A large payload is copied out once, so the read buffer stays unshared and
+    // is reused in place rather than reallocated for every frame.
+    let payload = Bytes::copy_from_slice(&input[header_len..total]);
+    input.advance(total);
     Ok(Some(Frame { fin: header.fin, opcode, payload }))
 }
 

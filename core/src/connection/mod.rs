@@ -16,7 +16,7 @@ use crate::close::{check_outgoing, close_payload, parse_close_payload};
 use crate::config::ConnectionConfig;
 use crate::error::{ConfigError, ConnectionError, HandshakeError, ProtocolError, RefusedUpgrade, SendError};
 use crate::event::{Closed, ConnectionEvent, Initiator};
-use crate::frame::{decode_frame, encode_frame};
+use crate::frame::{bytes_missing, decode_frame, encode_frame};
 use crate::handshake::{parse_response_head, BodyLength, ClientRequest, ResponseHead};
 use crate::message::{Assembler, Message};
 use crate::Utf8Bytes;
@@ -85,6 +85,8 @@ pub struct Connection {
     sent_code: Option<CloseCode>,
     /// How much room `read_buffer` reserves: grows while reads fill it, shrinks when idle.
     read_hint: usize,
+    /// The room the last `read_buffer` offered, to judge how full the read came back.
+    offered: usize,
 }
 
 /// Smallest and largest room `read_buffer` reserves for one read.
@@ -134,6 +136,7 @@ impl Connection {
             deadline: None,
             sent_code: None,
             read_hint: READ_HINT_MIN,
+            offered: 0,
         }
     }
 
@@ -162,18 +165,36 @@ impl Connection {
     /// makes; the room grows from 512 B to 64 KiB while reads fill it and
     /// shrinks again when they do not, so an idle connection holds little.
     pub fn read_buffer(&mut self) -> &mut BytesMut {
-        let room = self.input.capacity() - self.input.len();
-        if room < self.read_hint {
-            self.input.reserve(self.read_hint);
+        // A frame whose header is in gets all its room at once, so its bytes
+        // move at most once (the part that came with the header).
+        let missing = match self.phase {
+            Phase::Open | Phase::CloseSent => bytes_missing(&self.input).min(self.config.max_frame_size),
+            _ => 0,
+        };
+        let len = self.input.len();
+        // Room for the rest of the frame, or the read hint, whichever is more;
+        // the buffer is sized to that, not beyond.
+        let want = missing.max(self.read_hint.saturating_sub(len)).max(READ_HINT_MIN);
+        if self.input.capacity() - len < want && !self.input.try_reclaim(want) {
+            // No message shares this buffer any more: its partial frame moved
+            // to the front. Otherwise an exactly sized buffer takes over
+            // (`reserve` grew by doubling, to sizes the allocator mapped and
+            // unmapped on every frame: a dozen page faults per 64 KiB message).
+            let mut next = BytesMut::with_capacity(len + want);
+            next.extend_from_slice(&self.input);
+            self.input = next;
         }
+        self.offered = self.input.capacity() - self.input.len();
         &mut self.input
     }
 
     /// `n` bytes were appended to [`read_buffer`](Self::read_buffer): process them.
     pub fn handle_read(&mut self, n: usize, now: Instant) {
-        if n >= self.read_hint {
+        // A read that filled the room offered asks for more next time; one
+        // that used under a quarter of it (and of the hint) gives some back.
+        if n >= self.offered.min(self.read_hint) {
             self.read_hint = (self.read_hint * 2).min(READ_HINT_MAX);
-        } else if n < self.read_hint / 4 {
+        } else if n < self.offered.min(self.read_hint) / 4 {
             self.read_hint = (self.read_hint / 2).max(READ_HINT_MIN);
         }
         if matches!(self.phase, Phase::AwaitingEof | Phase::Finished) {
