@@ -18,6 +18,7 @@ use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
 use tungstenite::protocol::frame::FrameHeader;
 
 use crate::error::ProtocolError;
+use crate::pool::BufferPool;
 
 /// One complete server frame that passed the header rules.
 #[derive(Debug)]
@@ -78,7 +79,11 @@ fn opcode(code: u8) -> Result<OpCode, ProtocolError> {
 
 /// Takes one frame off the front of `input`, or returns `Ok(None)` and leaves
 /// `input` untouched when the frame is not complete yet.
-pub(crate) fn decode_frame(input: &mut BytesMut, max_frame_size: usize) -> Result<Option<Frame>, ProtocolError> {
+pub(crate) fn decode_frame(
+    input: &mut BytesMut,
+    max_frame_size: usize,
+    pool: &BufferPool,
+) -> Result<Option<Frame>, ProtocolError> {
     let Some((header, header_len, len)) = parse_header(input) else { return Ok(None) };
     let opcode = opcode(header.opcode)?;
     check_header(&header, opcode, len, max_frame_size)?;
@@ -96,7 +101,7 @@ pub(crate) fn decode_frame(input: &mut BytesMut, max_frame_size: usize) -> Resul
     }
     // A large payload is copied out once, so the read buffer stays unshared and
     // is reused in place rather than reallocated for every frame.
-    let payload = Bytes::copy_from_slice(&input[header_len..total]);
+    let payload = pool.copy(&input[header_len..total]);
     input.advance(total);
     Ok(Some(Frame { fin: header.fin, opcode, payload }))
 }
@@ -181,7 +186,7 @@ mod tests {
             let payload: Vec<u8> = (0..n).map(|i| i as u8).collect();
             let mut buf = BytesMut::from(&server_frame(0x82, &payload)[..]);
             buf.extend_from_slice(b"\x89");
-            let f = decode_frame(&mut buf, 1 << 20).unwrap().unwrap();
+            let f = decode_frame(&mut buf, 1 << 20, &BufferPool::default()).unwrap().unwrap();
             assert!(f.fin);
             assert_eq!(f.opcode, OpCode::Data(Data::Binary));
             assert_eq!(&f.payload[..], &payload[..]);
@@ -194,7 +199,7 @@ mod tests {
         let whole = server_frame(0x81, &[b'x'; 300]);
         for cut in 0..whole.len() {
             let mut buf = BytesMut::from(&whole[..cut]);
-            assert!(decode_frame(&mut buf, 1 << 20).unwrap().is_none(), "cut {cut}");
+            assert!(decode_frame(&mut buf, 1 << 20, &BufferPool::default()).unwrap().is_none(), "cut {cut}");
             assert_eq!(buf.len(), cut);
         }
     }
@@ -221,7 +226,7 @@ mod tests {
         ];
         for (bytes, want) in cases {
             let mut buf = BytesMut::from(*bytes);
-            assert_eq!(decode_frame(&mut buf, 1 << 20).unwrap_err(), *want, "{bytes:x?}");
+            assert_eq!(decode_frame(&mut buf, 1 << 20, &BufferPool::default()).unwrap_err(), *want, "{bytes:x?}");
         }
     }
 

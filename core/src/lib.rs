@@ -57,6 +57,7 @@ pub mod hooks;
 mod latency;
 mod message;
 mod outbound;
+mod pool;
 pub mod presets;
 mod requests;
 mod session;

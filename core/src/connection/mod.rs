@@ -19,6 +19,7 @@ use crate::event::{Closed, ConnectionEvent, Initiator};
 use crate::frame::{bytes_missing, decode_frame, encode_frame};
 use crate::handshake::{parse_response_head, BodyLength, ClientRequest, ResponseHead};
 use crate::message::{Assembler, Message};
+use crate::pool::BufferPool;
 use crate::Utf8Bytes;
 use crate::{CloseCode, RandomSource};
 
@@ -87,6 +88,8 @@ pub struct Connection {
     read_hint: usize,
     /// The room the last `read_buffer` offered, to judge how full the read came back.
     offered: usize,
+    /// Buffers for payloads copied out of the read buffer.
+    pool: BufferPool,
 }
 
 /// Smallest and largest room `read_buffer` reserves for one read.
@@ -137,6 +140,7 @@ impl Connection {
             sent_code: None,
             read_hint: READ_HINT_MIN,
             offered: 0,
+            pool: BufferPool::default(),
         }
     }
 
@@ -335,7 +339,7 @@ impl Connection {
 
     fn process_frames(&mut self, now: Instant) {
         while matches!(self.phase, Phase::Open | Phase::CloseSent) {
-            let result = match decode_frame(&mut self.input, self.config.max_frame_size) {
+            let result = match decode_frame(&mut self.input, self.config.max_frame_size, &self.pool) {
                 Ok(None) => return,
                 Ok(Some(frame)) => match frame.opcode {
                     OpCode::Data(data) => self.on_data(data, frame.fin, frame.payload),

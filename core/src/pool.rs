@@ -1,0 +1,80 @@
+//! A small pool of payload buffers for large messages.
+//!
+//! A large payload is copied out of the read buffer into a buffer of its own.
+//! Allocating and freeing those one by one, as messages are read here and
+//! dropped by the consumer on another task, let glibc hand the memory back to
+//! the kernel and fault it in again: a dozen page faults per 64 KiB message.
+//! Buffers come back here when their last `Bytes` is dropped, up to a bound,
+//! so memory stays bounded and the churn stops.
+
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+
+/// Most bytes of buffers kept for reuse, per connection.
+const KEEP_BYTES: usize = 256 << 10;
+
+/// The pool shared by a connection and the payloads it handed out.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct BufferPool {
+    free: Arc<Mutex<Vec<Vec<u8>>>>,
+}
+
+/// A payload buffer that returns to its pool when dropped.
+struct Pooled {
+    buf: Vec<u8>,
+    pool: BufferPool,
+}
+
+impl AsRef<[u8]> for Pooled {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf
+    }
+}
+
+impl Drop for Pooled {
+    fn drop(&mut self) {
+        // A poisoned lock only means another holder panicked; the list is still a list.
+        let mut free = self.pool.free.lock().unwrap_or_else(|e| e.into_inner());
+        let kept: usize = free.iter().map(Vec::capacity).sum();
+        if kept + self.buf.capacity() <= KEEP_BYTES {
+            free.push(std::mem::take(&mut self.buf));
+        }
+    }
+}
+
+impl BufferPool {
+    /// A `Bytes` holding a copy of `data`, in a reused buffer when one is free.
+    pub(crate) fn copy(&self, data: &[u8]) -> Bytes {
+        let reused = self.free.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let mut buf = reused.unwrap_or_default();
+        buf.clear();
+        buf.extend_from_slice(data);
+        Bytes::from_owner(Pooled { buf, pool: self.clone() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buffers_return_when_their_last_bytes_is_dropped() {
+        let pool = BufferPool::default();
+        let a = pool.copy(b"first payload");
+        let b = a.slice(6..);
+        assert_eq!(&b[..], b"payload");
+        drop(a);
+        assert_eq!(pool.free.lock().unwrap().len(), 0, "a slice still holds it");
+        drop(b);
+        assert_eq!(pool.free.lock().unwrap().len(), 1);
+        let c = pool.copy(b"x");
+        assert_eq!((&c[..], pool.free.lock().unwrap().len()), (&b"x"[..], 0));
+        let big = vec![7u8; 100 << 10];
+        let many: Vec<Bytes> = (0..5).map(|_| pool.copy(&big)).collect();
+        drop(many);
+        drop(c);
+        let kept: usize = pool.free.lock().unwrap().iter().map(Vec::capacity).sum();
+        assert!(kept <= KEEP_BYTES, "bounded: {kept}");
+    }
+}
