@@ -305,6 +305,17 @@ impl Connection {
         self.events.pop_front()
     }
 
+    /// The next event if it is a message (the session's fast path).
+    pub(crate) fn pop_message(&mut self) -> Option<Message> {
+        match self.events.front() {
+            Some(ConnectionEvent::Message(_)) => match self.events.pop_front() {
+                Some(ConnectionEvent::Message(message)) => Some(message),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
     /// When `handle_timeout` must next be called, if any timer is armed.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {

@@ -140,7 +140,22 @@ impl Session {
     // ----- the connection's events -----
 
     pub(super) fn pump(&mut self, now: Instant) {
-        while let Some(event) = self.conn.as_mut().and_then(Connection::poll_event) {
+        loop {
+            // The flood's path: with nothing to match or classify, messages move
+            // straight from the connection's queue to the session's.
+            if self.state == SessionState::Open
+                && self.hooks.app_heartbeat.is_none()
+                && !self.requests.matching_needed()
+            {
+                if let Some(conn) = self.conn.as_mut() {
+                    let before = self.events.len();
+                    while let Some(message) = conn.pop_message() {
+                        self.events.push_back(SessionEvent::Message(message));
+                    }
+                    self.counters.messages_in += (self.events.len() - before) as u64;
+                }
+            }
+            let Some(event) = self.conn.as_mut().and_then(Connection::poll_event) else { break };
             match event {
                 ConnectionEvent::Opened(response) => self.on_upgraded(response, now),
                 ConnectionEvent::Message(message) => {
