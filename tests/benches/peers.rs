@@ -97,6 +97,21 @@ fn measure(port: u16, peer: &str, workload: &str, raw: &mut std::fs::File) -> Op
     })
 }
 
+/// One table cell: medians of CPU per message and, by workload, rate or latency.
+fn describe(workload: &str, reports: &[Report]) -> String {
+    let med = |f: &dyn Fn(&Report) -> f64| median(reports.iter().map(f).collect());
+    let cpu = med(&|r| r.cpu_ns as f64 / r.messages as f64);
+    let rate = med(&|r| r.messages as f64 / (r.wall_ns as f64 / 1e9));
+    if workload.ends_with("rtt") {
+        let (p50, p99) = (med(&|r| r.p50_ns as f64), med(&|r| r.p99_ns as f64));
+        format!("p50 {:.1} us, p99 {:.1} us, {cpu:.0} ns cpu/rt", p50 / 1e3, p99 / 1e3)
+    } else if workload.starts_with("echo") {
+        format!("{:.0} k rt/s, {cpu:.0} ns cpu/rt", rate / 1e3)
+    } else {
+        format!("{cpu:.0} ns cpu/msg, {:.2} M msg/s", rate / 1e6)
+    }
+}
+
 /// `RUNS` measurements, or `None` at the first failure (a client that fails once is not retried).
 fn runs(port: u16, peer: &str, workload: &str, raw: &mut std::fs::File) -> Option<Vec<Report>> {
     (0..RUNS).map(|_| measure(port, peer, workload, raw)).collect()
@@ -125,36 +140,14 @@ fn orchestrate() {
         ("flood 4 KiB binary", "flood/4096/binary/200000"),
         ("flood 64 KiB binary", "flood/65536/binary/20000"),
     ];
-    for (title, workload) in flood {
+    let workloads = flood.into_iter().chain([("echo pipelined x64", "echo/pipelined"), ("rtt 32 B", "echo/rtt")]);
+    for (title, workload) in workloads {
         eprintln!("{title} ...");
         let mut cells = Vec::new();
         for peer in PEERS {
-            let Some(reports) = runs(port, peer, workload, &mut raw) else {
-                cells.push((peer.to_string(), "failed (see the raw lines)".to_owned()));
-                continue;
-            };
-            let cpu = median(reports.iter().map(|r| r.cpu_ns as f64 / r.messages as f64).collect());
-            let rate = median(reports.iter().map(|r| r.messages as f64 / (r.wall_ns as f64 / 1e9)).collect());
-            cells.push((peer.to_string(), format!("{cpu:.0} ns cpu/msg, {:.2} M msg/s", rate / 1e6)));
-        }
-        rows.push((title.to_owned(), cells));
-    }
-    for (title, workload) in [("echo pipelined x64", "echo/pipelined"), ("rtt 32 B", "echo/rtt")] {
-        eprintln!("{title} ...");
-        let mut cells = Vec::new();
-        for peer in PEERS {
-            let Some(reports) = runs(port, peer, workload, &mut raw) else {
-                cells.push((peer.to_string(), "failed (see the raw lines)".to_owned()));
-                continue;
-            };
-            let cpu = median(reports.iter().map(|r| r.cpu_ns as f64 / r.messages as f64).collect());
-            let text = if workload.ends_with("rtt") {
-                let p50 = median(reports.iter().map(|r| r.p50_ns as f64).collect());
-                let p99 = median(reports.iter().map(|r| r.p99_ns as f64).collect());
-                format!("p50 {:.1} us, p99 {:.1} us, {cpu:.0} ns cpu/rt", p50 / 1e3, p99 / 1e3)
-            } else {
-                let rate = median(reports.iter().map(|r| r.messages as f64 / (r.wall_ns as f64 / 1e9)).collect());
-                format!("{:.0} k rt/s, {cpu:.0} ns cpu/rt", rate / 1e3)
+            let text = match runs(port, peer, workload, &mut raw) {
+                Some(reports) => describe(workload, &reports),
+                None => "failed (see the raw lines)".to_owned(),
             };
             cells.push((peer.to_string(), text));
         }
