@@ -81,7 +81,8 @@ pub(crate) type Reply<T> = oneshot::Sender<Result<T, ClientError>>;
 
 /// What a handle asks of the driver.
 pub(crate) enum Command {
-    Send(Message, Reply<()>),
+    /// Boxed, as `Request` is, so that every slot of the command channel stays small.
+    Send(Box<Message>, Reply<()>),
     /// Boxed so that every slot of the command channel stays small.
     Request(Box<RequestCommand>),
     Subscribe(Vec<String>, Reply<()>),
@@ -152,13 +153,13 @@ impl Client {
     /// Sends a text message (or queues it while reconnecting).
     pub async fn send_text(&self, text: impl Into<String>) -> Result<(), ClientError> {
         let message = Message::Text(text.into().into());
-        self.ask(|r| Command::Send(message, r)).await
+        self.ask(|r| Command::Send(Box::new(message), r)).await
     }
 
     /// Sends a binary message (or queues it while reconnecting).
     pub async fn send_binary(&self, data: impl Into<bytes::Bytes>) -> Result<(), ClientError> {
         let message = Message::Binary(data.into());
-        self.ask(|r| Command::Send(message, r)).await
+        self.ask(|r| Command::Send(Box::new(message), r)).await
     }
 
     /// Sends a request and waits for its outcome. `params` is JSON text for

@@ -301,7 +301,7 @@ fn execute(session: &mut Session, r: &mut Routing, command: Command, at: Instant
         let _ = reply.send(result.map_err(ClientError::from));
     };
     match command {
-        Command::Send(message, reply) => answer(reply, session.send(message, at)),
+        Command::Send(message, reply) => answer(reply, session.send(*message, at)),
         Command::Request(request) => {
             let RequestCommand { method, params, timeout, reply } = *request;
             match session.request(&method, params.as_deref(), timeout, at) {
