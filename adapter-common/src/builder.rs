@@ -205,7 +205,7 @@ impl<R: Runtime> Builder<R> {
         let (event_tx, event_rx) = mpsc::channel(1);
         let state = Arc::new(AtomicU8::new(encode_state(session.state())));
         let driver = Driver {
-            session,
+            session: Box::new(session),
             commands: command_rx,
             events: event_tx,
             event_capacity: self.event_capacity,

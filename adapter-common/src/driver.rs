@@ -32,7 +32,9 @@ type Opening<R> = Pin<Box<dyn Future<Output = io::Result<(<R as Runtime>::Reader
 
 /// Everything the driver task owns.
 pub(crate) struct Driver {
-    pub(crate) session: Session,
+    /// Boxed: the task's future would otherwise hold the session twice (as
+    /// the captured driver and as the loop's local), 4 KB per idle connection.
+    pub(crate) session: Box<Session>,
     pub(crate) commands: mpsc::Receiver<Command>,
     pub(crate) events: mpsc::Sender<Vec<SessionEvent>>,
     /// Events the consumer may have waiting before reading pauses.
