@@ -208,7 +208,10 @@ fn deliver(r: &mut Routing, events: &mpsc::Sender<Vec<SessionEvent>>) {
     if r.pending_events.is_empty() {
         return;
     }
-    match events.try_send(std::mem::take(&mut r.pending_events)) {
+    // The next batch starts with room for as many events as this one had, so
+    // it is not regrown (and copied) step by step during the next read.
+    let room = r.pending_events.len();
+    match events.try_send(std::mem::replace(&mut r.pending_events, Vec::with_capacity(room))) {
         Ok(()) => {}
         Err(mpsc::error::TrySendError::Full(batch)) => r.pending_events = batch,
         Err(mpsc::error::TrySendError::Closed(_)) => r.events_closed = true,
