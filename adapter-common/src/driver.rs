@@ -7,8 +7,8 @@
 //! stream), then wait for the first of, in this order: the session's
 //! deadline, a command, room in the event stream, room to write, the
 //! transport opening, bytes to read. Reading comes last and is paused while
-//! events wait for room in the stream, so a slow consumer slows the server
-//! through TCP instead of growing memory here.
+//! `event_capacity` events or 256 KiB of payload wait for the consumer, so a
+//! slow consumer slows the server through TCP instead of growing memory here.
 
 use std::collections::{HashMap, VecDeque};
 use std::future::{pending, Future};
@@ -25,6 +25,9 @@ use wslink_core::{Action, CommandError, Session, SessionEvent, SessionState};
 use crate::client::{encode_state, ClientError, Command, Reply, RequestCommand, RequestError, Response, Snapshot};
 use crate::{Resolver, Runtime};
 
+/// Reading also pauses once this many payload bytes wait for the consumer, so
+/// large messages cannot pile up `event_capacity` deep.
+const PENDING_BYTES: usize = 256 << 10;
 /// How long a closed transport may take to flush its last bytes (a close frame).
 const LINGER: Duration = Duration::from_secs(2);
 
@@ -56,6 +59,8 @@ struct Io<R: Runtime> {
 struct Routing {
     /// Events not yet handed to the stream: the next batch.
     pending_events: Vec<SessionEvent>,
+    /// Payload bytes of the messages in `pending_events`.
+    pending_bytes: usize,
     waiting: HashMap<u64, oneshot::Sender<Result<Response, RequestError>>>,
     close_waiters: Vec<Reply<()>>,
     paused_since: Option<Instant>,
@@ -99,7 +104,8 @@ impl Driver {
                 let _ = session.close(wslink_core::CloseCode::Normal, "", R::now());
                 continue;
             }
-            let can_read = io.reader.is_some() && r.pending_events.len() < event_capacity;
+            let can_read =
+                io.reader.is_some() && r.pending_events.len() < event_capacity && r.pending_bytes < PENDING_BYTES;
             account_pause(&mut r, io.reader.is_some() && !can_read, R::now());
 
             let deadline = session.poll_timeout();
@@ -163,6 +169,7 @@ impl Driver {
                 Wake::Room(Err(())) | Wake::EventsClosed => {
                     r.events_closed = true;
                     r.pending_events.clear();
+                    r.pending_bytes = 0;
                 }
                 Wake::Wrote(Ok(n)) => {
                     io.out_pos += n;
@@ -212,9 +219,12 @@ fn deliver(r: &mut Routing, events: &mpsc::Sender<Vec<SessionEvent>>) {
     // it is not regrown (and copied) step by step during the next read.
     let room = r.pending_events.len();
     match events.try_send(std::mem::replace(&mut r.pending_events, Vec::with_capacity(room))) {
-        Ok(()) => {}
+        Ok(()) => r.pending_bytes = 0,
         Err(mpsc::error::TrySendError::Full(batch)) => r.pending_events = batch,
-        Err(mpsc::error::TrySendError::Closed(_)) => r.events_closed = true,
+        Err(mpsc::error::TrySendError::Closed(_)) => {
+            r.events_closed = true;
+            r.pending_bytes = 0;
+        }
     }
 }
 
@@ -294,6 +304,9 @@ fn route(session: &mut Session, r: &mut Routing, events: &mpsc::Sender<Vec<Sessi
         }
         if r.events_closed {
             continue;
+        }
+        if let SessionEvent::Message(m) = &event {
+            r.pending_bytes += m.len();
         }
         r.pending_events.push(event);
     }

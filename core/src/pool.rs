@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 
 /// Most bytes of buffers kept for reuse, per connection.
-const KEEP_BYTES: usize = 256 << 10;
+const KEEP_BYTES: usize = 1 << 20;
 
 /// The pool shared by a connection and the payloads it handed out.
 #[derive(Debug, Clone, Default)]
