@@ -186,6 +186,7 @@ impl<R: Runtime> Builder<R> {
     }
 
     /// How many events wait for the consumer before reading pauses. Default 1024.
+    /// Reading also pauses while 256 KiB of payload waits, whatever the count.
     pub fn event_capacity(mut self, capacity: usize) -> Self {
         self.event_capacity = capacity.max(1);
         self

@@ -234,7 +234,8 @@ impl Client {
 
 /// The client's events, in order. Ends after `SessionEvent::Closed`.
 ///
-/// Reading slowly is safe: when `event_capacity` events wait for you the
+/// Reading slowly is safe: when `event_capacity` events (or 256 KiB of
+/// payload) wait for you the
 /// driver stops reading the socket, and TCP pushes back on the server.
 /// Events cross from the driver in batches (all that one read produced), so a
 /// flood costs one channel operation per read, not per message.
