@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use crate::deflate::DeflateConfig;
 use crate::error::ConfigError;
 
 /// Limits and timeouts of one connection.
@@ -33,6 +34,9 @@ pub struct ConnectionConfig {
     pub fragment_size: Option<usize>,
     /// Answer pings with pongs automatically. Default on.
     pub auto_pong: bool,
+    /// Offer permessage-deflate (RFC 7692) with these settings. Default `None`
+    /// (off): see [`DeflateConfig`] for why, and for the memory it costs.
+    pub deflate: Option<DeflateConfig>,
 }
 
 impl Default for ConnectionConfig {
@@ -46,6 +50,7 @@ impl Default for ConnectionConfig {
             close_timeout: Duration::from_secs(5),
             fragment_size: None,
             auto_pong: true,
+            deflate: None,
         }
     }
 }
@@ -72,7 +77,7 @@ impl ConnectionConfig {
         if self.fragment_size == Some(0) {
             return invalid("fragment_size", "must be at least 1 or None");
         }
-        Ok(())
+        self.deflate.as_ref().map_or(Ok(()), DeflateConfig::validate)
     }
 }
 
@@ -91,6 +96,28 @@ mod tests {
             (ConnectionConfig { handshake_timeout: Some(Duration::ZERO), ..d() }, "handshake_timeout"),
             (ConnectionConfig { close_timeout: Duration::ZERO, ..d() }, "close_timeout"),
             (ConnectionConfig { fragment_size: Some(0), ..d() }, "fragment_size"),
+            (
+                ConnectionConfig {
+                    deflate: Some(DeflateConfig { client_max_window_bits: 8, ..Default::default() }),
+                    ..d()
+                },
+                "deflate.client_max_window_bits",
+            ),
+            (
+                ConnectionConfig {
+                    deflate: Some(DeflateConfig { server_max_window_bits: Some(16), ..Default::default() }),
+                    ..d()
+                },
+                "deflate.server_max_window_bits",
+            ),
+            (
+                ConnectionConfig { deflate: Some(DeflateConfig { level: 10, ..Default::default() }), ..d() },
+                "deflate.level",
+            ),
+            (
+                ConnectionConfig { deflate: Some(DeflateConfig { mem_level: 0, ..Default::default() }), ..d() },
+                "deflate.mem_level",
+            ),
         ];
         for (config, field) in cases {
             match config.validate() {

@@ -59,6 +59,10 @@ pub enum ConfigError {
     /// An extension offer must be non-empty and free of CR, LF and NUL.
     #[error("invalid extension offer {0:?}")]
     InvalidExtensionOffer(String),
+    /// permessage-deflate is offered through `ConnectionConfig::deflate`, which
+    /// also speaks it; a raw offer would be accepted and then not understood.
+    #[error("offer permessage-deflate through `ConnectionConfig::deflate`, not as a raw extension offer")]
+    RawDeflateOffer,
     /// A numeric setting is out of range.
     #[error("invalid value for `{field}`: {reason}")]
     InvalidValue {
@@ -127,6 +131,43 @@ pub enum HandshakeError {
     /// A header that must appear once appeared more than once.
     #[error("header {0} appears more than once")]
     DuplicateHeader(&'static str),
+    /// The server's permessage-deflate answer breaks our offer (RFC 7692 §7.1).
+    #[error("permessage-deflate: {0}")]
+    Deflate(#[from] DeflateNegotiationError),
+}
+
+/// How a server's permessage-deflate answer broke the offer (RFC 7692 §7.1).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DeflateNegotiationError {
+    /// A parameter RFC 7692 does not define.
+    #[error("unknown parameter {0:?}")]
+    UnknownParameter(String),
+    /// A parameter given twice.
+    #[error("parameter {0:?} given twice")]
+    DuplicateParameter(String),
+    /// A flag with a value, or a window size that is not a number from 8 to 15.
+    #[error("invalid value {value:?} for {parameter:?}")]
+    InvalidValue {
+        /// The parameter's name as the server wrote it.
+        parameter: String,
+        /// The value as the server wrote it.
+        value: String,
+    },
+    /// A window larger than the one offered.
+    #[error("{parameter} of {bits} exceeds the offer")]
+    WindowAboveOffer {
+        /// The parameter's name as the server wrote it.
+        parameter: String,
+        /// The server's value.
+        bits: u8,
+    },
+    /// We asked the server for this and it did not grant it (it must decline instead).
+    #[error("{0} was asked for and not granted")]
+    NotGranted(&'static str),
+    /// The extension was accepted more than once.
+    #[error("accepted more than once")]
+    AcceptedTwice,
 }
 
 /// A refused upgrade: what the server said instead of `101 Switching Protocols`.
@@ -201,6 +242,10 @@ pub enum ProtocolError {
         /// The configured limit.
         limit: usize,
     },
+    /// RFC 7692 §7.2.2: a compressed message that does not inflate (corrupt
+    /// deflate data, or data after the stream's final block).
+    #[error("compressed message does not inflate")]
+    InvalidCompressedData,
 }
 
 impl ProtocolError {
@@ -266,6 +311,7 @@ mod tests {
             (ProtocolError::InvalidCloseReason, 1007),
             (ProtocolError::FrameTooLarge { size: 2, limit: 1 }, 1009),
             (ProtocolError::MessageTooLarge { size: 2, limit: 1 }, 1009),
+            (ProtocolError::InvalidCompressedData, 1002),
         ];
         for (error, code) in cases {
             assert_eq!(u16::from(error.close_code()), code, "{error}");

@@ -25,6 +25,8 @@ use crate::pool::BufferPool;
 pub(crate) struct Frame {
     pub(crate) fin: bool,
     pub(crate) opcode: OpCode,
+    /// RSV1 on the first frame of a message: permessage-deflate compressed it.
+    pub(crate) compressed: bool,
     pub(crate) payload: Bytes,
 }
 
@@ -37,7 +39,8 @@ const COPY_FROM: usize = 2048;
 /// The fields of a frame header that decoding needs.
 struct Header {
     fin: bool,
-    rsv: bool,
+    rsv1: bool,
+    rsv23: bool,
     masked: bool,
     opcode: u8,
 }
@@ -46,7 +49,13 @@ struct Header {
 /// 14 bytes) is there; then the header, its length and the payload length.
 fn parse_header(input: &[u8]) -> Option<(Header, usize, u64)> {
     let (&b0, &b1) = (input.first()?, input.get(1)?);
-    let header = Header { fin: b0 & 0x80 != 0, rsv: b0 & 0x70 != 0, masked: b1 & 0x80 != 0, opcode: b0 & 0x0F };
+    let header = Header {
+        fin: b0 & 0x80 != 0,
+        rsv1: b0 & 0x40 != 0,
+        rsv23: b0 & 0x30 != 0,
+        masked: b1 & 0x80 != 0,
+        opcode: b0 & 0x0F,
+    };
     let (len, at) = match b1 & 0x7F {
         126 => (u64::from(u16::from_be_bytes(input.get(2..4)?.try_into().ok()?)), 4),
         127 => (u64::from_be_bytes(input.get(2..10)?.try_into().ok()?), 10),
@@ -77,16 +86,25 @@ fn opcode(code: u8) -> Result<OpCode, ProtocolError> {
     })
 }
 
+/// What the connection allows in frame headers.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FrameRules {
+    pub(crate) max_frame_size: usize,
+    /// permessage-deflate is in force: RSV1 may mark a message's first frame.
+    pub(crate) deflate: bool,
+}
+
 /// Takes one frame off the front of `input`, or returns `Ok(None)` and leaves
 /// `input` untouched when the frame is not complete yet.
 pub(crate) fn decode_frame(
     input: &mut BytesMut,
-    max_frame_size: usize,
+    rules: FrameRules,
     pool: &BufferPool,
 ) -> Result<Option<Frame>, ProtocolError> {
     let Some((header, header_len, len)) = parse_header(input) else { return Ok(None) };
     let opcode = opcode(header.opcode)?;
-    check_header(&header, opcode, len, max_frame_size)?;
+    check_header(&header, opcode, len, rules)?;
+    let compressed = header.rsv1;
     // `check_header` bounded `len` by `max_frame_size`, a `usize`.
     let total = header_len + len as usize;
     if input.len() < total {
@@ -97,20 +115,24 @@ pub(crate) fn decode_frame(
         // One split of the whole frame, then a cheap advance on the frozen `Bytes`.
         let mut payload = input.split_to(total).freeze();
         payload.advance(header_len);
-        return Ok(Some(Frame { fin: header.fin, opcode, payload }));
+        return Ok(Some(Frame { fin: header.fin, opcode, compressed, payload }));
     }
     // A large payload is copied out once, so the read buffer stays unshared and
     // is reused in place rather than reallocated for every frame.
     let payload = pool.copy(&input[header_len..total]);
     input.advance(total);
-    Ok(Some(Frame { fin: header.fin, opcode, payload }))
+    Ok(Some(Frame { fin: header.fin, opcode, compressed, payload }))
 }
 
-fn check_header(header: &Header, opcode: OpCode, len: u64, max_frame_size: usize) -> Result<(), ProtocolError> {
+fn check_header(header: &Header, opcode: OpCode, len: u64, rules: FrameRules) -> Result<(), ProtocolError> {
+    let max_frame_size = rules.max_frame_size;
     if header.masked {
         return Err(ProtocolError::MaskedFrame);
     }
-    if header.rsv {
+    // RFC 7692 §6: RSV1 marks the first frame of a compressed data message;
+    // on a continuation or a control frame it is an error.
+    let rsv1_allowed = rules.deflate && matches!(opcode, OpCode::Data(Data::Text | Data::Binary));
+    if header.rsv23 || (header.rsv1 && !rsv1_allowed) {
         return Err(ProtocolError::ReservedBits);
     }
     if let OpCode::Control(_) = opcode {
@@ -127,9 +149,9 @@ fn check_header(header: &Header, opcode: OpCode, len: u64, max_frame_size: usize
     Ok(())
 }
 
-/// Appends one masked client frame to `out`.
-pub(crate) fn encode_frame(out: &mut Vec<u8>, opcode: OpCode, fin: bool, payload: &[u8], mask: [u8; 4]) {
-    let header = FrameHeader { is_final: fin, rsv1: false, rsv2: false, rsv3: false, opcode, mask: Some(mask) };
+/// Appends one masked client frame to `out`; `rsv1` marks a compressed message's first frame.
+pub(crate) fn encode_frame(out: &mut Vec<u8>, opcode: OpCode, fin: bool, rsv1: bool, payload: &[u8], mask: [u8; 4]) {
+    let header = FrameHeader { is_final: fin, rsv1, rsv2: false, rsv3: false, opcode, mask: Some(mask) };
     out.reserve(header.len(payload.len() as u64) + payload.len());
     // Writing into a Vec<u8> cannot fail; the Result is io::Write's signature only.
     let _ = header.format(payload.len() as u64, out);
@@ -163,6 +185,8 @@ mod tests {
     use proptest::prelude::*;
     use std::io::Cursor;
 
+    const RULES: FrameRules = FrameRules { max_frame_size: 1 << 20, deflate: false };
+
     fn server_frame(first: u8, payload: &[u8]) -> Vec<u8> {
         let mut v = vec![first];
         match payload.len() {
@@ -186,7 +210,7 @@ mod tests {
             let payload: Vec<u8> = (0..n).map(|i| i as u8).collect();
             let mut buf = BytesMut::from(&server_frame(0x82, &payload)[..]);
             buf.extend_from_slice(b"\x89");
-            let f = decode_frame(&mut buf, 1 << 20, &BufferPool::default()).unwrap().unwrap();
+            let f = decode_frame(&mut buf, RULES, &BufferPool::default()).unwrap().unwrap();
             assert!(f.fin);
             assert_eq!(f.opcode, OpCode::Data(Data::Binary));
             assert_eq!(&f.payload[..], &payload[..]);
@@ -199,7 +223,7 @@ mod tests {
         let whole = server_frame(0x81, &[b'x'; 300]);
         for cut in 0..whole.len() {
             let mut buf = BytesMut::from(&whole[..cut]);
-            assert!(decode_frame(&mut buf, 1 << 20, &BufferPool::default()).unwrap().is_none(), "cut {cut}");
+            assert!(decode_frame(&mut buf, RULES, &BufferPool::default()).unwrap().is_none(), "cut {cut}");
             assert_eq!(buf.len(), cut);
         }
     }
@@ -226,7 +250,26 @@ mod tests {
         ];
         for (bytes, want) in cases {
             let mut buf = BytesMut::from(*bytes);
-            assert_eq!(decode_frame(&mut buf, 1 << 20, &BufferPool::default()).unwrap_err(), *want, "{bytes:x?}");
+            assert_eq!(decode_frame(&mut buf, RULES, &BufferPool::default()).unwrap_err(), *want, "{bytes:x?}");
+        }
+    }
+
+    #[test]
+    fn rsv1_is_allowed_only_on_a_first_data_frame_with_deflate() {
+        let deflate = FrameRules { deflate: true, ..RULES };
+        for (bytes, ok) in [
+            (&b"\xc1\x00"[..], true),
+            (b"\x42\x00", true),
+            (b"\x40\x00", false),
+            (b"\xc9\x00", false),
+            (b"\xe1\x00", false),
+        ] {
+            let result = decode_frame(&mut BytesMut::from(bytes), deflate, &BufferPool::default());
+            match result {
+                Ok(Some(frame)) => assert!(ok && frame.compressed, "{bytes:x?}"),
+                Err(e) => assert!(!ok && e == ProtocolError::ReservedBits, "{bytes:x?}: {e:?}"),
+                Ok(None) => panic!("{bytes:x?}: incomplete"),
+            }
         }
     }
 
@@ -235,7 +278,7 @@ mod tests {
         for n in [0usize, 5, 125, 126, 1000, 70000] {
             let payload: Vec<u8> = (0..n).map(|i| (i * 7) as u8).collect();
             let mut out = Vec::new();
-            encode_frame(&mut out, OpCode::Control(Control::Ping), true, &payload, [1, 2, 3, 4]);
+            encode_frame(&mut out, OpCode::Control(Control::Ping), true, false, &payload, [1, 2, 3, 4]);
             let mut cursor = Cursor::new(&out[..]);
             let (h, len) = FrameHeader::parse(&mut cursor).unwrap().unwrap();
             assert_eq!((h.mask, len as usize), (Some([1, 2, 3, 4]), n));
@@ -259,7 +302,7 @@ mod tests {
         #![proptest_config(ProptestConfig::with_cases(2000))]
         #[test]
         fn header_parser_agrees_with_tungstenites(bytes in prop::collection::vec(any::<u8>(), 0..16)) {
-            let ours = parse_header(&bytes).map(|(h, hl, len)| (h.fin, h.rsv, h.masked, h.opcode, hl, len));
+            let ours = parse_header(&bytes).map(|(h, hl, len)| (h.fin, h.rsv1 || h.rsv23, h.masked, h.opcode, hl, len));
             let mut cursor = Cursor::new(&bytes[..]);
             let theirs = match FrameHeader::parse(&mut cursor) {
                 Ok(Some((h, len))) => Some(Some((h.is_final, h.rsv1 || h.rsv2 || h.rsv3, h.mask.is_some(), u8::from(h.opcode), cursor.position() as usize, len))),

@@ -48,6 +48,7 @@ mod backoff;
 mod close;
 mod config;
 mod connection;
+mod deflate;
 mod error;
 mod event;
 mod frame;
@@ -67,7 +68,11 @@ mod utf8;
 pub use backoff::BackoffConfig;
 pub use config::ConnectionConfig;
 pub use connection::{Connection, ConnectionState};
-pub use error::{ConfigError, ConnectionError, HandshakeError, ProtocolError, RefusedUpgrade, SendError, UrlError};
+pub use deflate::{CompressionStats, DeflateConfig, DeflateParams};
+pub use error::{
+    ConfigError, ConnectionError, DeflateNegotiationError, HandshakeError, ProtocolError, RefusedUpgrade, SendError,
+    UrlError,
+};
 pub use event::{Closed, ConnectionEvent, Initiator};
 pub use handshake::{ClientRequest, UpgradeResponse};
 pub use heartbeat::{AppHeartbeatConfig, HeartbeatHealth, PingConfig};

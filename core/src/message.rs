@@ -3,12 +3,15 @@
 //! A message in one frame (the common case) is the frame's payload itself:
 //! no copy. A fragmented message is gathered into one buffer whose growth is
 //! checked against the message limit before any byte is added, and its text is
-//! validated fragment by fragment so bad UTF-8 fails at once.
+//! validated fragment by fragment so bad UTF-8 fails at once. A compressed
+//! message (permessage-deflate) is inflated fragment by fragment into that
+//! buffer, under the same limit.
 
 use bytes::{Bytes, BytesMut};
 use tungstenite::protocol::frame::coding::Data;
 use tungstenite::Utf8Bytes;
 
+use crate::deflate::Inflater;
 use crate::error::ProtocolError;
 use crate::utf8::Utf8Validator;
 
@@ -47,6 +50,8 @@ impl Message {
 
 struct Partial {
     text: bool,
+    /// permessage-deflate: fragments are inflated as they arrive.
+    compressed: bool,
     buf: BytesMut,
     utf8: Utf8Validator,
 }
@@ -67,15 +72,24 @@ impl Assembler {
         self.partial.is_some()
     }
 
+    /// Whether an unfinished message is being inflated.
+    pub(crate) fn compressed_in_progress(&self) -> bool {
+        self.partial.as_ref().is_some_and(|p| p.compressed)
+    }
+
     /// Takes one data frame; returns the message it completes, if any.
+    /// `compressed` is the frame's RSV1; `inflater` is there when
+    /// permessage-deflate is in force (the frame decoder refuses RSV1 otherwise).
     pub(crate) fn on_frame(
         &mut self,
         opcode: Data,
         fin: bool,
+        compressed: bool,
         payload: Bytes,
+        inflater: Option<&mut Inflater>,
     ) -> Result<Option<Message>, ProtocolError> {
         let text = match (opcode, self.partial.is_some()) {
-            (Data::Continue, true) => return self.on_continuation(fin, payload),
+            (Data::Continue, true) => return self.on_continuation(fin, &payload, inflater),
             (Data::Continue, false) => return Err(ProtocolError::UnexpectedContinuation),
             (_, true) => return Err(ProtocolError::ExpectedContinuation),
             (Data::Text, false) => true,
@@ -83,34 +97,45 @@ impl Assembler {
             // The frame decoder refuses reserved opcodes before they get here.
             (Data::Reserved(op), false) => return Err(ProtocolError::ReservedOpcode(op)),
         };
-        self.check_size(payload.len() as u64)?;
-        if fin {
+        if fin && !compressed {
+            self.check_size(payload.len() as u64)?;
             return Ok(Some(if text {
                 Message::Text(Utf8Bytes::try_from(payload).map_err(|_| ProtocolError::InvalidUtf8)?)
             } else {
                 Message::Binary(payload)
             }));
         }
-        let mut utf8 = Utf8Validator::default();
-        if text {
-            utf8.feed(&payload).map_err(|_| ProtocolError::InvalidUtf8)?;
-        }
-        self.partial = Some(Partial { text, buf: BytesMut::from(&payload[..]), utf8 });
-        Ok(None)
+        self.partial = Some(Partial { text, compressed, buf: BytesMut::new(), utf8: Utf8Validator::default() });
+        self.on_continuation(fin, &payload, inflater)
     }
 
-    fn on_continuation(&mut self, fin: bool, payload: Bytes) -> Result<Option<Message>, ProtocolError> {
+    fn on_continuation(
+        &mut self,
+        fin: bool,
+        payload: &[u8],
+        inflater: Option<&mut Inflater>,
+    ) -> Result<Option<Message>, ProtocolError> {
+        let limit = self.max_message_size;
         let Some(partial) = self.partial.as_mut() else {
             return Err(ProtocolError::UnexpectedContinuation);
         };
-        let size = partial.buf.len() as u64 + payload.len() as u64;
-        if size > self.max_message_size as u64 {
-            return Err(ProtocolError::MessageTooLarge { size, limit: self.max_message_size });
+        let start = partial.buf.len();
+        if partial.compressed {
+            let inflater = inflater.ok_or(ProtocolError::ReservedBits)?;
+            inflater.inflate(payload, &mut partial.buf, limit)?;
+            if fin {
+                inflater.finish(&mut partial.buf, limit)?;
+            }
+        } else {
+            let size = start as u64 + payload.len() as u64;
+            if size > limit as u64 {
+                return Err(ProtocolError::MessageTooLarge { size, limit });
+            }
+            partial.buf.extend_from_slice(payload);
         }
         if partial.text {
-            partial.utf8.feed(&payload).map_err(|_| ProtocolError::InvalidUtf8)?;
+            partial.utf8.feed(&partial.buf[start..]).map_err(|_| ProtocolError::InvalidUtf8)?;
         }
-        partial.buf.extend_from_slice(&payload);
         if !fin {
             return Ok(None);
         }
@@ -148,45 +173,48 @@ mod tests {
         let mut a = Assembler::new(100);
         let payload = b(b"hello");
         let ptr = payload.as_ptr();
-        match a.on_frame(Data::Binary, true, payload).unwrap() {
+        match a.on_frame(Data::Binary, true, false, payload, None).unwrap() {
             Some(Message::Binary(m)) => assert_eq!(m.as_ptr(), ptr),
             other => panic!("{other:?}"),
         }
-        let msg = a.on_frame(Data::Text, true, b("h\u{e9}".as_bytes())).unwrap().unwrap();
+        let msg = a.on_frame(Data::Text, true, false, b("h\u{e9}".as_bytes()), None).unwrap().unwrap();
         assert_eq!(msg, Message::Text("h\u{e9}".into()));
     }
 
     #[test]
     fn fragments_join_and_text_is_checked_across_them() {
         let mut a = Assembler::new(100);
-        assert_eq!(a.on_frame(Data::Text, false, b(b"caf\xc3")).unwrap(), None);
+        assert_eq!(a.on_frame(Data::Text, false, false, b(b"caf\xc3"), None).unwrap(), None);
         assert!(a.in_progress());
-        assert_eq!(a.on_frame(Data::Continue, false, b(b"\xa9 ")).unwrap(), None);
-        assert_eq!(a.on_frame(Data::Continue, true, b(b"ok")).unwrap(), Some(Message::Text("caf\u{e9} ok".into())));
+        assert_eq!(a.on_frame(Data::Continue, false, false, b(b"\xa9 "), None).unwrap(), None);
+        assert_eq!(
+            a.on_frame(Data::Continue, true, false, b(b"ok"), None).unwrap(),
+            Some(Message::Text("caf\u{e9} ok".into()))
+        );
         assert!(!a.in_progress());
-        assert_eq!(a.on_frame(Data::Binary, false, b(b"\xff")).unwrap(), None);
-        assert_eq!(a.on_frame(Data::Continue, true, b(b"")).unwrap(), Some(Message::Binary(b(b"\xff"))));
+        assert_eq!(a.on_frame(Data::Binary, false, false, b(b"\xff"), None).unwrap(), None);
+        assert_eq!(a.on_frame(Data::Continue, true, false, b(b""), None).unwrap(), Some(Message::Binary(b(b"\xff"))));
     }
 
     #[test]
     fn each_fragmentation_fault_is_typed() {
         let mut a = Assembler::new(10);
-        assert_eq!(a.on_frame(Data::Continue, true, b(b"x")), Err(ProtocolError::UnexpectedContinuation));
-        a.on_frame(Data::Binary, false, b(b"x")).unwrap();
-        assert_eq!(a.on_frame(Data::Text, true, b(b"x")), Err(ProtocolError::ExpectedContinuation));
+        assert_eq!(a.on_frame(Data::Continue, true, false, b(b"x"), None), Err(ProtocolError::UnexpectedContinuation));
+        a.on_frame(Data::Binary, false, false, b(b"x"), None).unwrap();
+        assert_eq!(a.on_frame(Data::Text, true, false, b(b"x"), None), Err(ProtocolError::ExpectedContinuation));
         let mut a = Assembler::new(10);
-        a.on_frame(Data::Binary, false, b(b"123456")).unwrap();
+        a.on_frame(Data::Binary, false, false, b(b"123456"), None).unwrap();
         assert_eq!(
-            a.on_frame(Data::Continue, true, b(b"12345")),
+            a.on_frame(Data::Continue, true, false, b(b"12345"), None),
             Err(ProtocolError::MessageTooLarge { size: 11, limit: 10 })
         );
         let mut a = Assembler::new(10);
-        assert_eq!(a.on_frame(Data::Text, false, b(b"\xff")), Err(ProtocolError::InvalidUtf8));
+        assert_eq!(a.on_frame(Data::Text, false, false, b(b"\xff"), None), Err(ProtocolError::InvalidUtf8));
         let mut a = Assembler::new(10);
-        a.on_frame(Data::Text, false, b(b"\xe2\x82")).unwrap();
-        assert_eq!(a.on_frame(Data::Continue, true, b(b"")), Err(ProtocolError::InvalidUtf8));
+        a.on_frame(Data::Text, false, false, b(b"\xe2\x82"), None).unwrap();
+        assert_eq!(a.on_frame(Data::Continue, true, false, b(b""), None), Err(ProtocolError::InvalidUtf8));
         assert_eq!(
-            Assembler::new(3).on_frame(Data::Binary, true, b(b"1234")),
+            Assembler::new(3).on_frame(Data::Binary, true, false, b(b"1234"), None),
             Err(ProtocolError::MessageTooLarge { size: 4, limit: 3 })
         );
     }

@@ -14,15 +14,22 @@ use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
 
 use crate::close::{check_outgoing, close_payload, parse_close_payload};
 use crate::config::ConnectionConfig;
-use crate::error::{ConfigError, ConnectionError, HandshakeError, ProtocolError, RefusedUpgrade, SendError};
+use crate::deflate::{self, CompressionStats, Deflate, DeflateParams};
+use crate::error::{
+    ConfigError, ConnectionError, DeflateNegotiationError, HandshakeError, ProtocolError, RefusedUpgrade, SendError,
+};
 use crate::event::{Closed, ConnectionEvent, Initiator};
-use crate::frame::{bytes_missing, decode_frame, encode_frame};
-use crate::handshake::{parse_response_head, BodyLength, ClientRequest, ResponseHead};
+use crate::frame::{bytes_missing, decode_frame, encode_frame, FrameRules};
+use crate::handshake::{
+    parse_response_head, split_extensions, BodyLength, ClientRequest, ResponseHead, UpgradeResponse,
+};
 use crate::message::{Assembler, Message};
 use crate::pool::BufferPool;
 use crate::Utf8Bytes;
 use crate::{CloseCode, RandomSource};
 
+#[cfg(test)]
+mod deflate_tests;
 #[cfg(test)]
 mod tests;
 
@@ -90,6 +97,10 @@ pub struct Connection {
     offered: usize,
     /// Buffers for payloads copied out of the read buffer.
     pool: BufferPool,
+    /// permessage-deflate, once the server accepted it.
+    deflate: Option<Box<Deflate>>,
+    /// Where an outgoing message is compressed before it is framed.
+    compressed: Vec<u8>,
 }
 
 /// Smallest and largest room `read_buffer` reserves for one read.
@@ -107,6 +118,18 @@ impl Connection {
     ) -> Result<Self, ConfigError> {
         request.validate()?;
         config.validate()?;
+        let raw_deflate_offer = request
+            .extensions()
+            .iter()
+            .flat_map(|e| split_extensions(e))
+            .any(|(name, _)| name.eq_ignore_ascii_case(deflate::EXTENSION_NAME));
+        if raw_deflate_offer {
+            return Err(ConfigError::RawDeflateOffer);
+        }
+        let request = match &config.deflate {
+            Some(deflate) => request.extension(deflate::offer(deflate)),
+            None => request,
+        };
         let mut nonce = [0u8; 16];
         rng.fill(&mut nonce);
         let key = data_encoding::BASE64.encode(&nonce);
@@ -127,6 +150,20 @@ impl Connection {
         Ok(Self::with_phase(config, rng, Phase::Open))
     }
 
+    /// Like [`from_upgraded`](Self::from_upgraded), for a transport whose
+    /// upgrade agreed to permessage-deflate with `params`; compression follows
+    /// `config.deflate` (its defaults when `None`).
+    pub fn from_upgraded_with_deflate(
+        config: ConnectionConfig,
+        params: DeflateParams,
+        rng: Box<dyn RandomSource>,
+    ) -> Result<Self, ConfigError> {
+        let mut conn = Self::from_upgraded(config, rng)?;
+        let deflate_config = conn.config.deflate.clone().unwrap_or_default();
+        conn.deflate = Some(Box::new(Deflate::new(&deflate_config, params)));
+        Ok(conn)
+    }
+
     fn with_phase(config: ConnectionConfig, rng: Box<dyn RandomSource>, phase: Phase) -> Self {
         Self {
             assembler: Assembler::new(config.max_message_size),
@@ -141,6 +178,8 @@ impl Connection {
             read_hint: READ_HINT_MIN,
             offered: 0,
             pool: BufferPool::default(),
+            deflate: None,
+            compressed: Vec::new(),
         }
     }
 
@@ -305,6 +344,12 @@ impl Connection {
         self.events.pop_front()
     }
 
+    /// What compression has done on this connection; `None` unless
+    /// permessage-deflate is in force.
+    pub fn compression_stats(&self) -> Option<CompressionStats> {
+        self.deflate.as_ref().map(|d| d.stats)
+    }
+
     /// The next event if it is a message (the session's fast path).
     pub(crate) fn pop_message(&mut self) -> Option<Message> {
         match self.events.front() {
@@ -328,8 +373,11 @@ impl Connection {
                 Phase::Handshaking { request, accept } => {
                     match parse_response_head(&self.input, request, accept, self.config.max_response_head) {
                         Ok(ResponseHead::Partial) => return,
-                        Ok(ResponseHead::Accepted { response, head_len }) => {
+                        Ok(ResponseHead::Accepted { mut response, head_len }) => {
                             self.input.advance(head_len);
+                            if let Err(e) = self.accept_extensions(&mut response) {
+                                return self.fail_handshake(e);
+                            }
                             self.phase = Phase::Open;
                             self.deadline = None;
                             self.events.push_back(ConnectionEvent::Opened(response));
@@ -348,12 +396,29 @@ impl Connection {
         }
     }
 
+    /// Puts the extensions the server accepted in force.
+    fn accept_extensions(&mut self, response: &mut UpgradeResponse) -> Result<(), HandshakeError> {
+        let Some(config) = &self.config.deflate else { return Ok(()) };
+        let mut accepted = response.extensions.iter().filter(|e| {
+            split_extensions(e).next().is_some_and(|(name, _)| name.eq_ignore_ascii_case(deflate::EXTENSION_NAME))
+        });
+        let Some(answer) = accepted.next() else { return Ok(()) };
+        if accepted.next().is_some() {
+            return Err(DeflateNegotiationError::AcceptedTwice.into());
+        }
+        let params = deflate::negotiate(config, answer)?;
+        self.deflate = Some(Box::new(Deflate::new(config, params)));
+        response.deflate = Some(params);
+        Ok(())
+    }
+
     fn process_frames(&mut self, now: Instant) {
+        let rules = FrameRules { max_frame_size: self.config.max_frame_size, deflate: self.deflate.is_some() };
         while matches!(self.phase, Phase::Open | Phase::CloseSent) {
-            let result = match decode_frame(&mut self.input, self.config.max_frame_size, &self.pool) {
+            let result = match decode_frame(&mut self.input, rules, &self.pool) {
                 Ok(None) => return,
                 Ok(Some(frame)) => match frame.opcode {
-                    OpCode::Data(data) => self.on_data(data, frame.fin, frame.payload),
+                    OpCode::Data(data) => self.on_data(data, frame.fin, frame.compressed, frame.payload),
                     OpCode::Control(control) => self.on_control(control, frame.payload, now),
                 },
                 Err(e) => Err(e),
@@ -364,22 +429,37 @@ impl Connection {
         }
     }
 
-    fn on_data(&mut self, data: Data, fin: bool, payload: Bytes) -> Result<(), ProtocolError> {
-        // The common case, a whole message in one frame, skips the assembler.
-        if fin && !self.assembler.in_progress() && payload.len() <= self.config.max_message_size {
+    fn on_data(&mut self, data: Data, fin: bool, compressed: bool, payload: Bytes) -> Result<(), ProtocolError> {
+        // The common case, a whole uncompressed message in one frame, skips the assembler.
+        if fin && !compressed && !self.assembler.in_progress() && payload.len() <= self.config.max_message_size {
             let message = match data {
                 Data::Binary => Message::Binary(payload),
                 Data::Text => Message::Text(Utf8Bytes::try_from(payload).map_err(|_| ProtocolError::InvalidUtf8)?),
-                _ => return self.on_fragment(data, fin, payload),
+                _ => return self.on_fragment(data, fin, compressed, payload),
             };
             self.events.push_back(ConnectionEvent::Message(message));
             return Ok(());
         }
-        self.on_fragment(data, fin, payload)
+        self.on_fragment(data, fin, compressed, payload)
     }
 
-    fn on_fragment(&mut self, data: Data, fin: bool, payload: Bytes) -> Result<(), ProtocolError> {
-        if let Some(message) = self.assembler.on_frame(data, fin, payload)? {
+    fn on_fragment(&mut self, data: Data, fin: bool, compressed: bool, payload: Bytes) -> Result<(), ProtocolError> {
+        let wire_len = payload.len() as u64;
+        let deflate = self.deflate.as_deref_mut();
+        let inflating = deflate.is_some() && (compressed || self.assembler.compressed_in_progress());
+        let (inflater, stats) = match deflate {
+            Some(d) => (Some(&mut d.inflater), Some(&mut d.stats)),
+            None => (None, None),
+        };
+        let message = self.assembler.on_frame(data, fin, compressed, payload, inflater)?;
+        if let (true, Some(stats)) = (inflating, stats) {
+            stats.inflated_from += wire_len;
+            if let Some(message) = &message {
+                stats.messages_inflated += 1;
+                stats.inflated_to += message.len() as u64;
+            }
+        }
+        if let Some(message) = message {
             self.events.push_back(ConnectionEvent::Message(message));
         }
         Ok(())
@@ -492,17 +572,21 @@ impl Connection {
 
     fn send_data(&mut self, data: Data, payload: &[u8]) -> Result<(), SendError> {
         self.check_open()?;
+        let mut compressed = std::mem::take(&mut self.compressed);
+        let rsv1 = self.deflate.as_mut().is_some_and(|d| d.compress(payload, &mut compressed));
+        let payload = if rsv1 { &compressed[..] } else { payload };
         match self.config.fragment_size {
             Some(size) if payload.len() > size => {
                 let mut chunks = payload.chunks(size).peekable();
-                let mut opcode = OpCode::Data(data);
+                let (mut opcode, mut first) = (OpCode::Data(data), rsv1);
                 while let Some(chunk) = chunks.next() {
-                    self.write_frame(opcode, chunks.peek().is_none(), chunk);
-                    opcode = OpCode::Data(Data::Continue);
+                    self.write_frame_rsv1(opcode, chunks.peek().is_none(), first, chunk);
+                    (opcode, first) = (OpCode::Data(Data::Continue), false);
                 }
             }
-            _ => self.write_frame(OpCode::Data(data), true, payload),
+            _ => self.write_frame_rsv1(OpCode::Data(data), true, rsv1, payload),
         }
+        self.compressed = compressed;
         Ok(())
     }
 
@@ -529,8 +613,12 @@ impl Connection {
     }
 
     fn write_frame(&mut self, opcode: OpCode, fin: bool, payload: &[u8]) {
+        self.write_frame_rsv1(opcode, fin, false, payload);
+    }
+
+    fn write_frame_rsv1(&mut self, opcode: OpCode, fin: bool, rsv1: bool, payload: &[u8]) {
         let mask = self.rng.next_u32().to_ne_bytes();
-        encode_frame(&mut self.output, opcode, fin, payload, mask);
+        encode_frame(&mut self.output, opcode, fin, rsv1, payload, mask);
     }
 }
 

@@ -12,7 +12,7 @@ use std::io::Cursor;
 use std::time::Duration;
 use tungstenite::protocol::frame::FrameHeader;
 
-fn start(config: ConnectionConfig) -> (Connection, Instant, String) {
+pub(super) fn start(config: ConnectionConfig) -> (Connection, Instant, String) {
     let now = Instant::now();
     let request = ClientRequest::new("ws://example.com/x").unwrap().subprotocol("chat");
     let mut conn = Connection::new(request, config, Box::new(StdRng::seed_from_u64(3)), now).unwrap();
@@ -23,7 +23,7 @@ fn start(config: ConnectionConfig) -> (Connection, Instant, String) {
     (conn, now, key)
 }
 
-fn accept_response(key: &str) -> String {
+pub(super) fn accept_response(key: &str) -> String {
     format!(
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
          Sec-WebSocket-Accept: {}\r\n\r\n",
@@ -38,12 +38,12 @@ fn open() -> (Connection, Instant) {
     (conn, now)
 }
 
-fn events(conn: &mut Connection) -> Vec<ConnectionEvent> {
+pub(super) fn events(conn: &mut Connection) -> Vec<ConnectionEvent> {
     std::iter::from_fn(|| conn.poll_event()).collect()
 }
 
 /// Decodes the masked client frames `conn` has queued: (fin, opcode byte, payload).
-fn sent_frames(conn: &mut Connection) -> Vec<(bool, u8, Vec<u8>)> {
+pub(super) fn sent_frames(conn: &mut Connection) -> Vec<(bool, u8, Vec<u8>)> {
     let mut out = Vec::new();
     let _ = conn.poll_transmit(&mut out);
     let mut frames = Vec::new();
@@ -60,7 +60,7 @@ fn sent_frames(conn: &mut Connection) -> Vec<(bool, u8, Vec<u8>)> {
     frames
 }
 
-fn closed(event: Option<ConnectionEvent>) -> Closed {
+pub(super) fn closed(event: Option<ConnectionEvent>) -> Closed {
     match event {
         Some(ConnectionEvent::Closed(c)) => c,
         other => panic!("expected Closed, got {other:?}"),

@@ -6,6 +6,8 @@
 //! server's answer incrementally with `httparse` under a size bound and checks
 //! every rule of §4.1 before the connection is declared open.
 
+use crate::deflate::DeflateParams;
+
 mod request;
 mod response;
 
@@ -21,6 +23,8 @@ pub struct UpgradeResponse {
     pub extensions: Vec<String>,
     /// All response headers, values decoded lossily as UTF-8.
     pub headers: Vec<(String, String)>,
+    /// permessage-deflate as agreed, when it was offered and accepted.
+    pub deflate: Option<DeflateParams>,
 }
 
 /// RFC 7230 §3.2.6 `token`: what header names and subprotocols are made of.

@@ -114,7 +114,7 @@ fn verify_upgrade(
             extensions.push(full.to_owned());
         }
     }
-    Ok(UpgradeResponse { subprotocol, extensions, headers })
+    Ok(UpgradeResponse { subprotocol, extensions, headers, deflate: None })
 }
 
 fn body_length(headers: &[(String, String)]) -> BodyLength {

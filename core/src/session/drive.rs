@@ -324,7 +324,9 @@ impl Session {
             self.push_action(Action::CloseTransport);
             self.transport = false;
         }
-        self.conn = None;
+        if let Some(stats) = self.conn.take().and_then(|c| c.compression_stats()) {
+            self.counters.compression.add(&stats);
+        }
     }
 
     /// Ends the current connection (or attempt) and decides what follows.

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use crate::deflate::CompressionStats;
 use crate::error::ConfigError;
 use crate::event::Closed;
 use crate::handshake::UpgradeResponse;
@@ -228,6 +229,8 @@ pub struct Metrics {
     pub pending_requests: usize,
     /// Channels in the subscription set.
     pub subscriptions: usize,
+    /// permessage-deflate's work over all connections (zero when it is off).
+    pub compression: CompressionStats,
 }
 
 /// A command the session cannot take.

@@ -30,6 +30,7 @@ pub use event::{
 
 use crate::backoff::Backoff;
 use crate::connection::Connection;
+use crate::deflate::CompressionStats;
 use crate::heartbeat::{Heartbeat, HeartbeatHealth};
 use crate::hooks::Outbound;
 use crate::latency::{LatencyStats, LatencyWindow};
@@ -47,6 +48,8 @@ struct Counters {
     bytes_out: u64,
     messages_in: u64,
     messages_out: u64,
+    /// Compression on connections that have ended.
+    compression: CompressionStats,
 }
 
 /// One logical client that reconnects, re-authenticates and re-subscribes by
@@ -178,6 +181,13 @@ impl Session {
             queue_len: self.outbox.len(),
             pending_requests: self.requests.user_pending(),
             subscriptions: self.subscriptions.len(),
+            compression: {
+                let mut total = self.counters.compression;
+                if let Some(current) = self.conn.as_ref().and_then(Connection::compression_stats) {
+                    total.add(&current);
+                }
+                total
+            },
         }
     }
 
