@@ -12,8 +12,8 @@ use rand::rngs::{StdRng, SysRng};
 use rand::SeedableRng;
 use tokio::sync::mpsc;
 use wslink_core::{
-    hooks, BackoffConfig, CloseCode, Message, PingConfig, RateLimit, Session, SessionBuilder, SessionConfig,
-    SessionEvent,
+    hooks, BackoffConfig, CloseCode, DeflateConfig, Message, PingConfig, RateLimit, Session, SessionBuilder,
+    SessionConfig, SessionEvent,
 };
 
 use crate::client::{encode_state, Client, Events};
@@ -102,6 +102,14 @@ impl<R: Runtime> Builder<R> {
     /// Closes the link when nothing arrives for `idle`.
     pub fn idle_timeout(mut self, idle: Duration) -> Self {
         self.session = self.session.idle_timeout(idle);
+        self
+    }
+
+    /// Offers permessage-deflate (RFC 7692) on every connection; `None`, the
+    /// default, does not. What the server agreed to is in
+    /// `SessionEvent::Connected`'s response, what it saved in the metrics.
+    pub fn compression(mut self, deflate: Option<DeflateConfig>) -> Self {
+        self.session = self.session.compression(deflate);
         self
     }
 

@@ -53,8 +53,9 @@ pub use wslink_adapter::{
     TlsOptions,
 };
 pub use wslink_core::{
-    hooks, presets, BackoffConfig, CloseCode, CloseReason, DisconnectReason, HeartbeatHealth, LatencyStats, Message,
-    Metrics, PingConfig, RateLimit, RequestFailure, SessionConfig, SessionEvent, SessionState,
+    hooks, presets, BackoffConfig, CloseCode, CloseReason, CompressionStats, DeflateConfig, DeflateParams,
+    DisconnectReason, HeartbeatHealth, LatencyStats, Message, Metrics, PingConfig, RateLimit, RequestFailure,
+    SessionConfig, SessionEvent, SessionState,
 };
 
 /// Configures and starts a client on smol.

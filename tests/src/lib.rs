@@ -172,6 +172,52 @@ pub fn server_frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Encodes one unmasked server frame with RSV1 set: the first frame of a
+/// permessage-deflate message.
+pub fn compressed_frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
+    let mut frame = server_frame(fin, opcode, payload);
+    frame[0] |= 0x40;
+    frame
+}
+
+/// A server's side of permessage-deflate: raw DEFLATE with context takeover,
+/// each message sync-flushed and its `00 00 ff ff` tail stripped (RFC 7692 §7.2.1).
+pub struct ServerDeflate(zlib_rs::Deflate);
+
+impl ServerDeflate {
+    /// A compressor with a window of `window_bits` (9 to 15).
+    pub fn new(level: i32, window_bits: u8) -> Self {
+        Self(zlib_rs::Deflate::new(level, false, window_bits))
+    }
+
+    /// One message, made of `parts` (so that a large one need not exist in memory).
+    pub fn message<'a>(&mut self, parts: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut parts = parts.into_iter().peekable();
+        while let Some(part) = parts.next() {
+            let flush =
+                if parts.peek().is_none() { zlib_rs::DeflateFlush::SyncFlush } else { zlib_rs::DeflateFlush::NoFlush };
+            let mut input = part;
+            loop {
+                let len = out.len();
+                let room = input.len() / 2 + 1024;
+                out.resize(len + room, 0);
+                let (before_in, before_out) = (self.0.total_in(), self.0.total_out());
+                self.0.compress(input, &mut out[len..], flush).expect("compress");
+                input = &input[(self.0.total_in() - before_in) as usize..];
+                let produced = (self.0.total_out() - before_out) as usize;
+                out.truncate(len + produced);
+                if input.is_empty() && produced < room {
+                    break;
+                }
+            }
+        }
+        assert!(out.ends_with(&[0, 0, 0xff, 0xff]), "a sync flush ends with the empty stored block");
+        out.truncate(out.len() - 4);
+        out
+    }
+}
+
 /// Helpers shared by the benches: one buffer of many frames, and timing that
 /// keeps the best of several rounds.
 pub mod bench {

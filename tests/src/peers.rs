@@ -210,3 +210,42 @@ pub async fn flood_server(limit: u64) -> (SocketAddr, Arc<AtomicU64>) {
     });
     (addr, sent)
 }
+
+/// A server that agrees to permessage-deflate, writes `wire` (raw frames,
+/// typically broken compressed data) to its first client, and reports the
+/// code of the close frame the client answers with (`None` if the client
+/// closed without one).
+pub async fn hostile_deflate_server(wire: Vec<u8>) -> (SocketAddr, tokio::sync::oneshot::Receiver<Option<u16>>) {
+    use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
+    let (listener, addr) = listen().await;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let Ok((tcp, _)) = listener.accept().await else { return };
+        // tungstenite's callback signature fixes the error type.
+        #[allow(clippy::result_large_err)]
+        let agree = |_: &Request, mut response: Response| {
+            let value = "permessage-deflate".parse().expect("a header value");
+            response.headers_mut().insert("Sec-WebSocket-Extensions", value);
+            Ok(response)
+        };
+        let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(tcp, agree).await else { return };
+        // Past tungstenite's framing: it knows nothing of RSV1.
+        if ws.get_mut().write_all(&wire).await.is_err() {
+            return;
+        }
+        let mut code = None;
+        // The client's close frame ends this; so does the link ending, or 20 frames.
+        for _ in 0..20 {
+            match ws.next().await {
+                Some(Ok(WsMessage::Close(frame))) => {
+                    code = frame.map(|f| u16::from(f.code));
+                    break;
+                }
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => break,
+            }
+        }
+        let _ = tx.send(code);
+    });
+    (addr, rx)
+}

@@ -8,7 +8,7 @@
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::OnceLock;
 
 /// The `websockets` version the tests are written against.
@@ -35,6 +35,35 @@ fn venv_python() -> &'static Path {
     })
 }
 
+/// Starts a script from `peers/` under the venv's Python, stdout piped.
+fn spawn(script: &str, args: &[&std::ffi::OsStr]) -> (Child, BufReader<ChildStdout>) {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("peers").join(script);
+    let mut child = Command::new(venv_python())
+        .arg(script)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start a Python peer");
+    let stdout = child.stdout.take().expect("piped stdout");
+    (child, BufReader::new(stdout))
+}
+
+/// The next line the peer prints; kills it and fails if there is none.
+fn next_line(child: &mut Child, out: &mut BufReader<ChildStdout>) -> String {
+    let mut line = String::new();
+    if out.read_line(&mut line).unwrap_or(0) == 0 {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("the Python peer ended before printing its ports");
+    }
+    line.trim().to_owned()
+}
+
+fn loopback(port: &str) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port.parse().expect("a port number")))
+}
+
 /// A running Python `websockets` echo server; killed (by its own pid) when dropped.
 pub struct PythonServer {
     child: Child,
@@ -45,25 +74,61 @@ pub struct PythonServer {
 impl PythonServer {
     /// Starts the echo server on 127.0.0.1, with TLS when `tls` names a chain and key.
     pub fn start(tls: Option<(&Path, &Path)>) -> Self {
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("peers").join("echo_server.py");
-        let mut command = Command::new(venv_python());
-        command.arg(script).stdout(Stdio::piped()).stderr(Stdio::inherit());
-        if let Some((cert, key)) = tls {
-            command.arg("--cert").arg(cert).arg("--key").arg(key);
-        }
-        let mut child = command.spawn().expect("start the Python echo server");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("the server prints its port");
-        let port: u16 = line.trim().strip_prefix("PORT ").and_then(|p| p.parse().ok()).unwrap_or_else(|| {
+        let args: Vec<&std::ffi::OsStr> = match tls {
+            Some((cert, key)) => vec!["--cert".as_ref(), cert.as_os_str(), "--key".as_ref(), key.as_os_str()],
+            None => vec![],
+        };
+        let (mut child, mut out) = spawn("echo_server.py", &args);
+        let line = next_line(&mut child, &mut out);
+        let Some(port) = line.strip_prefix("PORT ") else {
             let _ = child.kill();
             panic!("unexpected first line from the Python server: {line:?}")
-        });
-        Self { child, addr: SocketAddr::from(([127, 0, 0, 1], port)) }
+        };
+        Self { addr: loopback(port), child }
     }
 }
 
 impl Drop for PythonServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Python `websockets` servers with permessage-deflate, one per server-side
+/// configuration (`peers/deflate_server.py`); killed when dropped.
+pub struct PythonDeflateServers {
+    child: Child,
+    /// Each configuration's name (`snct=0,cnct=1,sbits=10,cbits=-`) and address.
+    pub servers: Vec<(String, SocketAddr)>,
+}
+
+impl PythonDeflateServers {
+    /// Starts them all, in one process.
+    pub fn start() -> Self {
+        let (mut child, mut out) = spawn("deflate_server.py", &[]);
+        let mut servers = Vec::new();
+        // Bounded: the script serves 17 configurations.
+        for _ in 0..64 {
+            let line = next_line(&mut child, &mut out);
+            if line == "READY" {
+                return Self { child, servers };
+            }
+            let mut words = line.split(' ');
+            match (words.next(), words.next(), words.next()) {
+                (Some("SERVER"), Some(name), Some(port)) => servers.push((name.to_owned(), loopback(port))),
+                _ => {
+                    let _ = child.kill();
+                    panic!("unexpected line from the Python deflate servers: {line:?}")
+                }
+            }
+        }
+        let _ = child.kill();
+        panic!("the Python deflate servers never said READY");
+    }
+}
+
+impl Drop for PythonDeflateServers {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();

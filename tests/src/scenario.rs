@@ -45,3 +45,18 @@ pub fn builder<R: Runtime>(url: &str) -> Builder<R> {
         .ping(None)
         .backoff(BackoffConfig { initial: Duration::from_millis(50), ..BackoffConfig::default() })
 }
+
+/// One test per scenario and runtime, with the same names in each module:
+/// `tokio_runtime::x` and `smol_runtime::x` for every generic `async fn x<R: Runtime>()`
+/// of the calling file (which must also import `run`).
+#[macro_export]
+macro_rules! scenarios {
+    ($($name:ident),* $(,)?) => {
+        mod tokio_runtime {
+            $(#[test] fn $name() { super::run(super::$name::<wslink_tokio::Tokio>()) })*
+        }
+        mod smol_runtime {
+            $(#[test] fn $name() { super::run(super::$name::<wslink_smol::Smol>()) })*
+        }
+    };
+}

@@ -20,19 +20,8 @@ use wslink_tests::peers::{echo_server, flood_server, refusing_server, silent_ser
 use wslink_tests::proxy::{Fault, FaultProxy};
 use wslink_tests::python::PythonServer;
 use wslink_tests::scenario::{builder, run, until, WAIT};
+use wslink_tests::scenarios;
 use wslink_tokio::Bytes;
-
-/// One test per scenario and runtime, with the same names in each module.
-macro_rules! scenarios {
-    ($($name:ident),* $(,)?) => {
-        mod tokio_runtime {
-            $(#[test] fn $name() { super::run(super::$name::<wslink_tokio::Tokio>()) })*
-        }
-        mod smol_runtime {
-            $(#[test] fn $name() { super::run(super::$name::<wslink_smol::Smol>()) })*
-        }
-    };
-}
 
 scenarios!(
     echo_of_every_size_with_tungstenite_over_ws_and_wss,

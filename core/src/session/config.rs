@@ -247,6 +247,12 @@ impl SessionBuilder {
         self
     }
 
+    /// Offers permessage-deflate on every connection (`None`, the default, does not).
+    pub fn compression(mut self, deflate: Option<crate::DeflateConfig>) -> Self {
+        self.config.connection.deflate = deflate;
+        self
+    }
+
     /// An application heartbeat with its timing.
     pub fn app_heartbeat(mut self, beat: impl AppHeartbeat + 'static, interval: Duration, timeout: Duration) -> Self {
         self.hooks.app_heartbeat = Some(Box::new(beat));
