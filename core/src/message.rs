@@ -50,7 +50,8 @@ impl Message {
 
 struct Partial {
     text: bool,
-    /// permessage-deflate: fragments are inflated as they arrive.
+    /// permessage-deflate: fragments are inflated as they arrive, into the
+    /// inflater's buffer (`buf` stays empty).
     compressed: bool,
     buf: BytesMut,
     utf8: Utf8Validator,
@@ -119,36 +120,45 @@ impl Assembler {
         let Some(partial) = self.partial.as_mut() else {
             return Err(ProtocolError::UnexpectedContinuation);
         };
-        let start = partial.buf.len();
-        if partial.compressed {
-            let inflater = inflater.ok_or(ProtocolError::ReservedBits)?;
-            inflater.inflate(payload, &mut partial.buf, limit)?;
-            if fin {
-                inflater.finish(&mut partial.buf, limit)?;
+        // A compressed message grows in the inflater's buffer, a plain one in `buf`.
+        let (inflater, start) = match (partial.compressed, inflater) {
+            (false, _) => (None, partial.buf.len()),
+            (true, Some(inflater)) => {
+                let start = inflater.inflated().len();
+                inflater.inflate(payload, fin, limit)?;
+                (Some(inflater), start)
             }
-        } else {
+            (true, None) => return Err(ProtocolError::ReservedBits),
+        };
+        if inflater.is_none() {
             let size = start as u64 + payload.len() as u64;
             if size > limit as u64 {
                 return Err(ProtocolError::MessageTooLarge { size, limit });
             }
             partial.buf.extend_from_slice(payload);
         }
-        if partial.text {
-            partial.utf8.feed(&partial.buf[start..]).map_err(|_| ProtocolError::InvalidUtf8)?;
-        }
         if !fin {
+            // Bad UTF-8 fails at the fragment that brings it; the last
+            // fragment is left to the check of the whole message below.
+            if partial.text {
+                let so_far = inflater.map_or(&partial.buf[..], |i| i.inflated());
+                partial.utf8.feed(&so_far[start..]).map_err(|_| ProtocolError::InvalidUtf8)?;
+            }
             return Ok(None);
         }
         let Some(done) = self.partial.take() else {
             return Ok(None);
         };
-        let bytes = done.buf.freeze();
+        let bytes = match inflater {
+            Some(inflater) => inflater.take().freeze(),
+            None => done.buf.freeze(),
+        };
         if !done.text {
             return Ok(Some(Message::Binary(bytes)));
         }
-        done.utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
-        // Every fragment was validated; this second check of the whole is the
-        // price of building tungstenite's `Utf8Bytes` without `unsafe`.
+        // Fragments before the last were validated as they came; this check
+        // of the whole (the price of building tungstenite's `Utf8Bytes`
+        // without `unsafe`) also covers the last.
         Utf8Bytes::try_from(bytes).map(|t| Some(Message::Text(t))).map_err(|_| ProtocolError::InvalidUtf8)
     }
 

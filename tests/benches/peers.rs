@@ -139,6 +139,7 @@ fn orchestrate() {
         ("flood 256 B binary", "flood/256/binary/1000000"),
         ("flood 4 KiB binary", "flood/4096/binary/200000"),
         ("flood 64 KiB binary", "flood/65536/binary/20000"),
+        ("flood 256 B JSON, each different", "flood/256/json/1000000"),
     ];
     let workloads = flood.into_iter().chain([("echo pipelined x64", "echo/pipelined"), ("rtt 32 B", "echo/rtt")]);
     for (title, workload) in workloads {
@@ -153,6 +154,29 @@ fn orchestrate() {
         }
         rows.push((title.to_owned(), cells));
     }
+    // permessage-deflate: the same JSON compressed; no peer here speaks it.
+    let title = "flood 256 B JSON, permessage-deflate";
+    eprintln!("{title} ...");
+    let mut cells = Vec::new();
+    for peer in PEERS {
+        let text = if peer.starts_with("wslink") {
+            match runs(port, peer, "flood/256/json-deflate/1000000", &mut raw) {
+                Some(reports) => describe("flood", &reports),
+                None => "failed (see the raw lines)".to_owned(),
+            }
+        } else {
+            "no permessage-deflate".to_owned()
+        };
+        cells.push((peer.to_string(), text));
+    }
+    let (plain, compressed) = (json_frames(false), json_frames(true));
+    let wire = |frames: &[Vec<u8>]| frames.iter().map(Vec::len).sum::<usize>() as f64 / frames.len() as f64;
+    cells.push((
+        "bytes on the wire".to_owned(),
+        format!("{:.1} per message (plain {:.1})", wire(&compressed), wire(&plain)),
+    ));
+    rows.push((title.to_owned(), cells));
+
     eprintln!("idle 10 000 connections ...");
     let mut cells = Vec::new();
     for peer in ["wslink-tokio", "tokio-tungstenite", "tokio-websockets", "fastwebsockets"] {
@@ -163,6 +187,13 @@ fn orchestrate() {
         cells.push((peer.to_string(), text));
     }
     rows.push(("idle (RSS per connection)".to_owned(), cells));
+    // Compression state is allocated on first use: each connection here has
+    // received one compressed message and sent one, so both are counted.
+    let text = match measure(port, "wslink-tokio", "idle-deflate/10000", &mut raw) {
+        Some(r) => format!("{:.1} KB/conn", r.rss_kib as f64 * 1024.0 / 1000.0 / r.messages.max(1) as f64),
+        None => "failed".to_owned(),
+    };
+    rows.push(("idle with permessage-deflate in use both ways".to_owned(), vec![("wslink-tokio".to_owned(), text)]));
 
     let _ = server.kill();
     let _ = server.wait();
@@ -177,6 +208,36 @@ fn orchestrate() {
         }
     }
     println!("\nraw lines: {}", raw_path.display());
+}
+
+/// 1024 different 256-byte JSON book updates as server frames, compressed
+/// (permessage-deflate, one context for the whole sequence) or not. Replayed
+/// in a cycle, the compressed frames still inflate: each refers only to
+/// messages before it in the cycle, which the client has just inflated again.
+fn json_frames(deflate: bool) -> Vec<Vec<u8>> {
+    let mut compressor = wslink_tests::ServerDeflate::new(6, 15);
+    (0..1024u64)
+        .map(|i| {
+            let (bid, ask) = (60_000 + (i * 7919) % 500, 60_500 + (i * 104_729) % 500);
+            let mut json = format!(
+                r#"{{"channel":"book.BTC-PERPETUAL.100ms","data":{{"change_id":{},"ts":{},"bids":[[{bid}.5,{}]],"asks":[[{ask}.0,{}]],"pad":""#,
+                7_000_000 + i,
+                1_763_000_000_000u64 + i * 100,
+                (i * 31) % 97,
+                (i * 17) % 89
+            );
+            while json.len() < 254 {
+                json.push('.');
+            }
+            json.push_str("\"}}");
+            let json = json.into_bytes();
+            if deflate {
+                wslink_tests::compressed_frame(true, 1, &compressor.message([&json[..]]))
+            } else {
+                wslink_tests::server_frame(true, 1, &json)
+            }
+        })
+        .collect()
 }
 
 /// The server: never the bottleneck, the same for every client.
@@ -200,8 +261,12 @@ mod server {
                 let _ = tcp.set_nodelay(true);
                 let path = Arc::new(Mutex::new(String::new()));
                 let seen = path.clone();
-                let callback = move |req: &Request, resp: Response| {
+                let callback = move |req: &Request, mut resp: Response| {
                     *seen.lock().expect("lock") = req.uri().path().to_owned();
+                    if req.uri().path().contains("deflate") {
+                        let agree = "permessage-deflate".parse().expect("header value");
+                        resp.headers_mut().insert("Sec-WebSocket-Extensions", agree);
+                    }
                     Ok(resp)
                 };
                 let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(tcp, callback).await else { continue };
@@ -210,16 +275,24 @@ mod server {
                 match parts.as_slice() {
                     ["flood", size, kind, count] => {
                         let (size, count): (usize, u64) = (size.parse().unwrap_or(16), count.parse().unwrap_or(0));
-                        let opcode = if *kind == "text" { 1 } else { 2 };
+                        let opcode = if *kind == "binary" { 2 } else { 1 };
                         let payload: Vec<u8> = if opcode == 1 {
                             let pattern = br#"{"ch":"trades","px":101.25,"qty":3}"#;
                             pattern.iter().cycle().take(size).copied().collect()
                         } else {
                             vec![0x5a; size]
                         };
-                        let frame = wslink_tests::server_frame(true, opcode, &payload);
-                        let per_write = (256 * 1024 / frame.len()).max(1);
-                        let chunk = frame.repeat(per_write);
+                        // A cycle of frames: one frame repeated, or the 1024 JSON updates.
+                        let cycle = match *kind {
+                            "json" | "json-deflate" => super::json_frames(*kind == "json-deflate"),
+                            _ => vec![wslink_tests::server_frame(true, opcode, &payload)],
+                        };
+                        // One write is whole cycles, about 256 KiB of them; the rest
+                        // of `count` goes out frame by frame from the cycle's start.
+                        let cycle_bytes: usize = cycle.iter().map(Vec::len).sum();
+                        let cycles_per_write = (256 * 1024 / cycle_bytes).max(1);
+                        let per_write = (cycles_per_write * cycle.len()) as u64;
+                        let chunk = cycle.concat().repeat(cycles_per_write);
                         tokio::spawn(async move {
                             // Flood once the client asks, as a feed starts after a subscribe.
                             if !matches!(ws.next().await, Some(Ok(_))) {
@@ -227,12 +300,16 @@ mod server {
                             }
                             let stream = ws.get_mut();
                             let mut sent = 0u64;
-                            while sent < count {
-                                let n = (count - sent).min(per_write as u64) as usize;
-                                if stream.write_all(&chunk[..n * frame.len()]).await.is_err() {
+                            while sent + per_write <= count {
+                                if stream.write_all(&chunk).await.is_err() {
                                     return;
                                 }
-                                sent += n as u64;
+                                sent += per_write;
+                            }
+                            let rest: Vec<u8> =
+                                cycle.iter().cycle().take((count - sent) as usize).flatten().copied().collect();
+                            if stream.write_all(&rest).await.is_err() {
+                                return;
                             }
                             let mut sink = [0u8; 4096];
                             while let Ok(n) = stream.read(&mut sink).await {
@@ -243,6 +320,20 @@ mod server {
                         });
                     }
                     ["idle"] => held.push(tokio::spawn(async move { while let Some(Ok(_)) = ws.next().await {} })),
+                    ["idle-deflate"] => held.push(tokio::spawn(async move {
+                        // One compressed message, then the client's (compressed) bytes are
+                        // read and dropped: tungstenite's reader would refuse RSV1.
+                        let stream = ws.get_mut();
+                        if stream.write_all(&super::json_frames(true)[0]).await.is_err() {
+                            return;
+                        }
+                        let mut sink = [0u8; 1024];
+                        while let Ok(n) = stream.read(&mut sink).await {
+                            if n == 0 {
+                                return;
+                            }
+                        }
+                    })),
                     _ => {
                         tokio::spawn(async move {
                             while let Some(Ok(m)) = ws.next().await {
@@ -299,14 +390,14 @@ mod client {
         let kind = parts[0];
         let count: u64 = match kind {
             "flood" => parts[3].parse().expect("count"),
-            "idle" => parts[1].parse().expect("count"),
+            "idle" | "idle-deflate" => parts[1].parse().expect("count"),
             _ if workload.ends_with("rtt") => 20_000,
             _ => 100_000,
         };
-        let url = if kind == "idle" { format!("ws://127.0.0.1:{port}/idle") } else { url };
+        let url = if kind.starts_with("idle") { format!("ws://127.0.0.1:{port}/{kind}") } else { url };
         let rss0 = rss_kib();
         let mut rtts = match (peer.as_str(), kind) {
-            (_, "idle") => {
+            (_, "idle" | "idle-deflate") => {
                 super::peers::idle(peer, &url, count);
                 Vec::new()
             }
@@ -342,11 +433,15 @@ mod peers {
 
     /// Runs `kind` ("flood" or "echo") and returns round trips when `rtt`.
     pub(crate) fn run(peer: &str, kind: &str, rtt: bool, url: &str, count: u64) -> Vec<Duration> {
+        // The server agrees to permessage-deflate on these paths only.
+        let deflate = url.contains("deflate");
         match peer {
             "wslink-tokio" => {
-                tokio_rt().block_on(wslink(wslink_tokio::Builder::new(url).expect("url"), kind, rtt, count))
+                tokio_rt().block_on(wslink(wslink_tokio::Builder::new(url).expect("url"), deflate, kind, rtt, count))
             }
-            "wslink-smol" => smol::block_on(wslink(wslink_smol::Builder::new(url).expect("url"), kind, rtt, count)),
+            "wslink-smol" => {
+                smol::block_on(wslink(wslink_smol::Builder::new(url).expect("url"), deflate, kind, rtt, count))
+            }
             "tokio-tungstenite" => tokio_rt().block_on(async {
                 let (ws, _) = tokio_tungstenite::connect_async(url).await.expect("connect");
                 sink_stream(
@@ -394,10 +489,12 @@ mod peers {
 
     async fn wslink<R: wslink_adapter::Runtime>(
         b: wslink_adapter::Builder<R>,
+        deflate: bool,
         kind: &str,
         rtt: bool,
         count: u64,
     ) -> Vec<Duration> {
+        let b = if deflate { b.compression(Some(wslink_tokio::DeflateConfig::default())) } else { b };
         let (client, mut events) = b.connect().await.expect("connect");
         super::client::mark_start();
         let mut rtts = Vec::new();
@@ -538,6 +635,20 @@ mod peers {
             let mut keep: Vec<Box<dyn std::any::Any>> = Vec::new();
             for _ in 0..count {
                 match peer {
+                    "wslink-tokio" if url.ends_with("idle-deflate") => {
+                        // Pings off: this server reads raw bytes and answers nothing.
+                        let (client, mut events) = wslink_tokio::Builder::new(url)
+                            .expect("url")
+                            .ping(None)
+                            .compression(Some(wslink_tokio::DeflateConfig::default()))
+                            .connect()
+                            .await
+                            .expect("connect");
+                        // Both directions' state allocated: one message each way.
+                        while !matches!(events.recv().await, Some(SessionEvent::Message(_)) | None) {}
+                        client.send_text(String::from_utf8(vec![b'x'; 256]).expect("ascii")).await.expect("send");
+                        keep.push(Box::new((client, events)));
+                    }
                     "wslink-tokio" => {
                         let (client, events) =
                             wslink_tokio::Builder::new(url).expect("url").connect().await.expect("connect");

@@ -23,33 +23,67 @@ const TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
 const MAX_STEP: usize = 64 << 10;
 
 /// Decompresses the server's messages, keeping the window between messages.
+///
+/// Messages are inflated into one shared buffer and split off it, as the read
+/// buffer's small payloads are: no allocation per message, one per
+/// `ARENA` bytes of output (or per message larger than that).
 pub(crate) struct Inflater {
     state: Option<Box<zlib_rs::Inflate>>,
     window_bits: u8,
     /// The stream ended with a final block: the next message starts afresh.
     ended: bool,
+    /// The message being inflated, in front of the room for the next ones.
+    out: BytesMut,
+    /// A small last frame with the tail put back, inflated in one call.
+    joined: Vec<u8>,
 }
+
+/// Last frames shorter than this get their tail appended in a copy (one
+/// inflate call instead of two); longer ones are not copied.
+const JOIN_BELOW: usize = 2048;
+
+/// The output buffer is allocated this large at least.
+const ARENA: usize = 16 << 10;
 
 impl Inflater {
     /// An inflater for a server window of up to `window_bits`, allocated on first use.
     pub(crate) fn new(window_bits: u8) -> Self {
-        Self { state: None, window_bits, ended: false }
+        Self { state: None, window_bits, ended: false, out: BytesMut::new(), joined: Vec::new() }
     }
 
-    /// Inflates one frame's payload onto `out`, which never grows past `limit + 1`.
-    pub(crate) fn inflate(&mut self, input: &[u8], out: &mut BytesMut, limit: usize) -> Result<(), ProtocolError> {
-        self.run(input, out, limit)
-    }
-
-    /// Ends a message: inflates the stripped tail, which flushes what is left.
-    pub(crate) fn finish(&mut self, out: &mut BytesMut, limit: usize) -> Result<(), ProtocolError> {
-        let result = if self.ended { Ok(()) } else { self.run(&TAIL, out, limit) };
-        if self.ended {
+    /// Inflates one frame's payload onto the message in progress, which never
+    /// grows past `limit + 1` bytes; `fin` ends the message (the stripped
+    /// tail is put back, which flushes what is left).
+    pub(crate) fn inflate(&mut self, input: &[u8], fin: bool, limit: usize) -> Result<(), ProtocolError> {
+        let result = match fin {
+            false => self.run(input, limit),
+            true if input.len() < JOIN_BELOW => {
+                let mut joined = std::mem::take(&mut self.joined);
+                joined.clear();
+                joined.extend_from_slice(input);
+                joined.extend_from_slice(&TAIL);
+                let result = self.run(&joined, limit);
+                self.joined = joined;
+                result
+            }
+            true => self.run(input, limit).and_then(|()| self.run(&TAIL, limit)),
+        };
+        if fin && self.ended {
             // A final block ended the stream; zlib takes no more after it.
             self.state = None;
             self.ended = false;
         }
         result
+    }
+
+    /// The message inflated so far.
+    pub(crate) fn inflated(&self) -> &[u8] {
+        &self.out
+    }
+
+    /// Takes the finished message.
+    pub(crate) fn take(&mut self) -> BytesMut {
+        self.out.split()
     }
 
     /// Whether the inflater's state is allocated (for memory accounting in tests).
@@ -58,17 +92,25 @@ impl Inflater {
         self.state.is_some()
     }
 
-    fn run(&mut self, mut input: &[u8], out: &mut BytesMut, limit: usize) -> Result<(), ProtocolError> {
+    /// The output buffer's capacity (for the memory bound in tests).
+    #[cfg(test)]
+    pub(crate) fn capacity(&self) -> usize {
+        self.out.capacity()
+    }
+
+    fn run(&mut self, mut input: &[u8], limit: usize) -> Result<(), ProtocolError> {
         if self.ended {
             // Bytes after the final block, other than the tail, are not deflate data.
-            return if input.is_empty() { Ok(()) } else { Err(ProtocolError::InvalidCompressedData) };
+            return if input.is_empty() || input == TAIL { Ok(()) } else { Err(ProtocolError::InvalidCompressedData) };
         }
         let bits = self.window_bits;
         let state = self.state.get_or_insert_with(|| Box::new(zlib_rs::Inflate::new(false, bits)));
+        let out = &mut self.out;
         loop {
             let len = out.len();
-            // Grow by about what this input could produce, never past limit + 1.
-            let step = (input.len().saturating_mul(4)).clamp(256, MAX_STEP).min(limit + 1 - len.min(limit));
+            // Grow by about what this input could produce (JSON inflates 4 to
+            // 10 times), never past limit + 1.
+            let step = (input.len().saturating_mul(8)).clamp(1024, MAX_STEP).min(limit + 1 - len.min(limit));
             reserve_within(out, step, limit + 1);
             out.resize(len + step, 0);
             let (in_before, out_before) = (state.total_in(), state.total_out());
@@ -83,7 +125,12 @@ impl Inflater {
             }
             if status == Status::StreamEnd {
                 self.ended = true;
-                return if input.is_empty() { Ok(()) } else { Err(ProtocolError::InvalidCompressedData) };
+                // After the final block only the tail we put back may follow.
+                return if input.is_empty() || input == TAIL {
+                    Ok(())
+                } else {
+                    Err(ProtocolError::InvalidCompressedData)
+                };
             }
             // Done once the input is used up and the output was not filled
             // (a full output may hide more).
@@ -98,14 +145,16 @@ impl Inflater {
     }
 }
 
-/// Makes room for `step` more bytes without letting the capacity pass `cap`
-/// (`BytesMut::reserve` may double past it): the buffer doubles while it can.
+/// Makes room for `step` more bytes of the message in `out` (which holds only
+/// that message): in place when earlier messages split off it are gone, else
+/// in a new buffer of at least `ARENA` bytes that doubles for large messages
+/// but never passes `cap` (`BytesMut::reserve` may double past it).
 fn reserve_within(out: &mut BytesMut, step: usize, cap: usize) {
     let len = out.len();
-    if out.capacity() - len >= step {
+    if out.capacity() - len >= step || out.try_reclaim(step) {
         return;
     }
-    let target = (out.capacity() * 2).max(len + step).min(cap.max(len + step));
+    let target = (len * 2).max(ARENA).min(cap).max(len + step);
     let mut grown = BytesMut::with_capacity(target);
     grown.extend_from_slice(out);
     *out = grown;
@@ -193,14 +242,12 @@ mod tests {
     fn round_trip(c: &mut Compressor, i: &mut Inflater, msg: &[u8]) -> (usize, Vec<u8>) {
         let mut wire = Vec::new();
         assert!(c.compress(msg, &mut wire));
-        let mut out = BytesMut::new();
         // Inflate in three pieces, as fragments would arrive.
         let third = wire.len() / 3;
-        i.inflate(&wire[..third], &mut out, 1 << 20).unwrap();
-        i.inflate(&wire[third..2 * third], &mut out, 1 << 20).unwrap();
-        i.inflate(&wire[2 * third..], &mut out, 1 << 20).unwrap();
-        i.finish(&mut out, 1 << 20).unwrap();
-        (wire.len(), out.to_vec())
+        i.inflate(&wire[..third], false, 1 << 20).unwrap();
+        i.inflate(&wire[third..2 * third], false, 1 << 20).unwrap();
+        i.inflate(&wire[2 * third..], true, 1 << 20).unwrap();
+        (wire.len(), i.take().to_vec())
     }
 
     #[test]
@@ -237,49 +284,42 @@ mod tests {
         assert!(c.compress(&vec![0u8; 8 << 20], &mut wire));
         assert!(wire.len() < 100 << 10, "{}", wire.len());
         let mut i = Inflater::new(15);
-        let mut out = BytesMut::new();
-        let err = i.inflate(&wire, &mut out, 1 << 20).unwrap_err();
+        let err = i.inflate(&wire, false, 1 << 20).unwrap_err();
         assert_eq!(err, ProtocolError::MessageTooLarge { size: (1 << 20) + 1, limit: 1 << 20 });
-        assert!(out.capacity() <= (1 << 20) + 1, "{}", out.capacity());
+        assert!(i.capacity() <= (1 << 20) + 1, "{}", i.capacity());
         // At exactly the limit it passes.
         let mut c = Compressor::new(1, 5, 15, false);
         let mut wire = Vec::new();
         c.compress(&vec![7u8; 4096], &mut wire);
-        let (mut i, mut out) = (Inflater::new(15), BytesMut::new());
-        i.inflate(&wire, &mut out, 4096).unwrap();
-        i.finish(&mut out, 4096).unwrap();
-        assert_eq!(out.len(), 4096);
+        let mut i = Inflater::new(15);
+        i.inflate(&wire, true, 4096).unwrap();
+        assert_eq!(i.take().len(), 4096);
     }
 
     #[test]
     fn corrupt_data_and_data_after_the_final_block_are_refused() {
         let mut i = Inflater::new(15);
         // Block type 3 is reserved.
-        assert_eq!(i.inflate(&[0xff, 0xff], &mut BytesMut::new(), 100), Err(ProtocolError::InvalidCompressedData));
+        assert_eq!(i.inflate(&[0xff, 0xff], true, 100), Err(ProtocolError::InvalidCompressedData));
         // A final stored block holding "hi", then junk.
         let final_block = [0x01, 0x02, 0x00, 0xfd, 0xff, b'h', b'i'];
         let mut i = Inflater::new(15);
-        let mut out = BytesMut::new();
-        i.inflate(&final_block, &mut out, 100).unwrap();
-        i.finish(&mut out, 100).unwrap();
-        assert_eq!(&out[..], b"hi");
+        i.inflate(&final_block, true, 100).unwrap();
+        assert_eq!(&i.take()[..], b"hi");
         // The next message starts a fresh stream.
-        let mut out = BytesMut::new();
-        i.inflate(&final_block, &mut out, 100).unwrap();
-        assert_eq!(i.inflate(b"junk", &mut out, 100), Err(ProtocolError::InvalidCompressedData));
+        i.inflate(&final_block, false, 100).unwrap();
+        assert_eq!(i.inflated(), b"hi");
+        assert_eq!(i.inflate(b"junk", true, 100), Err(ProtocolError::InvalidCompressedData));
         let mut junk = final_block.to_vec();
         junk.push(0);
-        assert_eq!(
-            Inflater::new(9).inflate(&junk, &mut BytesMut::new(), 100),
-            Err(ProtocolError::InvalidCompressedData)
-        );
+        assert_eq!(Inflater::new(9).inflate(&junk, true, 100), Err(ProtocolError::InvalidCompressedData));
     }
 
     #[test]
     fn state_is_allocated_on_first_use() {
         let mut i = Inflater::new(15);
         assert!(!i.is_allocated());
-        i.inflate(&[], &mut BytesMut::new(), 10).unwrap();
+        i.inflate(&[], false, 10).unwrap();
         assert!(i.is_allocated());
     }
 }
