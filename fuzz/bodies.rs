@@ -9,7 +9,9 @@
 use std::time::Instant;
 
 use rand::{rngs::StdRng, SeedableRng};
-use wslink_core::{ClientRequest, Connection, ConnectionConfig, ConnectionEvent, ConnectionState};
+use wslink_core::{
+    ClientRequest, Connection, ConnectionConfig, ConnectionEvent, ConnectionState, DeflateConfig, DeflateParams,
+};
 
 /// Where the fuzz input asks for the correct `Sec-WebSocket-Accept` value.
 const ACCEPT_PLACEHOLDER: &[u8] = b"@ACCEPT@";
@@ -32,8 +34,16 @@ fn small_limits() -> ConnectionConfig {
     }
 }
 
+/// How large the messages may be, in all: no larger than the input, or (when
+/// they may be decompressed) each no larger than the message limit.
+#[derive(Clone, Copy)]
+enum MessageBound {
+    Input,
+    EachAtMost(usize),
+}
+
 /// Feeds `data` in chunks, then end of stream, checking the invariants throughout.
-fn drive(conn: &mut Connection, data: &[u8], chunk: usize, now: Instant) {
+fn drive(conn: &mut Connection, data: &[u8], chunk: usize, now: Instant, bound: MessageBound) {
     let mut closed = 0usize;
     let mut message_bytes = 0usize;
     let mut out = Vec::new();
@@ -42,11 +52,18 @@ fn drive(conn: &mut Connection, data: &[u8], chunk: usize, now: Instant) {
             assert_eq!(*closed, 0, "event after Closed: {event:?}");
             match event {
                 ConnectionEvent::Closed(_) => *closed += 1,
-                ConnectionEvent::Message(m) => message_bytes += m.len(),
+                ConnectionEvent::Message(m) => {
+                    message_bytes += m.len();
+                    if let MessageBound::EachAtMost(limit) = bound {
+                        assert!(m.len() <= limit, "a message of {} bytes passed the limit", m.len());
+                    }
+                }
                 _ => {}
             }
         }
-        assert!(message_bytes <= data.len(), "messages larger than the input");
+        if let MessageBound::Input = bound {
+            assert!(message_bytes <= data.len(), "messages larger than the input");
+        }
     };
     for piece in data.chunks(chunk) {
         conn.handle_input(piece, now);
@@ -88,7 +105,7 @@ pub fn handshake_response(data: &[u8]) {
         rest = &rest[at + ACCEPT_PLACEHOLDER.len()..];
     }
     input.extend_from_slice(rest);
-    drive(&mut conn, &input, chunk, now);
+    drive(&mut conn, &input, chunk, now, MessageBound::Input);
 }
 
 /// The frame and message decoder of an open connection, fed in chunks.
@@ -98,5 +115,30 @@ pub fn frames(data: &[u8]) {
     let now = Instant::now();
     let rng = Box::new(StdRng::seed_from_u64(0));
     let mut conn = Connection::from_upgraded(small_limits(), rng).expect("valid config");
-    drive(&mut conn, data, chunk, now);
+    drive(&mut conn, data, chunk, now, MessageBound::Input);
+}
+
+/// permessage-deflate: the second byte picks the agreed parameters (both
+/// windows, both context takeovers); the rest is frames, compressed or not,
+/// fed in chunks. Our compressor also gets a slice of the input to send.
+pub fn inflate(data: &[u8]) {
+    let (chunk, data) = split_chunk(data);
+    let Some((&pick, data)) = data.split_first() else { return };
+    let params = DeflateParams {
+        server_max_window_bits: 8 + (pick & 7),
+        client_max_window_bits: 8 + ((pick >> 3) & 7),
+        server_no_context_takeover: pick & 0x40 != 0,
+        client_no_context_takeover: pick & 0x80 != 0,
+    };
+    #[allow(clippy::disallowed_methods)]
+    let now = Instant::now();
+    let rng = Box::new(StdRng::seed_from_u64(0));
+    let config = ConnectionConfig {
+        deflate: Some(DeflateConfig { compress_threshold: 0, ..DeflateConfig::default() }),
+        ..small_limits()
+    };
+    let limit = config.max_message_size;
+    let mut conn = Connection::from_upgraded_with_deflate(config, params, rng).expect("valid config");
+    conn.send_binary(&data[..data.len().min(512)]).expect("open");
+    drive(&mut conn, data, chunk, now, MessageBound::EachAtMost(limit));
 }

@@ -32,3 +32,8 @@ fn handshake_response_corpus_replays_clean() {
 fn frames_corpus_replays_clean() {
     replay("frames", bodies::frames);
 }
+
+#[test]
+fn inflate_corpus_replays_clean() {
+    replay("inflate", bodies::inflate);
+}
