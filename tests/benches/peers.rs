@@ -215,6 +215,12 @@ fn orchestrate() {
 /// in a cycle, the compressed frames still inflate: each refers only to
 /// messages before it in the cycle, which the client has just inflated again.
 fn json_frames(deflate: bool) -> Vec<Vec<u8>> {
+    // Made once per process: the idle server sends one to each of 10 000 clients.
+    static FRAMES: std::sync::OnceLock<[Vec<Vec<u8>>; 2]> = std::sync::OnceLock::new();
+    FRAMES.get_or_init(|| [make_json_frames(false), make_json_frames(true)])[usize::from(deflate)].clone()
+}
+
+fn make_json_frames(deflate: bool) -> Vec<Vec<u8>> {
     let mut compressor = wslink_tests::ServerDeflate::new(6, 15);
     (0..1024u64)
         .map(|i| {
@@ -324,7 +330,8 @@ mod server {
                         // One compressed message, then the client's (compressed) bytes are
                         // read and dropped: tungstenite's reader would refuse RSV1.
                         let stream = ws.get_mut();
-                        if stream.write_all(&super::json_frames(true)[0]).await.is_err() {
+                        let first = super::json_frames(true).swap_remove(0);
+                        if stream.write_all(&first).await.is_err() {
                             return;
                         }
                         let mut sink = [0u8; 1024];
