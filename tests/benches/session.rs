@@ -6,7 +6,8 @@
 //! pending (the matcher is skipped); and a `Session` with 100 requests pending
 //! (the matcher looks at every message). Rounds alternate; best of each.
 //!
-//! `cargo bench -p wslink-tests --bench session`
+//! `cargo bench -p wslink-tests --bench session`; instructions per message:
+//! `WSLINK_BENCH_ONLY=bare|session|matcher|none WSLINK_BENCH_FRAMES=100000 valgrind --tool=callgrind target/release/deps/session-*`
 
 // Timing a benchmark is what the clock is for here.
 #![allow(clippy::disallowed_methods)]
@@ -88,8 +89,19 @@ fn session(buf: &[u8], pending: usize) -> usize {
 }
 
 fn main() {
-    let count = 1_000_000;
+    let count: usize = std::env::var("WSLINK_BENCH_FRAMES").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
     let buf = frames(count, 1, NOTIFICATION.as_bytes());
+    // One side alone, for callgrind: `bare`, `session` (0 pending) or `matcher` (100 pending).
+    if let Ok(side) = std::env::var("WSLINK_BENCH_ONLY") {
+        let n = match side.as_str() {
+            "bare" => bare(&buf),
+            "session" => session(&buf, 0),
+            "matcher" => session(&buf, 100),
+            _ => black_box(buf.len()),
+        };
+        println!("{side}: {n}");
+        return;
+    }
     println!(
         "{count} text messages of {} B, read in {} KiB pieces, best of {ROUNDS} rounds",
         NOTIFICATION.len(),

@@ -88,6 +88,9 @@ pub struct Connection {
     output: Vec<u8>,
     assembler: Assembler,
     events: VecDeque<ConnectionEvent>,
+    /// How many of `events` are not messages (the session's fast path takes
+    /// messages straight from this queue while it holds nothing else).
+    other_events: usize,
     deadline: Option<Instant>,
     /// The code of the close frame we sent, once we sent one.
     sent_code: Option<CloseCode>,
@@ -173,6 +176,7 @@ impl Connection {
             input: BytesMut::new(),
             output: Vec::new(),
             events: VecDeque::new(),
+            other_events: 0,
             deadline: None,
             sent_code: None,
             read_hint: READ_HINT_MIN,
@@ -312,7 +316,7 @@ impl Connection {
             Phase::Handshaking { .. } | Phase::ReadingRefusal { .. } => {
                 self.phase = Phase::Finished;
                 self.deadline = None;
-                self.events.push_back(ConnectionEvent::Closed(Closed {
+                self.push_event(ConnectionEvent::Closed(Closed {
                     initiator: Initiator::Local,
                     code: CloseCode::Abnormal,
                     reason: String::new(),
@@ -341,7 +345,36 @@ impl Connection {
     /// The next event, if any.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<ConnectionEvent> {
-        self.events.pop_front()
+        let Some(event) = self.events.pop_front() else {
+            crate::session::release_if_small(&mut self.events);
+            return None;
+        };
+        if !matches!(event, ConnectionEvent::Message(_)) {
+            self.other_events -= 1;
+        }
+        Some(event)
+    }
+
+    /// Frees the event queue's buffer if it is drained and small (see `release_if_small`).
+    pub(crate) fn release_drained_queue(&mut self) {
+        crate::session::release_if_small(&mut self.events);
+    }
+
+    /// Whether every queued event is a message.
+    pub(crate) fn only_messages_queued(&self) -> bool {
+        self.other_events == 0
+    }
+
+    /// How many messages are queued.
+    pub(crate) fn queued_messages(&self) -> usize {
+        self.events.len() - self.other_events
+    }
+
+    fn push_event(&mut self, event: ConnectionEvent) {
+        if !matches!(event, ConnectionEvent::Message(_)) {
+            self.other_events += 1;
+        }
+        self.events.push_back(event);
     }
 
     /// What compression has done on this connection; `None` unless
@@ -380,7 +413,7 @@ impl Connection {
                             }
                             self.phase = Phase::Open;
                             self.deadline = None;
-                            self.events.push_back(ConnectionEvent::Opened(response));
+                            self.push_event(ConnectionEvent::Opened(response));
                         }
                         Ok(ResponseHead::Refused { refusal, head_len, body }) => {
                             self.input.advance(head_len);
@@ -437,7 +470,7 @@ impl Connection {
                 Data::Text => Message::Text(Utf8Bytes::try_from(payload).map_err(|_| ProtocolError::InvalidUtf8)?),
                 _ => return self.on_fragment(data, fin, compressed, payload),
             };
-            self.events.push_back(ConnectionEvent::Message(message));
+            self.push_event(ConnectionEvent::Message(message));
             return Ok(());
         }
         self.on_fragment(data, fin, compressed, payload)
@@ -460,7 +493,7 @@ impl Connection {
             }
         }
         if let Some(message) = message {
-            self.events.push_back(ConnectionEvent::Message(message));
+            self.push_event(ConnectionEvent::Message(message));
         }
         Ok(())
     }
@@ -471,9 +504,9 @@ impl Connection {
                 if self.config.auto_pong && matches!(self.phase, Phase::Open) {
                     self.write_frame(OpCode::Control(Control::Pong), true, &payload);
                 }
-                self.events.push_back(ConnectionEvent::Ping(payload));
+                self.push_event(ConnectionEvent::Ping(payload));
             }
-            Control::Pong => self.events.push_back(ConnectionEvent::Pong(payload)),
+            Control::Pong => self.push_event(ConnectionEvent::Pong(payload)),
             Control::Close => self.on_close_frame(&payload, now)?,
             // The frame decoder refuses reserved opcodes before they get here.
             Control::Reserved(op) => return Err(ProtocolError::ReservedOpcode(op)),
@@ -493,7 +526,7 @@ impl Connection {
         self.phase = Phase::AwaitingEof;
         self.deadline = Some(now + self.config.close_timeout);
         self.input.clear();
-        self.events.push_back(ConnectionEvent::Closed(Closed {
+        self.push_event(ConnectionEvent::Closed(Closed {
             initiator,
             code,
             reason,
@@ -561,7 +594,7 @@ impl Connection {
     }
 
     fn emit_closed(&mut self, initiator: Initiator, code: Option<CloseCode>, error: ConnectionError) {
-        self.events.push_back(ConnectionEvent::Closed(Closed {
+        self.push_event(ConnectionEvent::Closed(Closed {
             initiator,
             code: code.unwrap_or(CloseCode::Abnormal),
             reason: String::new(),

@@ -126,10 +126,10 @@ impl Session {
             match pending.purpose {
                 Purpose::User => {
                     self.outbox.remove_request(id);
-                    self.events.push_back(SessionEvent::RequestFailed { id, reason: RequestFailure::Timeout });
+                    self.emit(SessionEvent::RequestFailed { id, reason: RequestFailure::Timeout });
                 }
                 Purpose::Subscribe(channels) => {
-                    self.events.push_back(SessionEvent::SubscriptionFailed { channels, reason: "timeout".into() })
+                    self.emit(SessionEvent::SubscriptionFailed { channels, reason: "timeout".into() })
                 }
                 Purpose::Auth | Purpose::Unsubscribe(_) | Purpose::Heartbeat | Purpose::Setup => {}
             }
@@ -143,16 +143,22 @@ impl Session {
         loop {
             // The flood's path: with nothing to match or classify, messages move
             // straight from the connection's queue to the session's.
-            if self.state == SessionState::Open
+            // Messages that need no routing stay in the connection's queue, and
+            // `poll_event` takes them from there: one queue move, not two. Only
+            // the messages ahead of another event are moved now, to keep order.
+            let fast = self.state == SessionState::Open
                 && self.hooks.app_heartbeat.is_none()
-                && !self.requests.matching_needed()
-            {
-                if let Some(conn) = self.conn.as_mut() {
-                    let before = self.events.len();
-                    while let Some(message) = conn.pop_message() {
-                        self.events.push_back(SessionEvent::Message(message));
-                    }
-                    self.counters.messages_in += (self.events.len() - before) as u64;
+                && !self.requests.matching_needed();
+            // Parked messages predate whatever is queued after them.
+            self.take_connection_messages();
+            if let (true, Some(conn)) = (fast, self.conn.as_mut()) {
+                if conn.only_messages_queued() {
+                    self.parked = conn.queued_messages();
+                    break;
+                }
+                while let Some(message) = conn.pop_message() {
+                    self.counters.messages_in += 1;
+                    self.events.push_back(SessionEvent::Message(message));
                 }
             }
             let Some(event) = self.conn.as_mut().and_then(Connection::poll_event) else { break };
@@ -202,7 +208,7 @@ impl Session {
         self.heartbeat.start(now, !server_driven);
         let response = self.pending_response.take().unwrap_or_default();
         let attempt = self.backoff.failures() + 1;
-        self.events.push_back(SessionEvent::Connected { attempt, response });
+        self.emit(SessionEvent::Connected { attempt, response });
         if let (Some(beat), Some(timing)) = (self.hooks.app_heartbeat.as_mut(), self.config.app_heartbeat) {
             let setup = beat.setup(timing.interval);
             self.send_internal_all(setup, Purpose::Setup, now);
@@ -239,12 +245,12 @@ impl Session {
             if let Some(id) = self.hooks.codec.response_id(&message) {
                 match self.requests.complete(id) {
                     Some(pending) => self.on_response(id, pending, message, now),
-                    None => self.events.push_back(SessionEvent::Unmatched { id, message }),
+                    None => self.emit(SessionEvent::Unmatched { id, message }),
                 }
                 return;
             }
         }
-        self.events.push_back(SessionEvent::Message(message));
+        self.emit(SessionEvent::Message(message));
     }
 
     fn on_response(&mut self, id: u64, pending: Pending, message: Message, now: Instant) {
@@ -253,7 +259,7 @@ impl Session {
         match pending.purpose {
             Purpose::User => {
                 self.latency.record(rtt);
-                self.events.push_back(SessionEvent::Response { id, message, rtt, is_error });
+                self.emit(SessionEvent::Response { id, message, rtt, is_error });
             }
             Purpose::Auth => {
                 let verdict = match self.hooks.auth.as_mut().map(|a| a.check(&message, is_error)) {
@@ -268,9 +274,9 @@ impl Session {
                     Message::Text(t) => t.as_str().to_owned(),
                     Message::Binary(_) => "binary error response".to_owned(),
                 };
-                self.events.push_back(SessionEvent::SubscriptionFailed { channels, reason });
+                self.emit(SessionEvent::SubscriptionFailed { channels, reason });
             }
-            Purpose::Subscribe(channels) => self.events.push_back(SessionEvent::Subscribed { channels }),
+            Purpose::Subscribe(channels) => self.emit(SessionEvent::Subscribed { channels }),
             Purpose::Heartbeat => self.heartbeat.on_probe_rtt(rtt),
             Purpose::Unsubscribe(_) | Purpose::Setup => {}
         }
@@ -296,7 +302,7 @@ impl Session {
     }
 
     fn on_error(&mut self, error: SessionError, now: Instant) {
-        self.events.push_back(SessionEvent::Error(error.clone()));
+        self.emit(SessionEvent::Error(error.clone()));
         match self.hooks.policy.on_error(&error) {
             Decision::Ignore if self.state == SessionState::Authenticating => self.become_open(now),
             Decision::Ignore => {}
@@ -320,6 +326,8 @@ impl Session {
 
     /// Writes what the connection still has, then closes the transport.
     fn drop_transport(&mut self) {
+        // Messages read before the end are delivered before what follows it.
+        self.take_connection_messages();
         if self.transport {
             self.push_action(Action::CloseTransport);
             self.transport = false;
@@ -345,7 +353,7 @@ impl Session {
         self.pending_response = None;
         for (id, pending) in self.requests.fail_sent(now) {
             if pending.purpose == Purpose::User {
-                self.events.push_back(SessionEvent::RequestFailed { id, reason: RequestFailure::ConnectionLost });
+                self.emit(SessionEvent::RequestFailed { id, reason: RequestFailure::ConnectionLost });
             }
         }
         if !self.config.keep_queue_on_disconnect {
@@ -355,7 +363,7 @@ impl Session {
             self.backoff.reset();
         }
         let is_error = reason.is_error();
-        self.events.push_back(SessionEvent::Disconnected { reason: reason.clone() });
+        self.emit(SessionEvent::Disconnected { reason: reason.clone() });
         if self.user_closing {
             return self.finish(CloseReason::Requested, now);
         }
@@ -394,16 +402,16 @@ impl Session {
         };
         self.set_state(SessionState::Backoff, now);
         self.backoff_until = Some(now + delay);
-        self.events.push_back(SessionEvent::Reconnecting { attempt: self.backoff.failures() + 1, delay });
+        self.emit(SessionEvent::Reconnecting { attempt: self.backoff.failures() + 1, delay });
     }
 
     fn drop_queue(&mut self, reason: RequestFailure, now: Instant) {
         for item in self.outbox.drain() {
             match item {
-                Queued::Message(m) => self.events.push_back(SessionEvent::Dropped(m)),
+                Queued::Message(m) => self.emit(SessionEvent::Dropped(m)),
                 Queued::Request { id, .. } => {
                     if self.requests.abandon(id, now).is_some() {
-                        self.events.push_back(SessionEvent::RequestFailed { id, reason });
+                        self.emit(SessionEvent::RequestFailed { id, reason });
                     }
                 }
             }
@@ -420,11 +428,11 @@ impl Session {
         self.drop_queue(RequestFailure::SessionClosed, now);
         for (id, pending) in self.requests.take_all(now) {
             if pending.purpose == Purpose::User {
-                self.events.push_back(SessionEvent::RequestFailed { id, reason: RequestFailure::SessionClosed });
+                self.emit(SessionEvent::RequestFailed { id, reason: RequestFailure::SessionClosed });
             }
         }
         self.requests.forget_recent();
         self.set_state(SessionState::Closed, now);
-        self.events.push_back(SessionEvent::Closed { reason });
+        self.emit(SessionEvent::Closed { reason });
     }
 }

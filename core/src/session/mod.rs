@@ -52,6 +52,14 @@ struct Counters {
     compression: CompressionStats,
 }
 
+/// Frees a drained queue's buffer when it is small: an idle connection then
+/// holds no queue memory, while a flood's large queue is kept and reused.
+pub(crate) fn release_if_small<T>(queue: &mut VecDeque<T>) {
+    if queue.is_empty() && queue.capacity() > 0 && queue.capacity() <= 8 {
+        *queue = VecDeque::new();
+    }
+}
+
 /// One logical client that reconnects, re-authenticates and re-subscribes by
 /// itself. Build it with [`Session::builder`].
 ///
@@ -93,6 +101,9 @@ pub struct Session {
     state: SessionState,
     state_since: Instant,
     conn: Option<Connection>,
+    /// How many messages at the front of the connection's queue the fast path
+    /// left there for `poll_event` (all of them newer than `events`).
+    parked: usize,
     /// Whether a transport is open or opening: every `OpenTransport` gets exactly one `CloseTransport`.
     transport: bool,
     connect_deadline: Option<Instant>,
@@ -129,6 +140,7 @@ impl Session {
             state: SessionState::Idle,
             state_since: now,
             conn: None,
+            parked: 0,
             transport: false,
             connect_deadline: None,
             auth_deadline: None,
@@ -176,7 +188,7 @@ impl Session {
             reconnects: self.counters.reconnects,
             bytes_in: self.counters.bytes_in,
             bytes_out: self.counters.bytes_out,
-            messages_in: self.counters.messages_in,
+            messages_in: self.counters.messages_in + self.parked as u64,
             messages_out: self.counters.messages_out,
             queue_len: self.outbox.len(),
             pending_requests: self.requests.user_pending(),
@@ -317,13 +329,52 @@ impl Session {
         if let Some(action) = self.actions.pop_front() {
             return Some(action);
         }
+        release_if_small(&mut self.actions);
         self.take_transmit()
     }
 
     /// The next event.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<SessionEvent> {
-        self.events.pop_front()
+        if let Some(event) = self.events.pop_front() {
+            return Some(event);
+        }
+        release_if_small(&mut self.events);
+        // Messages the fast path parked in the connection's queue come after
+        // every event queued here (`emit` moves them first).
+        if self.parked == 0 {
+            if let Some(conn) = self.conn.as_mut() {
+                conn.release_drained_queue();
+            }
+            return None;
+        }
+        let message = self.conn.as_mut()?.pop_message()?;
+        self.parked -= 1;
+        self.counters.messages_in += 1;
+        Some(SessionEvent::Message(message))
+    }
+
+    /// Queues an event, after the messages still waiting in the connection's
+    /// queue: they arrived before whatever this event reports.
+    fn emit(&mut self, event: SessionEvent) {
+        self.take_connection_messages();
+        self.events.push_back(event);
+    }
+
+    /// Moves the messages parked in the connection's queue to the session's.
+    fn take_connection_messages(&mut self) {
+        if self.parked == 0 {
+            return;
+        }
+        if let Some(conn) = self.conn.as_mut() {
+            while self.parked > 0 {
+                let Some(message) = conn.pop_message() else { break };
+                self.parked -= 1;
+                self.counters.messages_in += 1;
+                self.events.push_back(SessionEvent::Message(message));
+            }
+        }
+        self.parked = 0;
     }
 
     /// When `handle_timeout` must next be called.
@@ -371,7 +422,7 @@ impl Session {
 
     fn set_state(&mut self, to: SessionState, now: Instant) {
         if self.state != to {
-            self.events.push_back(SessionEvent::StateChanged { from: self.state, to });
+            self.emit(SessionEvent::StateChanged { from: self.state, to });
             self.state = to;
             self.state_since = now;
         }

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::hooks::{Decision, ReconnectPolicy, SessionError};
-use crate::{BackoffConfig, CloseCode};
+use crate::{BackoffConfig, CloseCode, PingConfig};
 
 fn reconnect_delays(events: &[SessionEvent]) -> Vec<Duration> {
     events
@@ -252,4 +252,55 @@ fn per_attempt_headers_and_upgrade_messages() {
     f.step();
     f.accept_transport();
     assert!(matches!(&f.events()[0], SessionEvent::Disconnected { reason: DisconnectReason::BadRequest(_) }));
+}
+
+#[test]
+fn messages_keep_their_place_around_every_other_event() {
+    let text = |s: &str| SessionEvent::Message(Message::Text(s.into()));
+    let frame = |s: &str| [&[0x81, s.len() as u8][..], s.as_bytes()].concat();
+    // Messages behind the upgrade response come after Connected.
+    let mut f = Fake::new(builder());
+    f.s.connect(f.now).unwrap();
+    f.step();
+    f.accept_transport();
+    let key = f.key.take().expect("an upgrade request arrived");
+    f.upgraded = true;
+    let mut bytes = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
+        tungstenite::handshake::derive_accept_key(key.as_bytes())
+    )
+    .into_bytes();
+    bytes.extend(frame("a"));
+    bytes.extend(frame("b"));
+    f.input(&bytes);
+    let evs = f.events();
+    assert!(matches!(evs[0], SessionEvent::Connected { .. }), "{evs:?}");
+    assert_eq!(evs[1..], [text("a"), text("b")]);
+    // Parked messages (not yet polled) come before a disconnect the next read reports.
+    f.input(&[frame("c"), frame("d")].concat());
+    assert_eq!(f.s.metrics(f.now).messages_in, 4, "parked messages are counted");
+    f.input(&[frame("e"), vec![0x88, 0x02, 0x03, 0xe8]].concat());
+    let evs = f.events();
+    assert_eq!(evs[..3], [text("c"), text("d"), text("e")], "{evs:?}");
+    assert!(matches!(evs[3], SessionEvent::Disconnected { .. }), "{evs:?}");
+    // ... and before a timeout fired while they wait.
+    let mut f = Fake::open(builder());
+    let id = f.s.request("slow", None, Some(ms(100)), f.now).unwrap();
+    f.step();
+    f.got();
+    f.s.handle_input(&frame("f"), f.now);
+    f.now += ms(100);
+    f.s.handle_timeout(f.now);
+    let evs = f.events();
+    assert_eq!(evs[0], text("f"), "{evs:?}");
+    assert_eq!(evs[1], SessionEvent::RequestFailed { id, reason: RequestFailure::Timeout });
+    // ... and before a heartbeat timeout.
+    let mut f = Fake::open(builder().ping(Some(PingConfig { interval: ms(100), timeout: ms(50) })));
+    f.advance();
+    f.s.handle_input(&frame("g"), f.now);
+    f.now += ms(50);
+    f.s.handle_timeout(f.now);
+    let evs = f.events();
+    assert_eq!(evs[0], text("g"), "{evs:?}");
+    assert_eq!(evs[1], SessionEvent::Disconnected { reason: DisconnectReason::HeartbeatTimeout });
 }
