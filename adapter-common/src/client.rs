@@ -80,15 +80,16 @@ impl From<RequestFailure> for RequestError {
 pub(crate) type Reply<T> = oneshot::Sender<Result<T, ClientError>>;
 
 /// What a handle asks of the driver.
+///
+/// Every variant holds one pointer, so a slot is 16 bytes: the channel
+/// allocates its first block of 32 slots with every client, idle or not.
 pub(crate) enum Command {
-    /// Boxed, as `Request` is, so that every slot of the command channel stays small.
-    Send(Box<Message>, Reply<()>),
-    /// Boxed so that every slot of the command channel stays small.
+    Send(Box<(Message, Reply<()>)>),
     Request(Box<RequestCommand>),
-    Subscribe(Vec<String>, Reply<()>),
-    Unsubscribe(Vec<String>, Reply<()>),
+    Subscribe(Box<(Vec<String>, Reply<()>)>),
+    Unsubscribe(Box<(Vec<String>, Reply<()>)>),
     Reconnect(Reply<()>),
-    Close(CloseCode, String, Reply<()>),
+    Close(Box<(CloseCode, String, Reply<()>)>),
     Snapshot(oneshot::Sender<Snapshot>),
 }
 
@@ -153,13 +154,13 @@ impl Client {
     /// Sends a text message (or queues it while reconnecting).
     pub async fn send_text(&self, text: impl Into<String>) -> Result<(), ClientError> {
         let message = Message::Text(text.into().into());
-        self.ask(|r| Command::Send(Box::new(message), r)).await
+        self.ask(|r| Command::Send(Box::new((message, r)))).await
     }
 
     /// Sends a binary message (or queues it while reconnecting).
     pub async fn send_binary(&self, data: impl Into<bytes::Bytes>) -> Result<(), ClientError> {
         let message = Message::Binary(data.into());
-        self.ask(|r| Command::Send(Box::new(message), r)).await
+        self.ask(|r| Command::Send(Box::new((message, r)))).await
     }
 
     /// Sends a request and waits for its outcome. `params` is JSON text for
@@ -184,13 +185,13 @@ impl Client {
     /// Adds channels to the subscription set (sent now if open, and after every reconnect).
     pub async fn subscribe(&self, channels: &[&str]) -> Result<(), ClientError> {
         let channels = channels.iter().map(|c| (*c).to_owned()).collect();
-        self.ask(|r| Command::Subscribe(channels, r)).await
+        self.ask(|r| Command::Subscribe(Box::new((channels, r)))).await
     }
 
     /// Removes channels from the subscription set.
     pub async fn unsubscribe(&self, channels: &[&str]) -> Result<(), ClientError> {
         let channels = channels.iter().map(|c| (*c).to_owned()).collect();
-        self.ask(|r| Command::Unsubscribe(channels, r)).await
+        self.ask(|r| Command::Unsubscribe(Box::new((channels, r)))).await
     }
 
     /// Drops the current connection and connects again at once.
@@ -201,7 +202,7 @@ impl Client {
     /// Closes the session for good and waits until it is closed.
     pub async fn close(&self, code: CloseCode, reason: &str) -> Result<(), ClientError> {
         let reason = reason.to_owned();
-        self.ask(|r| Command::Close(code, reason, r)).await
+        self.ask(|r| Command::Close(Box::new((code, reason, r)))).await
     }
 
     /// The session's state, as of the driver's last turn.

@@ -216,9 +216,11 @@ fn deliver(r: &mut Routing, events: &mpsc::Sender<Vec<SessionEvent>>) {
         return;
     }
     // The next batch starts with room for as many events as this one had, so
-    // it is not regrown (and copied) step by step during the next read.
+    // it is not regrown (and copied) step by step during the next read; a
+    // few events do not pay for a buffer held while the connection idles.
     let room = r.pending_events.len();
-    match events.try_send(std::mem::replace(&mut r.pending_events, Vec::with_capacity(room))) {
+    let next = if room > 8 { Vec::with_capacity(room) } else { Vec::new() };
+    match events.try_send(std::mem::replace(&mut r.pending_events, next)) {
         Ok(()) => r.pending_bytes = 0,
         Err(mpsc::error::TrySendError::Full(batch)) => r.pending_events = batch,
         Err(mpsc::error::TrySendError::Closed(_)) => {
@@ -319,7 +321,10 @@ fn execute(session: &mut Session, r: &mut Routing, command: Command, at: Instant
         let _ = reply.send(result.map_err(ClientError::from));
     };
     match command {
-        Command::Send(message, reply) => answer(reply, session.send(*message, at)),
+        Command::Send(send) => {
+            let (message, reply) = *send;
+            answer(reply, session.send(message, at));
+        }
         Command::Request(request) => {
             let RequestCommand { method, params, timeout, reply } = *request;
             match session.request(&method, params.as_deref(), timeout, at) {
@@ -331,19 +336,24 @@ fn execute(session: &mut Session, r: &mut Routing, command: Command, at: Instant
                 }
             }
         }
-        Command::Subscribe(channels, reply) => {
+        Command::Subscribe(subscribe) => {
+            let (channels, reply) = *subscribe;
             let refs: Vec<&str> = channels.iter().map(String::as_str).collect();
             answer(reply, session.subscribe(&refs, at));
         }
-        Command::Unsubscribe(channels, reply) => {
+        Command::Unsubscribe(unsubscribe) => {
+            let (channels, reply) = *unsubscribe;
             let refs: Vec<&str> = channels.iter().map(String::as_str).collect();
             answer(reply, session.unsubscribe(&refs, at));
         }
         Command::Reconnect(reply) => answer(reply, session.reconnect(at)),
-        Command::Close(code, reason, reply) => match session.close(code, &reason, at) {
-            Ok(()) => r.close_waiters.push(reply),
-            Err(e) => answer(reply, Err(e)),
-        },
+        Command::Close(close) => {
+            let (code, reason, reply) = *close;
+            match session.close(code, &reason, at) {
+                Ok(()) => r.close_waiters.push(reply),
+                Err(e) => answer(reply, Err(e)),
+            }
+        }
         Command::Snapshot(reply) => {
             let paused_now = r.paused_since.map(|s| at.saturating_duration_since(s)).unwrap_or_default();
             let _ = reply.send(Snapshot {
