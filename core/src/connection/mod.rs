@@ -47,10 +47,9 @@ pub enum ConnectionState {
 }
 
 enum Phase {
-    Handshaking {
-        request: ClientRequest,
-        accept: String,
-    },
+    /// Boxed: an open connection (most of its life) does not carry the
+    /// request's room.
+    Handshaking(Box<(ClientRequest, String)>),
     ReadingRefusal {
         refusal: Box<RefusedUpgrade>,
         body: BodyLength,
@@ -140,7 +139,7 @@ impl Connection {
         let mut output = Vec::new();
         request.encode(&key, &mut output);
         let deadline = config.handshake_timeout.map(|t| now + t);
-        let mut conn = Self::with_phase(config, rng, Phase::Handshaking { request, accept });
+        let mut conn = Self::with_phase(config, rng, Phase::Handshaking(Box::new((request, accept))));
         conn.output = output;
         conn.deadline = deadline;
         Ok(conn)
@@ -190,7 +189,7 @@ impl Connection {
     /// The connection's state.
     pub fn state(&self) -> ConnectionState {
         match self.phase {
-            Phase::Handshaking { .. } | Phase::ReadingRefusal { .. } => ConnectionState::Handshaking,
+            Phase::Handshaking(_) | Phase::ReadingRefusal { .. } => ConnectionState::Handshaking,
             Phase::Open => ConnectionState::Open,
             Phase::CloseSent | Phase::AwaitingEof => ConnectionState::Closing,
             Phase::Finished => ConnectionState::Closed,
@@ -275,7 +274,7 @@ impl Connection {
         }
         self.deadline = None;
         match std::mem::replace(&mut self.phase, Phase::Finished) {
-            Phase::Handshaking { .. } => self.emit_closed(Initiator::Local, None, ConnectionError::HandshakeTimeout),
+            Phase::Handshaking(_) => self.emit_closed(Initiator::Local, None, ConnectionError::HandshakeTimeout),
             Phase::ReadingRefusal { refusal, .. } => self.emit_refused(refusal),
             Phase::CloseSent => self.emit_closed(Initiator::Local, None, ConnectionError::CloseTimeout),
             Phase::Open | Phase::AwaitingEof | Phase::Finished => {}
@@ -313,7 +312,7 @@ impl Connection {
                 self.deadline = Some(now + self.config.close_timeout);
                 Ok(())
             }
-            Phase::Handshaking { .. } | Phase::ReadingRefusal { .. } => {
+            Phase::Handshaking(_) | Phase::ReadingRefusal { .. } => {
                 self.phase = Phase::Finished;
                 self.deadline = None;
                 self.push_event(ConnectionEvent::Closed(Closed {
@@ -403,7 +402,8 @@ impl Connection {
     fn process_input(&mut self, now: Instant) {
         loop {
             match &mut self.phase {
-                Phase::Handshaking { request, accept } => {
+                Phase::Handshaking(handshake) => {
+                    let (request, accept) = &**handshake;
                     match parse_response_head(&self.input, request, accept, self.config.max_response_head) {
                         Ok(ResponseHead::Partial) => return,
                         Ok(ResponseHead::Accepted { mut response, head_len }) => {
@@ -587,7 +587,7 @@ impl Connection {
         self.input.clear();
         match phase {
             Phase::ReadingRefusal { refusal, .. } => self.emit_refused(refusal),
-            Phase::Handshaking { .. } | Phase::Open => self.emit_closed(Initiator::Remote, None, error),
+            Phase::Handshaking(_) | Phase::Open => self.emit_closed(Initiator::Remote, None, error),
             Phase::CloseSent => self.emit_closed(Initiator::Local, None, error),
             Phase::AwaitingEof | Phase::Finished => {}
         }
@@ -635,7 +635,7 @@ impl Connection {
     fn check_open(&self) -> Result<(), SendError> {
         match self.phase {
             Phase::Open => Ok(()),
-            Phase::Handshaking { .. } | Phase::ReadingRefusal { .. } => Err(SendError::NotOpen),
+            Phase::Handshaking(_) | Phase::ReadingRefusal { .. } => Err(SendError::NotOpen),
             Phase::CloseSent | Phase::AwaitingEof | Phase::Finished => Err(SendError::Closed),
         }
     }

@@ -111,7 +111,7 @@ pub struct Session {
     /// The auth request's id when the authenticator speaks through a request.
     auth_request: Option<u64>,
     /// The upgrade response, held until the session opens (after authentication).
-    pending_response: Option<crate::UpgradeResponse>,
+    pending_response: Option<Box<crate::UpgradeResponse>>,
     backoff: Backoff,
     backoff_until: Option<Instant>,
     opened_at: Option<Instant>,
