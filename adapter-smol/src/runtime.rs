@@ -72,7 +72,12 @@ impl Runtime for Smol {
             }
         }
         let start = buf.len();
-        let room = (buf.capacity() - start).max(4096);
+        // The room offered, not more: growing past it would reallocate (and
+        // copy) a buffer sized for a frame.
+        let room = match buf.capacity() - start {
+            0 => 4096,
+            room => room,
+        };
         buf.resize(start + room, 0);
         let mut fill = Fill { buf, keep: start };
         let n = reader.read(&mut fill.buf[start..]).await?;

@@ -94,6 +94,36 @@ pub(crate) struct FrameRules {
     pub(crate) deflate: bool,
 }
 
+/// What a data frame's header says about its payload.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FrameHead {
+    pub(crate) fin: bool,
+    pub(crate) opcode: OpCode,
+    pub(crate) compressed: bool,
+}
+
+/// A frame that still lacks this much is read into a buffer of its own; a
+/// smaller rest comes with the next ordinary read (reading it alone would
+/// cost a read call of its own for every frame).
+const READ_APART_FROM: usize = 16 << 10;
+
+/// The frame at the front of `input` when it is a large one whose header is
+/// in and passed the rules but which still lacks `READ_APART_FROM` bytes or
+/// more: its head, where the payload starts and how long it is. Its payload
+/// is then better read straight into a buffer of its own.
+pub(crate) fn large_frame_start(input: &[u8], rules: FrameRules) -> Option<(FrameHead, usize, usize)> {
+    let (header, header_len, len) = parse_header(input)?;
+    let opcode = opcode(header.opcode).ok()?;
+    check_header(&header, opcode, len, rules).ok()?;
+    // `check_header` bounded `len` by `max_frame_size`, a `usize`.
+    let len = len as usize;
+    (header_len + len >= input.len() + READ_APART_FROM).then_some((
+        FrameHead { fin: header.fin, opcode, compressed: header.rsv1 },
+        header_len,
+        len,
+    ))
+}
+
 /// Takes one frame off the front of `input`, or returns `Ok(None)` and leaves
 /// `input` untouched when the frame is not complete yet.
 pub(crate) fn decode_frame(

@@ -1,6 +1,7 @@
 //! A small pool of payload buffers for large messages.
 //!
-//! A large payload is copied out of the read buffer into a buffer of its own.
+//! A large payload is read straight into a buffer of its own, or copied out
+//! of the read buffer into one when it arrived whole with other frames.
 //! Allocating and freeing those one by one, as messages are read here and
 //! dropped by the consumer on another task, let glibc hand the memory back to
 //! the kernel and fault it in again: a dozen page faults per 64 KiB message.
@@ -9,7 +10,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 /// Most bytes of buffers kept for reuse, per connection.
 const KEEP_BYTES: usize = 1 << 20;
@@ -17,12 +18,12 @@ const KEEP_BYTES: usize = 1 << 20;
 /// The pool shared by a connection and the payloads it handed out.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct BufferPool {
-    free: Arc<Mutex<Vec<Vec<u8>>>>,
+    free: Arc<Mutex<Vec<BytesMut>>>,
 }
 
 /// A payload buffer that returns to its pool when dropped.
 struct Pooled {
-    buf: Vec<u8>,
+    buf: BytesMut,
     pool: BufferPool,
 }
 
@@ -36,7 +37,7 @@ impl Drop for Pooled {
     fn drop(&mut self) {
         // A poisoned lock only means another holder panicked; the list is still a list.
         let mut free = self.pool.free.lock().unwrap_or_else(|e| e.into_inner());
-        let kept: usize = free.iter().map(Vec::capacity).sum();
+        let kept: usize = free.iter().map(BytesMut::capacity).sum();
         if kept + self.buf.capacity() <= KEEP_BYTES {
             free.push(std::mem::take(&mut self.buf));
         }
@@ -46,10 +47,26 @@ impl Drop for Pooled {
 impl BufferPool {
     /// A `Bytes` holding a copy of `data`, in a reused buffer when one is free.
     pub(crate) fn copy(&self, data: &[u8]) -> Bytes {
-        let reused = self.free.lock().unwrap_or_else(|e| e.into_inner()).pop();
-        let mut buf = reused.unwrap_or_default();
-        buf.clear();
+        let mut buf = self.take(data.len());
         buf.extend_from_slice(data);
+        self.wrap(buf)
+    }
+
+    /// An empty buffer with room for `capacity` bytes, reused when one is free.
+    pub(crate) fn take(&self, capacity: usize) -> BytesMut {
+        let reused = self.free.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        match reused {
+            Some(mut buf) if buf.capacity() >= capacity => {
+                buf.clear();
+                buf
+            }
+            // Too small: a buffer of the exact size (`reserve` could double).
+            _ => BytesMut::with_capacity(capacity),
+        }
+    }
+
+    /// Hands `buf` (never split) out as `Bytes`; it comes back here when the last one is dropped.
+    pub(crate) fn wrap(&self, buf: BytesMut) -> Bytes {
         Bytes::from_owner(Pooled { buf, pool: self.clone() })
     }
 }
@@ -74,7 +91,7 @@ mod tests {
         let many: Vec<Bytes> = (0..5).map(|_| pool.copy(&big)).collect();
         drop(many);
         drop(c);
-        let kept: usize = pool.free.lock().unwrap().iter().map(Vec::capacity).sum();
+        let kept: usize = pool.free.lock().unwrap().iter().map(BytesMut::capacity).sum();
         assert!(kept <= KEEP_BYTES, "bounded: {kept}");
     }
 }

@@ -19,7 +19,7 @@ use crate::error::{
     ConfigError, ConnectionError, DeflateNegotiationError, HandshakeError, ProtocolError, RefusedUpgrade, SendError,
 };
 use crate::event::{Closed, ConnectionEvent, Initiator};
-use crate::frame::{bytes_missing, decode_frame, encode_frame, FrameRules};
+use crate::frame::{bytes_missing, decode_frame, encode_frame, Frame, FrameRules};
 use crate::handshake::{
     parse_response_head, split_extensions, BodyLength, ClientRequest, ResponseHead, UpgradeResponse,
 };
@@ -27,9 +27,14 @@ use crate::message::{Assembler, Message};
 use crate::pool::BufferPool;
 use crate::Utf8Bytes;
 use crate::{CloseCode, RandomSource};
+use large_read::LargeRead;
+
+mod large_read;
 
 #[cfg(test)]
 mod deflate_tests;
+#[cfg(test)]
+mod read_tests;
 #[cfg(test)]
 mod tests;
 
@@ -103,6 +108,8 @@ pub struct Connection {
     deflate: Option<Box<Deflate>>,
     /// Where an outgoing message is compressed before it is framed.
     compressed: Vec<u8>,
+    /// A large frame whose payload is being read into a buffer of its own.
+    large: Option<LargeRead>,
 }
 
 /// Smallest and largest room `read_buffer` reserves for one read.
@@ -183,6 +190,7 @@ impl Connection {
             pool: BufferPool::default(),
             deflate: None,
             compressed: Vec::new(),
+            large: None,
         }
     }
 
@@ -201,7 +209,10 @@ impl Connection {
         if matches!(self.phase, Phase::AwaitingEof | Phase::Finished) {
             return;
         }
-        self.input.extend_from_slice(data);
+        let rest = self.feed_large_read(data);
+        self.finish_large_read(now);
+        // All of `data` went to an unfinished large frame, or the input is back.
+        self.input.extend_from_slice(rest);
         self.process_input(now);
     }
 
@@ -211,6 +222,12 @@ impl Connection {
     /// makes; the room grows from 512 B to 64 KiB while reads fill it and
     /// shrinks again when they do not, so an idle connection holds little.
     pub fn read_buffer(&mut self) -> &mut BytesMut {
+        self.start_large_read();
+        if self.large.is_some() {
+            // The input is a large frame's payload buffer: its room is the rest of it.
+            self.offered = self.input.capacity() - self.input.len();
+            return &mut self.input;
+        }
         // A frame whose header is in gets all its room at once, so its bytes
         // move at most once (the part that came with the header).
         let missing = match self.phase {
@@ -245,10 +262,12 @@ impl Connection {
         }
         if matches!(self.phase, Phase::AwaitingEof | Phase::Finished) {
             self.input.clear();
+            self.large = None;
             return;
         }
+        self.finish_large_read(now);
         self.process_input(now);
-        if self.input.is_empty() && self.input.capacity() > 2 * READ_HINT_MAX {
+        if self.large.is_none() && self.input.is_empty() && self.input.capacity() > 2 * READ_HINT_MAX {
             // A large frame passed; do not keep its buffer while idle.
             self.input = BytesMut::new();
         }
@@ -257,7 +276,7 @@ impl Connection {
     /// The transport reached end of stream.
     pub fn handle_eof(&mut self, now: Instant) {
         let _ = now;
-        let mid_frame = !self.input.is_empty() || self.assembler.in_progress();
+        let mid_frame = !self.input.is_empty() || self.large.is_some() || self.assembler.in_progress();
         self.end_transport(ConnectionError::UnexpectedEof { mid_frame });
     }
 
@@ -400,6 +419,10 @@ impl Connection {
     }
 
     fn process_input(&mut self, now: Instant) {
+        if self.large.is_some() {
+            // `input` holds a large frame's payload, not frames.
+            return;
+        }
         loop {
             match &mut self.phase {
                 Phase::Handshaking(handshake) => {
@@ -450,15 +473,19 @@ impl Connection {
         while matches!(self.phase, Phase::Open | Phase::CloseSent) {
             let result = match decode_frame(&mut self.input, rules, &self.pool) {
                 Ok(None) => return,
-                Ok(Some(frame)) => match frame.opcode {
-                    OpCode::Data(data) => self.on_data(data, frame.fin, frame.compressed, frame.payload),
-                    OpCode::Control(control) => self.on_control(control, frame.payload, now),
-                },
+                Ok(Some(frame)) => self.on_frame(frame, now),
                 Err(e) => Err(e),
             };
             if let Err(e) = result {
                 self.fail(e);
             }
+        }
+    }
+
+    fn on_frame(&mut self, frame: Frame, now: Instant) -> Result<(), ProtocolError> {
+        match frame.opcode {
+            OpCode::Data(data) => self.on_data(data, frame.fin, frame.compressed, frame.payload),
+            OpCode::Control(control) => self.on_control(control, frame.payload, now),
         }
     }
 
@@ -578,6 +605,7 @@ impl Connection {
         self.phase = Phase::Finished;
         self.deadline = None;
         self.input.clear();
+        self.large = None;
         self.emit_closed(Initiator::Local, None, ConnectionError::Protocol(error));
     }
 
@@ -585,6 +613,7 @@ impl Connection {
         let phase = std::mem::replace(&mut self.phase, Phase::Finished);
         self.deadline = None;
         self.input.clear();
+        self.large = None;
         match phase {
             Phase::ReadingRefusal { refusal, .. } => self.emit_refused(refusal),
             Phase::Handshaking(_) | Phase::Open => self.emit_closed(Initiator::Remote, None, error),

@@ -1,0 +1,131 @@
+//! Reads straight into the connection's buffer (`read_buffer` and
+//! `handle_read`, as the adapters read) deliver exactly what `handle_input`
+//! delivers, whatever the read sizes, with large frames read into buffers of
+//! their own and bytes past them handed back in order.
+
+#![allow(clippy::disallowed_methods)]
+
+use proptest::prelude::*;
+
+use super::*;
+use rand::{rngs::StdRng, SeedableRng};
+
+fn frame(first: u8, payload: &[u8]) -> Vec<u8> {
+    let mut v = vec![first];
+    match payload.len() {
+        n if n < 126 => v.push(n as u8),
+        n if n < 65536 => {
+            v.push(126);
+            v.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            v.push(127);
+            v.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    v.extend_from_slice(payload);
+    v
+}
+
+fn open() -> Connection {
+    Connection::from_upgraded(ConnectionConfig::default(), Box::new(StdRng::seed_from_u64(5))).expect("default config")
+}
+
+fn messages(conn: &mut Connection) -> Vec<Message> {
+    std::iter::from_fn(|| conn.poll_event())
+        .filter_map(|e| match e {
+            ConnectionEvent::Message(m) => Some(m),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Feeds `wire` as an adapter would: each read fills at most the room
+/// offered, at most `sizes[i]` bytes; reads flagged in `copy` go through
+/// `handle_input` instead.
+fn read_all(conn: &mut Connection, wire: &[u8], sizes: &[usize], copy: &[bool]) -> Vec<Message> {
+    let now = Instant::now();
+    let mut got = Vec::new();
+    let mut pos = 0;
+    // Bounded: every read moves at least one byte.
+    for i in 0..=wire.len() {
+        if pos == wire.len() {
+            break;
+        }
+        let size = sizes[i % sizes.len()];
+        if copy[i % copy.len()] {
+            let n = size.min(wire.len() - pos);
+            conn.handle_input(&wire[pos..pos + n], now);
+            pos += n;
+        } else {
+            let buf = conn.read_buffer();
+            let room = buf.capacity() - buf.len();
+            assert!(room > 0, "read_buffer offers room");
+            let n = size.min(room).min(wire.len() - pos);
+            buf.extend_from_slice(&wire[pos..pos + n]);
+            conn.handle_read(n, now);
+            pos += n;
+        }
+        got.extend(messages(conn));
+    }
+    assert_eq!(pos, wire.len());
+    got
+}
+
+fn payload(len: usize, seed: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 31 + seed) as u8).collect()
+}
+
+#[test]
+fn a_large_frame_in_pieces_then_small_frames_in_the_same_read() {
+    let big = payload(70_000, 1);
+    let mut wire = frame(0x82, &big);
+    wire.extend(frame(0x82, b"after"));
+    wire.extend(frame(0x89, b"ping"));
+    wire.extend(frame(0x81, b"text"));
+    let want = vec![Message::Binary(big.into()), Message::Binary("after".into()), Message::Text("text".into())];
+    for sizes in [&[10, 5000, 100_000][..], &[1], &[70_005], &[65_536, 7]] {
+        let got = read_all(&mut open(), &wire, sizes, &[false]);
+        assert_eq!(got, want, "reads of {sizes:?}");
+    }
+    let mut conn = open();
+    assert_eq!(read_all(&mut conn, &wire, &[3000, 20_000], &[false, true]), want, "mixed with handle_input");
+    // A large frame cut by the end of the stream is reported mid-frame.
+    let mut conn = open();
+    let _ = read_all(&mut conn, &wire[..40_000], &[4096], &[false]);
+    conn.handle_eof(Instant::now());
+    let closed = std::iter::from_fn(|| conn.poll_event()).last();
+    assert!(
+        matches!(closed, Some(ConnectionEvent::Closed(c)) if c.error == Some(ConnectionError::UnexpectedEof { mid_frame: true }))
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+    #[test]
+    fn reads_into_the_buffer_deliver_what_handle_input_does(
+        lens in prop::collection::vec(prop_oneof![0usize..200, 1900usize..2300, 3000usize..20_000, 20_000usize..70_000], 1..6),
+        fragmented in prop::collection::vec(any::<bool>(), 1..6),
+        sizes in prop::collection::vec(1usize..80_000, 1..8),
+        copy in prop::collection::vec(prop::bool::weighted(0.2), 1..5),
+    ) {
+        let mut wire = Vec::new();
+        let mut want = Vec::new();
+        for (i, &len) in lens.iter().enumerate() {
+            let p = payload(len, i);
+            if fragmented[i % fragmented.len()] && len > 1 {
+                // Two fragments with a pong between them.
+                wire.extend(frame(0x02, &p[..len / 2]));
+                wire.extend(frame(0x8a, b""));
+                wire.extend(frame(0x80, &p[len / 2..]));
+            } else {
+                wire.extend(frame(0x82, &p));
+            }
+            want.push(Message::Binary(p.into()));
+        }
+        let mut reference = open();
+        reference.handle_input(&wire, Instant::now());
+        prop_assert_eq!(&messages(&mut reference), &want);
+        prop_assert_eq!(read_all(&mut open(), &wire, &sizes, &copy), want);
+    }
+}
