@@ -65,8 +65,22 @@ fn drive(conn: &mut Connection, data: &[u8], chunk: usize, now: Instant, bound: 
             assert!(message_bytes <= data.len(), "messages larger than the input");
         }
     };
-    for piece in data.chunks(chunk) {
-        conn.handle_input(piece, now);
+    for (i, piece) in data.chunks(chunk).enumerate() {
+        // Odd pieces go in as the adapters read: into the connection's own
+        // buffer, at most the room it offers at a time.
+        let mut rest = piece;
+        while !rest.is_empty() {
+            if i % 2 == 0 {
+                conn.handle_input(rest, now);
+                break;
+            }
+            let buf = conn.read_buffer();
+            let n = (buf.capacity() - buf.len()).min(rest.len());
+            assert!(n > 0, "read_buffer offers no room");
+            buf.extend_from_slice(&rest[..n]);
+            conn.handle_read(n, now);
+            rest = &rest[n..];
+        }
         drain(conn, &mut closed);
         let _ = conn.poll_transmit(&mut out);
         // Pongs and one close frame are the only answers: at most 14 bytes of header per 2 read.
@@ -114,7 +128,9 @@ pub fn frames(data: &[u8]) {
     #[allow(clippy::disallowed_methods)]
     let now = Instant::now();
     let rng = Box::new(StdRng::seed_from_u64(0));
-    let mut conn = Connection::from_upgraded(small_limits(), rng).expect("valid config");
+    // Frames up to 64 KiB: one that lacks 16 KiB once its header is in is read apart.
+    let config = ConnectionConfig { max_frame_size: 64 << 10, max_message_size: 128 << 10, ..small_limits() };
+    let mut conn = Connection::from_upgraded(config, rng).expect("valid config");
     drive(&mut conn, data, chunk, now, MessageBound::Input);
 }
 
@@ -135,6 +151,8 @@ pub fn inflate(data: &[u8]) {
     let rng = Box::new(StdRng::seed_from_u64(0));
     let config = ConnectionConfig {
         deflate: Some(DeflateConfig { compress_threshold: 0, ..DeflateConfig::default() }),
+        max_frame_size: 64 << 10,
+        max_message_size: 128 << 10,
         ..small_limits()
     };
     let limit = config.max_message_size;
