@@ -28,6 +28,9 @@ use crate::{Resolver, Runtime};
 /// Reading also pauses once this many payload bytes wait for the consumer, so
 /// large messages cannot pile up `event_capacity` deep.
 const PENDING_BYTES: usize = 256 << 10;
+/// Most commands carried out in one turn (the rest wait for the next, after
+/// the deadline and the reads had their say).
+const COMMAND_BURST: usize = 64;
 /// How long a closed transport may take to flush its last bytes (a close frame).
 const LINGER: Duration = Duration::from_secs(2);
 
@@ -163,7 +166,16 @@ impl Driver {
 
             match wake {
                 Wake::Deadline => session.handle_timeout(R::now()),
-                Wake::Command(Some(command)) => execute(&mut session, &mut r, command, R::now()),
+                Wake::Command(Some(command)) => {
+                    let now = R::now();
+                    execute(&mut session, &mut r, command, now);
+                    // Commands that arrived together are carried out together,
+                    // so their frames leave in one write, not one each.
+                    for _ in 1..COMMAND_BURST {
+                        let Ok(command) = commands.try_recv() else { break };
+                        execute(&mut session, &mut r, command, now);
+                    }
+                }
                 Wake::Command(None) => r.commands_closed = true,
                 Wake::Room(Ok(())) => deliver(&mut r, &events),
                 Wake::Room(Err(())) | Wake::EventsClosed => {
