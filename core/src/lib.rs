@@ -60,6 +60,7 @@ mod message;
 mod outbound;
 mod pool;
 pub mod presets;
+mod queue;
 mod requests;
 mod session;
 mod url;

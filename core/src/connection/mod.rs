@@ -364,7 +364,7 @@ impl Connection {
     #[must_use]
     pub fn poll_event(&mut self) -> Option<ConnectionEvent> {
         let Some(event) = self.events.pop_front() else {
-            crate::session::release_if_small(&mut self.events);
+            crate::queue::release_if_small(&mut self.events);
             return None;
         };
         if !matches!(event, ConnectionEvent::Message(_)) {
@@ -375,7 +375,7 @@ impl Connection {
 
     /// Frees the event queue's buffer if it is drained and small (see `release_if_small`).
     pub(crate) fn release_drained_queue(&mut self) {
-        crate::session::release_if_small(&mut self.events);
+        crate::queue::release_if_small(&mut self.events);
     }
 
     /// Whether every queued event is a message.

@@ -36,6 +36,7 @@ use crate::hooks::Outbound;
 use crate::latency::{LatencyStats, LatencyWindow};
 use crate::message::Message;
 use crate::outbound::{Outbox, Queued};
+use crate::queue::release_if_small;
 use crate::requests::{Purpose, Requests};
 use crate::{CloseCode, RandomSource};
 use config::Hooks;
@@ -50,14 +51,6 @@ struct Counters {
     messages_out: u64,
     /// Compression on connections that have ended.
     compression: CompressionStats,
-}
-
-/// Frees a drained queue's buffer when it is small: an idle connection then
-/// holds no queue memory, while a flood's large queue is kept and reused.
-pub(crate) fn release_if_small<T>(queue: &mut VecDeque<T>) {
-    if queue.is_empty() && queue.capacity() > 0 && queue.capacity() <= 8 {
-        *queue = VecDeque::new();
-    }
 }
 
 /// One logical client that reconnects, re-authenticates and re-subscribes by
