@@ -209,6 +209,26 @@ pub(crate) fn apply_mask(buf: &mut [u8], mask: [u8; 4]) {
     }
 }
 
+/// An unmasked server frame with first byte `first` (FIN, RSV bits, opcode),
+/// for the core's tests.
+#[cfg(test)]
+pub(crate) fn server_frame(first: u8, payload: &[u8]) -> Vec<u8> {
+    let mut v = vec![first];
+    match payload.len() {
+        n if n < 126 => v.push(n as u8),
+        n if n < 65536 => {
+            v.push(126);
+            v.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            v.push(127);
+            v.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    v.extend_from_slice(payload);
+    v
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -216,23 +236,6 @@ mod tests {
     use std::io::Cursor;
 
     const RULES: FrameRules = FrameRules { max_frame_size: 1 << 20, deflate: false };
-
-    fn server_frame(first: u8, payload: &[u8]) -> Vec<u8> {
-        let mut v = vec![first];
-        match payload.len() {
-            n if n < 126 => v.push(n as u8),
-            n if n < 65536 => {
-                v.push(126);
-                v.extend_from_slice(&(n as u16).to_be_bytes());
-            }
-            n => {
-                v.push(127);
-                v.extend_from_slice(&(n as u64).to_be_bytes());
-            }
-        }
-        v.extend_from_slice(payload);
-        v
-    }
 
     #[test]
     fn decodes_each_length_form_and_leaves_the_rest() {

@@ -255,6 +255,17 @@ mod server {
     use tokio::net::TcpListener;
     use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
 
+    /// Reads and drops what the client sends until it hangs up (its masked
+    /// frames go unparsed: a flood's server has nothing to answer).
+    async fn drain(stream: &mut tokio::net::TcpStream) {
+        let mut sink = [0u8; 4096];
+        while let Ok(n) = stream.read(&mut sink).await {
+            if n == 0 {
+                return;
+            }
+        }
+    }
+
     // The error type is tungstenite's callback signature, not ours to shrink.
     #[allow(clippy::result_large_err)]
     pub(crate) fn run() {
@@ -317,12 +328,7 @@ mod server {
                             if stream.write_all(&rest).await.is_err() {
                                 return;
                             }
-                            let mut sink = [0u8; 4096];
-                            while let Ok(n) = stream.read(&mut sink).await {
-                                if n == 0 {
-                                    return;
-                                }
-                            }
+                            drain(stream).await;
                         });
                     }
                     ["idle"] => held.push(tokio::spawn(async move { while let Some(Ok(_)) = ws.next().await {} })),
@@ -334,12 +340,7 @@ mod server {
                         if stream.write_all(&first).await.is_err() {
                             return;
                         }
-                        let mut sink = [0u8; 1024];
-                        while let Ok(n) = stream.read(&mut sink).await {
-                            if n == 0 {
-                                return;
-                            }
-                        }
+                        drain(stream).await;
                     })),
                     _ => {
                         tokio::spawn(async move {

@@ -6,6 +6,7 @@
 use super::tests::{accept_response, closed, events, sent_frames, start};
 use super::*;
 use crate::deflate::{Compressor, DeflateConfig, Inflater};
+use crate::frame::server_frame as frame;
 use crate::Message;
 use rand::{rngs::StdRng, SeedableRng};
 
@@ -23,24 +24,6 @@ fn open_with(deflate: DeflateConfig, answer: &str) -> (Connection, Instant, Upgr
         Some(ConnectionEvent::Opened(r)) => (conn, now, r),
         other => panic!("{other:?}"),
     }
-}
-
-/// An unmasked server frame with the given first byte (FIN, RSV1, opcode).
-fn frame(first: u8, payload: &[u8]) -> Vec<u8> {
-    let mut v = vec![first];
-    match payload.len() {
-        n if n < 126 => v.push(n as u8),
-        n if n < 65536 => {
-            v.push(126);
-            v.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            v.push(127);
-            v.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
-    v.extend_from_slice(payload);
-    v
 }
 
 /// What a server compressor with context takeover sends for each message.

@@ -8,24 +8,8 @@
 use proptest::prelude::*;
 
 use super::*;
+use crate::frame::server_frame as frame;
 use rand::{rngs::StdRng, SeedableRng};
-
-fn frame(first: u8, payload: &[u8]) -> Vec<u8> {
-    let mut v = vec![first];
-    match payload.len() {
-        n if n < 126 => v.push(n as u8),
-        n if n < 65536 => {
-            v.push(126);
-            v.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            v.push(127);
-            v.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
-    v.extend_from_slice(payload);
-    v
-}
 
 fn open() -> Connection {
     Connection::from_upgraded(ConnectionConfig::default(), Box::new(StdRng::seed_from_u64(5))).expect("default config")
