@@ -151,15 +151,14 @@ impl Session {
                 && !self.requests.matching_needed();
             // Parked messages predate whatever is queued after them.
             self.take_connection_messages();
-            if let (true, Some(conn)) = (fast, self.conn.as_mut()) {
+            if let (true, Some(conn)) = (fast, self.conn.as_ref()) {
+                self.parked = conn.queued_messages();
                 if conn.only_messages_queued() {
-                    self.parked = conn.queued_messages();
                     break;
                 }
-                while let Some(message) = conn.pop_message() {
-                    self.counters.messages_in += 1;
-                    self.events.push_back(SessionEvent::Message(message));
-                }
+                // Another event waits behind some of them: move the messages
+                // ahead of it (the move stops at the first non-message).
+                self.take_connection_messages();
             }
             let Some(event) = self.conn.as_mut().and_then(Connection::poll_event) else { break };
             match event {
