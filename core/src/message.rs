@@ -73,11 +73,6 @@ impl Assembler {
         self.partial.is_some()
     }
 
-    /// Whether an unfinished message is being inflated.
-    pub(crate) fn compressed_in_progress(&self) -> bool {
-        self.partial.as_ref().is_some_and(|p| p.compressed)
-    }
-
     /// Takes one data frame; returns the message it completes, if any.
     /// `compressed` is the frame's RSV1; `inflater` is there when
     /// permessage-deflate is in force (the frame decoder refuses RSV1 otherwise).

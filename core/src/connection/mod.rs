@@ -379,7 +379,7 @@ impl Connection {
     /// What compression has done on this connection; `None` unless
     /// permessage-deflate is in force.
     pub fn compression_stats(&self) -> Option<CompressionStats> {
-        self.deflate.as_ref().map(|d| d.stats)
+        self.deflate.as_ref().map(|d| d.stats())
     }
 
     /// The next event if it is a message (the session's fast path).
@@ -485,22 +485,8 @@ impl Connection {
     }
 
     fn on_fragment(&mut self, data: Data, fin: bool, compressed: bool, payload: Bytes) -> Result<(), ProtocolError> {
-        let wire_len = payload.len() as u64;
-        let deflate = self.deflate.as_deref_mut();
-        let inflating = deflate.is_some() && (compressed || self.assembler.compressed_in_progress());
-        let (inflater, stats) = match deflate {
-            Some(d) => (Some(&mut d.inflater), Some(&mut d.stats)),
-            None => (None, None),
-        };
-        let message = self.assembler.on_frame(data, fin, compressed, payload, inflater)?;
-        if let (true, Some(stats)) = (inflating, stats) {
-            stats.inflated_from += wire_len;
-            if let Some(message) = &message {
-                stats.messages_inflated += 1;
-                stats.inflated_to += message.len() as u64;
-            }
-        }
-        if let Some(message) = message {
+        let inflater = self.deflate.as_deref_mut().map(|d| &mut d.inflater);
+        if let Some(message) = self.assembler.on_frame(data, fin, compressed, payload, inflater)? {
             self.push_event(ConnectionEvent::Message(message));
         }
         Ok(())

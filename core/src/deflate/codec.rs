@@ -36,6 +36,8 @@ pub(crate) struct Inflater {
     out: BytesMut,
     /// A small last frame with the tail put back, inflated in one call.
     joined: Vec<u8>,
+    /// Messages inflated, bytes taken in, bytes put out (for `CompressionStats`).
+    counts: (u64, u64, u64),
 }
 
 /// Last frames shorter than this get their tail appended in a copy (one
@@ -48,13 +50,14 @@ const ARENA: usize = 16 << 10;
 impl Inflater {
     /// An inflater for a server window of up to `window_bits`, allocated on first use.
     pub(crate) fn new(window_bits: u8) -> Self {
-        Self { state: None, window_bits, ended: false, out: BytesMut::new(), joined: Vec::new() }
+        Self { state: None, window_bits, ended: false, out: BytesMut::new(), joined: Vec::new(), counts: (0, 0, 0) }
     }
 
     /// Inflates one frame's payload onto the message in progress, which never
     /// grows past `limit + 1` bytes; `fin` ends the message (the stripped
     /// tail is put back, which flushes what is left).
     pub(crate) fn inflate(&mut self, input: &[u8], fin: bool, limit: usize) -> Result<(), ProtocolError> {
+        self.counts.1 += input.len() as u64;
         let result = match fin {
             false => self.run(input, limit),
             true if input.len() < JOIN_BELOW => {
@@ -83,7 +86,14 @@ impl Inflater {
 
     /// Takes the finished message.
     pub(crate) fn take(&mut self) -> BytesMut {
+        self.counts.0 += 1;
+        self.counts.2 += self.out.len() as u64;
         self.out.split()
+    }
+
+    /// Messages inflated, their bytes as received, and their bytes inflated.
+    pub(crate) fn counts(&self) -> (u64, u64, u64) {
+        self.counts
     }
 
     /// Whether the inflater's state is allocated (for memory accounting in tests).

@@ -129,7 +129,8 @@ pub(crate) struct Deflate {
     pub(crate) inflater: Inflater,
     pub(crate) compressor: Option<Compressor>,
     pub(crate) threshold: usize,
-    pub(crate) stats: CompressionStats,
+    /// What was compressed (what was inflated, the inflater counts).
+    sent: CompressionStats,
 }
 
 impl Deflate {
@@ -148,8 +149,14 @@ impl Deflate {
             inflater: Inflater::new(params.server_max_window_bits),
             compressor,
             threshold: config.compress_threshold,
-            stats: CompressionStats::default(),
+            sent: CompressionStats::default(),
         }
+    }
+
+    /// What compression has done both ways.
+    pub(crate) fn stats(&self) -> CompressionStats {
+        let (messages_inflated, inflated_from, inflated_to) = self.inflater.counts();
+        CompressionStats { messages_inflated, inflated_from, inflated_to, ..self.sent }
     }
 
     /// Compresses `payload` into `out` (cleared first) when it is worth it;
@@ -160,9 +167,9 @@ impl Deflate {
         };
         out.clear();
         compressor.compress(payload, out);
-        self.stats.messages_compressed += 1;
-        self.stats.compressed_from += payload.len() as u64;
-        self.stats.compressed_to += out.len() as u64;
+        self.sent.messages_compressed += 1;
+        self.sent.compressed_from += payload.len() as u64;
+        self.sent.compressed_to += out.len() as u64;
         true
     }
 }
