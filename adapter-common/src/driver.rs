@@ -227,19 +227,23 @@ fn deliver(r: &mut Routing, events: &mpsc::Sender<Vec<SessionEvent>>) {
     if r.pending_events.is_empty() {
         return;
     }
+    // Room first: a full channel keeps the batch growing, with nothing allocated.
+    let permit = match events.try_reserve() {
+        Ok(permit) => permit,
+        Err(mpsc::error::TrySendError::Full(())) => return,
+        Err(mpsc::error::TrySendError::Closed(())) => {
+            r.events_closed = true;
+            r.pending_bytes = 0;
+            return;
+        }
+    };
     // The next batch starts with room for as many events as this one had, so
     // it is not regrown (and copied) step by step during the next read; a
     // few events do not pay for a buffer held while the connection idles.
     let room = r.pending_events.len();
     let next = if room > 8 { Vec::with_capacity(room) } else { Vec::new() };
-    match events.try_send(std::mem::replace(&mut r.pending_events, next)) {
-        Ok(()) => r.pending_bytes = 0,
-        Err(mpsc::error::TrySendError::Full(batch)) => r.pending_events = batch,
-        Err(mpsc::error::TrySendError::Closed(_)) => {
-            r.events_closed = true;
-            r.pending_bytes = 0;
-        }
-    }
+    permit.send(std::mem::replace(&mut r.pending_events, next));
+    r.pending_bytes = 0;
 }
 
 /// Carries out what the session asked of the transport, in order.

@@ -10,15 +10,16 @@
 //! The client's rules that a header alone decides (server frames are
 //! unmasked, no reserved bits, control frames short and final, the frame size
 //! limit) refuse a bad frame before its payload is waited for.
-//! A payload under 2 KiB is split off the input buffer as `Bytes`, never
-//! copied; a larger one is copied out once (see `COPY_FROM`).
+//! A payload is split off the input buffer as `Bytes`, never copied: the
+//! buffers it shares are reused once the messages are dropped (see
+//! `connection/spare_reads.rs`), and a frame larger than a read is read
+//! into a buffer of its own (`connection/large_read.rs`).
 
 use bytes::{Buf, Bytes, BytesMut};
 use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
 use tungstenite::protocol::frame::FrameHeader;
 
 use crate::error::ProtocolError;
-use crate::pool::BufferPool;
 
 /// One complete server frame that passed the header rules.
 #[derive(Debug)]
@@ -29,12 +30,6 @@ pub(crate) struct Frame {
     pub(crate) compressed: bool,
     pub(crate) payload: Bytes,
 }
-
-/// Payloads from this size on are copied out of the read buffer; smaller ones
-/// share it. Sharing saves a copy per message, but a shared buffer cannot be
-/// reused; for large frames the reallocations cost more (page faults) than
-/// one copy.
-const COPY_FROM: usize = 2048;
 
 /// The fields of a frame header that decoding needs.
 struct Header {
@@ -126,11 +121,7 @@ pub(crate) fn large_frame_start(input: &[u8], rules: FrameRules) -> Option<(Fram
 
 /// Takes one frame off the front of `input`, or returns `Ok(None)` and leaves
 /// `input` untouched when the frame is not complete yet.
-pub(crate) fn decode_frame(
-    input: &mut BytesMut,
-    rules: FrameRules,
-    pool: &BufferPool,
-) -> Result<Option<Frame>, ProtocolError> {
+pub(crate) fn decode_frame(input: &mut BytesMut, rules: FrameRules) -> Result<Option<Frame>, ProtocolError> {
     let Some((header, header_len, len)) = parse_header(input) else { return Ok(None) };
     let opcode = opcode(header.opcode)?;
     check_header(&header, opcode, len, rules)?;
@@ -141,16 +132,9 @@ pub(crate) fn decode_frame(
         // Room for the rest is made by `Connection::read_buffer`, in one step.
         return Ok(None);
     }
-    if (len as usize) < COPY_FROM {
-        // One split of the whole frame, then a cheap advance on the frozen `Bytes`.
-        let mut payload = input.split_to(total).freeze();
-        payload.advance(header_len);
-        return Ok(Some(Frame { fin: header.fin, opcode, compressed, payload }));
-    }
-    // A large payload is copied out once, so the read buffer stays unshared and
-    // is reused in place rather than reallocated for every frame.
-    let payload = pool.copy(&input[header_len..total]);
-    input.advance(total);
+    // One split of the whole frame, then a cheap advance on the frozen `Bytes`.
+    let mut payload = input.split_to(total).freeze();
+    payload.advance(header_len);
     Ok(Some(Frame { fin: header.fin, opcode, compressed, payload }))
 }
 
@@ -243,7 +227,7 @@ mod tests {
             let payload: Vec<u8> = (0..n).map(|i| i as u8).collect();
             let mut buf = BytesMut::from(&server_frame(0x82, &payload)[..]);
             buf.extend_from_slice(b"\x89");
-            let f = decode_frame(&mut buf, RULES, &BufferPool::default()).unwrap().unwrap();
+            let f = decode_frame(&mut buf, RULES).unwrap().unwrap();
             assert!(f.fin);
             assert_eq!(f.opcode, OpCode::Data(Data::Binary));
             assert_eq!(&f.payload[..], &payload[..]);
@@ -256,7 +240,7 @@ mod tests {
         let whole = server_frame(0x81, &[b'x'; 300]);
         for cut in 0..whole.len() {
             let mut buf = BytesMut::from(&whole[..cut]);
-            assert!(decode_frame(&mut buf, RULES, &BufferPool::default()).unwrap().is_none(), "cut {cut}");
+            assert!(decode_frame(&mut buf, RULES).unwrap().is_none(), "cut {cut}");
             assert_eq!(buf.len(), cut);
         }
     }
@@ -283,7 +267,7 @@ mod tests {
         ];
         for (bytes, want) in cases {
             let mut buf = BytesMut::from(*bytes);
-            assert_eq!(decode_frame(&mut buf, RULES, &BufferPool::default()).unwrap_err(), *want, "{bytes:x?}");
+            assert_eq!(decode_frame(&mut buf, RULES).unwrap_err(), *want, "{bytes:x?}");
         }
     }
 
@@ -297,7 +281,7 @@ mod tests {
             (b"\xc9\x00", false),
             (b"\xe1\x00", false),
         ] {
-            let result = decode_frame(&mut BytesMut::from(bytes), deflate, &BufferPool::default());
+            let result = decode_frame(&mut BytesMut::from(bytes), deflate);
             match result {
                 Ok(Some(frame)) => assert!(ok && frame.compressed, "{bytes:x?}"),
                 Err(e) => assert!(!ok && e == ProtocolError::ReservedBits, "{bytes:x?}: {e:?}"),

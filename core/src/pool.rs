@@ -1,10 +1,10 @@
 //! A small pool of payload buffers for large messages.
 //!
-//! A large payload is read straight into a buffer of its own, or copied out
-//! of the read buffer into one when it arrived whole with other frames.
-//! Allocating and freeing those one by one, as messages are read here and
-//! dropped by the consumer on another task, let glibc hand the memory back to
-//! the kernel and fault it in again: a dozen page faults per 64 KiB message.
+//! A payload larger than a read is read straight into a buffer of its own
+//! (`connection/large_read.rs`). Allocating and freeing those one by one, as
+//! messages are read here and dropped by the consumer on another task, let
+//! glibc hand the memory back to the kernel and fault it in again: a dozen
+//! page faults per 64 KiB message.
 //! Buffers come back here when their last `Bytes` is dropped, up to a bound,
 //! so memory stays bounded and the churn stops.
 
@@ -45,13 +45,6 @@ impl Drop for Pooled {
 }
 
 impl BufferPool {
-    /// A `Bytes` holding a copy of `data`, in a reused buffer when one is free.
-    pub(crate) fn copy(&self, data: &[u8]) -> Bytes {
-        let mut buf = self.take(data.len());
-        buf.extend_from_slice(data);
-        self.wrap(buf)
-    }
-
     /// An empty buffer with room for `capacity` bytes, reused when one is free.
     pub(crate) fn take(&self, capacity: usize) -> BytesMut {
         let reused = self.free.lock().unwrap_or_else(|e| e.into_inner()).pop();
@@ -78,17 +71,18 @@ mod tests {
     #[test]
     fn buffers_return_when_their_last_bytes_is_dropped() {
         let pool = BufferPool::default();
-        let a = pool.copy(b"first payload");
+        let a = pool.wrap(BytesMut::from(&b"first payload"[..]));
         let b = a.slice(6..);
         assert_eq!(&b[..], b"payload");
         drop(a);
         assert_eq!(pool.free.lock().unwrap().len(), 0, "a slice still holds it");
         drop(b);
         assert_eq!(pool.free.lock().unwrap().len(), 1);
-        let c = pool.copy(b"x");
+        let mut c = pool.take(1);
+        c.extend_from_slice(b"x");
+        let c = pool.wrap(c);
         assert_eq!((&c[..], pool.free.lock().unwrap().len()), (&b"x"[..], 0));
-        let big = vec![7u8; 100 << 10];
-        let many: Vec<Bytes> = (0..5).map(|_| pool.copy(&big)).collect();
+        let many: Vec<Bytes> = (0..5).map(|_| pool.wrap(pool.take(100 << 10))).collect();
         drop(many);
         drop(c);
         let kept: usize = pool.free.lock().unwrap().iter().map(BytesMut::capacity).sum();
