@@ -382,6 +382,17 @@ impl Connection {
         self.events.len() - self.other_events
     }
 
+    /// How many events at the front of the queue are messages that `plain`
+    /// accepts, looking no further than the first that is not.
+    pub(crate) fn leading_messages(&self, mut plain: impl FnMut(&Message) -> bool) -> usize {
+        self.events.iter().take_while(|e| matches!(e, ConnectionEvent::Message(m) if plain(m))).count()
+    }
+
+    /// How many events are queued.
+    pub(crate) fn queued_events(&self) -> usize {
+        self.events.len()
+    }
+
     fn push_event(&mut self, event: ConnectionEvent) {
         if !matches!(event, ConnectionEvent::Message(_)) {
             self.other_events += 1;

@@ -141,23 +141,29 @@ impl Session {
 
     pub(super) fn pump(&mut self, now: Instant) {
         loop {
-            // The flood's path: with nothing to match or classify, messages move
-            // straight from the connection's queue to the session's.
-            // Messages that need no routing stay in the connection's queue, and
-            // `poll_event` takes them from there: one queue move, not two. Only
-            // the messages ahead of another event are moved now, to keep order.
-            let fast = self.state == SessionState::Open
-                && self.hooks.app_heartbeat.is_none()
-                && !self.requests.matching_needed();
+            // The flood's path: messages that need no routing stay in the
+            // connection's queue, and `poll_event` takes them from there: one
+            // queue move, not two. While requests are pending the codec looks
+            // at each where it lies, and the first response stops the count.
             // Parked messages predate whatever is queued after them.
             self.take_connection_messages();
-            if let (true, Some(conn)) = (fast, self.conn.as_ref()) {
-                self.parked = conn.queued_messages();
-                if conn.only_messages_queued() {
-                    break;
+            if self.state == SessionState::Open && self.hooks.app_heartbeat.is_none() {
+                if let Some(conn) = self.conn.as_ref() {
+                    let all_parked = if self.requests.matching_needed() {
+                        let codec = &self.hooks.codec;
+                        self.parked = conn.leading_messages(|m| codec.response_id(m).is_none());
+                        self.parked == conn.queued_events()
+                    } else {
+                        // `take_connection_messages` stops at the first non-message.
+                        self.parked = conn.queued_messages();
+                        conn.only_messages_queued()
+                    };
+                    if all_parked {
+                        break;
+                    }
                 }
-                // Another event waits behind some of them: move the messages
-                // ahead of it (the move stops at the first non-message).
+                // An event (or a response) waits behind the parked messages:
+                // move them ahead of it.
                 self.take_connection_messages();
             }
             let Some(event) = self.conn.as_mut().and_then(Connection::poll_event) else { break };

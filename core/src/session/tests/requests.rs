@@ -64,6 +64,47 @@ fn feed_messages_pass_through_while_requests_are_pending() {
 }
 
 #[test]
+fn responses_among_feed_messages_keep_their_place_and_end_their_request_once() {
+    let frame = |s: &str| [&[0x81, s.len() as u8][..], s.as_bytes()].concat();
+    let note = |n: u32| format!(r#"{{"jsonrpc":"2.0","method":"subscription","params":{{"data":{{"id":{n}}}}}}}"#);
+    let text = |s: &str| SessionEvent::Message(Message::Text(s.into()));
+    let mut f = Fake::open(builder());
+    let a = f.s.request("a", None, None, f.now).unwrap();
+    let b = f.s.request("b", None, None, f.now).unwrap();
+    f.step();
+    f.got();
+    // One read: feed, a's response, feed, an unknown id, feed; then a second
+    // read (b's response, feed) before anything is polled.
+    let first = [frame(&note(1)), frame(&reply(a)), frame(&note(2)), frame(&reply(99)), frame(&note(3))].concat();
+    f.s.handle_input(&first, f.now);
+    f.s.handle_input(&[frame(&reply(b)), frame(&note(4))].concat(), f.now);
+    let evs = f.events();
+    let response =
+        |id: u64| SessionEvent::Response { id, message: Message::Text(reply(id).into()), rtt: ms(0), is_error: false };
+    assert_eq!(
+        evs,
+        [
+            text(&note(1)),
+            response(a),
+            text(&note(2)),
+            SessionEvent::Unmatched { id: 99, message: Message::Text(reply(99).into()) },
+            text(&note(3)),
+            response(b),
+            text(&note(4)),
+        ]
+    );
+    assert_eq!(f.s.metrics(f.now).pending_requests, 0);
+    assert_eq!(f.s.metrics(f.now).messages_in, 7);
+    // A second answer to `a` while another request is pending is unmatched, in its place.
+    f.s.request("c", None, None, f.now).unwrap();
+    f.s.handle_input(&[frame(&note(5)), frame(&reply(a)), frame(&note(6))].concat(), f.now);
+    let evs = f.events();
+    assert_eq!(evs[0], text(&note(5)));
+    assert!(matches!(&evs[1], SessionEvent::Unmatched { id, .. } if *id == a), "answered already: {evs:?}");
+    assert_eq!(evs[2], text(&note(6)));
+}
+
+#[test]
 fn sent_requests_fail_on_disconnect_and_queued_ones_go_after_reconnect() {
     let mut f = Fake::open(builder());
     let sent = f.s.request("a", None, None, f.now).unwrap();
