@@ -4,18 +4,17 @@
 //! adapter names it once (`wslink_tokio::Builder = Builder<Tokio>`).
 
 use std::marker::PhantomData;
-use std::sync::atomic::AtomicU8;
 use std::sync::Arc;
 use std::time::Duration;
 
 use rand::rngs::{StdRng, SysRng};
 use rand::SeedableRng;
-use tokio::sync::mpsc;
 use wslink_core::{
     hooks, BackoffConfig, CloseCode, DeflateConfig, Message, PingConfig, RateLimit, Session, SessionBuilder,
     SessionConfig, SessionEvent,
 };
 
+use crate::channels::channels;
 use crate::client::{encode_state, Client, Events};
 use crate::driver::Driver;
 use crate::tls::TlsOptions;
@@ -209,21 +208,16 @@ impl<R: Runtime> Builder<R> {
         // Building a TLS configuration parses every root certificate: only for wss.
         let tls = if self.secure { Some(self.tls.build()?) } else { None };
         session.connect(now)?;
-        let (command_tx, command_rx) = mpsc::channel(256);
-        // Batches: one in the consumer's hands, one waiting; the driver holds the rest.
-        let (event_tx, event_rx) = mpsc::channel(1);
-        let state = Arc::new(AtomicU8::new(encode_state(session.state())));
+        let (commands, channels, events) = channels(encode_state(session.state()));
         let driver = Driver {
             session: Box::new(session),
-            commands: command_rx,
-            events: event_tx,
+            channels,
             event_capacity: self.event_capacity,
-            state: state.clone(),
             tls,
             resolver: self.resolver,
         };
         R::spawn(driver.run::<R>());
-        Ok((Client { commands: command_tx, state }, Events { rx: event_rx, batch: Vec::new().into_iter() }))
+        Ok((Client { commands }, Events { rx: events, batch: Vec::new().into_iter() }))
     }
 
     /// Starts the client and waits for its first connection to open. If the

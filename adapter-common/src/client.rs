@@ -8,13 +8,13 @@
 //! runs to its outcome), only its answer is not awaited. No event is lost: events
 //! live in the stream, not in these futures.
 
+use std::future::poll_fn;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot};
+use crate::channels::{CommandSender, EventReceiver, Gone};
+use tokio::sync::oneshot;
 use wslink_core::{
     CloseCode, CommandError, HeartbeatHealth, LatencyStats, Message, Metrics, RequestFailure, SessionEvent,
     SessionState,
@@ -81,8 +81,7 @@ pub(crate) type Reply<T> = oneshot::Sender<Result<T, ClientError>>;
 
 /// What a handle asks of the driver.
 ///
-/// Every variant holds one pointer, so a slot is 16 bytes: the channel
-/// allocates its first block of 32 slots with every client, idle or not.
+/// Every variant holds one pointer, so a queued command takes 16 bytes.
 pub(crate) enum Command {
     Send(Box<(Message, Reply<()>)>),
     Request(Box<RequestCommand>),
@@ -122,8 +121,7 @@ pub struct ClientMetrics {
 /// A cloneable handle to a running client. Every method is cancel-safe (see the module docs).
 #[derive(Clone)]
 pub struct Client {
-    pub(crate) commands: mpsc::Sender<Command>,
-    pub(crate) state: Arc<AtomicU8>,
+    pub(crate) commands: CommandSender,
 }
 
 impl std::fmt::Debug for Client {
@@ -147,7 +145,7 @@ fn decode_state(v: u8) -> SessionState {
 impl Client {
     async fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, ClientError> {
         let (tx, rx) = oneshot::channel();
-        self.commands.send(make(tx)).await.map_err(|_| ClientError::Shutdown)?;
+        self.commands.send(make(tx)).await.map_err(|Gone| ClientError::Shutdown)?;
         rx.await.map_err(|_| ClientError::Shutdown)?
     }
 
@@ -178,7 +176,7 @@ impl Client {
             timeout,
             reply: tx,
         }));
-        self.commands.send(command).await.map_err(|_| ClientError::Shutdown)?;
+        self.commands.send(command).await.map_err(|Gone| ClientError::Shutdown)?;
         rx.await.map_err(|_| ClientError::Shutdown)?
     }
 
@@ -207,12 +205,12 @@ impl Client {
 
     /// The session's state, as of the driver's last turn.
     pub fn state(&self) -> SessionState {
-        decode_state(self.state.load(Ordering::Acquire))
+        decode_state(self.commands.state())
     }
 
     async fn snapshot(&self) -> Result<Snapshot, ClientError> {
         let (tx, rx) = oneshot::channel();
-        self.commands.send(Command::Snapshot(tx)).await.map_err(|_| ClientError::Shutdown)?;
+        self.commands.send(Command::Snapshot(tx)).await.map_err(|Gone| ClientError::Shutdown)?;
         rx.await.map_err(|_| ClientError::Shutdown)
     }
 
@@ -241,19 +239,32 @@ impl Client {
 /// Events cross from the driver in batches (all that one read produced), so a
 /// flood costs one channel operation per read, not per message.
 pub struct Events {
-    pub(crate) rx: mpsc::Receiver<Vec<SessionEvent>>,
+    pub(crate) rx: EventReceiver,
     pub(crate) batch: std::vec::IntoIter<SessionEvent>,
 }
 
 impl Events {
     /// The next event; `None` once the session has closed and everything was delivered.
-    /// Cancel-safe: a batch is taken from the channel only when this completes.
+    /// Cancel-safe: a batch is taken from the driver only when this completes.
     pub async fn recv(&mut self) -> Option<SessionEvent> {
+        poll_fn(|cx| self.poll_event(cx)).await
+    }
+
+    fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<SessionEvent>> {
         loop {
             if let Some(event) = self.batch.next() {
-                return Some(event);
+                if self.batch.len() == 0 {
+                    // Free the batch now, not when the next arrives: an idle
+                    // client should not hold its last burst.
+                    self.batch = Vec::new().into_iter();
+                }
+                return Poll::Ready(Some(event));
             }
-            self.batch = self.rx.recv().await?.into_iter();
+            match self.rx.poll_batch(cx) {
+                Poll::Ready(Some(batch)) => self.batch = batch.into_iter(),
+                Poll::Ready(None) => return Poll::Ready(None),
+                Poll::Pending => return Poll::Pending,
+            }
         }
     }
 }
@@ -261,16 +272,7 @@ impl Events {
 impl futures_core::Stream for Events {
     type Item = SessionEvent;
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<SessionEvent>> {
-        loop {
-            if let Some(event) = self.batch.next() {
-                return Poll::Ready(Some(event));
-            }
-            match self.rx.poll_recv(cx) {
-                Poll::Ready(Some(batch)) => self.batch = batch.into_iter(),
-                Poll::Ready(None) => return Poll::Ready(None),
-                Poll::Pending => return Poll::Pending,
-            }
-        }
+        self.poll_event(cx)
     }
 }
 

@@ -11,17 +11,17 @@
 //! slow consumer slows the server through TCP instead of growing memory here.
 
 use std::collections::{HashMap, VecDeque};
-use std::future::{pending, Future};
+use std::future::{pending, poll_fn, Future};
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_lite::future::or;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use wslink_core::{Action, CommandError, Session, SessionEvent, SessionState};
 
+use crate::channels::{DriverEnd, Gone, NotDelivered};
 use crate::client::{encode_state, ClientError, Command, Reply, RequestCommand, RequestError, Response, Snapshot};
 use crate::{Resolver, Runtime};
 
@@ -41,11 +41,10 @@ pub(crate) struct Driver {
     /// Boxed: the task's future would otherwise hold the session twice (as
     /// the captured driver and as the loop's local), 4 KB per idle connection.
     pub(crate) session: Box<Session>,
-    pub(crate) commands: mpsc::Receiver<Command>,
-    pub(crate) events: mpsc::Sender<Vec<SessionEvent>>,
+    /// Commands in, event batches out, the state for the handles.
+    pub(crate) channels: DriverEnd,
     /// Events the consumer may have waiting before reading pauses.
     pub(crate) event_capacity: usize,
-    pub(crate) state: Arc<AtomicU8>,
     pub(crate) tls: Option<Arc<rustls::ClientConfig>>,
     pub(crate) resolver: Option<Resolver>,
 }
@@ -77,7 +76,7 @@ struct Routing {
 enum Wake<R: Runtime> {
     Deadline,
     Command(Option<Command>),
-    Room(Result<(), ()>),
+    Room(Result<(), Gone>),
     EventsClosed,
     Wrote(io::Result<usize>),
     Opened(io::Result<(R::Reader, R::Writer)>),
@@ -86,12 +85,12 @@ enum Wake<R: Runtime> {
 
 impl Driver {
     pub(crate) async fn run<R: Runtime>(self) {
-        let Driver { mut session, mut commands, events, event_capacity, state, tls, resolver } = self;
+        let Driver { mut session, channels, event_capacity, tls, resolver } = self;
         let mut io: Io<R> = Io { opening: None, reader: None, writer: None, out: VecDeque::new(), out_pos: 0 };
         let mut r = Routing::default();
         loop {
             actions::<R>(&mut session, &mut io, &tls, &resolver);
-            route(&mut session, &mut r, &events, &state);
+            route(&mut session, &mut r, &channels);
             if session.state() == SessionState::Closed {
                 // `close` returns once the session is closed, even if events still wait to be read.
                 for waiter in r.close_waiters.drain(..) {
@@ -119,7 +118,7 @@ impl Driver {
                 let Io { opening, reader, writer, out, out_pos } = &mut io;
                 let (commands_closed, events_closed, no_pending) =
                     (r.commands_closed, r.events_closed, r.pending_events.is_empty());
-                let (commands, events) = (&mut commands, &events);
+                let channels = &channels;
                 let timer = async {
                     match deadline {
                         Some(d) => R::sleep_until(d).await,
@@ -131,17 +130,17 @@ impl Driver {
                     if commands_closed {
                         pending::<()>().await;
                     }
-                    Wake::Command(commands.recv().await)
+                    Wake::Command(poll_fn(|cx| channels.poll_command(cx)).await)
                 };
                 let room = async {
                     if no_pending {
                         if events_closed {
                             pending::<()>().await;
                         }
-                        events.closed().await;
+                        poll_fn(|cx| channels.poll_consumer_gone(cx)).await;
                         return Wake::EventsClosed;
                     }
-                    Wake::Room(events.reserve().await.map(drop).map_err(drop))
+                    Wake::Room(poll_fn(|cx| channels.poll_room(cx)).await)
                 };
                 let write = async {
                     match (writer.as_mut(), out.front()) {
@@ -172,13 +171,13 @@ impl Driver {
                     // Commands that arrived together are carried out together,
                     // so their frames leave in one write, not one each.
                     for _ in 1..COMMAND_BURST {
-                        let Ok(command) = commands.try_recv() else { break };
+                        let Some(command) = channels.try_command() else { break };
                         execute(&mut session, &mut r, command, now);
                     }
                 }
                 Wake::Command(None) => r.commands_closed = true,
-                Wake::Room(Ok(())) => deliver(&mut r, &events),
-                Wake::Room(Err(())) | Wake::EventsClosed => {
+                Wake::Room(Ok(())) => deliver(&mut r, &channels),
+                Wake::Room(Err(Gone)) | Wake::EventsClosed => {
                     r.events_closed = true;
                     r.pending_events.clear();
                     r.pending_bytes = 0;
@@ -223,27 +222,28 @@ fn account_pause(r: &mut Routing, paused: bool, now: Instant) {
 }
 
 /// Hands the waiting events to the stream as one batch, if it has room.
-fn deliver(r: &mut Routing, events: &mpsc::Sender<Vec<SessionEvent>>) {
+fn deliver(r: &mut Routing, channels: &DriverEnd) {
     if r.pending_events.is_empty() {
         return;
     }
-    // Room first: a full channel keeps the batch growing, with nothing allocated.
-    let permit = match events.try_reserve() {
-        Ok(permit) => permit,
-        Err(mpsc::error::TrySendError::Full(())) => return,
-        Err(mpsc::error::TrySendError::Closed(())) => {
+    let count = r.pending_events.len();
+    match channels.try_deliver(std::mem::take(&mut r.pending_events)) {
+        Ok(()) => {
+            r.pending_bytes = 0;
+            // The next batch starts with room for as many events as this one
+            // had, so it is not regrown (and copied) step by step during the
+            // next read; a few events do not pay for a buffer held while the
+            // connection idles.
+            if count > 8 {
+                r.pending_events = Vec::with_capacity(count);
+            }
+        }
+        Err(NotDelivered::Full(batch)) => r.pending_events = batch,
+        Err(NotDelivered::Gone) => {
             r.events_closed = true;
             r.pending_bytes = 0;
-            return;
         }
-    };
-    // The next batch starts with room for as many events as this one had, so
-    // it is not regrown (and copied) step by step during the next read; a
-    // few events do not pay for a buffer held while the connection idles.
-    let room = r.pending_events.len();
-    let next = if room > 8 { Vec::with_capacity(room) } else { Vec::new() };
-    permit.send(std::mem::replace(&mut r.pending_events, next));
-    r.pending_bytes = 0;
+    }
 }
 
 /// Carries out what the session asked of the transport, in order.
@@ -297,7 +297,7 @@ fn close_transport<R: Runtime>(io: &mut Io<R>) {
 
 /// Routes the session's events: request outcomes to their awaiting callers,
 /// everything else to the event stream (through the pending queue).
-fn route(session: &mut Session, r: &mut Routing, events: &mpsc::Sender<Vec<SessionEvent>>, state: &AtomicU8) {
+fn route(session: &mut Session, r: &mut Routing, channels: &DriverEnd) {
     while let Some(event) = session.poll_event() {
         match &event {
             SessionEvent::Response { id, message, rtt, is_error } => {
@@ -313,7 +313,7 @@ fn route(session: &mut Session, r: &mut Routing, events: &mpsc::Sender<Vec<Sessi
                     continue;
                 }
             }
-            SessionEvent::StateChanged { to, .. } => state.store(encode_state(*to), Ordering::Release),
+            SessionEvent::StateChanged { to, .. } => channels.set_state(encode_state(*to)),
             SessionEvent::Connected { attempt, .. } => tracing::info!(attempt, "connected"),
             SessionEvent::Disconnected { reason } => tracing::warn!(?reason, "disconnected"),
             SessionEvent::Reconnecting { attempt, delay } => tracing::info!(attempt, ?delay, "reconnecting"),
@@ -328,7 +328,7 @@ fn route(session: &mut Session, r: &mut Routing, events: &mpsc::Sender<Vec<Sessi
         }
         r.pending_events.push(event);
     }
-    deliver(r, events);
+    deliver(r, channels);
 }
 
 /// Carries out one command from a handle.

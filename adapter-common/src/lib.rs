@@ -6,12 +6,13 @@
 //! adapter crate (`wslink-tokio`, `wslink-smol`) is one short implementation
 //! of that trait plus re-exports, so the two cannot drift apart.
 //!
-//! The channels between handles and driver are tokio's `sync` channels, which
-//! run on any executor.
+//! The channels between handles and driver (`channels.rs`) run on any
+//! executor; request replies use tokio's runtime-agnostic `oneshot`.
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
 
 mod builder;
+mod channels;
 mod client;
 mod driver;
 mod pool;

@@ -1,0 +1,285 @@
+//! The channels between the handles and the driver task, sized for what an
+//! idle client costs.
+//!
+//! tokio's bounded `mpsc` allocates its channel state and a first block of
+//! 32 slots with every channel: 2.3 KB per client for the commands and the
+//! events, used or not, a third of an idle client. Here both directions and
+//! the session state share one allocation of about 200 bytes, and the
+//! command queue grows only when commands are sent.
+//!
+//! - Commands: any number of [`CommandSender`]s (one per `Client` clone) and
+//!   the driver. At most `COMMAND_CAPACITY` wait; then senders wait for room.
+//!   A command is handed over whole or not at all, so a dropped send future
+//!   leaves nothing half-sent.
+//! - Events: the driver hands over one batch at a time, the next only once
+//!   [`EventReceiver`] took the last (the driver collects the next meanwhile
+//!   and stops reading when it holds too much, so a slow consumer slows the
+//!   server through TCP).
+//!
+//! Invariants: every waker is stored under the lock that guards the
+//! condition it waits for, so no wake-up is lost; the end that goes away
+//! marks it under that lock and wakes the other side; wakers are woken and
+//! values dropped after the lock is released.
+
+use std::collections::VecDeque;
+use std::future::poll_fn;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+
+use wslink_core::SessionEvent;
+
+use crate::client::Command;
+
+/// Most commands waiting for the driver before senders wait for room.
+const COMMAND_CAPACITY: usize = 256;
+
+/// The other end is gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Gone;
+
+/// Why a batch was not handed over.
+#[derive(Debug, PartialEq)]
+pub(crate) enum NotDelivered {
+    /// The consumer has not taken the last batch yet.
+    Full(Vec<SessionEvent>),
+    /// The consumer is gone.
+    Gone,
+}
+
+#[derive(Default)]
+struct Commands {
+    queue: VecDeque<Command>,
+    senders: usize,
+    driver_gone: bool,
+    driver: Option<Waker>,
+    /// Senders waiting for room.
+    blocked: Vec<Waker>,
+}
+
+#[derive(Default)]
+struct Events {
+    batch: Option<Vec<SessionEvent>>,
+    driver_gone: bool,
+    consumer_gone: bool,
+    driver: Option<Waker>,
+    consumer: Option<Waker>,
+}
+
+struct Shared {
+    /// The session's state as the driver last saw it (`client::encode_state`).
+    state: AtomicU8,
+    commands: Mutex<Commands>,
+    events: Mutex<Events>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Nothing here panics while holding a lock; if something did, the data is still whole.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Keeps `waker` in `slot` unless the one there already wakes the same task.
+fn store(slot: &mut Option<Waker>, waker: &Waker) {
+    if !slot.as_ref().is_some_and(|w| w.will_wake(waker)) {
+        *slot = Some(waker.clone());
+    }
+}
+
+fn wake(waker: Option<Waker>) {
+    if let Some(w) = waker {
+        w.wake();
+    }
+}
+
+/// Creates the channels: the handles' sender, the driver's end and the event stream's end.
+pub(crate) fn channels(state: u8) -> (CommandSender, DriverEnd, EventReceiver) {
+    let shared = Arc::new(Shared {
+        state: AtomicU8::new(state),
+        commands: Mutex::new(Commands { senders: 1, ..Commands::default() }),
+        events: Mutex::new(Events::default()),
+    });
+    (CommandSender { shared: shared.clone() }, DriverEnd { shared: shared.clone() }, EventReceiver { shared })
+}
+
+/// A handle's end: sends commands, reads the state.
+pub(crate) struct CommandSender {
+    shared: Arc<Shared>,
+}
+
+impl CommandSender {
+    /// Hands `command` to the driver, waiting while the queue is full.
+    pub(crate) async fn send(&self, command: Command) -> Result<(), Gone> {
+        let mut command = Some(command);
+        poll_fn(|cx| {
+            let mut c = lock(&self.shared.commands);
+            if c.driver_gone {
+                return Poll::Ready(Err(Gone));
+            }
+            if c.queue.len() >= COMMAND_CAPACITY {
+                if !c.blocked.iter().any(|w| w.will_wake(cx.waker())) {
+                    c.blocked.push(cx.waker().clone());
+                }
+                return Poll::Pending;
+            }
+            c.queue.extend(command.take());
+            let driver = c.driver.take();
+            drop(c);
+            wake(driver);
+            Poll::Ready(Ok(()))
+        })
+        .await
+    }
+
+    /// The state the driver last stored.
+    pub(crate) fn state(&self) -> u8 {
+        self.shared.state.load(Ordering::Acquire)
+    }
+}
+
+impl Clone for CommandSender {
+    fn clone(&self) -> Self {
+        lock(&self.shared.commands).senders += 1;
+        Self { shared: self.shared.clone() }
+    }
+}
+
+impl Drop for CommandSender {
+    fn drop(&mut self) {
+        let mut c = lock(&self.shared.commands);
+        c.senders -= 1;
+        let driver = if c.senders == 0 { c.driver.take() } else { None };
+        drop(c);
+        wake(driver);
+    }
+}
+
+/// The driver's end: receives commands, hands over event batches, stores the state.
+pub(crate) struct DriverEnd {
+    shared: Arc<Shared>,
+}
+
+impl DriverEnd {
+    /// The next command; `None` once every sender is gone and the queue is empty.
+    pub(crate) fn poll_command(&self, cx: &mut Context<'_>) -> Poll<Option<Command>> {
+        let mut c = lock(&self.shared.commands);
+        if c.queue.is_empty() {
+            if c.senders == 0 {
+                return Poll::Ready(None);
+            }
+            store(&mut c.driver, cx.waker());
+            return Poll::Pending;
+        }
+        drop(c);
+        // Only the driver takes commands, so the queue still holds this one.
+        Poll::Ready(self.try_command())
+    }
+
+    /// The next command if one waits (no waker is stored).
+    pub(crate) fn try_command(&self) -> Option<Command> {
+        let mut c = lock(&self.shared.commands);
+        let command = c.queue.pop_front()?;
+        let blocked = std::mem::take(&mut c.blocked);
+        drop(c);
+        blocked.into_iter().for_each(Waker::wake);
+        Some(command)
+    }
+
+    /// Ready once the consumer took the last batch (`Ok`) or is gone (`Err`).
+    pub(crate) fn poll_room(&self, cx: &mut Context<'_>) -> Poll<Result<(), Gone>> {
+        let mut e = lock(&self.shared.events);
+        if e.consumer_gone {
+            return Poll::Ready(Err(Gone));
+        }
+        if e.batch.is_none() {
+            return Poll::Ready(Ok(()));
+        }
+        store(&mut e.driver, cx.waker());
+        Poll::Pending
+    }
+
+    /// Ready once the consumer is gone.
+    pub(crate) fn poll_consumer_gone(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut e = lock(&self.shared.events);
+        if e.consumer_gone {
+            return Poll::Ready(());
+        }
+        store(&mut e.driver, cx.waker());
+        Poll::Pending
+    }
+
+    /// Hands `batch` to the consumer if it took the last one.
+    pub(crate) fn try_deliver(&self, batch: Vec<SessionEvent>) -> Result<(), NotDelivered> {
+        let mut e = lock(&self.shared.events);
+        if e.consumer_gone {
+            drop(e);
+            return Err(NotDelivered::Gone);
+        }
+        if e.batch.is_some() {
+            return Err(NotDelivered::Full(batch));
+        }
+        e.batch = Some(batch);
+        let consumer = e.consumer.take();
+        drop(e);
+        wake(consumer);
+        Ok(())
+    }
+
+    /// Stores the session's state for the handles.
+    pub(crate) fn set_state(&self, state: u8) {
+        self.shared.state.store(state, Ordering::Release);
+    }
+}
+
+impl Drop for DriverEnd {
+    fn drop(&mut self) {
+        let mut c = lock(&self.shared.commands);
+        c.driver_gone = true;
+        let (queued, blocked) = (std::mem::take(&mut c.queue), std::mem::take(&mut c.blocked));
+        drop(c);
+        // Dropping a queued command drops its reply sender: its caller hears `Shutdown`.
+        drop(queued);
+        blocked.into_iter().for_each(Waker::wake);
+        let mut e = lock(&self.shared.events);
+        e.driver_gone = true;
+        let consumer = e.consumer.take();
+        drop(e);
+        wake(consumer);
+    }
+}
+
+/// The event stream's end.
+pub(crate) struct EventReceiver {
+    shared: Arc<Shared>,
+}
+
+impl EventReceiver {
+    /// The next batch; `None` once the driver is gone and every batch was taken.
+    pub(crate) fn poll_batch(&self, cx: &mut Context<'_>) -> Poll<Option<Vec<SessionEvent>>> {
+        let mut e = lock(&self.shared.events);
+        if let Some(batch) = e.batch.take() {
+            let driver = e.driver.take();
+            drop(e);
+            wake(driver);
+            return Poll::Ready(Some(batch));
+        }
+        if e.driver_gone {
+            return Poll::Ready(None);
+        }
+        store(&mut e.consumer, cx.waker());
+        Poll::Pending
+    }
+}
+
+impl Drop for EventReceiver {
+    fn drop(&mut self) {
+        let mut e = lock(&self.shared.events);
+        e.consumer_gone = true;
+        let (batch, driver) = (e.batch.take(), e.driver.take());
+        drop(e);
+        drop(batch);
+        wake(driver);
+    }
+}
+
+#[cfg(test)]
+mod tests;

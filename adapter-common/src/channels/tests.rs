@@ -1,0 +1,158 @@
+//! The channels' promises, polled by hand with counting wakers.
+
+use std::future::Future;
+use std::pin::pin;
+use std::sync::atomic::AtomicUsize;
+use std::task::Wake;
+
+use tokio::sync::oneshot;
+use wslink_core::{CloseCode, Message, SessionEvent};
+
+use super::*;
+
+/// A waker that counts its wake-ups.
+#[derive(Default)]
+struct Count(AtomicUsize);
+
+impl Wake for Count {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+fn counter() -> (Arc<Count>, Waker) {
+    let count = Arc::new(Count::default());
+    (count.clone(), Waker::from(count))
+}
+
+fn woken(count: &Count) -> usize {
+    count.0.load(Ordering::SeqCst)
+}
+
+/// A command that says which one it is, and the receiver of its reply.
+fn close(tag: &str) -> (Command, oneshot::Receiver<Result<(), crate::ClientError>>) {
+    let (tx, rx) = oneshot::channel();
+    (Command::Close(Box::new((CloseCode::Normal, tag.to_owned(), tx))), rx)
+}
+
+fn tag(command: Command) -> String {
+    match command {
+        Command::Close(close) => close.1.clone(),
+        _ => panic!("not a tagged command"),
+    }
+}
+
+fn message(text: &str) -> SessionEvent {
+    SessionEvent::Message(Message::Text(text.into()))
+}
+
+fn poll_send(tx: &CommandSender, command: Command, cx: &mut Context<'_>) -> Poll<Result<(), Gone>> {
+    pin!(tx.send(command)).poll(cx)
+}
+
+#[test]
+fn commands_arrive_in_order_and_a_full_queue_makes_senders_wait() {
+    let (tx, driver, _events) = channels(0);
+    let (driver_count, driver_waker) = counter();
+    let mut driver_cx = Context::from_waker(&driver_waker);
+    assert!(driver.poll_command(&mut driver_cx).is_pending());
+
+    let (sender_count, sender_waker) = counter();
+    let mut sender_cx = Context::from_waker(&sender_waker);
+    for i in 0..COMMAND_CAPACITY {
+        assert_eq!(poll_send(&tx, close(&i.to_string()).0, &mut sender_cx), Poll::Ready(Ok(())));
+    }
+    assert_eq!(woken(&driver_count), 1, "the first command woke the waiting driver");
+    let mut blocked = pin!(tx.send(close("last").0));
+    assert!(blocked.as_mut().poll(&mut sender_cx).is_pending(), "the queue is full");
+    assert!(blocked.as_mut().poll(&mut sender_cx).is_pending(), "polled again, still one waker kept");
+    assert_eq!(lock(&tx.shared.commands).blocked.len(), 1);
+
+    assert_eq!(driver.try_command().map(tag).as_deref(), Some("0"));
+    assert_eq!(woken(&sender_count), 1, "room woke the blocked sender");
+    assert_eq!(blocked.as_mut().poll(&mut sender_cx), Poll::Ready(Ok(())));
+    let rest: Vec<String> = std::iter::from_fn(|| driver.try_command()).map(tag).collect();
+    assert_eq!(rest.len(), COMMAND_CAPACITY);
+    assert_eq!((rest[0].as_str(), rest[COMMAND_CAPACITY - 1].as_str()), ("1", "last"));
+    assert!(driver.poll_command(&mut driver_cx).is_pending());
+}
+
+#[test]
+fn the_driver_hears_none_once_every_sender_is_gone_and_the_queue_is_empty() {
+    let (tx, driver, _events) = channels(0);
+    let second = tx.clone();
+    let (count, waker) = counter();
+    let mut cx = Context::from_waker(&waker);
+    assert_eq!(poll_send(&second, close("a").0, &mut cx), Poll::Ready(Ok(())));
+    drop(tx);
+    assert!(matches!(driver.poll_command(&mut cx), Poll::Ready(Some(_))));
+    assert!(driver.poll_command(&mut cx).is_pending(), "one sender is left");
+    drop(second);
+    assert_eq!(woken(&count), 1, "the last sender's going woke the driver");
+    assert!(matches!(driver.poll_command(&mut cx), Poll::Ready(None)));
+}
+
+#[test]
+fn when_the_driver_is_gone_sends_fail_and_queued_commands_are_answered() {
+    let (tx, driver, _events) = channels(0);
+    let mut cx = Context::from_waker(Waker::noop());
+    let (queued, mut reply) = close("queued");
+    assert_eq!(poll_send(&tx, queued, &mut cx), Poll::Ready(Ok(())));
+    for i in 1..COMMAND_CAPACITY {
+        assert_eq!(poll_send(&tx, close(&i.to_string()).0, &mut cx), Poll::Ready(Ok(())));
+    }
+    let (count, waker) = counter();
+    let mut blocked_cx = Context::from_waker(&waker);
+    let mut blocked = pin!(tx.send(close("blocked").0));
+    assert!(blocked.as_mut().poll(&mut blocked_cx).is_pending());
+    drop(driver);
+    assert_eq!(woken(&count), 1);
+    assert_eq!(blocked.as_mut().poll(&mut blocked_cx), Poll::Ready(Err(Gone)));
+    assert!(reply.try_recv().is_err(), "the queued command was dropped: its caller hears Shutdown");
+    assert_eq!(poll_send(&tx, close("late").0, &mut cx), Poll::Ready(Err(Gone)));
+}
+
+#[test]
+fn one_batch_is_in_flight_and_room_wakes_the_driver() {
+    let (_tx, driver, events) = channels(0);
+    let (driver_count, driver_waker) = counter();
+    let mut driver_cx = Context::from_waker(&driver_waker);
+    let (consumer_count, consumer_waker) = counter();
+    let mut consumer_cx = Context::from_waker(&consumer_waker);
+
+    assert!(events.poll_batch(&mut consumer_cx).is_pending());
+    assert_eq!(driver.try_deliver(vec![message("a")]), Ok(()));
+    assert_eq!(woken(&consumer_count), 1);
+    assert_eq!(driver.try_deliver(vec![message("b")]), Err(NotDelivered::Full(vec![message("b")])));
+    assert!(driver.poll_room(&mut driver_cx).is_pending());
+    assert_eq!(events.poll_batch(&mut consumer_cx), Poll::Ready(Some(vec![message("a")])));
+    assert_eq!(woken(&driver_count), 1, "taking the batch made room");
+    assert_eq!(driver.poll_room(&mut driver_cx), Poll::Ready(Ok(())));
+    assert_eq!(driver.try_deliver(vec![message("b")]), Ok(()));
+    drop(driver);
+    assert_eq!(events.poll_batch(&mut consumer_cx), Poll::Ready(Some(vec![message("b")])), "delivered before the end");
+    assert_eq!(events.poll_batch(&mut consumer_cx), Poll::Ready(None));
+}
+
+#[test]
+fn a_consumer_that_goes_away_is_noticed() {
+    let (_tx, driver, events) = channels(0);
+    let (count, waker) = counter();
+    let mut cx = Context::from_waker(&waker);
+    assert_eq!(driver.try_deliver(vec![message("a")]), Ok(()));
+    assert!(driver.poll_room(&mut cx).is_pending());
+    assert!(driver.poll_consumer_gone(&mut cx).is_pending());
+    drop(events);
+    assert_eq!(woken(&count), 1);
+    assert_eq!(driver.poll_room(&mut cx), Poll::Ready(Err(Gone)));
+    assert_eq!(driver.poll_consumer_gone(&mut cx), Poll::Ready(()));
+    assert_eq!(driver.try_deliver(vec![message("b")]), Err(NotDelivered::Gone));
+}
+
+#[test]
+fn the_state_is_shared() {
+    let (tx, driver, _events) = channels(3);
+    assert_eq!(tx.clone().state(), 3);
+    driver.set_state(5);
+    assert_eq!(tx.state(), 5);
+}
