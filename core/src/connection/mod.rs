@@ -131,9 +131,16 @@ impl Connection {
     pub fn new(
         request: ClientRequest,
         config: ConnectionConfig,
-        mut rng: Box<dyn RandomSource>,
+        rng: Box<dyn RandomSource>,
         now: Instant,
     ) -> Result<Self, ConfigError> {
+        let request = Self::check(request, &config)?;
+        Ok(Self::start(request, config, rng, now))
+    }
+
+    /// Validates `request` and `config` for [`start`](Self::start); the
+    /// request comes back with the permessage-deflate offer when configured.
+    pub(crate) fn check(request: ClientRequest, config: &ConnectionConfig) -> Result<ClientRequest, ConfigError> {
         request.validate()?;
         config.validate()?;
         let raw_deflate_offer = request
@@ -144,10 +151,19 @@ impl Connection {
         if raw_deflate_offer {
             return Err(ConfigError::RawDeflateOffer);
         }
-        let request = match &config.deflate {
+        Ok(match &config.deflate {
             Some(deflate) => request.extension(deflate::offer(deflate)),
             None => request,
-        };
+        })
+    }
+
+    /// Starts a connection with what [`check`](Self::check) passed.
+    pub(crate) fn start(
+        request: ClientRequest,
+        config: ConnectionConfig,
+        mut rng: Box<dyn RandomSource>,
+        now: Instant,
+    ) -> Self {
         let mut nonce = [0u8; 16];
         rng.fill(&mut nonce);
         let key = data_encoding::BASE64.encode(&nonce);
@@ -158,7 +174,12 @@ impl Connection {
         let mut conn = Self::with_phase(config, rng, Phase::Handshaking(Box::new((request, accept))));
         conn.output = output;
         conn.deadline = deadline;
-        Ok(conn)
+        conn
+    }
+
+    /// Ends the connection, giving back the random source it was started with.
+    pub(crate) fn into_rng(self) -> Box<dyn RandomSource> {
+        self.rng
     }
 
     /// A connection whose transport has already been upgraded (by another

@@ -29,10 +29,13 @@ impl Session {
                 request = request.header(name, value);
             }
         }
-        let rng = self.connection_rng();
-        match Connection::new(request, self.config.connection.clone(), rng, now) {
-            Ok(conn) => {
-                self.conn = Some(conn);
+        match Connection::check(request, &self.config.connection) {
+            Ok(request) => {
+                // The connection keys its frames with the session's random
+                // source (one generator per client, not two); `drop_transport`
+                // takes it back.
+                let rng = std::mem::replace(&mut self.rng, Box::new(super::Lent));
+                self.conn = Some(Connection::start(request, self.config.connection.clone(), rng, now));
                 self.set_state(SessionState::Handshaking, now);
             }
             Err(e) => self.disconnect(DisconnectReason::BadRequest(e), None, now),
@@ -337,8 +340,11 @@ impl Session {
             self.push_action(Action::CloseTransport);
             self.transport = false;
         }
-        if let Some(stats) = self.conn.take().and_then(|c| c.compression_stats()) {
-            self.counters.compression.add(&stats);
+        if let Some(conn) = self.conn.take() {
+            if let Some(stats) = conn.compression_stats() {
+                self.counters.compression.add(&stats);
+            }
+            self.rng = conn.into_rng();
         }
     }
 

@@ -21,8 +21,6 @@ mod tests;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use rand::{rngs::StdRng, SeedableRng};
-
 pub use config::{SessionBuilder, SessionConfig};
 pub use event::{
     Action, CloseReason, CommandError, DisconnectReason, Metrics, RequestFailure, SessionEvent, SessionState,
@@ -90,6 +88,7 @@ struct Counters {
 pub struct Session {
     config: SessionConfig,
     hooks: Hooks,
+    /// The random source, lent to the connection while there is one.
     rng: Box<dyn RandomSource>,
     state: SessionState,
     state_since: Instant,
@@ -500,12 +499,19 @@ impl Session {
             }
         }
     }
+}
 
-    /// A fresh random source for one connection's masking keys, seeded from ours.
-    fn connection_rng(&mut self) -> Box<dyn RandomSource> {
-        let mut seed = [0u8; 32];
-        self.rng.fill(&mut seed);
-        Box::new(StdRng::from_seed(seed))
+/// Stands in for the session's random source while its connection holds it
+/// (from `handle_transport_open` to `drop_transport`). Nothing draws from it:
+/// backoff jitter, the only other use, follows `drop_transport`.
+pub(crate) struct Lent;
+
+impl RandomSource for Lent {
+    fn next_u32(&mut self) -> u32 {
+        0
+    }
+    fn fill(&mut self, dest: &mut [u8]) {
+        dest.fill(0);
     }
 }
 

@@ -72,6 +72,31 @@ fn jittered_delays_stay_within_the_schedule() {
 }
 
 #[test]
+fn each_connection_is_keyed_and_each_backoff_jittered_from_the_session_random_source() {
+    // The connection borrows the session's generator and gives it back when
+    // it ends: keys must differ and jitter must stay random across reconnects.
+    let backoff = BackoffConfig { full_jitter: true, ..Default::default() };
+    let mut f = Fake::new(builder().backoff(backoff));
+    f.s.connect(f.now).unwrap();
+    f.step();
+    let (mut keys, mut delays) = (Vec::new(), Vec::new());
+    for _ in 0..6 {
+        f.accept_transport();
+        keys.push(f.key.clone().expect("an upgrade request"));
+        f.upgrade();
+        f.server_drop();
+        delays.push(reconnect_delays(&f.events())[0]);
+        f.advance();
+    }
+    let zero_key = data_encoding::BASE64.encode(&[0u8; 16]);
+    assert!(!keys.contains(&zero_key), "{keys:?}");
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), 6, "every attempt has its own key");
+    assert!(delays.iter().filter(|d| d.is_zero()).count() <= 1, "jitter is drawn, not zero: {delays:?}");
+}
+
+#[test]
 fn gives_up_after_max_attempts_with_a_terminal_event() {
     let mut f = Fake::new(builder().max_attempts(Some(3)));
     f.s.connect(f.now).unwrap();
