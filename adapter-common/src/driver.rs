@@ -187,6 +187,10 @@ impl Driver {
                     if io.out.front().is_some_and(|b| io.out_pos >= b.len()) {
                         io.out.pop_front();
                         io.out_pos = 0;
+                        if io.out.is_empty() {
+                            // Everything is written: an idle client keeps no write queue.
+                            io.out = VecDeque::new();
+                        }
                     }
                 }
                 Wake::Opened(Ok((reader, writer))) => {
