@@ -3,7 +3,9 @@
 //! resolver, and the size of the event stream. Generic over the runtime; each
 //! adapter names it once (`wslink_tokio::Builder = Builder<Tokio>`).
 
+use std::future::Future;
 use std::marker::PhantomData;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,7 +20,7 @@ use crate::channels::channels;
 use crate::client::{encode_state, Client, Events};
 use crate::driver::Driver;
 use crate::tls::TlsOptions;
-use crate::{Error, Resolver, Runtime};
+use crate::{Error, Resolver, Runtime, Spawner};
 
 /// Configures and starts a client. Every session setting and hook of
 /// `wslink_core` is here, plus TLS, the resolver and the event buffer.
@@ -41,6 +43,7 @@ pub struct Builder<R> {
     session: SessionBuilder,
     tls: TlsOptions,
     resolver: Option<Resolver>,
+    spawner: Option<Spawner>,
     event_capacity: usize,
     /// Whether the URL is `wss` (a TLS configuration is built only then).
     secure: bool,
@@ -57,6 +60,7 @@ impl<R: Runtime> Builder<R> {
             session: Session::builder(url)?,
             tls: TlsOptions::default(),
             resolver: None,
+            spawner: None,
             event_capacity: 1024,
             runtime: PhantomData,
         })
@@ -199,6 +203,19 @@ impl<R: Runtime> Builder<R> {
         self
     }
 
+    /// Runs the client's task (and the short task that flushes a closing
+    /// connection) with `spawn` instead of the runtime's default executor.
+    /// With smol, run it on the executor the consumer runs on, so that
+    /// events do not cross threads:
+    /// `builder.spawn_with(move |task| executor.spawn(task).detach())`.
+    pub fn spawn_with(
+        mut self,
+        spawn: impl Fn(Pin<Box<dyn Future<Output = ()> + Send>>) + Send + Sync + 'static,
+    ) -> Self {
+        self.spawner = Some(Arc::new(spawn));
+        self
+    }
+
     /// Starts the client in a new task of the runtime and returns at once; it
     /// connects, and reconnects, in the background.
     pub fn start(self) -> Result<(Client, Events), Error> {
@@ -215,8 +232,9 @@ impl<R: Runtime> Builder<R> {
             event_capacity: self.event_capacity,
             tls,
             resolver: self.resolver,
+            spawner: self.spawner.clone(),
         };
-        R::spawn(driver.run::<R>());
+        crate::spawn::<R>(self.spawner.as_ref(), driver.run::<R>());
         Ok((Client { commands }, Events { rx: events, batch: Vec::new().into_iter() }))
     }
 

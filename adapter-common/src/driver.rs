@@ -23,7 +23,7 @@ use wslink_core::{Action, CommandError, Session, SessionEvent, SessionState};
 
 use crate::channels::{DriverEnd, Gone, NotDelivered};
 use crate::client::{encode_state, ClientError, Command, Reply, RequestCommand, RequestError, Response, Snapshot};
-use crate::{Resolver, Runtime};
+use crate::{Resolver, Runtime, Spawner};
 
 /// Reading also pauses once this many payload bytes wait for the consumer, so
 /// large messages cannot pile up `event_capacity` deep.
@@ -47,6 +47,8 @@ pub(crate) struct Driver {
     pub(crate) event_capacity: usize,
     pub(crate) tls: Option<Arc<rustls::ClientConfig>>,
     pub(crate) resolver: Option<Resolver>,
+    /// Where the closing connection's flush task runs (the runtime's executor if `None`).
+    pub(crate) spawner: Option<Spawner>,
 }
 
 struct Io<R: Runtime> {
@@ -85,11 +87,14 @@ enum Wake<R: Runtime> {
 
 impl Driver {
     pub(crate) async fn run<R: Runtime>(self) {
-        let Driver { mut session, channels, event_capacity, tls, resolver } = self;
+        let Driver { mut session, channels, event_capacity, tls, resolver, spawner } = self;
         let mut io: Io<R> = Io { opening: None, reader: None, writer: None, out: VecDeque::new(), out_pos: 0 };
         let mut r = Routing::default();
+        // One timer for the task's life, moved as the session's deadline moves.
+        let mut timer = std::pin::pin!(R::timer(R::now()));
+        let mut armed: Option<Instant> = None;
         loop {
-            actions::<R>(&mut session, &mut io, &tls, &resolver);
+            actions::<R>(&mut session, &mut io, &tls, &resolver, spawner.as_ref());
             route(&mut session, &mut r, &channels);
             if session.state() == SessionState::Closed {
                 // `close` returns once the session is closed, even if events still wait to be read.
@@ -110,7 +115,18 @@ impl Driver {
                 io.reader.is_some() && r.pending_events.len() < event_capacity && r.pending_bytes < PENDING_BYTES;
             account_pause(&mut r, io.reader.is_some() && !can_read, R::now());
 
-            let deadline = session.poll_timeout();
+            // The timer only moves earlier: firing before the session's
+            // deadline is harmless (`handle_timeout` finds nothing due and the
+            // timer is set again), and it spares a reset on every read while
+            // an idle timeout keeps moving later.
+            match (session.poll_timeout(), armed) {
+                (Some(deadline), Some(at)) if at <= deadline => {}
+                (Some(deadline), _) => {
+                    R::reset(timer.as_mut(), deadline);
+                    armed = Some(deadline);
+                }
+                (None, _) => armed = None,
+            }
             // Reads go straight into the session's input buffer.
             let read_buf = if can_read { session.read_buffer() } else { None };
             let wake: Wake<R> = {
@@ -120,8 +136,8 @@ impl Driver {
                     (r.commands_closed, r.events_closed, r.pending_events.is_empty());
                 let channels = &channels;
                 let timer = async {
-                    match deadline {
-                        Some(d) => R::sleep_until(d).await,
+                    match armed {
+                        Some(_) => drop(timer.as_mut().await),
                         None => pending().await,
                     }
                     Wake::Deadline
@@ -164,7 +180,10 @@ impl Driver {
             };
 
             match wake {
-                Wake::Deadline => session.handle_timeout(R::now()),
+                Wake::Deadline => {
+                    armed = None;
+                    session.handle_timeout(R::now());
+                }
                 Wake::Command(Some(command)) => {
                     let now = R::now();
                     execute(&mut session, &mut r, command, now);
@@ -210,7 +229,7 @@ impl Driver {
                 }
             }
         }
-        close_transport::<R>(&mut io);
+        close_transport::<R>(&mut io, spawner.as_ref());
     }
 }
 
@@ -256,6 +275,7 @@ fn actions<R: Runtime>(
     io: &mut Io<R>,
     tls: &Option<Arc<rustls::ClientConfig>>,
     resolver: &Option<Resolver>,
+    spawner: Option<&Spawner>,
 ) {
     while let Some(action) = session.poll_action() {
         match action {
@@ -270,19 +290,19 @@ fn actions<R: Runtime>(
                 }
             }
             Action::Transmit(bytes) => io.out.push_back(bytes),
-            Action::CloseTransport => close_transport::<R>(io),
+            Action::CloseTransport => close_transport::<R>(io, spawner),
         }
     }
 }
 
 /// Lets the last bytes (a close frame) go out on a short leash, then drops the transport.
-fn close_transport<R: Runtime>(io: &mut Io<R>) {
+fn close_transport<R: Runtime>(io: &mut Io<R>, spawner: Option<&Spawner>) {
     io.opening = None;
     io.reader = None;
     let out: Vec<Vec<u8>> = io.out.drain(..).collect();
     let pos = std::mem::take(&mut io.out_pos);
     if let Some(mut writer) = io.writer.take() {
-        R::spawn(async move {
+        crate::spawn::<R>(spawner, async move {
             let flush = async {
                 for (i, chunk) in out.iter().enumerate() {
                     let start = if i == 0 { pos } else { 0 };

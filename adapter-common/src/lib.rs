@@ -21,6 +21,7 @@ mod tls;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -32,6 +33,17 @@ pub use wslink_core::{CloseReason, DisconnectReason};
 
 /// Resolves a host and port to addresses; replaceable for custom DNS or tests.
 pub type Resolver = Arc<dyn Fn(&str, u16) -> io::Result<Vec<SocketAddr>> + Send + Sync>;
+
+/// Starts a task on an executor of the caller's choosing (see [`Builder::spawn_with`]).
+pub type Spawner = Arc<dyn Fn(Pin<Box<dyn Future<Output = ()> + Send>>) + Send + Sync>;
+
+/// Runs `task` with `spawner` when one is given, else on the runtime's own executor.
+fn spawn<R: Runtime>(spawner: Option<&Spawner>, task: impl Future<Output = ()> + Send + 'static) {
+    match spawner {
+        Some(spawn) => spawn(Box::pin(task)),
+        None => R::spawn(task),
+    }
+}
 
 /// What an async runtime provides to the driver. Implemented once per adapter.
 pub trait Runtime: Send + Sync + 'static {
@@ -46,6 +58,13 @@ pub trait Runtime: Send + Sync + 'static {
     fn spawn(task: impl Future<Output = ()> + Send + 'static);
     /// Completes at `deadline`.
     fn sleep_until(deadline: Instant) -> impl Future<Output = ()> + Send;
+    /// A timer the driver keeps and moves rather than making one per turn
+    /// (on smol each new timer wakes the reactor thread through an eventfd).
+    type Timer: Future + Send;
+    /// A timer that completes at `deadline`.
+    fn timer(deadline: Instant) -> Self::Timer;
+    /// Moves `timer` to complete at `deadline` (again, if it completed).
+    fn reset(timer: Pin<&mut Self::Timer>, deadline: Instant);
     /// Resolves, connects (TCP_NODELAY) and, with `tls`, runs TLS; returns the two halves.
     fn connect(
         host: String,

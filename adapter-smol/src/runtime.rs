@@ -37,6 +37,16 @@ impl Runtime for Smol {
         async_io::Timer::at(deadline).await;
     }
 
+    type Timer = async_io::Timer;
+
+    fn timer(deadline: Instant) -> Self::Timer {
+        async_io::Timer::at(deadline)
+    }
+
+    fn reset(timer: Pin<&mut Self::Timer>, deadline: Instant) {
+        timer.get_mut().set_at(deadline);
+    }
+
     async fn connect(
         host: String,
         port: u16,

@@ -37,6 +37,16 @@ impl Runtime for Tokio {
         tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)).await;
     }
 
+    type Timer = tokio::time::Sleep;
+
+    fn timer(deadline: Instant) -> Self::Timer {
+        tokio::time::sleep_until(tokio::time::Instant::from_std(deadline))
+    }
+
+    fn reset(timer: Pin<&mut Self::Timer>, deadline: Instant) {
+        timer.reset(tokio::time::Instant::from_std(deadline));
+    }
+
     async fn connect(
         host: String,
         port: u16,

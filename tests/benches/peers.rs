@@ -448,20 +448,16 @@ mod peers {
                 tokio_rt().block_on(wslink(wslink_tokio::Builder::new(url).expect("url"), deflate, kind, rtt, count))
             }
             "wslink-smol" => {
-                smol::block_on(wslink(wslink_smol::Builder::new(url).expect("url"), deflate, kind, rtt, count))
+                // Driver and consumer on one executor in `block_on`, on this
+                // thread, as async-tungstenite's single task is: with the
+                // driver on smol's global executor (the default) every batch
+                // would cross threads.
+                let ex = std::sync::Arc::new(smol::Executor::new());
+                let spawn_on = ex.clone();
+                let b =
+                    wslink_smol::Builder::new(url).expect("url").spawn_with(move |task| spawn_on.spawn(task).detach());
+                smol::block_on(ex.run(wslink(b, deflate, kind, rtt, count)))
             }
-            "tokio-tungstenite" => tokio_rt().block_on(async {
-                let (ws, _) = tokio_tungstenite::connect_async(url).await.expect("connect");
-                sink_stream(
-                    ws,
-                    kind,
-                    rtt,
-                    count,
-                    |m: &tokio_tungstenite::tungstenite::Message| m.is_text() || m.is_binary(),
-                    || tokio_tungstenite::tungstenite::Message::binary(RTT_PAYLOAD.to_vec()),
-                )
-                .await
-            }),
             "async-tungstenite" => smol::block_on(async {
                 let host = url.trim_start_matches("ws://").split('/').next().expect("host").to_owned();
                 let tcp = async_net::TcpStream::connect(host).await.expect("tcp");

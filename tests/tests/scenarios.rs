@@ -9,7 +9,8 @@
 //! every server is a task of the test's runtime or a child process killed by
 //! its own handle.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use wslink_adapter::{Error, Pool, RequestError, Runtime, TlsOptions};
@@ -34,6 +35,8 @@ scenarios!(
     requests_in_flight_fail_with_connection_lost_when_the_server_dies,
     a_slow_consumer_pauses_reading_and_the_server_blocks,
     normal_close_handshake_with_1000,
+    the_client_runs_where_spawn_with_puts_it,
+    a_request_deadline_before_the_armed_ping_fires_on_time,
     dropping_every_handle_closes_with_1000,
     cancelled_calls_lose_nothing,
     pool_balances_and_fails_over,
@@ -267,6 +270,42 @@ async fn normal_close_handshake_with_1000<R: Runtime>() {
         assert_eq!(server.log.lock().unwrap().closes, [(0, Some(1000))]);
         assert!(client.send_text("late").await.is_err(), "handles fail cleanly after close");
     }
+}
+
+async fn the_client_runs_where_spawn_with_puts_it<R: Runtime>() {
+    let server = ExchangeServer::start(true).await;
+    let spawned = Arc::new(AtomicUsize::new(0));
+    let count = spawned.clone();
+    let (client, mut events) = builder::<R>(&format!("ws://{}/", server.addr))
+        .spawn_with(move |task| {
+            count.fetch_add(1, Ordering::SeqCst);
+            R::spawn(task);
+        })
+        .connect()
+        .await
+        .expect("connected");
+    assert_eq!(spawned.load(Ordering::SeqCst), 1, "the driver task");
+    client.close(CloseCode::Normal, "bye").await.expect("closed");
+    let seen = until(&mut events, |e| matches!(e, SessionEvent::Closed { .. })).await;
+    assert_eq!(seen.last(), Some(&SessionEvent::Closed { reason: CloseReason::Requested }));
+    assert_eq!(spawned.load(Ordering::SeqCst), 2, "and the task that flushes the closing connection");
+}
+
+async fn a_request_deadline_before_the_armed_ping_fires_on_time<R: Runtime>() {
+    // The driver keeps one timer and moves it only earlier: here it is armed
+    // for the ping a minute away when a request with a 200 ms deadline comes.
+    // The echo server sends the request back, which is not a response.
+    let addr = echo_server(None).await;
+    let ping = PingConfig { interval: Duration::from_secs(60), timeout: Duration::from_secs(10) };
+    let (client, _events) = builder::<R>(&format!("ws://{addr}/")).ping(Some(ping)).connect().await.expect("connected");
+    // 25 times the request's deadline, half of what any other timer of the
+    // session (the handshake's, 10 s) would take to fire in its place.
+    let bound = Duration::from_secs(5);
+    let answer = tokio::time::timeout(bound, client.request("public/get_time", None, Some(Duration::from_millis(200))))
+        .await
+        .expect("the request ended at its own deadline, not a later timer's");
+    assert_eq!(answer, Err(RequestError::Timeout));
+    client.close(CloseCode::Normal, "").await.expect("closed");
 }
 
 async fn dropping_every_handle_closes_with_1000<R: Runtime>() {
