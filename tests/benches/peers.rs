@@ -458,6 +458,18 @@ mod peers {
                     wslink_smol::Builder::new(url).expect("url").spawn_with(move |task| spawn_on.spawn(task).detach());
                 smol::block_on(ex.run(wslink(b, deflate, kind, rtt, count)))
             }
+            "tokio-tungstenite" => tokio_rt().block_on(async {
+                let (ws, _) = tokio_tungstenite::connect_async(url).await.expect("connect");
+                sink_stream(
+                    ws,
+                    kind,
+                    rtt,
+                    count,
+                    |m: &tokio_tungstenite::tungstenite::Message| m.is_text() || m.is_binary(),
+                    || tokio_tungstenite::tungstenite::Message::binary(RTT_PAYLOAD.to_vec()),
+                )
+                .await
+            }),
             "async-tungstenite" => smol::block_on(async {
                 let host = url.trim_start_matches("ws://").split('/').next().expect("host").to_owned();
                 let tcp = async_net::TcpStream::connect(host).await.expect("tcp");
