@@ -36,6 +36,30 @@
 //! # Ok(()) }
 //! ```
 //!
+//! The client's task runs on smol's global executor unless you choose one.
+//! Run it on the executor your own tasks run on, so its events do not cross
+//! threads on their way to you (each batch would otherwise wake another thread):
+//!
+//! ```no_run
+//! # fn main() -> Result<(), wslink_smol::Error> {
+//! use std::sync::Arc;
+//!
+//! let ex = Arc::new(smol::Executor::new());
+//! let spawn_on = ex.clone();
+//! smol::block_on(ex.run(async {
+//!     let (client, mut events) = wslink_smol::Builder::new("wss://stream.example.com/ws")?
+//!         .spawn_with(move |task| spawn_on.spawn(task).detach())
+//!         .connect()
+//!         .await?;
+//!     client.subscribe(&["trades"]).await?;
+//!     while let Some(event) = events.recv().await {
+//!         println!("{event:?}");
+//!     }
+//!     Ok(())
+//! }))
+//! # }
+//! ```
+//!
 //! Several connections to one endpoint go through [`Pool`]. Every [`Client`]
 //! method is cancel-safe: drop it mid-await inside `select!` and nothing is
 //! half-sent and no event is lost (a command already handed over still takes
