@@ -18,7 +18,7 @@ use crate::utf8::Utf8Validator;
 /// A complete data message.
 ///
 /// The payload shares the buffer it was read into (no copy), so a message kept
-/// for long keeps that whole read buffer alive; copy out
+/// for long keeps that whole read buffer (up to 256 KiB) alive; copy out
 /// (`Bytes::copy_from_slice`) what you keep for long.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Message {
