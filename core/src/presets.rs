@@ -74,10 +74,10 @@ impl RequestCodec for JsonRpc {
 
     fn response_id(&self, message: &Message) -> Option<u64> {
         let t = text(message)?;
-        // A message with a top-level `method` is a request or a notification,
-        // never a response (JSON-RPC 2.0 §4, §5). Most feed messages are
-        // notifications written with their method first, which a prefix
-        // compare sees for a tenth of the cost of the scans below.
+        // A message that opens with its method is a request or a notification
+        // (JSON-RPC 2.0 §4, §5; servers that echo the method in responses put
+        // the id first). Most feed messages are notifications written so,
+        // which a prefix compare sees for a tenth of the cost of the scans below.
         if t.starts_with(METHOD_FIRST) || t.starts_with(VERSION_THEN_METHOD) {
             return None;
         }
@@ -85,11 +85,9 @@ impl RequestCodec for JsonRpc {
         if !(has(&RESULT, t) || has(&ERROR, t)) || !has(&ID, t) {
             return None;
         }
-        let envelope = serde_json::from_str::<Envelope>(t).ok()?;
-        if envelope.method.is_some() {
-            return None;
-        }
-        envelope.id?.as_u64()
+        // Some servers repeat the method in their responses (`{"id":1,"method":..,"result":..}`):
+        // an id with a result or an error is a response wherever `method` stands after it.
+        serde_json::from_str::<Envelope>(t).ok()?.id?.as_u64()
     }
 
     fn is_error(&self, response: &Message) -> bool {
@@ -275,15 +273,17 @@ mod tests {
         assert_eq!(c.response_id(&t(r#"{"jsonrpc":"2.0","id":7,"result":1}"#)), Some(7));
         assert_eq!(c.response_id(&t(r#"{"result":{"id":3},"id":9}"#)), Some(9));
         assert_eq!(c.response_id(&t(r#"{"method":"subscription","params":{"data":{"id":3}}}"#)), None);
-        // A top-level method makes a request or notification, wherever it stands.
+        // A message that opens with its method is a request or notification.
         for m in [
             r#"{"jsonrpc":"2.0","method":"s","params":{"result":1,"id":3}}"#,
             r#"{"jsonrpc":"2.0","method":"m","id":5,"result":1}"#,
-            r#"{"jsonrpc":"2.0","id":5,"method":"m","result":1}"#,
-            r#"{ "id":5, "result":1, "method":"m" }"#,
+            r#"{"method":"m","id":5,"error":{}}"#,
         ] {
             assert_eq!(c.response_id(&t(m)), None, "{m}");
         }
+        // A response that repeats its method after the id still matches.
+        assert_eq!(c.response_id(&t(r#"{"id":11,"method":"public/get-book","code":0,"result":{}}"#)), Some(11));
+        assert_eq!(c.response_id(&t(r#"{ "id":5, "result":1, "method":"m" }"#)), Some(5));
         assert_eq!(c.response_id(&t(r#"{"jsonrpc":"2.0","id":5,"result":{"method":"m"}}"#)), Some(5));
         assert_eq!(c.response_id(&t(r#" {"jsonrpc":"2.0","id":6,"error":{"code":1}}"#)), Some(6));
         assert_eq!(c.response_id(&t(r#"{"result":{"id":3}}"#)), None, "nested id only");

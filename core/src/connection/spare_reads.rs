@@ -9,8 +9,10 @@
 //! that nothing shares any more: on a flood two or three buffers take turns.
 //!
 //! Invariants: at most `KEEP` buffers are kept, each no larger than the read
-//! room asked for when it was in use; all are let go when reads turn small
-//! (see `Connection::handle_read`), so an idle connection holds none.
+//! room asked for when it was in use (256 KiB and a frame's rest at most); all
+//! are let go once reads turn small (see `Connection::handle_read`): a few
+//! heartbeat reads after a flood ends. A link that falls silent right after a
+//! flood, with heartbeats off, keeps them until its next reads.
 
 use bytes::BytesMut;
 
