@@ -47,8 +47,9 @@ pub(crate) enum NotDelivered {
     Gone,
 }
 
+/// The commands waiting for the driver, and who waits on them.
 #[derive(Default)]
-struct Commands {
+struct CommandQueue {
     queue: VecDeque<Command>,
     senders: usize,
     driver_gone: bool,
@@ -57,8 +58,9 @@ struct Commands {
     blocked: Vec<Waker>,
 }
 
+/// The one event batch in flight, and who waits on it.
 #[derive(Default)]
-struct Events {
+struct EventSlot {
     batch: Option<Vec<SessionEvent>>,
     driver_gone: bool,
     consumer_gone: bool,
@@ -69,8 +71,8 @@ struct Events {
 struct Shared {
     /// The session's state as the driver last saw it (`client::encode_state`).
     state: AtomicU8,
-    commands: Mutex<Commands>,
-    events: Mutex<Events>,
+    commands: Mutex<CommandQueue>,
+    events: Mutex<EventSlot>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -95,8 +97,8 @@ fn wake(waker: Option<Waker>) {
 pub(crate) fn channels(state: u8) -> (CommandSender, DriverEnd, EventReceiver) {
     let shared = Arc::new(Shared {
         state: AtomicU8::new(state),
-        commands: Mutex::new(Commands { senders: 1, ..Commands::default() }),
-        events: Mutex::new(Events::default()),
+        commands: Mutex::new(CommandQueue { senders: 1, ..CommandQueue::default() }),
+        events: Mutex::new(EventSlot::default()),
     });
     (CommandSender { shared: shared.clone() }, DriverEnd { shared: shared.clone() }, EventReceiver { shared })
 }
@@ -211,7 +213,6 @@ impl DriverEnd {
     pub(crate) fn try_deliver(&self, batch: Vec<SessionEvent>) -> Result<(), NotDelivered> {
         let mut e = lock(&self.shared.events);
         if e.consumer_gone {
-            drop(e);
             return Err(NotDelivered::Gone);
         }
         if e.batch.is_some() {

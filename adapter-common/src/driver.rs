@@ -311,7 +311,7 @@ fn close_transport<R: Runtime>(io: &mut Io<R>, spawner: Option<&Spawner>) {
                 R::shutdown(&mut writer).await
             };
             let leash = async {
-                R::sleep_until(R::now() + LINGER).await;
+                R::timer(R::now() + LINGER).await;
                 Ok(())
             };
             let _ = or(flush, leash).await;

@@ -56,10 +56,8 @@ pub trait Runtime: Send + Sync + 'static {
     fn now() -> Instant;
     /// Runs a task in the background.
     fn spawn(task: impl Future<Output = ()> + Send + 'static);
-    /// Completes at `deadline`.
-    fn sleep_until(deadline: Instant) -> impl Future<Output = ()> + Send;
-    /// A timer the driver keeps and moves rather than making one per turn
-    /// (on smol each new timer wakes the reactor thread through an eventfd).
+    /// A timer; the driver keeps one and moves it rather than making one per
+    /// turn (on smol each new timer wakes the reactor thread through an eventfd).
     type Timer: Future + Send;
     /// A timer that completes at `deadline`.
     fn timer(deadline: Instant) -> Self::Timer;

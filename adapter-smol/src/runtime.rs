@@ -33,10 +33,6 @@ impl Runtime for Smol {
         smol::spawn(task).detach();
     }
 
-    async fn sleep_until(deadline: Instant) {
-        async_io::Timer::at(deadline).await;
-    }
-
     type Timer = async_io::Timer;
 
     fn timer(deadline: Instant) -> Self::Timer {

@@ -33,10 +33,6 @@ impl Runtime for Tokio {
         tokio::spawn(task);
     }
 
-    async fn sleep_until(deadline: Instant) {
-        tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)).await;
-    }
-
     type Timer = tokio::time::Sleep;
 
     fn timer(deadline: Instant) -> Self::Timer {

@@ -1,6 +1,6 @@
 //! Read buffers kept for reuse once the messages split from them are dropped.
 //!
-//! Small payloads leave the read buffer as `Bytes` that share it, so while a
+//! Payloads leave the read buffer as `Bytes` that share it, so while a
 //! batch of messages waits for the consumer, the next read needs another
 //! buffer. Allocating a fresh one each time, and freeing the old one when the
 //! consumer is done, made glibc grow and trim its heap on almost every read
