@@ -64,7 +64,12 @@ struct EventSlot {
     batch: Option<Vec<SessionEvent>>,
     driver_gone: bool,
     consumer_gone: bool,
-    driver: Option<Waker>,
+    /// The driver waiting for the consumer to take the batch.
+    room: Option<Waker>,
+    /// The driver waiting only to hear that the consumer left; kept apart
+    /// from `room` so that taking a batch does not wake a driver with
+    /// nothing more to hand over.
+    gone: Option<Waker>,
     consumer: Option<Waker>,
 }
 
@@ -195,7 +200,7 @@ impl DriverEnd {
         if e.batch.is_none() {
             return Poll::Ready(Ok(()));
         }
-        store(&mut e.driver, cx.waker());
+        store(&mut e.room, cx.waker());
         Poll::Pending
     }
 
@@ -205,7 +210,7 @@ impl DriverEnd {
         if e.consumer_gone {
             return Poll::Ready(());
         }
-        store(&mut e.driver, cx.waker());
+        store(&mut e.gone, cx.waker());
         Poll::Pending
     }
 
@@ -258,7 +263,7 @@ impl EventReceiver {
     pub(crate) fn poll_batch(&self, cx: &mut Context<'_>) -> Poll<Option<Vec<SessionEvent>>> {
         let mut e = lock(&self.shared.events);
         if let Some(batch) = e.batch.take() {
-            let driver = e.driver.take();
+            let driver = e.room.take();
             drop(e);
             wake(driver);
             return Poll::Ready(Some(batch));
@@ -275,10 +280,13 @@ impl Drop for EventReceiver {
     fn drop(&mut self) {
         let mut e = lock(&self.shared.events);
         e.consumer_gone = true;
-        let (batch, driver) = (e.batch.take(), e.driver.take());
+        let (batch, room, gone) = (e.batch.take(), e.room.take(), e.gone.take());
+        // One wake-up for a driver that waits on both.
+        let gone = gone.filter(|g| !room.as_ref().is_some_and(|r| r.will_wake(g)));
         drop(e);
         drop(batch);
-        wake(driver);
+        wake(room);
+        wake(gone);
     }
 }
 

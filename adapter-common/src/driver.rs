@@ -17,7 +17,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures_lite::future::or;
+use futures_lite::future::{or, poll_once};
 use tokio::sync::oneshot;
 use wslink_core::{Action, CommandError, Session, SessionEvent, SessionState};
 
@@ -111,6 +111,13 @@ impl Driver {
                 let _ = session.close(wslink_core::CloseCode::Normal, "", R::now());
                 continue;
             }
+            // Write what the session queued before waiting: the socket almost
+            // always takes it at once, and leaving it to the wait below would
+            // cost a whole turn (every future polled again) per send.
+            if let Some(result) = write_now::<R>(&mut io).await {
+                on_written(&mut session, &mut io, result);
+                continue;
+            }
             let can_read =
                 io.reader.is_some() && r.pending_events.len() < event_capacity && r.pending_bytes < PENDING_BYTES;
             account_pause(&mut r, io.reader.is_some() && !can_read, R::now());
@@ -201,17 +208,7 @@ impl Driver {
                     r.pending_events.clear();
                     r.pending_bytes = 0;
                 }
-                Wake::Wrote(Ok(n)) => {
-                    io.out_pos += n;
-                    if io.out.front().is_some_and(|b| io.out_pos >= b.len()) {
-                        io.out.pop_front();
-                        io.out_pos = 0;
-                        if io.out.is_empty() {
-                            // Everything is written: an idle client keeps no write queue.
-                            io.out = VecDeque::new();
-                        }
-                    }
-                }
+                Wake::Wrote(result) => on_written(&mut session, &mut io, result),
                 Wake::Opened(Ok((reader, writer))) => {
                     io.opening = None;
                     io.reader = Some(reader);
@@ -224,12 +221,38 @@ impl Driver {
                 }
                 Wake::Read(Ok(0)) => session.handle_eof(R::now()),
                 Wake::Read(Ok(n)) => session.handle_read(n, R::now()),
-                Wake::Wrote(Err(e)) | Wake::Read(Err(e)) => {
-                    session.handle_transport_error(e.kind(), &e.to_string(), R::now())
-                }
+                Wake::Read(Err(e)) => session.handle_transport_error(e.kind(), &e.to_string(), R::now()),
             }
         }
         close_transport::<R>(&mut io, spawner.as_ref());
+    }
+}
+
+/// Writes the head of the write queue if the socket takes it without
+/// waiting; `None` when there is nothing to write or the socket is full (the
+/// wait's write future takes over then).
+async fn write_now<R: Runtime>(io: &mut Io<R>) -> Option<io::Result<usize>> {
+    let (writer, chunk) = (io.writer.as_mut()?, io.out.front()?);
+    poll_once(R::write(writer, &chunk[io.out_pos..])).await
+}
+
+/// Accounts for a write: drops what went out, or hands the error to the session.
+fn on_written<R: Runtime>(session: &mut Session, io: &mut Io<R>, result: io::Result<usize>) {
+    match result {
+        // A transport that takes nothing of a non-empty buffer is broken; without this the driver would spin.
+        Ok(0) => session.handle_transport_error(io::ErrorKind::WriteZero, "the transport took no bytes", R::now()),
+        Ok(n) => {
+            io.out_pos += n;
+            if io.out.front().is_some_and(|b| io.out_pos >= b.len()) {
+                io.out.pop_front();
+                io.out_pos = 0;
+                if io.out.is_empty() {
+                    // Everything is written: an idle client keeps no write queue.
+                    io.out = VecDeque::new();
+                }
+            }
+        }
+        Err(e) => session.handle_transport_error(e.kind(), &e.to_string(), R::now()),
     }
 }
 

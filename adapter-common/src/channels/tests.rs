@@ -150,6 +150,22 @@ fn a_consumer_that_goes_away_is_noticed() {
 }
 
 #[test]
+fn taking_a_batch_wakes_only_a_driver_that_waits_for_room() {
+    let (_tx, driver, events) = channels(0);
+    let (count, waker) = counter();
+    let mut cx = Context::from_waker(&waker);
+    let (_, consumer_waker) = counter();
+    let mut consumer_cx = Context::from_waker(&consumer_waker);
+    assert_eq!(driver.try_deliver(vec![message("a")]), Ok(()));
+    // The driver has nothing more to hand over: it only listens for the consumer leaving.
+    assert!(driver.poll_consumer_gone(&mut cx).is_pending());
+    assert_eq!(events.poll_batch(&mut consumer_cx), Poll::Ready(Some(vec![message("a")])));
+    assert_eq!(woken(&count), 0, "no turn for a driver with nothing to deliver");
+    drop(events);
+    assert_eq!(woken(&count), 1, "but it hears that the consumer left");
+}
+
+#[test]
 fn the_state_is_shared() {
     let (tx, driver, _events) = channels(3);
     assert_eq!(tx.clone().state(), 3);
