@@ -291,8 +291,8 @@ impl Connection {
         } else if n < self.offered.min(self.read_hint) / 4 {
             self.read_hint = (self.read_hint / 2).max(READ_HINT_MIN);
             if self.read_hint < READ_HINT_MAX / 4 {
-                // Reads have been small for a while: no spare buffers are needed.
-                self.spares.release();
+                // Reads have been small for a while: large spare buffers are not needed.
+                self.spares.release(4 * READ_HINT_MIN);
             }
         }
         if matches!(self.phase, Phase::AwaitingEof | Phase::Finished) {

@@ -11,8 +11,9 @@
 //! Invariants: at most `KEEP` buffers are kept, each no larger than the read
 //! room asked for when it was in use (256 KiB and a frame's rest at most); all
 //! are let go once reads turn small (see `Connection::handle_read`): a few
-//! heartbeat reads after a flood ends. A link that falls silent right after a
-//! flood, with heartbeats off, keeps them until its next reads.
+//! heartbeat reads after a flood ends; then at most one small buffer stays.
+//! A link that falls silent right after a flood, with heartbeats off, keeps
+//! them until its next reads.
 
 use bytes::BytesMut;
 
@@ -51,9 +52,14 @@ impl SpareReads {
         self.kept.push(buf);
     }
 
-    /// Lets every kept buffer go (each is freed once its messages are).
-    pub(super) fn release(&mut self) {
-        if !self.kept.is_empty() {
+    /// Lets the kept buffers go (each is freed once its messages are), all
+    /// but one of at most `small` bytes: a link that reads one message at a
+    /// time (a request and its answer) swaps two small buffers instead of
+    /// allocating one per read.
+    pub(super) fn release(&mut self, small: usize) {
+        self.kept.retain(|buf| buf.capacity() <= small);
+        self.kept.truncate(1);
+        if self.kept.is_empty() {
             self.kept = Vec::new();
         }
     }
@@ -107,10 +113,23 @@ mod tests {
             assert!(spares.kept.len() <= KEEP);
         }
         assert_eq!(spares.kept.len(), KEEP);
-        spares.release();
-        assert_eq!((spares.kept.len(), spares.kept.capacity()), (0, 0));
+        spares.release(512);
+        assert_eq!((spares.kept.len(), spares.kept.capacity()), (0, 0), "none is small enough to stay");
         // Empty buffers hold no allocation and are not kept.
         spares.keep(BytesMut::new());
         assert!(spares.kept.is_empty());
+    }
+
+    #[test]
+    fn release_keeps_one_small_buffer_for_reads_of_one_message_at_a_time() {
+        let mut spares = SpareReads::default();
+        spares.keep(BytesMut::with_capacity(600));
+        spares.keep(BytesMut::with_capacity(8192));
+        spares.keep(BytesMut::with_capacity(700));
+        spares.release(1024);
+        assert_eq!(spares.kept.len(), 1);
+        assert!(spares.kept[0].capacity() <= 1024);
+        let start = at(&spares.kept[0]);
+        assert_eq!(at(&spares.take(512)), start, "the small one is reused");
     }
 }
