@@ -27,7 +27,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
-use wslink_core::SessionEvent;
+use wslink_core::{Message, SessionEvent};
 
 use crate::client::Command;
 
@@ -37,6 +37,16 @@ const COMMAND_CAPACITY: usize = 256;
 /// The other end is gone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Gone;
+
+/// Why a message was not handed over without waiting; the message comes back.
+#[derive(Debug, PartialEq)]
+pub(crate) enum NotQueued {
+    /// `COMMAND_CAPACITY` commands wait already.
+    Full(Message),
+    /// The driver is gone, or takes no more messages handed over without
+    /// waiting (the session has closed).
+    Closed(Message),
+}
 
 /// Why a batch was not handed over.
 #[derive(Debug, PartialEq)]
@@ -53,6 +63,9 @@ struct CommandQueue {
     queue: VecDeque<Command>,
     senders: usize,
     driver_gone: bool,
+    /// Set once the session closed: posts fail from then on, so that
+    /// every message it accepted was seen by the driver before `Closed`.
+    posts_closed: bool,
     driver: Option<Waker>,
     /// Senders waiting for room.
     blocked: Vec<Waker>,
@@ -137,6 +150,23 @@ impl CommandSender {
         .await
     }
 
+    /// Hands `message` to the driver as a [`Command::Post`] if there is room
+    /// now, without waiting.
+    pub(crate) fn try_post(&self, message: Message) -> Result<(), NotQueued> {
+        let mut c = lock(&self.shared.commands);
+        if c.driver_gone || c.posts_closed {
+            return Err(NotQueued::Closed(message));
+        }
+        if c.queue.len() >= COMMAND_CAPACITY {
+            return Err(NotQueued::Full(message));
+        }
+        c.queue.push_back(Command::Post(Box::new(message)));
+        let driver = c.driver.take();
+        drop(c);
+        wake(driver);
+        Ok(())
+    }
+
     /// The state the driver last stored.
     pub(crate) fn state(&self) -> u8 {
         self.shared.state.load(Ordering::Acquire)
@@ -189,6 +219,24 @@ impl DriverEnd {
         drop(c);
         blocked.into_iter().for_each(Waker::wake);
         Some(command)
+    }
+
+    /// Refuses further posts and takes the messages of those still queued
+    /// (the session has closed; the driver reports them refused).
+    pub(crate) fn close_posts(&self) -> Vec<Message> {
+        let mut c = lock(&self.shared.commands);
+        c.posts_closed = true;
+        if !c.queue.iter().any(|command| matches!(command, Command::Post(_))) {
+            return Vec::new();
+        }
+        let mut posts = Vec::new();
+        for command in std::mem::take(&mut c.queue) {
+            match command {
+                Command::Post(message) => posts.push(*message),
+                other => c.queue.push_back(other),
+            }
+        }
+        posts
     }
 
     /// Ready once the consumer took the last batch (`Ok`) or is gone (`Err`).

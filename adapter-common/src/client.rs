@@ -13,7 +13,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use crate::channels::{CommandSender, EventReceiver, Gone};
+use crate::channels::{CommandSender, EventReceiver, Gone, NotQueued};
 use tokio::sync::oneshot;
 use wslink_core::{
     CloseCode, CommandError, HeartbeatHealth, LatencyStats, Message, Metrics, RequestFailure, SessionEvent,
@@ -84,12 +84,37 @@ pub(crate) type Reply<T> = oneshot::Sender<Result<T, ClientError>>;
 /// Every variant holds one pointer, so a queued command takes 16 bytes.
 pub(crate) enum Command {
     Send(Box<(Message, Reply<()>)>),
+    /// A message whose sender does not wait: a refusal becomes a `Refused` event.
+    Post(Box<Message>),
     Request(Box<RequestCommand>),
     Subscribe(Box<(Vec<String>, Reply<()>)>),
     Unsubscribe(Box<(Vec<String>, Reply<()>)>),
     Reconnect(Reply<()>),
     Close(Box<(CloseCode, String, Reply<()>)>),
     Snapshot(oneshot::Sender<Snapshot>),
+}
+
+/// Why `try_send_text`/`try_send_binary` did not hand a message over; the
+/// message comes back in either case.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TrySendError {
+    /// The driver has `256` commands waiting: it is behind. Wait with
+    /// `send_text`/`send_binary`, or try again later.
+    #[error("the client's command queue is full")]
+    Full(Message),
+    /// The session has closed (or the driver has ended).
+    #[error("the session is closed")]
+    Closed(Message),
+}
+
+impl TrySendError {
+    /// The message that was not handed over.
+    pub fn into_message(self) -> Message {
+        match self {
+            TrySendError::Full(m) | TrySendError::Closed(m) => m,
+        }
+    }
 }
 
 /// A request handed to the driver.
@@ -159,6 +184,29 @@ impl Client {
     pub async fn send_binary(&self, data: impl Into<bytes::Bytes>) -> Result<(), ClientError> {
         let message = Message::Binary(data.into());
         self.ask(|r| Command::Send(Box::new((message, r)))).await
+    }
+
+    /// Hands a text message to the driver and returns at once, without
+    /// waiting for the session's answer (`send_text` waits for it). The
+    /// session sends or queues it as for `send_text`; if it refuses it (not
+    /// connected with `queue_while_disconnected` off, its queue full, ...)
+    /// the event stream yields `SessionEvent::Refused` with the message and
+    /// the reason, so nothing is dropped unreported. Messages handed over
+    /// this way and with `send_*` go out in the order they were handed over.
+    pub fn try_send_text(&self, text: impl Into<String>) -> Result<(), TrySendError> {
+        self.post(Message::Text(text.into().into()))
+    }
+
+    /// Hands a binary message to the driver without waiting; see [`try_send_text`](Self::try_send_text).
+    pub fn try_send_binary(&self, data: impl Into<bytes::Bytes>) -> Result<(), TrySendError> {
+        self.post(Message::Binary(data.into()))
+    }
+
+    fn post(&self, message: Message) -> Result<(), TrySendError> {
+        self.commands.try_post(message).map_err(|e| match e {
+            NotQueued::Full(m) => TrySendError::Full(m),
+            NotQueued::Closed(m) => TrySendError::Closed(m),
+        })
     }
 
     /// Sends a request and waits for its outcome. `params` is JSON text for

@@ -197,6 +197,10 @@ impl Driver {
                     // Commands that arrived together are carried out together,
                     // so their frames leave in one write, not one each.
                     for _ in 1..COMMAND_BURST {
+                        if session.state() == SessionState::Closed {
+                            // `route` refuses the posts still queued ahead of `Closed`.
+                            break;
+                        }
                         let Some(command) = channels.try_command() else { break };
                         execute(&mut session, &mut r, command, now);
                     }
@@ -346,6 +350,7 @@ fn close_transport<R: Runtime>(io: &mut Io<R>, spawner: Option<&Spawner>) {
 /// everything else to the event stream (through the pending queue).
 fn route(session: &mut Session, r: &mut Routing, channels: &DriverEnd) {
     while let Some(event) = session.poll_event() {
+        let mut unsent = Vec::new();
         match &event {
             SessionEvent::Response { id, message, rtt, is_error } => {
                 if let Some(waiter) = r.waiting.remove(id) {
@@ -360,7 +365,14 @@ fn route(session: &mut Session, r: &mut Routing, channels: &DriverEnd) {
                     continue;
                 }
             }
-            SessionEvent::StateChanged { to, .. } => channels.set_state(encode_state(*to)),
+            SessionEvent::StateChanged { to, .. } => {
+                channels.set_state(encode_state(*to));
+                if *to == SessionState::Closed {
+                    // Posts still queued were handed over before the close:
+                    // they are refused here, ahead of `Closed`; later ones fail at once.
+                    unsent = channels.close_posts();
+                }
+            }
             SessionEvent::Connected { attempt, .. } => tracing::info!(attempt, "connected"),
             SessionEvent::Disconnected { reason } => tracing::warn!(?reason, "disconnected"),
             SessionEvent::Reconnecting { attempt, delay } => tracing::info!(attempt, ?delay, "reconnecting"),
@@ -374,6 +386,9 @@ fn route(session: &mut Session, r: &mut Routing, channels: &DriverEnd) {
             r.pending_bytes += m.len();
         }
         r.pending_events.push(event);
+        r.pending_events.extend(
+            unsent.into_iter().map(|message| SessionEvent::Refused { message, error: Box::new(CommandError::Closed) }),
+        );
     }
     deliver(r, channels);
 }
@@ -388,6 +403,7 @@ fn execute(session: &mut Session, r: &mut Routing, command: Command, at: Instant
             let (message, reply) = *send;
             answer(reply, session.send(message, at));
         }
+        Command::Post(message) => session.post(*message, at),
         Command::Request(request) => {
             let RequestCommand { method, params, timeout, reply } = *request;
             match session.request(&method, params.as_deref(), timeout, at) {

@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 pub use builder::Builder;
-pub use client::{Client, ClientError, ClientMetrics, Events, RequestError, Response};
+pub use client::{Client, ClientError, ClientMetrics, Events, RequestError, Response, TrySendError};
 pub use pool::{Pool, PoolError};
 pub use tls::{Roots, TlsOptions};
 pub use wslink_core::{CloseReason, DisconnectReason};

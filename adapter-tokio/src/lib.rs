@@ -50,7 +50,7 @@ pub use bytes::Bytes;
 pub use runtime::{Tokio, Transport};
 pub use wslink_adapter::{
     Client, ClientError, ClientMetrics, Error, Events, Pool, PoolError, RequestError, Resolver, Response, Roots,
-    TlsOptions,
+    TlsOptions, TrySendError,
 };
 pub use wslink_core::{
     hooks, presets, BackoffConfig, CloseCode, CloseReason, CompressionStats, DeflateConfig, DeflateParams,

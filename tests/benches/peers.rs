@@ -6,10 +6,13 @@
 //! One server process (tokio current-thread, pinned to CPU 1 with `taskset`
 //! when present) serves every client: it floods pre-encoded frames, echoes, or
 //! holds idle connections, chosen by the request path. Each measurement is a
-//! fresh client process (pinned to CPU 0) so that no run inherits another's
+//! fresh client process (pinned to CPU 0; for the one-core round trips, to
+//! the server's CPU) so that no run inherits another's
 //! allocator state; it reports wall time and its own CPU time (the sum of
 //! `/proc/self/task/*/schedstat`, in nanoseconds, all threads included).
-//! Results are printed, never asserted.
+//! The runs of a row are interleaved across the peers, so that the machine's
+//! drift does not favour whichever peer ran in a quiet minute. Results are
+//! printed, never asserted.
 
 // Timing a benchmark is what the clock is for here.
 #![allow(clippy::disallowed_methods)]
@@ -21,6 +24,11 @@ use std::time::{Duration, Instant};
 const PEERS: &[&str] =
     &["wslink-tokio", "wslink-smol", "tokio-tungstenite", "tokio-websockets", "fastwebsockets", "async-tungstenite"];
 const RUNS: usize = 3;
+/// Round trips take a second a run and swing more than floods from run to run.
+const RTT_RUNS: usize = 7;
+/// Where clients run: beside the server's CPU, or on it.
+const CLIENT_CPU: usize = 0;
+const SERVER_CPU: usize = 1;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -55,8 +63,8 @@ struct Report {
     rss_kib: u64,
 }
 
-fn measure(port: u16, peer: &str, workload: &str, raw: &mut std::fs::File) -> Option<Report> {
-    let mut child = pinned(0)
+fn measure(port: u16, cpu: usize, peer: &str, workload: &str, raw: &mut std::fs::File) -> Option<Report> {
+    let mut child = pinned(cpu)
         .args(["--client", peer, workload, &port.to_string()])
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -80,7 +88,7 @@ fn measure(port: u16, peer: &str, workload: &str, raw: &mut std::fs::File) -> Op
         let _ = std::io::Read::read_to_string(&mut out, &mut line);
     }
     let line = line.trim().to_owned();
-    let _ = writeln!(raw, "{peer} {workload} {line}");
+    let _ = writeln!(raw, "{peer} {workload} cpu{cpu} {line}");
     if !status.is_some_and(|s| s.success()) || !line.starts_with("ok") {
         eprintln!("  {peer} {workload}: failed: {line}");
         return None;
@@ -112,9 +120,29 @@ fn describe(workload: &str, reports: &[Report]) -> String {
     }
 }
 
-/// `RUNS` measurements, or `None` at the first failure (a client that fails once is not retried).
-fn runs(port: u16, peer: &str, workload: &str, raw: &mut std::fs::File) -> Option<Vec<Report>> {
-    (0..RUNS).map(|_| measure(port, peer, workload, raw)).collect()
+/// `runs` measurements of each peer, taken in turn (one run of every peer,
+/// then the next round) so that the machine's drift falls on all of them
+/// alike. A peer's cell is `None` after its first failure (it is not retried).
+fn interleaved(
+    port: u16,
+    cpu: usize,
+    peers: &[&str],
+    workload: &str,
+    runs: usize,
+    raw: &mut std::fs::File,
+) -> Vec<Option<Vec<Report>>> {
+    let mut cells: Vec<Option<Vec<Report>>> = vec![Some(Vec::new()); peers.len()];
+    for _ in 0..runs {
+        for (peer, cell) in peers.iter().zip(&mut cells) {
+            if let Some(reports) = cell {
+                match measure(port, cpu, peer, workload, raw) {
+                    Some(report) => reports.push(report),
+                    None => *cell = None,
+                }
+            }
+        }
+    }
+    cells
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -123,7 +151,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn orchestrate() {
-    let mut server = pinned(1).arg("--serve").stdout(Stdio::piped()).spawn().expect("start the bench server");
+    let mut server = pinned(SERVER_CPU).arg("--serve").stdout(Stdio::piped()).spawn().expect("start the bench server");
     let mut first = String::new();
     BufReader::new(server.stdout.take().expect("piped")).read_line(&mut first).expect("server port");
     let port: u16 = first.trim().strip_prefix("PORT ").and_then(|p| p.parse().ok()).expect("PORT line");
@@ -141,18 +169,22 @@ fn orchestrate() {
         ("flood 64 KiB binary", "flood/65536/binary/20000"),
         ("flood 256 B JSON, each different", "flood/256/json/1000000"),
     ];
-    let workloads = flood.into_iter().chain([("echo pipelined x64", "echo/pipelined"), ("rtt 32 B", "echo/rtt")]);
-    for (title, workload) in workloads {
+    let workloads = flood.into_iter().map(|(title, w)| (title, w, CLIENT_CPU, RUNS)).chain([
+        ("echo pipelined x64", "echo/pipelined", CLIENT_CPU, RUNS),
+        ("rtt 32 B, client and server on two cores", "echo/rtt", CLIENT_CPU, RTT_RUNS),
+        ("rtt 32 B, client and server on one core", "echo/rtt", SERVER_CPU, RTT_RUNS),
+    ]);
+    for (title, workload, cpu, runs) in workloads {
         eprintln!("{title} ...");
-        let mut cells = Vec::new();
-        for peer in PEERS {
-            let text = match runs(port, peer, workload, &mut raw) {
+        let cells = interleaved(port, cpu, PEERS, workload, runs, &mut raw);
+        let cells = PEERS.iter().zip(cells).map(|(peer, cell)| {
+            let text = match cell {
                 Some(reports) => describe(workload, &reports),
                 None => "failed (see the raw lines)".to_owned(),
             };
-            cells.push((peer.to_string(), text));
-        }
-        rows.push((title.to_owned(), cells));
+            (peer.to_string(), text)
+        });
+        rows.push((title.to_owned(), cells.collect()));
     }
     // permessage-deflate: the same JSON compressed; no peer here speaks it.
     let title = "flood 256 B JSON, permessage-deflate";
@@ -160,7 +192,7 @@ fn orchestrate() {
     let mut cells = Vec::new();
     for peer in PEERS {
         let text = if peer.starts_with("wslink") {
-            match runs(port, peer, "flood/256/json-deflate/1000000", &mut raw) {
+            match interleaved(port, CLIENT_CPU, &[peer], "flood/256/json-deflate/1000000", RUNS, &mut raw).remove(0) {
                 Some(reports) => describe("flood", &reports),
                 None => "failed (see the raw lines)".to_owned(),
             }
@@ -180,7 +212,7 @@ fn orchestrate() {
     eprintln!("idle 10 000 connections ...");
     let mut cells = Vec::new();
     for peer in ["wslink-tokio", "tokio-tungstenite", "tokio-websockets", "fastwebsockets"] {
-        let text = match measure(port, peer, "idle/10000", &mut raw) {
+        let text = match measure(port, CLIENT_CPU, peer, "idle/10000", &mut raw) {
             Some(r) => format!("{:.1} KB/conn", r.rss_kib as f64 * 1024.0 / 1000.0 / r.messages.max(1) as f64),
             None => "failed".to_owned(),
         };
@@ -189,7 +221,7 @@ fn orchestrate() {
     rows.push(("idle (RSS per connection)".to_owned(), cells));
     // Compression state is allocated on first use: each connection here has
     // received one compressed message and sent one, so both are counted.
-    let text = match measure(port, "wslink-tokio", "idle-deflate/10000", &mut raw) {
+    let text = match measure(port, CLIENT_CPU, "wslink-tokio", "idle-deflate/10000", &mut raw) {
         Some(r) => format!("{:.1} KB/conn", r.rss_kib as f64 * 1024.0 / 1000.0 / r.messages.max(1) as f64),
         None => "failed".to_owned(),
     };
@@ -198,7 +230,8 @@ fn orchestrate() {
     let _ = server.kill();
     let _ = server.wait();
     println!(
-        "\nwslink beside its peers: median of {RUNS} runs, client on CPU 0, server on CPU 1 ({:.0} s)",
+        "\nwslink beside its peers: median of {RUNS} runs ({RTT_RUNS} for rtt), runs of each row interleaved, \
+         client on CPU {CLIENT_CPU} (rtt on one core: CPU {SERVER_CPU}), server on CPU {SERVER_CPU} ({:.0} s)",
         started.elapsed().as_secs_f64()
     );
     for (title, cells) in rows {
@@ -517,8 +550,11 @@ mod peers {
         let mut got = 0u64;
         let payload = wslink_tokio::Bytes::from_static(RTT_PAYLOAD);
         let depth = if kind == "flood" || rtt { 1 } else { DEPTH };
+        // `try_send_binary` hands each message to the driver without waiting
+        // for the session's answer (a refusal would arrive as an event); at
+        // most DEPTH are in flight, well under the command queue's 256.
         for _ in 0..depth {
-            client.send_binary(payload.clone()).await.expect("send");
+            client.try_send_binary(payload.clone()).expect("handed over");
         }
         let mut sent_at = Instant::now();
         while got < count {
@@ -533,7 +569,7 @@ mod peers {
                             sent_at = Instant::now();
                         }
                         if got + if rtt { 0 } else { DEPTH - 1 } < count {
-                            client.send_binary(payload.clone()).await.expect("send");
+                            client.try_send_binary(payload.clone()).expect("handed over");
                         }
                     }
                 }

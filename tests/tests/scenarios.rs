@@ -14,7 +14,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use wslink_adapter::{Error, Pool, RequestError, Runtime, TlsOptions};
-use wslink_core::{presets, CloseCode, CloseReason, DisconnectReason, Message, PingConfig, SessionEvent};
+use wslink_core::{
+    presets, BackoffConfig, CloseCode, CloseReason, DisconnectReason, Message, PingConfig, SessionEvent,
+};
 use wslink_core::{ConnectionError, HandshakeError};
 use wslink_tests::certs::TestCerts;
 use wslink_tests::peers::{echo_server, flood_server, refusing_server, silent_server, ExchangeServer};
@@ -41,6 +43,8 @@ scenarios!(
     cancelled_calls_lose_nothing,
     pool_balances_and_fails_over,
     cut_truncated_and_delayed_links_heal,
+    messages_handed_over_without_waiting_go_in_order_or_come_back,
+    posts_behind_a_close_come_back_before_closed_or_at_once,
 );
 
 const SIZES: &[usize] = &[0, 1, 125, 126, 65535, 65536, 300_000, 1 << 20];
@@ -404,4 +408,90 @@ async fn cut_truncated_and_delayed_links_heal<R: Runtime>() {
         assert_eq!(seen.last(), Some(&SessionEvent::Message(Message::Text("after the storm".into()))));
         client.close(CloseCode::Normal, "").await.expect("closed");
     }
+}
+
+async fn messages_handed_over_without_waiting_go_in_order_or_come_back<R: Runtime>() {
+    let addr = echo_server(None).await;
+    let (client, mut events) = builder::<R>(&format!("ws://{addr}/"))
+        .config(|c| c.queue_while_disconnected = false)
+        .connect()
+        .await
+        .expect("connected");
+    client.try_send_text("p0").expect("handed over");
+    client.send_text("s1").await.expect("sent");
+    client.try_send_text("p2").expect("handed over");
+    client.try_send_binary(Bytes::from_static(b"p3")).expect("handed over");
+    let mut echoed = Vec::new();
+    while echoed.len() < 4 {
+        if let Some(SessionEvent::Message(m)) =
+            until(&mut events, |e| matches!(e, SessionEvent::Message(_))).await.pop()
+        {
+            echoed.push(m);
+        }
+    }
+    let want = ["p0", "s1", "p2"].map(|t| Message::Text(t.into()));
+    assert_eq!(echoed[..3], want, "in the order handed over, waiting or not");
+    assert_eq!(echoed[3], Message::Binary(Bytes::from_static(b"p3")));
+
+    // Between the reconnect and the next open, the session refuses sends
+    // (queue_while_disconnected is off): the message comes back as an event.
+    client.reconnect().await.expect("reconnecting");
+    client.try_send_text("while-away").expect("handed over");
+    let seen = until(&mut events, |e| matches!(e, SessionEvent::Refused { .. } | SessionEvent::Connected { .. })).await;
+    assert_eq!(
+        seen.last(),
+        Some(&SessionEvent::Refused {
+            message: Message::Text("while-away".into()),
+            error: Box::new(wslink_core::CommandError::NotConnected)
+        })
+    );
+    until(&mut events, |e| matches!(e, SessionEvent::Connected { .. })).await;
+
+    client.close(CloseCode::Normal, "").await.expect("closed");
+    assert_eq!(
+        client.try_send_text("late"),
+        Err(wslink_adapter::TrySendError::Closed(Message::Text("late".into()))),
+        "after close the message comes back at once"
+    );
+    let seen = until(&mut events, |e| matches!(e, SessionEvent::Closed { .. })).await;
+    assert!(!seen.iter().any(|e| matches!(e, SessionEvent::Refused { .. })), "nothing else was refused: {seen:?}");
+}
+
+async fn posts_behind_a_close_come_back_before_closed_or_at_once<R: Runtime>() {
+    // Not connected (the server refuses), so the close ends the session at
+    // once, while the posts behind it may still wait in the command queue,
+    // be taken by the driver, or find it closed: whichever, each comes back
+    // exactly once, and nothing follows `Closed`.
+    let addr = refusing_server().await;
+    let backoff = BackoffConfig { initial: Duration::from_secs(30), ..BackoffConfig::default() };
+    let (client, mut events) = builder::<R>(&format!("ws://{addr}/")).backoff(backoff).start().expect("started");
+    until(&mut events, |e| matches!(e, SessionEvent::Reconnecting { .. })).await;
+    let mut close = std::pin::pin!(client.close(CloseCode::Normal, ""));
+    // The first poll hands the close over; the posts queue behind it.
+    let closed_at_once = futures_lite::future::poll_once(close.as_mut()).await;
+    let mut handed_over = Vec::new();
+    for i in 0..200 {
+        let message = Message::Text(i.to_string().into());
+        match client.try_send_text(i.to_string()) {
+            Ok(()) => handed_over.push(message),
+            Err(e) => assert_eq!(e, wslink_adapter::TrySendError::Closed(message)),
+        }
+    }
+    if closed_at_once.is_none() {
+        close.await.expect("closed");
+    }
+    let seen = until(&mut events, |e| matches!(e, SessionEvent::Closed { .. })).await;
+    let refused: Vec<Message> = seen
+        .iter()
+        .filter_map(|e| match e {
+            SessionEvent::Refused { message, error } => {
+                assert_eq!(**error, wslink_core::CommandError::Closed);
+                Some(message.clone())
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(refused, handed_over, "every post handed over comes back once, in order, before Closed");
+    let after = tokio::time::timeout(WAIT, events.recv()).await.expect("the stream ends");
+    assert_eq!(after, None, "nothing follows Closed");
 }

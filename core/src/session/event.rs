@@ -195,7 +195,19 @@ pub enum SessionEvent {
     Error(SessionError),
     /// A queued message was dropped at a disconnect (`keep_queue_on_disconnect` off) or at close.
     Dropped(Message),
-    /// The session is finished; nothing follows.
+    /// A message handed over without waiting for the session's answer (the
+    /// adapters' `Client::try_send_*`) that the session refused: it was not
+    /// sent. The session's own `send` returns the error instead; this event
+    /// carries it to a caller that did not wait. Refusals at close come
+    /// before `Closed`.
+    Refused {
+        /// The message, returned.
+        message: Message,
+        /// Why it was refused.
+        error: Box<CommandError>,
+    },
+    /// The session is finished; nothing follows (but the refusal of a
+    /// message [posted](crate::Session::post) after it).
     Closed {
         /// Why.
         reason: CloseReason,

@@ -241,12 +241,28 @@ impl Session {
     /// Sends a message now, or queues it (not connected, or rate-limited).
     pub fn send(&mut self, message: Message, now: Instant) -> Result<(), CommandError> {
         let cost = self.admit(&message)?;
+        self.send_admitted(message, cost, now);
+        Ok(())
+    }
+
+    /// Like [`send`](Self::send), for a caller that does not wait for the
+    /// answer: a refusal becomes a [`SessionEvent::Refused`] event that
+    /// carries the message back, instead of an error. A message posted after
+    /// the session closed is refused too, so that event follows `Closed`
+    /// (the adapters stop taking posts before `Closed` reaches their stream).
+    pub fn post(&mut self, message: Message, now: Instant) {
+        match self.admit(&message) {
+            Ok(cost) => self.send_admitted(message, cost, now),
+            Err(error) => self.emit(SessionEvent::Refused { message, error: Box::new(error) }),
+        }
+    }
+
+    fn send_admitted(&mut self, message: Message, cost: u32, now: Instant) {
         if self.state == SessionState::Open && self.outbox.try_pass(cost, now) {
             self.send_user(message);
         } else {
             self.outbox.push(Queued::Message(message), cost);
         }
-        Ok(())
     }
 
     /// Sends a request and returns its id; its outcome arrives as a

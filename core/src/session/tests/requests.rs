@@ -152,6 +152,46 @@ fn the_queue_is_bounded_and_can_be_dropped_or_refused() {
 }
 
 #[test]
+fn a_posted_message_goes_out_like_a_sent_one_and_a_refused_one_comes_back_as_an_event() {
+    let mut f = Fake::open(builder().config(|c| c.queue_capacity = 1));
+    f.s.post(Message::Text("now".into()), f.now);
+    f.step();
+    assert_eq!(f.texts(), ["now"]);
+    assert!(!f.events().iter().any(|e| matches!(e, SessionEvent::Refused { .. })));
+
+    f.server_drop();
+    f.events();
+    f.got();
+    f.s.post(Message::Text("queued".into()), f.now);
+    f.s.post(Message::Text("over".into()), f.now);
+    assert_eq!(
+        f.events(),
+        [SessionEvent::Refused { message: Message::Text("over".into()), error: Box::new(CommandError::QueueFull) }],
+        "the queue holds one; the second comes back with the reason"
+    );
+    f.advance();
+    f.establish();
+    assert_eq!(f.texts(), ["queued"]);
+
+    let mut f = Fake::new(builder().config(|c| c.queue_while_disconnected = false));
+    f.s.post(Message::Binary(vec![1, 2].into()), f.now);
+    assert_eq!(
+        f.events(),
+        [SessionEvent::Refused {
+            message: Message::Binary(vec![1, 2].into()),
+            error: Box::new(CommandError::NotConnected)
+        }]
+    );
+    f.s.close(CloseCode::Normal, "", f.now).unwrap();
+    assert!(matches!(f.events().last(), Some(SessionEvent::Closed { .. })));
+    f.s.post(Message::Text("late".into()), f.now);
+    assert_eq!(
+        f.events(),
+        [SessionEvent::Refused { message: Message::Text("late".into()), error: Box::new(CommandError::Closed) }]
+    );
+}
+
+#[test]
 fn rate_limit_spaces_sends_by_refill_deadlines() {
     let limit = RateLimit { capacity: 2, refill: 1, interval: ms(100) };
     let cost: crate::hooks::CostFn = Box::new(|m: &Message| if m.as_bytes().starts_with(b"big") { 2 } else { 1 });
