@@ -120,7 +120,7 @@ impl Driver {
             }
             let can_read =
                 io.reader.is_some() && r.pending_events.len() < event_capacity && r.pending_bytes < PENDING_BYTES;
-            account_pause(&mut r, io.reader.is_some() && !can_read, R::now());
+            account_pause::<R>(&mut r, io.reader.is_some() && !can_read);
 
             // The timer only moves earlier: firing before the session's
             // deadline is harmless (`handle_timeout` finds nothing due and the
@@ -260,11 +260,12 @@ fn on_written<R: Runtime>(session: &mut Session, io: &mut Io<R>, result: io::Res
     }
 }
 
-fn account_pause(r: &mut Routing, paused: bool, now: Instant) {
+/// Starts or ends a pause of reading; the clock is read only when one does.
+fn account_pause<R: Runtime>(r: &mut Routing, paused: bool) {
     match (paused, r.paused_since) {
-        (true, None) => r.paused_since = Some(now),
+        (true, None) => r.paused_since = Some(R::now()),
         (false, Some(since)) => {
-            r.paused_total += now.saturating_duration_since(since);
+            r.paused_total += R::now().saturating_duration_since(since);
             r.paused_since = None;
         }
         _ => {}
