@@ -351,7 +351,6 @@ fn close_transport<R: Runtime>(io: &mut Io<R>, spawner: Option<&Spawner>) {
 /// everything else to the event stream (through the pending queue).
 fn route(session: &mut Session, r: &mut Routing, channels: &DriverEnd) {
     while let Some(event) = session.poll_event() {
-        let mut unsent = Vec::new();
         match &event {
             SessionEvent::Response { id, message, rtt, is_error } => {
                 if let Some(waiter) = r.waiting.remove(id) {
@@ -371,7 +370,14 @@ fn route(session: &mut Session, r: &mut Routing, channels: &DriverEnd) {
                 if *to == SessionState::Closed {
                     // Posts still queued were handed over before the close:
                     // they are refused here, ahead of `Closed`; later ones fail at once.
-                    unsent = channels.close_posts();
+                    let unsent = channels.close_posts();
+                    if !r.events_closed {
+                        r.pending_events.push(event);
+                        let refused =
+                            |message| SessionEvent::Refused { message, error: Box::new(CommandError::Closed) };
+                        r.pending_events.extend(unsent.into_iter().map(refused));
+                    }
+                    continue;
                 }
             }
             SessionEvent::Connected { attempt, .. } => tracing::info!(attempt, "connected"),
@@ -387,9 +393,6 @@ fn route(session: &mut Session, r: &mut Routing, channels: &DriverEnd) {
             r.pending_bytes += m.len();
         }
         r.pending_events.push(event);
-        r.pending_events.extend(
-            unsent.into_iter().map(|message| SessionEvent::Refused { message, error: Box::new(CommandError::Closed) }),
-        );
     }
     deliver(r, channels);
 }
