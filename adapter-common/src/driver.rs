@@ -350,7 +350,12 @@ fn close_transport<R: Runtime>(io: &mut Io<R>, spawner: Option<&Spawner>) {
 /// Routes the session's events: request outcomes to their awaiting callers,
 /// everything else to the event stream (through the pending queue).
 fn route(session: &mut Session, r: &mut Routing, channels: &DriverEnd) {
-    while let Some(event) = session.poll_event() {
+    loop {
+        if !r.events_closed {
+            // A flood's messages go over in one move each, not one `poll_event` each.
+            r.pending_bytes += session.drain_messages(&mut r.pending_events);
+        }
+        let Some(event) = session.poll_event() else { break };
         match &event {
             SessionEvent::Response { id, message, rtt, is_error } => {
                 if let Some(waiter) = r.waiting.remove(id) {

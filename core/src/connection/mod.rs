@@ -427,6 +427,23 @@ impl Connection {
         self.deflate.as_ref().map(|d| d.stats())
     }
 
+    /// Moves the messages at the front of the queue, at most `max`, into
+    /// `into`, each made an item by `wrap`; returns how many moved. One move
+    /// each, for a caller that batches them (the session's fast path).
+    pub(crate) fn drain_messages<T>(&mut self, max: usize, into: &mut Vec<T>, wrap: impl Fn(Message) -> T) -> usize {
+        let count = if self.other_events == 0 {
+            max.min(self.events.len())
+        } else {
+            self.events.iter().take(max).take_while(|e| matches!(e, ConnectionEvent::Message(_))).count()
+        };
+        // Every event in the range is a message, so the filter drops nothing.
+        into.extend(self.events.drain(..count).filter_map(|event| match event {
+            ConnectionEvent::Message(message) => Some(wrap(message)),
+            _ => None,
+        }));
+        count
+    }
+
     /// The next event if it is a message (the session's fast path).
     pub(crate) fn pop_message(&mut self) -> Option<Message> {
         match self.events.front() {

@@ -362,6 +362,23 @@ impl Session {
         Some(SessionEvent::Message(message))
     }
 
+    /// Moves the messages that are next in line (no other event before
+    /// them) into `into`, as the `SessionEvent::Message`s that
+    /// [`poll_event`](Self::poll_event) would return one by one, and returns
+    /// the bytes of their payloads: for a caller that hands events on in
+    /// batches, a flood then costs no `poll_event` call per message.
+    pub fn drain_messages(&mut self, into: &mut Vec<SessionEvent>) -> usize {
+        if !self.events.is_empty() || self.parked == 0 {
+            return 0;
+        }
+        let Some(conn) = self.conn.as_mut() else { return 0 };
+        let start = into.len();
+        let moved = conn.drain_messages(self.parked, into, SessionEvent::Message);
+        self.parked -= moved;
+        self.counters.messages_in += moved as u64;
+        into[start..].iter().map(|e| if let SessionEvent::Message(m) = e { m.len() } else { 0 }).sum()
+    }
+
     /// Queues an event, after the messages still waiting in the connection's
     /// queue: they arrived before whatever this event reports.
     fn emit(&mut self, event: SessionEvent) {

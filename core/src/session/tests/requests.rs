@@ -42,6 +42,42 @@ fn responses_are_matched_with_their_rtt_and_stats() {
 }
 
 #[test]
+fn drained_messages_keep_their_place_among_other_events() {
+    fn text_frame(text: &str) -> Vec<u8> {
+        let mut frame = vec![0x81, text.len() as u8];
+        frame.extend_from_slice(text.as_bytes());
+        frame
+    }
+    // Two feed messages, the response to a pending request, two more: read at once.
+    let run = |batched: bool| {
+        let mut f = Fake::open(builder());
+        let id = f.s.request("x", None, None, f.now).unwrap();
+        f.step();
+        f.got();
+        f.events();
+        let note = |n: u32| format!(r#"{{"jsonrpc":"2.0","method":"note","params":{n}}}"#);
+        let wire: Vec<u8> =
+            [note(1), note(2), reply(id), note(3), note(4)].iter().flat_map(|t| text_frame(t)).collect();
+        f.input(&wire);
+        let mut events = Vec::new();
+        loop {
+            if batched {
+                f.s.drain_messages(&mut events);
+            }
+            match f.s.poll_event() {
+                Some(event) => events.push(event),
+                None => break,
+            }
+        }
+        (events, f.s.metrics(f.now).messages_in)
+    };
+    let (one_by_one, counted) = run(false);
+    assert_eq!(one_by_one.len(), 5);
+    assert!(matches!(one_by_one[2], SessionEvent::Response { .. }));
+    assert_eq!(run(true), (one_by_one, counted), "the same events in the same order, counted alike");
+}
+
+#[test]
 fn a_request_times_out_at_its_deadline_and_its_late_answer_is_unmatched() {
     let mut f = Fake::open(builder());
     let id = f.s.request("slow", None, Some(secs(2)), f.now).unwrap();
