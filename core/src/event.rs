@@ -8,11 +8,14 @@ use crate::message::Message;
 use crate::CloseCode;
 
 /// Something that happened on the connection.
+///
+/// The rare, large events are boxed so that the common one, `Message`, sets
+/// the size: a flood's messages pass through a queue of these.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ConnectionEvent {
     /// The server accepted the upgrade; messages can be sent from now on.
-    Opened(UpgradeResponse),
+    Opened(Box<UpgradeResponse>),
     /// A complete data message.
     Message(Message),
     /// The server pinged; the pong is already queued when `auto_pong` is on.
@@ -20,7 +23,7 @@ pub enum ConnectionEvent {
     /// The server answered a ping (or sent an unsolicited pong).
     Pong(Bytes),
     /// The WebSocket is closed: sent once, last of all events.
-    Closed(Closed),
+    Closed(Box<Closed>),
 }
 
 /// Which side started the close.

@@ -21,7 +21,7 @@ fn payload(n: usize) -> Vec<u8> {
 
 fn only_closed(events: Vec<ConnectionEvent>) -> Closed {
     match events.as_slice() {
-        [ConnectionEvent::Closed(c)] => c.clone(),
+        [ConnectionEvent::Closed(c)] => (**c).clone(),
         other => panic!("expected exactly one Closed, got {other:?}"),
     }
 }

@@ -21,7 +21,7 @@ fn open_with(deflate: DeflateConfig, answer: &str) -> (Connection, Instant, Upgr
         accept_response(&key).replace("\r\n\r\n", &format!("\r\nSec-WebSocket-Extensions: {answer}\r\n\r\n"));
     conn.handle_input(response.as_bytes(), now);
     match conn.poll_event() {
-        Some(ConnectionEvent::Opened(r)) => (conn, now, r),
+        Some(ConnectionEvent::Opened(r)) => (conn, now, *r),
         other => panic!("{other:?}"),
     }
 }

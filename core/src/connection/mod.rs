@@ -349,13 +349,13 @@ impl Connection {
             Phase::Handshaking(_) | Phase::ReadingRefusal { .. } => {
                 self.phase = Phase::Finished;
                 self.deadline = None;
-                self.push_event(ConnectionEvent::Closed(Closed {
+                self.push_event(ConnectionEvent::Closed(Box::new(Closed {
                     initiator: Initiator::Local,
                     code: CloseCode::Abnormal,
                     reason: String::new(),
                     sent_code: None,
                     error: None,
-                }));
+                })));
                 Ok(())
             }
             Phase::CloseSent | Phase::AwaitingEof | Phase::Finished => Err(SendError::Closed),
@@ -479,7 +479,7 @@ impl Connection {
                             }
                             self.phase = Phase::Open;
                             self.deadline = None;
-                            self.push_event(ConnectionEvent::Opened(response));
+                            self.push_event(ConnectionEvent::Opened(Box::new(response)));
                         }
                         Ok(ResponseHead::Refused { refusal, head_len, body }) => {
                             self.input.advance(head_len);
@@ -582,13 +582,13 @@ impl Connection {
         self.phase = Phase::AwaitingEof;
         self.deadline = Some(now + self.config.close_timeout);
         self.input.clear();
-        self.push_event(ConnectionEvent::Closed(Closed {
+        self.push_event(ConnectionEvent::Closed(Box::new(Closed {
             initiator,
             code,
             reason,
             sent_code: self.sent_code,
             error: None,
-        }));
+        })));
         Ok(())
     }
 
@@ -652,13 +652,13 @@ impl Connection {
     }
 
     fn emit_closed(&mut self, initiator: Initiator, code: Option<CloseCode>, error: ConnectionError) {
-        self.push_event(ConnectionEvent::Closed(Closed {
+        self.push_event(ConnectionEvent::Closed(Box::new(Closed {
             initiator,
             code: code.unwrap_or(CloseCode::Abnormal),
             reason: String::new(),
             sent_code: self.sent_code,
             error: Some(error),
-        }));
+        })));
     }
 }
 

@@ -62,7 +62,7 @@ pub(super) fn sent_frames(conn: &mut Connection) -> Vec<(bool, u8, Vec<u8>)> {
 
 pub(super) fn closed(event: Option<ConnectionEvent>) -> Closed {
     match event {
-        Some(ConnectionEvent::Closed(c)) => c,
+        Some(ConnectionEvent::Closed(c)) => *c,
         other => panic!("expected Closed, got {other:?}"),
     }
 }

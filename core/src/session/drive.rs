@@ -193,12 +193,12 @@ impl Session {
         }
     }
 
-    fn on_upgraded(&mut self, response: UpgradeResponse, now: Instant) {
+    fn on_upgraded(&mut self, response: Box<UpgradeResponse>, now: Instant) {
         let upgrade_messages = self.hooks.on_upgrade.as_mut().map(|f| f()).unwrap_or_default();
         for message in &upgrade_messages {
             self.send_raw(message);
         }
-        self.pending_response = Some(Box::new(response));
+        self.pending_response = Some(response);
         let attempt = self.backoff.failures() + 1;
         let Some(auth) = self.hooks.auth.as_mut() else { return self.become_open(now) };
         let first = auth.start(attempt);
@@ -214,7 +214,7 @@ impl Session {
         self.set_state(SessionState::Open, now);
         let server_driven = self.hooks.app_heartbeat.as_ref().is_some_and(|h| h.server_driven());
         self.heartbeat.start(now, !server_driven);
-        let response = self.pending_response.take().map(|r| *r).unwrap_or_default();
+        let response = self.pending_response.take().unwrap_or_default();
         let attempt = self.backoff.failures() + 1;
         self.emit(SessionEvent::Connected { attempt, response });
         if let (Some(beat), Some(timing)) = (self.hooks.app_heartbeat.as_mut(), self.config.app_heartbeat) {

@@ -68,7 +68,7 @@ pub enum DisconnectReason {
     BadRequest(ConfigError),
     /// The WebSocket closed: a close handshake, a refused or failed
     /// handshake, a protocol violation or the transport ending.
-    Closed(Closed),
+    Closed(Box<Closed>),
     /// A heartbeat was not answered in time.
     HeartbeatTimeout,
     /// Nothing arrived within `idle_timeout`.
@@ -120,6 +120,9 @@ pub enum CloseReason {
 }
 
 /// Something that happened in the session.
+///
+/// Rare events carry their large parts boxed, so that a flood of `Message`s
+/// moves small values through the queues and the event stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SessionEvent {
@@ -135,7 +138,7 @@ pub enum SessionEvent {
         /// Which attempt this is since the last stable connection (1 for the first).
         attempt: u32,
         /// What the server agreed to.
-        response: UpgradeResponse,
+        response: Box<UpgradeResponse>,
     },
     /// A message from the server that is neither a response nor heartbeat traffic.
     Message(Message),
