@@ -344,22 +344,24 @@ impl Session {
     /// The next event.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<SessionEvent> {
+        // Messages the fast path parked in the connection's queue come after
+        // every event queued here (`emit` moves them first); on a flood they
+        // are all there is, so they are looked for first.
+        if self.parked > 0 && self.events.is_empty() {
+            if let Some(message) = self.conn.as_mut().and_then(Connection::pop_message) {
+                self.parked -= 1;
+                self.counters.messages_in += 1;
+                return Some(SessionEvent::Message(message));
+            }
+        }
         if let Some(event) = self.events.pop_front() {
             return Some(event);
         }
         release_if_small(&mut self.events);
-        // Messages the fast path parked in the connection's queue come after
-        // every event queued here (`emit` moves them first).
-        if self.parked == 0 {
-            if let Some(conn) = self.conn.as_mut() {
-                conn.release_drained_queue();
-            }
-            return None;
+        if let Some(conn) = self.conn.as_mut() {
+            conn.release_drained_queue();
         }
-        let message = self.conn.as_mut()?.pop_message()?;
-        self.parked -= 1;
-        self.counters.messages_in += 1;
-        Some(SessionEvent::Message(message))
+        None
     }
 
     /// Moves the messages that are next in line (no other event before
