@@ -236,6 +236,10 @@ impl DriverEnd {
                 other => c.queue.push_back(other),
             }
         }
+        // The queue has room now: senders waiting for it go on.
+        let blocked = std::mem::take(&mut c.blocked);
+        drop(c);
+        blocked.into_iter().for_each(Waker::wake);
         posts
     }
 

@@ -191,8 +191,12 @@ impl Client {
     /// session sends or queues it as for `send_text`; if it refuses it (not
     /// connected with `queue_while_disconnected` off, its queue full, ...)
     /// the event stream yields `SessionEvent::Refused` with the message and
-    /// the reason, so nothing is dropped unreported. Messages handed over
-    /// this way and with `send_*` go out in the order they were handed over.
+    /// the reason; one queued and later dropped at a disconnect comes back as
+    /// `SessionEvent::Dropped`, as for `send_text`. Messages handed over this
+    /// way and with `send_*` go out in the order they were handed over.
+    ///
+    /// Reports go to the event stream: if it has been dropped, or the
+    /// runtime is shut down under the driver task, they go nowhere.
     pub fn try_send_text(&self, text: impl Into<String>) -> Result<(), TrySendError> {
         self.post(Message::Text(text.into().into()))
     }

@@ -4,9 +4,9 @@
 //!
 //! Every turn does the same steps, as quinn's driver does: carry out the
 //! session's actions, route its events (to awaiting requests, or to the event
-//! stream), then wait for the first of, in this order: the session's
-//! deadline, a command, room in the event stream, room to write, the
-//! transport opening, bytes to read. Reading comes last and is paused while
+//! stream), write what is queued if the socket takes it at once, then wait
+//! for the first of, in this order: the session's deadline, a command, room
+//! in the event stream, room to write, the transport opening, bytes to read. Reading comes last and is paused while
 //! `event_capacity` events or 256 KiB of payload wait for the consumer, so a
 //! slow consumer slows the server through TCP instead of growing memory here.
 
@@ -57,6 +57,8 @@ struct Io<R: Runtime> {
     writer: Option<R::Writer>,
     out: VecDeque<Vec<u8>>,
     out_pos: usize,
+    /// A write found the socket full; set until the waiting write completes.
+    write_blocked: bool,
 }
 
 #[derive(Default)]
@@ -88,7 +90,8 @@ enum Wake<R: Runtime> {
 impl Driver {
     pub(crate) async fn run<R: Runtime>(self) {
         let Driver { mut session, channels, event_capacity, tls, resolver, spawner } = self;
-        let mut io: Io<R> = Io { opening: None, reader: None, writer: None, out: VecDeque::new(), out_pos: 0 };
+        let mut io: Io<R> =
+            Io { opening: None, reader: None, writer: None, out: VecDeque::new(), out_pos: 0, write_blocked: false };
         let mut r = Routing::default();
         // One timer for the task's life, moved as the session's deadline moves.
         let mut timer = std::pin::pin!(R::timer(R::now()));
@@ -114,9 +117,14 @@ impl Driver {
             // Write what the session queued before waiting: the socket almost
             // always takes it at once, and leaving it to the wait below would
             // cost a whole turn (every future polled again) per send.
-            if let Some(result) = write_now::<R>(&mut io).await {
-                on_written(&mut session, &mut io, result);
-                continue;
+            if !io.write_blocked {
+                if let Some(result) = write_now::<R>(&mut io).await {
+                    on_written(&mut session, &mut io, result);
+                    continue;
+                }
+                // The socket is full: the wait's write future takes over, and
+                // no second write is tried each turn until it completes.
+                io.write_blocked = io.writer.is_some() && !io.out.is_empty();
             }
             let can_read =
                 io.reader.is_some() && r.pending_events.len() < event_capacity && r.pending_bytes < PENDING_BYTES;
@@ -138,7 +146,7 @@ impl Driver {
             let read_buf = if can_read { session.read_buffer() } else { None };
             let wake: Wake<R> = {
                 // Each future borrows its own part of the state; all are dropped before handling.
-                let Io { opening, reader, writer, out, out_pos } = &mut io;
+                let Io { opening, reader, writer, out, out_pos, .. } = &mut io;
                 let (commands_closed, events_closed, no_pending) =
                     (r.commands_closed, r.events_closed, r.pending_events.is_empty());
                 let channels = &channels;
@@ -212,7 +220,10 @@ impl Driver {
                     r.pending_events.clear();
                     r.pending_bytes = 0;
                 }
-                Wake::Wrote(result) => on_written(&mut session, &mut io, result),
+                Wake::Wrote(result) => {
+                    io.write_blocked = false;
+                    on_written(&mut session, &mut io, result);
+                }
                 Wake::Opened(Ok((reader, writer))) => {
                     io.opening = None;
                     io.reader = Some(reader);
@@ -327,6 +338,7 @@ fn actions<R: Runtime>(
 fn close_transport<R: Runtime>(io: &mut Io<R>, spawner: Option<&Spawner>) {
     io.opening = None;
     io.reader = None;
+    io.write_blocked = false;
     let out: Vec<Vec<u8>> = io.out.drain(..).collect();
     let pos = std::mem::take(&mut io.out_pos);
     if let Some(mut writer) = io.writer.take() {
@@ -353,7 +365,7 @@ fn route(session: &mut Session, r: &mut Routing, channels: &DriverEnd) {
     loop {
         if !r.events_closed {
             // A flood's messages go over in one move each, not one `poll_event` each.
-            r.pending_bytes += session.drain_messages(&mut r.pending_events);
+            r.pending_bytes += session.poll_messages(&mut r.pending_events);
         }
         let Some(event) = session.poll_event() else { break };
         match &event {

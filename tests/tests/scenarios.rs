@@ -412,11 +412,7 @@ async fn cut_truncated_and_delayed_links_heal<R: Runtime>() {
 
 async fn messages_handed_over_without_waiting_go_in_order_or_come_back<R: Runtime>() {
     let addr = echo_server(None).await;
-    let (client, mut events) = builder::<R>(&format!("ws://{addr}/"))
-        .config(|c| c.queue_while_disconnected = false)
-        .connect()
-        .await
-        .expect("connected");
+    let (client, mut events) = builder::<R>(&format!("ws://{addr}/")).connect().await.expect("connected");
     client.try_send_text("p0").expect("handed over");
     client.send_text("s1").await.expect("sent");
     client.try_send_text("p2").expect("handed over");
@@ -433,11 +429,25 @@ async fn messages_handed_over_without_waiting_go_in_order_or_come_back<R: Runtim
     assert_eq!(echoed[..3], want, "in the order handed over, waiting or not");
     assert_eq!(echoed[3], Message::Binary(Bytes::from_static(b"p3")));
 
-    // Between the reconnect and the next open, the session refuses sends
-    // (queue_while_disconnected is off): the message comes back as an event.
-    client.reconnect().await.expect("reconnecting");
+    client.close(CloseCode::Normal, "").await.expect("closed");
+    assert_eq!(
+        client.try_send_text("late"),
+        Err(wslink_adapter::TrySendError::Closed(Message::Text("late".into()))),
+        "after close the message comes back at once"
+    );
+
+    // Not connected (the server refuses every upgrade) and not queueing: the
+    // session refuses the message, which comes back as an event.
+    let addr = refusing_server().await;
+    let backoff = BackoffConfig { initial: Duration::from_secs(30), ..BackoffConfig::default() };
+    let (client, mut events) = builder::<R>(&format!("ws://{addr}/"))
+        .config(|c| c.queue_while_disconnected = false)
+        .backoff(backoff)
+        .start()
+        .expect("started");
+    until(&mut events, |e| matches!(e, SessionEvent::Reconnecting { .. })).await;
     client.try_send_text("while-away").expect("handed over");
-    let seen = until(&mut events, |e| matches!(e, SessionEvent::Refused { .. } | SessionEvent::Connected { .. })).await;
+    let seen = until(&mut events, |e| matches!(e, SessionEvent::Refused { .. })).await;
     assert_eq!(
         seen.last(),
         Some(&SessionEvent::Refused {
@@ -445,16 +455,7 @@ async fn messages_handed_over_without_waiting_go_in_order_or_come_back<R: Runtim
             error: Box::new(wslink_core::CommandError::NotConnected)
         })
     );
-    until(&mut events, |e| matches!(e, SessionEvent::Connected { .. })).await;
-
     client.close(CloseCode::Normal, "").await.expect("closed");
-    assert_eq!(
-        client.try_send_text("late"),
-        Err(wslink_adapter::TrySendError::Closed(Message::Text("late".into()))),
-        "after close the message comes back at once"
-    );
-    let seen = until(&mut events, |e| matches!(e, SessionEvent::Closed { .. })).await;
-    assert!(!seen.iter().any(|e| matches!(e, SessionEvent::Refused { .. })), "nothing else was refused: {seen:?}");
 }
 
 async fn posts_behind_a_close_come_back_before_closed_or_at_once<R: Runtime>() {

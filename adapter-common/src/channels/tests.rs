@@ -189,6 +189,22 @@ fn posts_fail_at_once_when_full_or_closed_and_closing_takes_only_the_queued_post
 }
 
 #[test]
+fn a_sender_waiting_for_room_goes_on_when_closing_takes_the_posts() {
+    let (tx, driver, _events) = channels(0);
+    for i in 0..COMMAND_CAPACITY {
+        assert_eq!(tx.try_post(Message::Text(i.to_string().into())), Ok(()));
+    }
+    let (count, waker) = counter();
+    let mut cx = Context::from_waker(&waker);
+    let mut blocked = pin!(tx.send(close("waits").0));
+    assert!(blocked.as_mut().poll(&mut cx).is_pending(), "the queue is full");
+    assert_eq!(driver.close_posts().len(), COMMAND_CAPACITY);
+    assert_eq!(woken(&count), 1, "the room made is announced");
+    assert_eq!(blocked.as_mut().poll(&mut cx), Poll::Ready(Ok(())));
+    assert_eq!(driver.try_command().map(tag).as_deref(), Some("waits"));
+}
+
+#[test]
 fn the_state_is_shared() {
     let (tx, driver, _events) = channels(3);
     assert_eq!(tx.clone().state(), 3);

@@ -430,18 +430,26 @@ impl Connection {
     /// Moves the messages at the front of the queue, at most `max`, into
     /// `into`, each made an item by `wrap`; returns how many moved. One move
     /// each, for a caller that batches them (the session's fast path).
-    pub(crate) fn drain_messages<T>(&mut self, max: usize, into: &mut Vec<T>, wrap: impl Fn(Message) -> T) -> usize {
+    pub(crate) fn drain_messages<T>(
+        &mut self,
+        max: usize,
+        into: &mut Vec<T>,
+        mut wrap: impl FnMut(Message) -> T,
+    ) -> usize {
         let count = if self.other_events == 0 {
             max.min(self.events.len())
         } else {
             self.events.iter().take(max).take_while(|e| matches!(e, ConnectionEvent::Message(_))).count()
         };
-        // Every event in the range is a message, so the filter drops nothing.
+        // Every event in the range is a message (counted just above), so the
+        // filter drops nothing; the count of what moved is returned all the same.
+        let before = into.len();
         into.extend(self.events.drain(..count).filter_map(|event| match event {
             ConnectionEvent::Message(message) => Some(wrap(message)),
             _ => None,
         }));
-        count
+        debug_assert_eq!(into.len() - before, count, "only messages were in the range");
+        into.len() - before
     }
 
     /// The next event if it is a message (the session's fast path).

@@ -53,11 +53,18 @@ impl SpareReads {
     }
 
     /// Lets the kept buffers go (each is freed once its messages are), all
-    /// but one of at most `small` bytes: a link that reads one message at a
-    /// time (a request and its answer) swaps two small buffers instead of
-    /// allocating one per read.
+    /// but one of at most `small` bytes that nothing shares any more: a link
+    /// that reads one message at a time (a request and its answer) swaps two
+    /// small buffers instead of allocating one per read.
     pub(super) fn release(&mut self, small: usize) {
-        self.kept.retain(|buf| buf.capacity() <= small);
+        // A kept buffer's capacity counts only the room after the messages
+        // split from it. Asking for more room than that succeeds only when
+        // nothing shares it, and then makes it count its whole allocation. A
+        // buffer still shared is let go: its size is unknown.
+        self.kept.retain_mut(|buf| {
+            let room = buf.capacity();
+            buf.try_reclaim(room + 1) && buf.capacity() <= small
+        });
         self.kept.truncate(1);
         if self.kept.is_empty() {
             self.kept = Vec::new();
@@ -121,11 +128,35 @@ mod tests {
     }
 
     #[test]
+    fn release_judges_a_buffer_by_its_allocation_not_the_room_left_after_splits() {
+        let mut spares = SpareReads::default();
+        let mut big = BytesMut::with_capacity(8192);
+        big.extend_from_slice(&[3; 8100]);
+        let message = big.split_to(8100).freeze();
+        assert!(big.capacity() <= 1024, "only the room after the split shows");
+        spares.keep(big);
+        spares.release(1024);
+        assert!(spares.kept.is_empty(), "a large buffer still shared is let go");
+
+        let mut big = BytesMut::with_capacity(8192);
+        big.extend_from_slice(&[3; 8100]);
+        drop(big.split_to(8100).freeze());
+        spares.keep(big);
+        spares.release(1024);
+        assert!(spares.kept.is_empty(), "and so is one nothing shares");
+        drop(message);
+    }
+
+    #[test]
     fn release_keeps_one_small_buffer_for_reads_of_one_message_at_a_time() {
         let mut spares = SpareReads::default();
-        spares.keep(BytesMut::with_capacity(600));
-        spares.keep(BytesMut::with_capacity(8192));
-        spares.keep(BytesMut::with_capacity(700));
+        // Replaced buffers, as a connection keeps them: a message split off each, then dropped.
+        for size in [600, 8192, 700] {
+            let mut buf = BytesMut::with_capacity(size);
+            buf.extend_from_slice(&[1; 40]);
+            drop(buf.split_to(40).freeze());
+            spares.keep(buf);
+        }
         spares.release(1024);
         assert_eq!(spares.kept.len(), 1);
         assert!(spares.kept[0].capacity() <= 1024);

@@ -201,8 +201,10 @@ pub enum SessionEvent {
     /// A message handed over without waiting for the session's answer (the
     /// adapters' `Client::try_send_*`) that the session refused: it was not
     /// sent. The session's own `send` returns the error instead; this event
-    /// carries it to a caller that did not wait. Refusals at close come
-    /// before `Closed`.
+    /// carries it to a caller that did not wait. The adapters stop taking
+    /// such messages when the session closes and report those still queued
+    /// before `Closed`; with the core alone, a post after `Closed` is
+    /// refused after it.
     Refused {
         /// The message, returned.
         message: Message,

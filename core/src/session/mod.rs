@@ -369,16 +369,19 @@ impl Session {
     /// [`poll_event`](Self::poll_event) would return one by one, and returns
     /// the bytes of their payloads: for a caller that hands events on in
     /// batches, a flood then costs no `poll_event` call per message.
-    pub fn drain_messages(&mut self, into: &mut Vec<SessionEvent>) -> usize {
+    pub fn poll_messages(&mut self, into: &mut Vec<SessionEvent>) -> usize {
         if !self.events.is_empty() || self.parked == 0 {
             return 0;
         }
         let Some(conn) = self.conn.as_mut() else { return 0 };
-        let start = into.len();
-        let moved = conn.drain_messages(self.parked, into, SessionEvent::Message);
+        let mut bytes = 0;
+        let moved = conn.drain_messages(self.parked, into, |message| {
+            bytes += message.len();
+            SessionEvent::Message(message)
+        });
         self.parked -= moved;
         self.counters.messages_in += moved as u64;
-        into[start..].iter().map(|e| if let SessionEvent::Message(m) = e { m.len() } else { 0 }).sum()
+        bytes
     }
 
     /// Queues an event, after the messages still waiting in the connection's

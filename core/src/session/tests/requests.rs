@@ -62,7 +62,7 @@ fn drained_messages_keep_their_place_among_other_events() {
         let mut events = Vec::new();
         loop {
             if batched {
-                f.s.drain_messages(&mut events);
+                f.s.poll_messages(&mut events);
             }
             match f.s.poll_event() {
                 Some(event) => events.push(event),
