@@ -148,6 +148,9 @@ async fn serve(
     tcp: tokio::net::TcpStream,
     seq: Arc<AtomicU64>,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    // As an exchange's server does: without it, a reply written while a tick
+    // is still unacknowledged waits for the client's delayed ACK (about 40 ms).
+    tcp.set_nodelay(true)?;
     let mut ws = tokio_tungstenite::accept_async(tcp).await?;
     let opened = tokio::time::Instant::now();
     let mut channels: Vec<String> = Vec::new();
