@@ -441,15 +441,23 @@ impl Connection {
         } else {
             self.events.iter().take(max).take_while(|e| matches!(e, ConnectionEvent::Message(_))).count()
         };
-        // Every event in the range is a message (counted just above), so the
-        // filter drops nothing; the count of what moved is returned all the same.
-        let before = into.len();
-        into.extend(self.events.drain(..count).filter_map(|event| match event {
-            ConnectionEvent::Message(message) => Some(wrap(message)),
-            _ => None,
-        }));
-        debug_assert_eq!(into.len() - before, count, "only messages were in the range");
-        into.len() - before
+        // Every event in the range is a message (counted just above); the
+        // loop still stops at one that is not, and returns what moved.
+        into.reserve(count);
+        let mut moved = 0;
+        while moved < count {
+            debug_assert!(matches!(self.events.front(), Some(ConnectionEvent::Message(_))), "a message is next");
+            match self.events.pop_front() {
+                Some(ConnectionEvent::Message(message)) => into.push(wrap(message)),
+                Some(other) => {
+                    self.events.push_front(other);
+                    break;
+                }
+                None => break,
+            }
+            moved += 1;
+        }
+        moved
     }
 
     /// The next event if it is a message (the session's fast path).
