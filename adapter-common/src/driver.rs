@@ -6,9 +6,10 @@
 //! session's actions, route its events (to awaiting requests, or to the event
 //! stream), write what is queued if the socket takes it at once, then wait
 //! for the first of, in this order: the session's deadline, a command, room
-//! in the event stream, room to write, the transport opening, bytes to read. Reading comes last and is paused while
-//! `event_capacity` events or 256 KiB of payload wait for the consumer, so a
-//! slow consumer slows the server through TCP instead of growing memory here.
+//! in the event stream, room to write, the transport opening, bytes to read.
+//! Reading comes last and is paused while `event_capacity` events or 256 KiB
+//! of payload wait for the consumer, so a slow consumer slows the server
+//! through TCP instead of growing memory here.
 
 use std::collections::{HashMap, VecDeque};
 use std::future::{pending, poll_fn, Future};

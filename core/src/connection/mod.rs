@@ -427,34 +427,14 @@ impl Connection {
         self.deflate.as_ref().map(|d| d.stats())
     }
 
-    /// Moves the messages at the front of the queue, at most `max`, into
-    /// `into`, each made an item by `wrap`; returns how many moved. One move
-    /// each, for a caller that batches them (the session's fast path).
-    pub(crate) fn drain_messages<T>(
-        &mut self,
-        max: usize,
-        into: &mut Vec<T>,
-        mut wrap: impl FnMut(Message) -> T,
-    ) -> usize {
-        let count = if self.other_events == 0 {
-            max.min(self.events.len())
-        } else {
-            self.events.iter().take(max).take_while(|e| matches!(e, ConnectionEvent::Message(_))).count()
-        };
-        // Every event in the range is a message (counted just above); the
-        // loop still stops at one that is not, and returns what moved.
-        into.reserve(count);
+    /// Hands the messages at the front of the queue, at most `max`, to
+    /// `each`, stopping at the first other event; returns how many went (the
+    /// session's fast path, one move each).
+    pub(crate) fn drain_messages(&mut self, max: usize, mut each: impl FnMut(Message)) -> usize {
         let mut moved = 0;
-        while moved < count {
-            debug_assert!(matches!(self.events.front(), Some(ConnectionEvent::Message(_))), "a message is next");
-            match self.events.pop_front() {
-                Some(ConnectionEvent::Message(message)) => into.push(wrap(message)),
-                Some(other) => {
-                    self.events.push_front(other);
-                    break;
-                }
-                None => break,
-            }
+        while moved < max {
+            let Some(message) = self.pop_message() else { break };
+            each(message);
             moved += 1;
         }
         moved
@@ -462,12 +442,13 @@ impl Connection {
 
     /// The next event if it is a message (the session's fast path).
     pub(crate) fn pop_message(&mut self) -> Option<Message> {
-        match self.events.front() {
-            Some(ConnectionEvent::Message(_)) => match self.events.pop_front() {
-                Some(ConnectionEvent::Message(message)) => Some(message),
-                _ => None,
-            },
-            _ => None,
+        match self.events.pop_front()? {
+            ConnectionEvent::Message(message) => Some(message),
+            other => {
+                // Rare: a ping, pong or close is next; it stays first.
+                self.events.push_front(other);
+                None
+            }
         }
     }
 

@@ -141,12 +141,12 @@ fn draining_messages_stops_at_the_first_other_event_and_at_the_limit() {
     conn.handle_input(b"\x81\x01a\x81\x01b\x89\x00\x81\x01c\x81\x01d\x81\x01e", now);
     let text = |t: &'static str| Message::Text(t.into());
     let mut into = Vec::new();
-    assert_eq!(conn.drain_messages(10, &mut into, |m| m), 2, "up to the ping");
+    assert_eq!(conn.drain_messages(10, |m| into.push(m)), 2, "up to the ping");
     assert_eq!(into, [text("a"), text("b")]);
-    assert_eq!(conn.drain_messages(10, &mut into, |m| m), 0, "the ping is next");
+    assert_eq!(conn.drain_messages(10, |m| into.push(m)), 0, "the ping is next");
     assert_eq!(conn.poll_event(), Some(ConnectionEvent::Ping(Bytes::new())));
-    assert_eq!(conn.drain_messages(2, &mut into, |m| m), 2, "no more than asked");
-    assert_eq!(conn.drain_messages(10, &mut into, |m| m), 1);
+    assert_eq!(conn.drain_messages(2, |m| into.push(m)), 2, "no more than asked");
+    assert_eq!(conn.drain_messages(10, |m| into.push(m)), 1);
     assert_eq!(into[2..], [text("c"), text("d"), text("e")]);
     assert_eq!(conn.poll_event(), None);
 }

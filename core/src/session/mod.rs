@@ -349,8 +349,7 @@ impl Session {
         // are all there is, so they are looked for first.
         if self.parked > 0 && self.events.is_empty() {
             if let Some(message) = self.conn.as_mut().and_then(Connection::pop_message) {
-                self.parked -= 1;
-                self.counters.messages_in += 1;
+                self.took_parked(1);
                 return Some(SessionEvent::Message(message));
             }
         }
@@ -374,13 +373,13 @@ impl Session {
             return 0;
         }
         let Some(conn) = self.conn.as_mut() else { return 0 };
+        into.reserve(self.parked);
         let mut bytes = 0;
-        let moved = conn.drain_messages(self.parked, into, |message| {
+        let moved = conn.drain_messages(self.parked, |message| {
             bytes += message.len();
-            SessionEvent::Message(message)
+            into.push(SessionEvent::Message(message));
         });
-        self.parked -= moved;
-        self.counters.messages_in += moved as u64;
+        self.took_parked(moved);
         bytes
     }
 
@@ -397,14 +396,17 @@ impl Session {
             return;
         }
         if let Some(conn) = self.conn.as_mut() {
-            while self.parked > 0 {
-                let Some(message) = conn.pop_message() else { break };
-                self.parked -= 1;
-                self.counters.messages_in += 1;
-                self.events.push_back(SessionEvent::Message(message));
-            }
+            let events = &mut self.events;
+            let moved = conn.drain_messages(self.parked, |message| events.push_back(SessionEvent::Message(message)));
+            self.took_parked(moved);
         }
         self.parked = 0;
+    }
+
+    /// Accounts for `moved` parked messages taken from the connection's queue.
+    fn took_parked(&mut self, moved: usize) {
+        self.parked -= moved;
+        self.counters.messages_in += moved as u64;
     }
 
     /// When `handle_timeout` must next be called.
