@@ -29,7 +29,7 @@ use std::task::{Context, Poll, Waker};
 
 use wslink_core::{Message, SessionEvent};
 
-use crate::client::Command;
+use crate::client::{Command, TrySendError};
 
 /// Most commands waiting for the driver before senders wait for room.
 const COMMAND_CAPACITY: usize = 256;
@@ -37,16 +37,6 @@ const COMMAND_CAPACITY: usize = 256;
 /// The other end is gone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Gone;
-
-/// Why a message was not handed over without waiting; the message comes back.
-#[derive(Debug, PartialEq)]
-pub(crate) enum NotQueued {
-    /// `COMMAND_CAPACITY` commands wait already.
-    Full(Message),
-    /// The driver is gone, or takes no more messages handed over without
-    /// waiting (the session has closed).
-    Closed(Message),
-}
 
 /// Why a batch was not handed over.
 #[derive(Debug, PartialEq)]
@@ -105,6 +95,13 @@ fn store(slot: &mut Option<Waker>, waker: &Waker) {
     }
 }
 
+/// Wakes the driver for a command just queued, after releasing the lock.
+fn wake_driver(mut c: MutexGuard<'_, CommandQueue>) {
+    let driver = c.driver.take();
+    drop(c);
+    wake(driver);
+}
+
 fn wake(waker: Option<Waker>) {
     if let Some(w) = waker {
         w.wake();
@@ -142,9 +139,7 @@ impl CommandSender {
                 return Poll::Pending;
             }
             c.queue.extend(command.take());
-            let driver = c.driver.take();
-            drop(c);
-            wake(driver);
+            wake_driver(c);
             Poll::Ready(Ok(()))
         })
         .await
@@ -152,18 +147,16 @@ impl CommandSender {
 
     /// Hands `message` to the driver as a [`Command::Post`] if there is room
     /// now, without waiting.
-    pub(crate) fn try_post(&self, message: Message) -> Result<(), NotQueued> {
+    pub(crate) fn try_post(&self, message: Message) -> Result<(), TrySendError> {
         let mut c = lock(&self.shared.commands);
         if c.driver_gone || c.posts_closed {
-            return Err(NotQueued::Closed(message));
+            return Err(TrySendError::Closed(message));
         }
         if c.queue.len() >= COMMAND_CAPACITY {
-            return Err(NotQueued::Full(message));
+            return Err(TrySendError::Full(message));
         }
         c.queue.push_back(Command::Post(Box::new(message)));
-        let driver = c.driver.take();
-        drop(c);
-        wake(driver);
+        wake_driver(c);
         Ok(())
     }
 

@@ -13,7 +13,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use crate::channels::{CommandSender, EventReceiver, Gone, NotQueued};
+use crate::channels::{CommandSender, EventReceiver, Gone};
 use tokio::sync::oneshot;
 use wslink_core::{
     CloseCode, CommandError, HeartbeatHealth, LatencyStats, Message, Metrics, RequestFailure, SessionEvent,
@@ -198,19 +198,12 @@ impl Client {
     /// Reports go to the event stream: if it has been dropped, or the
     /// runtime is shut down under the driver task, they go nowhere.
     pub fn try_send_text(&self, text: impl Into<String>) -> Result<(), TrySendError> {
-        self.post(Message::Text(text.into().into()))
+        self.commands.try_post(Message::Text(text.into().into()))
     }
 
     /// Hands a binary message to the driver without waiting; see [`try_send_text`](Self::try_send_text).
     pub fn try_send_binary(&self, data: impl Into<bytes::Bytes>) -> Result<(), TrySendError> {
-        self.post(Message::Binary(data.into()))
-    }
-
-    fn post(&self, message: Message) -> Result<(), TrySendError> {
-        self.commands.try_post(message).map_err(|e| match e {
-            NotQueued::Full(m) => TrySendError::Full(m),
-            NotQueued::Closed(m) => TrySendError::Closed(m),
-        })
+        self.commands.try_post(Message::Binary(data.into()))
     }
 
     /// Sends a request and waits for its outcome. `params` is JSON text for

@@ -176,16 +176,16 @@ fn posts_fail_at_once_when_full_or_closed_and_closing_takes_only_the_queued_post
     let mut cx = Context::from_waker(Waker::noop());
     assert_eq!(poll_send(&tx, command, &mut cx), Poll::Ready(Ok(())));
     assert_eq!(tx.try_post(text("last")), Ok(()));
-    assert_eq!(tx.try_post(text("over")), Err(NotQueued::Full(text("over"))), "the message comes back");
+    assert_eq!(tx.try_post(text("over")), Err(TrySendError::Full(text("over"))), "the message comes back");
 
     let posts = driver.close_posts();
     assert_eq!(posts.len(), COMMAND_CAPACITY - 1);
     assert_eq!((posts.first(), posts.last()), (Some(&text("0")), Some(&text("last"))), "in order");
-    assert_eq!(tx.try_post(text("late")), Err(NotQueued::Closed(text("late"))));
+    assert_eq!(tx.try_post(text("late")), Err(TrySendError::Closed(text("late"))));
     assert_eq!(driver.try_command().map(tag).as_deref(), Some("kept"), "other commands stay queued");
     assert!(driver.try_command().is_none());
     drop(driver);
-    assert_eq!(tx.try_post(text("gone")), Err(NotQueued::Closed(text("gone"))));
+    assert_eq!(tx.try_post(text("gone")), Err(TrySendError::Closed(text("gone"))));
 }
 
 #[test]
