@@ -124,6 +124,14 @@ fn describe(workload: &str, reports: &[Report]) -> String {
     }
 }
 
+/// A cell's text, or why it has none.
+fn cell_text(workload: &str, reports: Option<Vec<Report>>) -> String {
+    match reports {
+        Some(reports) => describe(workload, &reports),
+        None => "failed (see the raw lines)".to_owned(),
+    }
+}
+
 /// `runs` measurements of each peer, taken in turn (one run of every peer,
 /// then the next round) so that the machine's drift falls on all of them
 /// alike. A peer's cell is `None` after its first failure (it is not retried).
@@ -181,27 +189,19 @@ fn orchestrate() {
     for (title, workload, cpu, runs) in workloads {
         eprintln!("{title} ...");
         let cells = interleaved(port, cpu, PEERS, workload, runs, &mut raw);
-        let cells = PEERS.iter().zip(cells).map(|(peer, cell)| {
-            let text = match cell {
-                Some(reports) => describe(workload, &reports),
-                None => "failed (see the raw lines)".to_owned(),
-            };
-            (peer.to_string(), text)
-        });
+        let cells = PEERS.iter().zip(cells).map(|(peer, cell)| (peer.to_string(), cell_text(workload, cell)));
         rows.push((title.to_owned(), cells.collect()));
     }
     // permessage-deflate: the same JSON compressed; no peer here speaks it.
     let title = "flood 256 B JSON, permessage-deflate";
     eprintln!("{title} ...");
+    let speakers: Vec<&str> = PEERS.iter().copied().filter(|p| p.starts_with("wslink")).collect();
+    let mut results = interleaved(port, CLIENT_CPU, &speakers, "flood/256/json-deflate/1000000", RUNS, &mut raw);
     let mut cells = Vec::new();
     for peer in PEERS {
-        let text = if peer.starts_with("wslink") {
-            match interleaved(port, CLIENT_CPU, &[peer], "flood/256/json-deflate/1000000", RUNS, &mut raw).remove(0) {
-                Some(reports) => describe("flood", &reports),
-                None => "failed (see the raw lines)".to_owned(),
-            }
-        } else {
-            "no permessage-deflate".to_owned()
+        let text = match speakers.iter().position(|s| s == peer) {
+            Some(i) => cell_text("flood", results[i].take()),
+            None => "no permessage-deflate".to_owned(),
         };
         cells.push((peer.to_string(), text));
     }
