@@ -74,6 +74,10 @@ struct EventSlot {
     /// nothing more to hand over.
     gone: Option<Waker>,
     consumer: Option<Waker>,
+    /// The consumer took every event handed over and waits for more.
+    consumer_waiting: bool,
+    /// The driver waiting for the consumer to take everything and come back.
+    caught_up: Option<Waker>,
 }
 
 struct Shared {
@@ -269,10 +273,22 @@ impl DriverEnd {
             return Err(NotDelivered::Full(batch));
         }
         e.batch = Some(batch);
+        e.consumer_waiting = false;
         let consumer = e.consumer.take();
         drop(e);
         wake(consumer);
         Ok(())
+    }
+
+    /// Ready once the consumer took every batch and asked for more (it has
+    /// handled every event handed over so far), or is gone.
+    pub(crate) fn poll_caught_up(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut e = lock(&self.shared.events);
+        if e.consumer_gone || (e.batch.is_none() && e.consumer_waiting) {
+            return Poll::Ready(());
+        }
+        store(&mut e.caught_up, cx.waker());
+        Poll::Pending
     }
 
     /// Stores the session's state for the handles.
@@ -317,6 +333,10 @@ impl EventReceiver {
             return Poll::Ready(None);
         }
         store(&mut e.consumer, cx.waker());
+        e.consumer_waiting = true;
+        let driver = e.caught_up.take();
+        drop(e);
+        wake(driver);
         Poll::Pending
     }
 }
@@ -325,13 +345,16 @@ impl Drop for EventReceiver {
     fn drop(&mut self) {
         let mut e = lock(&self.shared.events);
         e.consumer_gone = true;
-        let (batch, room, gone) = (e.batch.take(), e.room.take(), e.gone.take());
-        // One wake-up for a driver that waits on both.
+        let (batch, room, gone, caught_up) = (e.batch.take(), e.room.take(), e.gone.take(), e.caught_up.take());
+        // One wake-up for a driver that waits on several.
         let gone = gone.filter(|g| !room.as_ref().is_some_and(|r| r.will_wake(g)));
+        let caught_up =
+            caught_up.filter(|c| ![&room, &gone].iter().any(|w| w.as_ref().is_some_and(|w| w.will_wake(c))));
         drop(e);
         drop(batch);
         wake(room);
         wake(gone);
+        wake(caught_up);
     }
 }
 

@@ -9,7 +9,15 @@
 //! in the event stream, room to write, the transport opening, bytes to read.
 //! Reading comes last and is paused while `event_capacity` events or 256 KiB
 //! of payload wait for the consumer, so a slow consumer slows the server
-//! through TCP instead of growing memory here.
+//! through TCP instead of growing memory here; the session hears of each
+//! pause, so that its heartbeats do not take a paused link for a dead one.
+//!
+//! Two waits for the consumer keep what it is owed: a protocol violation read
+//! behind messages is acted on only once the consumer has taken them and
+//! come back for more (its answers go out before the close frame), and when
+//! the session closes, the last writes, the shutdown and the server's end of
+//! stream are awaited before the stream yields its last event, so a program
+//! that exits when the stream ends loses nothing it wrote.
 
 use std::collections::{HashMap, VecDeque};
 use std::future::{pending, poll_fn, Future};
@@ -32,10 +40,13 @@ const PENDING_BYTES: usize = 256 << 10;
 /// Most commands carried out in one turn (the rest wait for the next, after
 /// the deadline and the reads had their say).
 const COMMAND_BURST: usize = 64;
-/// How long a closed transport may take to flush its last bytes (a close frame).
+/// How long a closed transport may take to flush its last bytes (a close
+/// frame), on top of the wait for the server's end of stream.
 const LINGER: Duration = Duration::from_secs(2);
 
 type Opening<R> = Pin<Box<dyn Future<Output = io::Result<(<R as Runtime>::Reader, <R as Runtime>::Writer)>> + Send>>;
+/// A transport being closed: its last writes, the server's end of stream, the shutdown.
+type Closing = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// Everything the driver task owns.
 pub(crate) struct Driver {
@@ -60,6 +71,9 @@ struct Io<R: Runtime> {
     out_pos: usize,
     /// A write found the socket full; set until the waiting write completes.
     write_blocked: bool,
+    /// The last transport's close, when the session has closed: awaited
+    /// before the last events go out.
+    final_close: Option<Closing>,
 }
 
 #[derive(Default)]
@@ -75,6 +89,9 @@ struct Routing {
     commands_closed: bool,
     events_closed: bool,
     auto_closing: bool,
+    /// The consumer has caught up with a protocol violation waiting behind
+    /// its messages: the session may act on it.
+    release_fault: bool,
 }
 
 /// What woke the driver.
@@ -86,13 +103,21 @@ enum Wake<R: Runtime> {
     Wrote(io::Result<usize>),
     Opened(io::Result<(R::Reader, R::Writer)>),
     Read(io::Result<usize>),
+    CaughtUp,
 }
 
 impl Driver {
     pub(crate) async fn run<R: Runtime>(self) {
         let Driver { mut session, channels, event_capacity, tls, resolver, spawner } = self;
-        let mut io: Io<R> =
-            Io { opening: None, reader: None, writer: None, out: VecDeque::new(), out_pos: 0, write_blocked: false };
+        let mut io: Io<R> = Io {
+            opening: None,
+            reader: None,
+            writer: None,
+            out: VecDeque::new(),
+            out_pos: 0,
+            write_blocked: false,
+            final_close: None,
+        };
         let mut r = Routing::default();
         // One timer for the task's life, moved as the session's deadline moves.
         let mut timer = std::pin::pin!(R::timer(R::now()));
@@ -101,6 +126,11 @@ impl Driver {
             actions::<R>(&mut session, &mut io, &tls, &resolver, spawner.as_ref());
             route(&mut session, &mut r, &channels);
             if session.state() == SessionState::Closed {
+                if let Some(closing) = io.final_close.take() {
+                    // Everything written reaches the socket before anyone hears of the close.
+                    closing.await;
+                }
+                deliver(&mut r, &channels);
                 // `close` returns once the session is closed, even if events still wait to be read.
                 for waiter in r.close_waiters.drain(..) {
                     let _ = waiter.send(Ok(()));
@@ -129,7 +159,9 @@ impl Driver {
             }
             let can_read =
                 io.reader.is_some() && r.pending_events.len() < event_capacity && r.pending_bytes < PENDING_BYTES;
-            account_pause::<R>(&mut r, io.reader.is_some() && !can_read);
+            account_pause::<R>(&mut session, &mut r, io.reader.is_some() && !can_read);
+            // A violation waits behind messages: hear when the consumer has taken them.
+            let await_consumer = session.fault_next() && r.pending_events.is_empty() && !r.release_fault;
 
             // The timer only moves earlier: firing before the session's
             // deadline is harmless (`handle_timeout` finds nothing due and the
@@ -192,7 +224,14 @@ impl Driver {
                         _ => pending().await,
                     }
                 };
-                or(timer, or(command, or(room, or(write, or(open, read))))).await
+                let caught_up = async {
+                    if !await_consumer {
+                        pending::<()>().await;
+                    }
+                    poll_fn(|cx| channels.poll_caught_up(cx)).await;
+                    Wake::CaughtUp
+                };
+                or(timer, or(command, or(room, or(write, or(open, or(read, caught_up)))))).await
             };
 
             match wake {
@@ -238,9 +277,21 @@ impl Driver {
                 Wake::Read(Ok(0)) => session.handle_eof(R::now()),
                 Wake::Read(Ok(n)) => session.handle_read(n, R::now()),
                 Wake::Read(Err(e)) => session.handle_transport_error(e.kind(), &e.to_string(), R::now()),
+                Wake::CaughtUp => {
+                    // What the consumer sent while taking the messages goes out
+                    // before the session acts on the violation behind them.
+                    let now = R::now();
+                    while let Some(command) = channels.try_command() {
+                        execute(&mut session, &mut r, command, now);
+                    }
+                    r.release_fault = true;
+                }
             }
         }
-        close_transport::<R>(&mut io, spawner.as_ref());
+        if io.writer.is_some() {
+            // The session closed without asking (it always asks): close all the same.
+            closing::<R>(&mut io, None).await;
+        }
     }
 }
 
@@ -272,13 +323,20 @@ fn on_written<R: Runtime>(session: &mut Session, io: &mut Io<R>, result: io::Res
     }
 }
 
-/// Starts or ends a pause of reading; the clock is read only when one does.
-fn account_pause<R: Runtime>(r: &mut Routing, paused: bool) {
+/// Starts or ends a pause of reading, and tells the session; the clock is
+/// read only when one does.
+fn account_pause<R: Runtime>(session: &mut Session, r: &mut Routing, paused: bool) {
     match (paused, r.paused_since) {
-        (true, None) => r.paused_since = Some(R::now()),
+        (true, None) => {
+            let now = R::now();
+            r.paused_since = Some(now);
+            session.handle_reading_paused(now);
+        }
         (false, Some(since)) => {
-            r.paused_total += R::now().saturating_duration_since(since);
+            let now = R::now();
+            r.paused_total += now.saturating_duration_since(since);
             r.paused_since = None;
+            session.handle_reading_resumed(now);
         }
         _ => {}
     }
@@ -330,45 +388,89 @@ fn actions<R: Runtime>(
                 }
             }
             Action::Transmit(bytes) => io.out.push_back(bytes),
-            Action::CloseTransport => close_transport::<R>(io, spawner),
+            Action::CloseTransport { wait_for_server } => {
+                let closing = closing::<R>(io, wait_for_server);
+                if session.state() == SessionState::Closed {
+                    io.final_close = Some(closing);
+                } else {
+                    // The next connection need not wait for this one's goodbye.
+                    crate::spawn::<R>(spawner, closing);
+                }
+            }
         }
     }
 }
 
-/// Lets the last bytes (a close frame) go out on a short leash, then drops the transport.
-fn close_transport<R: Runtime>(io: &mut Io<R>, spawner: Option<&Spawner>) {
+/// Takes the transport out of `io` and returns its close: the last bytes (a
+/// close frame) written, then, when asked, the server's end of stream awaited
+/// (RFC 6455 §7.1.1: the server closes TCP first), then the write half shut
+/// down; all on a leash, so a dead peer cannot hold it.
+fn closing<R: Runtime>(io: &mut Io<R>, wait_for_server: Option<Duration>) -> Closing {
     io.opening = None;
-    io.reader = None;
     io.write_blocked = false;
+    let reader = io.reader.take();
     let out: Vec<Vec<u8>> = io.out.drain(..).collect();
     let pos = std::mem::take(&mut io.out_pos);
-    if let Some(mut writer) = io.writer.take() {
-        crate::spawn::<R>(spawner, async move {
-            let flush = async {
-                for (i, chunk) in out.iter().enumerate() {
-                    let start = if i == 0 { pos } else { 0 };
-                    R::write_all(&mut writer, &chunk[start..]).await?;
-                }
-                R::shutdown(&mut writer).await
-            };
-            let leash = async {
-                R::timer(R::now() + LINGER).await;
-                Ok(())
-            };
-            let _ = or(flush, leash).await;
-        });
-    }
+    let Some(mut writer) = io.writer.take() else { return Box::pin(async {}) };
+    let wait = wait_for_server.unwrap_or_default();
+    let leash = LINGER.checked_add(wait).and_then(|l| R::now().checked_add(l));
+    Box::pin(async move {
+        let close = async {
+            for (i, chunk) in out.iter().enumerate() {
+                let start = if i == 0 { pos } else { 0 };
+                R::write_all(&mut writer, &chunk[start..]).await?;
+            }
+            if let (Some(mut reader), false) = (reader, wait.is_zero()) {
+                let server_ended = async {
+                    let mut sink = bytes::BytesMut::with_capacity(4096);
+                    loop {
+                        sink.clear();
+                        if !matches!(R::read_buf(&mut reader, &mut sink).await, Ok(n) if n > 0) {
+                            break;
+                        }
+                    }
+                };
+                let waited = async {
+                    if let Some(until) = R::now().checked_add(wait) {
+                        R::timer(until).await;
+                    } else {
+                        pending::<()>().await;
+                    }
+                };
+                or(server_ended, waited).await;
+            }
+            R::shutdown(&mut writer).await
+        };
+        let leash = async {
+            match leash {
+                Some(until) => drop(R::timer(until).await),
+                None => pending::<()>().await,
+            }
+            Ok(())
+        };
+        let _ = or(close, leash).await;
+    })
 }
 
 /// Routes the session's events: request outcomes to their awaiting callers,
-/// everything else to the event stream (through the pending queue).
+/// everything else to the event stream (through the pending queue). Once the
+/// session has closed, the run loop hands over the last events itself, after
+/// the transport's close.
 fn route(session: &mut Session, r: &mut Routing, channels: &DriverEnd) {
     loop {
         if !r.events_closed {
             // A flood's messages go over in one move each, not one `poll_event` each.
             r.pending_bytes += session.poll_messages(&mut r.pending_events);
         }
-        let Some(event) = session.poll_event() else { break };
+        if session.fault_next() && !(r.release_fault || r.events_closed) {
+            // The next poll would let the session act on a violation before
+            // the consumer has taken the messages ahead of it.
+            break;
+        }
+        let Some(event) = session.poll_event() else {
+            r.release_fault = false;
+            break;
+        };
         match &event {
             SessionEvent::Response { id, message, rtt, is_error } => {
                 if let Some(waiter) = r.waiting.remove(id) {
@@ -412,7 +514,9 @@ fn route(session: &mut Session, r: &mut Routing, channels: &DriverEnd) {
         }
         r.pending_events.push(event);
     }
-    deliver(r, channels);
+    if session.state() != SessionState::Closed {
+        deliver(r, channels);
+    }
 }
 
 /// Carries out one command from a handle.

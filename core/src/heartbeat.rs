@@ -4,10 +4,26 @@
 //! This is a small timer machine: the session tells it when the connection
 //! opens, when bytes or beats arrive and what it sent; it answers with the
 //! next deadline and, once one passes, what to do. It never sends by itself.
+//!
+//! Deadlines past what `Instant` can hold are `None` (never), so no setting
+//! can overflow. While the caller has stopped reading (its consumer is
+//! behind), no answer can arrive: every timer is frozen, and on resume each
+//! is moved later by the pause, but never past a full wait from then. A live
+//! link that is paused is never declared dead; a link that died during the
+//! pause is found at most `interval + timeout` after reading resumes.
 
 use std::time::{Duration, Instant};
 
+use crate::deadline::{after, postpone};
+
 /// Protocol-level pings.
+///
+/// Only time spent reading counts: while the adapter pauses reading because
+/// the consumer is behind (or the caller reports
+/// `Session::handle_reading_paused`), the pong deadline and the next ping
+/// wait, so a slow consumer never makes a live link look dead. A link that
+/// died during the pause is still found, at most `interval + timeout` after
+/// reading resumes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PingConfig {
     /// Time between pings.
@@ -16,7 +32,8 @@ pub struct PingConfig {
     pub timeout: Duration,
 }
 
-/// Timing of an application heartbeat (see `AppHeartbeat`).
+/// Timing of an application heartbeat (see `AppHeartbeat`). Paused reading
+/// freezes it as it does [`PingConfig`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AppHeartbeatConfig {
     /// Time between our pings, or the server's expected beat interval.
@@ -60,10 +77,17 @@ pub(crate) struct Heartbeat {
     app_sends_pings: bool,
     idle: Option<Duration>,
     next_ping: Option<Instant>,
-    ping_wait: Option<(u64, Instant, Instant)>,
+    /// The ping waiting for its pong: sequence number, sent at, deadline (`None`: never).
+    ping_wait: Option<(u64, Instant, Option<Instant>)>,
     next_app: Option<Instant>,
-    app_wait: Option<(Instant, Instant)>,
-    last_rx: Option<Instant>,
+    /// The app ping or server beat waited for: since, deadline (`None`: never).
+    app_wait: Option<(Instant, Option<Instant>)>,
+    /// When the idle timer ends (`last receive + idle`), while it runs.
+    idle_until: Option<Instant>,
+    /// Whether a connection is open (the timers run).
+    running: bool,
+    /// Since when the caller has not been reading.
+    paused_since: Option<Instant>,
     seq: u64,
     health: HeartbeatHealth,
 }
@@ -79,7 +103,9 @@ impl Heartbeat {
             ping_wait: None,
             next_app: None,
             app_wait: None,
-            last_rx: None,
+            idle_until: None,
+            running: false,
+            paused_since: None,
             seq: 0,
             health: HeartbeatHealth::default(),
         }
@@ -93,12 +119,41 @@ impl Heartbeat {
     /// for server-driven heartbeats, where a missing beat is the failure.
     pub(crate) fn start(&mut self, now: Instant, app_sends_pings: bool) {
         self.app_sends_pings = app_sends_pings;
-        self.next_ping = self.ping.map(|p| now + p.interval);
+        self.next_ping = self.ping.and_then(|p| after(now, p.interval));
         self.ping_wait = None;
-        self.next_app = self.app.filter(|_| app_sends_pings).map(|a| now + a.interval);
-        self.app_wait = self.app.filter(|_| !app_sends_pings).map(|a| (now, now + a.interval + a.timeout));
-        self.last_rx = Some(now);
+        self.next_app = self.app.filter(|_| app_sends_pings).and_then(|a| after(now, a.interval));
+        self.app_wait = self.app.filter(|_| !app_sends_pings).map(|a| (now, after(now, beat_wait(a))));
+        self.idle_until = self.idle.and_then(|idle| after(now, idle));
+        self.running = true;
         self.health.in_flight = false;
+    }
+
+    /// The caller stopped reading: every timer waits.
+    pub(crate) fn pause(&mut self, now: Instant) {
+        self.paused_since.get_or_insert(now);
+    }
+
+    /// The caller reads again: every deadline moves later by the pause, but
+    /// no later than a full wait from `now`.
+    pub(crate) fn resume(&mut self, now: Instant) {
+        let Some(since) = self.paused_since.take() else { return };
+        let paused = now.saturating_duration_since(since);
+        if let Some(p) = self.ping {
+            self.next_ping = postpone(self.next_ping, paused, now, p.interval);
+            if let Some((_, _, deadline)) = self.ping_wait.as_mut() {
+                *deadline = postpone(*deadline, paused, now, p.timeout);
+            }
+        }
+        if let Some(a) = self.app {
+            self.next_app = postpone(self.next_app, paused, now, a.interval);
+            let full = if self.app_sends_pings { a.timeout } else { beat_wait(a) };
+            if let Some((_, deadline)) = self.app_wait.as_mut() {
+                *deadline = postpone(*deadline, paused, now, full);
+            }
+        }
+        if let Some(idle) = self.idle {
+            self.idle_until = postpone(self.idle_until, paused, now, idle);
+        }
     }
 
     /// The connection is gone: no timer runs until the next `start`.
@@ -107,14 +162,15 @@ impl Heartbeat {
         self.ping_wait = None;
         self.next_app = None;
         self.app_wait = None;
-        self.last_rx = None;
+        self.idle_until = None;
+        self.running = false;
         self.health.in_flight = false;
     }
 
     /// Bytes arrived: the idle timer starts again.
     pub(crate) fn on_receive(&mut self, now: Instant) {
-        if self.last_rx.is_some() {
-            self.last_rx = Some(now);
+        if self.running {
+            self.idle_until = self.idle.and_then(|idle| after(now, idle));
         }
     }
 
@@ -135,7 +191,7 @@ impl Heartbeat {
             Some((sent, _)) if self.app_sends_pings => Some(now.saturating_duration_since(sent)),
             _ => None,
         };
-        self.app_wait = (!self.app_sends_pings).then_some((now, now + app.interval + app.timeout));
+        self.app_wait = (!self.app_sends_pings).then_some((now, after(now, beat_wait(app))));
         self.answered(rtt, now);
     }
 
@@ -155,45 +211,62 @@ impl Heartbeat {
 
     /// The next instant `poll` has something to do.
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        let idle = self.idle.zip(self.last_rx).map(|(idle, rx)| rx + idle);
-        [self.next_ping, self.ping_wait.map(|w| w.2), self.next_app, self.app_wait.map(|w| w.1), idle]
-            .into_iter()
-            .flatten()
-            .min()
+        if self.paused_since.is_some() {
+            return None;
+        }
+        [
+            self.next_ping,
+            self.ping_wait.and_then(|w| w.2),
+            self.next_app,
+            self.app_wait.and_then(|w| w.1),
+            self.idle_until,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// What is due at `now`, if anything; call until `None`.
     pub(crate) fn poll(&mut self, now: Instant) -> Option<Due> {
-        let timed_out = self.ping_wait.is_some_and(|w| w.2 <= now) || self.app_wait.is_some_and(|w| w.1 <= now);
+        if self.paused_since.is_some() {
+            return None;
+        }
+        let passed = |deadline: Option<Instant>| deadline.is_some_and(|d| d <= now);
+        let timed_out = self.ping_wait.is_some_and(|w| passed(w.2)) || self.app_wait.is_some_and(|w| passed(w.1));
         if timed_out {
             self.health.consecutive_failures += 1;
             self.health.total_failures += 1;
             self.stop();
             return Some(Due::HeartbeatTimeout);
         }
-        if self.idle.zip(self.last_rx).is_some_and(|(idle, rx)| rx + idle <= now) {
+        if passed(self.idle_until) {
             self.stop();
             return Some(Due::IdleTimeout);
         }
         if let (Some(at), Some(ping)) = (self.next_ping, self.ping) {
             if at <= now {
                 self.seq += 1;
-                self.next_ping = Some(now + ping.interval);
-                self.ping_wait = Some((self.seq, now, now + ping.timeout));
+                self.next_ping = after(now, ping.interval);
+                self.ping_wait = Some((self.seq, now, after(now, ping.timeout)));
                 self.health.in_flight = true;
                 return Some(Due::Ping(self.seq.to_be_bytes()));
             }
         }
         if let (Some(at), Some(app)) = (self.next_app, self.app) {
             if at <= now {
-                self.next_app = Some(now + app.interval);
-                self.app_wait = Some((now, now + app.timeout));
+                self.next_app = after(now, app.interval);
+                self.app_wait = Some((now, after(now, app.timeout)));
                 self.health.in_flight = true;
                 return Some(Due::AppPing);
             }
         }
         None
     }
+}
+
+/// How long a server-driven beat may take: its interval plus the grace.
+fn beat_wait(app: AppHeartbeatConfig) -> Duration {
+    app.interval.saturating_add(app.timeout)
 }
 
 #[cfg(test)]

@@ -48,6 +48,7 @@ mod backoff;
 mod close;
 mod config;
 mod connection;
+mod deadline;
 mod deflate;
 mod error;
 mod event;

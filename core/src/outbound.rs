@@ -47,8 +47,11 @@ impl Bucket {
         if intervals > 0 {
             let added = intervals.saturating_mul(u64::from(self.limit.refill));
             self.tokens = (self.tokens.saturating_add(added)).min(u64::from(self.limit.capacity));
-            // Whole intervals only, so the schedule does not drift.
-            self.last_refill += self.limit.interval * intervals.min(u64::from(u32::MAX)) as u32;
+            // Whole intervals only, so the schedule does not drift. `intervals`
+            // fits since `elapsed` does, so the product cannot overflow; past
+            // what `Instant` holds, the refill instant is simply now.
+            let step = self.limit.interval.checked_mul(intervals.min(u64::from(u32::MAX)) as u32);
+            self.last_refill = step.and_then(|step| self.last_refill.checked_add(step)).unwrap_or(now);
         }
     }
 }
@@ -120,7 +123,9 @@ impl Outbox {
             return None;
         }
         let intervals = missing.div_ceil(u64::from(bucket.limit.refill.max(1)));
-        Some(bucket.last_refill + bucket.limit.interval * intervals.min(u64::from(u32::MAX)) as u32)
+        // Past what `Duration` or `Instant` holds: the bucket never refills in time (never).
+        let wait = bucket.limit.interval.checked_mul(intervals.min(u64::from(u32::MAX)) as u32)?;
+        bucket.last_refill.checked_add(wait)
     }
 
     /// Empties the queue.

@@ -35,7 +35,8 @@ pub(crate) struct Requests {
     next_id: u64,
     pending: HashMap<u64, Pending>,
     deadlines: BTreeSet<(Instant, u64)>,
-    recent: VecDeque<(u64, Instant)>,
+    /// Ended ids and until when a late answer is expected (`None`: for as long as they are kept).
+    recent: VecDeque<(u64, Option<Instant>)>,
     late_window: Duration,
 }
 
@@ -98,7 +99,7 @@ impl Requests {
             if self.recent.len() == RECENT_LIMIT {
                 self.recent.pop_front();
             }
-            self.recent.push_back((id, now + self.late_window));
+            self.recent.push_back((id, crate::deadline::after(now, self.late_window)));
         }
         Some(p)
     }
@@ -114,7 +115,7 @@ impl Requests {
                 ended.push((id, p));
             }
         }
-        while self.recent.front().is_some_and(|(_, until)| *until <= now) {
+        while self.recent.front().is_some_and(|(_, until)| until.is_some_and(|u| u <= now)) {
             self.recent.pop_front();
         }
         ended
@@ -142,7 +143,7 @@ impl Requests {
     /// The earliest request deadline, or when a remembered id is forgotten.
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
         let request = self.deadlines.first().map(|(d, _)| *d);
-        let forget = self.recent.front().map(|(_, until)| *until);
+        let forget = self.recent.front().and_then(|(_, until)| *until);
         match (request, forget) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),

@@ -53,8 +53,13 @@ pub fn drive(
                         session.handle_transport_error(e.kind(), &e.to_string(), Instant::now());
                     }
                 }
-                Action::CloseTransport => {
-                    if let Some(s) = stream.take() {
+                Action::CloseTransport { wait_for_server } => {
+                    if let Some(mut s) = stream.take() {
+                        if let Some(wait) = wait_for_server.filter(|w| !w.is_zero()) {
+                            // The server ends TCP first (RFC 6455 §7.1.1): read to its FIN.
+                            let _ = s.set_read_timeout(Some(wait));
+                            while matches!(s.read(&mut buf), Ok(n) if n > 0) {}
+                        }
                         let _ = s.shutdown(Shutdown::Both);
                     }
                 }

@@ -40,9 +40,16 @@ fn run_split(bytes: &[u8], cuts: &[usize]) -> (Vec<ConnectionEvent>, Vec<u8>) {
         conn.handle_input(&bytes[start..cut], now);
         start = cut;
     }
+    // Take every event; a violation behind messages is acted on at the
+    // timeout that follows (the documented order), so poll once more after it.
+    let mut events: Vec<ConnectionEvent> = std::iter::from_fn(|| conn.poll_event()).collect();
+    if conn.poll_timeout().is_some_and(|due| due <= now) {
+        conn.handle_timeout(now);
+        events.extend(std::iter::from_fn(|| conn.poll_event()));
+    }
     let mut out = Vec::new();
     let _ = conn.poll_transmit(&mut out);
-    (std::iter::from_fn(|| conn.poll_event()).collect(), out)
+    (events, out)
 }
 
 /// One server message of a valid stream, with the pings to put between its fragments.

@@ -289,10 +289,13 @@ async fn the_client_runs_where_spawn_with_puts_it<R: Runtime>() {
         .await
         .expect("connected");
     assert_eq!(spawned.load(Ordering::SeqCst), 1, "the driver task");
+    client.reconnect().await.expect("reconnecting");
+    until(&mut events, |e| matches!(e, SessionEvent::Connected { .. })).await;
+    assert_eq!(spawned.load(Ordering::SeqCst), 2, "and the task that closes the replaced connection");
     client.close(CloseCode::Normal, "bye").await.expect("closed");
     let seen = until(&mut events, |e| matches!(e, SessionEvent::Closed { .. })).await;
     assert_eq!(seen.last(), Some(&SessionEvent::Closed { reason: CloseReason::Requested }));
-    assert_eq!(spawned.load(Ordering::SeqCst), 2, "and the task that flushes the closing connection");
+    assert_eq!(spawned.load(Ordering::SeqCst), 2, "the last close runs in the driver, which awaits it");
 }
 
 async fn a_request_deadline_before_the_armed_ping_fires_on_time<R: Runtime>() {

@@ -6,6 +6,14 @@
 //! drained with `poll_transmit`, `poll_event` and `poll_timeout`. After a
 //! protocol violation the connection sends one close frame, reads nothing
 //! more and is finished. `ConnectionEvent::Closed` is emitted exactly once.
+//!
+//! A violation read behind good messages waits for them: the messages are
+//! delivered first, and the violation is acted on at the first
+//! `handle_timeout` after `poll_event` has returned `None`, so answers the
+//! caller sent while taking them go out before the close frame (as a
+//! blocking client reading one message at a time would send them).
+//! Deadlines past what `Instant` holds mean "never"; while the caller does
+//! not read (`handle_reading_paused`), the handshake deadline waits.
 
 use bytes::{Buf, Bytes, BytesMut};
 use std::collections::VecDeque;
@@ -14,6 +22,7 @@ use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
 
 use crate::close::{check_outgoing, parse_close_payload};
 use crate::config::ConnectionConfig;
+use crate::deadline::{after, postpone};
 use crate::deflate::{self, CompressionStats, Deflate, DeflateParams};
 use crate::error::{
     ConfigError, ConnectionError, DeflateNegotiationError, HandshakeError, ProtocolError, RefusedUpgrade, SendError,
@@ -99,6 +108,10 @@ pub struct Connection {
     /// messages straight from this queue while it holds nothing else).
     other_events: usize,
     deadline: Option<Instant>,
+    /// A protocol violation read behind messages not yet taken.
+    fault: Option<HeldFault>,
+    /// Since when the caller has not been reading.
+    paused_since: Option<Instant>,
     /// The code of the close frame we sent, once we sent one.
     sent_code: Option<CloseCode>,
     /// How much room `read_buffer` reserves: grows while reads fill it, shrinks when idle.
@@ -115,6 +128,15 @@ pub struct Connection {
     large: Option<LargeRead>,
     /// Read buffers replaced while messages shared them, for reuse.
     spares: SpareReads,
+}
+
+/// A protocol violation held until the messages read before it are taken.
+struct HeldFault {
+    error: ProtocolError,
+    /// When it was read: the instant `poll_timeout` reports once it is due.
+    read_at: Instant,
+    /// Every message before it was taken (`poll_event` returned `None`).
+    due: bool,
 }
 
 /// Smallest and largest room `read_buffer` reserves for one read. Large
@@ -170,7 +192,7 @@ impl Connection {
         let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
         let mut output = Vec::new();
         request.encode(&key, &mut output);
-        let deadline = config.handshake_timeout.map(|t| now + t);
+        let deadline = config.handshake_timeout.and_then(|t| after(now, t));
         let mut conn = Self::with_phase(config, rng, Phase::Handshaking(Box::new((request, accept))));
         conn.output = output;
         conn.deadline = deadline;
@@ -214,6 +236,8 @@ impl Connection {
             events: VecDeque::new(),
             other_events: 0,
             deadline: None,
+            fault: None,
+            paused_since: None,
             sent_code: None,
             read_hint: READ_HINT_MIN,
             offered: 0,
@@ -323,7 +347,13 @@ impl Connection {
 
     /// Fires the timer reported by `poll_timeout` once `now` has reached it.
     pub fn handle_timeout(&mut self, now: Instant) {
-        if self.deadline.is_none_or(|d| now < d) {
+        if self.fault.as_ref().is_some_and(|f| f.due) {
+            if let Some(fault) = self.fault.take() {
+                self.fail(fault.error);
+            }
+            return;
+        }
+        if self.handshake_paused() || self.deadline.is_none_or(|d| now < d) {
             return;
         }
         self.deadline = None;
@@ -343,7 +373,7 @@ impl Connection {
             Phase::Open => {
                 self.write_close(Some(code), reason);
                 self.phase = Phase::CloseSent;
-                self.deadline = Some(now + self.config.close_timeout);
+                self.deadline = after(now, self.config.close_timeout);
                 Ok(())
             }
             Phase::Handshaking(_) | Phase::ReadingRefusal { .. } => {
@@ -380,6 +410,10 @@ impl Connection {
     pub fn poll_event(&mut self) -> Option<ConnectionEvent> {
         let Some(event) = self.events.pop_front() else {
             crate::queue::release_if_small(&mut self.events);
+            if let Some(fault) = self.fault.as_mut() {
+                // Everything before the violation is taken: it is due now.
+                fault.due = true;
+            }
             return None;
         };
         if !matches!(event, ConnectionEvent::Message(_)) {
@@ -453,12 +487,63 @@ impl Connection {
     }
 
     /// When `handle_timeout` must next be called, if any timer is armed.
+    /// A violation waiting behind taken messages is due at once: the instant
+    /// returned is then one that has already passed.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
+        if let Some(fault) = self.fault.as_ref().filter(|f| f.due) {
+            return Some(fault.read_at);
+        }
+        if self.handshake_paused() {
+            return None;
+        }
         self.deadline
     }
 
+    /// Whether the handshake deadline waits for the caller to read again.
+    fn handshake_paused(&self) -> bool {
+        self.paused_since.is_some() && matches!(self.phase, Phase::Handshaking(_) | Phase::ReadingRefusal { .. })
+    }
+
+    /// Until when the server is expected to end the transport, once both close
+    /// frames are exchanged (`None` otherwise, or when that is never).
+    pub fn awaiting_server_eof(&self) -> Option<Instant> {
+        match self.phase {
+            Phase::AwaitingEof => self.deadline,
+            _ => None,
+        }
+    }
+
+    /// Whether a protocol violation waits behind messages the caller has
+    /// taken, and the next `poll_event` (returning `None`) makes it due.
+    pub fn fault_next(&self) -> bool {
+        self.events.is_empty() && self.fault.as_ref().is_some_and(|f| !f.due)
+    }
+
+    /// The caller stopped reading the transport (its consumer is behind):
+    /// the handshake deadline waits, since no answer can arrive. The close
+    /// deadline does not: a close asked for ends within `close_timeout`
+    /// whatever the consumer does.
+    pub fn handle_reading_paused(&mut self, now: Instant) {
+        self.paused_since.get_or_insert(now);
+    }
+
+    /// The caller reads again: the deadline moves later by the pause, but
+    /// no later than a full wait from `now`.
+    pub fn handle_reading_resumed(&mut self, now: Instant) {
+        let Some(since) = self.paused_since.take() else { return };
+        let handshaking = matches!(self.phase, Phase::Handshaking(_) | Phase::ReadingRefusal { .. });
+        if let (true, Some(full)) = (handshaking, self.config.handshake_timeout) {
+            self.deadline = postpone(self.deadline, now.saturating_duration_since(since), now, full);
+        }
+    }
+
     fn process_input(&mut self, now: Instant) {
+        if self.fault.is_some() {
+            // Bytes after a violation mean nothing.
+            self.input.clear();
+            return;
+        }
         if self.large.is_some() {
             // `input` holds a large frame's payload, not frames.
             return;
@@ -517,6 +602,13 @@ impl Connection {
                 Err(e) => Err(e),
             };
             if let Err(e) = result {
+                if self.queued_messages() > 0 && matches!(self.phase, Phase::Open) {
+                    // Read nothing more; act once the messages before it are taken.
+                    self.input.clear();
+                    self.large = None;
+                    self.fault = Some(HeldFault { error: e, read_at: now, due: false });
+                    return;
+                }
                 self.fail(e);
             }
         }
@@ -577,7 +669,7 @@ impl Connection {
             Initiator::Local
         };
         self.phase = Phase::AwaitingEof;
-        self.deadline = Some(now + self.config.close_timeout);
+        self.deadline = after(now, self.config.close_timeout);
         self.input.clear();
         self.push_event(ConnectionEvent::Closed(Box::new(Closed {
             initiator,
@@ -636,6 +728,10 @@ impl Connection {
     }
 
     fn end_transport(&mut self, error: ConnectionError) {
+        if let Some(fault) = self.fault.take() {
+            // The transport ended behind a violation not yet acted on: the violation is the cause.
+            return self.fail(fault.error);
+        }
         let phase = std::mem::replace(&mut self.phase, Phase::Finished);
         self.deadline = None;
         self.input.clear();

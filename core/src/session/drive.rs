@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use super::{Action, CloseReason, DisconnectReason, RequestFailure, Session, SessionEvent, SessionState};
 use crate::connection::{Connection, ConnectionState};
+use crate::deadline::after;
 use crate::event::ConnectionEvent;
 use crate::heartbeat::Due;
 use crate::hooks::{AuthCheck, Beat, Decision, RetryContext, SessionError};
@@ -35,7 +36,11 @@ impl Session {
                 // source (one generator per client, not two); `drop_transport`
                 // takes it back.
                 let rng = std::mem::replace(&mut self.rng, Box::new(super::Lent));
-                self.conn = Some(Connection::start(request, self.config.connection.clone(), rng, now));
+                let mut conn = Connection::start(request, self.config.connection.clone(), rng, now);
+                if self.reading_paused_since.is_some() {
+                    conn.handle_reading_paused(now);
+                }
+                self.conn = Some(conn);
                 self.set_state(SessionState::Handshaking, now);
             }
             Err(e) => self.disconnect(DisconnectReason::BadRequest(e), None, now),
@@ -89,6 +94,36 @@ impl Session {
         self.pump(now);
     }
 
+    /// The caller stopped reading the transport because its consumer is
+    /// behind. No answer can arrive while it does not read, so every deadline
+    /// that waits on the peer waits too: heartbeats (pong, server beat, idle),
+    /// authentication, and the connection's handshake. Request deadlines, the
+    /// connect timeout, backoff and the close timeout keep running (a close
+    /// the user asked for ends in time whatever the consumer does).
+    pub fn handle_reading_paused(&mut self, now: Instant) {
+        if self.reading_paused_since.is_some() {
+            return;
+        }
+        self.reading_paused_since = Some(now);
+        self.heartbeat.pause(now);
+        if let Some(conn) = self.conn.as_mut() {
+            conn.handle_reading_paused(now);
+        }
+    }
+
+    /// The caller reads again: the waiting deadlines move later by the pause,
+    /// none beyond a full wait from `now`, so a link that died during the
+    /// pause is still found (at most ping interval + pong timeout from now).
+    pub fn handle_reading_resumed(&mut self, now: Instant) {
+        let Some(since) = self.reading_paused_since.take() else { return };
+        self.heartbeat.resume(now);
+        if let Some(conn) = self.conn.as_mut() {
+            conn.handle_reading_resumed(now);
+        }
+        let paused = now.saturating_duration_since(since);
+        self.auth_deadline = crate::deadline::postpone(self.auth_deadline, paused, now, self.config.auth_timeout);
+    }
+
     /// Fires every timer that is due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         let due = |d: Option<Instant>| d.is_some_and(|d| d <= now);
@@ -101,7 +136,7 @@ impl Session {
             self.counters.reconnects += 1;
             self.start_attempt(now);
         }
-        if due(self.auth_deadline) {
+        if due(self.auth_deadline) && self.reading_paused_since.is_none() {
             self.auth_deadline = None;
             self.on_error(SessionError::AuthTimeout, now);
         }
@@ -169,6 +204,11 @@ impl Session {
                 // move them ahead of it.
                 self.take_connection_messages();
             }
+            if self.conn.as_ref().is_some_and(Connection::fault_next) {
+                // A violation behind messages: it waits until our caller has
+                // taken them (see `Session::fault_next`).
+                break;
+            }
             let Some(event) = self.conn.as_mut().and_then(Connection::poll_event) else { break };
             match event {
                 ConnectionEvent::Opened(response) => self.on_upgraded(response, now),
@@ -189,7 +229,7 @@ impl Session {
             }
         }
         if self.conn.as_ref().is_some_and(|c| c.state() == ConnectionState::Closed) {
-            self.drop_transport();
+            self.drop_transport(now);
         }
     }
 
@@ -203,7 +243,7 @@ impl Session {
         let Some(auth) = self.hooks.auth.as_mut() else { return self.become_open(now) };
         let first = auth.start(attempt);
         self.set_state(SessionState::Authenticating, now);
-        self.auth_deadline = Some(now + self.config.auth_timeout);
+        self.auth_deadline = after(now, self.config.auth_timeout);
         self.auth_request = self.send_internal(first, Purpose::Auth, now);
     }
 
@@ -329,15 +369,22 @@ impl Session {
             Action::OpenTransport { host: url.host_unbracketed().to_owned(), port: url.port(), tls: url.is_secure() };
         self.push_action(action);
         self.transport = true;
-        self.connect_deadline = Some(now + self.config.connect_timeout);
+        self.connect_deadline = after(now, self.config.connect_timeout);
     }
 
     /// Writes what the connection still has, then closes the transport.
-    fn drop_transport(&mut self) {
+    fn drop_transport(&mut self, now: Instant) {
         // Messages read before the end are delivered before what follows it.
         self.take_connection_messages();
         if self.transport {
-            self.push_action(Action::CloseTransport);
+            // After a complete close handshake the server ends TCP first
+            // (RFC 6455 §7.1.1), within what is left of the close timeout.
+            let wait_for_server = self
+                .conn
+                .as_ref()
+                .and_then(|c| c.awaiting_server_eof())
+                .map(|until| until.saturating_duration_since(now));
+            self.push_action(Action::CloseTransport { wait_for_server });
             self.transport = false;
         }
         if let Some(conn) = self.conn.take() {
@@ -350,13 +397,19 @@ impl Session {
 
     /// Ends the current connection (or attempt) and decides what follows.
     pub(super) fn disconnect(&mut self, reason: DisconnectReason, decision: Option<Decision>, now: Instant) {
-        if matches!(reason, DisconnectReason::Error(_) | DisconnectReason::UserReconnect) {
+        let goodbye = match reason {
             // The link still works: say goodbye properly before dropping it.
-            if let Some(conn) = self.conn.as_mut() {
-                let _ = conn.close(crate::CloseCode::Normal, "", now);
-            }
+            DisconnectReason::Error(_) | DisconnectReason::UserReconnect => Some((crate::CloseCode::Normal, "")),
+            // The peer may be gone, but a close frame tells one that is merely
+            // slow why we leave (if the socket still takes it).
+            DisconnectReason::HeartbeatTimeout => Some((crate::CloseCode::Error, "heartbeat timeout")),
+            DisconnectReason::IdleTimeout => Some((crate::CloseCode::Error, "idle timeout")),
+            _ => None,
+        };
+        if let (Some((code, text)), Some(conn)) = (goodbye, self.conn.as_mut()) {
+            let _ = conn.close(code, text, now);
         }
-        self.drop_transport();
+        self.drop_transport(now);
         self.heartbeat.stop();
         self.connect_deadline = None;
         self.auth_deadline = None;
@@ -412,7 +465,8 @@ impl Session {
             }
         };
         self.set_state(SessionState::Backoff, now);
-        self.backoff_until = Some(now + delay);
+        // A delay past what `Instant` holds waits for `connect` or `reconnect`.
+        self.backoff_until = after(now, delay);
         self.emit(SessionEvent::Reconnecting { attempt: self.backoff.failures() + 1, delay });
     }
 
@@ -431,7 +485,7 @@ impl Session {
 
     /// Closes the session for good.
     pub(super) fn finish(&mut self, reason: CloseReason, now: Instant) {
-        self.drop_transport();
+        self.drop_transport(now);
         self.heartbeat.stop();
         self.connect_deadline = None;
         self.auth_deadline = None;

@@ -47,8 +47,15 @@ pub enum Action {
     /// Write these bytes to the open transport, in order.
     Transmit(Vec<u8>),
     /// Close the transport after writing every earlier `Transmit`; feed
-    /// nothing more from it.
-    CloseTransport,
+    /// nothing more from it to the session.
+    CloseTransport {
+        /// `Some` once the close handshake is complete: the server should end
+        /// the TCP connection first (RFC 6455 §7.1.1, so that it, not the
+        /// client, holds TIME_WAIT). After the writes, read and discard until
+        /// end of stream, for at most this long, then shut the write half
+        /// down. `None`: shut down right after the writes.
+        wait_for_server: Option<Duration>,
+    },
 }
 
 /// Why a connection ended.

@@ -28,6 +28,7 @@ pub use event::{
 
 use crate::backoff::Backoff;
 use crate::connection::Connection;
+use crate::deadline::after;
 use crate::deflate::CompressionStats;
 use crate::heartbeat::{Heartbeat, HeartbeatHealth};
 use crate::hooks::Outbound;
@@ -100,6 +101,8 @@ pub struct Session {
     transport: bool,
     connect_deadline: Option<Instant>,
     auth_deadline: Option<Instant>,
+    /// Since when the caller has not been reading (`handle_reading_paused`).
+    reading_paused_since: Option<Instant>,
     /// The auth request's id when the authenticator speaks through a request.
     auth_request: Option<u64>,
     /// The upgrade response, held until the session opens (after authentication).
@@ -136,6 +139,7 @@ impl Session {
             transport: false,
             connect_deadline: None,
             auth_deadline: None,
+            reading_paused_since: None,
             auth_request: None,
             pending_response: None,
             backoff_until: None,
@@ -278,8 +282,8 @@ impl Session {
         if let Some(p) = params {
             self.hooks.codec.check_params(p).map_err(CommandError::InvalidParams)?;
         }
-        let deadline = now + timeout.unwrap_or(self.config.request_timeout);
-        let id = self.requests.allocate(Purpose::User, Some(deadline));
+        let deadline = after(now, timeout.unwrap_or(self.config.request_timeout));
+        let id = self.requests.allocate(Purpose::User, deadline);
         let message = self.hooks.codec.encode(id, method, params);
         let cost = match self.admit(&message) {
             Ok(cost) => cost,
@@ -359,8 +363,28 @@ impl Session {
         release_if_small(&mut self.events);
         if let Some(conn) = self.conn.as_mut() {
             conn.release_drained_queue();
+            if self.parked == 0 && conn.fault_next() {
+                // The caller took every message read before a protocol
+                // violation: it is acted on at the next `handle_timeout`.
+                let _ = conn.poll_event();
+            }
         }
         None
+    }
+
+    /// Whether a protocol violation was read behind messages, all of which
+    /// the caller has now polled, and the next `poll_event` (which returns
+    /// `None`) will make it due: the following `handle_timeout` then sends
+    /// the close frame and ends the connection.
+    ///
+    /// This is the point to let the consumer catch up. A caller whose
+    /// consumer takes events on another task waits until the consumer has
+    /// taken every event polled so far (and carries out the commands it sent
+    /// meanwhile) before calling `poll_event` again, so that answers to those
+    /// messages go out before the close frame, as they would from a client
+    /// that reads one message at a time.
+    pub fn fault_next(&self) -> bool {
+        self.events.is_empty() && self.parked == 0 && self.conn.as_ref().is_some_and(Connection::fault_next)
     }
 
     /// Moves the messages that are next in line (no other event before
@@ -513,7 +537,8 @@ impl Session {
                 None
             }
             Outbound::Request { method, params } => {
-                let deadline = matches!(purpose, Purpose::Subscribe(_)).then(|| now + self.config.request_timeout);
+                let deadline =
+                    matches!(purpose, Purpose::Subscribe(_)).then(|| after(now, self.config.request_timeout)).flatten();
                 let id = self.requests.allocate(purpose, deadline);
                 let message = self.hooks.codec.encode(id, &method, params.as_deref());
                 self.send_raw(&message);

@@ -42,6 +42,8 @@ pub(super) struct Fake {
     pub(super) transport: Option<bool>,
     pub(super) opened: usize,
     pub(super) closed: usize,
+    /// What the last `CloseTransport` asked: how long to wait for the server's end of stream.
+    pub(super) last_wait_for_server: Option<Duration>,
     rx: Vec<u8>,
     key: Option<String>,
     upgraded: bool,
@@ -71,6 +73,7 @@ impl Fake {
             transport: None,
             opened: 0,
             closed: 0,
+            last_wait_for_server: None,
             rx: Vec::new(),
             key: None,
             upgraded: false,
@@ -110,7 +113,8 @@ impl Fake {
                     self.rx.extend(bytes);
                     self.decode();
                 }
-                Action::CloseTransport => {
+                Action::CloseTransport { wait_for_server } => {
+                    self.last_wait_for_server = wait_for_server;
                     assert!(self.transport.is_some(), "closing a transport that is not there");
                     self.transport = None;
                     self.closed += 1;
