@@ -440,7 +440,8 @@ impl Session {
         [
             self.connect_deadline,
             self.backoff_until,
-            self.auth_deadline,
+            // No answer can arrive while the caller does not read.
+            self.auth_deadline.filter(|_| self.reading_paused_since.is_none()),
             self.conn.as_ref().and_then(Connection::poll_timeout),
             self.heartbeat.next_deadline(),
             self.requests.next_deadline(),

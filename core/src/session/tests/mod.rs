@@ -8,6 +8,9 @@
 // The fake clock needs one arbitrary origin; no test reads the clock after it.
 #![allow(clippy::disallowed_methods)]
 
+mod arbitrary_time;
+mod durations;
+mod faults;
 mod heartbeats;
 mod lifecycle;
 mod requests;
