@@ -96,13 +96,18 @@ impl<R: Runtime> Builder<R> {
         self
     }
 
-    /// Protocol pings (`None` turns them off).
+    /// Protocol pings (`None` turns them off). While reading is paused
+    /// because the event stream is full, the pong deadline and the next ping
+    /// wait: a slow consumer never makes a live link look dead, and a link
+    /// that died meanwhile is found at most `interval + timeout` after the
+    /// consumer catches up.
     pub fn ping(mut self, ping: Option<PingConfig>) -> Self {
         self.session = self.session.ping(ping);
         self
     }
 
-    /// Closes the link when nothing arrives for `idle`.
+    /// Closes the link when nothing arrives for `idle` (time with reading
+    /// paused for a slow consumer does not count).
     pub fn idle_timeout(mut self, idle: Duration) -> Self {
         self.session = self.session.idle_timeout(idle);
         self

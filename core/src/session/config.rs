@@ -18,6 +18,10 @@ use crate::session::Session;
 use crate::RandomSource;
 
 /// Every plain setting of a session. Built through [`SessionBuilder`].
+///
+/// Any duration may be `Duration::MAX`, which means "never" (a deadline past
+/// what `Instant` holds is never reached); values that cannot work, such as
+/// a zero timeout, are refused by [`validate`](Self::validate) with the field's name.
 #[derive(Debug, Clone)]
 pub struct SessionConfig {
     /// URL, subprotocols, extensions and fixed headers of every upgrade.
@@ -35,9 +39,12 @@ pub struct SessionConfig {
     pub auth_timeout: Duration,
     /// Default deadline of a request. Default 30 s.
     pub request_timeout: Duration,
-    /// Protocol pings; default every 15 s with a 10 s pong deadline.
+    /// Protocol pings; default every 15 s with a 10 s pong deadline. Time
+    /// spent with reading paused (the consumer is behind) does not count, so
+    /// a slow consumer never makes a live link look dead (see [`PingConfig`]).
     pub ping: Option<PingConfig>,
-    /// Close the link when nothing arrives for this long. Default off.
+    /// Close the link when nothing arrives for this long. Default off. Like
+    /// the pings, it waits while reading is paused.
     pub idle_timeout: Option<Duration>,
     /// Timing of the application heartbeat, when one is set.
     pub app_heartbeat: Option<AppHeartbeatConfig>,
@@ -235,7 +242,8 @@ impl SessionBuilder {
         self
     }
 
-    /// Protocol pings every `interval`, each answered within `timeout`; `None` turns them off.
+    /// Protocol pings every `interval`, each answered within `timeout`; `None`
+    /// turns them off. Time with reading paused does not count (see [`PingConfig`]).
     pub fn ping(mut self, ping: Option<PingConfig>) -> Self {
         self.config.ping = ping;
         self

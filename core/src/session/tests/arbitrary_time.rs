@@ -96,19 +96,18 @@ fn settings() -> impl Strategy<Value = Settings> {
 
 fn configured(s: &Settings) -> SessionBuilder {
     let s = s.clone();
-    builder()
-        .config(move |c| {
-            c.connect_timeout = s.connect;
-            c.request_timeout = s.request;
-            c.ping = s.ping.map(|(interval, timeout)| PingConfig { interval, timeout });
-            c.idle_timeout = s.idle;
-            c.connection.handshake_timeout = s.handshake;
-            c.connection.close_timeout = s.close;
-            let (initial, max, reset_after) = s.backoff;
-            c.backoff = BackoffConfig { initial, max, reset_after, ..BackoffConfig::default() };
-            c.late_response_window = s.late;
-            c.rate_limit = s.rate.map(|interval| RateLimit { capacity: 2, refill: 1, interval });
-        })
+    builder().config(move |c| {
+        c.connect_timeout = s.connect;
+        c.request_timeout = s.request;
+        c.ping = s.ping.map(|(interval, timeout)| PingConfig { interval, timeout });
+        c.idle_timeout = s.idle;
+        c.connection.handshake_timeout = s.handshake;
+        c.connection.close_timeout = s.close;
+        let (initial, max, reset_after) = s.backoff;
+        c.backoff = BackoffConfig { initial, max, reset_after, ..BackoffConfig::default() };
+        c.late_response_window = s.late;
+        c.rate_limit = s.rate.map(|interval| RateLimit { capacity: 2, refill: 1, interval });
+    })
 }
 
 /// Counts how each request ended.

@@ -136,7 +136,8 @@ fn heartbeat_and_idle_timers() {
     f.server_text("tick");
     assert_eq!(f.s.poll_timeout(), None);
 
-    let beat = |interval, timeout| builder().config(move |c| c.app_heartbeat = Some(AppHeartbeatConfig { interval, timeout }));
+    let beat =
+        |interval, timeout| builder().config(move |c| c.app_heartbeat = Some(AppHeartbeatConfig { interval, timeout }));
     refused(beat(ZERO, ms(1)), "app_heartbeat.interval");
     let beats = builder().app_heartbeat(crate::presets::DeribitHeartbeat, MAX, MAX - secs(1));
     let f = opened(beats);
