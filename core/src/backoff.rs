@@ -4,6 +4,8 @@
 //! or with full jitter a uniform draw from `[0, that]` taken from the injected
 //! random source. The counter resets when a connection stays up for the
 //! configured stable period (the session decides when; this only counts).
+//! Any valid config, up to `Duration::MAX` and any finite factor, yields a
+//! delay within `[0, max]` and never panics.
 
 use std::time::Duration;
 
@@ -72,7 +74,10 @@ impl Backoff {
         if self.config.max_attempts.is_some_and(|max| self.failures >= max) {
             return None;
         }
-        let base = self.config.initial.as_secs_f64() * self.config.factor.powi(self.failures as i32 - 1);
+        // Past 2^31 failures the exponent stops growing; the delay is long capped by then.
+        let exponent = i32::try_from(self.failures - 1).unwrap_or(i32::MAX);
+        let base = self.config.initial.as_secs_f64() * self.config.factor.powi(exponent);
+        // An infinite `base` (huge factor or count) is capped here too.
         let capped = base.min(self.config.max.as_secs_f64());
         let delay = if self.config.full_jitter {
             // 53 random bits give a uniform f64 in [0, 1).
@@ -81,7 +86,9 @@ impl Backoff {
         } else {
             capped
         };
-        Some(Duration::from_secs_f64(delay).min(self.config.max))
+        // A `max` near `Duration::MAX` rounds up in f64 to more seconds than a
+        // Duration holds; such a delay is the cap itself.
+        Some(Duration::try_from_secs_f64(delay).unwrap_or(self.config.max).min(self.config.max))
     }
 }
 
@@ -116,6 +123,40 @@ mod tests {
             }
         }
         assert!(seen.len() > 3000, "jitter draws should differ");
+    }
+
+    #[test]
+    fn limits_at_the_edge_of_duration_never_panic_and_stay_within_the_cap() {
+        let huge = [
+            BackoffConfig { max: Duration::MAX, ..Default::default() },
+            BackoffConfig { initial: Duration::MAX, max: Duration::MAX, ..Default::default() },
+            BackoffConfig { initial: Duration::MAX, max: Duration::MAX, factor: 1e300, ..Default::default() },
+            BackoffConfig { factor: 1e300, max: Duration::MAX, ..Default::default() },
+            BackoffConfig { initial: Duration::MAX, factor: 1e300, ..Default::default() },
+        ];
+        let mut rng = StdRng::seed_from_u64(3);
+        for config in huge {
+            for full_jitter in [false, true] {
+                let config = BackoffConfig { full_jitter, ..config.clone() };
+                let mut b = Backoff::new(config.clone());
+                let delays: Vec<Duration> = (0..300).map(|_| b.next_delay(&mut rng).unwrap()).collect();
+                assert!(delays.iter().all(|d| *d <= config.max), "{config:?}: {delays:?}");
+                if !full_jitter {
+                    assert!(delays.windows(2).all(|w| w[0] <= w[1]), "{config:?} never shrinks: {delays:?}");
+                    assert_eq!(delays.last(), Some(&config.max), "{config:?} ends at its cap");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_huge_failure_count_keeps_the_cap() {
+        let config = BackoffConfig { full_jitter: false, ..Default::default() };
+        let mut rng = StdRng::seed_from_u64(0);
+        for failures in [i32::MAX as u32 - 1, i32::MAX as u32, i32::MAX as u32 + 1, u32::MAX - 1, u32::MAX] {
+            let mut b = Backoff { config: config.clone(), failures };
+            assert_eq!(b.next_delay(&mut rng), Some(config.max), "after {failures} failures");
+        }
     }
 
     #[test]

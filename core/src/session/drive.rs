@@ -412,7 +412,10 @@ impl Session {
             }
         };
         self.set_state(SessionState::Backoff, now);
-        self.backoff_until = Some(now + delay);
+        // A delay past what the clock can hold (a `Duration::MAX` cap, a retry
+        // hook's choice) arms no timer: the session waits in Backoff for a
+        // `reconnect` command instead of panicking on the addition.
+        self.backoff_until = now.checked_add(delay);
         self.emit(SessionEvent::Reconnecting { attempt: self.backoff.failures() + 1, delay });
     }
 

@@ -72,6 +72,27 @@ fn jittered_delays_stay_within_the_schedule() {
 }
 
 #[test]
+fn a_delay_too_long_for_the_clock_waits_for_a_reconnect_command() {
+    let backoff = BackoffConfig {
+        initial: Duration::MAX,
+        max: Duration::MAX,
+        factor: 1e300,
+        full_jitter: false,
+        ..Default::default()
+    };
+    let mut f = Fake::new(builder().backoff(backoff));
+    f.s.connect(f.now).unwrap();
+    f.step();
+    f.refuse_transport();
+    assert_eq!(f.s.state(), SessionState::Backoff);
+    assert_eq!(reconnect_delays(&f.events()), [Duration::MAX]);
+    assert_eq!(f.s.poll_timeout(), None, "no deadline the clock can hold");
+    f.s.reconnect(f.now).unwrap();
+    f.step();
+    assert_eq!((f.s.state(), f.opened), (SessionState::Connecting, 2), "a reconnect command still starts one");
+}
+
+#[test]
 fn each_connection_is_keyed_and_each_backoff_jittered_from_the_session_random_source() {
     // The connection borrows the session's generator and gives it back when
     // it ends: keys must differ and jitter must stay random across reconnects.
