@@ -1,17 +1,23 @@
-//! Reconnect delays: exponential backoff with a cap and optional full jitter.
+//! Reconnect delays: exponential backoff with a cap and full jitter.
 //!
 //! The n-th consecutive failed attempt waits `min(max, initial * factor^(n-1))`,
-//! or with full jitter a uniform draw from `[0, that]` taken from the injected
-//! random source. The counter resets when a connection stays up for the
-//! configured stable period (the session decides when; this only counts).
-//! Any valid config, up to `Duration::MAX` and any finite factor, yields a
-//! delay within `[0, max]` and never panics.
+//! or with full jitter (the default) a uniform draw from `[0, that]` taken from
+//! the injected random source. The counter resets when a connection stays up
+//! for the configured stable period (the session decides when; this only
+//! counts). Any valid config, up to `Duration::MAX` and any finite factor,
+//! yields a delay within `[0, max]` and never panics.
 
 use std::time::Duration;
 
 use crate::RandomSource;
 
-/// How reconnect delays grow. Defaults are Fresh's: 250 ms, x1.5, capped at 30 s.
+/// How reconnect delays grow.
+///
+/// The defaults are Fresh's schedule, 250 ms, x1.5, capped at 30 s, with full
+/// jitter on: when a server restart drops many clients at once, each waits a
+/// random part of its step instead of all of them returning at the same
+/// instant and knocking the server over again. Set `full_jitter: false` for
+/// exact, reproducible delays.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BackoffConfig {
     /// Delay before the first reconnect.
@@ -21,7 +27,7 @@ pub struct BackoffConfig {
     /// Largest delay.
     pub max: Duration,
     /// Draw each delay uniformly from zero to the computed value ("full jitter"),
-    /// so that many clients dropped together do not return together.
+    /// so that many clients dropped together do not return together. On by default.
     pub full_jitter: bool,
     /// Give up when this many consecutive attempts have failed; `None` retries forever.
     pub max_attempts: Option<u32>,
@@ -35,7 +41,7 @@ impl Default for BackoffConfig {
             initial: Duration::from_millis(250),
             factor: 1.5,
             max: Duration::from_secs(30),
-            full_jitter: false,
+            full_jitter: true,
             max_attempts: None,
             reset_after: Duration::from_secs(60),
         }
@@ -99,7 +105,7 @@ mod tests {
 
     #[test]
     fn fresh_schedule_grows_by_half_and_caps_at_30s() {
-        let mut b = Backoff::new(BackoffConfig::default());
+        let mut b = Backoff::new(BackoffConfig { full_jitter: false, ..Default::default() });
         let mut rng = StdRng::seed_from_u64(0);
         let ms: Vec<u128> = (0..14).map(|_| b.next_delay(&mut rng).unwrap().as_millis()).collect();
         assert_eq!(ms, [250, 375, 562, 843, 1265, 1898, 2847, 4271, 6407, 9610, 14416, 21624, 30000, 30000]);
@@ -123,6 +129,11 @@ mod tests {
             }
         }
         assert!(seen.len() > 3000, "jitter draws should differ");
+    }
+
+    #[test]
+    fn the_default_jitters() {
+        assert!(BackoffConfig::default().full_jitter, "clients dropped together must not return together");
     }
 
     #[test]
