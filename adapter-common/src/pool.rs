@@ -3,8 +3,16 @@
 //!
 //! Each send goes to the healthiest open client: fewest pending requests,
 //! then lowest p99 latency, then fewest heartbeat failures. When that client
-//! refuses or loses the request, the next healthiest is tried, up to the
-//! pool's attempt limit.
+//! could not send the request (it refused it, or dropped it from its queue
+//! unsent), the next healthiest is tried, up to the pool's attempt limit.
+//!
+//! A request that was sent is not sent again by default: if the connection
+//! dies before the response ([`RequestError::ConnectionLost`]) or the response
+//! is late ([`RequestError::Timeout`]), the server may have acted on it, and
+//! for an order-entry API a second try is a second order. Such an error is
+//! returned as it is. [`Pool::request_balanced_idempotent`] is the opt-in for
+//! requests that are safe to repeat: it also fails over after a lost
+//! connection.
 
 use std::time::Duration;
 
@@ -20,7 +28,10 @@ pub enum PoolError {
     /// No client in the pool is open.
     #[error("no open client in the pool")]
     NoneOpen,
-    /// Every attempt failed; the last error is kept.
+    /// The attempts ended in failure: either every client tried refused the
+    /// request, or one failed in a way that forbids another try (a timeout, a
+    /// lost connection without the idempotent opt-in, a closed session). The
+    /// last error is kept.
     #[error("all {attempts} attempts failed, last: {last}")]
     Exhausted {
         /// Attempts made.
@@ -87,13 +98,47 @@ impl Pool {
     }
 
     /// Sends a request on the healthiest open client, failing over to the next
-    /// when a client refuses it or loses the connection before the response.
-    /// A timeout is returned as it is: the request may have taken effect.
+    /// only while the request has not left: the client refused it
+    /// ([`RequestError::Rejected`]: not connected, closed, queue full) or
+    /// dropped it from its queue unsent ([`RequestError::Dropped`]).
+    ///
+    /// Once sent, it is never sent again: a [`RequestError::ConnectionLost`] or
+    /// a [`RequestError::Timeout`] is returned as it is (in
+    /// [`PoolError::Exhausted`]), since the server may have acted on it. For
+    /// requests that are safe to repeat, see
+    /// [`request_balanced_idempotent`](Self::request_balanced_idempotent).
     pub async fn request_balanced(
         &self,
         method: &str,
         params: Option<&str>,
         timeout: Option<Duration>,
+    ) -> Result<(usize, Response), PoolError> {
+        self.request_with_failover(method, params, timeout, false).await
+    }
+
+    /// As [`request_balanced`](Self::request_balanced), and also fails over
+    /// when the connection is lost after the request was sent, so the server
+    /// may receive it more than once. Only for requests that are safe to
+    /// repeat: reads, or writes the server deduplicates (by a client order
+    /// id, say). A timeout is still returned as it is: the request may still
+    /// be in progress, and another try would only add load.
+    pub async fn request_balanced_idempotent(
+        &self,
+        method: &str,
+        params: Option<&str>,
+        timeout: Option<Duration>,
+    ) -> Result<(usize, Response), PoolError> {
+        self.request_with_failover(method, params, timeout, true).await
+    }
+
+    /// Tries the ranked clients in turn; `replay_lost` allows another try after
+    /// a request was sent and its connection lost.
+    async fn request_with_failover(
+        &self,
+        method: &str,
+        params: Option<&str>,
+        timeout: Option<Duration>,
+        replay_lost: bool,
     ) -> Result<(usize, Response), PoolError> {
         let ranked = self.ranked().await;
         if ranked.is_empty() {
@@ -105,7 +150,10 @@ impl Pool {
             tried += 1;
             match self.clients[i].request(method, params, timeout).await {
                 Ok(response) => return Ok((i, response)),
-                Err(e @ (RequestError::Rejected(_) | RequestError::ConnectionLost | RequestError::Dropped)) => last = e,
+                // It never left this client: the next may send it.
+                Err(e @ (RequestError::Rejected(_) | RequestError::Dropped)) => last = e,
+                // It left and may have taken effect: only the caller can say a repeat is harmless.
+                Err(e @ RequestError::ConnectionLost) if replay_lost => last = e,
                 Err(e) => return Err(PoolError::Exhausted { attempts: tried, last: e }),
             }
         }

@@ -1,15 +1,23 @@
-//! Reconnect delays: exponential backoff with a cap and optional full jitter.
+//! Reconnect delays: exponential backoff with a cap and full jitter.
 //!
 //! The n-th consecutive failed attempt waits `min(max, initial * factor^(n-1))`,
-//! or with full jitter a uniform draw from `[0, that]` taken from the injected
-//! random source. The counter resets when a connection stays up for the
-//! configured stable period (the session decides when; this only counts).
+//! or with full jitter (the default) a uniform draw from `[0, that]` taken from
+//! the injected random source. The counter resets when a connection stays up
+//! for the configured stable period (the session decides when; this only
+//! counts). Any valid config, up to `Duration::MAX` and any finite factor,
+//! yields a delay within `[0, max]` and never panics.
 
 use std::time::Duration;
 
 use crate::RandomSource;
 
-/// How reconnect delays grow. Defaults are Fresh's: 250 ms, x1.5, capped at 30 s.
+/// How reconnect delays grow.
+///
+/// The defaults are Fresh's schedule, 250 ms, x1.5, capped at 30 s, with full
+/// jitter on: when a server restart drops many clients at once, each waits a
+/// random part of its step instead of all of them returning at the same
+/// instant and knocking the server over again. Set `full_jitter: false` for
+/// exact, reproducible delays.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BackoffConfig {
     /// Delay before the first reconnect.
@@ -19,7 +27,7 @@ pub struct BackoffConfig {
     /// Largest delay.
     pub max: Duration,
     /// Draw each delay uniformly from zero to the computed value ("full jitter"),
-    /// so that many clients dropped together do not return together.
+    /// so that many clients dropped together do not return together. On by default.
     pub full_jitter: bool,
     /// Give up when this many consecutive attempts have failed; `None` retries forever.
     pub max_attempts: Option<u32>,
@@ -33,7 +41,7 @@ impl Default for BackoffConfig {
             initial: Duration::from_millis(250),
             factor: 1.5,
             max: Duration::from_secs(30),
-            full_jitter: false,
+            full_jitter: true,
             max_attempts: None,
             reset_after: Duration::from_secs(60),
         }
@@ -72,7 +80,10 @@ impl Backoff {
         if self.config.max_attempts.is_some_and(|max| self.failures >= max) {
             return None;
         }
-        let base = self.config.initial.as_secs_f64() * self.config.factor.powi(self.failures as i32 - 1);
+        // Past 2^31 failures the exponent stops growing; the delay is long capped by then.
+        let exponent = i32::try_from(self.failures - 1).unwrap_or(i32::MAX);
+        let base = self.config.initial.as_secs_f64() * self.config.factor.powi(exponent);
+        // An infinite `base` (huge factor or count) is capped here too.
         let capped = base.min(self.config.max.as_secs_f64());
         let delay = if self.config.full_jitter {
             // 53 random bits give a uniform f64 in [0, 1).
@@ -81,7 +92,9 @@ impl Backoff {
         } else {
             capped
         };
-        Some(Duration::from_secs_f64(delay).min(self.config.max))
+        // A `max` near `Duration::MAX` rounds up in f64 to more seconds than a
+        // Duration holds; such a delay is the cap itself.
+        Some(Duration::try_from_secs_f64(delay).unwrap_or(self.config.max).min(self.config.max))
     }
 }
 
@@ -92,7 +105,7 @@ mod tests {
 
     #[test]
     fn fresh_schedule_grows_by_half_and_caps_at_30s() {
-        let mut b = Backoff::new(BackoffConfig::default());
+        let mut b = Backoff::new(BackoffConfig { full_jitter: false, ..Default::default() });
         let mut rng = StdRng::seed_from_u64(0);
         let ms: Vec<u128> = (0..14).map(|_| b.next_delay(&mut rng).unwrap().as_millis()).collect();
         assert_eq!(ms, [250, 375, 562, 843, 1265, 1898, 2847, 4271, 6407, 9610, 14416, 21624, 30000, 30000]);
@@ -116,6 +129,45 @@ mod tests {
             }
         }
         assert!(seen.len() > 3000, "jitter draws should differ");
+    }
+
+    #[test]
+    fn the_default_jitters() {
+        assert!(BackoffConfig::default().full_jitter, "clients dropped together must not return together");
+    }
+
+    #[test]
+    fn limits_at_the_edge_of_duration_never_panic_and_stay_within_the_cap() {
+        let huge = [
+            BackoffConfig { max: Duration::MAX, ..Default::default() },
+            BackoffConfig { initial: Duration::MAX, max: Duration::MAX, ..Default::default() },
+            BackoffConfig { initial: Duration::MAX, max: Duration::MAX, factor: 1e300, ..Default::default() },
+            BackoffConfig { factor: 1e300, max: Duration::MAX, ..Default::default() },
+            BackoffConfig { initial: Duration::MAX, factor: 1e300, ..Default::default() },
+        ];
+        let mut rng = StdRng::seed_from_u64(3);
+        for config in huge {
+            for full_jitter in [false, true] {
+                let config = BackoffConfig { full_jitter, ..config.clone() };
+                let mut b = Backoff::new(config.clone());
+                let delays: Vec<Duration> = (0..300).map(|_| b.next_delay(&mut rng).unwrap()).collect();
+                assert!(delays.iter().all(|d| *d <= config.max), "{config:?}: {delays:?}");
+                if !full_jitter {
+                    assert!(delays.windows(2).all(|w| w[0] <= w[1]), "{config:?} never shrinks: {delays:?}");
+                    assert_eq!(delays.last(), Some(&config.max), "{config:?} ends at its cap");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_huge_failure_count_keeps_the_cap() {
+        let config = BackoffConfig { full_jitter: false, ..Default::default() };
+        let mut rng = StdRng::seed_from_u64(0);
+        for failures in [i32::MAX as u32 - 1, i32::MAX as u32, i32::MAX as u32 + 1, u32::MAX - 1, u32::MAX] {
+            let mut b = Backoff { config: config.clone(), failures };
+            assert_eq!(b.next_delay(&mut rng), Some(config.max), "after {failures} failures");
+        }
     }
 
     #[test]

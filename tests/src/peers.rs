@@ -249,3 +249,44 @@ pub async fn hostile_deflate_server(wire: Vec<u8>) -> (SocketAddr, tokio::sync::
     });
     (addr, rx)
 }
+
+/// A JSON-RPC server that hangs up on the first `hang_ups` requests it
+/// receives, dropping the connection without an answer or a close frame (an
+/// order gateway that takes the order and then crashes), and answers every
+/// later request with `"ok"`. Returns where it listens and, for each request
+/// received, the number of the connection it came on (numbered from 0 in the
+/// order they were accepted).
+pub async fn hanging_up_server(hang_ups: usize) -> (SocketAddr, Arc<Mutex<Vec<usize>>>) {
+    let (listener, addr) = listen().await;
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let log = received.clone();
+    tokio::spawn(async move {
+        let mut accepted = 0;
+        while let Ok((tcp, _)) = listener.accept().await {
+            let _ = tcp.set_nodelay(true);
+            let (n, log) = (accepted, log.clone());
+            accepted += 1;
+            tokio::spawn(async move {
+                let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else { return };
+                while let Some(Ok(message)) = ws.next().await {
+                    let WsMessage::Text(text) = message else { continue };
+                    let Ok(request) = serde_json::from_str::<serde_json::Value>(text.as_str()) else { continue };
+                    let count = {
+                        let mut log = log.lock().expect("log lock");
+                        log.push(n);
+                        log.len()
+                    };
+                    if count <= hang_ups {
+                        // Dropping the socket ends the connection with no answer.
+                        return;
+                    }
+                    let reply = serde_json::json!({"jsonrpc": "2.0", "id": request["id"], "result": "ok"});
+                    if ws.send(WsMessage::text(reply.to_string())).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, received)
+}

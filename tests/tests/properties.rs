@@ -1,4 +1,5 @@
-//! Property tests of the connection layer, 1000 cases each:
+//! Property tests of the connection layer, 1000 cases each unless
+//! `PROPTEST_CASES` says otherwise (proptest lets it override `CASES`):
 //! - any stream of server frames, valid or not, split at arbitrary byte
 //!   boundaries, yields the events it yields when fed whole, and a valid stream
 //!   yields exactly the messages it was built from;

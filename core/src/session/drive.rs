@@ -465,7 +465,9 @@ impl Session {
             }
         };
         self.set_state(SessionState::Backoff, now);
-        // A delay past what `Instant` holds waits for `connect` or `reconnect`.
+        // A delay past what `Instant` holds (a `Duration::MAX` cap, a retry
+        // hook's choice) arms no timer: the session waits in Backoff for
+        // `connect` or `reconnect`.
         self.backoff_until = after(now, delay);
         self.emit(SessionEvent::Reconnecting { attempt: self.backoff.failures() + 1, delay });
     }

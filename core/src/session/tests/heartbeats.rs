@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::presets::{DeribitHeartbeat, JsonOpHeartbeat};
-use crate::PingConfig;
+use crate::{BackoffConfig, PingConfig};
 
 fn pings() -> SessionBuilder {
     builder().ping(Some(PingConfig { interval: secs(15), timeout: secs(5) }))
@@ -27,7 +27,8 @@ fn answered_pings_keep_the_link_and_report_rtt() {
 
 #[test]
 fn a_blackholed_pong_times_out_and_reconnects() {
-    let mut f = Fake::open(pings());
+    // Exact delays: jitter off.
+    let mut f = Fake::open(pings().backoff(BackoffConfig { full_jitter: false, ..Default::default() }));
     assert_eq!(f.advance(), secs(15));
     assert!(matches!(f.got().as_slice(), [Got::Ping(_)]));
     assert_eq!(f.advance(), secs(5), "pong deadline");

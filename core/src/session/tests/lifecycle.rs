@@ -37,7 +37,7 @@ fn connects_through_every_state_in_order() {
 
 #[test]
 fn backoff_follows_fresh_schedule_with_exact_deadlines() {
-    let mut f = Fake::new(builder());
+    let mut f = Fake::new(builder().backoff(BackoffConfig { full_jitter: false, ..Default::default() }));
     f.s.connect(f.now).unwrap();
     f.step();
     let mut delays = Vec::new();
@@ -69,6 +69,42 @@ fn jittered_delays_stay_within_the_schedule() {
         assert!(delay <= bound, "attempt {n}: {delay} > {bound}");
         f.advance();
     }
+}
+
+#[test]
+fn by_default_sessions_seeded_apart_wait_apart() {
+    // Two clients dropped by the same restart must not come back in lockstep.
+    let first_delay = |seed| {
+        let mut f = Fake::with_seed(builder(), seed);
+        f.s.connect(f.now).unwrap();
+        f.step();
+        f.refuse_transport();
+        reconnect_delays(&f.events())[0]
+    };
+    let (a, b) = (first_delay(1), first_delay(2));
+    assert_ne!(a, b, "the default draws each delay from the session's random source");
+    assert!(a <= ms(250) && b <= ms(250), "{a:?} {b:?} stay within the first step of the schedule");
+}
+
+#[test]
+fn a_delay_too_long_for_the_clock_waits_for_a_reconnect_command() {
+    let backoff = BackoffConfig {
+        initial: Duration::MAX,
+        max: Duration::MAX,
+        factor: 1e300,
+        full_jitter: false,
+        ..Default::default()
+    };
+    let mut f = Fake::new(builder().backoff(backoff));
+    f.s.connect(f.now).unwrap();
+    f.step();
+    f.refuse_transport();
+    assert_eq!(f.s.state(), SessionState::Backoff);
+    assert_eq!(reconnect_delays(&f.events()), [Duration::MAX]);
+    assert_eq!(f.s.poll_timeout(), None, "no deadline the clock can hold");
+    f.s.reconnect(f.now).unwrap();
+    f.step();
+    assert_eq!((f.s.state(), f.opened), (SessionState::Connecting, 2), "a reconnect command still starts one");
 }
 
 #[test]
@@ -129,7 +165,7 @@ fn connect_timeout_closes_the_attempt() {
 
 #[test]
 fn a_stable_connection_resets_the_schedule_and_a_flapping_one_does_not() {
-    let backoff = BackoffConfig { reset_after: secs(60), ..Default::default() };
+    let backoff = BackoffConfig { reset_after: secs(60), full_jitter: false, ..Default::default() };
     let mut f = Fake::open(builder().backoff(backoff));
     f.wait(secs(59));
     f.server_drop();

@@ -67,8 +67,13 @@ pub(super) fn builder() -> SessionBuilder {
 
 impl Fake {
     pub(super) fn new(builder: SessionBuilder) -> Self {
+        Self::with_seed(builder, 42)
+    }
+
+    /// A session whose random source is seeded with `seed`.
+    pub(super) fn with_seed(builder: SessionBuilder, seed: u64) -> Self {
         let t0 = Instant::now();
-        let s = builder.build(Box::new(StdRng::seed_from_u64(42)), t0).expect("valid config");
+        let s = builder.build(Box::new(StdRng::seed_from_u64(seed)), t0).expect("valid config");
         Self {
             s,
             now: t0,
