@@ -442,7 +442,8 @@ async fn messages_handed_over_without_waiting_go_in_order_or_come_back<R: Runtim
     // Not connected (the server refuses every upgrade) and not queueing: the
     // session refuses the message, which comes back as an event.
     let addr = refusing_server().await;
-    let backoff = BackoffConfig { initial: Duration::from_secs(30), ..BackoffConfig::default() };
+    // Exactly 30 s (no jitter), so the client is surely still waiting when the scenario acts.
+    let backoff = BackoffConfig { initial: Duration::from_secs(30), full_jitter: false, ..BackoffConfig::default() };
     let (client, mut events) = builder::<R>(&format!("ws://{addr}/"))
         .config(|c| c.queue_while_disconnected = false)
         .backoff(backoff)
@@ -467,7 +468,7 @@ async fn posts_behind_a_close_come_back_before_closed_or_at_once<R: Runtime>() {
     // be taken by the driver, or find it closed: whichever, each comes back
     // exactly once, and nothing follows `Closed`.
     let addr = refusing_server().await;
-    let backoff = BackoffConfig { initial: Duration::from_secs(30), ..BackoffConfig::default() };
+    let backoff = BackoffConfig { initial: Duration::from_secs(30), full_jitter: false, ..BackoffConfig::default() };
     let (client, mut events) = builder::<R>(&format!("ws://{addr}/")).backoff(backoff).start().expect("started");
     until(&mut events, |e| matches!(e, SessionEvent::Reconnecting { .. })).await;
     let mut close = std::pin::pin!(client.close(CloseCode::Normal, ""));
