@@ -29,9 +29,12 @@ pub enum ConnectionEvent {
 /// Which side started the close.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Initiator {
-    /// We did: a `close` call, a timeout, or a protocol violation by the peer.
+    /// We did: a `close` call, a timeout, a protocol violation by the peer,
+    /// or a handshake answer we refused (a wrong accept key, an extension
+    /// answer that breaks our offer ...).
     Local,
-    /// The server did: its close frame, or the transport ending.
+    /// The server did: its close frame, the transport ending, or a refused
+    /// upgrade (a status other than 101).
     Remote,
 }
 

@@ -100,6 +100,7 @@ fn answers_that_break_the_offer_fail_the_handshake() {
         conn.handle_input(response.as_bytes(), now);
         let c = closed(conn.poll_event());
         assert_eq!(c.error, Some(ConnectionError::Handshake(HandshakeError::Deflate(want))), "{answer}");
+        assert_eq!(c.initiator, Initiator::Local, "{answer}: the client refused the answer");
         assert_eq!(conn.state(), ConnectionState::Closed);
     }
 }
