@@ -398,7 +398,12 @@ fn route(session: &mut Session, r: &mut Routing, channels: &DriverEnd) {
                     continue;
                 }
             }
-            SessionEvent::Connected { attempt, .. } => tracing::info!(attempt, "connected"),
+            SessionEvent::Connected { attempt, response } => {
+                tracing::info!(attempt, "connected");
+                if let Some(granted) = response.deflate.and_then(|d| d.client_window_over_granted) {
+                    tracing::warn!(granted, "permessage-deflate: client window above our offer; compressing with ours");
+                }
+            }
             SessionEvent::Disconnected { reason } => tracing::warn!(?reason, "disconnected"),
             SessionEvent::Reconnecting { attempt, delay } => tracing::info!(attempt, ?delay, "reconnecting"),
             SessionEvent::Closed { reason } => tracing::info!(?reason, "closed"),
