@@ -119,16 +119,16 @@ pub enum Error {
     #[error(transparent)]
     Config(#[from] wslink_core::ConfigError),
     /// The TLS configuration could not be built.
-    #[error("TLS configuration: {0}")]
+    #[error("the TLS configuration could not be built: {0}")]
     Tls(String),
     /// The operating system's random source failed.
-    #[error("random source: {0}")]
+    #[error("the operating system's random source failed: {0}")]
     Random(String),
     /// The first connection attempt failed (from `connect`).
-    #[error("could not connect: {0:?}")]
+    #[error("could not connect: {0}")]
     Connect(DisconnectReason),
     /// The session closed before connecting.
-    #[error("closed before connecting: {0:?}")]
+    #[error("the session closed before connecting: {0}")]
     Closed(CloseReason),
     /// A command was refused.
     #[error(transparent)]
@@ -136,4 +136,19 @@ pub enum Error {
     /// A handle's call failed.
     #[error(transparent)]
     Client(#[from] ClientError),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_read_as_sentences_with_their_detail() {
+        let connect = Error::Connect(DisconnectReason::ConnectTimeout);
+        assert_eq!(connect.to_string(), "could not connect: the connection did not open within the connect timeout");
+        let closed = Error::Closed(CloseReason::GaveUp { attempts: 3 });
+        assert_eq!(closed.to_string(), "the session closed before connecting: it gave up after 3 failed attempts");
+        let timeout = RequestError::Timeout;
+        assert_eq!(timeout.to_string(), "the request was not answered in time");
+    }
 }

@@ -284,7 +284,7 @@ pub enum ConnectionError {
         mid_frame: bool,
     },
     /// The caller reported a transport failure (reset, TLS error ...).
-    #[error("transport error ({kind:?}): {message}")]
+    #[error("the transport failed ({kind}): {message}")]
     Transport {
         /// The I/O error kind the adapter saw.
         kind: std::io::ErrorKind,

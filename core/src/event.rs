@@ -61,3 +61,18 @@ impl Closed {
         self.error.is_none()
     }
 }
+
+/// A sentence: the error, or who closed with which code and reason.
+impl std::fmt::Display for Closed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (&self.error, self.initiator) {
+            (Some(error), _) => return write!(f, "{error}"),
+            (None, Initiator::Remote) => write!(f, "the server closed the connection with code {}", self.code)?,
+            (None, Initiator::Local) => write!(f, "the client closed the connection with code {}", self.code)?,
+        }
+        if !self.reason.is_empty() {
+            write!(f, " ({:?})", self.reason)?;
+        }
+        Ok(())
+    }
+}

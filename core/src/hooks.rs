@@ -125,10 +125,10 @@ pub enum Decision {
 #[non_exhaustive]
 pub enum SessionError {
     /// The server refused the authentication.
-    #[error("authentication rejected: {0}")]
+    #[error("the server rejected the authentication: {0}")]
     AuthRejected(String),
     /// No answer to the authentication within `auth_timeout`.
-    #[error("authentication timed out")]
+    #[error("the authentication was not answered in time")]
     AuthTimeout,
 }
 

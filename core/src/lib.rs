@@ -61,6 +61,7 @@ mod outbound;
 mod pool;
 pub mod presets;
 mod queue;
+mod reasons;
 mod requests;
 mod session;
 mod url;
