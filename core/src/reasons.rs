@@ -1,5 +1,6 @@
 //! The session's reasons as sentences, for logs and for the adapters' error
-//! messages ("could not connect: handshake failed: upgrade refused: 403 Forbidden"). Each includes its detail; `{:?}` is for debugging.
+//! messages ("could not connect: the TLS handshake failed: the server's
+//! certificate has expired"). Each includes its detail; `{:?}` is for debugging.
 
 use std::fmt;
 
@@ -16,6 +17,7 @@ impl fmt::Display for DisconnectReason {
             Self::IdleTimeout => f.write_str("nothing arrived within the idle timeout"),
             Self::Error(e) => write!(f, "{e}"),
             Self::UserReconnect => f.write_str("the user asked to reconnect"),
+            Self::Tls { failure, .. } => write!(f, "the TLS handshake failed: {failure}"),
         }
     }
 }
@@ -33,10 +35,15 @@ impl fmt::Display for CloseReason {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{CloseCode, Closed, ConnectionError, HandshakeError, Initiator, RefusedUpgrade};
+    use crate::{CloseCode, Closed, ConnectionError, HandshakeError, Initiator, RefusedUpgrade, TlsFailure};
 
     #[test]
     fn reasons_read_as_sentences_with_their_detail() {
+        let tls = DisconnectReason::Tls {
+            failure: TlsFailure::NameMismatch { expected: "example.com".into(), presented: vec![] },
+            ever_connected: false,
+        };
+        assert_eq!(tls.to_string(), "the TLS handshake failed: the server's certificate is not valid for example.com");
         let failed = DisconnectReason::ConnectFailed {
             kind: std::io::ErrorKind::ConnectionRefused,
             message: "Connection refused (os error 111)".into(),
