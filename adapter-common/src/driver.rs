@@ -233,7 +233,10 @@ impl Driver {
                 }
                 Wake::Opened(Err(e)) => {
                     io.opening = None;
-                    session.handle_transport_error(e.kind(), &e.to_string(), R::now());
+                    match crate::tls::failure(&e) {
+                        Some(failure) => session.handle_tls_failure(failure, R::now()),
+                        None => session.handle_transport_error(e.kind(), &e.to_string(), R::now()),
+                    }
                 }
                 Wake::Read(Ok(0)) => session.handle_eof(R::now()),
                 Wake::Read(Ok(n)) => session.handle_read(n, R::now()),
