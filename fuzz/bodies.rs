@@ -145,6 +145,7 @@ pub fn inflate(data: &[u8]) {
         client_max_window_bits: 8 + ((pick >> 3) & 7),
         server_no_context_takeover: pick & 0x40 != 0,
         client_no_context_takeover: pick & 0x80 != 0,
+        client_window_over_granted: None,
     };
     #[allow(clippy::disallowed_methods)]
     let now = Instant::now();

@@ -53,16 +53,16 @@ pub enum RequestError {
     #[error(transparent)]
     Rejected(#[from] ClientError),
     /// No response before its deadline.
-    #[error("request timed out")]
+    #[error("the request was not answered in time")]
     Timeout,
     /// Sent, then the connection died before the response; it is not replayed.
-    #[error("connection lost before the response")]
+    #[error("the connection was lost before the response came")]
     ConnectionLost,
     /// Queued, then dropped at a disconnect.
-    #[error("dropped from the queue at a disconnect")]
+    #[error("the request was dropped from the queue at a disconnect")]
     Dropped,
     /// The session closed.
-    #[error("the session closed")]
+    #[error("the session closed before the response came")]
     SessionClosed,
 }
 

@@ -272,7 +272,10 @@ impl Driver {
                 }
                 Wake::Opened(Err(e)) => {
                     io.opening = None;
-                    session.handle_transport_error(e.kind(), &e.to_string(), R::now());
+                    match crate::tls::failure(&e) {
+                        Some(failure) => session.handle_tls_failure(failure, R::now()),
+                        None => session.handle_transport_error(e.kind(), &e.to_string(), R::now()),
+                    }
                 }
                 Wake::Read(Ok(0)) => session.handle_eof(R::now()),
                 Wake::Read(Ok(n)) => session.handle_read(n, R::now()),
@@ -500,7 +503,12 @@ fn route(session: &mut Session, r: &mut Routing, channels: &DriverEnd) {
                     continue;
                 }
             }
-            SessionEvent::Connected { attempt, .. } => tracing::info!(attempt, "connected"),
+            SessionEvent::Connected { attempt, response } => {
+                tracing::info!(attempt, "connected");
+                if let Some(granted) = response.deflate.and_then(|d| d.client_window_over_granted) {
+                    tracing::warn!(granted, "permessage-deflate: client window above our offer; compressing with ours");
+                }
+            }
             SessionEvent::Disconnected { reason } => tracing::warn!(?reason, "disconnected"),
             SessionEvent::Reconnecting { attempt, delay } => tracing::info!(attempt, ?delay, "reconnecting"),
             SessionEvent::Closed { reason } => tracing::info!(?reason, "closed"),

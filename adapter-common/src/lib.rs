@@ -28,7 +28,7 @@ use std::time::Instant;
 pub use builder::Builder;
 pub use client::{Client, ClientError, ClientMetrics, Events, RequestError, Response, TrySendError};
 pub use pool::{Pool, PoolError};
-pub use tls::{Roots, TlsOptions};
+pub use tls::{tls_handshake_error, Roots, TlsOptions};
 pub use wslink_core::{CloseReason, DisconnectReason};
 
 /// Resolves a host and port to addresses; replaceable for custom DNS or tests.
@@ -63,7 +63,9 @@ pub trait Runtime: Send + Sync + 'static {
     fn timer(deadline: Instant) -> Self::Timer;
     /// Moves `timer` to complete at `deadline` (again, if it completed).
     fn reset(timer: Pin<&mut Self::Timer>, deadline: Instant);
-    /// Resolves, connects (TCP_NODELAY) and, with `tls`, runs TLS; returns the two halves.
+    /// Resolves, connects (TCP_NODELAY) and, with `tls`, runs TLS; returns the
+    /// two halves. An error of the TLS handshake goes through
+    /// [`tls_handshake_error`], so that the session gets it typed.
     fn connect(
         host: String,
         port: u16,
@@ -119,16 +121,16 @@ pub enum Error {
     #[error(transparent)]
     Config(#[from] wslink_core::ConfigError),
     /// The TLS configuration could not be built.
-    #[error("TLS configuration: {0}")]
+    #[error("the TLS configuration could not be built: {0}")]
     Tls(String),
     /// The operating system's random source failed.
-    #[error("random source: {0}")]
+    #[error("the operating system's random source failed: {0}")]
     Random(String),
     /// The first connection attempt failed (from `connect`).
-    #[error("could not connect: {0:?}")]
+    #[error("could not connect: {0}")]
     Connect(DisconnectReason),
     /// The session closed before connecting.
-    #[error("closed before connecting: {0:?}")]
+    #[error("the session closed before connecting: {0}")]
     Closed(CloseReason),
     /// A command was refused.
     #[error(transparent)]
@@ -136,4 +138,27 @@ pub enum Error {
     /// A handle's call failed.
     #[error(transparent)]
     Client(#[from] ClientError),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_read_as_sentences_with_their_detail() {
+        let connect = Error::Connect(DisconnectReason::ConnectTimeout);
+        assert_eq!(connect.to_string(), "could not connect: the connection did not open within the connect timeout");
+        let closed = Error::Closed(CloseReason::GaveUp { attempts: 3 });
+        assert_eq!(closed.to_string(), "the session closed before connecting: it gave up after 3 failed attempts");
+        let tls = Error::Connect(DisconnectReason::Tls {
+            failure: wslink_core::TlsFailure::NameMismatch { expected: "example.com".into(), presented: vec![] },
+            ever_connected: false,
+        });
+        assert_eq!(
+            tls.to_string(),
+            "could not connect: the TLS handshake failed: the server's certificate is not valid for example.com"
+        );
+        let timeout = RequestError::Timeout;
+        assert_eq!(timeout.to_string(), "the request was not answered in time");
+    }
 }

@@ -2,11 +2,19 @@
 //! system store, or the caller's own) and an optional client certificate.
 //! The crypto provider is rustls's `ring`, named explicitly so no process-wide
 //! default has to be installed.
+//!
+//! And what a failed handshake becomes: the runtimes pass the handshake's
+//! error through [`tls_handshake_error`], which types it as a
+//! [`TlsFailure`] while it still knows the host; the driver finds it again
+//! with [`failure`] and reports it to the session, so that a reconnect policy
+//! can match it instead of parsing a message.
 
+use std::io;
 use std::sync::Arc;
 
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use rustls::{ClientConfig, RootCertStore};
+use rustls::{CertificateError, ClientConfig, RootCertStore};
+use wslink_core::TlsFailure;
 
 use crate::Error;
 
@@ -67,5 +75,172 @@ impl TlsOptions {
             None => builder.with_no_client_auth(),
         };
         Ok(Arc::new(config))
+    }
+}
+
+/// A TLS handshake that failed, carried inside the `io::Error` that the
+/// runtime's `connect` returns (its `Display` is the failure's sentence).
+#[derive(Debug)]
+struct HandshakeFailed(TlsFailure);
+
+impl std::fmt::Display for HandshakeFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the TLS handshake failed: {}", self.0)
+    }
+}
+
+impl std::error::Error for HandshakeFailed {}
+
+/// Types the error of a TLS handshake with `host`, for a runtime's `connect`
+/// to return: a rustls error (tokio-rustls and futures-rustls wrap it in the
+/// `io::Error`) or the server closing mid-handshake becomes a [`TlsFailure`]
+/// the driver reports with `Session::handle_tls_failure`. Other I/O errors (a
+/// reset, a timeout) come back as they are: the link failed, not TLS.
+pub fn tls_handshake_error(host: &str, error: io::Error) -> io::Error {
+    let failure = match error.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
+        Some(rustls_error) => from_rustls(rustls_error, host),
+        // tokio-rustls and futures-rustls say "tls handshake eof".
+        None if error.kind() == io::ErrorKind::UnexpectedEof => {
+            TlsFailure::HandshakeFailure("the server closed the connection during the handshake".to_owned())
+        }
+        None => return error,
+    };
+    io::Error::new(io::ErrorKind::InvalidData, HandshakeFailed(failure))
+}
+
+/// The TLS failure inside an error from a runtime's `connect`, if it is one.
+pub(crate) fn failure(error: &io::Error) -> Option<TlsFailure> {
+    error.get_ref()?.downcast_ref::<HandshakeFailed>().map(|h| h.0.clone())
+}
+
+/// Maps a rustls error of a handshake with `host` (the name the certificate must carry).
+fn from_rustls(error: &rustls::Error, host: &str) -> TlsFailure {
+    match error {
+        rustls::Error::InvalidCertificate(e) => from_certificate_error(e, host),
+        rustls::Error::NoCertificatesPresented => TlsFailure::NoCertificate,
+        rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType) => TlsFailure::NotTls,
+        rustls::Error::AlertReceived(alert) => {
+            TlsFailure::HandshakeFailure(format!("the server ended the handshake with the alert {alert:?}"))
+        }
+        rustls::Error::PeerIncompatible(why) => TlsFailure::HandshakeFailure(format!(
+            "the server and the client have no TLS version, cipher suite or feature in common ({why:?})"
+        )),
+        other => TlsFailure::HandshakeFailure(format!("rustls reported: {other}")),
+    }
+}
+
+fn from_certificate_error(error: &CertificateError, host: &str) -> TlsFailure {
+    let other = |why: &str| TlsFailure::OtherCertificate(why.to_owned());
+    match error {
+        CertificateError::UnknownIssuer => TlsFailure::UnknownIssuer,
+        CertificateError::Expired | CertificateError::ExpiredContext { .. } => TlsFailure::Expired,
+        CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => TlsFailure::NotYetValid,
+        CertificateError::NotValidForName => TlsFailure::NameMismatch { expected: host.to_owned(), presented: vec![] },
+        CertificateError::NotValidForNameContext { presented, .. } => TlsFailure::NameMismatch {
+            expected: host.to_owned(),
+            presented: presented.iter().map(|name| plain_name(name)).collect(),
+        },
+        CertificateError::Revoked => TlsFailure::Revoked,
+        CertificateError::BadSignature => TlsFailure::BadSignature,
+        CertificateError::BadEncoding => other("it is not correctly encoded"),
+        CertificateError::UnhandledCriticalExtension => other("it has a critical extension the client does not know"),
+        CertificateError::UnsupportedSignatureAlgorithmContext { .. }
+        | CertificateError::UnsupportedSignatureAlgorithmForPublicKeyContext { .. } => {
+            other("it is signed with an algorithm the client does not support")
+        }
+        CertificateError::InvalidPurpose | CertificateError::InvalidPurposeContext { .. } => {
+            other("it is not meant for a TLS server")
+        }
+        CertificateError::UnknownRevocationStatus
+        | CertificateError::ExpiredRevocationList
+        | CertificateError::ExpiredRevocationListContext { .. } => other("its revocation status is unknown"),
+        CertificateError::ApplicationVerificationFailure => other("the application's verifier refused it"),
+        // rustls's own words for the rest (and for variants added later).
+        e => TlsFailure::OtherCertificate(e.to_string()),
+    }
+}
+
+/// webpki reports the names a certificate carries as `DnsName("a.example")`
+/// or `IpAddress(127.0.0.1)`; a person reads `a.example` and `127.0.0.1`.
+fn plain_name(name: &str) -> String {
+    let inner = name
+        .strip_prefix("DnsName(\"")
+        .and_then(|n| n.strip_suffix("\")"))
+        .or_else(|| name.strip_prefix("IpAddress(").and_then(|n| n.strip_suffix(')')));
+    inner.unwrap_or(name).to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn typed(error: rustls::Error) -> Option<TlsFailure> {
+        failure(&tls_handshake_error("example.com", io::Error::new(io::ErrorKind::InvalidData, error)))
+    }
+
+    #[test]
+    fn rustls_errors_become_typed_failures() {
+        use rustls::pki_types::{ServerName, UnixTime};
+        let time = UnixTime::since_unix_epoch(std::time::Duration::from_secs(1));
+        let cases = [
+            (rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer), TlsFailure::UnknownIssuer),
+            (rustls::Error::InvalidCertificate(CertificateError::Expired), TlsFailure::Expired),
+            (
+                rustls::Error::InvalidCertificate(CertificateError::ExpiredContext { time, not_after: time }),
+                TlsFailure::Expired,
+            ),
+            (rustls::Error::InvalidCertificate(CertificateError::NotValidYet), TlsFailure::NotYetValid),
+            (
+                rustls::Error::InvalidCertificate(CertificateError::NotValidForName),
+                TlsFailure::NameMismatch { expected: "example.com".into(), presented: vec![] },
+            ),
+            (
+                rustls::Error::InvalidCertificate(CertificateError::NotValidForNameContext {
+                    expected: ServerName::try_from("example.com").unwrap(),
+                    presented: vec!["DnsName(\"other.example\")".into(), "IpAddress(10.0.0.1)".into()],
+                }),
+                TlsFailure::NameMismatch {
+                    expected: "example.com".into(),
+                    presented: vec!["other.example".into(), "10.0.0.1".into()],
+                },
+            ),
+            (rustls::Error::InvalidCertificate(CertificateError::Revoked), TlsFailure::Revoked),
+            (rustls::Error::InvalidCertificate(CertificateError::BadSignature), TlsFailure::BadSignature),
+            (
+                rustls::Error::InvalidCertificate(CertificateError::BadEncoding),
+                TlsFailure::OtherCertificate("it is not correctly encoded".into()),
+            ),
+            (rustls::Error::NoCertificatesPresented, TlsFailure::NoCertificate),
+            (rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType), TlsFailure::NotTls),
+            (
+                rustls::Error::AlertReceived(rustls::AlertDescription::HandshakeFailure),
+                TlsFailure::HandshakeFailure("the server ended the handshake with the alert HandshakeFailure".into()),
+            ),
+        ];
+        for (error, want) in cases {
+            let what = format!("{error:?}");
+            assert_eq!(typed(error), Some(want), "{what}");
+        }
+        let incompatible = typed(rustls::Error::PeerIncompatible(rustls::PeerIncompatible::NoCipherSuitesInCommon));
+        assert!(
+            matches!(incompatible, Some(TlsFailure::HandshakeFailure(ref t)) if t.contains("NoCipherSuitesInCommon"))
+        );
+    }
+
+    #[test]
+    fn the_link_failing_mid_handshake_is_not_a_tls_failure_but_the_server_hanging_up_is() {
+        let reset = tls_handshake_error("example.com", io::ErrorKind::ConnectionReset.into());
+        assert_eq!((reset.kind(), failure(&reset)), (io::ErrorKind::ConnectionReset, None));
+        let eof = tls_handshake_error("example.com", io::Error::new(io::ErrorKind::UnexpectedEof, "tls handshake eof"));
+        assert!(matches!(failure(&eof), Some(TlsFailure::HandshakeFailure(_))));
+        // The io::Error reads as the failure.
+        let expired = tls_handshake_error(
+            "example.com",
+            io::Error::new(io::ErrorKind::InvalidData, rustls::Error::InvalidCertificate(CertificateError::Expired)),
+        );
+        assert_eq!(expired.to_string(), "the TLS handshake failed: the server's certificate has expired");
+        // An error that never went through `tls_handshake_error` is not typed.
+        let raw = io::Error::new(io::ErrorKind::InvalidData, rustls::Error::NoCertificatesPresented);
+        assert_eq!(failure(&raw), None);
     }
 }

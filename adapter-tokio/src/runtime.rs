@@ -59,7 +59,9 @@ impl Runtime for Tokio {
             None => Transport::Plain(tcp),
             Some(config) => {
                 let name = wslink_adapter::tls_server_name(&host)?;
-                Transport::Tls(Box::new(TlsConnector::from(config).connect(name, tcp).await?))
+                let handshake = TlsConnector::from(config).connect(name, tcp).await;
+                // Typed here, while the host is known, so the session can tell a refused certificate.
+                Transport::Tls(Box::new(handshake.map_err(|e| wslink_adapter::tls_handshake_error(&host, e))?))
             }
         };
         Ok(tokio::io::split(transport))

@@ -154,7 +154,9 @@ pub enum DeflateNegotiationError {
         /// The value as the server wrote it.
         value: String,
     },
-    /// A window larger than the one offered.
+    /// A server window larger than the `server_max_window_bits` we asked for:
+    /// our inflater would not hold it. (A client window above our offer is
+    /// taken instead; see `DeflateParams::client_window_over_granted`.)
     #[error("{parameter} of {bits} exceeds the offer")]
     WindowAboveOffer {
         /// The parameter's name as the server wrote it.
@@ -282,7 +284,7 @@ pub enum ConnectionError {
         mid_frame: bool,
     },
     /// The caller reported a transport failure (reset, TLS error ...).
-    #[error("transport error ({kind:?}): {message}")]
+    #[error("the transport failed ({kind}): {message}")]
     Transport {
         /// The I/O error kind the adapter saw.
         kind: std::io::ErrorKind,

@@ -29,9 +29,12 @@ pub enum ConnectionEvent {
 /// Which side started the close.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Initiator {
-    /// We did: a `close` call, a timeout, or a protocol violation by the peer.
+    /// We did: a `close` call, a timeout, a protocol violation by the peer,
+    /// or a handshake answer we refused (a wrong accept key, an extension
+    /// answer that breaks our offer ...).
     Local,
-    /// The server did: its close frame, or the transport ending.
+    /// The server did: its close frame, the transport ending, or a refused
+    /// upgrade (a status other than 101).
     Remote,
 }
 
@@ -56,5 +59,20 @@ impl Closed {
     /// Whether both close frames were exchanged without error.
     pub fn is_clean(&self) -> bool {
         self.error.is_none()
+    }
+}
+
+/// A sentence: the error, or who closed with which code and reason.
+impl std::fmt::Display for Closed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (&self.error, self.initiator) {
+            (Some(error), _) => return write!(f, "{error}"),
+            (None, Initiator::Remote) => write!(f, "the server closed the connection with code {}", self.code)?,
+            (None, Initiator::Local) => write!(f, "the client closed the connection with code {}", self.code)?,
+        }
+        if !self.reason.is_empty() {
+            write!(f, " ({:?})", self.reason)?;
+        }
+        Ok(())
     }
 }

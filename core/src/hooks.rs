@@ -125,10 +125,10 @@ pub enum Decision {
 #[non_exhaustive]
 pub enum SessionError {
     /// The server refused the authentication.
-    #[error("authentication rejected: {0}")]
+    #[error("the server rejected the authentication: {0}")]
     AuthRejected(String),
     /// No answer to the authentication within `auth_timeout`.
-    #[error("authentication timed out")]
+    #[error("the authentication was not answered in time")]
     AuthTimeout,
 }
 
@@ -136,10 +136,17 @@ pub enum SessionError {
 /// and `handle_error` or WebsockexNova's error handler give them.
 pub trait ReconnectPolicy: Send {
     /// Called when a connection ends (or an attempt fails); `attempt` counts
-    /// consecutive failures so far. Default: reconnect after backoff.
+    /// consecutive failures so far. Default: reconnect after backoff, except
+    /// for a certificate refused before the session was ever open, which
+    /// stops it (see [`DefaultPolicy`]). An implementation that overrides
+    /// this and wants that rule too can call `DefaultPolicy.on_disconnect`.
     fn on_disconnect(&mut self, reason: &DisconnectReason, attempt: u32) -> Decision {
-        let _ = (reason, attempt);
-        Decision::Reconnect
+        let _ = attempt;
+        match reason {
+            // Misconfiguration: every attempt would meet the same certificate.
+            DisconnectReason::Tls { failure, ever_connected: false } if failure.is_certificate() => Decision::Stop,
+            _ => Decision::Reconnect,
+        }
     }
     /// Called for errors on a live connection. Default: reconnect after backoff.
     fn on_error(&mut self, error: &SessionError) -> Decision {
@@ -148,7 +155,27 @@ pub trait ReconnectPolicy: Send {
     }
 }
 
-/// The default policy: reconnect after backoff on every disconnect and error.
+/// The default policy: reconnect after backoff on every disconnect and
+/// error, with one exception, a certificate the server will keep presenting:
+///
+/// - A certificate refused ([`TlsFailure::is_certificate`]: unknown issuer,
+///   expired, wrong name ...) on a session that has **never been open** stops
+///   it at once (`Disconnected { reason: Tls { .. } }`, then
+///   `Closed { reason: Stopped }`): the client's trust or the URL is
+///   misconfigured, every attempt would meet the same certificate, and
+///   failing fast makes that visible at start-up instead of a retry loop.
+/// - The same refusal on a session that **was open before** reconnects with
+///   backoff, as any other failure: the server's certificate changed under a
+///   running client (an expired renewal, a new CA), an operator will fix it,
+///   and a client that runs for weeks must heal by itself when they do.
+/// - Any other TLS failure (an alert, nothing in common, a server that does
+///   not speak TLS) is retried: it may pass on the next attempt.
+///
+/// The session tells the two cases apart by `DisconnectReason::Tls`'s
+/// `ever_connected`. To retry refused certificates always, use a policy that
+/// answers `Decision::Reconnect`; to stop on every one, match `Tls` yourself.
+///
+/// [`TlsFailure::is_certificate`]: crate::TlsFailure::is_certificate
 #[derive(Debug, Default, Clone, Copy)]
 pub struct DefaultPolicy;
 

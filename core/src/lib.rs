@@ -62,8 +62,10 @@ mod outbound;
 mod pool;
 pub mod presets;
 mod queue;
+mod reasons;
 mod requests;
 mod session;
+mod tls;
 mod url;
 mod utf8;
 
@@ -85,6 +87,7 @@ pub use session::{
     Action, CloseReason, CommandError, DisconnectReason, Metrics, RequestFailure, Session, SessionBuilder,
     SessionConfig, SessionEvent, SessionState,
 };
+pub use tls::TlsFailure;
 pub use url::WsUrl;
 
 /// Close status codes (RFC 6455 §7.4), tungstenite's type.

@@ -290,3 +290,112 @@ pub async fn hanging_up_server(hang_ups: usize) -> (SocketAddr, Arc<Mutex<Vec<us
     });
     (addr, received)
 }
+
+/// What an over-granting deflate server answers to every permessage-deflate offer.
+pub const OVER_GRANTING_ANSWER: &str = "permessage-deflate; client_max_window_bits=15";
+
+/// A server that answers every upgrade with [`OVER_GRANTING_ANSWER`], whatever
+/// window the client offered (as some deployed servers do, although RFC 7692
+/// §7.1.2.2 forbids a window above the offer), then echoes each data message:
+/// inflated with a 15-bit window, and sent back compressed with its own
+/// 15-bit window (context kept both ways). Written by hand: tungstenite
+/// speaks no permessage-deflate. A message that does not inflate gets a
+/// close frame with 1007; the client's close frame is echoed.
+pub async fn over_granting_deflate_server() -> SocketAddr {
+    let (listener, addr) = listen().await;
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let _ = tcp.set_nodelay(true);
+            tokio::spawn(async move {
+                let _ = over_granting_echo(tcp).await;
+            });
+        }
+    });
+    addr
+}
+
+async fn over_granting_echo(tcp: TcpStream) -> std::io::Result<()> {
+    let mut tcp = tokio::io::BufReader::new(tcp);
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        head.push(tcp.read_u8().await?);
+    }
+    let head = String::from_utf8_lossy(&head);
+    let key = head
+        .lines()
+        .find_map(|l| l.split_once(':').filter(|(n, _)| n.eq_ignore_ascii_case("sec-websocket-key")))
+        .map(|(_, v)| v.trim().to_owned())
+        .unwrap_or_default();
+    let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
+    let response = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Accept: {accept}\r\nSec-WebSocket-Extensions: {OVER_GRANTING_ANSWER}\r\n\r\n"
+    );
+    tcp.write_all(response.as_bytes()).await?;
+    let mut inflater = zlib_rs::Inflate::new(false, 15);
+    let mut deflater = crate::ServerDeflate::new(6, 15);
+    // (compressed, opcode, payload) of the message being assembled.
+    let mut message: Option<(bool, u8, Vec<u8>)> = None;
+    loop {
+        let (b0, b1) = (tcp.read_u8().await?, tcp.read_u8().await?);
+        let (fin, rsv1, opcode) = (b0 & 0x80 != 0, b0 & 0x40 != 0, b0 & 0x0f);
+        let len = match b1 & 0x7f {
+            126 => u64::from(tcp.read_u16().await?),
+            127 => tcp.read_u64().await?,
+            n => u64::from(n),
+        };
+        let mut mask = [0u8; 4];
+        tcp.read_exact(&mut mask).await?;
+        let mut payload = vec![0u8; len as usize];
+        tcp.read_exact(&mut payload).await?;
+        for (i, b) in payload.iter_mut().enumerate() {
+            *b ^= mask[i % 4];
+        }
+        match opcode {
+            8 => {
+                tcp.write_all(&crate::server_frame(true, 8, &payload)).await?;
+                return Ok(());
+            }
+            9 | 10 => continue,
+            0 => message.as_mut().map(|(_, _, data)| data.extend_from_slice(&payload)).unwrap_or_default(),
+            _ => message = Some((rsv1, opcode, payload)),
+        }
+        if !fin {
+            continue;
+        }
+        let Some((compressed, opcode, data)) = message.take() else { continue };
+        let data = if compressed {
+            match inflate_message(&mut inflater, &data) {
+                Some(data) => data,
+                None => {
+                    tcp.write_all(&crate::server_frame(true, 8, &1007u16.to_be_bytes())).await?;
+                    return Ok(());
+                }
+            }
+        } else {
+            data
+        };
+        let echo = deflater.message([&data[..]]);
+        tcp.write_all(&crate::compressed_frame(true, opcode, &echo)).await?;
+    }
+}
+
+/// Inflates one permessage-deflate message (its `00 00 ff ff` tail put back).
+fn inflate_message(inflater: &mut zlib_rs::Inflate, data: &[u8]) -> Option<Vec<u8>> {
+    const STEP: usize = 64 << 10;
+    let input = [data, &[0, 0, 0xff, 0xff]].concat();
+    let mut input = &input[..];
+    let mut out = Vec::new();
+    loop {
+        let len = out.len();
+        out.resize(len + STEP, 0);
+        let (before_in, before_out) = (inflater.total_in(), inflater.total_out());
+        inflater.decompress(input, &mut out[len..], zlib_rs::InflateFlush::SyncFlush).ok()?;
+        input = &input[(inflater.total_in() - before_in) as usize..];
+        let produced = (inflater.total_out() - before_out) as usize;
+        out.truncate(len + produced);
+        if input.is_empty() && produced < STEP {
+            return Some(out);
+        }
+    }
+}

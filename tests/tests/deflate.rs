@@ -10,12 +10,16 @@
 
 use wslink_adapter::Runtime;
 use wslink_core::{CloseCode, ConnectionError, DeflateConfig, DisconnectReason, Message, ProtocolError, SessionEvent};
-use wslink_tests::peers::hostile_deflate_server;
+use wslink_tests::peers::{hostile_deflate_server, over_granting_deflate_server};
 use wslink_tests::python::PythonDeflateServers;
 use wslink_tests::scenario::{builder, run, until, WAIT};
 use wslink_tests::{compressed_frame, scenarios, server_frame, ServerDeflate};
 
-scenarios!(every_python_deflate_configuration_both_directions, hostile_compressed_data_gets_clean_closes);
+scenarios!(
+    every_python_deflate_configuration_both_directions,
+    hostile_compressed_data_gets_clean_closes,
+    a_server_granting_a_larger_client_window_than_offered_gets_our_smaller_one,
+);
 
 /// JSON-like text that compresses several times but not to nothing.
 fn ticks(n: usize) -> String {
@@ -168,5 +172,29 @@ async fn hostile_compressed_data_gets_clean_closes<R: Runtime>() {
             if c.error == Some(ConnectionError::Handshake(wslink_core::HandshakeError::UnofferedExtension("permessage-deflate".into())))),
         "{seen:?}"
     );
+    client.close(CloseCode::Normal, "").await.expect("closed");
+}
+
+/// Some servers answer `client_max_window_bits=15` whatever we offered
+/// (against RFC 7692 §7.1.2.2); a window of ours that is smaller is one they
+/// inflate, so the connection opens and compresses with our window.
+async fn a_server_granting_a_larger_client_window_than_offered_gets_our_smaller_one<R: Runtime>() {
+    let addr = over_granting_deflate_server().await;
+    let offer = DeflateConfig { compress_threshold: 0, ..DeflateConfig::default() };
+    let (client, mut events) =
+        builder::<R>(&format!("ws://{addr}/")).compression(Some(offer)).start().expect("started");
+    let seen = until(&mut events, |e| matches!(e, SessionEvent::Connected { .. })).await;
+    let Some(SessionEvent::Connected { response, .. }) = seen.last() else { unreachable!() };
+    let params = response.deflate.expect("deflate agreed");
+    assert_eq!(params.client_max_window_bits, 12, "we keep the window we offered");
+    assert_eq!(params.client_window_over_granted, Some(15), "and the server's answer is on record");
+    let outgoing = [ticks(20_000), ticks(20_000), "hi".to_owned()];
+    for text in &outgoing {
+        client.send_text(text.clone()).await.expect("sent");
+        let got = until(&mut events, |e| matches!(e, SessionEvent::Message(_))).await;
+        assert_eq!(got.last(), Some(&SessionEvent::Message(Message::Text(text.clone().into()))));
+    }
+    let compression = client.metrics().await.expect("metrics").session.compression;
+    assert_eq!((compression.messages_compressed, compression.messages_inflated), (3, 3), "{compression:?}");
     client.close(CloseCode::Normal, "").await.expect("closed");
 }

@@ -100,8 +100,50 @@ fn answers_that_break_the_offer_fail_the_handshake() {
         conn.handle_input(response.as_bytes(), now);
         let c = closed(conn.poll_event());
         assert_eq!(c.error, Some(ConnectionError::Handshake(HandshakeError::Deflate(want))), "{answer}");
+        assert_eq!(c.initiator, Initiator::Local, "{answer}: the client refused the answer");
         assert_eq!(conn.state(), ConnectionState::Closed);
     }
+}
+
+/// Text that deflate shrinks only by back-references, none of them closer
+/// than its length: a block of pseudo-random letters, twice.
+fn repeated_noise(len: usize) -> String {
+    let mut x = 0x2545_f491_u32;
+    let block: String = (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            char::from(b'a' + (x % 26) as u8)
+        })
+        .collect();
+    block.repeat(2)
+}
+
+#[test]
+fn a_server_granting_a_larger_client_window_than_offered_gets_our_smaller_one() {
+    // Some servers answer 15 whatever we offered (RFC 7692 §7.1.2.2 says they
+    // must not); our 12-bit window is a subset of what they can inflate.
+    let config = DeflateConfig { compress_threshold: 0, ..DeflateConfig::default() };
+    let (mut conn, now, response) = open_with(config, "permessage-deflate; client_max_window_bits=15");
+    let params = response.deflate.unwrap();
+    assert_eq!((params.client_max_window_bits, params.client_window_over_granted), (12, Some(15)));
+    // 6000-byte blocks: with a 32 KiB window the copy would be one back-reference.
+    let text = repeated_noise(6000);
+    conn.send_text(&text).unwrap();
+    let frames = sent_frames(&mut conn);
+    let [(true, 1, payload)] = &frames[..] else { panic!("{frames:?}") };
+    assert!(payload.len() > 6000, "no reference reaches 6000 bytes back: {} bytes", payload.len());
+    // The server inflates with its window of 15; one of 12 proves we kept ours.
+    for bits in [15, 12] {
+        let mut server = Inflater::new(bits);
+        server.inflate(payload, true, 1 << 20).unwrap();
+        assert_eq!(&server.take()[..], text.as_bytes(), "inflated with {bits} bits");
+    }
+    // And back: the server compresses with its own window, which we inflate.
+    let mut server = Compressor::new(6, 8, 15, false);
+    conn.handle_input(&frame(0xc1, &server_compress(&mut server, text.as_bytes())), now);
+    assert_eq!(messages(&mut conn), [Message::Text(text.into())]);
 }
 
 #[test]

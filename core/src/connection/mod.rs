@@ -707,11 +707,12 @@ impl Connection {
         self.emit_closed(Initiator::Remote, None, error);
     }
 
+    /// The client refuses the server's answer: a local decision (a refused upgrade is the server's).
     fn fail_handshake(&mut self, error: HandshakeError) {
         self.phase = Phase::Finished;
         self.deadline = None;
         self.input.clear();
-        self.emit_closed(Initiator::Remote, None, ConnectionError::Handshake(error));
+        self.emit_closed(Initiator::Local, None, ConnectionError::Handshake(error));
     }
 
     /// RFC 6455 §7.1.7, "Fail the WebSocket Connection": one close frame with

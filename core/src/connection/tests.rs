@@ -106,6 +106,7 @@ fn refused_upgrade_keeps_status_headers_and_bounded_body() {
     assert_eq!(conn.poll_event(), None, "body not complete yet");
     conn.handle_input(b"oken, go away", now);
     let c = closed(conn.poll_event());
+    assert_eq!(c.initiator, Initiator::Remote, "the server refused the upgrade");
     match c.error {
         Some(ConnectionError::Handshake(HandshakeError::Refused(r))) => {
             assert_eq!((r.status, r.reason.as_str(), r.body.as_slice()), (401, "Unauthorized", &b"bad toke"[..]));
@@ -130,6 +131,7 @@ fn bad_handshake_response_is_a_typed_close() {
     conn.handle_input(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: nope\r\n\r\n", now);
     let c = closed(conn.poll_event());
     assert_eq!(c.error, Some(ConnectionError::Handshake(HandshakeError::AcceptKey)));
+    assert_eq!(c.initiator, Initiator::Local, "the client refused the answer");
     assert_eq!(conn.state(), ConnectionState::Closed);
     assert_eq!(conn.send_text("x"), Err(SendError::Closed));
 }

@@ -41,6 +41,8 @@ pub struct DeflateConfig {
     /// Offered as `client_max_window_bits` so the server may lower it.
     /// Default 12. A server that lowers it to 8 gets our messages uncompressed
     /// (zlib cannot compress with a 256-byte window), which RFC 7692 allows.
+    /// A server that answers with a larger window than offered is accepted,
+    /// and we keep ours ([`DeflateParams::client_window_over_granted`]).
     pub client_max_window_bits: u8,
     /// Ask the server to use at most this window, 8 to 15; `None` asks nothing
     /// (the server may use 15). Default `None`.

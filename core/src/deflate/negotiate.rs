@@ -4,7 +4,11 @@
 //! The server's answer must stay inside what was offered: it may lower our
 //! window, must grant the window cap and the context takeover we asked of it,
 //! and may add `client_no_context_takeover` or a server window of its own
-//! choosing. Anything else fails the handshake with the parameter named.
+//! choosing. Anything else fails the handshake with the parameter named, with
+//! one exception for interoperability: a client window *above* our offer
+//! (which RFC 7692 §7.1.2.2 forbids, and some deployed servers send anyway)
+//! is taken and recorded, and we compress with our own smaller window, which
+//! a server ready for the larger one always inflates.
 
 use super::DeflateConfig;
 use crate::error::DeflateNegotiationError;
@@ -23,6 +27,13 @@ pub struct DeflateParams {
     pub server_max_window_bits: u8,
     /// The largest window we compress with: our setting, or less if the server said so.
     pub client_max_window_bits: u8,
+    /// The `client_max_window_bits` the server answered when it was larger
+    /// than our offer (RFC 7692 §7.1.2.2 says it must not be); `None` when the
+    /// answer kept to the offer. The connection opens all the same and we
+    /// compress with our smaller window (`client_max_window_bits`), which an
+    /// inflater with the server's larger window decodes; the adapters log it
+    /// as a warning, since such a server may break other rules too.
+    pub client_window_over_granted: Option<u8>,
 }
 
 /// The offer written into `Sec-WebSocket-Extensions`.
@@ -54,6 +65,7 @@ pub(crate) fn negotiate(config: &DeflateConfig, accepted: &str) -> Result<Deflat
         client_no_context_takeover: config.client_no_context_takeover,
         server_max_window_bits: 15,
         client_max_window_bits: config.client_max_window_bits,
+        client_window_over_granted: None,
     };
     let mut seen: Vec<&str> = Vec::new();
     for param in accepted.split(';').skip(1).map(str::trim) {
@@ -82,9 +94,12 @@ pub(crate) fn negotiate(config: &DeflateConfig, accepted: &str) -> Result<Deflat
             "client_max_window_bits" => {
                 let bits = window_bits(name, value)?;
                 if bits > config.client_max_window_bits {
-                    return Err(DeflateNegotiationError::WindowAboveOffer { parameter: name.to_owned(), bits });
+                    // A server that can inflate a larger window can inflate
+                    // ours: refusing would only fail (and retry) forever.
+                    params.client_window_over_granted = Some(bits);
+                } else {
+                    params.client_max_window_bits = bits;
                 }
-                params.client_max_window_bits = bits;
             }
             "" => {
                 return Err(DeflateNegotiationError::InvalidValue { parameter: String::new(), value: param.to_owned() })
@@ -155,6 +170,7 @@ mod tests {
                 client_no_context_takeover: false,
                 server_max_window_bits: 15,
                 client_max_window_bits: 12,
+                client_window_over_granted: None,
             }
         );
         let p = negotiate(
@@ -168,6 +184,18 @@ mod tests {
         let asked = DeflateConfig { server_max_window_bits: Some(10), server_no_context_takeover: true, ..config() };
         let p = negotiate(&asked, "permessage-deflate; server_max_window_bits=10; server_no_context_takeover").unwrap();
         assert_eq!(p.server_max_window_bits, 10);
+    }
+
+    #[test]
+    fn a_client_window_above_the_offer_is_taken_and_ours_kept() {
+        // What some deployed servers answer whatever was offered.
+        let p = negotiate(&config(), "permessage-deflate; client_max_window_bits=15").unwrap();
+        assert_eq!(p.client_max_window_bits, 12, "we compress with the window we offered");
+        assert_eq!(p.client_window_over_granted, Some(15), "and the server's answer is on record");
+        let p = negotiate(&config(), "permessage-deflate; client_max_window_bits=12").unwrap();
+        assert_eq!((p.client_max_window_bits, p.client_window_over_granted), (12, None));
+        let p = negotiate(&config(), "permessage-deflate; client_max_window_bits=9").unwrap();
+        assert_eq!((p.client_max_window_bits, p.client_window_over_granted), (9, None));
     }
 
     #[test]
@@ -205,11 +233,6 @@ mod tests {
                 &config(),
                 "permessage-deflate; client_max_window_bits=+9",
                 InvalidValue { parameter: "client_max_window_bits".into(), value: "+9".into() },
-            ),
-            (
-                &config(),
-                "permessage-deflate; client_max_window_bits=13",
-                WindowAboveOffer { parameter: "client_max_window_bits".into(), bits: 13 },
             ),
             (
                 &asked,

@@ -251,6 +251,7 @@ impl Session {
         self.auth_deadline = None;
         self.auth_request = None;
         self.opened_at = Some(now);
+        self.counters.opened += 1;
         self.set_state(SessionState::Open, now);
         let server_driven = self.hooks.app_heartbeat.as_ref().is_some_and(|h| h.server_driven());
         self.heartbeat.start(now, !server_driven);

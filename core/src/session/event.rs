@@ -84,6 +84,17 @@ pub enum DisconnectReason {
     Error(SessionError),
     /// The user called `reconnect`.
     UserReconnect,
+    /// The TLS handshake failed (reported with `Session::handle_tls_failure`).
+    Tls {
+        /// What went wrong.
+        failure: crate::TlsFailure,
+        /// Whether the session had been open (`Connected`) before this
+        /// attempt. A refused certificate on a session that never opened is
+        /// a misconfiguration; on one that was open, a server whose
+        /// certificate changed. The default policy stops on the first and
+        /// reconnects on the second (see `hooks::DefaultPolicy`).
+        ever_connected: bool,
+    },
 }
 
 impl DisconnectReason {

@@ -17,6 +17,7 @@ mod drive;
 mod event;
 #[cfg(test)]
 mod tests;
+mod tls;
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -50,6 +51,8 @@ struct Counters {
     messages_out: u64,
     /// Compression on connections that have ended.
     compression: CompressionStats,
+    /// Times the session became open (a refused certificate means another thing after the first).
+    opened: u64,
 }
 
 /// One logical client that reconnects, re-authenticates and re-subscribes by
