@@ -82,6 +82,11 @@ fn drive(conn: &mut Connection, data: &[u8], chunk: usize, now: Instant, bound: 
             rest = &rest[n..];
         }
         drain(conn, &mut closed);
+        // A violation behind messages is due once they are taken: fire it, as a caller would.
+        if conn.poll_timeout().is_some_and(|due| due <= now) {
+            conn.handle_timeout(now);
+            drain(conn, &mut closed);
+        }
         let _ = conn.poll_transmit(&mut out);
         // Pongs and one close frame are the only answers: at most 14 bytes of header per 2 read.
         assert!(out.len() <= 8 * data.len() + 512, "output out of proportion to input");
