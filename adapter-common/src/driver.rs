@@ -74,6 +74,9 @@ struct Io<R: Runtime> {
     /// The last transport's close, when the session has closed: awaited
     /// before the last events go out.
     final_close: Option<Closing>,
+    /// Closes of earlier transports, running as tasks of their own: each
+    /// says when it is done, and the session's end waits for them too.
+    earlier_closes: Vec<oneshot::Receiver<()>>,
 }
 
 #[derive(Default)]
@@ -117,6 +120,7 @@ impl Driver {
             out_pos: 0,
             write_blocked: false,
             final_close: None,
+            earlier_closes: Vec::new(),
         };
         let mut r = Routing::default();
         // One timer for the task's life, moved as the session's deadline moves.
@@ -129,6 +133,10 @@ impl Driver {
                 if let Some(closing) = io.final_close.take() {
                     // Everything written reaches the socket before anyone hears of the close.
                     closing.await;
+                }
+                for earlier in io.earlier_closes.drain(..) {
+                    // Each on its own leash: the close of a connection replaced before.
+                    let _ = earlier.await;
                 }
                 deliver(&mut r, &channels);
                 // `close` returns once the session is closed, even if events still wait to be read.
@@ -284,7 +292,11 @@ impl Driver {
                     // What the consumer sent while taking the messages goes out
                     // before the session acts on the violation behind them.
                     let now = R::now();
-                    while let Some(command) = channels.try_command() {
+                    for _ in 0..COMMAND_BURST {
+                        if session.state() == SessionState::Closed {
+                            break;
+                        }
+                        let Some(command) = channels.try_command() else { break };
                         execute(&mut session, &mut r, command, now);
                     }
                     r.release_fault = true;
@@ -396,8 +408,15 @@ fn actions<R: Runtime>(
                 if session.state() == SessionState::Closed {
                     io.final_close = Some(closing);
                 } else {
-                    // The next connection need not wait for this one's goodbye.
-                    crate::spawn::<R>(spawner, closing);
+                    // The next connection need not wait for this one's goodbye,
+                    // but the session's end will.
+                    let (done, earlier) = oneshot::channel();
+                    io.earlier_closes.retain_mut(|e| matches!(e.try_recv(), Err(oneshot::error::TryRecvError::Empty)));
+                    io.earlier_closes.push(earlier);
+                    crate::spawn::<R>(spawner, async move {
+                        closing.await;
+                        let _ = done.send(());
+                    });
                 }
             }
         }
@@ -449,9 +468,14 @@ fn closing<R: Runtime>(io: &mut Io<R>, wait_for_server: Option<Duration>) -> Clo
                 Some(until) => drop(R::timer(until).await),
                 None => pending::<()>().await,
             }
-            Ok(())
+            Err(io::Error::new(io::ErrorKind::TimedOut, "the last writes did not finish in time"))
         };
-        let _ = or(close, leash).await;
+        match or(close, leash).await {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => tracing::warn!(error = %e, "closing the transport"),
+            // The peer is gone: nothing more could be written anyway.
+            Err(e) => tracing::debug!(error = %e, "closing the transport"),
+        }
     })
 }
 

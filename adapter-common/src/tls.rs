@@ -153,7 +153,7 @@ fn from_certificate_error(error: &CertificateError, host: &str) -> TlsFailure {
         }
         CertificateError::UnknownRevocationStatus
         | CertificateError::ExpiredRevocationList
-        | CertificateError::ExpiredRevocationListContext { .. } => other("its revocation status is unknown"),
+        | CertificateError::ExpiredRevocationListContext { .. } => TlsFailure::RevocationUnknown,
         CertificateError::ApplicationVerificationFailure => other("the application's verifier refused it"),
         // rustls's own words for the rest (and for variants added later).
         e => TlsFailure::OtherCertificate(e.to_string()),

@@ -22,8 +22,11 @@ use crate::deadline::{after, postpone};
 /// the consumer is behind (or the caller reports
 /// `Session::handle_reading_paused`), the pong deadline and the next ping
 /// wait, so a slow consumer never makes a live link look dead. A link that
-/// died during the pause is still found, at most `interval + timeout` after
-/// reading resumes.
+/// died during the pause is still found, within `interval + timeout` of
+/// reading after it resumes. A consumer that waits, inside its event loop,
+/// for an answer that can only arrive through the paused stream (a request's
+/// response) is therefore not rescued by the heartbeat: the request's own
+/// timeout ends that wait.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PingConfig {
     /// Time between pings.

@@ -144,7 +144,11 @@ pub trait ReconnectPolicy: Send {
         let _ = attempt;
         match reason {
             // Misconfiguration: every attempt would meet the same certificate.
-            DisconnectReason::Tls { failure, ever_connected: false } if failure.is_certificate() => Decision::Stop,
+            DisconnectReason::Tls { failure, ever_connected: false }
+                if failure.is_certificate() && !failure.may_pass_with_time() =>
+            {
+                Decision::Stop
+            }
             _ => Decision::Reconnect,
         }
     }
@@ -168,14 +172,17 @@ pub trait ReconnectPolicy: Send {
 ///   backoff, as any other failure: the server's certificate changed under a
 ///   running client (an expired renewal, a new CA), an operator will fix it,
 ///   and a client that runs for weeks must heal by itself when they do.
-/// - Any other TLS failure (an alert, nothing in common, a server that does
-///   not speak TLS) is retried: it may pass on the next attempt.
+/// - A refusal that may pass with time ([`TlsFailure::may_pass_with_time`]:
+///   a certificate not valid yet by the client's clock, a revocation status
+///   unknown) and any other TLS failure (an alert, nothing in common, a
+///   server that does not speak TLS) is retried: it may pass on a later attempt.
 ///
 /// The session tells the two cases apart by `DisconnectReason::Tls`'s
 /// `ever_connected`. To retry refused certificates always, use a policy that
 /// answers `Decision::Reconnect`; to stop on every one, match `Tls` yourself.
 ///
 /// [`TlsFailure::is_certificate`]: crate::TlsFailure::is_certificate
+/// [`TlsFailure::may_pass_with_time`]: crate::TlsFailure::may_pass_with_time
 #[derive(Debug, Default, Clone, Copy)]
 pub struct DefaultPolicy;
 

@@ -46,6 +46,11 @@ pub enum TlsFailure {
     BadSignature,
     /// The server presented no certificate at all (rustls `NoCertificatesPresented`).
     NoCertificate,
+    /// The certificate's revocation status could not be established
+    /// (rustls `CertificateError::UnknownRevocationStatus`,
+    /// `ExpiredRevocationList`): the client's revocation data is missing or
+    /// stale, which a refresh may fix.
+    RevocationUnknown,
     /// The server's certificate was refused for another reason (rustls's
     /// other `CertificateError`s: bad encoding, an unsupported signature
     /// algorithm, a certificate not meant for a TLS server, an unknown
@@ -65,6 +70,14 @@ pub enum TlsFailure {
 }
 
 impl TlsFailure {
+    /// Whether the refusal may pass without anyone touching the server or
+    /// the client's trust: a certificate not valid yet (the client's clock
+    /// may be behind, as on a machine that booted before its clock was set)
+    /// or a revocation status unknown (the revocation data may be stale).
+    pub fn may_pass_with_time(&self) -> bool {
+        matches!(self, Self::NotYetValid | Self::RevocationUnknown)
+    }
+
     /// Whether the server presents a certificate the client refuses (or
     /// none): it will present the same one on the next attempt, so retrying
     /// helps only once someone fixes the server or the client's trust.
@@ -77,6 +90,7 @@ impl TlsFailure {
             | Self::Revoked
             | Self::BadSignature
             | Self::NoCertificate
+            | Self::RevocationUnknown
             | Self::OtherCertificate(_) => true,
             Self::NotTls | Self::HandshakeFailure(_) => false,
         }
@@ -103,6 +117,7 @@ impl fmt::Display for TlsFailure {
             Self::Revoked => f.write_str("the server's certificate has been revoked"),
             Self::BadSignature => f.write_str("the server's certificate is not correctly signed by its issuer"),
             Self::NoCertificate => f.write_str("the server presented no certificate"),
+            Self::RevocationUnknown => f.write_str("the revocation status of the server's certificate is unknown"),
             Self::OtherCertificate(why) => write!(f, "the server's certificate was refused: {why}"),
             Self::NotTls => f.write_str("the server did not answer in TLS (is the URL's port a plain ws:// one?)"),
             Self::HandshakeFailure(why) => f.write_str(why),

@@ -147,9 +147,16 @@ impl Duplex {
         result
     }
 
-    /// Drains the client's events.
+    /// Drains the client's events, as a caller following the documented
+    /// order does: a violation held behind messages becomes due once they are
+    /// taken, so a timeout already due is fired and the events drained again.
     pub fn client_events(&mut self) -> Vec<ConnectionEvent> {
-        std::iter::from_fn(|| self.client.poll_event()).collect()
+        let mut events: Vec<ConnectionEvent> = std::iter::from_fn(|| self.client.poll_event()).collect();
+        if self.client.poll_timeout().is_some_and(|due| due <= self.now) {
+            self.client.handle_timeout(self.now);
+            events.extend(std::iter::from_fn(|| self.client.poll_event()));
+        }
+        events
     }
 
     /// Moves the fake clock to the client's deadline and fires it.

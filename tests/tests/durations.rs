@@ -100,11 +100,15 @@ fn settings<R: Runtime>(d: Duration) -> Vec<(&'static str, Option<&'static str>,
     ]
 }
 
-/// The client works: connects, gets a request answered, closes with `Closed { Requested }`.
-async fn works<R: Runtime>(b: Builder<R>, name: &str) {
+/// The client works: connects, gets a request answered, schedules a
+/// reconnect when the server drops it (so every backoff setting is used),
+/// and closes with `Closed { Requested }`.
+async fn works<R: Runtime>(b: Builder<R>, server: &ExchangeServer, name: &str) {
     let (client, mut events) = b.connect().await.unwrap_or_else(|e| panic!("{name}: {e}"));
     let response = client.request("public/get_time", None, None).await;
     assert!(response.is_ok(), "{name}: {response:?}");
+    server.drop_all();
+    until(&mut events, |e| matches!(e, SessionEvent::Reconnecting { .. })).await;
     client.close(CloseCode::Normal, "").await.unwrap_or_else(|e| panic!("{name}: {e}"));
     let seen = until(&mut events, |e| matches!(e, SessionEvent::Closed { .. })).await;
     assert_eq!(seen.last(), Some(&SessionEvent::Closed { reason: CloseReason::Requested }), "{name}");
@@ -125,7 +129,7 @@ async fn every_setting_at_max_and_zero_is_refused_by_name_or_works<R: Runtime>()
                 (None, Ok((client, _events))) => {
                     // `connect` consumed the builder: check it works from a fresh one.
                     client.close(CloseCode::Normal, "").await.expect("closed");
-                    works::<R>(set(builder::<R>(&url)), &format!("{name} at {d:?}")).await;
+                    works::<R>(set(builder::<R>(&url)), &server, &format!("{name} at {d:?}")).await;
                 }
             }
         }

@@ -31,6 +31,7 @@ use tokio_tungstenite::WebSocketStream;
 use wslink_adapter::{Builder, Events, Runtime};
 use wslink_core::{
     CloseCode, CloseReason, ConnectionError, DisconnectReason, Message, PingConfig, ProtocolError, SessionEvent,
+    SessionState,
 };
 use wslink_tests::proxy::{Fault, FaultProxy};
 use wslink_tests::scenario::{builder, run, until, WAIT};
@@ -96,6 +97,18 @@ fn a_smol_program_whose_server_closes_mid_echo_loses_nothing() {
     exit_runs("smol", Closer::Server);
 }
 
+/// The same, but the session waits to reconnect and the program closes it
+/// then: the close of the connection the server ended is still awaited.
+#[test]
+fn a_tokio_program_that_closes_in_backoff_after_the_servers_close_loses_nothing() {
+    exit_runs_in("tokio", Closer::Server, "server-closes-in-backoff");
+}
+
+#[test]
+fn a_smol_program_that_closes_in_backoff_after_the_servers_close_loses_nothing() {
+    exit_runs_in("smol", Closer::Server, "server-closes-in-backoff");
+}
+
 /// The server's messages: 1 MB each, each unlike the others and none
 /// periodic, so a lost, repeated or shifted chunk shows.
 fn echo_payloads() -> Arc<[bytes::Bytes]> {
@@ -103,15 +116,20 @@ fn echo_payloads() -> Arc<[bytes::Bytes]> {
 }
 
 fn exit_runs(runtime: &str, closer: Closer) {
+    let mode = match closer {
+        Closer::Client => "client-closes",
+        Closer::Server => "server-closes",
+    };
+    exit_runs_in(runtime, closer, mode);
+}
+
+/// `EXIT_RUNS` runs of `close_and_exit <runtime> <mode>` against a server that closes as `closer` says.
+fn exit_runs_in(runtime: &str, closer: Closer, mode: &str) {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     rt.block_on(async {
         let (go, go_rx) = mpsc::unbounded_channel();
         let (addr, mut reports) = echo_checking_server(closer, go_rx).await;
         let url = format!("ws://{addr}/");
-        let mode = match closer {
-            Closer::Client => "client-closes",
-            Closer::Server => "server-closes",
-        };
         for run in 0..EXIT_RUNS {
             let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_close_and_exit"))
                 .args([runtime, mode, url.as_str()])
@@ -484,7 +502,7 @@ async fn a_slow_consumer_does_not_make_a_live_link_look_dead<R: Runtime>() {
 async fn a_link_that_dies_during_a_pause_is_still_found<R: Runtime>() {
     let upstream = counting_server().await;
     let proxy = FaultProxy::start(upstream).await;
-    let (_client, mut events) = one_connection::<R>(&format!("ws://{}/", proxy.addr))
+    let (client, mut events) = one_connection::<R>(&format!("ws://{}/", proxy.addr))
         .ping(Some(PING))
         .event_capacity(8)
         .connect()
@@ -493,6 +511,11 @@ async fn a_link_that_dies_during_a_pause_is_still_found<R: Runtime>() {
     assert_eq!(next_message(&mut events).await, Message::Text("0".into()));
     // The premise: the consumer stalls, reading pauses, and meanwhile the link dies.
     tokio::time::sleep(Duration::from_secs(1)).await;
+    // Alive until now, though three pong deadlines passed with reading paused.
+    assert_eq!(client.state(), SessionState::Open, "the paused link was not taken for dead");
+    let metrics = client.metrics().await.expect("metrics");
+    assert!(metrics.read_paused > Duration::ZERO, "reading was paused");
+    assert_eq!(metrics.session.connects, 1);
     proxy.set(Fault::Blackhole);
     let seen = until(&mut events, |e| matches!(e, SessionEvent::Disconnected { .. })).await;
     assert_eq!(seen.last(), Some(&SessionEvent::Disconnected { reason: DisconnectReason::HeartbeatTimeout }));

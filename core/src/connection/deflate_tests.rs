@@ -3,7 +3,7 @@
 
 #![allow(clippy::disallowed_methods)]
 
-use super::tests::{accept_response, closed, events, sent_frames, start};
+use super::tests::{accept_response, closed, events, next_event, sent_frames, start};
 use super::*;
 use crate::deflate::{Compressor, DeflateConfig, Inflater};
 use crate::frame::server_frame as frame;
@@ -55,7 +55,7 @@ fn the_offer_goes_out_and_the_answer_is_reported() {
     assert_eq!(conn.compression_stats(), None);
     // A compressed frame is then a protocol error.
     conn.handle_input(&frame(0xc1, b"x"), now);
-    let c = closed(conn.poll_event());
+    let c = closed(next_event(&mut conn));
     assert_eq!(c.error, Some(ConnectionError::Protocol(ProtocolError::ReservedBits)));
 }
 
@@ -98,7 +98,7 @@ fn answers_that_break_the_offer_fail_the_handshake() {
         let response =
             accept_response(&key).replace("\r\n\r\n", &format!("\r\nSec-WebSocket-Extensions: {answer}\r\n\r\n"));
         conn.handle_input(response.as_bytes(), now);
-        let c = closed(conn.poll_event());
+        let c = closed(next_event(&mut conn));
         assert_eq!(c.error, Some(ConnectionError::Handshake(HandshakeError::Deflate(want))), "{answer}");
         assert_eq!(c.initiator, Initiator::Local, "{answer}: the client refused the answer");
         assert_eq!(conn.state(), ConnectionState::Closed);
@@ -236,7 +236,7 @@ fn a_bomb_closes_with_1009_before_the_memory_is_spent() {
     let bomb = server_compress(&mut server, &vec![b'a'; 8 << 20]);
     assert!(bomb.len() < 64 << 10);
     conn.handle_input(&frame(0xc2, &bomb), now);
-    let c = closed(conn.poll_event());
+    let c = closed(next_event(&mut conn));
     assert_eq!(
         c.error,
         Some(ConnectionError::Protocol(ProtocolError::MessageTooLarge { size: (1 << 20) + 1, limit: 1 << 20 }))
@@ -261,7 +261,7 @@ fn corrupt_data_and_misplaced_rsv1_close_with_1002() {
     let (mut conn, now, _) = open_with(DeflateConfig::default(), "permessage-deflate");
     let mut server = Compressor::new(1, 8, 15, false);
     conn.handle_input(&frame(0xc1, &server_compress(&mut server, b"ok \xff\xfe")), now);
-    assert_eq!(closed(conn.poll_event()).sent_code, Some(CloseCode::Invalid));
+    assert_eq!(closed(next_event(&mut conn)).sent_code, Some(CloseCode::Invalid));
 }
 
 #[test]

@@ -135,6 +135,9 @@ struct HeldFault {
     error: ProtocolError,
     /// When it was read: the instant `poll_timeout` reports once it is due.
     read_at: Instant,
+    /// The latest it is acted on, `close_timeout` after it was read, however
+    /// slow the caller: input is ignored meanwhile, so the hold is bounded.
+    latest: Option<Instant>,
     /// Every message before it was taken (`poll_event` returned `None`).
     due: bool,
 }
@@ -347,7 +350,7 @@ impl Connection {
 
     /// Fires the timer reported by `poll_timeout` once `now` has reached it.
     pub fn handle_timeout(&mut self, now: Instant) {
-        if self.fault.as_ref().is_some_and(|f| f.due) {
+        if self.fault.as_ref().is_some_and(|f| f.due || f.latest.is_some_and(|l| l <= now)) {
             if let Some(fault) = self.fault.take() {
                 self.fail(fault.error);
             }
@@ -369,6 +372,11 @@ impl Connection {
     /// nothing to close on the wire: the connection is simply finished.
     pub fn close(&mut self, code: CloseCode, reason: &str, now: Instant) -> Result<(), SendError> {
         check_outgoing(code, reason)?;
+        if let Some(fault) = self.fault.take() {
+            // A violation is held: the connection is over; its code, not ours, closes it.
+            self.fail(fault.error);
+            return Ok(());
+        }
         match self.phase {
             Phase::Open => {
                 self.write_close(Some(code), reason);
@@ -491,8 +499,8 @@ impl Connection {
     /// returned is then one that has already passed.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        if let Some(fault) = self.fault.as_ref().filter(|f| f.due) {
-            return Some(fault.read_at);
+        if let Some(fault) = self.fault.as_ref() {
+            return if fault.due { Some(fault.read_at) } else { fault.latest };
         }
         if self.handshake_paused() {
             return None;
@@ -505,11 +513,14 @@ impl Connection {
         self.paused_since.is_some() && matches!(self.phase, Phase::Handshaking(_) | Phase::ReadingRefusal { .. })
     }
 
-    /// Until when the server is expected to end the transport, once both close
-    /// frames are exchanged (`None` otherwise, or when that is never).
-    pub fn awaiting_server_eof(&self) -> Option<Instant> {
+    /// How long from `now` the server may still take to end the transport,
+    /// once both close frames are exchanged (`None` before that);
+    /// `Duration::MAX` when `close_timeout` is too long for the clock (never).
+    pub fn server_eof_wait(&self, now: Instant) -> Option<std::time::Duration> {
         match self.phase {
-            Phase::AwaitingEof => self.deadline,
+            Phase::AwaitingEof => {
+                Some(self.deadline.map_or(std::time::Duration::MAX, |d| d.saturating_duration_since(now)))
+            }
             _ => None,
         }
     }
@@ -602,11 +613,14 @@ impl Connection {
                 Err(e) => Err(e),
             };
             if let Err(e) = result {
-                if self.queued_messages() > 0 && matches!(self.phase, Phase::Open) {
-                    // Read nothing more; act once the messages before it are taken.
+                if matches!(self.phase, Phase::Open) {
+                    // Read nothing more; act once the caller has taken every
+                    // message before it (those of earlier reads it may still
+                    // be answering), and at the latest after `close_timeout`.
                     self.input.clear();
                     self.large = None;
-                    self.fault = Some(HeldFault { error: e, read_at: now, due: false });
+                    let latest = after(now, self.config.close_timeout);
+                    self.fault = Some(HeldFault { error: e, read_at: now, latest, due: false });
                     return;
                 }
                 self.fail(e);

@@ -39,7 +39,19 @@ fn open() -> (Connection, Instant) {
 }
 
 pub(super) fn events(conn: &mut Connection) -> Vec<ConnectionEvent> {
-    std::iter::from_fn(|| conn.poll_event()).collect()
+    std::iter::from_fn(|| next_event(conn)).collect()
+}
+
+/// The next event, as a caller following the documented order sees it: once
+/// `poll_event` has returned `None` with a violation held, the timeout it
+/// made due is fired (at its own instant, which has passed) and polled again.
+pub(super) fn next_event(conn: &mut Connection) -> Option<ConnectionEvent> {
+    if let Some(event) = conn.poll_event() {
+        return Some(event);
+    }
+    let due = conn.fault.as_ref().filter(|f| f.due).map(|f| f.read_at)?;
+    conn.handle_timeout(due);
+    conn.poll_event()
 }
 
 /// Decodes the masked client frames `conn` has queued: (fin, opcode byte, payload).
@@ -91,7 +103,7 @@ fn handshake_times_out_at_the_reported_deadline_only() {
     conn.handle_timeout(deadline - Duration::from_millis(1));
     assert_eq!(conn.poll_event(), None);
     conn.handle_timeout(deadline);
-    let c = closed(conn.poll_event());
+    let c = closed(next_event(&mut conn));
     assert_eq!(
         (c.initiator, c.code, c.error),
         (Initiator::Local, CloseCode::Abnormal, Some(ConnectionError::HandshakeTimeout))
@@ -105,7 +117,7 @@ fn refused_upgrade_keeps_status_headers_and_bounded_body() {
     conn.handle_input(b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 20\r\nWWW-Authenticate: Bearer\r\n\r\nbad t", now);
     assert_eq!(conn.poll_event(), None, "body not complete yet");
     conn.handle_input(b"oken, go away", now);
-    let c = closed(conn.poll_event());
+    let c = closed(next_event(&mut conn));
     assert_eq!(c.initiator, Initiator::Remote, "the server refused the upgrade");
     match c.error {
         Some(ConnectionError::Handshake(HandshakeError::Refused(r))) => {
@@ -119,7 +131,7 @@ fn refused_upgrade_keeps_status_headers_and_bounded_body() {
     let (mut conn, now, _) = start(ConnectionConfig::default());
     conn.handle_input(b"HTTP/1.1 503 Busy\r\n\r\ntry later", now);
     conn.handle_eof(now);
-    match closed(conn.poll_event()).error {
+    match closed(next_event(&mut conn)).error {
         Some(ConnectionError::Handshake(HandshakeError::Refused(r))) => assert_eq!(r.body, b"try later"),
         other => panic!("{other:?}"),
     }
@@ -129,7 +141,7 @@ fn refused_upgrade_keeps_status_headers_and_bounded_body() {
 fn bad_handshake_response_is_a_typed_close() {
     let (mut conn, now, _) = start(ConnectionConfig::default());
     conn.handle_input(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: nope\r\n\r\n", now);
-    let c = closed(conn.poll_event());
+    let c = closed(next_event(&mut conn));
     assert_eq!(c.error, Some(ConnectionError::Handshake(HandshakeError::AcceptKey)));
     assert_eq!(c.initiator, Initiator::Local, "the client refused the answer");
     assert_eq!(conn.state(), ConnectionState::Closed);
@@ -168,7 +180,7 @@ fn pings_are_answered_with_the_same_payload() {
 fn server_close_is_echoed_and_the_transport_awaited() {
     let (mut conn, now) = open();
     conn.handle_input(b"\x88\x05\x03\xe9bye\x81\x01x", now);
-    let c = closed(conn.poll_event());
+    let c = closed(next_event(&mut conn));
     assert_eq!(
         (c.initiator, c.code, c.reason.as_str(), c.sent_code),
         (Initiator::Remote, CloseCode::Away, "bye", Some(CloseCode::Away))
@@ -186,7 +198,7 @@ fn server_close_is_echoed_and_the_transport_awaited() {
 fn server_that_never_ends_the_transport_is_cut_at_the_close_timeout() {
     let (mut conn, now) = open();
     conn.handle_input(b"\x88\x00", now);
-    assert_eq!(closed(conn.poll_event()).code, CloseCode::Status);
+    assert_eq!(closed(next_event(&mut conn)).code, CloseCode::Status);
     assert_eq!(sent_frames(&mut conn), vec![(true, 0x8, vec![])]);
     let deadline = conn.poll_timeout().unwrap();
     assert_eq!(deadline, now + Duration::from_secs(5));
@@ -207,7 +219,7 @@ fn local_close_completes_on_the_server_answer() {
         "data still flows until the answer"
     );
     conn.handle_input(b"\x88\x02\x03\xe8", now + Duration::from_secs(1));
-    let c = closed(conn.poll_event());
+    let c = closed(next_event(&mut conn));
     assert_eq!(
         (c.initiator, c.code, c.sent_code, c.error),
         (Initiator::Local, CloseCode::Normal, Some(CloseCode::Normal), None)
@@ -222,7 +234,7 @@ fn local_close_without_answer_times_out() {
     conn.close(CloseCode::Away, "", now).unwrap();
     let deadline = conn.poll_timeout().unwrap();
     conn.handle_timeout(deadline);
-    let c = closed(conn.poll_event());
+    let c = closed(next_event(&mut conn));
     assert_eq!(
         (c.initiator, c.code, c.error),
         (Initiator::Local, CloseCode::Abnormal, Some(ConnectionError::CloseTimeout))
@@ -284,7 +296,7 @@ fn eof_and_transport_errors_are_abnormal_closes() {
     let (mut conn, now) = open();
     conn.handle_input(b"\x82\x05ab", now);
     conn.handle_eof(now);
-    let c = closed(conn.poll_event());
+    let c = closed(next_event(&mut conn));
     assert_eq!(
         (c.initiator, c.code, c.error),
         (Initiator::Remote, CloseCode::Abnormal, Some(ConnectionError::UnexpectedEof { mid_frame: true }))
@@ -294,7 +306,7 @@ fn eof_and_transport_errors_are_abnormal_closes() {
 
     let (mut conn, now) = open();
     conn.handle_transport_error(std::io::ErrorKind::ConnectionReset, "reset", now);
-    let c = closed(conn.poll_event());
+    let c = closed(next_event(&mut conn));
     assert!(matches!(c.error, Some(ConnectionError::Transport { kind: std::io::ErrorKind::ConnectionReset, .. })));
 }
 
@@ -304,7 +316,7 @@ fn sends_are_refused_outside_the_open_state_and_checked() {
     assert_eq!(conn.send_text("early"), Err(SendError::NotOpen));
     assert_eq!(conn.ping(b""), Err(SendError::NotOpen));
     conn.close(CloseCode::Normal, "", now).unwrap();
-    assert_eq!(closed(conn.poll_event()).sent_code, None, "nothing to close on the wire yet");
+    assert_eq!(closed(next_event(&mut conn)).sent_code, None, "nothing to close on the wire yet");
 
     let (mut conn, now) = open();
     assert_eq!(conn.ping(&[0; 126]), Err(SendError::ControlPayloadTooLong(126)));

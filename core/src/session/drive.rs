@@ -379,12 +379,8 @@ impl Session {
         self.take_connection_messages();
         if self.transport {
             // After a complete close handshake the server ends TCP first
-            // (RFC 6455 §7.1.1), within what is left of the close timeout.
-            let wait_for_server = self
-                .conn
-                .as_ref()
-                .and_then(|c| c.awaiting_server_eof())
-                .map(|until| until.saturating_duration_since(now));
+            // (RFC 6455 §7.1.1), within a close timeout from the last close frame.
+            let wait_for_server = self.conn.as_ref().and_then(|c| c.server_eof_wait(now));
             self.push_action(Action::CloseTransport { wait_for_server });
             self.transport = false;
         }

@@ -52,8 +52,9 @@ pub enum Action {
         /// `Some` once the close handshake is complete: the server should end
         /// the TCP connection first (RFC 6455 §7.1.1, so that it, not the
         /// client, holds TIME_WAIT). After the writes, read and discard until
-        /// end of stream, for at most this long, then shut the write half
-        /// down. `None`: shut down right after the writes.
+        /// end of stream, for at most this long (`Duration::MAX`: no limit,
+        /// as `close_timeout` asked), then shut the write half down. `None`:
+        /// shut down right after the writes.
         wait_for_server: Option<Duration>,
     },
 }

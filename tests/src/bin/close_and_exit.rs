@@ -1,9 +1,11 @@
 //! A program that exits the moment its event stream ends:
-//! `close_and_exit <tokio|smol> <client-closes|server-closes> <ws-url>`.
+//! `close_and_exit <tokio|smol> <client-closes|server-closes|server-closes-in-backoff> <ws-url>`.
 //!
 //! It connects, echoes the first eight binary messages the server sends,
 //! then either closes with 1000 itself, or prints `echoed` and waits for the
-//! server's close (it does not reconnect); it reads the event stream to its
+//! server's close: after which it stops (`server-closes`), or waits in a
+//! long backoff and closes itself (`server-closes-in-backoff`, so the
+//! server's connection is an earlier one when the session ends); it reads the event stream to its
 //! end and calls `std::process::exit` at once: no sleep, no drop, nothing
 //! that could give a write still under way time to finish.
 //! `tests/lifecycle.rs` runs it against a server that checks every echo and
@@ -23,23 +25,24 @@ const ECHOES: usize = 8;
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [runtime, closer, url] = args.as_slice() else {
-        eprintln!("usage: close_and_exit <tokio|smol> <client-closes|server-closes> <ws-url>");
+        eprintln!("usage: close_and_exit <tokio|smol> <client-closes|server-closes|server-closes-in-backoff> <ws-url>");
         std::process::exit(2);
     };
-    let client_closes = match closer.as_str() {
-        "client-closes" => true,
-        "server-closes" => false,
+    let closer = match closer.as_str() {
+        "client-closes" => Closer::Client,
+        "server-closes" => Closer::Server,
+        "server-closes-in-backoff" => Closer::ServerThenClientInBackoff,
         other => {
-            eprintln!("unknown closer {other:?}: client-closes or server-closes");
+            eprintln!("unknown closer {other:?}");
             std::process::exit(2);
         }
     };
     match runtime.as_str() {
         "tokio" => {
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
-            rt.block_on(echo_close_exit::<wslink_tokio::Tokio>(url, client_closes))
+            rt.block_on(echo_close_exit::<wslink_tokio::Tokio>(url, closer))
         }
-        "smol" => block_on(echo_close_exit::<wslink_smol::Smol>(url, client_closes)),
+        "smol" => block_on(echo_close_exit::<wslink_smol::Smol>(url, closer)),
         other => {
             eprintln!("unknown runtime {other:?}: tokio or smol");
             std::process::exit(2);
@@ -47,11 +50,21 @@ fn main() {
     }
 }
 
+/// Who ends the session.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Closer {
+    Client,
+    /// The server closes, and the session ends instead of reconnecting.
+    Server,
+    /// The server closes, the session waits a minute to reconnect, and the client closes meanwhile.
+    ServerThenClientInBackoff,
+}
+
 /// Echoes `ECHOES` binary messages, closes (or has the server close),
 /// drains the stream and exits.
-async fn echo_close_exit<R: Runtime>(url: &str, client_closes: bool) -> ! {
-    // When the server closes, the session ends instead of reconnecting.
-    let builder = Builder::<R>::new(url).expect("valid URL").retry(|_| None);
+async fn echo_close_exit<R: Runtime>(url: &str, closer: Closer) -> ! {
+    let delay = (closer == Closer::ServerThenClientInBackoff).then_some(std::time::Duration::from_secs(60));
+    let builder = Builder::<R>::new(url).expect("valid URL").retry(move |_| delay);
     let (client, mut events) = builder.connect().await.expect("connected");
     let mut echoed = 0;
     while echoed < ECHOES {
@@ -66,12 +79,17 @@ async fn echo_close_exit<R: Runtime>(url: &str, client_closes: bool) -> ! {
             None => panic!("the stream ended after {echoed} echoes"),
         }
     }
-    if client_closes {
+    if closer == Closer::Client {
         client.close(CloseCode::Normal, "bye").await.expect("closed");
     } else {
         // The echoes are handed over, most of them not yet written: the server may close now.
         println!("echoed");
         std::io::Write::flush(&mut std::io::stdout()).expect("stdout");
+    }
+    if closer == Closer::ServerThenClientInBackoff {
+        while !matches!(events.recv().await, Some(SessionEvent::Reconnecting { .. })) {}
+        // No transport now: the close ends the session at once, the last connection's close still running.
+        client.close(CloseCode::Normal, "bye").await.expect("closed");
     }
     while events.recv().await.is_some() {}
     std::process::exit(0)

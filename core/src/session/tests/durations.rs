@@ -153,6 +153,7 @@ fn close_timeout() {
     assert_eq!((f.s.state(), f.s.poll_timeout()), (SessionState::Closing, None));
     f.input(&[0x88, 0x02, 0x03, 0xE8]);
     assert_eq!(f.s.state(), SessionState::Closed);
+    assert_eq!(f.last_wait_for_server, Some(MAX), "no timeout: the server's end of stream is waited for");
 }
 
 #[test]

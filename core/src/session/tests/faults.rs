@@ -158,11 +158,44 @@ fn messages_before_a_violation_are_delivered_and_answered_before_the_close_frame
 }
 
 #[test]
-fn a_violation_with_nothing_before_it_closes_at_once() {
+fn a_violation_read_after_its_message_was_taken_still_waits_for_the_answer() {
     let mut f = Fake::open(builder());
+    f.input(&GOOD_THEN_BAD[..10]);
+    let first = f.s.poll_event();
+    assert!(matches!(&first, Some(SessionEvent::Message(_))), "{first:?}");
+    // The violation comes in a later read, while the caller still handles the message.
     f.input(&GOOD_THEN_BAD[10..]);
-    assert_eq!(f.got(), [Got::Close(Some(1002))]);
+    assert!(f.got().is_empty());
+    f.s.send(Message::Text("answer".into()), f.now).unwrap();
+    assert_eq!(f.s.poll_event(), None);
+    f.advance();
+    assert_eq!(f.got(), [Got::Text("answer".into()), Got::Close(Some(1002))]);
     assert_eq!(disconnects(&f.events()).len(), 1);
+}
+
+#[test]
+fn a_held_violation_is_acted_on_after_the_close_timeout_at_the_latest() {
+    let mut f = Fake::open(builder());
+    f.input(GOOD_THEN_BAD);
+    // The caller never comes back for more events.
+    assert_eq!(f.advance(), secs(5));
+    assert_eq!(f.got(), [Got::Close(Some(1002))]);
+    let events = f.events();
+    assert!(matches!(&events[0], SessionEvent::Message(_)), "the message is still delivered first: {events:?}");
+    assert_eq!(disconnects(&events).len(), 1);
+}
+
+#[test]
+fn closing_while_a_violation_is_held_ends_at_once_with_its_code() {
+    let mut f = Fake::open(builder());
+    f.input(GOOD_THEN_BAD);
+    f.s.close(CloseCode::Normal, "bye", f.now).unwrap();
+    f.step();
+    assert_eq!(f.got(), [Got::Close(Some(1002))]);
+    assert_eq!(f.s.state(), SessionState::Closed);
+    let events = f.events();
+    assert!(matches!(&events[0], SessionEvent::Message(_)), "{events:?}");
+    assert_eq!(events.last(), Some(&SessionEvent::Closed { reason: CloseReason::Requested }));
 }
 
 #[test]
