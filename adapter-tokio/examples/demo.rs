@@ -76,7 +76,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                         println!("[{}] tick #{ticks}: {}", at(start), t.as_str());
                     }
                 }
-                Some(SessionEvent::Disconnected { reason }) => println!("[{}] disconnected: {reason:?}", at(start)),
+                Some(SessionEvent::Disconnected { reason }) => println!("[{}] disconnected: {reason}", at(start)),
                 Some(SessionEvent::Reconnecting { attempt, delay }) => {
                     println!("[{}] reconnecting (attempt {attempt}) in {delay:?}", at(start))
                 }
@@ -86,7 +86,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 }
                 Some(SessionEvent::Subscribed { channels }) => println!("[{}] subscribed {channels:?}", at(start)),
                 Some(SessionEvent::Closed { reason }) => {
-                    println!("[{}] closed: {reason:?}", at(start));
+                    println!("[{}] closed: {reason}", at(start));
                     break;
                 }
                 Some(_) => {}
