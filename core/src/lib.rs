@@ -62,6 +62,8 @@ mod outbound;
 mod pool;
 pub mod presets;
 mod queue;
+pub mod record;
+pub mod replay;
 mod reasons;
 mod requests;
 mod session;

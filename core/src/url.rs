@@ -80,6 +80,22 @@ impl WsUrl {
         &self.resource
     }
 
+    /// This URL with its query, which may carry a token, replaced by `<redacted>`.
+    pub(crate) fn without_query(&self) -> WsUrl {
+        let mut copy = self.clone();
+        if let Some(at) = copy.resource.find('?') {
+            copy.resource.truncate(at);
+            copy.resource.push_str("?<redacted>");
+        }
+        copy
+    }
+
+    /// The URL as text, its query redacted.
+    pub(crate) fn redacted_text(&self) -> String {
+        let scheme = if self.secure { "wss" } else { "ws" };
+        format!("{scheme}://{}{}", self.host_header(), self.without_query().resource)
+    }
+
     /// The `Host` header value: RFC 6455 §4.1 omits the port when it is the scheme's default.
     pub fn host_header(&self) -> String {
         if self.explicit_port {

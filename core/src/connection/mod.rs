@@ -309,6 +309,12 @@ impl Connection {
         &mut self.input
     }
 
+    /// The last `n` bytes appended to [`read_buffer`](Self::read_buffer), before
+    /// [`handle_read`](Self::handle_read) takes them (for a recording).
+    pub(crate) fn last_read(&self, n: usize) -> &[u8] {
+        &self.input[self.input.len().saturating_sub(n)..]
+    }
+
     /// `n` bytes were appended to [`read_buffer`](Self::read_buffer): process them.
     pub fn handle_read(&mut self, n: usize, now: Instant) {
         // A read that filled the room offered asks for more next time; one

@@ -103,6 +103,24 @@ impl ClientRequest {
 
     /// Writes the request head with the given `Sec-WebSocket-Key`.
     /// The caller has validated the request first.
+    /// Whether a header's value is secret: one of `SENSITIVE_HEADERS` or of `extra`.
+    pub(crate) fn has_sensitive_header(&self, extra: &[String]) -> bool {
+        self.headers.iter().any(|(name, _)| is_sensitive(name, extra))
+    }
+
+    /// This request with secret header values and the URL's query replaced
+    /// by `<redacted>`, for a recording's header.
+    pub(crate) fn redacted(&self, extra: &[String]) -> Self {
+        let mut copy = self.clone();
+        copy.url = self.url.without_query();
+        for (name, value) in &mut copy.headers {
+            if is_sensitive(name, extra) {
+                *value = "<redacted>".to_owned();
+            }
+        }
+        copy
+    }
+
     pub(crate) fn encode(&self, key: &str, out: &mut Vec<u8>) {
         let mut line = |name: &str, value: &str| {
             out.extend_from_slice(name.as_bytes());
@@ -187,4 +205,10 @@ mod tests {
             assert_eq!(req.validate(), Err(want));
         }
     }
+}
+
+/// Whether a header named `name` carries a secret (compared without case).
+fn is_sensitive(name: &str, extra: &[String]) -> bool {
+    crate::record::SENSITIVE_HEADERS.iter().any(|s| name.eq_ignore_ascii_case(s))
+        || extra.iter().any(|s| name.eq_ignore_ascii_case(s))
 }

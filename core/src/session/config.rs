@@ -185,6 +185,8 @@ pub(crate) struct Hooks {
 pub struct SessionBuilder {
     config: SessionConfig,
     hooks: Hooks,
+    recorder: Option<(Box<dyn crate::record::Recorder>, [u8; 32])>,
+    sensitive_headers: Vec<String>,
 }
 
 impl Session {
@@ -209,7 +211,7 @@ impl SessionBuilder {
             prepare: None,
             cost: None,
         };
-        Self { config, hooks }
+        Self { config, hooks, recorder: None, sensitive_headers: Vec::new() }
     }
 
     /// Changes any setting directly.
@@ -326,10 +328,45 @@ impl SessionBuilder {
         self
     }
 
+    /// Records the session into `recorder` (see [`crate::record`]). Its random
+    /// source is then a generator seeded with `seed`, which the recording
+    /// keeps so that a replay draws the same numbers: the `rng` given to
+    /// [`build`](Self::build) is not used. Take the seed from the OS.
+    pub fn recorder(mut self, recorder: impl crate::record::Recorder + 'static, seed: [u8; 32]) -> Self {
+        self.recorder = Some((Box::new(recorder), seed));
+        self
+    }
+
+    /// Marks a header's value secret: a recording redacts it (as it does
+    /// `Authorization`, `Proxy-Authorization` and `Cookie`, and everything
+    /// `headers_fn` adds).
+    pub fn sensitive_header(mut self, name: impl Into<String>) -> Self {
+        self.sensitive_headers.push(name.into());
+        self
+    }
+
     /// Validates everything and builds the session, idle until `connect`.
     pub fn build(self, rng: Box<dyn RandomSource>, now: Instant) -> Result<Session, ConfigError> {
         self.config.validate()?;
-        Ok(Session::from_parts(self.config, self.hooks, rng, now))
+        let Some((recorder, seed)) = self.recorder else {
+            let mut session = Session::from_parts(self.config, self.hooks, rng, now);
+            session.sensitive_headers = self.sensitive_headers;
+            return Ok(session);
+        };
+        let mut shown = self.config.clone();
+        shown.request = shown.request.redacted(&self.sensitive_headers);
+        let header = crate::record::format::Header {
+            wslink_recording: crate::record::format::FORMAT_VERSION,
+            wslink: env!("CARGO_PKG_VERSION").to_owned(),
+            url: self.config.request.url().redacted_text(),
+            config: format!("{shown:?}"),
+            seed: data_encoding::HEXLOWER.encode(&seed),
+        };
+        let rng = Box::new(<rand::rngs::StdRng as rand::SeedableRng>::from_seed(seed));
+        let mut session = Session::from_parts(self.config, self.hooks, rng, now);
+        session.tape = Some(Box::new(crate::record::Tape::start(recorder, &header, now)));
+        session.sensitive_headers = self.sensitive_headers;
+        Ok(session)
     }
 }
 

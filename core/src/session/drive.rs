@@ -6,6 +6,7 @@ use std::time::Instant;
 use super::{Action, CloseReason, DisconnectReason, RequestFailure, Session, SessionEvent, SessionState};
 use crate::connection::{Connection, ConnectionState};
 use crate::deadline::after;
+use crate::record::format::Entry;
 use crate::event::ConnectionEvent;
 use crate::heartbeat::Due;
 use crate::hooks::{AuthCheck, Beat, Decision, RetryContext, SessionError};
@@ -19,6 +20,9 @@ impl Session {
 
     /// The transport asked for by `OpenTransport` is open (TCP and TLS done).
     pub fn handle_transport_open(&mut self, now: Instant) {
+        if let Some(tape) = self.tape.as_mut() {
+            tape.input(Entry::Open, now);
+        }
         if self.state != SessionState::Connecting {
             return;
         }
@@ -29,6 +33,10 @@ impl Session {
             for (name, value) in headers(attempt) {
                 request = request.header(name, value);
             }
+        }
+        if let Some(tape) = self.tape.as_mut() {
+            // The upgrade request carries what the user marked secret.
+            tape.secret_pending = self.hooks.headers.is_some() || request.has_sensitive_header(&self.sensitive_headers);
         }
         match Connection::check(request, &self.config.connection) {
             Ok(request) => {
@@ -49,6 +57,14 @@ impl Session {
 
     /// The transport failed: it could not open, or it broke.
     pub fn handle_transport_error(&mut self, kind: std::io::ErrorKind, message: &str, now: Instant) {
+        if let Some(tape) = self.tape.as_mut() {
+            tape.input(Entry::Error { kind: format!("{kind:?}"), msg: message.to_owned() }, now);
+        }
+        self.transport_error(kind, message, now);
+    }
+
+    /// A transport error, however it was reported.
+    pub(super) fn transport_error(&mut self, kind: std::io::ErrorKind, message: &str, now: Instant) {
         match self.conn.as_mut() {
             Some(conn) => {
                 conn.handle_transport_error(kind, message, now);
@@ -64,6 +80,9 @@ impl Session {
 
     /// The transport reached end of stream.
     pub fn handle_eof(&mut self, now: Instant) {
+        if let Some(tape) = self.tape.as_mut() {
+            tape.input(Entry::Eof, now);
+        }
         if let Some(conn) = self.conn.as_mut() {
             conn.handle_eof(now);
             self.pump(now);
@@ -72,6 +91,9 @@ impl Session {
 
     /// Bytes read from the transport.
     pub fn handle_input(&mut self, data: &[u8], now: Instant) {
+        if let Some(tape) = self.tape.as_mut() {
+            tape.read(data, now);
+        }
         let Some(conn) = self.conn.as_mut() else { return };
         self.counters.bytes_in += data.len() as u64;
         conn.handle_input(data, now);
@@ -88,6 +110,9 @@ impl Session {
     /// `n` bytes were read into [`read_buffer`](Self::read_buffer).
     pub fn handle_read(&mut self, n: usize, now: Instant) {
         let Some(conn) = self.conn.as_mut() else { return };
+        if let Some(tape) = self.tape.as_mut() {
+            tape.read(conn.last_read(n), now);
+        }
         self.counters.bytes_in += n as u64;
         conn.handle_read(n, now);
         self.heartbeat.on_receive(now);
@@ -101,6 +126,9 @@ impl Session {
     /// connect timeout, backoff and the close timeout keep running (a close
     /// the user asked for ends in time whatever the consumer does).
     pub fn handle_reading_paused(&mut self, now: Instant) {
+        if let Some(tape) = self.tape.as_mut() {
+            tape.input(Entry::Pause, now);
+        }
         if self.reading_paused_since.is_some() {
             return;
         }
@@ -115,6 +143,9 @@ impl Session {
     /// none beyond a full wait from `now`, so a link that died during the
     /// pause is still found (at most ping interval + pong timeout from now).
     pub fn handle_reading_resumed(&mut self, now: Instant) {
+        if let Some(tape) = self.tape.as_mut() {
+            tape.input(Entry::Resume, now);
+        }
         let Some(since) = self.reading_paused_since.take() else { return };
         self.heartbeat.resume(now);
         if let Some(conn) = self.conn.as_mut() {
@@ -126,6 +157,9 @@ impl Session {
 
     /// Fires every timer that is due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
+        if let Some(tape) = self.tape.as_mut() {
+            tape.input(Entry::Timeout, now);
+        }
         let due = |d: Option<Instant>| d.is_some_and(|d| d <= now);
         if due(self.connect_deadline) {
             self.connect_deadline = None;
@@ -242,6 +276,10 @@ impl Session {
         let attempt = self.backoff.failures() + 1;
         let Some(auth) = self.hooks.auth.as_mut() else { return self.become_open(now) };
         let first = auth.start(attempt);
+        if let Some(tape) = self.tape.as_mut() {
+            // The authenticator's message carries credentials.
+            tape.secret_pending = true;
+        }
         self.set_state(SessionState::Authenticating, now);
         self.auth_deadline = after(now, self.config.auth_timeout);
         self.auth_request = self.send_internal(first, Purpose::Auth, now);

@@ -30,6 +30,8 @@ pub use event::{
 use crate::backoff::Backoff;
 use crate::connection::Connection;
 use crate::deadline::after;
+use crate::record::format::Entry;
+use crate::record::Tape;
 use crate::deflate::CompressionStats;
 use crate::heartbeat::{Heartbeat, HeartbeatHealth};
 use crate::hooks::Outbound;
@@ -128,6 +130,10 @@ pub struct Session {
     actions: VecDeque<Action>,
     events: VecDeque<SessionEvent>,
     counters: Counters,
+    /// The recording, when one was asked for.
+    tape: Option<Box<Tape>>,
+    /// Header names the user marked secret (beyond `record::SENSITIVE_HEADERS`).
+    sensitive_headers: Vec<String>,
 }
 
 impl Session {
@@ -158,6 +164,8 @@ impl Session {
             actions: VecDeque::new(),
             events: VecDeque::new(),
             counters: Counters::default(),
+            tape: None,
+            sensitive_headers: Vec::new(),
         }
     }
 
@@ -212,6 +220,7 @@ impl Session {
 
     /// Starts connecting, if idle. Does nothing while connecting or connected.
     pub fn connect(&mut self, now: Instant) -> Result<(), CommandError> {
+        self.record(Entry::Connect, now);
         self.check_not_closed()?;
         if matches!(self.state, SessionState::Idle | SessionState::Backoff) {
             self.start_attempt(now);
@@ -222,6 +231,7 @@ impl Session {
     /// Drops the current connection, if any, and connects again at once.
     /// Requests in flight fail with `ConnectionLost`.
     pub fn reconnect(&mut self, now: Instant) -> Result<(), CommandError> {
+        self.record(Entry::Reconnect, now);
         self.check_not_closed()?;
         match self.state {
             SessionState::Idle | SessionState::Backoff => self.start_attempt(now),
@@ -233,6 +243,7 @@ impl Session {
     /// Closes the session for good: a close handshake when open, then
     /// `Closed { reason: Requested }`. Pending requests fail with `SessionClosed`.
     pub fn close(&mut self, code: CloseCode, reason: &str, now: Instant) -> Result<(), CommandError> {
+        self.record(Entry::Close { code: code.into(), reason: reason.to_owned() }, now);
         self.check_not_closed()?;
         crate::close::check_outgoing(code, reason)?;
         self.user_closing = true;
@@ -253,6 +264,9 @@ impl Session {
 
     /// Sends a message now, or queues it (not connected, or rate-limited).
     pub fn send(&mut self, message: Message, now: Instant) -> Result<(), CommandError> {
+        if self.tape.is_some() {
+            self.record(sent(&message, false), now);
+        }
         let cost = self.admit(&message)?;
         self.send_admitted(message, cost, now);
         Ok(())
@@ -264,6 +278,9 @@ impl Session {
     /// the session closed is refused too, so that event follows `Closed`
     /// (the adapters stop taking posts before `Closed` reaches their stream).
     pub fn post(&mut self, message: Message, now: Instant) {
+        if self.tape.is_some() {
+            self.record(sent(&message, true), now);
+        }
         match self.admit(&message) {
             Ok(cost) => self.send_admitted(message, cost, now),
             Err(error) => self.emit(SessionEvent::Refused { message, error: Box::new(error) }),
@@ -288,6 +305,10 @@ impl Session {
         timeout: Option<Duration>,
         now: Instant,
     ) -> Result<u64, CommandError> {
+        if self.tape.is_some() {
+            let (method, params) = (method.to_owned(), params.map(str::to_owned));
+            self.record(Entry::Request { method, params, timeout: timeout.map(crate::record::format::span) }, now);
+        }
         if let Some(p) = params {
             self.hooks.codec.check_params(p).map_err(CommandError::InvalidParams)?;
         }
@@ -314,6 +335,9 @@ impl Session {
     /// Adds channels to the subscription set; those new to it are subscribed
     /// now when open, and all of them after every reconnect.
     pub fn subscribe(&mut self, channels: &[&str], now: Instant) -> Result<(), CommandError> {
+        if self.tape.is_some() {
+            self.record(Entry::Subscribe { channels: channels.iter().map(|c| (*c).to_owned()).collect() }, now);
+        }
         self.check_not_closed()?;
         let mut added: Vec<String> = Vec::new();
         for c in channels {
@@ -331,6 +355,9 @@ impl Session {
 
     /// Removes channels from the set; unsubscribes them now when open.
     pub fn unsubscribe(&mut self, channels: &[&str], now: Instant) -> Result<(), CommandError> {
+        if self.tape.is_some() {
+            self.record(Entry::Unsubscribe { channels: channels.iter().map(|c| (*c).to_owned()).collect() }, now);
+        }
         self.check_not_closed()?;
         let removed: Vec<String> =
             self.subscriptions.iter().filter(|s| channels.contains(&s.as_str())).cloned().collect();
@@ -347,16 +374,38 @@ impl Session {
     /// The next thing to do to the transport, in order.
     #[must_use]
     pub fn poll_action(&mut self) -> Option<Action> {
-        if let Some(action) = self.actions.pop_front() {
-            return Some(action);
+        let action = match self.actions.pop_front() {
+            Some(action) => Some(action),
+            None => {
+                release_if_small(&mut self.actions);
+                self.take_transmit()
+            }
+        };
+        if let (Some(tape), Some(action)) = (self.tape.as_mut(), action.as_ref()) {
+            tape.action(action);
         }
-        release_if_small(&mut self.actions);
-        self.take_transmit()
+        action
     }
 
     /// The next event.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<SessionEvent> {
+        if self.tape.is_none() {
+            return self.next_event();
+        }
+        let releases = self.fault_next();
+        let event = self.next_event();
+        if let Some(tape) = self.tape.as_mut() {
+            match &event {
+                Some(event) => tape.event(event),
+                None if releases => tape.caught_up(),
+                None => {}
+            }
+        }
+        event
+    }
+
+    fn next_event(&mut self) -> Option<SessionEvent> {
         // Messages the fast path parked in the connection's queue come after
         // every event queued here (`emit` moves them first); on a flood they
         // are all there is, so they are looked for first.
@@ -408,8 +457,12 @@ impl Session {
         let Some(conn) = self.conn.as_mut() else { return 0 };
         into.reserve(self.parked);
         let mut bytes = 0;
+        let tape = &mut self.tape;
         let moved = conn.drain_messages(self.parked, |message| {
             bytes += message.len();
+            if let Some(tape) = tape.as_mut() {
+                tape.event_message(&message);
+            }
             into.push(SessionEvent::Message(message));
         });
         self.took_parked(moved);
@@ -463,6 +516,13 @@ impl Session {
 
     // ----- internals shared with drive.rs -----
 
+    /// Records an input, when recording.
+    fn record(&mut self, entry: Entry, now: Instant) {
+        if let Some(tape) = self.tape.as_mut() {
+            tape.input(entry, now);
+        }
+    }
+
     fn check_not_closed(&self) -> Result<(), CommandError> {
         if self.state == SessionState::Closed || self.user_closing {
             return Err(CommandError::Closed);
@@ -501,6 +561,9 @@ impl Session {
             0 => None,
             n => {
                 self.counters.bytes_out += n as u64;
+                if let Some(tape) = self.tape.as_mut() {
+                    tape.transmit_created(&out);
+                }
                 Some(Action::Transmit(out))
             }
         }
@@ -598,5 +661,13 @@ impl std::fmt::Debug for Session {
             .field("pending_requests", &self.requests.len())
             .field("queued", &self.outbox.len())
             .finish_non_exhaustive()
+    }
+}
+
+/// How a user message handed to `send` or `post` is recorded.
+fn sent(message: &Message, post: bool) -> Entry {
+    match message {
+        Message::Text(t) => Entry::Send { text: Some(t.as_str().to_owned()), b64: None, post },
+        Message::Binary(b) => Entry::Send { text: None, b64: Some(data_encoding::BASE64.encode(b)), post },
     }
 }

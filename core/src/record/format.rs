@@ -1,0 +1,200 @@
+//! The recording's line format (version 1): one JSON object per line, the
+//! header first. Inputs are the session's `handle_*` calls and commands with
+//! their time; outputs are what its `poll_*` calls returned, in call order,
+//! so that a replay makes the same calls at the same points.
+
+use serde::{Deserialize, Serialize};
+
+use crate::TlsFailure;
+
+/// The format version this crate writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// The first line of a recording.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Header {
+    /// Always [`FORMAT_VERSION`] when written by this crate.
+    pub wslink_recording: u32,
+    /// The wslink-core version that wrote it.
+    pub wslink: String,
+    /// The URL, its query (which may carry a token) redacted.
+    pub url: String,
+    /// The session's settings as `Debug` prints them, sensitive header values redacted.
+    pub config: String,
+    /// The seed of the session's random source (hex), so a replay draws the
+    /// same masking keys, handshake nonces and backoff jitter.
+    pub seed: String,
+}
+
+/// A duration as whole seconds and nanoseconds, exact for any `Duration`.
+pub type Span = (u64, u32);
+
+/// One line after the header: when, and what.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Line {
+    /// Nanoseconds since the session was built, at the input (outputs carry
+    /// the time of the input before them).
+    pub t: u64,
+    /// What happened.
+    #[serde(flatten)]
+    pub entry: Entry,
+}
+
+/// What a line records. Inputs first, then outputs, then the recorder's notes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "k", rename_all = "snake_case")]
+pub enum Entry {
+    /// `Session::connect`.
+    Connect,
+    /// `Session::reconnect`.
+    Reconnect,
+    /// `Session::close`.
+    Close {
+        /// The close code.
+        code: u16,
+        /// The reason.
+        reason: String,
+    },
+    /// `Session::send` (or `post` when `post` is true) of a text (`text`) or
+    /// binary (`b64`, base64) message.
+    Send {
+        /// The text, for a text message.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        text: Option<String>,
+        /// The payload in base64, for a binary message.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        b64: Option<String>,
+        /// Handed over with `post` rather than `send`.
+        #[serde(default)]
+        post: bool,
+    },
+    /// `Session::request`.
+    Request {
+        /// The method.
+        method: String,
+        /// The parameters, as JSON text.
+        params: Option<String>,
+        /// The request's own timeout, if given.
+        timeout: Option<Span>,
+    },
+    /// `Session::subscribe`.
+    Subscribe {
+        /// The channels.
+        channels: Vec<String>,
+    },
+    /// `Session::unsubscribe`.
+    Unsubscribe {
+        /// The channels.
+        channels: Vec<String>,
+    },
+    /// `handle_transport_open`.
+    Open,
+    /// `handle_transport_error`.
+    Error {
+        /// The I/O error kind, as `Debug` prints it.
+        kind: String,
+        /// The description.
+        msg: String,
+    },
+    /// `handle_tls_failure`.
+    Tls {
+        /// The failure.
+        failure: TlsFailure,
+    },
+    /// `handle_eof`.
+    Eof,
+    /// Bytes read (`handle_input` or `handle_read`), base64.
+    Read {
+        /// The bytes, base64.
+        b64: String,
+    },
+    /// `handle_timeout`.
+    Timeout,
+    /// `handle_reading_paused`.
+    Pause,
+    /// `handle_reading_resumed`.
+    Resume,
+    /// A `poll_event` that returned `None` while a protocol violation waited
+    /// behind taken messages: it made the violation due.
+    CaughtUp,
+    /// Output: `Action::OpenTransport`.
+    OpenTransport {
+        /// Host.
+        host: String,
+        /// Port.
+        port: u16,
+        /// TLS.
+        tls: bool,
+    },
+    /// Output: `Action::Transmit`, as its length and FNV-1a digest: the bytes
+    /// are the client's own (masked with keys from the seed), so a replay
+    /// reproduces them exactly. `redacted` when they carry a secret (the
+    /// upgrade with sensitive headers, the authenticator's message): then
+    /// only their presence is compared.
+    Transmit {
+        /// Bytes.
+        len: usize,
+        /// FNV-1a 64 of the bytes, hex (empty when redacted).
+        h: String,
+        /// Carries a secret.
+        #[serde(default)]
+        redacted: bool,
+    },
+    /// Output: `Action::CloseTransport`.
+    CloseTransport {
+        /// How long to wait for the server's end of stream.
+        wait: Option<Span>,
+    },
+    /// Output: a `SessionEvent::Message`, as its kind, length, digest and first bytes.
+    Msg {
+        /// Text (else binary).
+        text: bool,
+        /// Bytes.
+        len: usize,
+        /// FNV-1a 64 of the payload, hex.
+        h: String,
+        /// The first bytes, for reading (lossy UTF-8).
+        head: String,
+    },
+    /// Output: any other `SessionEvent`, as `Debug` prints it.
+    Event {
+        /// The event.
+        ev: String,
+    },
+    /// The recorder's note: this many lines were dropped here (it was full);
+    /// a replay cannot be exact past this point.
+    Dropped {
+        /// Lines dropped.
+        count: u64,
+    },
+}
+
+impl Entry {
+    /// Whether this line is an input to the session (else an output or a note).
+    pub fn is_input(&self) -> bool {
+        !matches!(
+            self,
+            Self::OpenTransport { .. }
+                | Self::Transmit { .. }
+                | Self::CloseTransport { .. }
+                | Self::Msg { .. }
+                | Self::Event { .. }
+                | Self::Dropped { .. }
+        )
+    }
+}
+
+/// FNV-1a 64, hex: a digest for comparing bytes, not for security.
+pub(crate) fn digest(bytes: &[u8]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+/// A duration as a [`Span`].
+pub(crate) fn span(d: std::time::Duration) -> Span {
+    (d.as_secs(), d.subsec_nanos())
+}

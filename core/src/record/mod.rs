@@ -1,0 +1,186 @@
+//! Recording a session: every input the core saw and every output it gave,
+//! as JSON Lines (see [`format`]), for [`replay`](crate::replay) and for
+//! reading (`cargo run -p wslink-tests --example recording`).
+//!
+//! The core only formats lines and hands them to a [`Recorder`], which
+//! decides where they go and must never block: a full recorder drops lines,
+//! counts them and says so in the file. Secrets stay out: sensitive header
+//! values and the URL's query are redacted in the header, and the bytes of
+//! the upgrade request (when it carries a sensitive header or `headers_fn`
+//! output) and of the authenticator's message are recorded as "redacted"
+//! rather than digested. Bytes the server sent are kept whole: an exact
+//! replay needs them.
+
+pub mod format;
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use data_encoding::BASE64;
+
+use crate::message::Message;
+use crate::session::{Action, SessionEvent};
+use format::{digest, span, Entry, Header, Line};
+
+/// Where recorded lines go. Implementations must not block: the session
+/// calls it on its driver's path.
+pub trait Recorder: Send {
+    /// One line of JSON, without its newline.
+    fn record(&mut self, line: String);
+}
+
+/// A recorder that keeps lines in memory up to `cap` bytes, then drops and
+/// counts (noting the count once room returns, which it does not: the cap is
+/// for the whole recording). Clones share the lines: hand one to the session,
+/// read the other.
+#[derive(Debug, Clone)]
+pub struct MemoryRecorder {
+    shared: Arc<Mutex<MemoryLines>>,
+}
+
+#[derive(Debug, Default)]
+struct MemoryLines {
+    lines: Vec<String>,
+    bytes: usize,
+    cap: usize,
+    dropped: u64,
+}
+
+impl MemoryRecorder {
+    /// A recorder that keeps at most `cap` bytes of lines.
+    pub fn new(cap: usize) -> Self {
+        Self { shared: Arc::new(Mutex::new(MemoryLines { cap, ..MemoryLines::default() })) }
+    }
+
+    /// The recording so far, one line each, with a note of dropped lines at the end.
+    pub fn text(&self) -> String {
+        let m = self.shared.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut text = m.lines.join("\n");
+        text.push('\n');
+        if m.dropped > 0 {
+            let note = Line { t: 0, entry: Entry::Dropped { count: m.dropped } };
+            text.push_str(&serde_json::to_string(&note).unwrap_or_default());
+            text.push('\n');
+        }
+        text
+    }
+
+    /// Lines dropped because the cap was reached.
+    pub fn dropped(&self) -> u64 {
+        self.shared.lock().unwrap_or_else(std::sync::PoisonError::into_inner).dropped
+    }
+}
+
+impl Recorder for MemoryRecorder {
+    fn record(&mut self, line: String) {
+        let mut m = self.shared.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if m.bytes + line.len() + 1 > m.cap {
+            m.dropped += 1;
+            return;
+        }
+        m.bytes += line.len() + 1;
+        m.lines.push(line);
+    }
+}
+
+/// Header names whose values are redacted by default (compared without case).
+pub(crate) const SENSITIVE_HEADERS: &[&str] = &["authorization", "proxy-authorization", "cookie"];
+
+/// The session's side of a recording: the sink, the clock origin, and what
+/// a transmit about to be polled carries.
+pub(crate) struct Tape {
+    recorder: Box<dyn Recorder>,
+    t0: Instant,
+    /// The time of the last input, stamped on the outputs after it.
+    t: u64,
+    /// The next transmit created carries a secret.
+    pub(crate) secret_pending: bool,
+    /// Digests of transmits created and not yet polled, in order.
+    transmits: VecDeque<Entry>,
+}
+
+impl Tape {
+    /// Starts a recording: writes the header.
+    pub(crate) fn start(mut recorder: Box<dyn Recorder>, header: &Header, t0: Instant) -> Self {
+        recorder.record(serde_json::to_string(header).unwrap_or_default());
+        Self { recorder, t0, t: 0, secret_pending: false, transmits: VecDeque::new() }
+    }
+
+    fn write(&mut self, entry: Entry) {
+        let line = Line { t: self.t, entry };
+        // Serialising these plain structures cannot fail.
+        self.recorder.record(serde_json::to_string(&line).unwrap_or_default());
+    }
+
+    /// An input at `now`.
+    pub(crate) fn input(&mut self, entry: Entry, now: Instant) {
+        self.t = u64::try_from(now.saturating_duration_since(self.t0).as_nanos()).unwrap_or(u64::MAX);
+        self.write(entry);
+    }
+
+    /// Bytes read at `now`.
+    pub(crate) fn read(&mut self, bytes: &[u8], now: Instant) {
+        self.input(Entry::Read { b64: BASE64.encode(bytes) }, now);
+    }
+
+    /// A transmit was just created (it is polled later, in order).
+    pub(crate) fn transmit_created(&mut self, bytes: &[u8]) {
+        let redacted = std::mem::take(&mut self.secret_pending);
+        let h = if redacted { String::new() } else { digest(bytes) };
+        self.transmits.push_back(Entry::Transmit { len: bytes.len(), h, redacted });
+    }
+
+    /// An action was polled.
+    pub(crate) fn action(&mut self, action: &Action) {
+        let entry = match action {
+            Action::OpenTransport { host, port, tls } => {
+                Entry::OpenTransport { host: host.clone(), port: *port, tls: *tls }
+            }
+            Action::Transmit(bytes) => self.transmits.pop_front().unwrap_or_else(|| Entry::Transmit {
+                len: bytes.len(),
+                h: digest(bytes),
+                redacted: false,
+            }),
+            Action::CloseTransport { wait_for_server } => {
+                Entry::CloseTransport { wait: wait_for_server.map(span) }
+            }
+        };
+        self.write(entry);
+    }
+
+    /// An event was polled.
+    pub(crate) fn event(&mut self, event: &SessionEvent) {
+        let entry = match event {
+            SessionEvent::Message(m) => message_entry(m),
+            other => Entry::Event { ev: format!("{other:?}") },
+        };
+        self.write(entry);
+    }
+
+    /// A message was polled in a batch (`poll_messages`).
+    pub(crate) fn event_message(&mut self, message: &Message) {
+        self.write(message_entry(message));
+    }
+
+    /// A `poll_event` made a held violation due.
+    pub(crate) fn caught_up(&mut self) {
+        self.write(Entry::CaughtUp);
+    }
+}
+
+/// How a message is recorded: kind, length, digest and its first bytes.
+pub(crate) fn message_entry(m: &Message) -> Entry {
+    let (text, bytes): (bool, &[u8]) = match m {
+        Message::Text(t) => (true, t.as_bytes()),
+        Message::Binary(b) => (false, b),
+    };
+    let head = String::from_utf8_lossy(&bytes[..bytes.len().min(48)]).into_owned();
+    Entry::Msg { text, len: bytes.len(), h: digest(bytes), head }
+}
+
+impl std::fmt::Debug for Tape {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tape").field("t", &self.t).finish_non_exhaustive()
+    }
+}

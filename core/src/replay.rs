@@ -1,0 +1,301 @@
+//! Replaying a recording ([`crate::record`]): a fresh [`Session`], built by
+//! the caller with the same hooks, is fed the recorded inputs at the recorded
+//! (fake) times, its outputs are polled at the recorded points and compared
+//! with the recorded ones. The first difference is reported with its line
+//! and output index; no socket, no clock.
+//!
+//! A recording is checked whole before anything is replayed: a truncated,
+//! corrupted or future-version file is refused with a typed error naming the
+//! line.
+
+use std::time::{Duration, Instant};
+
+use data_encoding::BASE64;
+
+use crate::error::ConfigError;
+use crate::message::Message;
+use crate::record::format::{digest, span, Entry, Header, Line, FORMAT_VERSION};
+use crate::record::message_entry;
+use crate::session::{Action, Session, SessionBuilder, SessionEvent};
+use crate::CloseCode;
+
+/// A recording, parsed and checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recording {
+    /// The header line.
+    pub header: Header,
+    /// Every line after it, in order (its number in the file is index + 2).
+    pub lines: Vec<Line>,
+    /// The random source's seed, from the header.
+    pub seed: [u8; 32],
+}
+
+/// Why a recording was refused. Lines are numbered from 1.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RecordingError {
+    /// The text holds no header line.
+    #[error("the recording is empty")]
+    Empty,
+    /// The header line is not a recording header.
+    #[error("line {line}: not a wslink recording header ({reason})")]
+    BadHeader {
+        /// The line.
+        line: usize,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The recording was written in a format this version does not know.
+    #[error("line {line}: recording format {found}, but this wslink reads format {FORMAT_VERSION}")]
+    FutureVersion {
+        /// The line.
+        line: usize,
+        /// The format version found.
+        found: u32,
+    },
+    /// A line is not a valid record.
+    #[error("line {line}: {reason}")]
+    BadLine {
+        /// The line.
+        line: usize,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The last line ends in the middle (no newline, not a whole record): the
+    /// writer stopped mid-line.
+    #[error("line {line}: the recording ends in the middle of a line")]
+    Truncated {
+        /// The line.
+        line: usize,
+    },
+}
+
+impl Recording {
+    /// Parses and checks a recording.
+    pub fn parse(text: &str) -> Result<Self, RecordingError> {
+        let mut rows = text.split('\n').enumerate().peekable();
+        let (_, first) = rows.next().filter(|(_, l)| !l.trim().is_empty()).ok_or(RecordingError::Empty)?;
+        let header: Header = match serde_json::from_str::<serde_json::Value>(first) {
+            Ok(value) => {
+                let found = value.get("wslink_recording").and_then(|v| v.as_u64());
+                match found {
+                    Some(v) if v != u64::from(FORMAT_VERSION) => {
+                        return Err(RecordingError::FutureVersion { line: 1, found: u32::try_from(v).unwrap_or(u32::MAX) })
+                    }
+                    _ => serde_json::from_value(value)
+                        .map_err(|e| RecordingError::BadHeader { line: 1, reason: e.to_string() })?,
+                }
+            }
+            Err(e) => return Err(RecordingError::BadHeader { line: 1, reason: e.to_string() }),
+        };
+        let seed = data_encoding::HEXLOWER
+            .decode(header.seed.as_bytes())
+            .ok()
+            .and_then(|s| <[u8; 32]>::try_from(s).ok())
+            .ok_or_else(|| RecordingError::BadHeader { line: 1, reason: "the seed is not 32 bytes of hex".into() })?;
+        let mut lines = Vec::new();
+        while let Some((i, row)) = rows.next() {
+            let number = i + 1;
+            let last = rows.peek().is_none();
+            if row.trim().is_empty() {
+                continue;
+            }
+            let line: Line = match serde_json::from_str(row) {
+                Ok(line) => line,
+                Err(_) if last => return Err(RecordingError::Truncated { line: number }),
+                Err(e) => return Err(RecordingError::BadLine { line: number, reason: e.to_string() }),
+            };
+            check(&line.entry).map_err(|reason| RecordingError::BadLine { line: number, reason })?;
+            lines.push(line);
+        }
+        Ok(Self { header, lines, seed })
+    }
+}
+
+/// Checks what serde cannot: base64 payloads and exact durations.
+fn check(entry: &Entry) -> Result<(), String> {
+    let b64 = |s: &str| BASE64.decode(s.as_bytes()).map(drop).map_err(|e| format!("bad base64: {e}"));
+    let span = |s: &Option<(u64, u32)>| match s {
+        Some((_, nanos)) if *nanos >= 1_000_000_000 => Err(format!("{nanos} nanoseconds is not under a second")),
+        _ => Ok(()),
+    };
+    match entry {
+        Entry::Read { b64: data } => b64(data),
+        Entry::Send { text: None, b64: Some(data), .. } => b64(data),
+        Entry::Send { text: Some(_), b64: None, .. } => Ok(()),
+        Entry::Send { .. } => Err("a send needs exactly one of text and b64".into()),
+        Entry::Request { timeout, .. } => span(timeout),
+        Entry::CloseTransport { wait } => span(wait),
+        _ => Ok(()),
+    }
+}
+
+/// Where a replay first differed from its recording.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Divergence {
+    /// The recording's line (numbered from 1, the header being line 1).
+    pub line: usize,
+    /// Which output this was, counting from 0 over all outputs.
+    pub output: usize,
+    /// What the recording says.
+    pub recorded: String,
+    /// What the replayed session gave.
+    pub replayed: String,
+}
+
+/// How a replay ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Replayed {
+    /// Every recorded output came out the same.
+    Identical {
+        /// Inputs fed.
+        inputs: usize,
+        /// Outputs compared.
+        outputs: usize,
+    },
+    /// The first difference.
+    Diverged(Divergence),
+    /// The recorder dropped lines here (it was full): the replay agreed up to this line.
+    Incomplete {
+        /// The line of the note.
+        line: usize,
+        /// Lines the recorder dropped.
+        dropped: u64,
+    },
+}
+
+/// Replays `recording` into a session built from `builder` (the same URL,
+/// settings and hooks as the recorded one; its random source is seeded from
+/// the recording), with `origin` as the recorded session's start.
+pub fn replay(recording: &Recording, builder: SessionBuilder, origin: Instant) -> Result<Replayed, ConfigError> {
+    let rng = Box::new(<rand::rngs::StdRng as rand::SeedableRng>::from_seed(recording.seed));
+    let mut s = builder.build(rng, origin)?;
+    let (mut inputs, mut outputs) = (0, 0);
+    for (i, line) in recording.lines.iter().enumerate() {
+        let number = i + 2;
+        let now = origin.checked_add(Duration::from_nanos(line.t)).unwrap_or(origin);
+        let diverged = |recorded: String, replayed: String| {
+            Ok(Replayed::Diverged(Divergence { line: number, output: outputs, recorded, replayed }))
+        };
+        if line.entry.is_input() {
+            inputs += 1;
+            if let Some((recorded, replayed)) = feed(&mut s, &line.entry, now) {
+                return diverged(recorded, replayed);
+            }
+            continue;
+        }
+        let replayed = match &line.entry {
+            Entry::Dropped { count } => return Ok(Replayed::Incomplete { line: number, dropped: *count }),
+            Entry::OpenTransport { .. } | Entry::Transmit { .. } | Entry::CloseTransport { .. } => {
+                s.poll_action().map(|a| action_entry(&a))
+            }
+            _ => s.poll_event().map(|e| event_entry(&e)),
+        };
+        let same = match (&line.entry, &replayed) {
+            (Entry::Transmit { redacted: true, .. }, Some(Entry::Transmit { .. })) => true,
+            (recorded, Some(replayed)) => recorded == replayed,
+            (_, None) => false,
+        };
+        if !same {
+            return diverged(format!("{:?}", line.entry), replayed.map_or("nothing".to_owned(), |e| format!("{e:?}")));
+        }
+        outputs += 1;
+    }
+    Ok(Replayed::Identical { inputs, outputs })
+}
+
+/// Feeds one recorded input; returns a difference for a `CaughtUp` that
+/// found an event where the recording found none.
+fn feed(s: &mut Session, entry: &Entry, now: Instant) -> Option<(String, String)> {
+    // Commands refused then were refused now too, or the outputs will show it.
+    match entry {
+        Entry::Connect => drop(s.connect(now)),
+        Entry::Reconnect => drop(s.reconnect(now)),
+        Entry::Close { code, reason } => drop(s.close(CloseCode::from(*code), reason, now)),
+        Entry::Send { text, b64, post } => {
+            let message = match (text, b64) {
+                (Some(text), _) => Message::Text(text.as_str().into()),
+                (None, Some(data)) => Message::Binary(BASE64.decode(data.as_bytes()).unwrap_or_default().into()),
+                (None, None) => return None,
+            };
+            if *post {
+                s.post(message, now);
+            } else {
+                drop(s.send(message, now));
+            }
+        }
+        Entry::Request { method, params, timeout } => {
+            let timeout = timeout.map(|(secs, nanos)| Duration::new(secs, nanos));
+            drop(s.request(method, params.as_deref(), timeout, now));
+        }
+        Entry::Subscribe { channels } => {
+            drop(s.subscribe(&channels.iter().map(String::as_str).collect::<Vec<_>>(), now))
+        }
+        Entry::Unsubscribe { channels } => {
+            drop(s.unsubscribe(&channels.iter().map(String::as_str).collect::<Vec<_>>(), now))
+        }
+        Entry::Open => s.handle_transport_open(now),
+        Entry::Error { kind, msg } => s.handle_transport_error(error_kind(kind), msg, now),
+        Entry::Tls { failure } => s.handle_tls_failure(failure.clone(), now),
+        Entry::Eof => s.handle_eof(now),
+        Entry::Read { b64 } => s.handle_input(&BASE64.decode(b64.as_bytes()).unwrap_or_default(), now),
+        Entry::Timeout => s.handle_timeout(now),
+        Entry::Pause => s.handle_reading_paused(now),
+        Entry::Resume => s.handle_reading_resumed(now),
+        Entry::CaughtUp => {
+            if let Some(event) = s.poll_event() {
+                return Some(("no event (the consumer caught up)".into(), format!("{:?}", event_entry(&event))));
+            }
+        }
+        _ => {}
+    }
+    None
+}
+
+fn action_entry(action: &Action) -> Entry {
+    match action {
+        Action::OpenTransport { host, port, tls } => Entry::OpenTransport { host: host.clone(), port: *port, tls: *tls },
+        Action::Transmit(bytes) => Entry::Transmit { len: bytes.len(), h: digest(bytes), redacted: false },
+        Action::CloseTransport { wait_for_server } => Entry::CloseTransport { wait: wait_for_server.map(span) },
+    }
+}
+
+fn event_entry(event: &SessionEvent) -> Entry {
+    match event {
+        SessionEvent::Message(m) => message_entry(m),
+        other => Entry::Event { ev: format!("{other:?}") },
+    }
+}
+
+/// An I/O error kind from its `Debug` name; `Other` for names this build does not know.
+fn error_kind(name: &str) -> std::io::ErrorKind {
+    use std::io::ErrorKind::*;
+    [
+        NotFound,
+        PermissionDenied,
+        ConnectionRefused,
+        ConnectionReset,
+        HostUnreachable,
+        NetworkUnreachable,
+        ConnectionAborted,
+        NotConnected,
+        AddrInUse,
+        AddrNotAvailable,
+        NetworkDown,
+        BrokenPipe,
+        AlreadyExists,
+        WouldBlock,
+        InvalidInput,
+        InvalidData,
+        TimedOut,
+        WriteZero,
+        Interrupted,
+        Unsupported,
+        UnexpectedEof,
+        OutOfMemory,
+    ]
+    .into_iter()
+    .find(|k| format!("{k:?}") == name)
+    .unwrap_or(Other)
+}
