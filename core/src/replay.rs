@@ -80,7 +80,10 @@ impl Recording {
                 let found = value.get("wslink_recording").and_then(|v| v.as_u64());
                 match found {
                     Some(v) if v != u64::from(FORMAT_VERSION) => {
-                        return Err(RecordingError::FutureVersion { line: 1, found: u32::try_from(v).unwrap_or(u32::MAX) })
+                        return Err(RecordingError::FutureVersion {
+                            line: 1,
+                            found: u32::try_from(v).unwrap_or(u32::MAX),
+                        })
                     }
                     _ => serde_json::from_value(value)
                         .map_err(|e| RecordingError::BadHeader { line: 1, reason: e.to_string() })?,
@@ -255,7 +258,9 @@ fn feed(s: &mut Session, entry: &Entry, now: Instant) -> Option<(String, String)
 
 fn action_entry(action: &Action) -> Entry {
     match action {
-        Action::OpenTransport { host, port, tls } => Entry::OpenTransport { host: host.clone(), port: *port, tls: *tls },
+        Action::OpenTransport { host, port, tls } => {
+            Entry::OpenTransport { host: host.clone(), port: *port, tls: *tls }
+        }
         Action::Transmit(bytes) => Entry::Transmit { len: bytes.len(), h: digest(bytes), redacted: false },
         Action::CloseTransport { wait_for_server } => Entry::CloseTransport { wait: wait_for_server.map(span) },
     }

@@ -142,9 +142,7 @@ impl Tape {
                 h: digest(bytes),
                 redacted: false,
             }),
-            Action::CloseTransport { wait_for_server } => {
-                Entry::CloseTransport { wait: wait_for_server.map(span) }
-            }
+            Action::CloseTransport { wait_for_server } => Entry::CloseTransport { wait: wait_for_server.map(span) },
         };
         self.write(entry);
     }

@@ -6,12 +6,12 @@ use std::time::Instant;
 use super::{Action, CloseReason, DisconnectReason, RequestFailure, Session, SessionEvent, SessionState};
 use crate::connection::{Connection, ConnectionState};
 use crate::deadline::after;
-use crate::record::format::Entry;
 use crate::event::ConnectionEvent;
 use crate::heartbeat::Due;
 use crate::hooks::{AuthCheck, Beat, Decision, RetryContext, SessionError};
 use crate::message::Message;
 use crate::outbound::Queued;
+use crate::record::format::Entry;
 use crate::requests::{Pending, Purpose};
 use crate::UpgradeResponse;
 

@@ -30,8 +30,6 @@ pub use event::{
 use crate::backoff::Backoff;
 use crate::connection::Connection;
 use crate::deadline::after;
-use crate::record::format::Entry;
-use crate::record::Tape;
 use crate::deflate::CompressionStats;
 use crate::heartbeat::{Heartbeat, HeartbeatHealth};
 use crate::hooks::Outbound;
@@ -39,6 +37,8 @@ use crate::latency::{LatencyStats, LatencyWindow};
 use crate::message::Message;
 use crate::outbound::{Outbox, Queued};
 use crate::queue::release_if_small;
+use crate::record::format::Entry;
+use crate::record::Tape;
 use crate::requests::{Purpose, Requests};
 use crate::{CloseCode, RandomSource};
 use config::Hooks;
