@@ -45,6 +45,7 @@ pub struct Builder<R> {
     resolver: Option<Resolver>,
     spawner: Option<Spawner>,
     event_capacity: usize,
+    recorder: Option<Box<dyn wslink_core::record::Recorder>>,
     /// Whether the URL is `wss` (a TLS configuration is built only then).
     secure: bool,
     runtime: PhantomData<fn() -> R>,
@@ -62,6 +63,7 @@ impl<R: Runtime> Builder<R> {
             resolver: None,
             spawner: None,
             event_capacity: 1024,
+            recorder: None,
             runtime: PhantomData,
         })
     }
@@ -221,12 +223,34 @@ impl<R: Runtime> Builder<R> {
         self
     }
 
+    /// Records the session: every input and output, as JSON Lines, into
+    /// `recorder` (a [`FileRecorder`](crate::FileRecorder), a
+    /// `wslink_core::record::MemoryRecorder`, or your own; it must not
+    /// block). Replay it with `wslink_core::replay`. The client's random
+    /// source is then seeded from the OS once and the seed kept in the recording.
+    pub fn record(mut self, recorder: impl wslink_core::record::Recorder + 'static) -> Self {
+        self.recorder = Some(Box::new(recorder));
+        self
+    }
+
+    /// Marks a header's value secret, so a recording redacts it.
+    pub fn sensitive_header(mut self, name: impl Into<String>) -> Self {
+        self.session = self.session.sensitive_header(name);
+        self
+    }
+
     /// Starts the client in a new task of the runtime and returns at once; it
     /// connects, and reconnects, in the background.
     pub fn start(self) -> Result<(Client, Events), Error> {
         let now = R::now();
-        let rng = StdRng::try_from_rng(&mut SysRng).map_err(|e| Error::Random(e.to_string()))?;
-        let mut session = self.session.build(Box::new(rng), now)?;
+        let mut rng = StdRng::try_from_rng(&mut SysRng).map_err(|e| Error::Random(e.to_string()))?;
+        let mut builder = self.session;
+        if let Some(recorder) = self.recorder {
+            let mut seed = [0u8; 32];
+            rand::Rng::fill_bytes(&mut rng, &mut seed);
+            builder = builder.recorder(BoxedRecorder(recorder), seed);
+        }
+        let mut session = builder.build(Box::new(rng), now)?;
         // Building a TLS configuration parses every root certificate: only for wss.
         let tls = if self.secure { Some(self.tls.build()?) } else { None };
         session.connect(now)?;
@@ -260,5 +284,14 @@ impl<R: Runtime> Builder<R> {
                 None => return Err(Error::Closed(wslink_core::CloseReason::Stopped)),
             }
         }
+    }
+}
+
+/// A boxed recorder handed on as one.
+struct BoxedRecorder(Box<dyn wslink_core::record::Recorder>);
+
+impl wslink_core::record::Recorder for BoxedRecorder {
+    fn record(&mut self, line: String) {
+        self.0.record(line);
     }
 }

@@ -16,6 +16,7 @@ mod channels;
 mod client;
 mod driver;
 mod pool;
+mod recorder;
 mod tls;
 
 use std::future::Future;
@@ -28,6 +29,7 @@ use std::time::Instant;
 pub use builder::Builder;
 pub use client::{Client, ClientError, ClientMetrics, Events, RequestError, Response, TrySendError};
 pub use pool::{Pool, PoolError};
+pub use recorder::{FileRecorder, RecordingFile};
 pub use tls::{tls_handshake_error, Roots, TlsOptions};
 pub use wslink_core::{CloseReason, DisconnectReason};
 

@@ -73,13 +73,13 @@ mod runtime;
 pub use bytes::Bytes;
 pub use runtime::{Smol, Transport};
 pub use wslink_adapter::{
-    Client, ClientError, ClientMetrics, Error, Events, Pool, PoolError, RequestError, Resolver, Response, Roots,
-    TlsOptions, TrySendError,
+    Client, ClientError, ClientMetrics, Error, Events, FileRecorder, Pool, PoolError, RecordingFile, RequestError,
+    Resolver, Response, Roots, TlsOptions, TrySendError,
 };
 pub use wslink_core::{
-    hooks, presets, BackoffConfig, CloseCode, CloseReason, CompressionStats, DeflateConfig, DeflateParams,
-    DisconnectReason, HeartbeatHealth, LatencyStats, Message, Metrics, PingConfig, RateLimit, RequestFailure,
-    SessionConfig, SessionEvent, SessionState,
+    hooks, presets, record, replay, BackoffConfig, CloseCode, CloseReason, CompressionStats, DeflateConfig,
+    DeflateParams, DisconnectReason, HeartbeatHealth, LatencyStats, Message, Metrics, PingConfig, RateLimit,
+    RequestFailure, SessionConfig, SessionEvent, SessionState,
 };
 
 /// Configures and starts a client on smol.

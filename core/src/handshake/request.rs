@@ -155,6 +155,12 @@ fn has_line_break(value: &str) -> bool {
     value.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0))
 }
 
+/// Whether a header named `name` carries a secret (compared without case).
+fn is_sensitive(name: &str, extra: &[String]) -> bool {
+    crate::record::SENSITIVE_HEADERS.iter().any(|s| name.eq_ignore_ascii_case(s))
+        || extra.iter().any(|s| name.eq_ignore_ascii_case(s))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,10 +211,4 @@ mod tests {
             assert_eq!(req.validate(), Err(want));
         }
     }
-}
-
-/// Whether a header named `name` carries a secret (compared without case).
-fn is_sensitive(name: &str, extra: &[String]) -> bool {
-    crate::record::SENSITIVE_HEADERS.iter().any(|s| name.eq_ignore_ascii_case(s))
-        || extra.iter().any(|s| name.eq_ignore_ascii_case(s))
 }
