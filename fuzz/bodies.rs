@@ -166,3 +166,19 @@ pub fn inflate(data: &[u8]) {
     conn.send_binary(&data[..data.len().min(512)]).expect("open");
     drive(&mut conn, data, chunk, now, MessageBound::EachAtMost(limit));
 }
+
+/// The recording parser, then a replay of whatever it accepted into a
+/// session with default settings: refusals must be typed, and a replay of
+/// anything must end without a panic.
+pub fn recording(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let Ok(recording) = wslink_core::replay::Recording::parse(&text) else { return };
+    // The header's URL may be anything; the replay needs one that parses.
+    let builder = match wslink_core::Session::builder(&recording.header.url) {
+        Ok(builder) => builder,
+        Err(_) => wslink_core::Session::builder("ws://fuzz.example/").expect("valid URL"),
+    };
+    #[allow(clippy::disallowed_methods)] // the fake clock's origin
+    let origin = Instant::now();
+    let _ = wslink_core::replay::replay(&recording, builder, origin);
+}

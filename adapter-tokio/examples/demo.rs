@@ -8,7 +8,9 @@
 //! heals each cut: reconnect, re-auth, resubscribe. It prints what happens and
 //! a summary, and ends by itself after about 15 seconds.
 //!
-//! `cargo run -p wslink-tokio --example demo`
+//! `cargo run -p wslink-tokio --example demo`, or with `-- --record demo.jsonl`
+//! to record the session (then `cargo run -p wslink-tests --example recording
+//! -- demo.jsonl` prints it as a timeline and replays it).
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,7 +20,7 @@ use std::time::{Duration, Instant};
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
-use wslink_tokio::{presets, BackoffConfig, Builder, CloseCode, Message, PingConfig, SessionEvent};
+use wslink_tokio::{presets, BackoffConfig, Builder, CloseCode, FileRecorder, Message, PingConfig, SessionEvent};
 
 const RUN_FOR: Duration = Duration::from_secs(15);
 const CUT_AFTER: Duration = Duration::from_millis(3500);
@@ -29,14 +31,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let addr = start_server().await?;
     println!("demo server listening on ws://{addr}/ (cuts each connection after {CUT_AFTER:?})\n");
 
-    let (client, mut events) = Builder::new(&format!("ws://{addr}/api"))?
+    let mut builder = Builder::new(&format!("ws://{addr}/api"))?
         .authenticator(presets::JsonRpcAuth::new("public/auth", |attempt| {
             format!(r#"{{"grant_type":"client_credentials","client_id":"demo","attempt":{attempt}}}"#)
         }))
         .ping(Some(PingConfig { interval: Duration::from_secs(1), timeout: Duration::from_millis(500) }))
-        .backoff(BackoffConfig { initial: Duration::from_millis(200), ..BackoffConfig::default() })
-        .connect()
-        .await?;
+        .backoff(BackoffConfig { initial: Duration::from_millis(200), ..BackoffConfig::default() });
+    let record_to = std::env::args().skip_while(|a| a != "--record").nth(1);
+    let mut recording = None;
+    if let Some(path) = &record_to {
+        let (recorder, file) = FileRecorder::create(path, 64 << 20)?;
+        builder = builder.record(recorder);
+        recording = Some(file);
+    }
+    let (client, mut events) = builder.connect().await?;
     let at = |start: Instant| format!("{:>6.2}s", start.elapsed().as_secs_f64());
     println!("[{}] connected and authenticated", at(start));
     client.subscribe(&["trades.BTC-PERPETUAL", "ticker.ETH-PERPETUAL"]).await?;
@@ -99,6 +107,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let latency = client.latency().await?;
     let health = client.heartbeat_health().await?;
     client.close(CloseCode::Normal, "demo over").await?;
+    // The stream ends once the client is gone; then the recording is complete.
+    while events.recv().await.is_some() {}
+    drop(client);
 
     let ms = |d: Option<Duration>| d.map_or("-".to_owned(), |d| format!("{:.2} ms", d.as_secs_f64() * 1e3));
     println!("\n=== summary after {:.1} s ===", start.elapsed().as_secs_f64());
@@ -125,6 +136,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         health.total_failures
     );
     println!("bytes            {} in, {} out", metrics.session.bytes_in, metrics.session.bytes_out);
+    if let (Some(file), Some(path)) = (recording, record_to) {
+        let dropped = file.finish()?;
+        println!("recording        {path} ({dropped} lines dropped); view it with");
+        println!("                 cargo run -p wslink-tests --example recording -- {path}");
+    }
     Ok(())
 }
 

@@ -37,3 +37,8 @@ fn frames_corpus_replays_clean() {
 fn inflate_corpus_replays_clean() {
     replay("inflate", bodies::inflate);
 }
+
+#[test]
+fn recording_corpus_replays_clean() {
+    replay("recording", bodies::recording);
+}
