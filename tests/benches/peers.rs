@@ -62,6 +62,10 @@ struct Report {
     p50_ns: u64,
     p99_ns: u64,
     rss_kib: u64,
+    /// Bytes a recording of the run took on disk (recording rows only).
+    disk_bytes: u64,
+    /// Lines the recorder dropped (recording rows only).
+    dropped: u64,
 }
 
 fn measure(port: u16, cpu: usize, peer: &str, workload: &str, raw: &mut std::fs::File) -> Option<Report> {
@@ -106,6 +110,8 @@ fn measure(port: u16, cpu: usize, peer: &str, workload: &str, raw: &mut std::fs:
         p50_ns: field("p50_ns="),
         p99_ns: field("p99_ns="),
         rss_kib: field("rss_kib="),
+        disk_bytes: field("disk_bytes="),
+        dropped: field("dropped="),
     })
 }
 
@@ -119,6 +125,10 @@ fn describe(workload: &str, reports: &[Report]) -> String {
         format!("p50 {:.1} us, p99 {:.1} us, {cpu:.0} ns cpu/rt", p50 / 1e3, p99 / 1e3)
     } else if workload.starts_with("echo") {
         format!("{:.0} k rt/s, {cpu:.0} ns cpu/rt", rate / 1e3)
+    } else if reports.iter().any(|r| r.disk_bytes > 0) {
+        let disk = med(&|r| r.disk_bytes as f64 / r.messages as f64);
+        let dropped = reports.iter().map(|r| r.dropped).max().unwrap_or(0);
+        format!("{cpu:.0} ns cpu/msg, {:.2} M msg/s, {disk:.0} B/msg on disk, {dropped} lines dropped", rate / 1e6)
     } else {
         format!("{cpu:.0} ns cpu/msg, {:.2} M msg/s", rate / 1e6)
     }
@@ -192,6 +202,14 @@ fn orchestrate() {
         let cells = PEERS.iter().zip(cells).map(|(peer, cell)| (peer.to_string(), cell_text(workload, cell)));
         rows.push((title.to_owned(), cells.collect()));
     }
+    // The recorder's cost: the same flood with and without recording to a file.
+    let title = "flood 256 B binary (200 000), recording to a file";
+    eprintln!("{title} ...");
+    let recorded = ["wslink-tokio", "wslink-tokio+record"];
+    let cells = interleaved(port, CLIENT_CPU, &recorded, "flood/256/binary/200000", RUNS, &mut raw);
+    let cells = recorded.iter().zip(cells).map(|(peer, cell)| (peer.to_string(), cell_text("flood", cell)));
+    rows.push((title.to_owned(), cells.collect()));
+
     // permessage-deflate: the same JSON compressed; no peer here speaks it.
     let title = "flood 256 B JSON, permessage-deflate";
     eprintln!("{title} ...");
@@ -405,6 +423,9 @@ mod client {
     /// CPU and wall time when the last message arrived.
     static END: Mutex<Option<(u64, Instant)>> = Mutex::new(None);
 
+    /// Bytes on disk and lines dropped by the recording of a `+record` run.
+    pub(crate) static RECORDED: Mutex<(u64, u64)> = Mutex::new((0, 0));
+
     /// Called by each client when its last message has arrived.
     pub(crate) fn mark_end() {
         *END.lock().expect("lock") = Some((cpu_ns(), Instant::now()));
@@ -453,8 +474,9 @@ mod client {
         let (wall, cpu) = (end.saturating_duration_since(start), cpu1.saturating_sub(cpu0));
         rtts.sort_unstable();
         let pct = |p: f64| rtts.get(((rtts.len() as f64 * p) as usize).min(rtts.len().saturating_sub(1))).copied();
+        let (disk, dropped) = *RECORDED.lock().expect("lock");
         println!(
-            "ok messages={count} wall_ns={} cpu_ns={cpu} p50_ns={} p99_ns={} rss_kib={}",
+            "ok messages={count} wall_ns={} cpu_ns={cpu} p50_ns={} p99_ns={} rss_kib={} disk_bytes={disk} dropped={dropped}",
             wall.as_nanos(),
             pct(0.5).map_or(0, |d: Duration| d.as_nanos()),
             pct(0.99).map_or(0, |d: Duration| d.as_nanos()),
@@ -483,6 +505,18 @@ mod peers {
         match peer {
             "wslink-tokio" => {
                 tokio_rt().block_on(wslink(wslink_tokio::Builder::new(url).expect("url"), deflate, kind, rtt, count))
+            }
+            "wslink-tokio+record" => {
+                let path = wslink_tests::target_dir().join(format!("bench-recording-{}.jsonl", std::process::id()));
+                let (recorder, file) = wslink_tokio::FileRecorder::create(&path, 4 << 30).expect("recording file");
+                let b = wslink_tokio::Builder::new(url).expect("url").record(recorder);
+                // The runtime, and with it the client and its recorder, is gone when `block_on` returns.
+                let rtts = tokio_rt().block_on(wslink(b, deflate, kind, rtt, count));
+                let dropped = file.finish().expect("recording written");
+                let disk = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+                let _ = std::fs::remove_file(&path);
+                *super::client::RECORDED.lock().expect("lock") = (disk, dropped);
+                rtts
             }
             "wslink-smol" => {
                 // Driver and consumer on one executor in `block_on`, on this
