@@ -65,6 +65,8 @@ mod queue;
 mod reasons;
 mod requests;
 mod session;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 mod tls;
 mod url;
 mod utf8;
