@@ -16,6 +16,8 @@ mod channels;
 mod client;
 mod driver;
 mod pool;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 mod tls;
 
 use std::future::Future;
