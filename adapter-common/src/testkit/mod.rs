@@ -27,7 +27,10 @@
 //! them), so no test process is left with a thread blocked on a socket; the
 //! "current" connection, the one `expect_sent`, `send_text`, `close`, `cut`
 //! and `blackhole` act on, is the one [`expect_connection`](MockServer::expect_connection)
-//! returned last, so a script names the connection it talks to.
+//! returned last, so a script names the connection it talks to; a command
+//! (`send_*`, `close`, `cut`, `blackhole`) returns once that connection's
+//! thread has carried it out (within a tick), so what the script does next
+//! happens after it.
 //!
 //! A failed expectation panics with what was expected and what there was,
 //! as a test helper does; each method's `# Panics` section says when.
@@ -89,6 +92,9 @@ use wslink_core::{CloseCode, Message};
 
 pub use wslink_core::testkit::jsonrpc;
 
+/// A command not carried out within this means the connection's thread is stuck (a blocked write).
+const APPLY_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// A loopback WebSocket server driven by a test script. See the
 /// [module documentation](self) for an example.
 ///
@@ -139,6 +145,9 @@ struct Conn {
     unread: VecDeque<Message>,
     /// Commands for the connection's thread, in order.
     commands: VecDeque<Command>,
+    /// Commands given so far, and carried out so far.
+    queued: u64,
+    applied: u64,
     /// How it ended, once it has.
     ended: Option<Ended>,
 }
@@ -366,8 +375,10 @@ impl MockServer {
     ///
     /// # Panics
     ///
-    /// If there is no current connection. A connection that has ended takes
-    /// the message and loses it, as a real socket would.
+    /// If there is no current connection, or its thread does not carry the
+    /// command out within 10 s (a write blocked on a client that does not
+    /// read). A connection that has ended takes the message and loses it, as
+    /// a real socket would.
     #[track_caller]
     pub fn send_text(&self, text: &str) {
         self.command("send_text", Command::Send(Message::Text(text.into())));
@@ -436,8 +447,27 @@ impl MockServer {
             drop(state);
             panic!("{what}: no current connection; call expect_connection first");
         };
-        state.conns[current].commands.push_back(command);
+        let conn = &mut state.conns[current];
+        conn.commands.push_back(command);
+        conn.queued += 1;
+        let ticket = conn.queued;
         self.shared.notify(&mut state);
+        // Wait until the connection's thread has carried it out (within a
+        // tick), so that what the script does next happens after it: no pong
+        // escapes a black hole the script has made.
+        let deadline = Instant::now() + APPLY_TIMEOUT;
+        loop {
+            let conn = &state.conns[current];
+            if conn.applied >= ticket || conn.ended.is_some() {
+                return;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                drop(state);
+                panic!("{what}: the connection's thread did not carry it out within {APPLY_TIMEOUT:?}");
+            }
+            state = self.shared.changed.wait_timeout(state, deadline - now).unwrap_or_else(PoisonError::into_inner).0;
+        }
     }
 
     /// Waits, blocking, until `check` finds what it wants.

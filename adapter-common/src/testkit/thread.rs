@@ -67,6 +67,7 @@ fn serve(stream: TcpStream, shared: &Arc<Shared>) {
             return;
         }
         let commands = std::mem::take(&mut shared.lock().conns[index].commands);
+        let carried_out = commands.len() as u64;
         for command in commands {
             match command {
                 Command::Cut => {
@@ -82,6 +83,11 @@ fn serve(stream: TcpStream, shared: &Arc<Shared>) {
                 }
                 Command::Blackhole => blackholed = true,
             }
+        }
+        if carried_out > 0 {
+            let mut state = shared.lock();
+            state.conns[index].applied += carried_out;
+            shared.notify(&mut state);
         }
         if blackholed {
             // Read nothing, answer nothing: wait for the next command or the stop.
@@ -129,7 +135,7 @@ fn upgrade(stream: TcpStream, shared: &Arc<Shared>) -> Option<(WebSocket<TcpStre
     let refuse = shared.lock().refuse;
     let seen: Seen = Arc::default();
     let callback = {
-        let seen = seen.clone();
+        let (seen, shared) = (seen.clone(), shared.clone());
         move |request: &Request, response: Response| -> Result<Response, ErrorResponse> {
             let headers = request
                 .headers()
@@ -139,6 +145,11 @@ fn upgrade(stream: TcpStream, shared: &Arc<Shared>) -> Option<(WebSocket<TcpStre
             *seen.lock().unwrap_or_else(PoisonError::into_inner) = Some((request.uri().to_string(), headers));
             match refuse {
                 Some(status) => {
+                    // Counted before the refusal is written, so a client that reads it sees the count.
+                    let mut state = shared.lock();
+                    state.refused += 1;
+                    shared.notify(&mut state);
+                    drop(state);
                     let mut refusal = ErrorResponse::new(None);
                     // `refuse_upgrades` checked the status.
                     *refusal.status_mut() = tungstenite::http::StatusCode::from_u16(status).unwrap_or_default();
@@ -157,14 +168,7 @@ fn upgrade(stream: TcpStream, shared: &Arc<Shared>) -> Option<(WebSocket<TcpStre
             Err(HandshakeError::Interrupted(mid)) if Instant::now() < deadline && !shared.stopping() => {
                 attempt = mid.handshake();
             }
-            Err(_) => {
-                if refuse.is_some() && seen.lock().unwrap_or_else(PoisonError::into_inner).is_some() {
-                    let mut state = shared.lock();
-                    state.refused += 1;
-                    shared.notify(&mut state);
-                }
-                return None;
-            }
+            Err(_) => return None,
         }
     };
     let (path, headers) = seen.lock().unwrap_or_else(PoisonError::into_inner).take().unwrap_or_default();
@@ -174,6 +178,8 @@ fn upgrade(stream: TcpStream, shared: &Arc<Shared>) -> Option<(WebSocket<TcpStre
         info: Connection { index, path, headers },
         unread: Default::default(),
         commands: Default::default(),
+        queued: 0,
+        applied: 0,
         ended: None,
     });
     shared.notify(&mut state);
