@@ -47,10 +47,17 @@ fn kit(builder: SessionBuilder) -> FakeServer {
     FakeServer::new(builder, Instant::now()).expect("valid config")
 }
 
+/// The session asked for the transport its URL names.
+fn assert_endpoint(kit: &FakeServer) {
+    let endpoint = kit.endpoint().expect("a transport was asked for");
+    assert_eq!((endpoint.host.as_str(), endpoint.port, endpoint.tls), ("feed.test", 9001, false));
+}
+
 /// Connected and open (no auth), what happened so far taken.
 fn open(builder: SessionBuilder) -> FakeServer {
     let mut kit = kit(builder);
     kit.connect();
+    assert_endpoint(&kit);
     kit.accept();
     kit.events();
     kit.sent();
@@ -78,8 +85,7 @@ fn subscriptions_wait_for_auth_and_are_sent_again_once_after_every_reconnect() {
     assert_eq!(kit.session().subscriptions(), ["trades.BTC", "book.ETH"]);
     kit.connect();
     for attempt in 1..=3u32 {
-        let endpoint = kit.endpoint().expect("a transport was asked for");
-        assert_eq!((endpoint.host.as_str(), endpoint.port, endpoint.tls), ("feed.test", 9001, false));
+        assert_endpoint(&kit);
         kit.accept();
         let texts = kit.sent_texts();
         assert_eq!(texts.len(), 1, "only the auth request before auth is accepted: {texts:?}");
@@ -159,6 +165,7 @@ fn gives_up_after_max_attempts_with_a_terminal_event() {
     let mut kit = kit(session().max_attempts(Some(3)));
     kit.connect();
     for _ in 0..2 {
+        assert_endpoint(&kit);
         kit.refuse_transport(ErrorKind::ConnectionRefused);
         kit.advance();
     }
