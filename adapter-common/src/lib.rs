@@ -17,6 +17,8 @@ mod client;
 mod driver;
 mod pool;
 mod recorder;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 mod tls;
 
 use std::future::Future;

@@ -48,6 +48,8 @@ mod runtime;
 
 pub use bytes::Bytes;
 pub use runtime::{Tokio, Transport};
+#[cfg(feature = "testkit")]
+pub use wslink_adapter::testkit;
 pub use wslink_adapter::{
     Client, ClientError, ClientMetrics, Error, Events, FileRecorder, Pool, PoolError, RecordingFile, RequestError,
     Resolver, Response, Roots, TlsOptions, TrySendError,

@@ -67,6 +67,8 @@ pub mod record;
 pub mod replay;
 mod requests;
 mod session;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 mod tls;
 mod url;
 mod utf8;

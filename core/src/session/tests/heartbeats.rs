@@ -1,8 +1,9 @@
 //! Protocol pings, the idle timeout, and both application heartbeat presets.
+//! (A blackholed pong: `tests/tests/testkit.rs`, on the public test kit.)
 
 use super::*;
 use crate::presets::{DeribitHeartbeat, JsonOpHeartbeat};
-use crate::{BackoffConfig, PingConfig};
+use crate::PingConfig;
 
 fn pings() -> SessionBuilder {
     builder().ping(Some(PingConfig { interval: secs(15), timeout: secs(5) }))
@@ -23,21 +24,6 @@ fn answered_pings_keep_the_link_and_report_rtt() {
     assert_eq!((h.last_rtt, h.in_flight, h.last_heartbeat), (Some(ms(40)), false, Some(f.now)));
     assert_eq!(f.s.poll_timeout(), Some(f.t0 + secs(30)), "the next ping, not the pong deadline");
     assert!(f.events().is_empty(), "pongs are not user events");
-}
-
-#[test]
-fn a_blackholed_pong_times_out_and_reconnects() {
-    // Exact delays: jitter off.
-    let mut f = Fake::open(pings().backoff(BackoffConfig { full_jitter: false, ..Default::default() }));
-    assert_eq!(f.advance(), secs(15));
-    assert!(matches!(f.got().as_slice(), [Got::Ping(_)]));
-    assert_eq!(f.advance(), secs(5), "pong deadline");
-    let evs = f.events();
-    assert_eq!(evs[0], SessionEvent::Disconnected { reason: DisconnectReason::HeartbeatTimeout });
-    assert_eq!(evs[1], SessionEvent::Reconnecting { attempt: 2, delay: ms(250) });
-    let h = f.s.heartbeat_health();
-    assert_eq!((h.consecutive_failures, h.total_failures, h.in_flight), (1, 1, false));
-    assert_eq!((f.closed, f.transport), (1, None));
 }
 
 #[test]

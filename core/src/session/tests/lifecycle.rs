@@ -1,5 +1,6 @@
 //! Connecting, backoff, giving up, the stable-period reset, user decisions,
-//! the retry function, forced reconnects, closing, and metrics.
+//! the retry function, forced reconnects, closing, and metrics. (Giving up
+//! after `max_attempts`: `tests/tests/testkit.rs`, on the public test kit.)
 
 use super::*;
 use crate::hooks::{Decision, ReconnectPolicy, SessionError};
@@ -130,26 +131,6 @@ fn each_connection_is_keyed_and_each_backoff_jittered_from_the_session_random_so
     keys.dedup();
     assert_eq!(keys.len(), 6, "every attempt has its own key");
     assert!(delays.iter().filter(|d| d.is_zero()).count() <= 1, "jitter is drawn, not zero: {delays:?}");
-}
-
-#[test]
-fn gives_up_after_max_attempts_with_a_terminal_event() {
-    let mut f = Fake::new(builder().max_attempts(Some(3)));
-    f.s.connect(f.now).unwrap();
-    f.step();
-    for _ in 0..2 {
-        f.refuse_transport();
-        f.advance();
-    }
-    f.refuse_transport();
-    let evs = f.events();
-    assert!(
-        matches!(evs.last(), Some(SessionEvent::Closed { reason: CloseReason::GaveUp { attempts: 3 } })),
-        "{evs:?}"
-    );
-    assert_eq!((f.s.state(), f.s.poll_timeout(), f.opened), (SessionState::Closed, None, 3));
-    assert_eq!(f.s.connect(f.now), Err(CommandError::Closed));
-    assert_eq!(f.s.send(Message::Text("x".into()), f.now), Err(CommandError::Closed));
 }
 
 #[test]

@@ -1,5 +1,7 @@
 //! Requests (responses, timeouts, lost connections, late and unknown
 //! responses), latency statistics, the outbound queue and the rate limit.
+//! (A timeout with its late answer, and requests lost with a connection:
+//! `tests/tests/testkit.rs`, on the public test kit.)
 
 use super::*;
 use crate::RateLimit;
@@ -78,19 +80,6 @@ fn drained_messages_keep_their_place_among_other_events() {
 }
 
 #[test]
-fn a_request_times_out_at_its_deadline_and_its_late_answer_is_unmatched() {
-    let mut f = Fake::open(builder());
-    let id = f.s.request("slow", None, Some(secs(2)), f.now).unwrap();
-    f.step();
-    assert_eq!(f.s.poll_timeout(), Some(f.now + secs(2)));
-    assert_eq!(f.advance(), secs(2));
-    assert_eq!(f.events(), [SessionEvent::RequestFailed { id, reason: RequestFailure::Timeout }]);
-    f.server_text(&reply(id));
-    assert_eq!(f.events(), [SessionEvent::Unmatched { id, message: Message::Text(reply(id).into()) }]);
-    assert_eq!(f.s.metrics(f.now).pending_requests, 0);
-}
-
-#[test]
 fn feed_messages_pass_through_while_requests_are_pending() {
     let mut f = Fake::open(builder());
     f.s.request("x", None, None, f.now).unwrap();
@@ -138,27 +127,6 @@ fn responses_among_feed_messages_keep_their_place_and_end_their_request_once() {
     assert_eq!(evs[0], text(&note(5)));
     assert!(matches!(&evs[1], SessionEvent::Unmatched { id, .. } if *id == a), "answered already: {evs:?}");
     assert_eq!(evs[2], text(&note(6)));
-}
-
-#[test]
-fn sent_requests_fail_on_disconnect_and_queued_ones_go_after_reconnect() {
-    let mut f = Fake::open(builder());
-    let sent = f.s.request("a", None, None, f.now).unwrap();
-    f.step();
-    f.server_drop();
-    let queued = f.s.request("b", None, None, f.now).unwrap();
-    f.s.send(Message::Text("queued-msg".into()), f.now).unwrap();
-    let evs = f.events();
-    assert!(evs.contains(&SessionEvent::RequestFailed { id: sent, reason: RequestFailure::ConnectionLost }));
-    assert_eq!(f.s.metrics(f.now).queue_len, 2);
-    f.got();
-    f.advance();
-    f.establish();
-    let texts = f.texts();
-    assert_eq!(texts.len(), 2);
-    assert_eq!((id_of(&texts[0]), texts[1].as_str()), (queued, "queued-msg"), "in order, never the lost one");
-    f.server_text(&reply(queued));
-    assert!(matches!(f.events().last(), Some(SessionEvent::Response { id, .. }) if *id == queued));
 }
 
 #[test]

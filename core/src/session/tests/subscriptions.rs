@@ -1,4 +1,5 @@
-//! Subscriptions and authentication across reconnects.
+//! Subscriptions and authentication across reconnects. (Auth, then one
+//! resubscribe, after every reconnect: `tests/tests/testkit.rs`, on the public test kit.)
 
 use super::*;
 use crate::hooks::{Decision, ReconnectPolicy, SessionError};
@@ -10,34 +11,6 @@ fn with_auth() -> SessionBuilder {
 
 fn answer(f: &mut Fake, request: &str, result: &str) {
     f.server_text(&format!(r#"{{"jsonrpc":"2.0","id":{},{result}}}"#, id_of(request)));
-}
-
-#[test]
-fn subscriptions_wait_for_auth_and_are_sent_again_once_after_every_reconnect() {
-    let mut f = Fake::new(with_auth());
-    f.s.subscribe(&["trades.BTC", "book.ETH", "trades.BTC"], f.now).unwrap();
-    assert_eq!(f.s.subscriptions(), ["trades.BTC", "book.ETH"]);
-    f.s.connect(f.now).unwrap();
-    f.step();
-    for attempt in 1..=3u32 {
-        f.establish();
-        let texts = f.texts();
-        assert_eq!(texts.len(), 1, "only the auth request before auth is accepted: {texts:?}");
-        assert_eq!(method_of(&texts[0]), "public/auth");
-        assert_eq!(f.s.state(), SessionState::Authenticating);
-        answer(&mut f, &texts[0], r#""result":{"access_token":"t"}"#);
-        let texts = f.texts();
-        assert_eq!(texts.len(), 1, "one subscribe for every channel");
-        assert_eq!(method_of(&texts[0]), "public/subscribe");
-        assert!(texts[0].contains(r#""channels":["trades.BTC","book.ETH"]"#));
-        answer(&mut f, &texts[0], r#""result":["trades.BTC","book.ETH"]"#);
-        let evs = f.events();
-        assert!(evs.iter().any(|e| matches!(e, SessionEvent::Connected { .. })));
-        assert!(evs.contains(&SessionEvent::Subscribed { channels: vec!["trades.BTC".into(), "book.ETH".into()] }));
-        assert_eq!(f.s.state(), SessionState::Open, "attempt {attempt}");
-        f.server_drop();
-        f.advance();
-    }
 }
 
 #[test]
