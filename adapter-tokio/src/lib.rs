@@ -67,3 +67,9 @@ pub type Builder = wslink_adapter::Builder<Tokio>;
 pub async fn connect(url: &str) -> Result<(Client, Events), Error> {
     Builder::new(url)?.connect().await
 }
+
+/// The README's Rust examples that are marked to compile (record, replay,
+/// test kit) run as doctests of this crate; the rest are marked `ignore`.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeExamples;
