@@ -274,7 +274,7 @@ fn event_entry(event: &SessionEvent) -> Entry {
 }
 
 /// An I/O error kind from its `Debug` name; `Other` for names this build does not know.
-fn error_kind(name: &str) -> std::io::ErrorKind {
+pub(crate) fn error_kind(name: &str) -> std::io::ErrorKind {
     use std::io::ErrorKind::*;
     [
         NotFound,

@@ -69,7 +69,7 @@ impl Connection {
         let frame =
             Frame { fin: head.fin, opcode: head.opcode, compressed: head.compressed, payload: self.pool.wrap(payload) };
         if let Err(e) = self.on_frame(frame, now) {
-            self.fail(e);
+            self.violation(e, now);
         }
     }
 }

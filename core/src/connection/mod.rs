@@ -619,19 +619,24 @@ impl Connection {
                 Err(e) => Err(e),
             };
             if let Err(e) = result {
-                if matches!(self.phase, Phase::Open) {
-                    // Read nothing more; act once the caller has taken every
-                    // message before it (those of earlier reads it may still
-                    // be answering), and at the latest after `close_timeout`.
-                    self.input.clear();
-                    self.large = None;
-                    let latest = after(now, self.config.close_timeout);
-                    self.fault = Some(HeldFault { error: e, read_at: now, latest, due: false });
-                    return;
-                }
-                self.fail(e);
+                return self.violation(e, now);
             }
         }
+    }
+
+    /// A protocol violation was read: while open, it is held until the
+    /// caller has taken every message before it (those of earlier reads it
+    /// may still be answering), at the latest `close_timeout`; otherwise
+    /// the connection fails at once. Nothing more is read either way.
+    fn violation(&mut self, error: ProtocolError, now: Instant) {
+        if matches!(self.phase, Phase::Open) {
+            self.input.clear();
+            self.large = None;
+            let latest = after(now, self.config.close_timeout);
+            self.fault = Some(HeldFault { error, read_at: now, latest, due: false });
+            return;
+        }
+        self.fail(error);
     }
 
     fn on_frame(&mut self, frame: Frame, now: Instant) -> Result<(), ProtocolError> {

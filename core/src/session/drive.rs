@@ -36,7 +36,10 @@ impl Session {
         }
         if let Some(tape) = self.tape.as_mut() {
             // The upgrade request carries what the user marked secret.
-            tape.secret_pending = self.hooks.headers.is_some() || request.has_sensitive_header(&self.sensitive_headers);
+            // The URL's query may carry a token too (the header redacts it).
+            tape.secret_pending = self.hooks.headers.is_some()
+                || request.has_sensitive_header(&self.sensitive_headers)
+                || request.url().resource().contains('?');
         }
         match Connection::check(request, &self.config.connection) {
             Ok(request) => {
@@ -57,7 +60,12 @@ impl Session {
 
     /// The transport failed: it could not open, or it broke.
     pub fn handle_transport_error(&mut self, kind: std::io::ErrorKind, message: &str, now: Instant) {
+        let mut kind = kind;
         if let Some(tape) = self.tape.as_mut() {
+            // A kind a replay cannot name (std's unstable ones, such as a
+            // DNS failure's) is `Other` in a recorded session, so that the
+            // replay sees what the recording did.
+            kind = crate::replay::error_kind(&format!("{kind:?}"));
             tape.input(Entry::Error { kind: format!("{kind:?}"), msg: message.to_owned() }, now);
         }
         self.transport_error(kind, message, now);

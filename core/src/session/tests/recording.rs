@@ -79,6 +79,23 @@ fn a_changed_setting_diverges_where_it_shows() {
 }
 
 #[test]
+fn a_token_in_the_url_stays_out_and_its_upgrade_is_redacted() {
+    let tape = MemoryRecorder::new(1 << 20);
+    let b = Session::builder("ws://feed.test:9001/ws?token=abc-999").unwrap().ping(None);
+    let mut f = Fake::new(b.recorder(tape.clone(), SEED));
+    f.s.connect(f.now).unwrap();
+    f.step();
+    f.establish();
+    let text = tape.text();
+    assert!(!text.contains("abc-999"), "{text}");
+    assert!(text.contains("/ws?<redacted>"));
+    assert!(
+        text.contains(r#""k":"transmit","len""#) && text.contains(r#""redacted":true"#),
+        "the upgrade is not digested"
+    );
+}
+
+#[test]
 fn secrets_stay_out_of_the_recording() {
     let (_, tape) = a_session(builder().header("X-Api-Key", "k-123").sensitive_header("x-api-key"));
     let text = tape.text();
