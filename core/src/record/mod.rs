@@ -8,8 +8,13 @@
 //! values and the URL's query are redacted in the header, and the bytes of
 //! the upgrade request (when it carries a sensitive header or `headers_fn`
 //! output) and of the authenticator's message are recorded as "redacted"
-//! rather than digested. Bytes the server sent are kept whole: an exact
-//! replay needs them.
+//! rather than digested, and so are those of `on_upgrade` messages and of an
+//! upgrade whose URL has a query. Bytes the server sent are kept whole: an
+//! exact replay needs them (a token the server returns is in the file).
+//! Not redacted: subprotocol names (some APIs carry a token in one), and
+//! with permessage-deflate's context takeover the digests of messages sent
+//! after a secret one depend on it; do not record such sessions where the
+//! file could be read by someone who should not guess the secret.
 
 pub mod format;
 

@@ -277,6 +277,10 @@ impl Session {
 
     fn on_upgraded(&mut self, response: Box<UpgradeResponse>, now: Instant) {
         let upgrade_messages = self.hooks.on_upgrade.as_mut().map(|f| f()).unwrap_or_default();
+        if let (Some(tape), false) = (self.tape.as_mut(), upgrade_messages.is_empty()) {
+            // Messages sent on upgrade often log in: treated as the authenticator's are.
+            tape.secret_pending = true;
+        }
         for message in &upgrade_messages {
             self.send_raw(message);
         }
