@@ -22,6 +22,8 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use std::fmt::Write as _;
+
 use data_encoding::BASE64;
 
 use crate::message::Message;
@@ -124,9 +126,16 @@ impl Tape {
         self.write(entry);
     }
 
-    /// Bytes read at `now`.
+    /// Bytes read at `now`. The line is written by hand, base64 straight
+    /// into it (it needs no JSON escaping): on a flood this is most of the
+    /// recording's work.
     pub(crate) fn read(&mut self, bytes: &[u8], now: Instant) {
-        self.input(Entry::Read { b64: BASE64.encode(bytes) }, now);
+        self.t = u64::try_from(now.saturating_duration_since(self.t0).as_nanos()).unwrap_or(u64::MAX);
+        let mut line = String::with_capacity(40 + BASE64.encode_len(bytes.len()));
+        let _ = write!(line, r#"{{"t":{},"k":"read","b64":""#, self.t);
+        BASE64.encode_append(bytes, &mut line);
+        line.push_str("\"}");
+        self.recorder.record(line);
     }
 
     /// A transmit was just created (it is polled later, in order).
@@ -154,16 +163,19 @@ impl Tape {
 
     /// An event was polled.
     pub(crate) fn event(&mut self, event: &SessionEvent) {
-        let entry = match event {
-            SessionEvent::Message(m) => message_entry(m),
-            other => Entry::Event { ev: format!("{other:?}") },
-        };
-        self.write(entry);
+        match event {
+            SessionEvent::Message(m) => self.event_message(m),
+            other => self.write(Entry::Event { ev: format!("{other:?}") }),
+        }
     }
 
-    /// A message was polled in a batch (`poll_messages`).
+    /// A message was polled in a batch (`poll_messages`); written by hand,
+    /// as a flood writes one per message (the same line serde would write).
     pub(crate) fn event_message(&mut self, message: &Message) {
-        self.write(message_entry(message));
+        let Entry::Msg { text, len, h, head } = message_entry(message) else { return };
+        let mut line = String::with_capacity(120);
+        let _ = write!(line, r#"{{"t":{},"k":"msg","text":{text},"len":{len},"h":"{h}","head":"{head}"}}"#, self.t);
+        self.recorder.record(line);
     }
 
     /// A `poll_event` made a held violation due.
@@ -178,12 +190,43 @@ pub(crate) fn message_entry(m: &Message) -> Entry {
         Message::Text(t) => (true, t.as_bytes()),
         Message::Binary(b) => (false, b),
     };
-    let head = String::from_utf8_lossy(&bytes[..bytes.len().min(48)]).into_owned();
+    // Printable ASCII but the two characters JSON escapes: readable, and
+    // written into a line as it is.
+    let printable =
+        |b: &u8| if b.is_ascii_graphic() && *b != b'"' && *b != b'\\' || *b == b' ' { *b as char } else { '.' };
+    let head = bytes[..bytes.len().min(48)].iter().map(printable).collect();
     Entry::Msg { text, len: bytes.len(), h: digest(bytes), head }
 }
 
 impl std::fmt::Debug for Tape {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Tape").field("t", &self.t).finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hand_written_lines_read_back_as_serde_writes_them() {
+        let tape = MemoryRecorder::new(1 << 20);
+        #[allow(clippy::disallowed_methods)] // the fake clock's origin
+        let t0 = Instant::now();
+        let header = Header {
+            wslink_recording: format::FORMAT_VERSION,
+            wslink: "0".into(),
+            url: "ws://h/".into(),
+            config: String::new(),
+            seed: String::new(),
+        };
+        let mut t = Tape::start(Box::new(tape.clone()), &header, t0);
+        let nasty = Message::Binary(bytes::Bytes::from_static(b"a\"b\\c\x00\xff\n{}"));
+        t.read(b"\x81\x02hi\xff", t0 + std::time::Duration::from_nanos(5));
+        t.event_message(&nasty);
+        let text = tape.text();
+        let lines: Vec<Line> = text.lines().skip(1).map(|l| serde_json::from_str(l).expect(l)).collect();
+        assert_eq!(lines[0], Line { t: 5, entry: Entry::Read { b64: BASE64.encode(b"\x81\x02hi\xff") } });
+        assert_eq!(lines[1], Line { t: 5, entry: message_entry(&nasty) });
     }
 }
