@@ -92,7 +92,29 @@ impl<R: Runtime> Builder<R> {
         self
     }
 
-    /// Gives up after this many consecutive failed attempts (`None`: never).
+    /// Turns reconnecting off (`false`): the first disconnect closes the
+    /// client with `Closed { reason: Stopped }`. On by default.
+    pub fn reconnect(mut self, on: bool) -> Self {
+        self.session = self.session.reconnect(on);
+        self
+    }
+
+    /// The largest message accepted (default 64 MiB): a larger one closes the connection with 1009.
+    pub fn max_message_size(mut self, bytes: usize) -> Self {
+        self.session = self.session.max_message_size(bytes);
+        self
+    }
+
+    /// The largest frame accepted (default 16 MiB): a larger one closes the connection with 1009.
+    pub fn max_frame_size(mut self, bytes: usize) -> Self {
+        self.session = self.session.max_frame_size(bytes);
+        self
+    }
+
+    /// Gives up after `max` connection attempts in a row, the first one
+    /// included (`None`: never); a clean close by the server counts too, and
+    /// a connection that stayed open for `backoff.reset_after` starts the
+    /// count again.
     pub fn max_attempts(mut self, max: Option<u32>) -> Self {
         self.session = self.session.max_attempts(max);
         self

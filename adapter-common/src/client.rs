@@ -180,6 +180,12 @@ impl Client {
         self.ask(|r| Command::Send(Box::new((message, r)))).await
     }
 
+    /// Sends a message as it is (or queues it while reconnecting): an echo
+    /// hands back what it received, with no copy.
+    pub async fn send(&self, message: Message) -> Result<(), ClientError> {
+        self.ask(|r| Command::Send(Box::new((message, r)))).await
+    }
+
     /// Sends a binary message (or queues it while reconnecting).
     pub async fn send_binary(&self, data: impl Into<bytes::Bytes>) -> Result<(), ClientError> {
         let message = Message::Binary(data.into());

@@ -79,9 +79,9 @@ pub use wslink_adapter::{
     Resolver, Response, Roots, TlsOptions, TrySendError,
 };
 pub use wslink_core::{
-    hooks, presets, record, replay, BackoffConfig, CloseCode, CloseReason, CompressionStats, DeflateConfig,
-    DeflateParams, DisconnectReason, HeartbeatHealth, LatencyStats, Message, Metrics, PingConfig, RateLimit,
-    RequestFailure, SessionConfig, SessionEvent, SessionState,
+    hooks, presets, record, replay, BackoffConfig, CloseCode, CloseReason, CompressionStats, ConnectionConfig,
+    DeflateConfig, DeflateParams, DisconnectReason, HeartbeatHealth, LatencyStats, Message, Metrics, PingConfig,
+    RateLimit, RequestFailure, SessionConfig, SessionEvent, SessionState,
 };
 
 /// Configures and starts a client on smol.

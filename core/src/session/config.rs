@@ -30,6 +30,10 @@ pub struct SessionConfig {
     pub connection: ConnectionConfig,
     /// The reconnect schedule.
     pub backoff: BackoffConfig,
+    /// When false, the session never reconnects by itself: the first
+    /// connection that ends (or attempt that fails) closes it with
+    /// `Closed { reason: Stopped }`, whatever the policy says. Default true.
+    pub reconnect: bool,
     /// When false, a connection that ends in an error (anything but a clean
     /// close by the server) stops the session instead of reconnecting.
     pub reconnect_on_error: bool,
@@ -71,6 +75,7 @@ impl SessionConfig {
             request,
             connection: ConnectionConfig::default(),
             backoff: BackoffConfig::default(),
+            reconnect: true,
             reconnect_on_error: true,
             connect_timeout: Duration::from_secs(10),
             auth_timeout: Duration::from_secs(10),
@@ -238,7 +243,18 @@ impl SessionBuilder {
         self
     }
 
-    /// Gives up after this many consecutive failed attempts (`None`: never).
+    /// Turns reconnecting off (`false`): the first disconnect closes the
+    /// session with `Closed { reason: Stopped }`. On by default.
+    pub fn reconnect(mut self, on: bool) -> Self {
+        self.config.reconnect = on;
+        self
+    }
+
+    /// Gives up after `max` connection attempts in a row, the first one
+    /// included, with `Closed { reason: GaveUp }` (`None`: never). Every
+    /// disconnect that leads to a reconnect counts, a clean close by the
+    /// server too; a connection that stayed open for `backoff.reset_after`
+    /// starts the count again.
     pub fn max_attempts(mut self, max: Option<u32>) -> Self {
         self.config.backoff.max_attempts = max;
         self
@@ -254,6 +270,19 @@ impl SessionBuilder {
     /// Closes the link when nothing arrives for `idle`.
     pub fn idle_timeout(mut self, idle: Duration) -> Self {
         self.config.idle_timeout = Some(idle);
+        self
+    }
+
+    /// The largest message accepted, reassembled and inflated (default 64 MiB):
+    /// a larger one closes the connection with 1009.
+    pub fn max_message_size(mut self, bytes: usize) -> Self {
+        self.config.connection.max_message_size = bytes;
+        self
+    }
+
+    /// The largest frame accepted (default 16 MiB): a larger one closes the connection with 1009.
+    pub fn max_frame_size(mut self, bytes: usize) -> Self {
+        self.config.connection.max_frame_size = bytes;
         self
     }
 

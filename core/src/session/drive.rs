@@ -479,7 +479,7 @@ impl Session {
             return self.finish(CloseReason::Requested, now);
         }
         let decision = decision.unwrap_or_else(|| {
-            if is_error && !self.config.reconnect_on_error {
+            if !self.config.reconnect || (is_error && !self.config.reconnect_on_error) {
                 Decision::Stop
             } else {
                 self.hooks.policy.on_disconnect(&reason, self.backoff.failures() + 1)

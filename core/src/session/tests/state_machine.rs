@@ -290,3 +290,22 @@ proptest! {
         model.finish();
     }
 }
+
+#[test]
+fn with_reconnect_off_the_first_disconnect_closes_the_session_whatever_the_policy() {
+    struct Always;
+    impl crate::hooks::ReconnectPolicy for Always {
+        fn on_disconnect(&mut self, _: &DisconnectReason, _: u32) -> crate::hooks::Decision {
+            crate::hooks::Decision::ReconnectNow
+        }
+    }
+    for drop in [Fake::server_drop as fn(&mut Fake), |f: &mut Fake| f.input(&[0x88, 0x02, 0x03, 0xE8])] {
+        let mut f = Fake::open(builder().reconnect(false).policy(Always));
+        drop(&mut f);
+        let events = f.events();
+        assert!(matches!(events.first(), Some(SessionEvent::Disconnected { .. })), "{events:?}");
+        assert_eq!(events.last(), Some(&SessionEvent::Closed { reason: CloseReason::Stopped }), "{events:?}");
+        assert!(!events.iter().any(|e| matches!(e, SessionEvent::Reconnecting { .. })));
+        assert_eq!((f.opened, f.s.state()), (1, SessionState::Closed));
+    }
+}

@@ -1,0 +1,71 @@
+//! The calls a newcomer reaches for first, on both runtimes against real
+//! peers: reconnecting turned off in one call, an echo that sends back the
+//! message it received, and the message size limit on the builder.
+
+use wslink_adapter::Runtime;
+use wslink_core::{CloseReason, ConnectionError, DisconnectReason, Message, ProtocolError, SessionEvent};
+use wslink_tests::peers::{echo_server, ExchangeServer};
+use wslink_tests::scenario::{builder, run, until};
+use wslink_tests::scenarios;
+use wslink_tokio::Bytes;
+
+scenarios!(
+    with_reconnect_off_a_dropped_link_closes_the_client,
+    an_echo_sends_back_the_message_it_received,
+    a_message_over_the_builders_limit_closes_with_1009
+);
+
+async fn with_reconnect_off_a_dropped_link_closes_the_client<R: Runtime>() {
+    let server = ExchangeServer::start(true).await;
+    let (_client, mut events) =
+        builder::<R>(&format!("ws://{}/", server.addr)).reconnect(false).connect().await.expect("connected");
+    server.drop_all();
+    let seen = until(&mut events, |e| matches!(e, SessionEvent::Closed { .. })).await;
+    assert!(seen.iter().any(|e| matches!(e, SessionEvent::Disconnected { .. })), "{seen:?}");
+    assert!(!seen.iter().any(|e| matches!(e, SessionEvent::Reconnecting { .. })), "{seen:?}");
+    assert_eq!(seen.last(), Some(&SessionEvent::Closed { reason: CloseReason::Stopped }));
+    assert_eq!(events.recv().await, None, "the stream ends");
+}
+
+async fn an_echo_sends_back_the_message_it_received<R: Runtime>() {
+    let addr = echo_server(None).await;
+    let (client, mut events) = builder::<R>(&format!("ws://{addr}/")).connect().await.expect("connected");
+    let first = Message::Binary(Bytes::from_static(b"tick 1"));
+    client.send(first.clone()).await.expect("sent");
+    let seen = until(&mut events, |e| matches!(e, SessionEvent::Message(_))).await;
+    let Some(SessionEvent::Message(received)) = seen.last().cloned() else { unreachable!("until stops at a message") };
+    assert_eq!(received, first);
+    // The message received goes back as it is: no copy into a new buffer.
+    client.send(received.clone()).await.expect("echoed");
+    let seen = until(&mut events, |e| matches!(e, SessionEvent::Message(_))).await;
+    assert_eq!(seen.last(), Some(&SessionEvent::Message(received)));
+    client.close(wslink_core::CloseCode::Normal, "").await.expect("closed");
+}
+
+async fn a_message_over_the_builders_limit_closes_with_1009<R: Runtime>() {
+    let addr = echo_server(None).await;
+    let (client, mut events) = builder::<R>(&format!("ws://{addr}/"))
+        .max_message_size(1000)
+        .reconnect(false)
+        .connect()
+        .await
+        .expect("connected");
+    client.send_binary(vec![7u8; 1000]).await.expect("sent");
+    let seen = until(&mut events, |e| matches!(e, SessionEvent::Message(_))).await;
+    assert!(matches!(seen.last(), Some(SessionEvent::Message(m)) if m.len() == 1000), "at the limit: accepted");
+    client.send_binary(vec![7u8; 1001]).await.expect("sent");
+    let seen = until(&mut events, |e| matches!(e, SessionEvent::Closed { .. })).await;
+    let closed = seen.iter().find_map(|e| match e {
+        SessionEvent::Disconnected { reason: DisconnectReason::Closed(c) } => Some(c.clone()),
+        _ => None,
+    });
+    let closed = closed.expect("a disconnect with the close");
+    assert_eq!(closed.sent_code.map(u16::from), Some(1009), "{closed:?}");
+    assert!(
+        matches!(
+            closed.error,
+            Some(ConnectionError::Protocol(ProtocolError::MessageTooLarge { size: 1001, limit: 1000 }))
+        ),
+        "{closed:?}"
+    );
+}
