@@ -68,8 +68,9 @@ pub async fn connect(url: &str) -> Result<(Client, Events), Error> {
     Builder::new(url)?.connect().await
 }
 
-/// The README's Rust examples that are marked to compile (record, replay,
-/// test kit) run as doctests of this crate; the rest are marked `ignore`.
+/// The README's Rust examples that are marked to compile (your own loop,
+/// driving the core, record, replay, the test kit) are doctests of this
+/// crate; the sketches that are not complete programs are marked `ignore`.
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
 struct ReadmeExamples;
