@@ -111,6 +111,21 @@ impl<R: Runtime> Builder<R> {
         self
     }
 
+    /// Delivers the server's pings and pongs as `SessionEvent::Ping` and
+    /// `SessionEvent::Pong` (off by default; pings are delivered anyway when
+    /// `auto_pong` is off, for the user to answer with `Client::pong`).
+    pub fn control_events(mut self, on: bool) -> Self {
+        self.session = self.session.control_events(on);
+        self
+    }
+
+    /// Answers the server's pings by itself (`true`, the default), or leaves
+    /// them to the user (`false`: each arrives as `SessionEvent::Ping`).
+    pub fn auto_pong(mut self, on: bool) -> Self {
+        self.session = self.session.config(|c| c.connection.auto_pong = on);
+        self
+    }
+
     /// Gives up after `max` connection attempts in a row, the first one
     /// included (`None`: never); a clean close by the server counts too, and
     /// a connection that stayed open for `backoff.reset_after` starts the

@@ -90,6 +90,8 @@ pub(crate) enum Command {
     Subscribe(Box<(Vec<String>, Reply<()>)>),
     Unsubscribe(Box<(Vec<String>, Reply<()>)>),
     Reconnect(Reply<()>),
+    /// A protocol ping (`true`) or pong with this payload.
+    Control(Box<(bool, bytes::Bytes, Reply<()>)>),
     Close(Box<(CloseCode, String, Reply<()>)>),
     Snapshot(oneshot::Sender<Snapshot>),
 }
@@ -241,6 +243,20 @@ impl Client {
     pub async fn unsubscribe(&self, channels: &[&str]) -> Result<(), ClientError> {
         let channels = channels.iter().map(|c| (*c).to_owned()).collect();
         self.ask(|r| Command::Unsubscribe(Box::new((channels, r)))).await
+    }
+
+    /// Sends a protocol ping (payload at most 125 bytes); its pong arrives as
+    /// `SessionEvent::Pong` when the builder turned `control_events` on.
+    pub async fn ping(&self, payload: impl Into<bytes::Bytes>) -> Result<(), ClientError> {
+        let payload = payload.into();
+        self.ask(|r| Command::Control(Box::new((true, payload, r)))).await
+    }
+
+    /// Sends a protocol pong: the answer to a `SessionEvent::Ping` when the
+    /// connection's `auto_pong` is off.
+    pub async fn pong(&self, payload: impl Into<bytes::Bytes>) -> Result<(), ClientError> {
+        let payload = payload.into();
+        self.ask(|r| Command::Control(Box::new((false, payload, r)))).await
     }
 
     /// Drops the current connection and connects again at once.

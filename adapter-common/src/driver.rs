@@ -584,6 +584,10 @@ fn execute(session: &mut Session, r: &mut Routing, command: Command, at: Instant
             answer(reply, session.unsubscribe(&refs, at));
         }
         Command::Reconnect(reply) => answer(reply, session.reconnect(at)),
+        Command::Control(control) => {
+            let (ping, payload, reply) = *control;
+            answer(reply, if ping { session.ping(&payload, at) } else { session.pong(&payload, at) });
+        }
         Command::Close(close) => {
             let (code, reason, reply) = *close;
             match session.close(code, &reason, at) {

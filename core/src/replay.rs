@@ -123,7 +123,7 @@ fn check(entry: &Entry) -> Result<(), String> {
         _ => Ok(()),
     };
     match entry {
-        Entry::Read { b64: data } => b64(data),
+        Entry::Read { b64: data } | Entry::Ping { b64: data } | Entry::Pong { b64: data } => b64(data),
         Entry::Send { text: None, b64: Some(data), .. } => b64(data),
         Entry::Send { text: Some(_), b64: None, .. } => Ok(()),
         Entry::Send { .. } => Err("a send needs exactly one of text and b64".into()),
@@ -238,6 +238,8 @@ fn feed(s: &mut Session, entry: &Entry, now: Instant) -> Option<(String, String)
         Entry::Unsubscribe { channels } => {
             drop(s.unsubscribe(&channels.iter().map(String::as_str).collect::<Vec<_>>(), now))
         }
+        Entry::Ping { b64 } => drop(s.ping(&BASE64.decode(b64.as_bytes()).unwrap_or_default(), now)),
+        Entry::Pong { b64 } => drop(s.pong(&BASE64.decode(b64.as_bytes()).unwrap_or_default(), now)),
         Entry::Open => s.handle_transport_open(now),
         Entry::Error { kind, msg } => s.handle_transport_error(error_kind(kind), msg, now),
         Entry::Tls { failure } => s.handle_tls_failure(failure.clone(), now),

@@ -9,10 +9,14 @@ use wslink_tests::scenario::{builder, run, until};
 use wslink_tests::scenarios;
 use wslink_tokio::Bytes;
 
+use futures_util::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+
 scenarios!(
     with_reconnect_off_a_dropped_link_closes_the_client,
     an_echo_sends_back_the_message_it_received,
-    a_message_over_the_builders_limit_closes_with_1009
+    a_message_over_the_builders_limit_closes_with_1009,
+    pings_and_pongs_reach_the_user_who_can_answer_by_hand
 );
 
 async fn with_reconnect_off_a_dropped_link_closes_the_client<R: Runtime>() {
@@ -68,4 +72,45 @@ async fn a_message_over_the_builders_limit_closes_with_1009<R: Runtime>() {
         ),
         "{closed:?}"
     );
+}
+
+/// A server that pings the client once, then reports the first pong it reads
+/// (tungstenite answers the client's pings by itself while it reads).
+async fn pinging_server() -> (std::net::SocketAddr, tokio::sync::oneshot::Receiver<Vec<u8>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind on loopback");
+    let addr = listener.local_addr().expect("bound address");
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let Ok((tcp, _)) = listener.accept().await else { return };
+        let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else { return };
+        if ws.send(WsMessage::Ping(Bytes::from_static(b"srv"))).await.is_err() {
+            return;
+        }
+        let mut tx = Some(tx);
+        while let Some(Ok(message)) = ws.next().await {
+            if let (WsMessage::Pong(payload), Some(tx)) = (message, tx.take()) {
+                let _ = tx.send(payload.to_vec());
+            }
+        }
+    });
+    (addr, rx)
+}
+
+async fn pings_and_pongs_reach_the_user_who_can_answer_by_hand<R: Runtime>() {
+    let (addr, pong) = pinging_server().await;
+    let (client, mut events) = builder::<R>(&format!("ws://{addr}/"))
+        .control_events(true)
+        .auto_pong(false)
+        .connect()
+        .await
+        .expect("connected");
+    let seen = until(&mut events, |e| matches!(e, SessionEvent::Ping(_))).await;
+    assert_eq!(seen.last(), Some(&SessionEvent::Ping(Bytes::from_static(b"srv"))));
+    client.pong(Bytes::from_static(b"srv")).await.expect("answered by hand");
+    let answered = tokio::time::timeout(wslink_tests::scenario::WAIT, pong).await.expect("in time").expect("a pong");
+    assert_eq!(answered, b"srv");
+    client.ping(Bytes::from_static(b"mine")).await.expect("pinged");
+    let seen = until(&mut events, |e| matches!(e, SessionEvent::Pong(_))).await;
+    assert_eq!(seen.last(), Some(&SessionEvent::Pong(Bytes::from_static(b"mine"))));
+    client.close(wslink_core::CloseCode::Normal, "").await.expect("closed");
 }

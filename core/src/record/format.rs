@@ -87,6 +87,16 @@ pub enum Entry {
         /// The channels.
         channels: Vec<String>,
     },
+    /// `Session::ping`.
+    Ping {
+        /// The payload, base64.
+        b64: String,
+    },
+    /// `Session::pong`.
+    Pong {
+        /// The payload, base64.
+        b64: String,
+    },
     /// `handle_transport_open`.
     Open,
     /// `handle_transport_error`.

@@ -61,6 +61,11 @@ pub struct SessionConfig {
     pub keep_queue_on_disconnect: bool,
     /// Token-bucket limit on user messages. Default none.
     pub rate_limit: Option<RateLimit>,
+    /// Deliver the pings and pongs the server sends as `SessionEvent::Ping`
+    /// and `SessionEvent::Pong`. Default off. Pings are delivered anyway
+    /// when `connection.auto_pong` is off, since the user must then answer
+    /// them (`Session::pong`).
+    pub control_events: bool,
     /// How many round trips the latency statistics keep. Default 1024.
     pub latency_window: usize,
     /// How long an ended request's id is remembered, so that its late response
@@ -87,6 +92,7 @@ impl SessionConfig {
             queue_while_disconnected: true,
             keep_queue_on_disconnect: true,
             rate_limit: None,
+            control_events: false,
             latency_window: 1024,
             late_response_window: Duration::from_secs(60),
         }
@@ -283,6 +289,12 @@ impl SessionBuilder {
     /// The largest frame accepted (default 16 MiB): a larger one closes the connection with 1009.
     pub fn max_frame_size(mut self, bytes: usize) -> Self {
         self.config.connection.max_frame_size = bytes;
+        self
+    }
+
+    /// Delivers the server's pings and pongs as events (see `SessionConfig::control_events`).
+    pub fn control_events(mut self, on: bool) -> Self {
+        self.config.control_events = on;
         self
     }
 

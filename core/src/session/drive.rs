@@ -258,7 +258,15 @@ impl Session {
                     self.counters.messages_in += 1;
                     self.route(message, now);
                 }
-                ConnectionEvent::Pong(payload) => self.heartbeat.on_pong(&payload, now),
+                ConnectionEvent::Pong(payload) => {
+                    self.heartbeat.on_pong(&payload, now);
+                    if self.config.control_events {
+                        self.emit(SessionEvent::Pong(payload));
+                    }
+                }
+                ConnectionEvent::Ping(payload) if self.config.control_events || !self.config.connection.auto_pong => {
+                    self.emit(SessionEvent::Ping(payload));
+                }
                 ConnectionEvent::Closed(closed) => {
                     if self.user_closing {
                         self.finish(CloseReason::Requested, now);

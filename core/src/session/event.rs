@@ -152,6 +152,12 @@ pub enum SessionEvent {
         /// The state entered.
         to: SessionState,
     },
+    /// The server pinged (with `control_events` on, or `auto_pong` off, when
+    /// the user answers with `pong`).
+    Ping(bytes::Bytes),
+    /// The server ponged (with `control_events` on): an answer to the
+    /// session's heartbeat or to the user's `ping`.
+    Pong(bytes::Bytes),
     /// Open (and authenticated, when configured): messages flow.
     Connected {
         /// Which attempt this is since the last stable connection (1 for the first).

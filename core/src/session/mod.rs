@@ -332,6 +332,36 @@ impl Session {
         Ok(id)
     }
 
+    /// Sends a protocol ping with `payload` (at most 125 bytes) on the open
+    /// connection. The session's own heartbeat pings are separate; the
+    /// server's pong comes back as `SessionEvent::Pong` with `control_events` on.
+    pub fn ping(&mut self, payload: &[u8], now: Instant) -> Result<(), CommandError> {
+        if self.tape.is_some() {
+            self.record(Entry::Ping { b64: data_encoding::BASE64.encode(payload) }, now);
+        }
+        self.control(payload, true)
+    }
+
+    /// Sends a protocol pong: the answer to a `SessionEvent::Ping` when
+    /// `connection.auto_pong` is off (or a one-way heartbeat).
+    pub fn pong(&mut self, payload: &[u8], now: Instant) -> Result<(), CommandError> {
+        if self.tape.is_some() {
+            self.record(Entry::Pong { b64: data_encoding::BASE64.encode(payload) }, now);
+        }
+        self.control(payload, false)
+    }
+
+    fn control(&mut self, payload: &[u8], ping: bool) -> Result<(), CommandError> {
+        self.check_not_closed()?;
+        let conn = self.conn.as_mut().filter(|_| self.state == SessionState::Open).ok_or(CommandError::NotConnected)?;
+        if ping {
+            conn.ping(payload)?;
+        } else {
+            conn.pong(payload)?;
+        }
+        Ok(())
+    }
+
     /// Adds channels to the subscription set; those new to it are subscribed
     /// now when open, and all of them after every reconnect.
     pub fn subscribe(&mut self, channels: &[&str], now: Instant) -> Result<(), CommandError> {

@@ -81,3 +81,38 @@ fn deribit_heartbeat_sets_up_answers_test_requests_and_watches_the_beat() {
     assert_eq!(f.advance(), secs(40) - ms(15));
     assert!(f.events().contains(&SessionEvent::Disconnected { reason: DisconnectReason::HeartbeatTimeout }));
 }
+
+#[test]
+fn control_frames_reach_the_user_when_asked_and_pings_can_be_answered_by_hand() {
+    let mut f = Fake::open(builder().control_events(true));
+    f.input(&[0x89, 0x02, b'h', b'i']); // the server pings
+    f.server_pong(b"yo");
+    assert_eq!(
+        f.events(),
+        [SessionEvent::Ping(bytes::Bytes::from_static(b"hi")), SessionEvent::Pong(bytes::Bytes::from_static(b"yo"))]
+    );
+    assert_eq!(f.got(), [Got::Pong(b"hi".to_vec())], "auto_pong answered");
+    f.s.ping(b"mine", f.now).unwrap();
+    f.step();
+    assert_eq!(f.got(), [Got::Ping(b"mine".to_vec())]);
+
+    // auto_pong off: the ping is delivered even without control_events, and the user answers it.
+    let mut f = Fake::open(builder().config(|c| c.connection.auto_pong = false));
+    f.input(&[0x89, 0x02, b'h', b'i']);
+    assert_eq!(f.events(), [SessionEvent::Ping(bytes::Bytes::from_static(b"hi"))]);
+    assert!(f.got().is_empty(), "nothing answered by itself");
+    f.s.pong(b"hi", f.now).unwrap();
+    f.step();
+    assert_eq!(f.got(), [Got::Pong(b"hi".to_vec())]);
+
+    // Off (the default): neither is an event; control frames need an open link.
+    let mut f = Fake::new(builder());
+    assert_eq!(f.s.ping(b"x", f.now), Err(CommandError::NotConnected));
+    f.s.connect(f.now).unwrap();
+    f.step();
+    f.establish();
+    f.events();
+    f.input(&[0x89, 0x00]);
+    assert!(f.events().is_empty());
+    assert_eq!(f.s.ping(&[0u8; 126], f.now).map_err(|e| matches!(e, CommandError::Send(_))), Err(true), "too long");
+}

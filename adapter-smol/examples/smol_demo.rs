@@ -1,7 +1,7 @@
 //! The smol demo: a wslink client on smol against the test kit's loopback
 //! mock server, which answers JSON-RPC requests and cuts the link once.
 //!
-//! `cargo run -p wslink-smol --example demo`
+//! `cargo run -p wslink-smol --example smol_demo`
 //!
 //! It connects, subscribes, sends requests and prints their latency; the
 //! server cuts the connection; the client reconnects and subscribes again by
