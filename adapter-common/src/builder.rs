@@ -219,6 +219,13 @@ impl<R: Runtime> Builder<R> {
         self
     }
 
+    /// Like [`prepare`](Self::prepare), and may drop a message (`None`): it
+    /// is not sent, and a request dropped so fails at once with `RequestError::Dropped`.
+    pub fn prepare_or_drop(mut self, f: impl FnMut(Message) -> Option<Message> + Send + 'static) -> Self {
+        self.session = self.session.prepare_or_drop(f);
+        self
+    }
+
     /// A token-bucket rate limit with an optional cost per message.
     pub fn rate_limit(mut self, limit: RateLimit, cost: Option<hooks::CostFn>) -> Self {
         self.session = self.session.rate_limit(limit, cost);

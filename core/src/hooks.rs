@@ -205,7 +205,7 @@ pub type RetryFn = Box<dyn FnMut(&RetryContext<'_>) -> Option<Duration> + Send>;
 pub type HeadersFn = Box<dyn FnMut(u32) -> Vec<(String, String)> + Send>;
 /// Messages to send right after each upgrade, before authentication.
 pub type OnUpgradeFn = Box<dyn FnMut() -> Vec<Message> + Send>;
-/// Rewrites each outgoing user message just before it is sent.
-pub type PrepareFn = Box<dyn FnMut(Message) -> Message + Send>;
+/// Rewrites each outgoing user message just before it is sent, or drops it (`None`).
+pub type PrepareFn = Box<dyn FnMut(Message) -> Option<Message> + Send>;
 /// The rate-limit cost of an outgoing user message, in tokens.
 pub type CostFn = Box<dyn Fn(&Message) -> u32 + Send>;

@@ -2,7 +2,7 @@
 //! peers: reconnecting turned off in one call, an echo that sends back the
 //! message it received, and the message size limit on the builder.
 
-use wslink_adapter::Runtime;
+use wslink_adapter::{RequestError, Runtime};
 use wslink_core::{CloseReason, ConnectionError, DisconnectReason, Message, ProtocolError, SessionEvent};
 use wslink_tests::peers::{echo_server, ExchangeServer};
 use wslink_tests::scenario::{builder, run, until};
@@ -16,7 +16,8 @@ scenarios!(
     with_reconnect_off_a_dropped_link_closes_the_client,
     an_echo_sends_back_the_message_it_received,
     a_message_over_the_builders_limit_closes_with_1009,
-    pings_and_pongs_reach_the_user_who_can_answer_by_hand
+    pings_and_pongs_reach_the_user_who_can_answer_by_hand,
+    prepare_may_drop_a_message_and_a_dropped_request_fails_at_once
 );
 
 async fn with_reconnect_off_a_dropped_link_closes_the_client<R: Runtime>() {
@@ -113,4 +114,25 @@ async fn pings_and_pongs_reach_the_user_who_can_answer_by_hand<R: Runtime>() {
     let seen = until(&mut events, |e| matches!(e, SessionEvent::Pong(_))).await;
     assert_eq!(seen.last(), Some(&SessionEvent::Pong(Bytes::from_static(b"mine"))));
     client.close(wslink_core::CloseCode::Normal, "").await.expect("closed");
+}
+
+async fn prepare_may_drop_a_message_and_a_dropped_request_fails_at_once<R: Runtime>() {
+    let addr = echo_server(None).await;
+    let (client, mut events) = builder::<R>(&format!("ws://{addr}/"))
+        .prepare_or_drop(|m| match &m {
+            Message::Text(t) if t.as_str() == "skip" || t.as_str().contains("private/") => None,
+            _ => Some(m),
+        })
+        .connect()
+        .await
+        .expect("connected");
+    client.send_text("skip").await.expect("handed over");
+    assert_eq!(client.request("private/buy", None, None).await, Err(RequestError::Dropped));
+    client.send_text("keep").await.expect("sent");
+    // The echo server echoes what it got: only "keep" came.
+    let seen = until(&mut events, |e| matches!(e, SessionEvent::Message(_))).await;
+    assert_eq!(seen.last(), Some(&SessionEvent::Message(Message::Text("keep".into()))));
+    client.close(wslink_core::CloseCode::Normal, "").await.expect("closed");
+    let rest = until(&mut events, |e| matches!(e, SessionEvent::Closed { .. })).await;
+    assert!(!rest.iter().any(|e| matches!(e, SessionEvent::Message(_))), "nothing else was echoed: {rest:?}");
 }

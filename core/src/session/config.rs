@@ -356,8 +356,16 @@ impl SessionBuilder {
         self
     }
 
-    /// Rewrites each user message just before it is sent.
-    pub fn prepare(mut self, f: impl FnMut(crate::Message) -> crate::Message + Send + 'static) -> Self {
+    /// Rewrites each user message (requests included) just before it is sent.
+    pub fn prepare(mut self, mut f: impl FnMut(crate::Message) -> crate::Message + Send + 'static) -> Self {
+        self.hooks.prepare = Some(Box::new(move |m| Some(f(m))));
+        self
+    }
+
+    /// Like [`prepare`](Self::prepare), and may drop a message (`None`): it
+    /// is not sent, and a request dropped so ends at once with
+    /// `RequestFailed { reason: Dropped }`.
+    pub fn prepare_or_drop(mut self, f: impl FnMut(crate::Message) -> Option<crate::Message> + Send + 'static) -> Self {
         self.hooks.prepare = Some(Box::new(f));
         self
     }

@@ -323,8 +323,7 @@ impl Session {
             }
         };
         if self.state == SessionState::Open && self.outbox.try_pass(cost, now) {
-            self.send_user(message);
-            self.requests.mark_sent(id, now);
+            self.send_request(id, message, now);
         } else {
             let (method, params) = (method.to_owned(), params.map(str::to_owned));
             self.outbox.push(Queued::Request { id, method, params }, cost);
@@ -607,13 +606,26 @@ impl Session {
         self.actions.push_back(action);
     }
 
-    fn send_user(&mut self, message: Message) {
+    /// Sends a user message through `prepare`; false when `prepare` dropped it.
+    fn send_user(&mut self, message: Message) -> bool {
         let message = match self.hooks.prepare.as_mut() {
             Some(prepare) => prepare(message),
-            None => message,
+            None => Some(message),
         };
+        let Some(message) = message else { return false };
         self.counters.messages_out += 1;
         self.send_raw(&message);
+        true
+    }
+
+    /// A request left the queue: sent, or ended now if `prepare` dropped it.
+    fn send_request(&mut self, id: u64, message: Message, now: Instant) {
+        if self.send_user(message) {
+            self.requests.mark_sent(id, now);
+        } else if self.requests.complete(id).is_some() {
+            self.outbox.remove_request(id);
+            self.emit(SessionEvent::RequestFailed { id, reason: RequestFailure::Dropped });
+        }
     }
 
     fn send_raw(&mut self, message: &Message) {
@@ -655,12 +667,13 @@ impl Session {
     fn flush_outbox(&mut self, now: Instant) {
         while self.state == SessionState::Open {
             match self.outbox.pop_ready(now) {
-                Some(Queued::Message(m)) => self.send_user(m),
+                Some(Queued::Message(m)) => {
+                    self.send_user(m);
+                }
                 Some(Queued::Request { id, method, params }) => {
                     if self.requests.is_pending(id) {
                         let message = self.hooks.codec.encode(id, &method, params.as_deref());
-                        self.send_user(message);
-                        self.requests.mark_sent(id, now);
+                        self.send_request(id, message, now);
                     }
                 }
                 None => break,

@@ -232,3 +232,33 @@ fn prepare_rewrites_user_messages_only() {
     assert_eq!(texts[0], "[x]");
     assert_eq!(method_of(&texts[1]), "public/subscribe");
 }
+
+#[test]
+fn prepare_or_drop_drops_messages_and_ends_dropped_requests_at_once() {
+    let keep_public = |m: Message| match &m {
+        Message::Text(t) if t.as_str().contains("private/") || t.as_str() == "skip" => None,
+        _ => Some(m),
+    };
+    let mut f = Fake::open(builder().prepare_or_drop(keep_public));
+    f.s.send(Message::Text("skip".into()), f.now).unwrap();
+    f.s.send(Message::Text("keep".into()), f.now).unwrap();
+    let dropped = f.s.request("private/buy", None, None, f.now).unwrap();
+    let sent = f.s.request("public/get_time", None, None, f.now).unwrap();
+    f.step();
+    let texts = f.texts();
+    assert_eq!(texts.len(), 2, "{texts:?}");
+    assert_eq!(texts[0], "keep");
+    assert_eq!(id_of(&texts[1]), sent);
+    assert_eq!(f.events(), [SessionEvent::RequestFailed { id: dropped, reason: RequestFailure::Dropped }]);
+    assert_eq!(f.s.metrics(f.now).pending_requests, 1, "only the sent request waits");
+    // A queued request dropped when it finally leaves ends then, once.
+    f.server_drop();
+    f.events();
+    let queued = f.s.request("private/sell", None, None, f.now).unwrap();
+    f.advance();
+    f.establish();
+    let events = f.events();
+    let ended: Vec<_> =
+        events.iter().filter(|e| matches!(e, SessionEvent::RequestFailed { id, .. } if *id == queued)).collect();
+    assert_eq!(ended, [&SessionEvent::RequestFailed { id: queued, reason: RequestFailure::Dropped }], "{events:?}");
+}
