@@ -14,9 +14,9 @@ use data_encoding::BASE64;
 
 use crate::error::ConfigError;
 use crate::message::Message;
-use crate::record::format::{digest, span, Entry, Header, Line, FORMAT_VERSION};
-use crate::record::message_entry;
-use crate::session::{Action, Session, SessionBuilder, SessionEvent};
+use crate::record::format::{Entry, Header, Line, FORMAT_VERSION};
+use crate::record::{action_entry, event_entry};
+use crate::session::{Session, SessionBuilder};
 use crate::CloseCode;
 
 /// A recording, parsed and checked.
@@ -256,23 +256,6 @@ fn feed(s: &mut Session, entry: &Entry, now: Instant) -> Option<(String, String)
         _ => {}
     }
     None
-}
-
-fn action_entry(action: &Action) -> Entry {
-    match action {
-        Action::OpenTransport { host, port, tls } => {
-            Entry::OpenTransport { host: host.clone(), port: *port, tls: *tls }
-        }
-        Action::Transmit(bytes) => Entry::Transmit { len: bytes.len(), h: digest(bytes), redacted: false },
-        Action::CloseTransport { wait_for_server } => Entry::CloseTransport { wait: wait_for_server.map(span) },
-    }
-}
-
-fn event_entry(event: &SessionEvent) -> Entry {
-    match event {
-        SessionEvent::Message(m) => message_entry(m),
-        other => Entry::Event { ev: format!("{other:?}") },
-    }
 }
 
 /// An I/O error kind from its `Debug` name; `Other` for names this build does not know.

@@ -147,17 +147,9 @@ impl Tape {
 
     /// An action was polled.
     pub(crate) fn action(&mut self, action: &Action) {
-        let entry = match action {
-            Action::OpenTransport { host, port, tls } => {
-                Entry::OpenTransport { host: host.clone(), port: *port, tls: *tls }
-            }
-            Action::Transmit(bytes) => self.transmits.pop_front().unwrap_or_else(|| Entry::Transmit {
-                len: bytes.len(),
-                h: digest(bytes),
-                redacted: false,
-            }),
-            Action::CloseTransport { wait_for_server } => Entry::CloseTransport { wait: wait_for_server.map(span) },
-        };
+        // A transmit's entry was made when it was created (it knows whether it is secret).
+        let created = matches!(action, Action::Transmit(_)).then(|| self.transmits.pop_front()).flatten();
+        let entry = created.unwrap_or_else(|| action_entry(action));
         self.write(entry);
     }
 
@@ -165,7 +157,7 @@ impl Tape {
     pub(crate) fn event(&mut self, event: &SessionEvent) {
         match event {
             SessionEvent::Message(m) => self.event_message(m),
-            other => self.write(Entry::Event { ev: format!("{other:?}") }),
+            other => self.write(event_entry(other)),
         }
     }
 
@@ -181,6 +173,25 @@ impl Tape {
     /// A `poll_event` made a held violation due.
     pub(crate) fn caught_up(&mut self) {
         self.write(Entry::CaughtUp);
+    }
+}
+
+/// How an action is recorded (a transmit as a digest, not secret).
+pub(crate) fn action_entry(action: &Action) -> Entry {
+    match action {
+        Action::OpenTransport { host, port, tls } => {
+            Entry::OpenTransport { host: host.clone(), port: *port, tls: *tls }
+        }
+        Action::Transmit(bytes) => Entry::Transmit { len: bytes.len(), h: digest(bytes), redacted: false },
+        Action::CloseTransport { wait_for_server } => Entry::CloseTransport { wait: wait_for_server.map(span) },
+    }
+}
+
+/// How an event is recorded.
+pub(crate) fn event_entry(event: &SessionEvent) -> Entry {
+    match event {
+        SessionEvent::Message(m) => message_entry(m),
+        other => Entry::Event { ev: format!("{other:?}") },
     }
 }
 

@@ -20,9 +20,7 @@ impl Session {
 
     /// The transport asked for by `OpenTransport` is open (TCP and TLS done).
     pub fn handle_transport_open(&mut self, now: Instant) {
-        if let Some(tape) = self.tape.as_mut() {
-            tape.input(Entry::Open, now);
-        }
+        self.record(Entry::Open, now);
         if self.state != SessionState::Connecting {
             return;
         }
@@ -88,9 +86,7 @@ impl Session {
 
     /// The transport reached end of stream.
     pub fn handle_eof(&mut self, now: Instant) {
-        if let Some(tape) = self.tape.as_mut() {
-            tape.input(Entry::Eof, now);
-        }
+        self.record(Entry::Eof, now);
         if let Some(conn) = self.conn.as_mut() {
             conn.handle_eof(now);
             self.pump(now);
@@ -134,9 +130,7 @@ impl Session {
     /// connect timeout, backoff and the close timeout keep running (a close
     /// the user asked for ends in time whatever the consumer does).
     pub fn handle_reading_paused(&mut self, now: Instant) {
-        if let Some(tape) = self.tape.as_mut() {
-            tape.input(Entry::Pause, now);
-        }
+        self.record(Entry::Pause, now);
         if self.reading_paused_since.is_some() {
             return;
         }
@@ -151,9 +145,7 @@ impl Session {
     /// none beyond a full wait from `now`, so a link that died during the
     /// pause is still found (at most ping interval + pong timeout from now).
     pub fn handle_reading_resumed(&mut self, now: Instant) {
-        if let Some(tape) = self.tape.as_mut() {
-            tape.input(Entry::Resume, now);
-        }
+        self.record(Entry::Resume, now);
         let Some(since) = self.reading_paused_since.take() else { return };
         self.heartbeat.resume(now);
         if let Some(conn) = self.conn.as_mut() {
@@ -165,9 +157,7 @@ impl Session {
 
     /// Fires every timer that is due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
-        if let Some(tape) = self.tape.as_mut() {
-            tape.input(Entry::Timeout, now);
-        }
+        self.record(Entry::Timeout, now);
         let due = |d: Option<Instant>| d.is_some_and(|d| d <= now);
         if due(self.connect_deadline) {
             self.connect_deadline = None;

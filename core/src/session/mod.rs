@@ -545,7 +545,7 @@ impl Session {
 
     // ----- internals shared with drive.rs -----
 
-    /// Records an input, when recording.
+    /// Records an input, when recording (build costly entries only when `self.tape` is there).
     fn record(&mut self, entry: Entry, now: Instant) {
         if let Some(tape) = self.tape.as_mut() {
             tape.input(entry, now);
