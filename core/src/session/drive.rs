@@ -20,7 +20,7 @@ impl Session {
 
     /// The transport asked for by `OpenTransport` is open (TCP and TLS done).
     pub fn handle_transport_open(&mut self, now: Instant) {
-        self.record(Entry::Open, now);
+        self.record(now, || Entry::Open);
         if self.state != SessionState::Connecting {
             return;
         }
@@ -86,7 +86,7 @@ impl Session {
 
     /// The transport reached end of stream.
     pub fn handle_eof(&mut self, now: Instant) {
-        self.record(Entry::Eof, now);
+        self.record(now, || Entry::Eof);
         if let Some(conn) = self.conn.as_mut() {
             conn.handle_eof(now);
             self.pump(now);
@@ -130,7 +130,7 @@ impl Session {
     /// connect timeout, backoff and the close timeout keep running (a close
     /// the user asked for ends in time whatever the consumer does).
     pub fn handle_reading_paused(&mut self, now: Instant) {
-        self.record(Entry::Pause, now);
+        self.record(now, || Entry::Pause);
         if self.reading_paused_since.is_some() {
             return;
         }
@@ -145,7 +145,7 @@ impl Session {
     /// none beyond a full wait from `now`, so a link that died during the
     /// pause is still found (at most ping interval + pong timeout from now).
     pub fn handle_reading_resumed(&mut self, now: Instant) {
-        self.record(Entry::Resume, now);
+        self.record(now, || Entry::Resume);
         let Some(since) = self.reading_paused_since.take() else { return };
         self.heartbeat.resume(now);
         if let Some(conn) = self.conn.as_mut() {
@@ -157,7 +157,7 @@ impl Session {
 
     /// Fires every timer that is due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
-        self.record(Entry::Timeout, now);
+        self.record(now, || Entry::Timeout);
         let due = |d: Option<Instant>| d.is_some_and(|d| d <= now);
         if due(self.connect_deadline) {
             self.connect_deadline = None;

@@ -220,7 +220,7 @@ impl Session {
 
     /// Starts connecting, if idle. Does nothing while connecting or connected.
     pub fn connect(&mut self, now: Instant) -> Result<(), CommandError> {
-        self.record(Entry::Connect, now);
+        self.record(now, || Entry::Connect);
         self.check_not_closed()?;
         if matches!(self.state, SessionState::Idle | SessionState::Backoff) {
             self.start_attempt(now);
@@ -231,7 +231,7 @@ impl Session {
     /// Drops the current connection, if any, and connects again at once.
     /// Requests in flight fail with `ConnectionLost`.
     pub fn reconnect(&mut self, now: Instant) -> Result<(), CommandError> {
-        self.record(Entry::Reconnect, now);
+        self.record(now, || Entry::Reconnect);
         self.check_not_closed()?;
         match self.state {
             SessionState::Idle | SessionState::Backoff => self.start_attempt(now),
@@ -243,7 +243,7 @@ impl Session {
     /// Closes the session for good: a close handshake when open, then
     /// `Closed { reason: Requested }`. Pending requests fail with `SessionClosed`.
     pub fn close(&mut self, code: CloseCode, reason: &str, now: Instant) -> Result<(), CommandError> {
-        self.record(Entry::Close { code: code.into(), reason: reason.to_owned() }, now);
+        self.record(now, || Entry::Close { code: code.into(), reason: reason.to_owned() });
         self.check_not_closed()?;
         crate::close::check_outgoing(code, reason)?;
         self.user_closing = true;
@@ -264,9 +264,7 @@ impl Session {
 
     /// Sends a message now, or queues it (not connected, or rate-limited).
     pub fn send(&mut self, message: Message, now: Instant) -> Result<(), CommandError> {
-        if self.tape.is_some() {
-            self.record(sent(&message, false), now);
-        }
+        self.record(now, || sent(&message, false));
         let cost = self.admit(&message)?;
         self.send_admitted(message, cost, now);
         Ok(())
@@ -278,9 +276,7 @@ impl Session {
     /// the session closed is refused too, so that event follows `Closed`
     /// (the adapters stop taking posts before `Closed` reaches their stream).
     pub fn post(&mut self, message: Message, now: Instant) {
-        if self.tape.is_some() {
-            self.record(sent(&message, true), now);
-        }
+        self.record(now, || sent(&message, true));
         match self.admit(&message) {
             Ok(cost) => self.send_admitted(message, cost, now),
             Err(error) => self.emit(SessionEvent::Refused { message, error: Box::new(error) }),
@@ -305,10 +301,10 @@ impl Session {
         timeout: Option<Duration>,
         now: Instant,
     ) -> Result<u64, CommandError> {
-        if self.tape.is_some() {
+        self.record(now, || {
             let (method, params) = (method.to_owned(), params.map(str::to_owned));
-            self.record(Entry::Request { method, params, timeout: timeout.map(crate::record::format::span) }, now);
-        }
+            Entry::Request { method, params, timeout: timeout.map(crate::record::format::span) }
+        });
         if let Some(p) = params {
             self.hooks.codec.check_params(p).map_err(CommandError::InvalidParams)?;
         }
@@ -335,18 +331,14 @@ impl Session {
     /// connection. The session's own heartbeat pings are separate; the
     /// server's pong comes back as `SessionEvent::Pong` with `control_events` on.
     pub fn ping(&mut self, payload: &[u8], now: Instant) -> Result<(), CommandError> {
-        if self.tape.is_some() {
-            self.record(Entry::Ping { b64: data_encoding::BASE64.encode(payload) }, now);
-        }
+        self.record(now, || Entry::Ping { b64: data_encoding::BASE64.encode(payload) });
         self.control(payload, true)
     }
 
     /// Sends a protocol pong: the answer to a `SessionEvent::Ping` when
     /// `connection.auto_pong` is off (or a one-way heartbeat).
     pub fn pong(&mut self, payload: &[u8], now: Instant) -> Result<(), CommandError> {
-        if self.tape.is_some() {
-            self.record(Entry::Pong { b64: data_encoding::BASE64.encode(payload) }, now);
-        }
+        self.record(now, || Entry::Pong { b64: data_encoding::BASE64.encode(payload) });
         self.control(payload, false)
     }
 
@@ -364,9 +356,7 @@ impl Session {
     /// Adds channels to the subscription set; those new to it are subscribed
     /// now when open, and all of them after every reconnect.
     pub fn subscribe(&mut self, channels: &[&str], now: Instant) -> Result<(), CommandError> {
-        if self.tape.is_some() {
-            self.record(Entry::Subscribe { channels: channels.iter().map(|c| (*c).to_owned()).collect() }, now);
-        }
+        self.record(now, || Entry::Subscribe { channels: channels.iter().map(|c| (*c).to_owned()).collect() });
         self.check_not_closed()?;
         let mut added: Vec<String> = Vec::new();
         for c in channels {
@@ -384,9 +374,7 @@ impl Session {
 
     /// Removes channels from the set; unsubscribes them now when open.
     pub fn unsubscribe(&mut self, channels: &[&str], now: Instant) -> Result<(), CommandError> {
-        if self.tape.is_some() {
-            self.record(Entry::Unsubscribe { channels: channels.iter().map(|c| (*c).to_owned()).collect() }, now);
-        }
+        self.record(now, || Entry::Unsubscribe { channels: channels.iter().map(|c| (*c).to_owned()).collect() });
         self.check_not_closed()?;
         let removed: Vec<String> =
             self.subscriptions.iter().filter(|s| channels.contains(&s.as_str())).cloned().collect();
@@ -545,10 +533,10 @@ impl Session {
 
     // ----- internals shared with drive.rs -----
 
-    /// Records an input, when recording (build costly entries only when `self.tape` is there).
-    fn record(&mut self, entry: Entry, now: Instant) {
+    /// Records an input at `now`, when recording; `entry` is built only then.
+    fn record(&mut self, now: Instant, entry: impl FnOnce() -> Entry) {
         if let Some(tape) = self.tape.as_mut() {
-            tape.input(entry, now);
+            tape.input(entry(), now);
         }
     }
 
@@ -623,7 +611,6 @@ impl Session {
         if self.send_user(message) {
             self.requests.mark_sent(id, now);
         } else if self.requests.complete(id).is_some() {
-            self.outbox.remove_request(id);
             self.emit(SessionEvent::RequestFailed { id, reason: RequestFailure::Dropped });
         }
     }

@@ -16,9 +16,7 @@ impl Session {
     /// live connection), it ends that connection as a transport error with
     /// the failure's text.
     pub fn handle_tls_failure(&mut self, failure: TlsFailure, now: Instant) {
-        if let Some(tape) = self.tape.as_mut() {
-            tape.input(crate::record::format::Entry::Tls { failure: failure.clone() }, now);
-        }
+        self.record(now, || crate::record::format::Entry::Tls { failure: failure.clone() });
         if self.conn.is_some() {
             return self.transport_error(std::io::ErrorKind::InvalidData, &failure.to_string(), now);
         }
