@@ -283,6 +283,11 @@ impl<R: Runtime> Builder<R> {
         self
     }
 
+    /// The reconnect schedule set so far; a pool restarts a member on it.
+    pub(crate) fn backoff_config(&self) -> BackoffConfig {
+        self.session.settings().backoff.clone()
+    }
+
     /// Starts the client in a new task of the runtime and returns at once; it
     /// connects, and reconnects, in the background.
     pub fn start(self) -> Result<(Client, Events), Error> {

@@ -275,7 +275,8 @@ impl Client {
         decode_state(self.commands.state())
     }
 
-    async fn snapshot(&self) -> Result<Snapshot, ClientError> {
+    /// Metrics, latency and health in one round trip to the driver.
+    pub(crate) async fn snapshot(&self) -> Result<Snapshot, ClientError> {
         let (tx, rx) = oneshot::channel();
         self.commands.send(Command::Snapshot(tx)).await.map_err(|Gone| ClientError::Shutdown)?;
         rx.await.map_err(|_| ClientError::Shutdown)
@@ -315,6 +316,16 @@ impl Events {
     /// Cancel-safe: a batch is taken from the driver only when this completes.
     pub async fn recv(&mut self) -> Option<SessionEvent> {
         poll_fn(|cx| self.poll_event(cx)).await
+    }
+
+    /// Every event waiting, as one batch (what is left of the current one, or
+    /// the next from the driver); `None` once the stream has ended. Lets a
+    /// forwarder (the pool's member task) move events a batch at a time.
+    pub(crate) fn poll_batch(&mut self, cx: &mut Context<'_>) -> Poll<Option<Vec<SessionEvent>>> {
+        if self.batch.len() > 0 {
+            return Poll::Ready(Some(std::mem::take(&mut self.batch).collect()));
+        }
+        self.rx.poll_batch(cx)
     }
 
     fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<SessionEvent>> {

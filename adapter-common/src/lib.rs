@@ -30,7 +30,7 @@ use std::time::Instant;
 
 pub use builder::Builder;
 pub use client::{Client, ClientError, ClientMetrics, Events, RequestError, Response, TrySendError};
-pub use pool::{Pool, PoolError};
+pub use pool::{MemberEvents, Pool, PoolBuilder, PoolError, PoolEvent, PoolEvents};
 pub use recorder::{FileRecorder, RecordingFile};
 pub use tls::{tls_handshake_error, Roots, TlsOptions};
 pub use wslink_core::{CloseReason, DisconnectReason};

@@ -75,8 +75,8 @@ pub use runtime::{Smol, Transport};
 #[cfg(feature = "testkit")]
 pub use wslink_adapter::testkit;
 pub use wslink_adapter::{
-    Client, ClientError, ClientMetrics, Error, Events, FileRecorder, Pool, PoolError, RecordingFile, RequestError,
-    Resolver, Response, Roots, TlsOptions, TrySendError,
+    Client, ClientError, ClientMetrics, Error, Events, FileRecorder, MemberEvents, Pool, PoolBuilder, PoolError,
+    PoolEvent, PoolEvents, RecordingFile, RequestError, Resolver, Response, Roots, TlsOptions, TrySendError,
 };
 pub use wslink_core::{
     hooks, presets, record, replay, BackoffConfig, CloseCode, CloseReason, CompressionStats, ConnectionConfig,

@@ -67,6 +67,7 @@ pub mod record;
 pub mod replay;
 mod requests;
 mod session;
+mod supervise;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 mod tls;
@@ -91,6 +92,7 @@ pub use session::{
     Action, CloseReason, CommandError, DisconnectReason, Metrics, RequestFailure, Session, SessionBuilder,
     SessionConfig, SessionEvent, SessionState,
 };
+pub use supervise::Restarts;
 pub use tls::TlsFailure;
 pub use url::WsUrl;
 

@@ -7,9 +7,10 @@
 
 use std::time::Duration;
 
-use wslink_adapter::{Pool, PoolError, RequestError, Runtime};
+use wslink_adapter::{Pool, PoolError, PoolEvent, RequestError, Runtime};
+use wslink_core::SessionEvent;
 use wslink_tests::peers::hanging_up_server;
-use wslink_tests::scenario::{builder, run};
+use wslink_tests::scenario::{builder, run, WAIT};
 use wslink_tests::scenarios;
 
 scenarios!(a_request_lost_after_sending_is_not_sent_again, an_idempotent_request_fails_over_after_a_lost_connection);
@@ -20,7 +21,7 @@ const SETTLE: Duration = Duration::from_millis(300);
 async fn a_request_lost_after_sending_is_not_sent_again<R: Runtime>() {
     let (addr, received) = hanging_up_server(1).await;
     let url = format!("ws://{addr}/");
-    let (pool, _events) = Pool::connect(2, || Ok(builder::<R>(&url))).await.expect("pool connected");
+    let (pool, _events) = Pool::connect(2, move || Ok(builder::<R>(&url))).await.expect("pool connected");
     let result = pool.request_balanced("private/buy", Some(r#"{"amount":1}"#), None).await;
     assert_eq!(
         result.map(|(i, _)| i),
@@ -34,7 +35,18 @@ async fn a_request_lost_after_sending_is_not_sent_again<R: Runtime>() {
 async fn an_idempotent_request_fails_over_after_a_lost_connection<R: Runtime>() {
     let (addr, received) = hanging_up_server(1).await;
     let url = format!("ws://{addr}/");
-    let (pool, _events) = Pool::connect(2, || Ok(builder::<R>(&url))).await.expect("pool connected");
+    // Members started one after another, so that member k is connection k.
+    let (pool, mut events) = Pool::connect(1, move || Ok(builder::<R>(&url))).await.expect("pool connected");
+    assert_eq!(pool.grow(1), [1]);
+    let second_open = tokio::time::timeout(WAIT, async {
+        while let Some(event) = events.recv().await {
+            if matches!(event, PoolEvent::Member { index: 1, event: SessionEvent::Connected { .. } }) {
+                return true;
+            }
+        }
+        false
+    });
+    assert_eq!(second_open.await, Ok(true), "member 1 opened");
     let (i, response) =
         pool.request_balanced_idempotent("public/get_time", None, None).await.expect("answered on the other client");
     assert!(!response.is_error);
@@ -42,6 +54,5 @@ async fn an_idempotent_request_fails_over_after_a_lost_connection<R: Runtime>() 
     let on = received.lock().expect("log lock").clone();
     assert_eq!(on.len(), 2, "received twice: lost once, then answered");
     assert_ne!(on[0], on[1], "the second time on another connection");
-    // The pool connects its clients one after another, so client k is connection k.
     assert_eq!(on[1], i, "the answer came from the client that received it second");
 }

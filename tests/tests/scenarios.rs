@@ -356,14 +356,14 @@ async fn pool_balances_and_fails_over<R: Runtime>() {
     {
         let server = ExchangeServer::start(true).await;
         let url = format!("ws://{}/", server.addr);
-        let (pool, _events) = Pool::connect(3, || Ok(builder::<R>(&url))).await.expect("pool connected");
+        let (pool, _events) = Pool::connect(3, move || Ok(builder::<R>(&url))).await.expect("pool connected");
         let mut used = std::collections::BTreeSet::new();
         for _ in 0..6 {
             let (i, response) = pool.request_balanced("public/get_time", None, None).await.expect("answered");
             assert!(!response.is_error);
             used.insert(i);
         }
-        pool.clients()[0].close(CloseCode::Normal, "").await.expect("closed");
+        assert!(pool.remove(0).await, "member 0 left the pool");
         for _ in 0..6 {
             let (i, _) = pool.request_balanced("public/get_time", None, None).await.expect("failover");
             assert_ne!(i, 0, "a closed client is never chosen");

@@ -231,6 +231,12 @@ impl SessionBuilder {
         self
     }
 
+    /// The settings so far, for a caller that schedules around the session
+    /// (a pool restarts a member on the member's own backoff schedule).
+    pub fn settings(&self) -> &SessionConfig {
+        &self.config
+    }
+
     /// Adds a fixed upgrade header.
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.config.request = self.config.request.header(name, value);
