@@ -26,7 +26,8 @@ scenarios!(
     a_request_only_pool_answers_through_a_feed_nobody_reads,
     an_unread_stream_of_every_event_pushes_back_on_the_feed,
     a_filtered_stream_carries_only_what_it_keeps,
-    connect_fails_fast_when_a_first_session_fails
+    connect_fails_fast_when_a_first_session_fails,
+    dropping_every_handle_closes_every_member
 );
 
 /// Reads the pool's stream until `want` has held for one event of each of
@@ -313,4 +314,26 @@ async fn connect_fails_fast_when_a_first_session_fails<R: Runtime>() {
     // A builder that fails is reported the same way.
     let result = Pool::builder(|_| wslink_adapter::Builder::<R>::new("http://not-a-websocket")).connect().await;
     assert!(matches!(result, Err(Error::Url(_))), "{result:?}");
+}
+
+async fn dropping_every_handle_closes_every_member<R: Runtime>() {
+    let server = ExchangeServer::start(true).await;
+    let url = format!("ws://{}/", server.addr);
+    let (pool, events) = Pool::connect(3, move || Ok(builder::<R>(&url))).await.expect("pool connected");
+    let copy = pool.clone();
+    drop(pool);
+    assert_eq!(copy.size(), 3, "a handle left keeps the pool");
+    drop((copy, events));
+    let closed = tokio::time::timeout(WAIT, async {
+        loop {
+            let closes = server.log.lock().expect("log lock").closes.clone();
+            if closes.len() == 3 {
+                return closes;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("every member closed");
+    assert!(closed.iter().all(|(_, code)| *code == Some(1000)), "closed cleanly: {closed:?}");
 }
