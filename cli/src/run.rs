@@ -1,0 +1,560 @@
+//! One run of the client, written once for any [`Runtime`]: build the
+//! client from the arguments, send what was asked, then loop over its
+//! events, stdin, signals, request outcomes and the status tick until the
+//! session has closed.
+//!
+//! Invariants:
+//! - Every way of ending that is ours (count reached, input done, Ctrl-C,
+//!   bad input, stdout gone) goes through [`Run::finish`]: it records why and
+//!   asks the client to close with 1000, and the loop goes on draining
+//!   events until the stream ends, so the close handshake completes and
+//!   nothing the driver holds is lost. Only a second signal exits at once.
+//! - The exit code is decided once, after the event stream has ended, from
+//!   why we finished or (if the session ended by itself) from how it closed.
+//! - Messages and requests go to the client in command-line order: sends are
+//!   awaited one by one, and each request future is polled once, which hands
+//!   it to the driver, before the next item.
+//! - No source can starve the others: signals, the close and request
+//!   outcomes are rare and polled first; events and stdin lines take turns.
+
+use std::future::{poll_fn, Future};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use async_signal::{Signal, Signals};
+use futures_lite::future::poll_once;
+use futures_lite::Stream;
+use tokio::sync::mpsc;
+use wslink_adapter::{Builder, Client, Error, Events, RequestError, Response, Roots, Runtime, TlsOptions};
+use wslink_core::{CloseCode, CloseReason, DisconnectReason, Message, PingConfig, SessionEvent, SessionState};
+
+use crate::args::{Args, Outgoing, Ping, StdinMode};
+use crate::exit::{self, Exit};
+use crate::input::{self, Line};
+use crate::output::{Console, Record};
+use crate::status::StatusInfo;
+
+/// How often the status line is redrawn: often enough to look live, rarely
+/// enough to cost nothing next to a flood.
+const STATUS_EVERY: Duration = Duration::from_millis(250);
+
+/// A `--request` on its way: its method and the future of its outcome.
+type PendingRequest = (String, Pin<Box<dyn Future<Output = Result<Response, RequestError>>>>);
+
+/// Why we asked the client to close.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Finish {
+    /// `--count` messages arrived.
+    Count,
+    /// Stdin ended, or every request has its outcome, and nothing else was asked.
+    InputDone,
+    /// A signal; its exit code.
+    Signal(Exit),
+    /// The first connection failed; the code for it.
+    NoConnection(Exit),
+    /// A stdin line was not UTF-8.
+    BadInput,
+    /// Stdout could not be written.
+    OutputFailed,
+}
+
+/// What woke the loop.
+enum Wake {
+    Event(Option<SessionEvent>),
+    Line(Option<Line>),
+    Signal(Exit),
+    /// The close we asked for has returned.
+    Closed,
+    Request(String, Result<Response, RequestError>),
+    Tick,
+}
+
+/// Runs the client described by `args` on `R`, writing through `console`
+/// (which knows whether the status line is shown).
+pub(crate) async fn run<R: Runtime>(args: Args, mut console: Console) -> Exit {
+    let builder = match configure::<R>(&args) {
+        Ok(b) => b,
+        Err((exit, message)) => {
+            console.error(message);
+            return exit;
+        }
+    };
+    // Before the client starts, so that a Ctrl-C at any point after the
+    // first connection closes cleanly instead of killing the process.
+    let signals = match Signals::new(watched_signals()) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            console.notice(format!("Ctrl-C will not close cleanly: {e}"));
+            None
+        }
+    };
+    let stdin = match args.stdin {
+        StdinMode::On => true,
+        StdinMode::Off => false,
+        StdinMode::Auto => input::stdin_has_input(),
+    };
+    let lines = if stdin {
+        match input::spawn_reader() {
+            Ok(rx) => Some(rx),
+            Err(e) => {
+                console.error(format!("cannot read stdin: {e}"));
+                return Exit::Failed;
+            }
+        }
+    } else {
+        None
+    };
+    let (client, events) = match builder.start() {
+        Ok(started) => started,
+        Err(e) => {
+            console.error(&e);
+            return match e {
+                Error::Url(_) | Error::Config(_) => Exit::Usage,
+                Error::Tls(_) => Exit::Tls,
+                _ => Exit::Failed,
+            };
+        }
+    };
+    let mut run = Run::new(args, console, client, events, lines, signals);
+    run.start().await;
+    let exit = run.event_loop::<R>().await;
+    run.console.finish();
+    exit
+}
+
+/// The builder for `args`, or the exit code and message for a setting that
+/// cannot be used (a `--cacert` file that cannot be read, say).
+fn configure<R: Runtime>(args: &Args) -> Result<Builder<R>, (Exit, String)> {
+    let mut b = Builder::<R>::new(&args.url).map_err(|e| (Exit::Usage, e.to_string()))?;
+    for (name, value) in &args.headers {
+        b = b.header(name, value);
+    }
+    for protocol in &args.protocols {
+        b = b.subprotocol(protocol);
+    }
+    b = b.reconnect(args.reconnect).max_attempts(args.max_attempts);
+    b = match args.ping {
+        Ping::Default => b,
+        Ping::Off => b.ping(None),
+        // The pong deadline must be shorter than the interval; 10 s is the library's default.
+        Ping::Every(interval) => {
+            b.ping(Some(PingConfig { interval, timeout: (interval / 2).min(Duration::from_secs(10)) }))
+        }
+    };
+    if let Some(method) = &args.subscribe_method {
+        let codec =
+            wslink_core::presets::JsonRpcSubscriptions { subscribe_method: method.clone(), ..Default::default() };
+        b = b.subscription_codec(codec);
+    }
+    if args.native_roots {
+        b = b.tls(TlsOptions { roots: Roots::Native, ..Default::default() });
+    }
+    if let Some(path) = &args.cacert {
+        b = b.tls(TlsOptions::with_roots(read_roots(path).map_err(|e| (Exit::Usage, e))?));
+    }
+    Ok(b)
+}
+
+/// The root certificates of a PEM file, or a sentence saying why not.
+fn read_roots(path: &std::path::Path) -> Result<rustls::RootCertStore, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::CertificateDer;
+    let shown = path.display();
+    let certs = CertificateDer::pem_file_iter(path).map_err(|e| format!("--cacert {shown}: {e}"))?;
+    let mut store = rustls::RootCertStore::empty();
+    for cert in certs {
+        let cert = cert.map_err(|e| format!("--cacert {shown}: {e}"))?;
+        store.add(cert).map_err(|e| format!("--cacert {shown}: {e}"))?;
+    }
+    if store.is_empty() {
+        return Err(format!("--cacert {shown}: no certificate in the file"));
+    }
+    Ok(store)
+}
+
+fn watched_signals() -> Vec<Signal> {
+    #[cfg(unix)]
+    return vec![Signal::Int, Signal::Term];
+    #[cfg(not(unix))]
+    return vec![Signal::Int];
+}
+
+/// The state of a run.
+struct Run {
+    args: Args,
+    console: Console,
+    client: Client,
+    events: Events,
+    lines: Option<mpsc::Receiver<Line>>,
+    signals: Option<Signals>,
+    requests: Vec<PendingRequest>,
+    closing: Option<Pin<Box<dyn Future<Output = ()>>>>,
+    /// Why we finished, once we have.
+    finish: Option<Finish>,
+    /// Whether stdin was read and has ended.
+    stdin_ended: bool,
+    /// Whether a request failed or was answered with an error before we finished.
+    request_failed: bool,
+    /// Whether stdout could not be written (nothing more is printed).
+    output_failed: bool,
+    ever_connected: bool,
+    last_disconnect: Option<DisconnectReason>,
+    closed: Option<CloseReason>,
+    state: SessionState,
+    reconnects: u64,
+    /// Messages received / printed (they differ once `--count` is reached).
+    received: u64,
+    printed: u64,
+    /// Events and stdin lines take turns at being polled first.
+    events_first: bool,
+}
+
+impl Run {
+    fn new(
+        args: Args,
+        console: Console,
+        client: Client,
+        events: Events,
+        lines: Option<mpsc::Receiver<Line>>,
+        signals: Option<Signals>,
+    ) -> Self {
+        Self {
+            args,
+            console,
+            client,
+            events,
+            lines,
+            signals,
+            requests: Vec::new(),
+            closing: None,
+            finish: None,
+            stdin_ended: false,
+            request_failed: false,
+            output_failed: false,
+            ever_connected: false,
+            last_disconnect: None,
+            closed: None,
+            state: SessionState::Idle,
+            reconnects: 0,
+            received: 0,
+            printed: 0,
+            events_first: true,
+        }
+    }
+
+    /// Subscribes, then hands over `--send` and `--request` in order. The
+    /// session queues them until the connection is open.
+    async fn start(&mut self) {
+        if !self.args.subscribe.is_empty() {
+            let channels: Vec<&str> = self.args.subscribe.iter().map(String::as_str).collect();
+            if let Err(e) = self.client.subscribe(&channels).await {
+                self.console.error(format!("subscribe: {e}"));
+            }
+        }
+        for item in self.args.outgoing.clone() {
+            match item {
+                Outgoing::Text(text) => {
+                    if let Err(e) = self.client.send_text(text).await {
+                        self.console.error(format!("--send: {e}"));
+                    }
+                }
+                Outgoing::Request { method, params } => {
+                    let client = self.client.clone();
+                    let name = method.clone();
+                    let mut future: Pin<Box<dyn Future<Output = Result<Response, RequestError>>>> =
+                        Box::pin(async move { client.request(&name, params.as_deref(), None).await });
+                    // The first poll hands the request to the driver, in order.
+                    match poll_once(&mut future).await {
+                        Some(outcome) => self.request_done(method, outcome),
+                        None => self.requests.push((method, future)),
+                    }
+                }
+            }
+        }
+        self.check_input_done();
+    }
+
+    /// Handles what wakes it until the event stream ends; returns the exit code.
+    async fn event_loop<R: Runtime>(&mut self) -> Exit {
+        let mut tick = Box::pin(R::timer(R::now()));
+        loop {
+            let wake = poll_fn(|cx| self.poll_wake::<R>(cx, tick.as_mut())).await;
+            match wake {
+                Wake::Event(None) => break,
+                Wake::Event(Some(event)) => self.event(event),
+                Wake::Line(Some(line)) => self.line(line).await,
+                Wake::Line(None) => {
+                    self.lines = None;
+                    self.stdin_ended = true;
+                    self.check_input_done();
+                }
+                Wake::Signal(exit) => {
+                    if self.finish.is_some() {
+                        // A second Ctrl-C: the user does not want to wait for the close.
+                        self.console.notice("interrupted again: exiting without waiting for the close");
+                        return exit;
+                    }
+                    self.console.notice("interrupted: closing (Ctrl-C again to exit at once)");
+                    self.finish_with(Finish::Signal(exit));
+                }
+                Wake::Closed => self.closing = None,
+                Wake::Request(method, outcome) => {
+                    self.request_done(method, outcome);
+                    self.check_input_done();
+                }
+                Wake::Tick => {
+                    self.draw_status().await;
+                    R::reset(tick.as_mut(), R::now() + STATUS_EVERY);
+                }
+            }
+        }
+        self.exit_code()
+    }
+
+    fn poll_wake<R: Runtime>(&mut self, cx: &mut Context<'_>, tick: Pin<&mut R::Timer>) -> Poll<Wake> {
+        if let Some(signals) = self.signals.as_mut() {
+            match Pin::new(signals).poll_next(cx) {
+                Poll::Ready(Some(Ok(signal))) => {
+                    let exit = if signal == Signal::Int { Exit::Interrupted } else { Exit::Terminated };
+                    return Poll::Ready(Wake::Signal(exit));
+                }
+                // The signal pipe failed: signals now take their default action.
+                Poll::Ready(Some(Err(_)) | None) => self.signals = None,
+                Poll::Pending => {}
+            }
+        }
+        if let Some(closing) = self.closing.as_mut() {
+            if closing.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Wake::Closed);
+            }
+        }
+        for i in 0..self.requests.len() {
+            if let Poll::Ready(outcome) = self.requests[i].1.as_mut().poll(cx) {
+                let (method, _) = self.requests.swap_remove(i);
+                return Poll::Ready(Wake::Request(method, outcome));
+            }
+        }
+        if self.console.status_enabled() && tick.poll(cx).is_ready() {
+            return Poll::Ready(Wake::Tick);
+        }
+        self.events_first = !self.events_first;
+        for events_turn in [self.events_first, !self.events_first] {
+            if events_turn {
+                if let Poll::Ready(event) = Pin::new(&mut self.events).poll_next(cx) {
+                    return Poll::Ready(Wake::Event(event));
+                }
+            } else if let Some(lines) = self.lines.as_mut() {
+                if let Poll::Ready(line) = lines.poll_recv(cx) {
+                    return Poll::Ready(Wake::Line(line));
+                }
+            }
+        }
+        Poll::Pending
+    }
+
+    fn event(&mut self, event: SessionEvent) {
+        match event {
+            SessionEvent::StateChanged { to, .. } => self.state = to,
+            SessionEvent::Connected { attempt, .. } => {
+                if self.ever_connected {
+                    self.reconnects += 1;
+                    self.console.notice(format!("reconnected (attempt {attempt})"));
+                } else {
+                    self.console.notice(format!("connected to {}", self.args.url));
+                }
+                self.ever_connected = true;
+                self.check_input_done();
+            }
+            SessionEvent::Message(message) | SessionEvent::Unmatched { message, .. } => self.message(&message),
+            SessionEvent::Subscribed { channels } => {
+                self.console.notice(format!("subscribed to {}", channels.join(", ")))
+            }
+            SessionEvent::SubscriptionFailed { channels, reason } => {
+                self.console.notice(format!("subscribing to {} failed: {reason}", channels.join(", ")));
+            }
+            SessionEvent::Disconnected { reason } => {
+                // Without --max-attempts the first connection must open at
+                // once, as `Builder::connect` has it: a wrong URL fails fast.
+                if !self.ever_connected && self.args.max_attempts.is_none() && self.finish.is_none() {
+                    self.finish_with(Finish::NoConnection(exit::for_connect_failure(&reason)));
+                } else {
+                    self.console.notice(format!("disconnected: {reason}"));
+                }
+                self.last_disconnect = Some(reason);
+            }
+            // Once we are closing, the attempt it schedules will not be made.
+            SessionEvent::Reconnecting { attempt, delay } if self.finish.is_none() => {
+                self.console.notice(format!("reconnecting in {delay:.1?} (attempt {attempt})"));
+            }
+            SessionEvent::Error(e) => self.console.notice(format!("error: {e}")),
+            SessionEvent::Dropped(_) => self.console.notice("a queued message was dropped at a disconnect"),
+            SessionEvent::Refused { error, .. } => self.console.notice(format!("a message was not sent: {error}")),
+            SessionEvent::Closed { reason } => self.closed = Some(reason),
+            _ => {}
+        }
+    }
+
+    fn message(&mut self, message: &Message) {
+        self.received += 1;
+        if self.args.count.is_some_and(|n| self.printed >= n) || self.output_failed {
+            return;
+        }
+        self.print(&Record::Message(message));
+        self.printed += 1;
+        if self.args.count.is_some_and(|n| self.printed >= n) {
+            self.finish_with(Finish::Count);
+        }
+    }
+
+    fn print(&mut self, record: &Record<'_>) {
+        if self.output_failed {
+            return;
+        }
+        if let Err(e) = self.console.data(record) {
+            // A closed pipe (`| head`) is the reader saying it has enough: no message for it.
+            if e.kind() != std::io::ErrorKind::BrokenPipe {
+                self.console.error(format!("writing to stdout failed: {e}"));
+            }
+            self.output_failed = true;
+            self.finish_with(Finish::OutputFailed);
+        }
+    }
+
+    async fn line(&mut self, line: Line) {
+        match line {
+            Line::Text(text) => {
+                if let Err(e) = self.client.send_text(text).await {
+                    self.console.notice(format!("a stdin line was not sent: {e}"));
+                }
+            }
+            Line::NotUtf8(number) => {
+                self.console.error(format!("stdin line {number} is not UTF-8 text: only text lines can be sent"));
+                self.finish_with(Finish::BadInput);
+            }
+            Line::Failed(e) => self.console.error(format!("reading stdin failed: {e}")),
+        }
+    }
+
+    fn request_done(&mut self, method: String, outcome: Result<Response, RequestError>) {
+        let json = self.console.format().json;
+        match outcome {
+            Ok(response) => {
+                self.print(&Record::Response {
+                    method: &method,
+                    id: response.id,
+                    message: &response.message,
+                    rtt: response.rtt,
+                    is_error: response.is_error,
+                });
+                if !json {
+                    let how = if response.is_error { "with an error" } else { "in" };
+                    self.console.notice(format!("{method} answered {how} {:.2?}", response.rtt));
+                }
+                if response.is_error && self.finish.is_none() {
+                    self.request_failed = true;
+                }
+            }
+            Err(e) => {
+                if json {
+                    self.print(&Record::RequestFailed { method: &method, error: e.to_string() });
+                } else {
+                    self.console.error(format!("request {method}: {e}"));
+                }
+                if self.finish.is_none() {
+                    self.request_failed = true;
+                }
+            }
+        }
+    }
+
+    /// Ends the run when its input is done: stdin has ended (when read, and
+    /// `--count` does not decide), or, with stdin not read, every request has
+    /// its outcome and nothing asked to keep listening.
+    ///
+    /// Only while the session is open: a close before that would drop the
+    /// messages still queued for the connection (stdin may end before the
+    /// first connection opens, or while it reconnects). The session flushes
+    /// its queue in the same turn it reports `Connected`, so once we have
+    /// seen the state `Open` nothing we sent waits in the queue; the check
+    /// runs again at every `Connected`.
+    fn check_input_done(&mut self) {
+        if self.finish.is_some()
+            || !self.requests.is_empty()
+            || self.args.count.is_some()
+            || self.state != SessionState::Open
+        {
+            return;
+        }
+        let done = if self.lines.is_some() || self.stdin_ended {
+            self.stdin_ended
+        } else {
+            let asked_to_listen =
+                !self.args.subscribe.is_empty() || self.args.outgoing.iter().any(|o| matches!(o, Outgoing::Text(_)));
+            let had_requests = self.args.outgoing.iter().any(|o| matches!(o, Outgoing::Request { .. }));
+            had_requests && !asked_to_listen
+        };
+        if done {
+            self.finish_with(Finish::InputDone);
+        }
+    }
+
+    /// Records why the run finishes and asks the client to close with 1000;
+    /// the loop goes on until the event stream ends. Only the first reason counts.
+    fn finish_with(&mut self, finish: Finish) {
+        if self.finish.is_some() {
+            return;
+        }
+        self.finish = Some(finish);
+        // Stdin is done with: its thread sees the channel closed at its next line.
+        self.lines = None;
+        let client = self.client.clone();
+        // A session that has closed already refuses the close: nothing to
+        // report, since the event stream ends all the same.
+        self.closing = Some(Box::pin(async move {
+            let _ = client.close(CloseCode::Normal, "").await;
+        }));
+    }
+
+    async fn draw_status(&mut self) {
+        let rtt = self.client.latency().await.ok().and_then(|l| l.last);
+        let heartbeat_rtt = self.client.heartbeat_health().await.ok().and_then(|h| h.last_rtt);
+        let info =
+            StatusInfo { state: self.state, reconnects: self.reconnects, rtt, heartbeat_rtt, messages: self.received };
+        self.console.status(&info);
+    }
+
+    /// The exit code, once the event stream has ended; reports a failed connection.
+    fn exit_code(&mut self) -> Exit {
+        let exit = match self.finish {
+            Some(Finish::Count | Finish::InputDone) => Exit::Done,
+            Some(Finish::Signal(exit)) => exit,
+            Some(Finish::NoConnection(exit)) => exit,
+            Some(Finish::BadInput) => Exit::Usage,
+            Some(Finish::OutputFailed) => Exit::Failed,
+            None => match &self.closed {
+                Some(closed) => exit::for_session_end(closed, self.last_disconnect.as_ref(), self.ever_connected),
+                // The stream ended without `Closed`: the driver is gone.
+                None => Exit::Failed,
+            },
+        };
+        match (exit, &self.last_disconnect, &self.closed) {
+            (Exit::NoConnection | Exit::Tls, Some(reason), closed) if !self.ever_connected => {
+                // The library's own sentence: "could not connect: ...".
+                self.console.error(Error::Connect(reason.clone()));
+                if let Some(gave_up @ CloseReason::GaveUp { .. }) = closed {
+                    self.console.error(gave_up);
+                }
+            }
+            (Exit::NoConnection | Exit::Tls, Some(reason), Some(closed)) => {
+                self.console.error(format!("{closed}; the last disconnect: {reason}"));
+            }
+            (Exit::ClosedWithError, Some(reason), _) => self.console.error(reason),
+            _ => {}
+        }
+        if exit == Exit::Done && (self.request_failed || self.output_failed) {
+            return Exit::Failed;
+        }
+        exit
+    }
+}

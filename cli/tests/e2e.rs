@@ -1,0 +1,478 @@
+//! End-to-end tests of the `wslink` binary: each scenario runs the real
+//! program as a child process against the loopback mock server, once per
+//! runtime (`tokio_runtime_*` and `smol_runtime_*`, which CI counts).
+//!
+//! Rules kept here: only 127.0.0.1; every wait is bounded (the mock server's
+//! expectations take a timeout, the child is killed if it outlives
+//! [`WAIT`]); no sleeping in the hope that something happened: each step
+//! waits for a condition (a line on stdout, an expectation on the server,
+//! the child's exit). Only the child a test started is ever signalled or
+//! killed, through its own handle or pid.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use wslink_adapter::testkit::{jsonrpc, Ended, MockServer};
+use wslink_core::{CloseCode, Message};
+
+/// The bound of every wait: long enough for a loaded machine, short enough to fail a stuck test.
+const WAIT: Duration = Duration::from_secs(20);
+
+/// A running `wslink`, its stdout read line by line and its stderr collected.
+struct Wslink {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: mpsc::Receiver<String>,
+    stderr: Option<JoinHandle<String>>,
+}
+
+/// How a run ended.
+struct Finished {
+    code: Option<i32>,
+    /// Stdout lines not yet taken with [`Wslink::line`].
+    lines: Vec<String>,
+    stderr: String,
+}
+
+impl Wslink {
+    /// Starts `wslink --runtime <runtime> <args>` with stdin from `/dev/null`
+    /// (which wslink does not read unless told).
+    fn start(runtime: &str, args: &[&str]) -> Self {
+        Self::spawn(runtime, args, Stdio::null())
+    }
+
+    /// Starts it with stdin a pipe the test writes to.
+    fn with_stdin(runtime: &str, args: &[&str]) -> Self {
+        Self::spawn(runtime, args, Stdio::piped())
+    }
+
+    fn spawn(runtime: &str, args: &[&str], stdin: Stdio) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_wslink"))
+            .args(["--runtime", runtime])
+            .args(args)
+            .stdin(stdin)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the wslink binary starts");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut stderr = child.stderr.take().expect("stderr is piped");
+        let stderr = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stderr.read_to_string(&mut text);
+            text
+        });
+        let stdin = child.stdin.take();
+        Self { child, stdin, lines, stderr: Some(stderr) }
+    }
+
+    /// The next stdout line.
+    #[track_caller]
+    fn line(&mut self) -> String {
+        match self.lines.recv_timeout(WAIT) {
+            Ok(line) => line,
+            Err(e) => {
+                let finished = self.kill();
+                panic!("no stdout line within {WAIT:?} ({e}); stderr:\n{}", finished.stderr)
+            }
+        }
+    }
+
+    /// Writes to its stdin.
+    fn write_stdin(&mut self, text: &str) {
+        let stdin = self.stdin.as_mut().expect("started with_stdin");
+        stdin.write_all(text.as_bytes()).expect("wslink reads its stdin");
+        stdin.flush().expect("stdin flushes");
+    }
+
+    /// Closes its stdin: end of input.
+    fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
+    /// Sends it a signal through `kill`, by the pid of this child only.
+    fn signal(&self, signal: &str) {
+        let status =
+            Command::new("kill").args([format!("-{signal}"), self.child.id().to_string()]).status().expect("kill runs");
+        assert!(status.success(), "kill -{signal} failed");
+    }
+
+    /// Waits for it to exit by itself (killing it and failing after [`WAIT`]).
+    #[track_caller]
+    fn finish(mut self) -> Finished {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            match self.child.try_wait().expect("the child can be waited for") {
+                Some(_) => break,
+                None if Instant::now() >= deadline => {
+                    let finished = self.kill();
+                    panic!("wslink did not exit within {WAIT:?}; stderr:\n{}", finished.stderr);
+                }
+                // Polls the exit status; std has no wait with a timeout.
+                None => std::thread::sleep(Duration::from_millis(10)),
+            }
+        }
+        self.collect()
+    }
+
+    fn kill(&mut self) -> Finished {
+        let _ = self.child.kill();
+        self.collect()
+    }
+
+    fn collect(&mut self) -> Finished {
+        self.stdin = None;
+        let code = self.child.wait().expect("the child can be waited for").code();
+        let mut lines = Vec::new();
+        // The child has exited, so stdout ends: the reader thread drops its sender.
+        while let Ok(line) = self.lines.recv_timeout(WAIT) {
+            lines.push(line);
+        }
+        let stderr = self.stderr.take().map(|t| t.join().unwrap_or_default()).unwrap_or_default();
+        Finished { code, lines, stderr }
+    }
+}
+
+impl Drop for Wslink {
+    fn drop(&mut self) {
+        // A test that failed midway leaves no process behind.
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+impl Finished {
+    #[track_caller]
+    fn assert_code(&self, code: i32) {
+        assert_eq!(self.code, Some(code), "exit code; stdout {:?}; stderr:\n{}", self.lines, self.stderr);
+        assert!(!self.stderr.contains("panicked"), "wslink panicked:\n{}", self.stderr);
+    }
+}
+
+fn text(message: &Message) -> Option<&str> {
+    match message {
+        Message::Text(t) => Some(t.as_str()),
+        Message::Binary(_) => None,
+    }
+}
+
+fn is_subscribe(message: &Message) -> bool {
+    jsonrpc::method(message).as_deref() == Some("public/subscribe")
+}
+
+#[track_caller]
+fn assert_closed_normally(server: &MockServer) {
+    match server.expect_disconnect(WAIT) {
+        Ended::Closed(Some((CloseCode::Normal, _))) => {}
+        other => panic!("expected the client's close frame with 1000, got {other:?}"),
+    }
+}
+
+/// A port on 127.0.0.1 that refuses connections: bound by us, then freed.
+fn refused_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    listener.local_addr().expect("its address").port()
+}
+
+// ----- scenarios, each written once for both runtimes -----
+
+fn messages_in_order_and_count_exits_zero(runtime: &str) {
+    let server = MockServer::start();
+    let w = Wslink::start(runtime, &[&server.url(), "--send", "hello", "--header", "X-Test: yes", "--count", "3"]);
+    let conn = server.expect_connection(WAIT);
+    assert_eq!(conn.header("X-Test"), Some("yes"));
+    server.expect_sent(WAIT, |m| text(m) == Some("hello"));
+    for message in ["one", "two", "three", "four"] {
+        server.send_text(message);
+    }
+    let out = w.finish();
+    out.assert_code(0);
+    assert_eq!(out.lines, ["one", "two", "three"], "exactly --count messages, in order");
+    assert_closed_normally(&server);
+}
+
+fn json_lines_carry_the_documented_fields(runtime: &str) {
+    let server = MockServer::start();
+    let before = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
+    let w = Wslink::start(runtime, &[&server.url(), "--json", "--count", "2"]);
+    server.expect_connection(WAIT);
+    server.send_text(r#"{"price":1.5}"#);
+    server.send_binary(vec![0u8, 1, 2, 255]);
+    let out = w.finish();
+    let after = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
+    out.assert_code(0);
+    assert_eq!(out.lines.len(), 2, "{:?}", out.lines);
+    let parsed: Vec<serde_json::Value> =
+        out.lines.iter().map(|l| serde_json::from_str(l).expect("each line is one JSON object")).collect();
+    for line in &parsed {
+        let time = line["time"].as_str().expect("time is a string");
+        // 2025-01-02T03:04:05.123456Z
+        let shape: String = time.chars().map(|c| if c.is_ascii_digit() { '0' } else { c }).collect();
+        assert_eq!(shape, "0000-00-00T00:00:00.000000Z", "{time}");
+        let ns = u128::from(line["unix_ns"].as_u64().expect("unix_ns is a number"));
+        assert!((before..=after).contains(&ns), "unix_ns {ns} outside the run");
+    }
+    assert_eq!(parsed[0]["kind"], "text");
+    assert_eq!(parsed[0]["text"], r#"{"price":1.5}"#);
+    assert_eq!(parsed[1]["kind"], "binary");
+    assert_eq!(parsed[1]["base64"], "AAEC/w==");
+    assert!(parsed[1].get("text").is_none());
+}
+
+fn subscribe_is_sent_again_after_a_reconnect(runtime: &str) {
+    let server = MockServer::start();
+    let mut w = Wslink::start(runtime, &[&server.url(), "--subscribe", "trades", "--count", "2"]);
+    server.expect_connection(WAIT);
+    let first = server.expect_sent(WAIT, is_subscribe);
+    assert_eq!(jsonrpc::params(&first).as_deref(), Some(r#"{"channels":["trades"]}"#));
+    server.send_text("before the cut");
+    assert_eq!(w.line(), "before the cut");
+    server.cut();
+    server.expect_connection(WAIT);
+    let again = server.expect_sent(WAIT, is_subscribe);
+    assert_eq!(jsonrpc::params(&again).as_deref(), Some(r#"{"channels":["trades"]}"#));
+    server.send_text("after the cut");
+    let out = w.finish();
+    out.assert_code(0);
+    assert_eq!(out.lines, ["after the cut"]);
+    assert!(out.stderr.contains("reconnected"), "{}", out.stderr);
+    assert_closed_normally(&server);
+}
+
+fn request_prints_its_response_with_rtt(runtime: &str) {
+    let server = MockServer::start();
+    server.respond_with(|m| {
+        let id = jsonrpc::id(m)?;
+        (jsonrpc::method(m)? == "public/get_time").then(|| Message::Text(jsonrpc::result(id, "1700000000").into()))
+    });
+    let w = Wslink::start(
+        runtime,
+        &[&server.url(), "--request", "public/get_time", "--params", r#"{"tz":"utc"}"#, "--json"],
+    );
+    server.expect_connection(WAIT);
+    let sent = server.expect_sent(WAIT, |m| jsonrpc::method(m).as_deref() == Some("public/get_time"));
+    assert_eq!(jsonrpc::params(&sent).as_deref(), Some(r#"{"tz":"utc"}"#));
+    // With nothing else to do, it exits once the response is in.
+    let out = w.finish();
+    out.assert_code(0);
+    assert_eq!(out.lines.len(), 1, "{:?}", out.lines);
+    let line: serde_json::Value = serde_json::from_str(&out.lines[0]).expect("a JSON line");
+    assert_eq!(line["kind"], "response");
+    assert_eq!(line["method"], "public/get_time");
+    assert_eq!(line["id"].as_u64(), jsonrpc::id(&sent));
+    assert_eq!(line["error"], false);
+    let rtt = line["rtt_ms"].as_f64().expect("rtt_ms is a number");
+    assert!((0.0..WAIT.as_secs_f64() * 1000.0).contains(&rtt), "rtt_ms {rtt}");
+    let response: serde_json::Value = serde_json::from_str(line["text"].as_str().expect("text")).expect("JSON-RPC");
+    assert_eq!(response["result"], 1_700_000_000);
+    assert_closed_normally(&server);
+}
+
+fn request_answered_with_an_error_exits_one(runtime: &str) {
+    let server = MockServer::start();
+    server
+        .respond_with(|m| Some(Message::Text(jsonrpc::error(jsonrpc::id(m)?, r#"{"code":13,"message":"no"}"#).into())));
+    let w = Wslink::start(runtime, &[&server.url(), "--request", "private/buy"]);
+    server.expect_connection(WAIT);
+    let out = w.finish();
+    out.assert_code(1);
+    assert_eq!(out.lines.len(), 1, "{:?}", out.lines);
+    assert!(out.lines[0].contains(r#""message":"no""#), "plain output is the response itself: {:?}", out.lines);
+    assert!(out.stderr.contains("private/buy answered with an error"), "{}", out.stderr);
+}
+
+fn stdin_lines_are_sent_and_its_end_closes_cleanly(runtime: &str) {
+    let server = MockServer::start();
+    let mut w = Wslink::with_stdin(runtime, &[&server.url()]);
+    w.write_stdin("first\r\n\nsecond\n");
+    server.expect_connection(WAIT);
+    // Each expectation takes the next message: the order, and no blank line between.
+    assert_eq!(text(&server.expect_sent(WAIT, |_| true)), Some("first"));
+    assert_eq!(text(&server.expect_sent(WAIT, |_| true)), Some("second"));
+    w.write_stdin("third\n");
+    server.expect_sent(WAIT, |m| text(m) == Some("third"));
+    server.send_text("still printed");
+    assert_eq!(w.line(), "still printed");
+    w.close_stdin();
+    assert_closed_normally(&server);
+    w.finish().assert_code(0);
+}
+
+fn stdin_ending_before_the_connection_opens_loses_nothing(runtime: &str) {
+    let server = MockServer::start();
+    server.refuse_upgrades(Some(503));
+    let mut w = Wslink::with_stdin(runtime, &[&server.url(), "--max-attempts", "5"]);
+    w.write_stdin("queued one\nqueued two\n");
+    w.close_stdin();
+    // The first attempt is refused with stdin already over: the lines wait
+    // in the queue through the backoff, and the close waits for them.
+    let deadline = Instant::now() + WAIT;
+    while server.refused() == 0 {
+        assert!(Instant::now() < deadline, "no upgrade attempt within {WAIT:?}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    server.refuse_upgrades(None);
+    server.expect_connection(WAIT);
+    assert_eq!(text(&server.expect_sent(WAIT, |_| true)), Some("queued one"));
+    assert_eq!(text(&server.expect_sent(WAIT, |_| true)), Some("queued two"));
+    assert_closed_normally(&server);
+    let out = w.finish();
+    out.assert_code(0);
+    assert!(!out.stderr.contains("dropped"), "{}", out.stderr);
+}
+
+fn usage_errors_exit_two_with_a_message(runtime: &str) {
+    let cases: [(&[&str], &str); 5] = [
+        (&["ws://127.0.0.1:9/", "--frobnicate"], "unknown option --frobnicate"),
+        (&["http://127.0.0.1/"], "unsupported URL scheme \"http\""),
+        (&["not a url"], "invalid URL"),
+        (&["ws://127.0.0.1:9/", "--count", "many"], "--count \"many\""),
+        (&["ws://127.0.0.1:9/", "--params", "{}"], "--params must follow"),
+    ];
+    for (args, message) in cases {
+        let out = Wslink::start(runtime, args).finish();
+        out.assert_code(2);
+        assert!(out.stderr.contains(message), "{args:?}: {}", out.stderr);
+        assert!(out.stderr.contains("--help"), "{args:?} points to --help: {}", out.stderr);
+        assert!(out.lines.is_empty());
+    }
+}
+
+fn refused_connection_exits_three(runtime: &str) {
+    let url = format!("ws://127.0.0.1:{}/", refused_port());
+    for extra in [&["--no-reconnect"][..], &[]] {
+        let args: Vec<&str> = [url.as_str()].into_iter().chain(extra.iter().copied()).collect();
+        let out = Wslink::start(runtime, &args).finish();
+        out.assert_code(3);
+        assert!(out.stderr.contains("could not connect: the connection could not be opened"), "{}", out.stderr);
+    }
+}
+
+fn gives_up_after_max_attempts_with_exit_three(runtime: &str) {
+    let server = MockServer::start();
+    server.refuse_upgrades(Some(503));
+    let out = Wslink::start(runtime, &[&server.url(), "--max-attempts", "2"]).finish();
+    out.assert_code(3);
+    assert_eq!(server.refused(), 2);
+    assert!(out.stderr.contains("it gave up after 2 failed attempts"), "{}", out.stderr);
+    assert!(out.stderr.contains("503"), "{}", out.stderr);
+}
+
+fn server_closing_with_an_error_code_exits_four(runtime: &str) {
+    let server = MockServer::start();
+    let w = Wslink::start(runtime, &[&server.url(), "--no-reconnect"]);
+    server.expect_connection(WAIT);
+    server.close(CloseCode::Error, "overloaded");
+    let out = w.finish();
+    out.assert_code(4);
+    assert!(out.stderr.contains("code 1011 (\"overloaded\")"), "{}", out.stderr);
+}
+
+fn server_closing_cleanly_exits_zero(runtime: &str) {
+    let server = MockServer::start();
+    let w = Wslink::start(runtime, &[&server.url(), "--no-reconnect"]);
+    server.expect_connection(WAIT);
+    server.send_text("last words");
+    server.close(CloseCode::Normal, "bye");
+    let out = w.finish();
+    out.assert_code(0);
+    assert_eq!(out.lines, ["last words"]);
+}
+
+fn tls_refused_exits_five(runtime: &str) {
+    // The mock server speaks plain WebSocket: a TLS handshake with it fails.
+    let server = MockServer::start();
+    let url = format!("wss://{}/", server.addr());
+    let out = Wslink::start(runtime, &[&url]).finish();
+    out.assert_code(5);
+    assert!(out.stderr.contains("could not connect: the TLS handshake failed"), "{}", out.stderr);
+}
+
+fn ctrl_c_closes_cleanly_and_exits_130(runtime: &str) {
+    let server = MockServer::start();
+    let w = Wslink::start(runtime, &[&server.url(), "--subscribe", "trades"]);
+    server.expect_connection(WAIT);
+    // The signal handler is installed before the client starts, so once
+    // the server has the connection a SIGINT is handled, not fatal.
+    w.signal("INT");
+    assert_closed_normally(&server);
+    let out = w.finish();
+    out.assert_code(130);
+}
+
+fn no_status_line_when_stderr_is_not_a_terminal(runtime: &str) {
+    let server = MockServer::start();
+    let w = Wslink::start(runtime, &[&server.url(), "--count", "1"]);
+    server.expect_connection(WAIT);
+    server.send_text("one");
+    let out = w.finish();
+    out.assert_code(0);
+    // The status line is drawn at once when enabled; a pipe must never get it.
+    assert!(out.stderr.contains("connected to"), "stderr was captured: {}", out.stderr);
+    assert!(!out.stderr.contains('\r') && !out.stderr.contains('\x1b'), "status line on a pipe: {:?}", out.stderr);
+    assert_eq!(out.lines, ["one"]);
+}
+
+macro_rules! on_both_runtimes {
+    ($($scenario:ident => $tokio:ident, $smol:ident;)*) => {$(
+        #[test]
+        fn $tokio() {
+            $scenario("tokio");
+        }
+        #[test]
+        fn $smol() {
+            $scenario("smol");
+        }
+    )*};
+}
+
+on_both_runtimes! {
+    messages_in_order_and_count_exits_zero =>
+        tokio_runtime_messages_in_order_and_count_exits_zero, smol_runtime_messages_in_order_and_count_exits_zero;
+    json_lines_carry_the_documented_fields =>
+        tokio_runtime_json_lines_carry_the_documented_fields, smol_runtime_json_lines_carry_the_documented_fields;
+    subscribe_is_sent_again_after_a_reconnect =>
+        tokio_runtime_subscribe_is_sent_again_after_a_reconnect, smol_runtime_subscribe_is_sent_again_after_a_reconnect;
+    request_prints_its_response_with_rtt =>
+        tokio_runtime_request_prints_its_response_with_rtt, smol_runtime_request_prints_its_response_with_rtt;
+    request_answered_with_an_error_exits_one =>
+        tokio_runtime_request_answered_with_an_error_exits_one, smol_runtime_request_answered_with_an_error_exits_one;
+    stdin_lines_are_sent_and_its_end_closes_cleanly =>
+        tokio_runtime_stdin_lines_are_sent_and_its_end_closes_cleanly,
+        smol_runtime_stdin_lines_are_sent_and_its_end_closes_cleanly;
+    stdin_ending_before_the_connection_opens_loses_nothing =>
+        tokio_runtime_stdin_ending_before_the_connection_opens_loses_nothing,
+        smol_runtime_stdin_ending_before_the_connection_opens_loses_nothing;
+    usage_errors_exit_two_with_a_message =>
+        tokio_runtime_usage_errors_exit_two_with_a_message, smol_runtime_usage_errors_exit_two_with_a_message;
+    refused_connection_exits_three =>
+        tokio_runtime_refused_connection_exits_three, smol_runtime_refused_connection_exits_three;
+    gives_up_after_max_attempts_with_exit_three =>
+        tokio_runtime_gives_up_after_max_attempts_with_exit_three,
+        smol_runtime_gives_up_after_max_attempts_with_exit_three;
+    server_closing_with_an_error_code_exits_four =>
+        tokio_runtime_server_closing_with_an_error_code_exits_four,
+        smol_runtime_server_closing_with_an_error_code_exits_four;
+    server_closing_cleanly_exits_zero =>
+        tokio_runtime_server_closing_cleanly_exits_zero, smol_runtime_server_closing_cleanly_exits_zero;
+    tls_refused_exits_five => tokio_runtime_tls_refused_exits_five, smol_runtime_tls_refused_exits_five;
+    ctrl_c_closes_cleanly_and_exits_130 =>
+        tokio_runtime_ctrl_c_closes_cleanly_and_exits_130, smol_runtime_ctrl_c_closes_cleanly_and_exits_130;
+    no_status_line_when_stderr_is_not_a_terminal =>
+        tokio_runtime_no_status_line_when_stderr_is_not_a_terminal,
+        smol_runtime_no_status_line_when_stderr_is_not_a_terminal;
+}
