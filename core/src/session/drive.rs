@@ -477,13 +477,15 @@ impl Session {
         if self.user_closing {
             return self.finish(CloseReason::Requested, now);
         }
-        let decision = decision.unwrap_or_else(|| {
-            if !self.config.reconnect || (is_error && !self.config.reconnect_on_error) {
-                Decision::Stop
-            } else {
-                self.ask_policy(&reason)
-            }
-        });
+        let forbidden = !self.config.reconnect || (is_error && !self.config.reconnect_on_error);
+        let decision = match decision {
+            // The user's own `reconnect` is asked for, whatever the configuration.
+            Some(decision) if matches!(reason, DisconnectReason::UserReconnect) => decision,
+            // `on_error`'s answer to an authentication error yields to it, as the policy's would.
+            _ if forbidden => Decision::Stop,
+            Some(decision) => decision,
+            None => self.ask_policy(&reason),
+        };
         self.apply(decision, &reason, now);
     }
 

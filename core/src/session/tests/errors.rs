@@ -446,3 +446,16 @@ fn from_disconnect_agrees_with_is_error_and_each_error_reads_as_a_sentence() {
         assert_eq!(error.map(|e| e.to_string()).as_deref(), text, "{reason:?}");
     }
 }
+
+#[test]
+fn an_authentication_error_does_not_reconnect_when_the_configuration_forbids_it() {
+    for b in [with_auth().reconnect(false), with_auth().config(|c| c.reconnect_on_error = false)] {
+        let mut f = connecting(b.on_error(|_| Decision::ReconnectNow));
+        f.establish();
+        f.got();
+        assert_eq!(f.advance(), secs(10), "the authentication times out");
+        let events = f.events();
+        assert_eq!(events.last(), Some(&SessionEvent::Closed { reason: CloseReason::Stopped }), "{events:?}");
+        assert_eq!((f.opened, f.s.state()), (1, SessionState::Closed));
+    }
+}
