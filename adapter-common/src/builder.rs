@@ -177,6 +177,19 @@ impl<R: Runtime> Builder<R> {
         self
     }
 
+    /// Decides on every error (the transport, TLS, the handshake, a protocol
+    /// violation, a heartbeat, authentication ...) in place of the policy's
+    /// `on_error`, whether [`policy`](Self::policy) is set before or after:
+    /// for an error that ended the connection, `Decision::Stop` stops the
+    /// client (`Closed { reason: Stopped }`) and any other answer leaves the
+    /// decision to the policy's `on_disconnect`; an authentication error is
+    /// decided by the answer alone. See `wslink_core::hooks::ReconnectPolicy`
+    /// for the order.
+    pub fn on_error(mut self, f: impl FnMut(&hooks::SessionError) -> hooks::Decision + Send + 'static) -> Self {
+        self.session = self.session.on_error(f);
+        self
+    }
+
     /// A retry function that decides every reconnect delay, or stops.
     pub fn retry(mut self, f: impl FnMut(&hooks::RetryContext<'_>) -> Option<Duration> + Send + 'static) -> Self {
         self.session = self.session.retry(f);

@@ -115,12 +115,22 @@ pub enum Decision {
     ReconnectAfter(Duration),
     /// Stop for good: the session closes.
     Stop,
-    /// Carry on: after an error, keep the connection as it is; after a
-    /// disconnect, stay idle until `connect` or `reconnect` is called.
+    /// Carry on: after an authentication error, keep the connection as it
+    /// is; after a disconnect, stay idle until `connect` or `reconnect` is
+    /// called. From `on_error` for an error that ended the connection, it
+    /// leaves the decision to `on_disconnect`, as every answer but `Stop` does.
     Ignore,
 }
 
-/// A failure that does not by itself end the connection.
+/// An error the session met, as [`ReconnectPolicy::on_error`] sees it.
+///
+/// Two kinds arrive there. Authentication errors happen on a live
+/// connection, which they do not end by themselves: `on_error` decides alone
+/// (`Ignore` keeps the connection unauthenticated), and the session reports
+/// them as `SessionEvent::Error` too. Every other variant is a connection, or
+/// a connection attempt, that ended in an error: the session has already
+/// reported it as `SessionEvent::Disconnected`, and
+/// [`from_disconnect`](Self::from_disconnect) maps that event's reason to it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SessionError {
@@ -130,16 +140,147 @@ pub enum SessionError {
     /// No answer to the authentication within `auth_timeout`.
     #[error("the authentication was not answered in time")]
     AuthTimeout,
+    /// The transport could not be opened (the name did not resolve, nothing
+    /// listens on the port, the network is unreachable ...).
+    #[error("the transport could not be opened ({kind}): {message}")]
+    ConnectFailed {
+        /// The I/O error kind the adapter saw.
+        kind: std::io::ErrorKind,
+        /// The adapter's description.
+        message: String,
+    },
+    /// The transport (TCP, and TLS for `wss`) did not open within `connect_timeout`.
+    #[error("the transport did not open within connect_timeout")]
+    ConnectTimeout,
+    /// The TLS handshake failed (see [`TlsFailure`](crate::TlsFailure)).
+    #[error("the TLS handshake failed: {failure}")]
+    Tls {
+        /// What went wrong.
+        failure: crate::TlsFailure,
+        /// Whether the session had been open before this attempt (as in
+        /// `DisconnectReason::Tls`).
+        ever_connected: bool,
+    },
+    /// The upgrade request built for this attempt was invalid: `headers_fn`
+    /// returned a header that cannot be sent.
+    #[error("the upgrade request is invalid: {0}")]
+    BadRequest(crate::ConfigError),
+    /// The server refused the WebSocket upgrade (a status other than 101,
+    /// with its headers and the start of its body, in
+    /// [`HandshakeError::Refused`](crate::HandshakeError::Refused)) or
+    /// answered it in a way RFC 6455 does not allow (a wrong accept key, an
+    /// extension not offered ...).
+    #[error("the WebSocket handshake failed: {0}")]
+    Handshake(crate::HandshakeError),
+    /// The server did not answer the upgrade within `handshake_timeout`.
+    #[error("the WebSocket handshake did not complete in time")]
+    HandshakeTimeout,
+    /// The server broke RFC 6455 (a reserved opcode, text that is not UTF-8,
+    /// a frame over the size limit ...) and the client failed the connection.
+    #[error("the server broke the WebSocket protocol: {error}")]
+    Protocol {
+        /// The rule broken.
+        error: crate::ProtocolError,
+        /// The code of the close frame the client sent: the violation's
+        /// ([`ProtocolError::close_code`](crate::ProtocolError::close_code))
+        /// when the connection was open, that of an earlier close if one
+        /// was under way.
+        sent_code: Option<crate::CloseCode>,
+    },
+    /// The transport ended without a close frame (close code 1006): the
+    /// server, or something between, dropped the connection.
+    #[error("the connection ended without a close frame{}", if *.mid_frame { " (in the middle of a frame)" } else { "" })]
+    UnexpectedEof {
+        /// Whether part of a frame or message had been received.
+        mid_frame: bool,
+    },
+    /// The transport failed on an open connection (a reset, a TLS error
+    /// after the handshake ...).
+    #[error("the transport failed ({kind}): {message}")]
+    Transport {
+        /// The I/O error kind the adapter saw.
+        kind: std::io::ErrorKind,
+        /// The adapter's description.
+        message: String,
+    },
+    /// The server did not answer the client's close frame within `close_timeout`.
+    #[error("the server did not answer the close within close_timeout")]
+    CloseTimeout,
+    /// A heartbeat (protocol ping or application heartbeat) was not answered in time.
+    #[error("the heartbeat was not answered in time")]
+    HeartbeatTimeout,
+    /// Nothing arrived within `idle_timeout`.
+    #[error("nothing arrived within idle_timeout")]
+    IdleTimeout,
+}
+
+impl SessionError {
+    /// The error behind a disconnect, or `None` when the connection ended
+    /// without one: a clean close handshake (whatever the server's close
+    /// code) and the user's own `reconnect`. `Some` exactly when
+    /// [`DisconnectReason::is_error`] is true. This is the one mapping the
+    /// session uses before it calls [`ReconnectPolicy::on_error`]; an
+    /// `on_disconnect` that wants the same typed view calls it too.
+    pub fn from_disconnect(reason: &DisconnectReason) -> Option<Self> {
+        use crate::ConnectionError as C;
+        Some(match reason {
+            DisconnectReason::ConnectTimeout => Self::ConnectTimeout,
+            DisconnectReason::ConnectFailed { kind, message } => {
+                Self::ConnectFailed { kind: *kind, message: message.clone() }
+            }
+            DisconnectReason::BadRequest(e) => Self::BadRequest(e.clone()),
+            DisconnectReason::Tls { failure, ever_connected } => {
+                Self::Tls { failure: failure.clone(), ever_connected: *ever_connected }
+            }
+            DisconnectReason::HeartbeatTimeout => Self::HeartbeatTimeout,
+            DisconnectReason::IdleTimeout => Self::IdleTimeout,
+            DisconnectReason::Error(e) => e.clone(),
+            DisconnectReason::UserReconnect => return None,
+            DisconnectReason::Closed(closed) => match closed.error.as_ref()? {
+                C::Handshake(e) => Self::Handshake(e.clone()),
+                C::HandshakeTimeout => Self::HandshakeTimeout,
+                C::Protocol(e) => Self::Protocol { error: e.clone(), sent_code: closed.sent_code },
+                C::UnexpectedEof { mid_frame } => Self::UnexpectedEof { mid_frame: *mid_frame },
+                C::Transport { kind, message } => Self::Transport { kind: *kind, message: message.clone() },
+                C::CloseTimeout => Self::CloseTimeout,
+            },
+        })
+    }
 }
 
 /// User decisions on disconnects and errors, as Fresh's `handle_disconnect`
 /// and `handle_error` or WebsockexNova's error handler give them.
+///
+/// The order, when a connection ends or an attempt fails:
+///
+/// 1. The session reports it (`SessionEvent::Disconnected`, after the
+///    requests it failed).
+/// 2. If it ended in an error ([`SessionError::from_disconnect`] is `Some`),
+///    [`on_error`](Self::on_error) is called with that error. `Stop` stops the
+///    session (`Closed { reason: Stopped }`) and nothing more is asked; any
+///    other answer leaves the decision to step 3.
+/// 3. [`on_disconnect`](Self::on_disconnect) decides, and a `Reconnect`
+///    answer goes through the retry function, if one is set.
+///
+/// Neither is called when the session has no choice: when the user is
+/// closing it, when the configuration stops it (`reconnect` off, or
+/// `reconnect_on_error` off and an error), and after the user's `reconnect`
+/// (which reconnects at once). A clean close by the server, whatever its
+/// close code, is no error: it reaches `on_disconnect` only.
+///
+/// An authentication error (`AuthRejected`, `AuthTimeout`) does not end the
+/// connection by itself: [`on_error`](Self::on_error) alone decides it, at
+/// once (`Ignore` keeps the connection, unauthenticated; a reconnect answer
+/// closes it and reconnects as told, unless the configuration forbids
+/// reconnecting, when it stops), and `on_disconnect` is not called for it.
 pub trait ReconnectPolicy: Send {
-    /// Called when a connection ends (or an attempt fails); `attempt` counts
-    /// consecutive failures so far. Default: reconnect after backoff, except
-    /// for a certificate refused before the session was ever open, which
-    /// stops it (see [`DefaultPolicy`]). An implementation that overrides
-    /// this and wants that rule too can call `DefaultPolicy.on_disconnect`.
+    /// Called when a connection ends (or an attempt fails) and the session
+    /// may reconnect, after [`on_error`](Self::on_error) when it ended in an
+    /// error; `attempt` counts consecutive failures so far. Default:
+    /// reconnect after backoff, except for a certificate refused before the
+    /// session was ever open, which stops it (see [`DefaultPolicy`]). An
+    /// implementation that overrides this and wants that rule too can call
+    /// `DefaultPolicy.on_disconnect`.
     fn on_disconnect(&mut self, reason: &DisconnectReason, attempt: u32) -> Decision {
         let _ = attempt;
         match reason {
@@ -152,7 +293,19 @@ pub trait ReconnectPolicy: Send {
             _ => Decision::Reconnect,
         }
     }
-    /// Called for errors on a live connection. Default: reconnect after backoff.
+    /// Called for every error (see the trait's docs for the order). For an
+    /// authentication error the answer decides; for an error that ended the
+    /// connection, `Stop` stops the session and any other answer leaves the
+    /// decision to [`on_disconnect`](Self::on_disconnect) (for a delay that
+    /// depends on the error, answer there or in the retry function, through
+    /// [`SessionError::from_disconnect`]). Default: `Reconnect`, which
+    /// changes nothing.
+    ///
+    /// Before every error kind reached it, this saw only authentication
+    /// errors: an implementation that answers `Stop` without looking at the
+    /// error now stops on any failed connection too. Match
+    /// `SessionError::AuthRejected(_) | SessionError::AuthTimeout` to keep
+    /// that answer for authentication.
     fn on_error(&mut self, error: &SessionError) -> Decision {
         let _ = error;
         Decision::Reconnect
@@ -205,6 +358,8 @@ pub type RetryFn = Box<dyn FnMut(&RetryContext<'_>) -> Option<Duration> + Send>;
 pub type HeadersFn = Box<dyn FnMut(u32) -> Vec<(String, String)> + Send>;
 /// Messages to send right after each upgrade, before authentication.
 pub type OnUpgradeFn = Box<dyn FnMut() -> Vec<Message> + Send>;
+/// Decides on errors in place of the policy's `on_error` (see [`ReconnectPolicy::on_error`]).
+pub type OnErrorFn = Box<dyn FnMut(&SessionError) -> Decision + Send>;
 /// Rewrites each outgoing user message just before it is sent, or drops it (`None`).
 pub type PrepareFn = Box<dyn FnMut(Message) -> Option<Message> + Send>;
 /// The rate-limit cost of an outgoing user message, in tokens.

@@ -9,8 +9,8 @@ use crate::error::{ConfigError, UrlError};
 use crate::handshake::ClientRequest;
 use crate::heartbeat::{AppHeartbeatConfig, PingConfig};
 use crate::hooks::{
-    AppHeartbeat, Authenticator, CostFn, DefaultPolicy, HeadersFn, OnUpgradeFn, PrepareFn, ReconnectPolicy,
-    RequestCodec, RetryFn, SubscriptionCodec,
+    AppHeartbeat, Authenticator, CostFn, Decision, DefaultPolicy, HeadersFn, OnErrorFn, OnUpgradeFn, PrepareFn,
+    ReconnectPolicy, RequestCodec, RetryFn, SessionError, SubscriptionCodec,
 };
 use crate::outbound::RateLimit;
 use crate::presets::{JsonRpc, JsonRpcSubscriptions};
@@ -166,6 +166,8 @@ impl SessionConfig {
 pub(crate) struct Hooks {
     pub(crate) policy: Box<dyn ReconnectPolicy>,
     pub(crate) retry: Option<RetryFn>,
+    /// Answers in place of `policy.on_error` when set.
+    pub(crate) on_error: Option<OnErrorFn>,
     pub(crate) codec: Box<dyn RequestCodec>,
     pub(crate) subscriptions: Box<dyn SubscriptionCodec>,
     pub(crate) auth: Option<Box<dyn Authenticator>>,
@@ -213,6 +215,7 @@ impl SessionBuilder {
         let hooks = Hooks {
             policy: Box::new(DefaultPolicy),
             retry: None,
+            on_error: None,
             codec: Box::new(JsonRpc),
             subscriptions: Box::new(JsonRpcSubscriptions::default()),
             auth: None,
@@ -320,6 +323,22 @@ impl SessionBuilder {
     /// Decisions on disconnects and errors.
     pub fn policy(mut self, policy: impl ReconnectPolicy + 'static) -> Self {
         self.hooks.policy = Box::new(policy);
+        self
+    }
+
+    /// Decides on every error (transport, TLS, handshake, protocol,
+    /// heartbeat, authentication ...) in place of the policy's
+    /// [`on_error`](ReconnectPolicy::on_error), in the order that trait
+    /// documents: for an error that ended the connection, `Decision::Stop`
+    /// stops the session and any other answer leaves the decision to the
+    /// policy's `on_disconnect`; for an authentication error the answer decides.
+    ///
+    /// Like [`retry`](Self::retry), it is a hook of its own beside the
+    /// policy: it replaces the policy's `on_error` whether
+    /// [`policy`](Self::policy) is called before or after it, and the policy
+    /// still answers `on_disconnect`. Called again, the last function wins.
+    pub fn on_error(mut self, f: impl FnMut(&SessionError) -> Decision + Send + 'static) -> Self {
+        self.hooks.on_error = Some(Box::new(f));
         self
     }
 

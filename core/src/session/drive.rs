@@ -398,9 +398,10 @@ impl Session {
         }
     }
 
+    /// An error on a live connection (authentication): `on_error` alone decides.
     fn on_error(&mut self, error: SessionError, now: Instant) {
         self.emit(SessionEvent::Error(error.clone()));
-        match self.hooks.policy.on_error(&error) {
+        match self.ask_on_error(&error) {
             Decision::Ignore if self.state == SessionState::Authenticating => self.become_open(now),
             Decision::Ignore => {}
             decision => self.disconnect(DisconnectReason::Error(error), Some(decision), now),
@@ -476,14 +477,38 @@ impl Session {
         if self.user_closing {
             return self.finish(CloseReason::Requested, now);
         }
-        let decision = decision.unwrap_or_else(|| {
-            if !self.config.reconnect || (is_error && !self.config.reconnect_on_error) {
-                Decision::Stop
-            } else {
-                self.hooks.policy.on_disconnect(&reason, self.backoff.failures() + 1)
-            }
-        });
+        let forbidden = !self.config.reconnect || (is_error && !self.config.reconnect_on_error);
+        let decision = match decision {
+            // The user's own `reconnect` is asked for, whatever the configuration.
+            Some(decision) if matches!(reason, DisconnectReason::UserReconnect) => decision,
+            // `on_error`'s answer to an authentication error yields to it, as the policy's would.
+            _ if forbidden => Decision::Stop,
+            Some(decision) => decision,
+            None => self.ask_policy(&reason),
+        };
         self.apply(decision, &reason, now);
+    }
+
+    /// What follows a connection that ended, in the order `ReconnectPolicy`
+    /// documents: `on_error` first when it ended in an error, so that one
+    /// hook sees every error; its `Stop` is final, and any other answer
+    /// leaves the choice to `on_disconnect`, so that a policy written before
+    /// `on_error` saw these errors (or the default one) decides as it did.
+    fn ask_policy(&mut self, reason: &DisconnectReason) -> Decision {
+        if let Some(error) = SessionError::from_disconnect(reason) {
+            if self.ask_on_error(&error) == Decision::Stop {
+                return Decision::Stop;
+            }
+        }
+        self.hooks.policy.on_disconnect(reason, self.backoff.failures() + 1)
+    }
+
+    /// The builder's `on_error` function when one is set, else the policy's.
+    fn ask_on_error(&mut self, error: &SessionError) -> Decision {
+        match self.hooks.on_error.as_mut() {
+            Some(on_error) => on_error(error),
+            None => self.hooks.policy.on_error(error),
+        }
     }
 
     fn apply(&mut self, decision: Decision, reason: &DisconnectReason, now: Instant) {

@@ -81,7 +81,8 @@ pub enum DisconnectReason {
     HeartbeatTimeout,
     /// Nothing arrived within `idle_timeout`.
     IdleTimeout,
-    /// An error the policy chose to reconnect on (authentication failed).
+    /// An authentication error on which `on_error` chose to end the
+    /// connection (to reconnect, or to stop).
     Error(SessionError),
     /// The user called `reconnect`.
     UserReconnect,
@@ -100,7 +101,8 @@ pub enum DisconnectReason {
 
 impl DisconnectReason {
     /// Whether the connection ended in an error, rather than a clean close by
-    /// the server or the user's own `reconnect`.
+    /// the server or the user's own `reconnect`: exactly when
+    /// [`SessionError::from_disconnect`] names the error.
     pub fn is_error(&self) -> bool {
         match self {
             Self::Closed(c) => !c.is_clean(),
@@ -219,7 +221,10 @@ pub enum SessionEvent {
         /// When, from now.
         delay: Duration,
     },
-    /// An error on a live connection (see `ReconnectPolicy::on_error`).
+    /// An error on a live connection that does not end it by itself
+    /// (authentication), before the policy's answer. An error that ends the
+    /// connection is reported once, as `Disconnected`, whose reason
+    /// `SessionError::from_disconnect` turns into the error `on_error` saw.
     Error(SessionError),
     /// A queued message was dropped at a disconnect (`keep_queue_on_disconnect` off) or at close.
     Dropped(Message),

@@ -10,6 +10,7 @@
 
 mod arbitrary_time;
 mod durations;
+mod errors;
 mod faults;
 mod heartbeats;
 mod lifecycle;
