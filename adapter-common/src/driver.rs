@@ -184,7 +184,7 @@ impl Driver {
                 (None, _) => armed = None,
             }
             // Reads go straight into the session's input buffer.
-            let read_buf = if can_read { session.read_buffer() } else { None };
+            let read_buf = if can_read { session.read_room() } else { None };
             let wake: Wake<R> = {
                 // Each future borrows its own part of the state; all are dropped before handling.
                 let Io { opening, reader, writer, out, out_pos, .. } = &mut io;
@@ -228,7 +228,7 @@ impl Driver {
                 };
                 let read = async {
                     match (reader.as_mut(), read_buf) {
-                        (Some(reader), Some(buf)) => Wake::Read(R::read_buf(reader, buf).await),
+                        (Some(reader), Some((buf, limit))) => Wake::Read(R::read_buf(reader, buf, limit).await),
                         _ => pending().await,
                     }
                 };
@@ -447,7 +447,7 @@ fn closing<R: Runtime>(io: &mut Io<R>, wait_for_server: Option<Duration>) -> Clo
                     let mut sink = bytes::BytesMut::with_capacity(4096);
                     loop {
                         sink.clear();
-                        if !matches!(R::read_buf(&mut reader, &mut sink).await, Ok(n) if n > 0) {
+                        if !matches!(R::read_buf(&mut reader, &mut sink, usize::MAX).await, Ok(n) if n > 0) {
                             break;
                         }
                     }

@@ -76,12 +76,16 @@ pub trait Runtime: Send + Sync + 'static {
         tls: Option<Arc<rustls::ClientConfig>>,
         resolver: Option<Resolver>,
     ) -> impl Future<Output = io::Result<(Self::Reader, Self::Writer)>> + Send;
-    /// Reads some bytes, appending them to `buf`'s spare capacity (the
-    /// session's own input buffer, so nothing is copied after the read);
-    /// returns how many. Cancel-safe: dropping it leaves `buf` as it was.
+    /// Reads some bytes, at most `limit`, appending them to `buf`'s spare
+    /// capacity (the session's own input buffer, so nothing is copied after
+    /// the read); returns how many. The limit is the session's
+    /// (`Session::read_room`): reading exactly to the end of a large frame
+    /// keeps its payload where the read put it. Cancel-safe: dropping it
+    /// leaves `buf` as it was.
     fn read_buf<'a>(
         reader: &'a mut Self::Reader,
         buf: &'a mut bytes::BytesMut,
+        limit: usize,
     ) -> impl Future<Output = io::Result<usize>> + Send + 'a;
     /// Writes some bytes; cancel-safe (dropping it writes nothing more).
     fn write<'a>(writer: &'a mut Self::Writer, buf: &'a [u8]) -> impl Future<Output = io::Result<usize>> + Send + 'a;

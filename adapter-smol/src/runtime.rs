@@ -67,7 +67,11 @@ impl Runtime for Smol {
         Ok(futures_lite::io::split(transport))
     }
 
-    async fn read_buf<'a>(reader: &'a mut Self::Reader, buf: &'a mut bytes::BytesMut) -> io::Result<usize> {
+    async fn read_buf<'a>(
+        reader: &'a mut Self::Reader,
+        buf: &'a mut bytes::BytesMut,
+        limit: usize,
+    ) -> io::Result<usize> {
         // futures-io reads into initialised memory: zero the spare room, and
         // cut it off again whatever happens (error, or this future dropped).
         struct Fill<'b> {
@@ -85,7 +89,8 @@ impl Runtime for Smol {
         let room = match buf.capacity() - start {
             0 => 4096,
             room => room,
-        };
+        }
+        .min(limit.max(1));
         buf.resize(start + room, 0);
         let mut fill = Fill { buf, keep: start };
         let n = reader.read(&mut fill.buf[start..]).await?;

@@ -67,12 +67,13 @@ impl Runtime for Tokio {
         Ok(tokio::io::split(transport))
     }
 
-    fn read_buf<'a>(
+    async fn read_buf<'a>(
         reader: &'a mut Self::Reader,
         buf: &'a mut bytes::BytesMut,
-    ) -> impl Future<Output = io::Result<usize>> + Send + 'a {
+        limit: usize,
+    ) -> io::Result<usize> {
         // Reads into the spare capacity without zeroing it first.
-        reader.read_buf(buf)
+        reader.read_buf(&mut bytes::BufMut::limit(buf, limit)).await
     }
 
     fn write<'a>(writer: &'a mut Self::Writer, buf: &'a [u8]) -> impl Future<Output = io::Result<usize>> + Send + 'a {

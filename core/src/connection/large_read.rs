@@ -15,14 +15,14 @@ use std::time::Instant;
 
 use bytes::BytesMut;
 
-use super::{Connection, Phase};
+use super::{Connection, Phase, MAX_SERVER_HEADER};
 use crate::frame::{large_frame_start, Frame, FrameHead, FrameRules};
 
 /// A large frame's payload being read into `Connection::input`.
 pub(super) struct LargeRead {
     head: FrameHead,
     /// The payload's length.
-    len: usize,
+    pub(super) len: usize,
     /// The input buffer, empty, put back when the payload is complete.
     spare: BytesMut,
 }
@@ -36,7 +36,9 @@ impl Connection {
         }
         let rules = FrameRules { max_frame_size: self.config.max_frame_size, deflate: self.deflate.is_some() };
         let Some((head, header_len, len)) = large_frame_start(&self.input, rules) else { return };
-        let mut payload = self.pool.take(len);
+        // Room for the next frame's header too: `read_room` lets the read that
+        // completes the payload bring it (see there).
+        let mut payload = self.pool.take(len + MAX_SERVER_HEADER);
         payload.extend_from_slice(&self.input[header_len..]);
         self.input.clear();
         let spare = std::mem::replace(&mut self.input, payload);

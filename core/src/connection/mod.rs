@@ -149,6 +149,8 @@ struct HeldFault {
 /// than 64 KiB ones, once the buffers are reused (`spare_reads.rs`).
 const READ_HINT_MIN: usize = 512;
 const READ_HINT_MAX: usize = 256 << 10;
+/// The longest frame header a server sends: 2 bytes, and 8 of extended length (no mask).
+pub(crate) const MAX_SERVER_HEADER: usize = 10;
 
 impl Connection {
     /// Starts a connection: validates `request` and `config` and queues the
@@ -279,12 +281,27 @@ impl Connection {
     /// [`handle_read`](Self::handle_read). This saves the copy `handle_input`
     /// makes; the room grows from 512 B to 256 KiB while reads fill it and
     /// shrinks again when they do not, so an idle connection holds little.
+    /// Reading at most [`read_room`](Self::read_room)'s limit saves a copy more.
     pub fn read_buffer(&mut self) -> &mut BytesMut {
+        self.read_room().0
+    }
+
+    /// The input buffer as [`read_buffer`](Self::read_buffer) gives it, and
+    /// the most bytes the next read should append. While a large frame's
+    /// payload is read into a buffer of its own, the limit is the rest of the
+    /// payload and the largest header a server sends: the payload is then
+    /// complete in its buffer with nothing past it to move, and the next
+    /// frame's header comes in the same read (so that, in a flood of large
+    /// frames, no payload byte is ever copied and each frame takes one read).
+    /// Reading more is correct, only slower: bytes past the frame are copied
+    /// back to the input buffer.
+    pub fn read_room(&mut self) -> (&mut BytesMut, usize) {
         self.start_large_read();
-        if self.large.is_some() {
-            // The input is a large frame's payload buffer: its room is the rest of it.
-            self.offered = self.input.capacity() - self.input.len();
-            return &mut self.input;
+        if let Some(large) = self.large.as_ref() {
+            // The input is a large frame's payload buffer, with room for the next header.
+            let rest = large.len.saturating_sub(self.input.len()) + MAX_SERVER_HEADER;
+            self.offered = (self.input.capacity() - self.input.len()).min(rest);
+            return (&mut self.input, self.offered);
         }
         // A frame whose header is in gets all its room at once, so its bytes
         // move at most once (the part that came with the header).
@@ -306,7 +323,7 @@ impl Connection {
             self.spares.keep(replaced);
         }
         self.offered = self.input.capacity() - self.input.len();
-        &mut self.input
+        (&mut self.input, self.offered)
     }
 
     /// The last `n` bytes appended to [`read_buffer`](Self::read_buffer), before

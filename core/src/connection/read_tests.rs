@@ -84,6 +84,51 @@ fn a_large_frame_in_pieces_then_small_frames_in_the_same_read() {
     );
 }
 
+#[test]
+fn a_flood_of_large_frames_takes_one_read_each_and_copies_no_payload() {
+    const N: usize = 8;
+    const LEN: usize = 64 << 10;
+    let mut wire = Vec::new();
+    for i in 0..N {
+        wire.extend(frame(0x82, &payload(LEN, i)));
+    }
+    let mut conn = open();
+    let now = Instant::now();
+    let (mut pos, mut got) = (0, Vec::new());
+    // Per read after the first message: where it wrote, and the messages it completed.
+    let mut reads = Vec::new();
+    for _ in 0..10 * N {
+        if pos == wire.len() {
+            break;
+        }
+        let (buf, limit) = conn.read_room();
+        // A socket with the whole flood waiting: the read takes all it is allowed.
+        let n = limit.min(buf.capacity() - buf.len()).min(wire.len() - pos);
+        let start = buf.len();
+        buf.extend_from_slice(&wire[pos..pos + n]);
+        let written = buf[start..].as_ptr() as usize;
+        conn.handle_read(n, now);
+        pos += n;
+        let new = messages(&mut conn);
+        if !got.is_empty() {
+            reads.push((written, new.clone()));
+        }
+        got.extend(new);
+    }
+    assert_eq!(got.len(), N, "every frame delivered");
+    for (i, m) in got.iter().enumerate() {
+        assert_eq!(m.as_bytes(), &payload(LEN, i)[..], "message {i}");
+    }
+    // The first frame's header came with the start of its payload (copied
+    // once into its buffer); every later frame took exactly one read, which
+    // wrote its payload where the message now points.
+    assert_eq!(reads.len(), N - 1, "one read per later frame");
+    for (written, completed) in &reads {
+        assert_eq!(completed.len(), 1);
+        assert_eq!(completed[0].as_bytes().as_ptr() as usize, *written, "the payload is where the read wrote it");
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(300))]
     #[test]

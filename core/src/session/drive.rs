@@ -111,6 +111,13 @@ impl Session {
         self.conn.as_mut().map(Connection::read_buffer)
     }
 
+    /// The current connection's input buffer and the most bytes the next read
+    /// should append (see `Connection::read_room`), or `None` while there is
+    /// no connection.
+    pub fn read_room(&mut self) -> Option<(&mut bytes::BytesMut, usize)> {
+        self.conn.as_mut().map(Connection::read_room)
+    }
+
     /// `n` bytes were read into [`read_buffer`](Self::read_buffer).
     pub fn handle_read(&mut self, n: usize, now: Instant) {
         let Some(conn) = self.conn.as_mut() else { return };
