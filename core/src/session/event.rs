@@ -1,7 +1,7 @@
 //! What a session asks of its caller (actions), tells it (events), and how it
 //! reports its state (metrics).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::deflate::CompressionStats;
 use crate::error::ConfigError;
@@ -273,6 +273,11 @@ pub struct Metrics {
     pub subscriptions: usize,
     /// permessage-deflate's work over all connections (zero when it is off).
     pub compression: CompressionStats,
+    /// When the last data message (of any kind: heartbeat traffic and
+    /// responses too) was read: the `now` of the input that completed it.
+    /// `None` until one arrives. Kept across reconnects, so a feed that went
+    /// quiet shows how long ago it last spoke.
+    pub last_message_at: Option<Instant>,
 }
 
 /// A command the session cannot take.

@@ -13,6 +13,7 @@ mod durations;
 mod faults;
 mod heartbeats;
 mod lifecycle;
+mod metrics;
 mod recording;
 mod requests;
 mod state_machine;
