@@ -136,11 +136,14 @@ impl Driver {
         let mut armed: Option<Instant> = None;
         loop {
             actions::<R>(&mut session, &mut io, &tls, &resolver, spawner.as_ref(), &mut telemetry);
+            route(&mut session, &mut r, &channels, &mut telemetry);
             // Once a turn (a flood's figures go per read, not per message),
             // and before the events go out: whoever sees an event sees the
             // figures that led to it.
-            telemetry.turn(&session);
-            route(&mut session, &mut r, &channels, &mut telemetry);
+            telemetry.turn(&session, r.waiting.len());
+            if session.state() != SessionState::Closed {
+                deliver(&mut r, &channels);
+            }
             if session.state() == SessionState::Closed {
                 if let Some(closing) = io.final_close.take() {
                     // Everything written reaches the socket before anyone hears of the close.
@@ -499,9 +502,8 @@ fn closing<R: Runtime>(io: &mut Io<R>, wait_for_server: Option<Duration>) -> Clo
 }
 
 /// Routes the session's events: request outcomes to their awaiting callers,
-/// everything else to the event stream (through the pending queue). Once the
-/// session has closed, the run loop hands over the last events itself, after
-/// the transport's close.
+/// everything else to the pending queue, which the run loop hands to the
+/// event stream (once the session has closed, after the transport's close).
 fn route(session: &mut Session, r: &mut Routing, channels: &DriverEnd, telemetry: &mut Telemetry) {
     loop {
         if !r.events_closed {
@@ -556,9 +558,6 @@ fn route(session: &mut Session, r: &mut Routing, channels: &DriverEnd, telemetry
             r.pending_bytes += m.len();
         }
         r.pending_events.push(event);
-    }
-    if session.state() != SessionState::Closed {
-        deliver(r, channels);
     }
 }
 

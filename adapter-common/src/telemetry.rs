@@ -230,11 +230,13 @@ impl Telemetry {
         self.metrics.event(event);
     }
 
-    /// Pushes what changed in the session's figures since the last turn.
+    /// Pushes what changed in the session's figures since the last turn;
+    /// `pending` is how many user requests await their outcome (the
+    /// driver's count, which is the session's, without a walk over its map).
     #[cfg_attr(not(feature = "metrics"), inline(always), allow(unused_variables))]
-    pub(crate) fn turn(&mut self, session: &Session) {
+    pub(crate) fn turn(&mut self, session: &Session, pending: usize) {
         #[cfg(feature = "metrics")]
-        self.metrics.turn(session.metrics(self.at), session.heartbeat_health());
+        self.metrics.turn(session.traffic(), pending, session.heartbeat_health());
     }
 
     /// Reading paused for a slow consumer (`None`), or resumed after a pause this long.
@@ -267,7 +269,7 @@ mod push {
 
     use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
     use metrics::{Counter, Gauge, Histogram, Unit};
-    use wslink_core::{HeartbeatHealth, Metrics, RequestFailure, SessionEvent};
+    use wslink_core::{HeartbeatHealth, RequestFailure, SessionEvent, Traffic};
 
     use super::{disconnect_reason, DISCONNECT_REASONS};
 
@@ -401,14 +403,14 @@ mod push {
             self.seen.connected = connected;
         }
 
-        pub(super) fn turn(&mut self, m: Metrics, health: HeartbeatHealth) {
+        pub(super) fn turn(&mut self, t: Traffic, pending: usize, health: HeartbeatHealth) {
             let seen = &mut self.seen;
-            rise(&self.messages_in, &mut seen.messages_in, m.messages_in);
-            rise(&self.bytes_in, &mut seen.bytes_in, m.bytes_in);
-            rise(&self.messages_out, &mut seen.messages_out, m.messages_out);
-            rise(&self.bytes_out, &mut seen.bytes_out, m.bytes_out);
-            follow(&self.queue, &mut seen.queue, m.queue_len);
-            follow(&self.pending, &mut seen.pending, m.pending_requests);
+            rise(&self.messages_in, &mut seen.messages_in, t.messages_in);
+            rise(&self.bytes_in, &mut seen.bytes_in, t.bytes_in);
+            rise(&self.messages_out, &mut seen.messages_out, t.messages_out);
+            rise(&self.bytes_out, &mut seen.bytes_out, t.bytes_out);
+            follow(&self.queue, &mut seen.queue, t.queue_len);
+            follow(&self.pending, &mut seen.pending, pending);
             if health.rtt_samples != seen.rtt_samples {
                 seen.rtt_samples = health.rtt_samples;
                 if let Some(rtt) = health.last_rtt {

@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use metrics::{Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit};
 use wslink_adapter::telemetry::DISCONNECT_REASONS;
@@ -222,6 +222,8 @@ async fn messages_and_bytes_in_and_out_are_what_went_over_the_wire<R: Runtime>()
     let (out_before, in_before) =
         (counter("wslink_bytes_sent_total", &me), counter("wslink_bytes_received_total", &me));
     assert!(out_before > 0 && in_before > 0, "the upgrade request and response were counted");
+    assert_eq!(client.metrics().await.expect("metrics").session.last_message_at, None, "no message yet");
+    let before = Instant::now();
     let texts: Vec<String> = (0..20).map(|i| "x".repeat(10 + i)).collect();
     for text in &texts {
         client.send_text(text.clone()).await.expect("sent");
@@ -239,8 +241,12 @@ async fn messages_and_bytes_in_and_out_are_what_went_over_the_wire<R: Runtime>()
     // Client frames: 2 header bytes and a 4-byte mask each; the server's: 2 header bytes.
     assert_eq!(counter("wslink_bytes_sent_total", &me) - out_before, payload + 6 * n);
     assert_eq!(counter("wslink_bytes_received_total", &me) - in_before, payload + 2 * n);
+    let after = Instant::now();
     let polled = client.metrics().await.expect("metrics").session;
     assert_eq!(polled.messages_in, n, "the pushed figures are the polled ones");
+    // The clock of both runtimes is the std one (tokio's, unpaused, converts to it).
+    let last = polled.last_message_at.expect("the time of the last message read");
+    assert!(before <= last && last <= after, "{before:?} <= {last:?} <= {after:?}");
     client.close(CloseCode::Normal, "").await.expect("closed");
 }
 
@@ -258,6 +264,7 @@ async fn each_answered_request_is_one_rtt_sample_and_failures_are_counted_by_rea
     }
     assert_eq!(samples("wslink_request_rtt_seconds", &me), rtts, "one sample per response, its own rtt");
 
+    eventually("nothing pending once answered", || gauge("wslink_pending_requests", &me) == 0.0).await;
     let waiting = client.clone();
     let unanswered = tokio::spawn(async move { waiting.request("private/never", None, Some(WAIT * 2)).await });
     eventually("the pending request shows", || gauge("wslink_pending_requests", &me) == 1.0).await;

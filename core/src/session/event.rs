@@ -280,6 +280,23 @@ pub struct Metrics {
     pub last_message_at: Option<Instant>,
 }
 
+/// The figures of [`Metrics`] that move with every message, alone: what a
+/// caller that samples them on every turn of its loop needs (the adapters'
+/// telemetry), at the cost of a few loads instead of a whole `Metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Traffic {
+    /// Bytes read from transports (as `Metrics::bytes_in`).
+    pub bytes_in: u64,
+    /// Bytes handed out to be written (as `Metrics::bytes_out`).
+    pub bytes_out: u64,
+    /// Messages received (as `Metrics::messages_in`).
+    pub messages_in: u64,
+    /// User messages and requests sent (as `Metrics::messages_out`).
+    pub messages_out: u64,
+    /// User messages waiting in the queue (as `Metrics::queue_len`).
+    pub queue_len: usize,
+}
+
 /// A command the session cannot take.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 pub use config::{SessionBuilder, SessionConfig};
 pub use event::{
-    Action, CloseReason, CommandError, DisconnectReason, Metrics, RequestFailure, SessionEvent, SessionState,
+    Action, CloseReason, CommandError, DisconnectReason, Metrics, RequestFailure, SessionEvent, SessionState, Traffic,
 };
 
 use crate::backoff::Backoff;
@@ -216,6 +216,19 @@ impl Session {
                 total
             },
             last_message_at: self.counters.last_message_at,
+        }
+    }
+
+    /// The traffic counters and the queue's length: the part of
+    /// [`metrics`](Self::metrics) that moves with every message, cheap
+    /// enough to read after every input.
+    pub fn traffic(&self) -> Traffic {
+        Traffic {
+            bytes_in: self.counters.bytes_in,
+            bytes_out: self.counters.bytes_out,
+            messages_in: self.messages_read(),
+            messages_out: self.counters.messages_out,
+            queue_len: self.outbox.len(),
         }
     }
 

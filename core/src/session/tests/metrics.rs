@@ -42,3 +42,24 @@ fn last_message_at_counts_responses_and_survives_a_reconnect() {
     let m = f.s.metrics(f.now);
     assert_eq!((m.connects, m.last_message_at), (2, Some(answered)), "kept across connections");
 }
+
+#[test]
+fn traffic_is_the_part_of_metrics_that_moves_with_messages() {
+    let mut f = Fake::open(builder());
+    f.server_text("hello");
+    f.s.send(Message::Text("out".into()), f.now).unwrap();
+    f.step();
+    f.server_drop();
+    f.s.send(Message::Text("queued".into()), f.now).unwrap();
+    // One message still parked in the connection counts as read in both.
+    let (m, t) = (f.s.metrics(f.now), f.s.traffic());
+    let from_metrics = Traffic {
+        bytes_in: m.bytes_in,
+        bytes_out: m.bytes_out,
+        messages_in: m.messages_in,
+        messages_out: m.messages_out,
+        queue_len: m.queue_len,
+    };
+    assert_eq!(t, from_metrics);
+    assert_eq!((t.messages_in, t.messages_out, t.queue_len), (1, 1, 1));
+}
