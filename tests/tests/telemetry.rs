@@ -478,3 +478,27 @@ async fn each_attempt_runs_in_a_span_with_the_url_redacted_and_its_number<R: Run
     let inside = events_in(spans[0].0);
     assert_eq!(inside, ["opening transport", "disconnected"], "a failed attempt's events carry its span too");
 }
+
+// ----- the documented table -----
+
+/// The tables of the telemetry module's docs, as their lines.
+fn module_tables() -> Vec<String> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let module = std::fs::read_to_string(root.join("adapter-common/src/telemetry.rs")).expect("the module");
+    module.lines().filter_map(|l| l.strip_prefix("//! ")).filter(|l| l.starts_with('|')).map(str::to_owned).collect()
+}
+
+#[test]
+fn the_readme_shows_the_modules_tables_and_they_name_every_metric() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let readme = std::fs::read_to_string(root.join("README.md")).expect("the README");
+    let tables = module_tables();
+    let section = readme.split("## Telemetry").nth(1).expect("a Telemetry section").split("\n## ").next();
+    let in_readme: Vec<&str> = section.expect("its text").lines().filter(|l| l.starts_with('|')).collect();
+    assert_eq!(in_readme, tables, "the README's tables are the module's, line for line");
+    let named: Vec<&str> = tables.iter().filter_map(|l| l.strip_prefix("| `")?.split('`').next()).collect();
+    let metrics: Vec<&str> = named.iter().copied().filter(|n| n.starts_with("wslink_")).collect();
+    assert_eq!(metrics, TABLE, "the table and the metrics these tests check are the same list");
+    let reasons: Vec<&str> = named.iter().copied().filter(|n| !n.starts_with("wslink_") && *n != "reason").collect();
+    assert_eq!(reasons, DISCONNECT_REASONS, "the reasons' table is DISCONNECT_REASONS");
+}
