@@ -75,10 +75,10 @@
 //! the fields `url` (the URL with its query redacted; a URL with
 //! credentials never parses, so none can appear) and `attempt` (as
 //! `SessionEvent::Connected` and `Reconnecting` count it), and `outcome`,
-//! recorded when the attempt ends: `connected`, or the disconnect's
-//! `reason`. It covers resolving, TCP, TLS, the upgrade and authentication;
-//! the attempt's events (opening the transport, connected, disconnected) are
-//! emitted inside it.
+//! recorded when the attempt ends: `connected`, the disconnect's `reason`,
+//! or `closed` when the client was closed during the attempt. It covers
+//! resolving, TCP, TLS, the upgrade and authentication; the attempt's events
+//! (opening the transport, connected, disconnected) are emitted inside it.
 
 use std::time::{Duration, Instant};
 
@@ -222,7 +222,8 @@ impl Telemetry {
             SessionEvent::Reconnecting { attempt, delay } => tracing::info!(attempt, ?delay, "reconnecting"),
             SessionEvent::Closed { reason } => {
                 tracing::info!(?reason, "closed");
-                self.attempt = None;
+                // Closed by the user while the attempt was under way (it ended no other way).
+                self.end_attempt("closed");
             }
             _ => {}
         }

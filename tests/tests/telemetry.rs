@@ -477,6 +477,16 @@ async fn each_attempt_runs_in_a_span_with_the_url_redacted_and_its_number<R: Run
     assert_eq!(attempts, [("1", "handshake"), ("2", "handshake"), ("3", "handshake")]);
     let inside = events_in(spans[0].0);
     assert_eq!(inside, ["opening transport", "disconnected"], "a failed attempt's events carry its span too");
+
+    // An attempt the user ends by closing the client (the server never answers the upgrade).
+    let addr = silent_server().await;
+    let (client, mut events) = builder::<R>(&format!("ws://{addr}/")).start().expect("started");
+    until(&mut events, |e| matches!(e, SessionEvent::StateChanged { to: wslink_core::SessionState::Handshaking, .. }))
+        .await;
+    client.close(CloseCode::Normal, "").await.expect("closed");
+    let spans = connect_spans(&format!("ws://{addr}/"));
+    assert_eq!(spans.len(), 1, "{spans:?}");
+    assert_eq!(spans[0].1.fields.get("outcome").map(String::as_str), Some("closed"), "{spans:?}");
 }
 
 // ----- the documented table -----
