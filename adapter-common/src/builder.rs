@@ -19,6 +19,7 @@ use wslink_core::{
 use crate::channels::channels;
 use crate::client::{encode_state, Client, Events};
 use crate::driver::Driver;
+use crate::telemetry::{Settings, Telemetry};
 use crate::tls::TlsOptions;
 use crate::{Error, Resolver, Runtime, Spawner};
 
@@ -48,6 +49,8 @@ pub struct Builder<R> {
     recorder: Option<Box<dyn wslink_core::record::Recorder>>,
     /// Whether the URL is `wss` (a TLS configuration is built only then).
     secure: bool,
+    /// What spans and metrics call this client.
+    telemetry: Settings,
     runtime: PhantomData<fn() -> R>,
 }
 
@@ -55,9 +58,10 @@ impl<R: Runtime> Builder<R> {
     /// A builder for `url` with every default: reconnect with Fresh's backoff,
     /// pings every 15 s, JSON-RPC requests and subscriptions, webpki roots.
     pub fn new(url: &str) -> Result<Self, Error> {
-        let secure = wslink_core::WsUrl::parse(url)?.is_secure();
+        let parsed = wslink_core::WsUrl::parse(url)?;
         Ok(Self {
-            secure,
+            secure: parsed.is_secure(),
+            telemetry: Settings::new(&parsed),
             session: Session::builder(url)?,
             tls: TlsOptions::default(),
             resolver: None,
@@ -290,6 +294,17 @@ impl<R: Runtime> Builder<R> {
         self
     }
 
+    /// The `client` label of every metric this client pushes (feature
+    /// `metrics`; the table is in [`telemetry`](crate::telemetry)). Defaults
+    /// to the URL's `host:port`. Give each client, or each group of
+    /// clients whose figures should add up (a pool), a name of its own; a
+    /// name per connection or per request would make series without bound.
+    #[cfg(feature = "metrics")]
+    pub fn metrics_label(mut self, name: impl Into<String>) -> Self {
+        self.telemetry.label = name.into();
+        self
+    }
+
     /// Marks a header's value secret, so a recording redacts it.
     pub fn sensitive_header(mut self, name: impl Into<String>) -> Self {
         self.session = self.session.sensitive_header(name);
@@ -324,6 +339,7 @@ impl<R: Runtime> Builder<R> {
             tls,
             resolver: self.resolver,
             spawner: self.spawner.clone(),
+            telemetry: Telemetry::start(self.telemetry, now),
         };
         crate::spawn::<R>(self.spawner.as_ref(), driver.run::<R>());
         Ok((Client { commands }, Events { rx: events, batch: Vec::new().into_iter() }))

@@ -292,7 +292,8 @@ impl Client {
         Ok(self.snapshot().await?.health)
     }
 
-    /// Counters and gauges, including how long reading was paused for a slow consumer.
+    /// Counters and gauges, including how long reading was paused for a slow
+    /// consumer and when the last message arrived (`session.last_message_at`).
     pub async fn metrics(&self) -> Result<ClientMetrics, ClientError> {
         let s = self.snapshot().await?;
         Ok(ClientMetrics { session: s.metrics, read_paused: s.read_paused })

@@ -18,6 +18,10 @@
 //! the session closes, the last writes, the shutdown and the server's end of
 //! stream are awaited before the stream yields its last event, so a program
 //! that exits when the stream ends loses nothing it wrote.
+//!
+//! What the driver sees also goes to `telemetry` (each transport it opens,
+//! each event, each pause of reading, and the session once a turn), which
+//! turns it into spans and metrics; the driver decides nothing from it.
 
 use std::collections::{HashMap, VecDeque};
 use std::future::{pending, poll_fn, Future};
@@ -28,10 +32,12 @@ use std::time::{Duration, Instant};
 
 use futures_lite::future::{or, poll_once};
 use tokio::sync::oneshot;
+use tracing::Instrument;
 use wslink_core::{Action, CommandError, Session, SessionEvent, SessionState};
 
 use crate::channels::{DriverEnd, Gone, NotDelivered};
 use crate::client::{encode_state, ClientError, Command, Reply, RequestCommand, RequestError, Response, Snapshot};
+use crate::telemetry::Telemetry;
 use crate::{Resolver, Runtime, Spawner};
 
 /// Reading also pauses once this many payload bytes wait for the consumer, so
@@ -61,6 +67,8 @@ pub(crate) struct Driver {
     pub(crate) resolver: Option<Resolver>,
     /// Where the closing connection's flush task runs (the runtime's executor if `None`).
     pub(crate) spawner: Option<Spawner>,
+    /// Spans per attempt and, with the `metrics` feature, the pushed metrics.
+    pub(crate) telemetry: Telemetry,
 }
 
 struct Io<R: Runtime> {
@@ -111,7 +119,7 @@ enum Wake<R: Runtime> {
 
 impl Driver {
     pub(crate) async fn run<R: Runtime>(self) {
-        let Driver { mut session, channels, event_capacity, tls, resolver, spawner } = self;
+        let Driver { mut session, channels, event_capacity, tls, resolver, spawner, mut telemetry } = self;
         let mut io: Io<R> = Io {
             opening: None,
             reader: None,
@@ -127,8 +135,15 @@ impl Driver {
         let mut timer = std::pin::pin!(R::timer(R::now()));
         let mut armed: Option<Instant> = None;
         loop {
-            actions::<R>(&mut session, &mut io, &tls, &resolver, spawner.as_ref());
-            route(&mut session, &mut r, &channels);
+            actions::<R>(&mut session, &mut io, &tls, &resolver, spawner.as_ref(), &mut telemetry);
+            route(&mut session, &mut r, &channels, &mut telemetry);
+            // Once a turn (a flood's figures go per read, not per message),
+            // and before the events go out: whoever sees an event sees the
+            // figures that led to it.
+            telemetry.turn(&session, r.waiting.len());
+            if session.state() != SessionState::Closed {
+                deliver(&mut r, &channels);
+            }
             if session.state() == SessionState::Closed {
                 if let Some(closing) = io.final_close.take() {
                     // Everything written reaches the socket before anyone hears of the close.
@@ -167,7 +182,7 @@ impl Driver {
             }
             let can_read =
                 io.reader.is_some() && r.pending_events.len() < event_capacity && r.pending_bytes < PENDING_BYTES;
-            account_pause::<R>(&mut session, &mut r, io.reader.is_some() && !can_read);
+            account_pause::<R>(&mut session, &mut r, &mut telemetry, io.reader.is_some() && !can_read);
             // A violation waits behind messages: hear when the consumer has taken them.
             let await_consumer = session.fault_next() && r.pending_events.is_empty() && !r.release_fault;
 
@@ -338,20 +353,24 @@ fn on_written<R: Runtime>(session: &mut Session, io: &mut Io<R>, result: io::Res
     }
 }
 
-/// Starts or ends a pause of reading, and tells the session; the clock is
+/// Starts or ends a pause of reading, and tells the session and the
+/// telemetry (now: the driver may sleep through the pause); the clock is
 /// read only when one does.
-fn account_pause<R: Runtime>(session: &mut Session, r: &mut Routing, paused: bool) {
+fn account_pause<R: Runtime>(session: &mut Session, r: &mut Routing, telemetry: &mut Telemetry, paused: bool) {
     match (paused, r.paused_since) {
         (true, None) => {
             let now = R::now();
             r.paused_since = Some(now);
             session.handle_reading_paused(now);
+            telemetry.pause(None);
         }
         (false, Some(since)) => {
             let now = R::now();
-            r.paused_total += now.saturating_duration_since(since);
+            let pause = now.saturating_duration_since(since);
+            r.paused_total += pause;
             r.paused_since = None;
             session.handle_reading_resumed(now);
+            telemetry.pause(Some(pause));
         }
         _ => {}
     }
@@ -389,17 +408,20 @@ fn actions<R: Runtime>(
     tls: &Option<Arc<rustls::ClientConfig>>,
     resolver: &Option<Resolver>,
     spawner: Option<&Spawner>,
+    telemetry: &mut Telemetry,
 ) {
     while let Some(action) = session.poll_action() {
         match action {
             Action::OpenTransport { host, port, tls: secure } => {
-                tracing::debug!(%host, port, secure, "opening transport");
+                let span = telemetry.attempt(session, &host, port, secure);
                 let config = if secure { tls.clone() } else { None };
                 if secure && config.is_none() {
                     let e = io::Error::new(io::ErrorKind::InvalidInput, "wss URL without a TLS configuration");
                     session.handle_transport_error(e.kind(), &e.to_string(), R::now());
                 } else {
-                    io.opening = Some(Box::pin(R::connect(host, port, config, resolver.clone())));
+                    // Resolving, TCP and TLS run in the attempt's span.
+                    let opening = R::connect(host, port, config, resolver.clone()).instrument(span);
+                    io.opening = Some(Box::pin(opening));
                 }
             }
             Action::Transmit(bytes) => io.out.push_back(bytes),
@@ -480,10 +502,9 @@ fn closing<R: Runtime>(io: &mut Io<R>, wait_for_server: Option<Duration>) -> Clo
 }
 
 /// Routes the session's events: request outcomes to their awaiting callers,
-/// everything else to the event stream (through the pending queue). Once the
-/// session has closed, the run loop hands over the last events itself, after
-/// the transport's close.
-fn route(session: &mut Session, r: &mut Routing, channels: &DriverEnd) {
+/// everything else to the pending queue, which the run loop hands to the
+/// event stream (once the session has closed, after the transport's close).
+fn route(session: &mut Session, r: &mut Routing, channels: &DriverEnd, telemetry: &mut Telemetry) {
     loop {
         if !r.events_closed {
             // A flood's messages go over in one move each, not one `poll_event` each.
@@ -498,6 +519,7 @@ fn route(session: &mut Session, r: &mut Routing, channels: &DriverEnd) {
             r.release_fault = false;
             break;
         };
+        telemetry.event(&event);
         match &event {
             SessionEvent::Response { id, message, rtt, is_error } => {
                 if let Some(waiter) = r.waiting.remove(id) {
@@ -527,15 +549,6 @@ fn route(session: &mut Session, r: &mut Routing, channels: &DriverEnd) {
                     continue;
                 }
             }
-            SessionEvent::Connected { attempt, response } => {
-                tracing::info!(attempt, "connected");
-                if let Some(granted) = response.deflate.and_then(|d| d.client_window_over_granted) {
-                    tracing::warn!(granted, "permessage-deflate: client window above our offer; compressing with ours");
-                }
-            }
-            SessionEvent::Disconnected { reason } => tracing::warn!(?reason, "disconnected"),
-            SessionEvent::Reconnecting { attempt, delay } => tracing::info!(attempt, ?delay, "reconnecting"),
-            SessionEvent::Closed { reason } => tracing::info!(?reason, "closed"),
             _ => {}
         }
         if r.events_closed {
@@ -545,9 +558,6 @@ fn route(session: &mut Session, r: &mut Routing, channels: &DriverEnd) {
             r.pending_bytes += m.len();
         }
         r.pending_events.push(event);
-    }
-    if session.state() != SessionState::Closed {
-        deliver(r, channels);
     }
 }
 

@@ -8,6 +8,9 @@
 //!
 //! The channels between handles and driver (`channels.rs`) run on any
 //! executor; request replies use tokio's runtime-agnostic `oneshot`.
+//!
+//! [`telemetry`] maps what the driver sees to `tracing` spans and, with the
+//! feature `metrics`, to metrics pushed through the `metrics` facade.
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
 
@@ -17,6 +20,7 @@ mod client;
 mod driver;
 mod pool;
 mod recorder;
+pub mod telemetry;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 mod tls;

@@ -41,6 +41,11 @@
 //! half-sent and no event is lost (a command already handed over still takes
 //! effect; only its answer is not awaited). Dropping every `Client` and the
 //! `Events` stream closes the connection cleanly with code 1000.
+//!
+//! Telemetry: each connection attempt runs in a `tracing` span
+//! `wslink.connect` (URL without its query, attempt number, outcome), and
+//! the cargo feature `metrics` pushes counters, gauges and histograms
+//! through the `metrics` facade to any exporter; [`telemetry`] has the table.
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
 
@@ -48,6 +53,9 @@ mod runtime;
 
 pub use bytes::Bytes;
 pub use runtime::{Tokio, Transport};
+/// Spans per connection attempt and, with the feature `metrics`, metrics
+/// pushed through the `metrics` facade: the table of names and labels.
+pub use wslink_adapter::telemetry;
 #[cfg(feature = "testkit")]
 pub use wslink_adapter::testkit;
 pub use wslink_adapter::{

@@ -52,6 +52,10 @@ pub struct HeartbeatHealth {
     pub last_heartbeat: Option<Instant>,
     /// Round trip of the last answered heartbeat.
     pub last_rtt: Option<Duration>,
+    /// Round trips measured since the session started (each one set
+    /// `last_rtt`): a caller that samples `last_rtt` sees from this whether
+    /// a new one came since it last looked.
+    pub rtt_samples: u64,
     /// Missed heartbeats since the last answered one.
     pub consecutive_failures: u32,
     /// Missed heartbeats since the session started.
@@ -201,12 +205,14 @@ impl Heartbeat {
     /// The round trip of a heartbeat request answered through the request machinery.
     pub(crate) fn on_probe_rtt(&mut self, rtt: Duration) {
         self.health.last_rtt = Some(rtt);
+        self.health.rtt_samples += 1;
     }
 
     fn answered(&mut self, rtt: Option<Duration>, now: Instant) {
         self.health.last_heartbeat = Some(now);
         if rtt.is_some() {
             self.health.last_rtt = rtt;
+            self.health.rtt_samples += 1;
         }
         self.health.consecutive_failures = 0;
         self.health.in_flight = self.ping_wait.is_some() || (self.app_sends_pings && self.app_wait.is_some());

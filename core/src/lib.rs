@@ -90,7 +90,7 @@ pub use message::Message;
 pub use outbound::RateLimit;
 pub use session::{
     Action, CloseReason, CommandError, DisconnectReason, Metrics, RequestFailure, Session, SessionBuilder,
-    SessionConfig, SessionEvent, SessionState,
+    SessionConfig, SessionEvent, SessionState, Traffic,
 };
 pub use supervise::Restarts;
 pub use tls::TlsFailure;

@@ -90,8 +90,10 @@ impl WsUrl {
         copy
     }
 
-    /// The URL as text, its query redacted.
-    pub(crate) fn redacted_text(&self) -> String {
+    /// The URL as text for logs, traces and recordings: its query, which
+    /// may carry a token, replaced by `<redacted>`. It holds no credentials:
+    /// a URL with user information (`user:password@`) never parses.
+    pub fn redacted_text(&self) -> String {
         let scheme = if self.secure { "wss" } else { "ws" };
         format!("{scheme}://{}{}", self.host_header(), self.without_query().resource)
     }
@@ -131,6 +133,17 @@ mod tests {
         assert_eq!(u.host_header(), "example.com:443");
         let u = WsUrl::parse("ws://127.0.0.1:9001?q").unwrap();
         assert_eq!((u.port(), u.resource(), u.host_header().as_str()), (9001, "/?q", "127.0.0.1:9001"));
+    }
+
+    #[test]
+    fn redacted_text_hides_the_query_and_keeps_the_rest() {
+        let u = WsUrl::parse("wss://Feed.test:9443/ws/v2?token=secret&x=1").unwrap();
+        assert_eq!(u.redacted_text(), "wss://feed.test:9443/ws/v2?<redacted>");
+        assert_eq!(WsUrl::parse("ws://feed.test/").unwrap().redacted_text(), "ws://feed.test/");
+        assert_eq!(WsUrl::parse("wss://[::1]:443").unwrap().redacted_text(), "wss://[::1]/");
+        // Credentials never get as far as a URL that could be printed.
+        assert_eq!(WsUrl::parse("wss://user:pw@feed.test/").unwrap_err(), UrlError::UserInfo);
+        assert_eq!(WsUrl::parse("wss://token@feed.test/").unwrap_err(), UrlError::UserInfo);
     }
 
     #[test]

@@ -210,6 +210,14 @@ fn orchestrate() {
     let cells = recorded.iter().zip(cells).map(|(peer, cell)| (peer.to_string(), cell_text("flood", cell)));
     rows.push((title.to_owned(), cells.collect()));
 
+    // The metrics' cost: the same flood with a Prometheus recorder installed.
+    let title = "flood 256 B binary (200 000), metrics to a Prometheus recorder";
+    eprintln!("{title} ...");
+    let measured = ["wslink-tokio", "wslink-tokio+metrics"];
+    let cells = interleaved(port, CLIENT_CPU, &measured, "flood/256/binary/200000", RUNS, &mut raw);
+    let cells = measured.iter().zip(cells).map(|(peer, cell)| (peer.to_string(), cell_text("flood", cell)));
+    rows.push((title.to_owned(), cells.collect()));
+
     // permessage-deflate: the same JSON compressed; no peer here speaks it.
     let title = "flood 256 B JSON, permessage-deflate";
     eprintln!("{title} ...");
@@ -517,6 +525,12 @@ mod peers {
                 let _ = std::fs::remove_file(&path);
                 *super::client::RECORDED.lock().expect("lock") = (disk, dropped);
                 rtts
+            }
+            "wslink-tokio+metrics" => {
+                // The pushed metrics' cost (feature `metrics`): a Prometheus
+                // recorder installed, as a service would, so every handle is live.
+                let _page = metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder().expect("recorder");
+                tokio_rt().block_on(wslink(wslink_tokio::Builder::new(url).expect("url"), deflate, kind, rtt, count))
             }
             "wslink-smol" => {
                 // Driver and consumer on one executor in `block_on`, on this

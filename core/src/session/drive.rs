@@ -217,6 +217,7 @@ impl Session {
     // ----- the connection's events -----
 
     pub(super) fn pump(&mut self, now: Instant) {
+        let read_before = self.messages_read();
         loop {
             // The flood's path: messages that need no routing stay in the
             // connection's queue, and `poll_event` takes them from there: one
@@ -274,6 +275,9 @@ impl Session {
                 // Pings are answered by the connection; any other event is informational.
                 _ => {}
             }
+        }
+        if self.messages_read() > read_before {
+            self.counters.last_message_at = Some(now);
         }
         if self.conn.as_ref().is_some_and(|c| c.state() == ConnectionState::Closed) {
             self.drop_transport(now);

@@ -1,7 +1,7 @@
 //! What a session asks of its caller (actions), tells it (events), and how it
 //! reports its state (metrics).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::deflate::CompressionStats;
 use crate::error::ConfigError;
@@ -278,6 +278,28 @@ pub struct Metrics {
     pub subscriptions: usize,
     /// permessage-deflate's work over all connections (zero when it is off).
     pub compression: CompressionStats,
+    /// When the last data message (of any kind: heartbeat traffic and
+    /// responses too) was read: the `now` of the input that completed it.
+    /// `None` until one arrives. Kept across reconnects, so a feed that went
+    /// quiet shows how long ago it last spoke.
+    pub last_message_at: Option<Instant>,
+}
+
+/// The figures of [`Metrics`] that move with every message, alone: what a
+/// caller that samples them on every turn of its loop needs (the adapters'
+/// telemetry), at the cost of a few loads instead of a whole `Metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Traffic {
+    /// Bytes read from transports (as `Metrics::bytes_in`).
+    pub bytes_in: u64,
+    /// Bytes handed out to be written (as `Metrics::bytes_out`).
+    pub bytes_out: u64,
+    /// Messages received (as `Metrics::messages_in`).
+    pub messages_in: u64,
+    /// User messages and requests sent (as `Metrics::messages_out`).
+    pub messages_out: u64,
+    /// User messages waiting in the queue (as `Metrics::queue_len`).
+    pub queue_len: usize,
 }
 
 /// A command the session cannot take.

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 pub use config::{SessionBuilder, SessionConfig};
 pub use event::{
-    Action, CloseReason, CommandError, DisconnectReason, Metrics, RequestFailure, SessionEvent, SessionState,
+    Action, CloseReason, CommandError, DisconnectReason, Metrics, RequestFailure, SessionEvent, SessionState, Traffic,
 };
 
 use crate::backoff::Backoff;
@@ -55,6 +55,8 @@ struct Counters {
     compression: CompressionStats,
     /// Times the session became open (a refused certificate means another thing after the first).
     opened: u64,
+    /// The `now` of the input that completed the last data message.
+    last_message_at: Option<Instant>,
 }
 
 /// One logical client that reconnects, re-authenticates and re-subscribes by
@@ -201,7 +203,7 @@ impl Session {
             reconnects: self.counters.reconnects,
             bytes_in: self.counters.bytes_in,
             bytes_out: self.counters.bytes_out,
-            messages_in: self.counters.messages_in + self.parked as u64,
+            messages_in: self.messages_read(),
             messages_out: self.counters.messages_out,
             queue_len: self.outbox.len(),
             pending_requests: self.requests.user_pending(),
@@ -213,6 +215,20 @@ impl Session {
                 }
                 total
             },
+            last_message_at: self.counters.last_message_at,
+        }
+    }
+
+    /// The traffic counters and the queue's length: the part of
+    /// [`metrics`](Self::metrics) that moves with every message, cheap
+    /// enough to read after every input.
+    pub fn traffic(&self) -> Traffic {
+        Traffic {
+            bytes_in: self.counters.bytes_in,
+            bytes_out: self.counters.bytes_out,
+            messages_in: self.messages_read(),
+            messages_out: self.counters.messages_out,
+            queue_len: self.outbox.len(),
         }
     }
 
@@ -504,6 +520,12 @@ impl Session {
             self.took_parked(moved);
         }
         self.parked = 0;
+    }
+
+    /// Messages read so far, counted or still parked: it grows only when an
+    /// input completes a message (moving parked ones does not change it).
+    fn messages_read(&self) -> u64 {
+        self.counters.messages_in + self.parked as u64
     }
 
     /// Accounts for `moved` parked messages taken from the connection's queue.

@@ -22,6 +22,9 @@ fn answered_pings_keep_the_link_and_report_rtt() {
     f.server_pong(&payload);
     let h = f.s.heartbeat_health();
     assert_eq!((h.last_rtt, h.in_flight, h.last_heartbeat), (Some(ms(40)), false, Some(f.now)));
+    assert_eq!(h.rtt_samples, 1, "one round trip measured");
+    f.server_pong(&payload);
+    assert_eq!(f.s.heartbeat_health().rtt_samples, 1, "a second pong answers nothing: no new sample");
     assert_eq!(f.s.poll_timeout(), Some(f.t0 + secs(30)), "the next ping, not the pong deadline");
     assert!(f.events().is_empty(), "pongs are not user events");
 }

@@ -14,6 +14,7 @@ mod errors;
 mod faults;
 mod heartbeats;
 mod lifecycle;
+mod metrics;
 mod recording;
 mod requests;
 mod state_machine;
