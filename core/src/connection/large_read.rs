@@ -62,6 +62,8 @@ impl Connection {
         }
         let Some(LargeRead { head, len, spare }) = self.large.take() else { return };
         let mut payload = std::mem::replace(&mut self.input, spare);
+        // Nothing came past the frame: the next header is still to come.
+        self.header_first = payload.len() == len;
         // The read may have run past the frame (a reused buffer has room to
         // spare): those bytes are the next frames.
         if payload.len() > len {

@@ -126,6 +126,10 @@ pub struct Connection {
     compressed: Vec<u8>,
     /// A large frame whose payload is being read into a buffer of its own.
     large: Option<LargeRead>,
+    /// A large frame just ended where its read ended: the next read takes
+    /// only a header, so that a large frame after it is read into its own
+    /// buffer from its first payload byte.
+    header_first: bool,
     /// Read buffers replaced while messages shared them, for reuse.
     spares: SpareReads,
 }
@@ -250,6 +254,7 @@ impl Connection {
             deflate: None,
             compressed: Vec::new(),
             large: None,
+            header_first: false,
             spares: SpareReads::default(),
         }
     }
@@ -303,17 +308,31 @@ impl Connection {
             self.offered = (self.input.capacity() - self.input.len()).min(rest);
             return (&mut self.input, self.offered);
         }
+        let len = self.input.len();
+        if self.header_first && len == 0 {
+            // Frames of 16 KiB and more are coming: take the next header alone
+            // (one more read, where a larger one could bring part of a large
+            // payload that would then be copied into its own buffer).
+            if self.input.capacity() < MAX_SERVER_HEADER && !self.input.try_reclaim(MAX_SERVER_HEADER) {
+                self.input = self.spares.take(READ_HINT_MIN);
+            }
+            self.offered = MAX_SERVER_HEADER;
+            return (&mut self.input, self.offered);
+        }
         // A frame whose header is in gets all its room at once, so its bytes
         // move at most once (the part that came with the header).
         let missing = match self.phase {
             Phase::Open | Phase::CloseSent => bytes_missing(&self.input).min(self.config.max_frame_size),
             _ => 0,
         };
-        let len = self.input.len();
+        let room = self.input.capacity() - len;
         // Room for the rest of the frame, or the read hint, whichever is more;
-        // the buffer is sized to that, not beyond.
+        // the buffer is sized to that, not beyond. A frame that can end in
+        // the room there is reads there, even if that is under the hint:
+        // moving it would copy what it has.
         let want = missing.max(self.read_hint.saturating_sub(len)).max(READ_HINT_MIN);
-        if self.input.capacity() - len < want && !self.input.try_reclaim(want) {
+        let fits = missing > 0 && room >= missing;
+        if room < want && !fits && !self.input.try_reclaim(want) {
             // Messages still share this buffer (else `try_reclaim` moved its
             // partial frame to the front): another takes over, the partial
             // frame copied into it, and this one waits to be reused.
@@ -349,6 +368,10 @@ impl Connection {
             self.input.clear();
             self.large = None;
             return;
+        }
+        if self.large.is_none() {
+            // The header-only read is done (or was not needed).
+            self.header_first = false;
         }
         self.finish_large_read(now);
         self.process_input(now);
