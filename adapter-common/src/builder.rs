@@ -19,6 +19,7 @@ use wslink_core::{
 use crate::channels::channels;
 use crate::client::{encode_state, Client, Events};
 use crate::driver::Driver;
+use crate::inline::InlineClient;
 use crate::telemetry::{Settings, Telemetry};
 use crate::tls::TlsOptions;
 use crate::{Error, Resolver, Runtime, Spawner};
@@ -319,6 +320,41 @@ impl<R: Runtime> Builder<R> {
     /// Starts the client in a new task of the runtime and returns at once; it
     /// connects, and reconnects, in the background.
     pub fn start(self) -> Result<(Client, Events), Error> {
+        let (driver, client, events) = self.build()?;
+        crate::spawn::<R>(driver.spawner.clone().as_ref(), driver.run::<R>());
+        Ok((client, events))
+    }
+
+    /// Starts the client driven by the task that uses it: no task of its
+    /// own, no wake-up across tasks (see [`InlineClient`]). Returns at once;
+    /// it connects while the returned client is awaited.
+    pub fn start_inline(self) -> Result<InlineClient, Error> {
+        let (driver, client, events) = self.build()?;
+        let (spawner, spill_limit) = (driver.spawner.clone(), driver.event_capacity);
+        let finish: crate::inline::Finish = Box::new(move |rest| crate::spawn::<R>(spawner.as_ref(), rest));
+        Ok(InlineClient::new(Box::pin(driver.run::<R>()), client, events, spill_limit, finish))
+    }
+
+    /// [`start_inline`](Self::start_inline), then waits for the first
+    /// connection to open, as [`connect`](Self::connect) does.
+    pub async fn connect_inline(self) -> Result<InlineClient, Error> {
+        let mut inline = self.start_inline()?;
+        loop {
+            match inline.recv().await {
+                Some(SessionEvent::Connected { .. }) => return Ok(inline),
+                Some(SessionEvent::Disconnected { reason }) => {
+                    let _ = inline.close(CloseCode::Normal, "").await;
+                    return Err(Error::Connect(reason));
+                }
+                Some(SessionEvent::Closed { reason }) => return Err(Error::Closed(reason)),
+                Some(_) => {}
+                None => return Err(Error::Closed(wslink_core::CloseReason::Stopped)),
+            }
+        }
+    }
+
+    /// The session, its driver and the handles, not yet running.
+    fn build(self) -> Result<(Driver, Client, Events), Error> {
         let now = R::now();
         let mut rng = StdRng::try_from_rng(&mut SysRng).map_err(|e| Error::Random(e.to_string()))?;
         let mut builder = self.session;
@@ -341,8 +377,7 @@ impl<R: Runtime> Builder<R> {
             spawner: self.spawner.clone(),
             telemetry: Telemetry::start(self.telemetry, now),
         };
-        crate::spawn::<R>(self.spawner.as_ref(), driver.run::<R>());
-        Ok((Client { commands }, Events { rx: events, batch: Vec::new().into_iter() }))
+        Ok((driver, Client { commands }, Events { rx: events, batch: Vec::new().into_iter() }))
     }
 
     /// Starts the client and waits for its first connection to open. If the

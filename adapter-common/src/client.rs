@@ -329,7 +329,7 @@ impl Events {
         self.rx.poll_batch(cx)
     }
 
-    fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<SessionEvent>> {
+    pub(crate) fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<SessionEvent>> {
         loop {
             if let Some(event) = self.batch.next() {
                 if self.batch.len() == 0 {

@@ -18,6 +18,7 @@ mod builder;
 mod channels;
 mod client;
 mod driver;
+mod inline;
 mod pool;
 mod recorder;
 pub mod telemetry;
@@ -34,6 +35,7 @@ use std::time::Instant;
 
 pub use builder::Builder;
 pub use client::{Client, ClientError, ClientMetrics, Events, RequestError, Response, TrySendError};
+pub use inline::InlineClient;
 pub use pool::{MemberEvents, Pool, PoolBuilder, PoolError, PoolEvent, PoolEvents};
 pub use recorder::{FileRecorder, RecordingFile};
 pub use tls::{tls_handshake_error, Roots, TlsOptions};

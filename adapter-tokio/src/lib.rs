@@ -59,8 +59,8 @@ pub use wslink_adapter::telemetry;
 #[cfg(feature = "testkit")]
 pub use wslink_adapter::testkit;
 pub use wslink_adapter::{
-    Client, ClientError, ClientMetrics, Error, Events, FileRecorder, MemberEvents, Pool, PoolBuilder, PoolError,
-    PoolEvent, PoolEvents, RecordingFile, RequestError, Resolver, Response, Roots, TlsOptions, TrySendError,
+    Client, ClientError, ClientMetrics, Error, Events, FileRecorder, InlineClient, MemberEvents, Pool, PoolBuilder,
+    PoolError, PoolEvent, PoolEvents, RecordingFile, RequestError, Resolver, Response, Roots, TlsOptions, TrySendError,
 };
 pub use wslink_core::{
     hooks, presets, record, replay, BackoffConfig, CloseCode, CloseReason, CompressionStats, ConnectionConfig,

@@ -21,8 +21,18 @@ use std::io::{BufRead, BufReader, Write as _};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const PEERS: &[&str] =
-    &["wslink-tokio", "wslink-smol", "tokio-tungstenite", "tokio-websockets", "fastwebsockets", "async-tungstenite"];
+/// wslink's `Client` (a driver task beside the consumer), wslink's
+/// `InlineClient` (the connection driven in the consumer's task), and the peers.
+const PEERS: &[&str] = &[
+    "wslink-tokio",
+    "wslink-smol",
+    "wslink-tokio-inline",
+    "wslink-smol-inline",
+    "tokio-tungstenite",
+    "tokio-websockets",
+    "fastwebsockets",
+    "async-tungstenite",
+];
 /// Flood cells swing by a quarter from run to run on this machine: five runs each.
 const RUNS: usize = 5;
 /// Round trips take a second a run and swing more than floods from run to run.
@@ -120,7 +130,7 @@ fn describe(workload: &str, reports: &[Report]) -> String {
     let med = |f: &dyn Fn(&Report) -> f64| median(reports.iter().map(f).collect());
     let cpu = med(&|r| r.cpu_ns as f64 / r.messages as f64);
     let rate = med(&|r| r.messages as f64 / (r.wall_ns as f64 / 1e9));
-    if workload.ends_with("rtt") {
+    if workload.contains("rtt") {
         let (p50, p99) = (med(&|r| r.p50_ns as f64), med(&|r| r.p99_ns as f64));
         format!("p50 {:.1} us, p99 {:.1} us, {cpu:.0} ns cpu/rt", p50 / 1e3, p99 / 1e3)
     } else if workload.starts_with("echo") {
@@ -195,6 +205,8 @@ fn orchestrate() {
         ("echo pipelined x64", "echo/pipelined", CLIENT_CPU, RUNS),
         ("rtt 32 B, client and server on two cores", "echo/rtt", CLIENT_CPU, RTT_RUNS),
         ("rtt 32 B, client and server on one core", "echo/rtt", SERVER_CPU, RTT_RUNS),
+        // Each send awaited before the echo is awaited (the sink peers always do).
+        ("rtt 32 B, awaited send one at a time, two cores", "echo/rtt-awaited", CLIENT_CPU, RTT_RUNS),
     ]);
     for (title, workload, cpu, runs) in workloads {
         eprintln!("{title} ...");
@@ -465,7 +477,7 @@ mod client {
         let count: u64 = match kind {
             "flood" => parts[3].parse().expect("count"),
             "idle" | "idle-deflate" => parts[1].parse().expect("count"),
-            _ if workload.ends_with("rtt") => 20_000,
+            _ if workload.contains("rtt") => 20_000,
             _ => 100_000,
         };
         let url = if kind.starts_with("idle") { format!("ws://127.0.0.1:{port}/{kind}") } else { url };
@@ -475,7 +487,7 @@ mod client {
                 super::peers::idle(peer, &url, count);
                 Vec::new()
             }
-            _ => super::peers::run(peer, kind, workload.ends_with("rtt"), &url, count),
+            _ => super::peers::run(peer, kind, workload.contains("rtt"), workload.ends_with("awaited"), &url, count),
         };
         let (cpu0, start) = START.lock().expect("lock").unwrap_or((cpu_ns(), Instant::now()));
         let (cpu1, end) = END.lock().expect("lock").unwrap_or((cpu_ns(), Instant::now()));
@@ -506,20 +518,43 @@ mod peers {
         tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime")
     }
 
-    /// Runs `kind` ("flood" or "echo") and returns round trips when `rtt`.
-    pub(crate) fn run(peer: &str, kind: &str, rtt: bool, url: &str, count: u64) -> Vec<Duration> {
+    /// Runs `kind` ("flood" or "echo") and returns round trips when `rtt`;
+    /// wslink awaits each send when `awaited` (the other peers always do).
+    pub(crate) fn run(peer: &str, kind: &str, rtt: bool, awaited: bool, url: &str, count: u64) -> Vec<Duration> {
         // The server agrees to permessage-deflate on these paths only.
         let deflate = url.contains("deflate");
         match peer {
-            "wslink-tokio" => {
-                tokio_rt().block_on(wslink(wslink_tokio::Builder::new(url).expect("url"), deflate, kind, rtt, count))
-            }
+            "wslink-tokio" => tokio_rt().block_on(wslink(
+                wslink_tokio::Builder::new(url).expect("url"),
+                deflate,
+                kind,
+                rtt,
+                awaited,
+                count,
+            )),
+            "wslink-tokio-inline" => tokio_rt().block_on(wslink_inline(
+                wslink_tokio::Builder::new(url).expect("url"),
+                deflate,
+                kind,
+                rtt,
+                awaited,
+                count,
+            )),
+            // No executor needed: the connection runs in `block_on`'s own task.
+            "wslink-smol-inline" => smol::block_on(wslink_inline(
+                wslink_smol::Builder::new(url).expect("url"),
+                deflate,
+                kind,
+                rtt,
+                awaited,
+                count,
+            )),
             "wslink-tokio+record" => {
                 let path = wslink_tests::target_dir().join(format!("bench-recording-{}.jsonl", std::process::id()));
                 let (recorder, file) = wslink_tokio::FileRecorder::create(&path, 4 << 30).expect("recording file");
                 let b = wslink_tokio::Builder::new(url).expect("url").record(recorder);
                 // The runtime, and with it the client and its recorder, is gone when `block_on` returns.
-                let rtts = tokio_rt().block_on(wslink(b, deflate, kind, rtt, count));
+                let rtts = tokio_rt().block_on(wslink(b, deflate, kind, rtt, awaited, count));
                 let dropped = file.finish().expect("recording written");
                 let disk = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
                 let _ = std::fs::remove_file(&path);
@@ -530,7 +565,8 @@ mod peers {
                 // The pushed metrics' cost (feature `metrics`): a Prometheus
                 // recorder installed, as a service would, so every handle is live.
                 let _page = metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder().expect("recorder");
-                tokio_rt().block_on(wslink(wslink_tokio::Builder::new(url).expect("url"), deflate, kind, rtt, count))
+                let b = wslink_tokio::Builder::new(url).expect("url");
+                tokio_rt().block_on(wslink(b, deflate, kind, rtt, awaited, count))
             }
             "wslink-smol" => {
                 // Driver and consumer on one executor in `block_on`, on this
@@ -541,7 +577,7 @@ mod peers {
                 let spawn_on = ex.clone();
                 let b =
                     wslink_smol::Builder::new(url).expect("url").spawn_with(move |task| spawn_on.spawn(task).detach());
-                smol::block_on(ex.run(wslink(b, deflate, kind, rtt, count)))
+                smol::block_on(ex.run(wslink(b, deflate, kind, rtt, awaited, count)))
             }
             "tokio-tungstenite" => tokio_rt().block_on(async {
                 let (ws, _) = tokio_tungstenite::connect_async(url).await.expect("connect");
@@ -593,6 +629,7 @@ mod peers {
         deflate: bool,
         kind: &str,
         rtt: bool,
+        awaited: bool,
         count: u64,
     ) -> Vec<Duration> {
         let b = if deflate { b.compression(Some(wslink_tokio::DeflateConfig::default())) } else { b };
@@ -621,7 +658,11 @@ mod peers {
                             sent_at = Instant::now();
                         }
                         if got + if rtt { 0 } else { DEPTH - 1 } < count {
-                            client.try_send_binary(payload.clone()).expect("handed over");
+                            if awaited {
+                                client.send_binary(payload.clone()).await.expect("sent");
+                            } else {
+                                client.try_send_binary(payload.clone()).expect("handed over");
+                            }
                         }
                     }
                 }
@@ -632,6 +673,55 @@ mod peers {
         super::client::mark_end();
         // Dropping the handles closes in the background, as the other clients' close() does.
         drop((client, events));
+        rtts
+    }
+
+    /// As `wslink`, with the connection driven in this task (`InlineClient`).
+    async fn wslink_inline<R: wslink_adapter::Runtime>(
+        b: wslink_adapter::Builder<R>,
+        deflate: bool,
+        kind: &str,
+        rtt: bool,
+        awaited: bool,
+        count: u64,
+    ) -> Vec<Duration> {
+        let b = if deflate { b.compression(Some(wslink_tokio::DeflateConfig::default())) } else { b };
+        let mut link = b.connect_inline().await.expect("connect");
+        super::client::mark_start();
+        let mut rtts = Vec::new();
+        let mut got = 0u64;
+        let payload = wslink_tokio::Bytes::from_static(RTT_PAYLOAD);
+        let depth = if kind == "flood" || rtt { 1 } else { DEPTH };
+        for _ in 0..depth {
+            link.try_send_binary(payload.clone()).expect("handed over");
+        }
+        let mut sent_at = Instant::now();
+        while got < count {
+            match link.recv().await {
+                Some(SessionEvent::Message(m)) => {
+                    std::hint::black_box(&m);
+                    let _ = matches!(m, Message::Text(_));
+                    got += 1;
+                    if kind == "echo" {
+                        if rtt {
+                            rtts.push(sent_at.elapsed());
+                            sent_at = Instant::now();
+                        }
+                        if got + if rtt { 0 } else { DEPTH - 1 } < count {
+                            if awaited {
+                                link.send_binary(payload.clone()).await.expect("sent");
+                            } else {
+                                link.try_send_binary(payload.clone()).expect("handed over");
+                            }
+                        }
+                    }
+                }
+                Some(_) => {}
+                None => panic!("stream ended after {got}"),
+            }
+        }
+        super::client::mark_end();
+        drop(link);
         rtts
     }
 
