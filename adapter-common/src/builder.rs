@@ -340,15 +340,15 @@ impl<R: Runtime> Builder<R> {
     pub async fn connect_inline(self) -> Result<InlineClient, Error> {
         let mut inline = self.start_inline()?;
         loop {
-            match inline.recv().await {
-                Some(SessionEvent::Connected { .. }) => return Ok(inline),
-                Some(SessionEvent::Disconnected { reason }) => {
-                    let _ = inline.close(CloseCode::Normal, "").await;
-                    return Err(Error::Connect(reason));
+            match first_outcome(inline.recv().await) {
+                Some(Ok(())) => return Ok(inline),
+                Some(Err(e)) => {
+                    if matches!(e, Error::Connect(_)) {
+                        let _ = inline.close(CloseCode::Normal, "").await;
+                    }
+                    return Err(e);
                 }
-                Some(SessionEvent::Closed { reason }) => return Err(Error::Closed(reason)),
-                Some(_) => {}
-                None => return Err(Error::Closed(wslink_core::CloseReason::Stopped)),
+                None => {}
             }
         }
     }
@@ -386,17 +386,29 @@ impl<R: Runtime> Builder<R> {
     pub async fn connect(self) -> Result<(Client, Events), Error> {
         let (client, mut events) = self.start()?;
         loop {
-            match events.recv().await {
-                Some(SessionEvent::Connected { .. }) => return Ok((client, events)),
-                Some(SessionEvent::Disconnected { reason }) => {
-                    let _ = client.close(CloseCode::Normal, "").await;
-                    return Err(Error::Connect(reason));
+            match first_outcome(events.recv().await) {
+                Some(Ok(())) => return Ok((client, events)),
+                Some(Err(e)) => {
+                    if matches!(e, Error::Connect(_)) {
+                        let _ = client.close(CloseCode::Normal, "").await;
+                    }
+                    return Err(e);
                 }
-                Some(SessionEvent::Closed { reason }) => return Err(Error::Closed(reason)),
-                Some(_) => {}
-                None => return Err(Error::Closed(wslink_core::CloseReason::Stopped)),
+                None => {}
             }
         }
+    }
+}
+
+/// What an event says of a first connection: open, failed (after a failed
+/// attempt the caller closes the session), or not yet known (`None`).
+fn first_outcome(event: Option<SessionEvent>) -> Option<Result<(), Error>> {
+    match event {
+        Some(SessionEvent::Connected { .. }) => Some(Ok(())),
+        Some(SessionEvent::Disconnected { reason }) => Some(Err(Error::Connect(reason))),
+        Some(SessionEvent::Closed { reason }) => Some(Err(Error::Closed(reason))),
+        Some(_) => None,
+        None => Some(Err(Error::Closed(wslink_core::CloseReason::Stopped))),
     }
 }
 

@@ -329,14 +329,20 @@ impl Events {
         self.rx.poll_batch(cx)
     }
 
+    /// The next event of the batch in hand, without asking the driver for more.
+    pub(crate) fn next_in_batch(&mut self) -> Option<SessionEvent> {
+        let event = self.batch.next()?;
+        if self.batch.len() == 0 {
+            // Free the batch now, not when the next arrives: an idle
+            // client should not hold its last burst.
+            self.batch = Vec::new().into_iter();
+        }
+        Some(event)
+    }
+
     pub(crate) fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<SessionEvent>> {
         loop {
-            if let Some(event) = self.batch.next() {
-                if self.batch.len() == 0 {
-                    // Free the batch now, not when the next arrives: an idle
-                    // client should not hold its last burst.
-                    self.batch = Vec::new().into_iter();
-                }
+            if let Some(event) = self.next_in_batch() {
                 return Poll::Ready(Some(event));
             }
             match self.rx.poll_batch(cx) {

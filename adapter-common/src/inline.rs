@@ -93,6 +93,11 @@ impl InlineClient {
             self.spilled_bytes -= event_bytes(&event);
             return Poll::Ready(Some(event));
         }
+        // A batch in hand is handed out without a turn of the driver: a turn
+        // per event would cost a flood more than the event itself.
+        if let Some(event) = self.events.next_in_batch() {
+            return Poll::Ready(Some(event));
+        }
         self.poll_driver(cx);
         self.events.poll_event(cx)
     }

@@ -624,6 +624,40 @@ mod peers {
         }
     }
 
+    /// What the bench asks of a wslink client, with its handles apart
+    /// (`Client` and `Events`) or in one (`InlineClient`).
+    trait Link {
+        async fn next(&mut self) -> Option<SessionEvent>;
+        /// Hands a message over without waiting for the session's answer.
+        fn post(&self, payload: wslink_tokio::Bytes);
+        /// Sends a message and waits for the session's answer.
+        async fn send(&mut self, payload: wslink_tokio::Bytes);
+    }
+
+    impl Link for (wslink_adapter::Client, wslink_adapter::Events) {
+        async fn next(&mut self) -> Option<SessionEvent> {
+            self.1.recv().await
+        }
+        fn post(&self, payload: wslink_tokio::Bytes) {
+            self.0.try_send_binary(payload).expect("handed over");
+        }
+        async fn send(&mut self, payload: wslink_tokio::Bytes) {
+            self.0.send_binary(payload).await.expect("sent");
+        }
+    }
+
+    impl Link for wslink_adapter::InlineClient {
+        async fn next(&mut self) -> Option<SessionEvent> {
+            self.recv().await
+        }
+        fn post(&self, payload: wslink_tokio::Bytes) {
+            self.try_send_binary(payload).expect("handed over");
+        }
+        async fn send(&mut self, payload: wslink_tokio::Bytes) {
+            self.send_binary(payload).await.expect("sent");
+        }
+    }
+
     async fn wslink<R: wslink_adapter::Runtime>(
         b: wslink_adapter::Builder<R>,
         deflate: bool,
@@ -633,47 +667,7 @@ mod peers {
         count: u64,
     ) -> Vec<Duration> {
         let b = if deflate { b.compression(Some(wslink_tokio::DeflateConfig::default())) } else { b };
-        let (client, mut events) = b.connect().await.expect("connect");
-        super::client::mark_start();
-        let mut rtts = Vec::new();
-        let mut got = 0u64;
-        let payload = wslink_tokio::Bytes::from_static(RTT_PAYLOAD);
-        let depth = if kind == "flood" || rtt { 1 } else { DEPTH };
-        // `try_send_binary` hands each message to the driver without waiting
-        // for the session's answer (a refusal would arrive as an event); at
-        // most DEPTH are in flight, well under the command queue's 256.
-        for _ in 0..depth {
-            client.try_send_binary(payload.clone()).expect("handed over");
-        }
-        let mut sent_at = Instant::now();
-        while got < count {
-            match events.recv().await {
-                Some(SessionEvent::Message(m)) => {
-                    std::hint::black_box(&m);
-                    let _ = matches!(m, Message::Text(_));
-                    got += 1;
-                    if kind == "echo" {
-                        if rtt {
-                            rtts.push(sent_at.elapsed());
-                            sent_at = Instant::now();
-                        }
-                        if got + if rtt { 0 } else { DEPTH - 1 } < count {
-                            if awaited {
-                                client.send_binary(payload.clone()).await.expect("sent");
-                            } else {
-                                client.try_send_binary(payload.clone()).expect("handed over");
-                            }
-                        }
-                    }
-                }
-                Some(_) => {}
-                None => panic!("stream ended after {got}"),
-            }
-        }
-        super::client::mark_end();
-        // Dropping the handles closes in the background, as the other clients' close() does.
-        drop((client, events));
-        rtts
+        drive(b.connect().await.expect("connect"), kind, rtt, awaited, count).await
     }
 
     /// As `wslink`, with the connection driven in this task (`InlineClient`).
@@ -686,18 +680,25 @@ mod peers {
         count: u64,
     ) -> Vec<Duration> {
         let b = if deflate { b.compression(Some(wslink_tokio::DeflateConfig::default())) } else { b };
-        let mut link = b.connect_inline().await.expect("connect");
+        drive(b.connect_inline().await.expect("connect"), kind, rtt, awaited, count).await
+    }
+
+    /// A flood or an echo over a connected wslink client.
+    async fn drive(mut link: impl Link, kind: &str, rtt: bool, awaited: bool, count: u64) -> Vec<Duration> {
         super::client::mark_start();
         let mut rtts = Vec::new();
         let mut got = 0u64;
         let payload = wslink_tokio::Bytes::from_static(RTT_PAYLOAD);
         let depth = if kind == "flood" || rtt { 1 } else { DEPTH };
+        // `post` hands each message to the driver without waiting for the
+        // session's answer (a refusal would arrive as an event); at most
+        // DEPTH are in flight, well under the command queue's 256.
         for _ in 0..depth {
-            link.try_send_binary(payload.clone()).expect("handed over");
+            link.post(payload.clone());
         }
         let mut sent_at = Instant::now();
         while got < count {
-            match link.recv().await {
+            match link.next().await {
                 Some(SessionEvent::Message(m)) => {
                     std::hint::black_box(&m);
                     let _ = matches!(m, Message::Text(_));
@@ -709,9 +710,9 @@ mod peers {
                         }
                         if got + if rtt { 0 } else { DEPTH - 1 } < count {
                             if awaited {
-                                link.send_binary(payload.clone()).await.expect("sent");
+                                link.send(payload.clone()).await;
                             } else {
-                                link.try_send_binary(payload.clone()).expect("handed over");
+                                link.post(payload.clone());
                             }
                         }
                     }
@@ -721,6 +722,7 @@ mod peers {
             }
         }
         super::client::mark_end();
+        // Dropping the handles closes in the background, as the other clients' close() does.
         drop(link);
         rtts
     }
