@@ -67,16 +67,18 @@ fn drive(conn: &mut Connection, data: &[u8], chunk: usize, now: Instant, bound: 
     };
     for (i, piece) in data.chunks(chunk).enumerate() {
         // Odd pieces go in as the adapters read: into the connection's own
-        // buffer, at most the room it offers at a time.
+        // buffer, at most the room it offers at a time, and every other
+        // piece at most the limit it gives (as the adapters do).
         let mut rest = piece;
         while !rest.is_empty() {
             if i % 2 == 0 {
                 conn.handle_input(rest, now);
                 break;
             }
-            let buf = conn.read_buffer();
-            let n = (buf.capacity() - buf.len()).min(rest.len());
-            assert!(n > 0, "read_buffer offers no room");
+            let (buf, limit) = conn.read_room();
+            let room = buf.capacity() - buf.len();
+            let n = if i % 4 == 1 { room.min(limit) } else { room }.min(rest.len());
+            assert!(n > 0, "read_room offers no room");
             buf.extend_from_slice(&rest[..n]);
             conn.handle_read(n, now);
             rest = &rest[n..];
