@@ -56,16 +56,6 @@ fn logged(builder: SessionBuilder) -> (SessionBuilder, Log) {
     (builder.policy(policy), log)
 }
 
-fn disconnects(events: &[SessionEvent]) -> Vec<DisconnectReason> {
-    events
-        .iter()
-        .filter_map(|e| match e {
-            SessionEvent::Disconnected { reason } => Some(reason.clone()),
-            _ => None,
-        })
-        .collect()
-}
-
 /// Checks that one connection ended since the last look, that `on_error`
 /// saw its error first and `on_disconnect` its reason next, that the error
 /// is what `from_disconnect` makes of the reason, and that no `Error`

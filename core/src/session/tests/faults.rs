@@ -8,16 +8,6 @@ fn pings() -> SessionBuilder {
     builder().ping(Some(PingConfig { interval: secs(15), timeout: secs(5) }))
 }
 
-fn disconnects(events: &[SessionEvent]) -> Vec<DisconnectReason> {
-    events
-        .iter()
-        .filter_map(|e| match e {
-            SessionEvent::Disconnected { reason } => Some(reason.clone()),
-            _ => None,
-        })
-        .collect()
-}
-
 #[test]
 fn a_paused_reader_is_never_taken_for_a_dead_link() {
     let mut f = Fake::open(pings().idle_timeout(secs(30)));

@@ -277,3 +277,14 @@ pub(super) fn method_of(request: &str) -> String {
     let v: serde_json::Value = serde_json::from_str(request).unwrap();
     v["method"].as_str().unwrap().to_owned()
 }
+
+/// The reasons of the `Disconnected` events among `events`, in order.
+pub(super) fn disconnects(events: &[SessionEvent]) -> Vec<DisconnectReason> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            SessionEvent::Disconnected { reason } => Some(reason.clone()),
+            _ => None,
+        })
+        .collect()
+}
