@@ -64,8 +64,9 @@ pub use wslink_adapter::{
 };
 pub use wslink_core::{
     hooks, presets, record, replay, BackoffConfig, CloseCode, CloseReason, CompressionStats, ConnectionConfig,
-    DeflateConfig, DeflateParams, DisconnectReason, HeartbeatHealth, LatencyStats, Message, Metrics, PingConfig,
-    RateLimit, RequestFailure, SessionConfig, SessionEvent, SessionState,
+    ConnectionError, DeflateConfig, DeflateParams, DisconnectReason, HandshakeError, HeartbeatHealth, LatencyStats,
+    Message, Metrics, PingConfig, ProtocolError, RateLimit, RefusedUpgrade, RequestFailure, SessionConfig,
+    SessionEvent, SessionState, TlsFailure,
 };
 
 /// Configures and starts a client on tokio.

@@ -1,5 +1,5 @@
 //! Recording a session: every input the core saw and every output it gave,
-//! as JSON Lines (see [`format`]), for [`replay`](crate::replay) and for
+//! as JSON Lines (see [`format`](mod@format)), for [`replay`](crate::replay) and for
 //! reading (`cargo run -p wslink-tests --example recording`).
 //!
 //! The core only formats lines and hands them to a [`Recorder`], which
