@@ -201,34 +201,30 @@ fn orchestrate() {
         ("flood 64 KiB binary", "flood/65536/binary/20000"),
         ("flood 256 B JSON, each different", "flood/256/json/1000000"),
     ];
-    let workloads = flood.into_iter().map(|(title, w)| (title, w, CLIENT_CPU, RUNS)).chain([
-        ("echo pipelined x64", "echo/pipelined", CLIENT_CPU, RUNS),
-        ("rtt 32 B, client and server on two cores", "echo/rtt", CLIENT_CPU, RTT_RUNS),
-        ("rtt 32 B, client and server on one core", "echo/rtt", SERVER_CPU, RTT_RUNS),
+    // The recorder's and the metrics' cost: the same flood with and without them.
+    let recorded: &[&str] = &["wslink-tokio", "wslink-tokio+record"];
+    let measured: &[&str] = &["wslink-tokio", "wslink-tokio+metrics"];
+    let workloads = flood.into_iter().map(|(title, w)| (title, w, CLIENT_CPU, RUNS, PEERS)).chain([
+        ("echo pipelined x64", "echo/pipelined", CLIENT_CPU, RUNS, PEERS),
+        ("rtt 32 B, client and server on two cores", "echo/rtt", CLIENT_CPU, RTT_RUNS, PEERS),
+        ("rtt 32 B, client and server on one core", "echo/rtt", SERVER_CPU, RTT_RUNS, PEERS),
         // Each send awaited before the echo is awaited (the sink peers always do).
-        ("rtt 32 B, awaited send one at a time, two cores", "echo/rtt-awaited", CLIENT_CPU, RTT_RUNS),
+        ("rtt 32 B, awaited send one at a time, two cores", "echo/rtt-awaited", CLIENT_CPU, RTT_RUNS, PEERS),
+        ("flood 256 B binary (200 000), recording to a file", "flood/256/binary/200000", CLIENT_CPU, RUNS, recorded),
+        (
+            "flood 256 B binary (200 000), metrics to a Prometheus recorder",
+            "flood/256/binary/200000",
+            CLIENT_CPU,
+            RUNS,
+            measured,
+        ),
     ]);
-    for (title, workload, cpu, runs) in workloads {
+    for (title, workload, cpu, runs, peers) in workloads {
         eprintln!("{title} ...");
-        let cells = interleaved(port, cpu, PEERS, workload, runs, &mut raw);
-        let cells = PEERS.iter().zip(cells).map(|(peer, cell)| (peer.to_string(), cell_text(workload, cell)));
+        let cells = interleaved(port, cpu, peers, workload, runs, &mut raw);
+        let cells = peers.iter().zip(cells).map(|(peer, cell)| (peer.to_string(), cell_text(workload, cell)));
         rows.push((title.to_owned(), cells.collect()));
     }
-    // The recorder's cost: the same flood with and without recording to a file.
-    let title = "flood 256 B binary (200 000), recording to a file";
-    eprintln!("{title} ...");
-    let recorded = ["wslink-tokio", "wslink-tokio+record"];
-    let cells = interleaved(port, CLIENT_CPU, &recorded, "flood/256/binary/200000", RUNS, &mut raw);
-    let cells = recorded.iter().zip(cells).map(|(peer, cell)| (peer.to_string(), cell_text("flood", cell)));
-    rows.push((title.to_owned(), cells.collect()));
-
-    // The metrics' cost: the same flood with a Prometheus recorder installed.
-    let title = "flood 256 B binary (200 000), metrics to a Prometheus recorder";
-    eprintln!("{title} ...");
-    let measured = ["wslink-tokio", "wslink-tokio+metrics"];
-    let cells = interleaved(port, CLIENT_CPU, &measured, "flood/256/binary/200000", RUNS, &mut raw);
-    let cells = measured.iter().zip(cells).map(|(peer, cell)| (peer.to_string(), cell_text("flood", cell)));
-    rows.push((title.to_owned(), cells.collect()));
 
     // permessage-deflate: the same JSON compressed; no peer here speaks it.
     let title = "flood 256 B JSON, permessage-deflate";
