@@ -375,7 +375,7 @@ impl<R: Runtime> Builder<R> {
             tls,
             resolver: self.resolver,
             spawner: self.spawner.clone(),
-            telemetry: Telemetry::start(self.telemetry, now),
+            telemetry: Telemetry::start(self.telemetry),
         };
         Ok((driver, Client { commands }, Events { rx: events, batch: Vec::new().into_iter() }))
     }

@@ -80,7 +80,7 @@
 //! resolving, TCP, TLS, the upgrade and authentication; the attempt's events
 //! (opening the transport, connected, disconnected) are emitted inside it.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tracing::Span;
 use wslink_core::{ConnectionError, DisconnectReason, Session, SessionEvent};
@@ -139,9 +139,6 @@ pub(crate) struct Telemetry {
     url: Box<str>,
     /// The span of the connection attempt under way, until it ends.
     attempt: Option<Span>,
-    /// When the client started: `Session::metrics` wants an instant, for
-    /// `time_in_state`, a figure not used here.
-    at: Instant,
     /// Boxed: an idle client's task stays small.
     #[cfg(feature = "metrics")]
     metrics: Box<push::Handles>,
@@ -169,12 +166,11 @@ impl Settings {
 }
 
 impl Telemetry {
-    /// The client's telemetry, starting at `now`; with `metrics`, registers its handles.
-    pub(crate) fn start(settings: Settings, now: Instant) -> Self {
+    /// The client's telemetry; with `metrics`, registers its handles.
+    pub(crate) fn start(settings: Settings) -> Self {
         Self {
             url: settings.url.into_boxed_str(),
             attempt: None,
-            at: now,
             #[cfg(feature = "metrics")]
             metrics: Box::new(push::Handles::register(settings.label)),
         }
@@ -183,7 +179,7 @@ impl Telemetry {
     /// The session asked for a transport: a new attempt starts. Returns its
     /// span, for the opening of the transport to run in.
     pub(crate) fn attempt(&mut self, session: &Session, host: &str, port: u16, secure: bool) -> Span {
-        let attempt = session.metrics(self.at).attempt + 1;
+        let attempt = session.failed_attempts() + 1;
         let span = tracing::info_span!(
             "wslink.connect",
             url = %self.url,

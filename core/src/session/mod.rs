@@ -219,6 +219,12 @@ impl Session {
         }
     }
 
+    /// Consecutive failed attempts so far (`Metrics::attempt`), without
+    /// computing the rest of the metrics.
+    pub fn failed_attempts(&self) -> u32 {
+        self.backoff.failures()
+    }
+
     /// The traffic counters and the queue's length: the part of
     /// [`metrics`](Self::metrics) that moves with every message, cheap
     /// enough to read after every input.
