@@ -9,8 +9,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rand::rngs::{StdRng, SysRng};
-use rand::SeedableRng;
+use rand::rngs::SysRng;
+use rand::TryRng;
 use wslink_core::{
     hooks, BackoffConfig, CloseCode, DeflateConfig, Message, PingConfig, RateLimit, Session, SessionBuilder,
     SessionConfig, SessionEvent,
@@ -356,14 +356,15 @@ impl<R: Runtime> Builder<R> {
     /// The session, its driver and the handles, not yet running.
     fn build(self) -> Result<(Driver, Client, Events), Error> {
         let now = R::now();
-        let mut rng = StdRng::try_from_rng(&mut SysRng).map_err(|e| Error::Random(e.to_string()))?;
+        // The thread's generator is seeded from the OS: a typed error here
+        // if the OS has no randomness to give, rather than a panic later.
+        let mut seed = [0u8; 32];
+        SysRng.try_fill_bytes(&mut seed).map_err(|e| Error::Random(e.to_string()))?;
         let mut builder = self.session;
         if let Some(recorder) = self.recorder {
-            let mut seed = [0u8; 32];
-            rand::Rng::fill_bytes(&mut rng, &mut seed);
             builder = builder.recorder(BoxedRecorder(recorder), seed);
         }
-        let mut session = builder.build(Box::new(rng), now)?;
+        let mut session = builder.build(Box::new(ThreadRandom), now)?;
         // Building a TLS configuration parses every root certificate: only for wss.
         let tls = if self.secure { Some(self.tls.build()?) } else { None };
         session.connect(now)?;
@@ -418,5 +419,21 @@ struct BoxedRecorder(Box<dyn wslink_core::record::Recorder>);
 impl wslink_core::record::Recorder for BoxedRecorder {
     fn record(&mut self, line: String) {
         self.0.record(line);
+    }
+}
+
+/// The session's randomness (masking keys, backoff jitter), drawn from the
+/// thread's generator (`rand::rng()`: ChaCha, seeded from the OS and reseeded
+/// as it goes), as RFC 6455 wants masking keys the server cannot predict.
+/// A unit: an idle client keeps no generator of its own (a boxed `StdRng`
+/// was 320 bytes per client).
+struct ThreadRandom;
+
+impl wslink_core::RandomSource for ThreadRandom {
+    fn next_u32(&mut self) -> u32 {
+        rand::Rng::next_u32(&mut rand::rng())
+    }
+    fn fill(&mut self, dest: &mut [u8]) {
+        rand::Rng::fill_bytes(&mut rand::rng(), dest)
     }
 }

@@ -93,7 +93,7 @@ struct Routing {
     pending_events: Vec<SessionEvent>,
     /// Payload bytes of the messages in `pending_events`.
     pending_bytes: usize,
-    waiting: HashMap<u64, oneshot::Sender<Result<Response, RequestError>>>,
+    waiting: Waiting,
     close_waiters: Vec<Reply<()>>,
     paused_since: Option<Instant>,
     paused_total: Duration,
@@ -103,6 +103,29 @@ struct Routing {
     /// The consumer has caught up with a protocol violation waiting behind
     /// its messages: the session may act on it.
     release_fault: bool,
+}
+
+/// The reply channels of requests awaiting their outcome, by id. Made on
+/// the first request: an empty map is 48 bytes in every idle client's task,
+/// and most clients never make a request.
+#[derive(Default)]
+#[allow(clippy::box_collection, reason = "the box is the point: 8 bytes in the task instead of 48")]
+struct Waiting(Option<Box<HashMap<u64, Replier>>>);
+
+type Replier = oneshot::Sender<Result<Response, RequestError>>;
+
+impl Waiting {
+    fn len(&self) -> usize {
+        self.0.as_ref().map_or(0, |map| map.len())
+    }
+
+    fn insert(&mut self, id: u64, reply: Replier) {
+        self.0.get_or_insert_default().insert(id, reply);
+    }
+
+    fn remove(&mut self, id: u64) -> Option<Replier> {
+        self.0.as_mut()?.remove(&id)
+    }
 }
 
 /// What woke the driver.
@@ -118,8 +141,27 @@ enum Wake<R: Runtime> {
 }
 
 impl Driver {
-    pub(crate) async fn run<R: Runtime>(self) {
-        let Driver { mut session, channels, event_capacity, tls, resolver, spawner, mut telemetry } = self;
+    /// The driver's loop. Not an `async fn`: that would keep `self` in the
+    /// future beside the fields moved out of it (104 bytes per client).
+    pub(crate) fn run<R: Runtime>(self) -> impl Future<Output = ()> + Send {
+        let Driver { session, channels, event_capacity, tls, resolver, spawner, telemetry } = self;
+        run_loop::<R>(session, channels, event_capacity, tls, resolver, spawner, telemetry)
+    }
+}
+
+/// The loop of [`Driver::run`], its parts as arguments. An `async` block,
+/// not an `async fn`, which would keep a second copy of its arguments.
+#[allow(clippy::manual_async_fn, reason = "an async fn keeps its arguments twice")]
+fn run_loop<R: Runtime>(
+    mut session: Box<Session>,
+    channels: DriverEnd,
+    event_capacity: usize,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    resolver: Option<Resolver>,
+    spawner: Option<Spawner>,
+    mut telemetry: Telemetry,
+) -> impl Future<Output = ()> + Send {
+    async move {
         let mut io: Io<R> = Io {
             opening: None,
             reader: None,
@@ -522,14 +564,14 @@ fn route(session: &mut Session, r: &mut Routing, channels: &DriverEnd, telemetry
         telemetry.event(&event);
         match &event {
             SessionEvent::Response { id, message, rtt, is_error } => {
-                if let Some(waiter) = r.waiting.remove(id) {
+                if let Some(waiter) = r.waiting.remove(*id) {
                     let response = Response { id: *id, message: message.clone(), rtt: *rtt, is_error: *is_error };
                     let _ = waiter.send(Ok(response));
                     continue;
                 }
             }
             SessionEvent::RequestFailed { id, reason } => {
-                if let Some(waiter) = r.waiting.remove(id) {
+                if let Some(waiter) = r.waiting.remove(*id) {
                     let _ = waiter.send(Err(RequestError::from(*reason)));
                     continue;
                 }

@@ -135,8 +135,6 @@ pub const DISCONNECT_REASONS: [&str; 16] = [
 /// A client's telemetry: the span of the attempt under way and, with the
 /// `metrics` feature, the client's metric handles.
 pub(crate) struct Telemetry {
-    /// The URL for spans, its query redacted.
-    url: Box<str>,
     /// The span of the connection attempt under way, until it ends.
     attempt: Option<Span>,
     /// Boxed: an idle client's task stays small.
@@ -146,19 +144,16 @@ pub(crate) struct Telemetry {
 
 /// What the builder passes on for telemetry.
 pub(crate) struct Settings {
-    /// The URL as spans show it.
-    pub(crate) url: String,
     /// The `client` label of every metric.
     #[cfg(feature = "metrics")]
     pub(crate) label: String,
 }
 
 impl Settings {
-    /// Settings for `url`: spans show it with its query redacted, and the
-    /// metrics' label defaults to its `host:port`.
+    /// Settings for `url`: the metrics' label defaults to its `host:port`.
+    #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
     pub(crate) fn new(url: &wslink_core::WsUrl) -> Self {
         Self {
-            url: url.redacted_text(),
             #[cfg(feature = "metrics")]
             label: format!("{}:{}", url.host(), url.port()),
         }
@@ -167,9 +162,9 @@ impl Settings {
 
 impl Telemetry {
     /// The client's telemetry; with `metrics`, registers its handles.
+    #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
     pub(crate) fn start(settings: Settings) -> Self {
         Self {
-            url: settings.url.into_boxed_str(),
             attempt: None,
             #[cfg(feature = "metrics")]
             metrics: Box::new(push::Handles::register(settings.label)),
@@ -182,7 +177,8 @@ impl Telemetry {
         let attempt = session.failed_attempts() + 1;
         let span = tracing::info_span!(
             "wslink.connect",
-            url = %self.url,
+            // The session's URL, not a copy kept by every idle client: attempts are rare.
+            url = %session.url().redacted_text(),
             attempt,
             outcome = tracing::field::Empty
         );
@@ -262,6 +258,7 @@ impl Telemetry {
 /// The metric handles and what they last pushed.
 #[cfg(feature = "metrics")]
 mod push {
+    use std::sync::Arc;
     use std::time::Duration;
 
     use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
@@ -287,13 +284,16 @@ mod push {
     }
 
     /// One client's handles, registered once: each update is then an atomic
-    /// operation on the recorder's side, with no lookup by name.
+    /// operation on the recorder's side, with no lookup by name. The series
+    /// by reason (disconnects, request failures) are registered up front, so
+    /// that each exists (at 0) before its first rise, but not kept: they rise
+    /// rarely, and a lookup then costs less than 20 handles held by every
+    /// idle client.
     pub(super) struct Handles {
+        /// The `client` label, shared with every series of this client.
+        label: Arc<str>,
         pub(super) attempts: Counter,
         connects: Counter,
-        /// One per reason, in `DISCONNECT_REASONS`' order: registered up
-        /// front, so that every series exists (at 0) before its first rise.
-        disconnects: Vec<Counter>,
         connected: Gauge,
         reconnect_delay: Histogram,
         messages_in: Counter,
@@ -303,8 +303,6 @@ mod push {
         queue: Gauge,
         pending: Gauge,
         request_rtt: Histogram,
-        /// One per failure, in `REQUEST_FAILURES`' order.
-        request_failures: Vec<Counter>,
         heartbeat_rtt: Histogram,
         heartbeat_failures: Counter,
         read_pause: Histogram,
@@ -332,16 +330,20 @@ mod push {
     impl Handles {
         pub(super) fn register(label: String) -> Self {
             describe();
+            let label: Arc<str> = label.into();
             let c = |name: &'static str| counter!(name, "client" => label.clone());
             let g = |name: &'static str| gauge!(name, "client" => label.clone());
             let h = |name: &'static str| histogram!(name, "client" => label.clone());
+            // Registering is what makes a series exist; the handles go.
+            for reason in DISCONNECT_REASONS {
+                let _ = disconnects(&label, reason);
+            }
+            for failure in REQUEST_FAILURES {
+                let _ = request_failures(&label, failure);
+            }
             Self {
                 attempts: c("wslink_connect_attempts_total"),
                 connects: c("wslink_connects_total"),
-                disconnects: DISCONNECT_REASONS
-                    .iter()
-                    .map(|reason| counter!("wslink_disconnects_total", "client" => label.clone(), "reason" => *reason))
-                    .collect(),
                 connected: g("wslink_connected"),
                 reconnect_delay: h("wslink_reconnect_delay_seconds"),
                 messages_in: c("wslink_messages_received_total"),
@@ -351,37 +353,25 @@ mod push {
                 queue: g("wslink_outbound_queue_depth"),
                 pending: g("wslink_pending_requests"),
                 request_rtt: h("wslink_request_rtt_seconds"),
-                request_failures: REQUEST_FAILURES
-                    .iter()
-                    .map(|f| {
-                        let reason = failure_label(*f);
-                        counter!("wslink_request_failures_total", "client" => label.clone(), "reason" => reason)
-                    })
-                    .collect(),
                 heartbeat_rtt: h("wslink_heartbeat_rtt_seconds"),
                 heartbeat_failures: c("wslink_heartbeat_failures_total"),
                 read_pause: h("wslink_read_pause_seconds"),
                 reading_paused: g("wslink_reading_paused"),
                 seen: Seen::default(),
+                label,
             }
         }
 
         pub(super) fn event(&mut self, event: &SessionEvent) {
             match event {
                 SessionEvent::Response { rtt, .. } => self.request_rtt.record(rtt.as_secs_f64()),
-                SessionEvent::RequestFailed { reason, .. } => {
-                    let i = REQUEST_FAILURES.iter().position(|f| f == reason).unwrap_or_default();
-                    self.request_failures[i].increment(1);
-                }
+                SessionEvent::RequestFailed { reason, .. } => request_failures(&self.label, *reason).increment(1),
                 SessionEvent::Connected { .. } => {
                     self.connects.increment(1);
                     self.set_connected(true);
                 }
                 SessionEvent::Disconnected { reason } => {
-                    let label = disconnect_reason(reason);
-                    // `other` is last: a label is always found.
-                    let i = DISCONNECT_REASONS.iter().position(|r| *r == label).unwrap_or(DISCONNECT_REASONS.len() - 1);
-                    self.disconnects[i].increment(1);
+                    disconnects(&self.label, disconnect_reason(reason)).increment(1);
                     self.set_connected(false);
                 }
                 SessionEvent::Reconnecting { delay, .. } => self.reconnect_delay.record(delay.as_secs_f64()),
@@ -440,6 +430,16 @@ mod push {
                 self.reading_paused.decrement(1.0);
             }
         }
+    }
+
+    /// The series of `client`'s disconnects for one reason of the table.
+    fn disconnects(client: &Arc<str>, reason: &'static str) -> Counter {
+        counter!("wslink_disconnects_total", "client" => client.clone(), "reason" => reason)
+    }
+
+    /// The series of `client`'s requests that failed this way.
+    fn request_failures(client: &Arc<str>, failure: RequestFailure) -> Counter {
+        counter!("wslink_request_failures_total", "client" => client.clone(), "reason" => failure_label(failure))
     }
 
     /// Adds to `counter` what `now` has over `seen`.
@@ -547,10 +547,9 @@ mod tests {
     #[test]
     fn spans_show_the_url_without_its_query_and_the_label_defaults_to_host_and_port() {
         let url = wslink_core::WsUrl::parse("wss://Stream.example.com/ws/v2?api_key=secret").unwrap();
-        let settings = Settings::new(&url);
-        assert_eq!(settings.url, "wss://stream.example.com/ws/v2?<redacted>");
-        assert!(!settings.url.contains("secret"));
+        // What `Telemetry::attempt` puts in the span.
+        assert_eq!(url.redacted_text(), "wss://stream.example.com/ws/v2?<redacted>");
         #[cfg(feature = "metrics")]
-        assert_eq!(settings.label, "stream.example.com:443");
+        assert_eq!(Settings::new(&url).label, "stream.example.com:443");
     }
 }

@@ -143,8 +143,10 @@ fn configure<R: Runtime>(args: &Args) -> Result<Builder<R>, (Exit, String)> {
         }
     };
     if let Some(method) = &args.subscribe_method {
-        let codec =
-            wslink_core::presets::JsonRpcSubscriptions { subscribe_method: method.clone(), ..Default::default() };
+        let codec = wslink_core::presets::JsonRpcSubscriptions {
+            subscribe_method: method.clone().into(),
+            ..Default::default()
+        };
         b = b.subscription_codec(codec);
     }
     if args.native_roots {

@@ -15,16 +15,21 @@ use bytes::{Bytes, BytesMut};
 /// Most bytes of buffers kept for reuse, per connection.
 const KEEP_BYTES: usize = 1 << 20;
 
-/// The pool shared by a connection and the payloads it handed out.
-#[derive(Debug, Clone, Default)]
+/// The buffers free for reuse, shared by a connection and the payloads it handed out.
+type FreeList = Arc<Mutex<Vec<BytesMut>>>;
+
+/// A connection's pool.
+#[derive(Debug, Default)]
 pub(crate) struct BufferPool {
-    free: Arc<Mutex<Vec<BytesMut>>>,
+    /// Made on first use: most connections never read a frame larger than a
+    /// read, and an idle one should not carry the list.
+    free: Option<FreeList>,
 }
 
 /// A payload buffer that returns to its pool when dropped.
 struct Pooled {
     buf: BytesMut,
-    pool: BufferPool,
+    pool: FreeList,
 }
 
 impl AsRef<[u8]> for Pooled {
@@ -36,7 +41,7 @@ impl AsRef<[u8]> for Pooled {
 impl Drop for Pooled {
     fn drop(&mut self) {
         // A poisoned lock only means another holder panicked; the list is still a list.
-        let mut free = self.pool.free.lock().unwrap_or_else(|e| e.into_inner());
+        let mut free = self.pool.lock().unwrap_or_else(|e| e.into_inner());
         let kept: usize = free.iter().map(BytesMut::capacity).sum();
         if kept + self.buf.capacity() <= KEEP_BYTES {
             free.push(std::mem::take(&mut self.buf));
@@ -46,8 +51,8 @@ impl Drop for Pooled {
 
 impl BufferPool {
     /// An empty buffer with room for `capacity` bytes, reused when one is free.
-    pub(crate) fn take(&self, capacity: usize) -> BytesMut {
-        let reused = self.free.lock().unwrap_or_else(|e| e.into_inner()).pop();
+    pub(crate) fn take(&mut self, capacity: usize) -> BytesMut {
+        let reused = self.free.as_ref().and_then(|free| free.lock().unwrap_or_else(|e| e.into_inner()).pop());
         match reused {
             Some(mut buf) if buf.capacity() >= capacity => {
                 buf.clear();
@@ -59,8 +64,8 @@ impl BufferPool {
     }
 
     /// Hands `buf` (never split) out as `Bytes`; it comes back here when the last one is dropped.
-    pub(crate) fn wrap(&self, buf: BytesMut) -> Bytes {
-        Bytes::from_owner(Pooled { buf, pool: self.clone() })
+    pub(crate) fn wrap(&mut self, buf: BytesMut) -> Bytes {
+        Bytes::from_owner(Pooled { buf, pool: Arc::clone(self.free.get_or_insert_default()) })
     }
 }
 
@@ -70,22 +75,27 @@ mod tests {
 
     #[test]
     fn buffers_return_when_their_last_bytes_is_dropped() {
-        let pool = BufferPool::default();
+        let mut pool = BufferPool::default();
         let a = pool.wrap(BytesMut::from(&b"first payload"[..]));
         let b = a.slice(6..);
         assert_eq!(&b[..], b"payload");
         drop(a);
-        assert_eq!(pool.free.lock().unwrap().len(), 0, "a slice still holds it");
+        assert_eq!(pool.free.as_ref().unwrap().lock().unwrap().len(), 0, "a slice still holds it");
         drop(b);
-        assert_eq!(pool.free.lock().unwrap().len(), 1);
+        assert_eq!(pool.free.as_ref().unwrap().lock().unwrap().len(), 1);
         let mut c = pool.take(1);
         c.extend_from_slice(b"x");
         let c = pool.wrap(c);
-        assert_eq!((&c[..], pool.free.lock().unwrap().len()), (&b"x"[..], 0));
-        let many: Vec<Bytes> = (0..5).map(|_| pool.wrap(pool.take(100 << 10))).collect();
+        assert_eq!((&c[..], pool.free.as_ref().unwrap().lock().unwrap().len()), (&b"x"[..], 0));
+        let many: Vec<Bytes> = (0..5)
+            .map(|_| {
+                let buf = pool.take(100 << 10);
+                pool.wrap(buf)
+            })
+            .collect();
         drop(many);
         drop(c);
-        let kept: usize = pool.free.lock().unwrap().iter().map(BytesMut::capacity).sum();
+        let kept: usize = pool.free.as_ref().unwrap().lock().unwrap().iter().map(BytesMut::capacity).sum();
         assert!(kept <= KEEP_BYTES, "bounded: {kept}");
     }
 }

@@ -6,6 +6,7 @@
 //! says a message could be of interest, so a flood of market data costs a
 //! scan or two per message, not a parse.
 
+use std::borrow::Cow;
 use std::sync::LazyLock;
 use std::time::Duration;
 
@@ -103,15 +104,19 @@ impl RequestCodec for JsonRpc {
 /// `{"method":"public/subscribe","params":{"channels":[..]}}`.
 #[derive(Debug, Clone)]
 pub struct JsonRpcSubscriptions {
-    /// The subscribe method, `public/subscribe` by default.
-    pub subscribe_method: String,
+    /// The subscribe method, `public/subscribe` by default. A `Cow`: the
+    /// defaults cost an idle client no allocation.
+    pub subscribe_method: Cow<'static, str>,
     /// The unsubscribe method, `public/unsubscribe` by default.
-    pub unsubscribe_method: String,
+    pub unsubscribe_method: Cow<'static, str>,
 }
 
 impl Default for JsonRpcSubscriptions {
     fn default() -> Self {
-        Self { subscribe_method: "public/subscribe".into(), unsubscribe_method: "public/unsubscribe".into() }
+        Self {
+            subscribe_method: Cow::Borrowed("public/subscribe"),
+            unsubscribe_method: Cow::Borrowed("public/unsubscribe"),
+        }
     }
 }
 
@@ -122,10 +127,10 @@ fn channels_params(channels: &[String]) -> String {
 
 impl SubscriptionCodec for JsonRpcSubscriptions {
     fn subscribe(&mut self, channels: &[String]) -> Vec<Outbound> {
-        vec![Outbound::Request { method: self.subscribe_method.clone(), params: Some(channels_params(channels)) }]
+        vec![Outbound::Request { method: self.subscribe_method.to_string(), params: Some(channels_params(channels)) }]
     }
     fn unsubscribe(&mut self, channels: &[String]) -> Vec<Outbound> {
-        vec![Outbound::Request { method: self.unsubscribe_method.clone(), params: Some(channels_params(channels)) }]
+        vec![Outbound::Request { method: self.unsubscribe_method.to_string(), params: Some(channels_params(channels)) }]
     }
 }
 

@@ -219,6 +219,11 @@ impl Session {
         }
     }
 
+    /// The URL every attempt connects to.
+    pub fn url(&self) -> &crate::WsUrl {
+        self.config.request.url()
+    }
+
     /// Consecutive failed attempts so far (`Metrics::attempt`), without
     /// computing the rest of the metrics.
     pub fn failed_attempts(&self) -> u32 {
