@@ -223,16 +223,13 @@ impl Heartbeat {
         if self.paused_since.is_some() {
             return None;
         }
-        [
+        crate::deadline::earliest(&[
             self.next_ping,
             self.ping_wait.and_then(|w| w.2),
             self.next_app,
             self.app_wait.and_then(|w| w.1),
             self.idle_until,
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        ])
     }
 
     /// What is due at `now`, if anything; call until `None`.

@@ -549,7 +549,7 @@ impl Session {
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         let outbox = (self.state == SessionState::Open).then(|| self.outbox.next_deadline()).flatten();
-        [
+        crate::deadline::earliest(&[
             self.connect_deadline,
             self.backoff_until,
             // No answer can arrive while the caller does not read.
@@ -558,10 +558,7 @@ impl Session {
             self.heartbeat.next_deadline(),
             self.requests.next_deadline(),
             outbox,
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        ])
     }
 
     // ----- internals shared with drive.rs -----
