@@ -97,6 +97,11 @@ pub enum DisconnectReason {
         /// reconnects on the second (see `hooks::DefaultPolicy`).
         ever_connected: bool,
     },
+    /// The proxy the connection goes through failed: unreachable, refused
+    /// the tunnel, wants credentials, or broke its protocol (reported with
+    /// `Session::handle_proxy_failure`). Every attempt goes through the
+    /// proxy again; the default policy reconnects with backoff.
+    Proxy(crate::proxy::ProxyError),
 }
 
 impl DisconnectReason {
