@@ -65,6 +65,8 @@ pub(crate) struct Driver {
     pub(crate) event_capacity: usize,
     pub(crate) tls: Option<Arc<rustls::ClientConfig>>,
     pub(crate) resolver: Option<Resolver>,
+    /// The proxy every transport goes through (the builder's decision for the URL), if any.
+    pub(crate) proxy: Option<Arc<wslink_core::proxy::ProxyServer>>,
     /// Where the closing connection's flush task runs (the runtime's executor if `None`).
     pub(crate) spawner: Option<Spawner>,
     /// Spans per attempt and, with the `metrics` feature, the pushed metrics.
@@ -119,7 +121,7 @@ enum Wake<R: Runtime> {
 
 impl Driver {
     pub(crate) async fn run<R: Runtime>(self) {
-        let Driver { mut session, channels, event_capacity, tls, resolver, spawner, mut telemetry } = self;
+        let Driver { mut session, channels, event_capacity, tls, resolver, proxy, spawner, mut telemetry } = self;
         let mut io: Io<R> = Io {
             opening: None,
             reader: None,
@@ -135,7 +137,8 @@ impl Driver {
         let mut timer = std::pin::pin!(R::timer(R::now()));
         let mut armed: Option<Instant> = None;
         loop {
-            actions::<R>(&mut session, &mut io, &tls, &resolver, spawner.as_ref(), &mut telemetry);
+            let opener = Opener { tls: &tls, resolver: &resolver, proxy: &proxy };
+            actions::<R>(&mut session, &mut io, opener, spawner.as_ref(), &mut telemetry);
             route(&mut session, &mut r, &channels, &mut telemetry);
             // Once a turn (a flood's figures go per read, not per message),
             // and before the events go out: whoever sees an event sees the
@@ -295,9 +298,12 @@ impl Driver {
                 }
                 Wake::Opened(Err(e)) => {
                     io.opening = None;
-                    match crate::tls::failure(&e) {
-                        Some(failure) => session.handle_tls_failure(failure, R::now()),
-                        None => session.handle_transport_error(e.kind(), &e.to_string(), R::now()),
+                    if let Some(failure) = crate::tls::failure(&e) {
+                        session.handle_tls_failure(failure, R::now());
+                    } else if let Some(error) = crate::transport::proxy_failure(&e) {
+                        session.handle_proxy_failure(error, R::now());
+                    } else {
+                        session.handle_transport_error(e.kind(), &e.to_string(), R::now());
                     }
                 }
                 Wake::Read(Ok(0)) => session.handle_eof(R::now()),
@@ -401,26 +407,35 @@ fn deliver(r: &mut Routing, channels: &DriverEnd) {
     }
 }
 
+/// What opening a transport needs, as the driver holds it.
+#[derive(Clone, Copy)]
+struct Opener<'a> {
+    tls: &'a Option<Arc<rustls::ClientConfig>>,
+    resolver: &'a Option<Resolver>,
+    proxy: &'a Option<Arc<wslink_core::proxy::ProxyServer>>,
+}
+
 /// Carries out what the session asked of the transport, in order.
 fn actions<R: Runtime>(
     session: &mut Session,
     io: &mut Io<R>,
-    tls: &Option<Arc<rustls::ClientConfig>>,
-    resolver: &Option<Resolver>,
+    opener: Opener<'_>,
     spawner: Option<&Spawner>,
     telemetry: &mut Telemetry,
 ) {
     while let Some(action) = session.poll_action() {
         match action {
             Action::OpenTransport { host, port, tls: secure } => {
-                let span = telemetry.attempt(session, &host, port, secure);
-                let config = if secure { tls.clone() } else { None };
+                let proxy = opener.proxy.clone();
+                let span = telemetry.attempt(session, &host, port, secure, proxy.as_deref());
+                let config = if secure { opener.tls.clone() } else { None };
                 if secure && config.is_none() {
                     let e = io::Error::new(io::ErrorKind::InvalidInput, "wss URL without a TLS configuration");
                     session.handle_transport_error(e.kind(), &e.to_string(), R::now());
                 } else {
-                    // Resolving, TCP and TLS run in the attempt's span.
-                    let opening = R::connect(host, port, config, resolver.clone()).instrument(span);
+                    // Resolving, TCP, the proxy's tunnel and TLS run in the attempt's span.
+                    let opening = crate::transport::open::<R>(host, port, config, opener.resolver.clone(), proxy);
+                    let opening = opening.instrument(span);
                     io.opening = Some(Box::pin(opening));
                 }
             }

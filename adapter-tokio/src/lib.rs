@@ -62,6 +62,8 @@ pub use wslink_adapter::{
     Client, ClientError, ClientMetrics, Error, Events, FileRecorder, InlineClient, MemberEvents, Pool, PoolBuilder,
     PoolError, PoolEvent, PoolEvents, RecordingFile, RequestError, Resolver, Response, Roots, TlsOptions, TrySendError,
 };
+/// Proxies: the setting ([`Proxy`]), its errors, and the core's tunnel handshakes.
+pub use wslink_core::proxy::{self, Proxy, ProxyError};
 pub use wslink_core::{
     hooks, presets, record, replay, BackoffConfig, CloseCode, CloseReason, CompressionStats, ConnectionConfig,
     ConnectionError, DeflateConfig, DeflateParams, DisconnectReason, HandshakeError, HeartbeatHealth, LatencyStats,

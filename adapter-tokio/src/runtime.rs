@@ -1,5 +1,6 @@
 //! The tokio runtime for wslink's shared driver: clock, spawn, sleep, and the
-//! transport (resolve, try each address, TCP_NODELAY, rustls TLS with SNI).
+//! transport's parts (resolve, TCP with TCP_NODELAY, rustls TLS with SNI);
+//! the shared code puts them together, with a proxy's tunnel between.
 //! `wslink-smol`'s `runtime.rs` is the same file for smol.
 
 use std::future::Future;
@@ -14,7 +15,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf, Rea
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
-use wslink_adapter::{Resolver, Runtime};
+use wslink_adapter::Runtime;
 
 /// The tokio runtime (the client's task runs on the runtime that starts it).
 #[derive(Debug, Clone, Copy)]
@@ -43,18 +44,31 @@ impl Runtime for Tokio {
         timer.reset(tokio::time::Instant::from_std(deadline));
     }
 
-    async fn connect(
-        host: String,
-        port: u16,
-        tls: Option<Arc<rustls::ClientConfig>>,
-        resolver: Option<Resolver>,
-    ) -> io::Result<(Self::Reader, Self::Writer)> {
-        let addrs: Vec<SocketAddr> = match resolver {
-            Some(resolve) => resolve(&host, port)?,
-            None => tokio::net::lookup_host((host.as_str(), port)).await?.collect(),
-        };
-        let tcp = wslink_adapter::first_connected(&host, addrs, TcpStream::connect).await?;
+    type Tcp = TcpStream;
+
+    async fn resolve(host: String, port: u16) -> io::Result<Vec<SocketAddr>> {
+        Ok(tokio::net::lookup_host((host.as_str(), port)).await?.collect())
+    }
+
+    async fn tcp_connect(addr: SocketAddr) -> io::Result<TcpStream> {
+        let tcp = TcpStream::connect(addr).await?;
         tcp.set_nodelay(true)?;
+        Ok(tcp)
+    }
+
+    fn tcp_read<'a>(tcp: &'a mut TcpStream, buf: &'a mut [u8]) -> impl Future<Output = io::Result<usize>> + Send + 'a {
+        tcp.read(buf)
+    }
+
+    fn tcp_write_all<'a>(tcp: &'a mut TcpStream, buf: &'a [u8]) -> impl Future<Output = io::Result<()>> + Send + 'a {
+        tcp.write_all(buf)
+    }
+
+    async fn secure(
+        tcp: TcpStream,
+        host: String,
+        tls: Option<Arc<rustls::ClientConfig>>,
+    ) -> io::Result<(Self::Reader, Self::Writer)> {
         let transport = match tls {
             None => Transport::Plain(tcp),
             Some(config) => {
