@@ -79,11 +79,13 @@ impl Socks5 {
     }
 
     pub(super) fn read_limit(&self) -> usize {
-        self.expected() - self.reply.len()
+        // The reply never passes its expected length while awaited; after the end it is 0.
+        self.expected().saturating_sub(self.reply.len())
     }
 
     pub(super) fn handle_eof(&mut self) -> ProxyError {
         let state = std::mem::replace(&mut self.state, State::Failed);
+        self.reply = Vec::new();
         if state == State::Auth {
             // RFC 1929 §2 has the server close the connection after a
             // failure status; some (pproxy) close without sending one.

@@ -217,6 +217,7 @@ fn hostile_socks5_replies_are_typed_errors() {
     h.handle_input(&[5, 0]).unwrap();
     h.handle_input(&[5, 0, 0]).unwrap();
     assert_eq!(h.handle_eof(), ProxyError::BadReply(BadProxyReply::Closed));
+    assert_eq!(h.read_limit(), 0, "after the end (found by the fuzz target)");
     let name = "a".repeat(256);
     assert!(matches!(ProxyHandshake::new(&server("socks5h://p"), &name, 80, None), Err(ProxyError::BadTarget(_))));
 }
