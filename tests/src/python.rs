@@ -180,6 +180,13 @@ impl PythonProxy {
     }
 }
 
+impl PythonProxy {
+    /// The process id, to read its CPU time.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
 impl Drop for PythonProxy {
     fn drop(&mut self) {
         let _ = self.child.kill();
