@@ -27,7 +27,8 @@ async fn read_head(tcp: &mut TcpStream) -> Option<Vec<u8>> {
 }
 
 /// A minimal HTTP CONNECT proxy (no authentication): the "in-test proxy"
-/// of the proxied-connect benchmark, and the one that cuts tunnels.
+/// of the proxied-connect benchmark, and the one that cuts tunnels. Names
+/// under `.test` (RFC 2606's test domain) are reached on 127.0.0.1.
 pub struct TunnelProxy {
     /// Where it listens.
     pub addr: SocketAddr,
@@ -72,6 +73,10 @@ async fn open_tunnel(mut client: TcpStream) -> Option<(TcpStream, TcpStream)> {
     let head = read_head(&mut client).await?;
     let line = String::from_utf8_lossy(&head).lines().next()?.to_owned();
     let target = line.strip_prefix("CONNECT ")?.split(' ').next()?.to_owned();
+    let target = match target.rsplit_once(':') {
+        Some((host, port)) if host.ends_with(".test") => format!("127.0.0.1:{port}"),
+        _ => target,
+    };
     let Ok(server) = TcpStream::connect(target.as_str()).await else {
         let _ = client.write_all(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n").await;
         return None;

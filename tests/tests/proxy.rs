@@ -209,6 +209,32 @@ async fn a_reconnect_goes_through_the_proxy_again_after_it_cut_the_tunnel<R: Run
     client.close(CloseCode::Normal, "").await.expect("closed");
 }
 
+/// The builder's default (no `proxy` call) reads the process's environment:
+/// a child process with `HTTP_PROXY` (and then `NO_PROXY`) in its
+/// environment connects through our proxy (and then directly).
+#[test]
+fn the_process_environment_is_the_builders_default() {
+    run(async {
+        let proxy = TunnelProxy::start().await;
+        let url = format!("ws://echo.test:{}/", echo_server(None).await.port());
+        let child = |env: &[(&str, String)]| {
+            let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_env_proxy_child"));
+            for name in ["http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY", "no_proxy", "NO_PROXY"] {
+                command.env_remove(name);
+            }
+            let output = command.arg(&url).envs(env.iter().map(|(k, v)| (k, v))).output().expect("child ran");
+            String::from_utf8_lossy(&output.stdout).trim().to_owned()
+        };
+        let http_proxy = ("HTTP_PROXY", format!("http://{}", proxy.addr));
+        assert_eq!(child(std::slice::from_ref(&http_proxy)), "connected");
+        assert_eq!(proxy.tunnels.load(Ordering::SeqCst), 1, "through the proxy");
+        assert_eq!(child(&[http_proxy.clone(), ("NO_PROXY", "echo.test".into())]), "connected");
+        assert_eq!(proxy.tunnels.load(Ordering::SeqCst), 1, "NO_PROXY: directly");
+        let broken = child(&[("HTTP_PROXY", "ftp://user:hunter2@proxy".into())]);
+        assert!(broken.contains("HTTP_PROXY") && !broken.contains("hunter2"), "{broken}");
+    });
+}
+
 /// A loopback port that was free a moment ago and has no listener now.
 fn closed_port() -> SocketAddr {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind on loopback");
