@@ -148,7 +148,7 @@ async fn hostile_proxies_are_typed_errors_within_the_connect_timeout<R: Runtime>
     let reply_407 = b"HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm=\"x\"\r\n\r\n";
     let socks_v4 = [4, 0, 0, 1, 127, 0, 0, 1, 0, 80].to_vec();
     let bad_atyp = [5, 0, 0, 9, 0, 0, 0, 0].to_vec();
-    let cases: Vec<(&str, Hostility, fn(&DisconnectReason) -> bool)> = vec![
+    let cases: Vec<(&str, Hostility, Expect)> = vec![
         ("http", Hostility::Silent, |r| *r == DisconnectReason::ConnectTimeout),
         ("socks5h", Hostility::Silent, |r| *r == DisconnectReason::ConnectTimeout),
         ("http", Hostility::Answer(b"SSH-2.0-OpenSSH_9.6\r\n".to_vec()), |r| {
@@ -234,6 +234,9 @@ fn the_process_environment_is_the_builders_default() {
         assert!(broken.contains("HTTP_PROXY") && !broken.contains("hunter2"), "{broken}");
     });
 }
+
+/// What a hostile case must end in.
+type Expect = fn(&DisconnectReason) -> bool;
 
 /// A loopback port that was free a moment ago and has no listener now.
 fn closed_port() -> SocketAddr {
