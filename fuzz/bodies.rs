@@ -186,8 +186,10 @@ pub fn recording(data: &[u8]) {
 }
 
 /// The proxy reply parsers (`wslink_core::proxy`): HTTP CONNECT, SOCKS5
-/// without and with a user name and password. The first byte picks the
-/// proxy and whether reads obey `read_limit`, the second the chunk size.
+/// without and with a user name and password, SOCKS4a and SOCKS4. The first
+/// byte picks the proxy (bits 0, 1 and 4), whether reads obey `read_limit`
+/// (bit 2) and whether the target is an address (bit 3); the second the
+/// chunk size.
 /// Invariants: no panic; a failed or finished handshake takes no more bytes
 /// (an error, and `read_limit` 0); the bytes accepted stay within the reply
 /// limit; what the client writes stays small; end of stream before the
@@ -196,8 +198,17 @@ pub fn proxy_reply(data: &[u8]) {
     use wslink_core::proxy::{ProxyHandshake, ProxyServer, MAX_REPLY_HEAD};
     let Some((&mode, rest)) = data.split_first() else { return };
     let (chunk, rest) = split_chunk(rest);
-    let url = ["http://user:pw@proxy:3128", "socks5h://proxy", "socks5://user:pw@proxy", "http://proxy"]
-        [usize::from(mode & 3)];
+    let urls = [
+        "http://user:pw@proxy:3128",
+        "socks5h://proxy",
+        "socks5://user:pw@proxy",
+        "http://proxy",
+        "socks4a://user@proxy",
+        "socks4://proxy",
+        "socks4a://proxy",
+        "socks5h://user:pw@proxy",
+    ];
+    let url = urls[usize::from(mode & 3) + 4 * usize::from(mode >> 4 & 1)];
     let proxy = ProxyServer::parse(url).expect("a valid proxy URL");
     let ip = (mode & 8 != 0).then(|| std::net::IpAddr::from([10, 0, 0, 1]));
     let mut tunnel = match ProxyHandshake::new(&proxy, "stream.example.com", 443, ip) {

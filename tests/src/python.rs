@@ -142,8 +142,9 @@ impl Drop for PythonDeflateServers {
     }
 }
 
-/// A running `pproxy` speaking HTTP CONNECT and SOCKS5 on one loopback port
-/// (it tells them apart by the first byte); killed (by its own pid) when dropped.
+/// A running `pproxy` speaking HTTP CONNECT, SOCKS5 and SOCKS4 (not 4a) on
+/// one loopback port (it tells them apart by the first byte); killed (by its
+/// own pid) when dropped.
 pub struct PythonProxy {
     child: Child,
     /// Where it listens.
@@ -156,8 +157,8 @@ impl PythonProxy {
     /// authenticated once through without credentials for a month.
     pub fn start(auth: Option<(&str, &str)>) -> Self {
         let listen = match auth {
-            Some((user, password)) => format!("http+socks5://127.0.0.1:0/#{user}:{password}"),
-            None => "http+socks5://127.0.0.1:0/".to_owned(),
+            Some((user, password)) => format!("http+socks4+socks5://127.0.0.1:0/#{user}:{password}"),
+            None => "http+socks4+socks5://127.0.0.1:0/".to_owned(),
         };
         let mut child = Command::new(venv_python())
             .args(["-u", "-m", "pproxy", "-l", &listen, "--auth", "0"])
@@ -166,7 +167,7 @@ impl PythonProxy {
             .spawn()
             .expect("start pproxy");
         let mut out = BufReader::new(child.stdout.take().expect("piped stdout"));
-        // "Serving on ipv? 127.0.0.1:PORT by http,socks5"
+        // "Serving on ipv? 127.0.0.1:PORT by http,socks4,socks5"
         let line = next_line(&mut child, &mut out);
         let port = line.split_whitespace().find_map(|word| word.strip_prefix("127.0.0.1:"));
         let Some(port) = port.filter(|p| p.parse::<u16>().is_ok()) else {

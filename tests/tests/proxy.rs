@@ -1,7 +1,7 @@
 //! Connections through proxies, on both runtimes, over real loopback
 //! sockets: `pproxy` (Python, a proxy nobody here wrote) speaking HTTP
 //! CONNECT and SOCKS5 with a user name and password, for `ws://` and
-//! `wss://` (TLS inside the tunnel); a wrong password; `NO_PROXY`; hostile
+//! `wss://` (TLS inside the tunnel), and SOCKS4; a wrong password; `NO_PROXY`; hostile
 //! proxies of our own, each a typed error within the connect timeout; and a
 //! reconnect through the proxy after it cut the tunnel. A tracing
 //! subscriber catches every span and event of this binary, and no password
@@ -27,6 +27,7 @@ use wslink_tests::tunnels::{hostile_proxy, Hostility, TunnelProxy};
 scenarios!(
     pproxy_tunnels_ws_and_wss_over_http_connect_with_a_password,
     pproxy_tunnels_ws_and_wss_over_socks5_resolving_remotely_and_locally,
+    pproxy_tunnels_ws_over_socks4,
     a_wrong_password_is_a_typed_refusal,
     no_proxy_exempts_a_host_from_the_environments_proxy,
     hostile_proxies_are_typed_errors_within_the_connect_timeout,
@@ -90,6 +91,17 @@ async fn pproxy_tunnels_ws_and_wss_over_socks5_resolving_remotely_and_locally<R:
         .resolver(|_host, port| Ok(vec![SocketAddr::from(([127, 0, 0, 1], port))]));
     round_trip(wss.proxy(local), "wss through SOCKS5, resolved locally").await;
     assert_no_secret_was_traced();
+}
+
+async fn pproxy_tunnels_ws_over_socks4<R: Runtime>() {
+    // pproxy speaks SOCKS4 but not 4a: the client names an address (its own resolver's, for a name).
+    let proxy = PythonProxy::start(None);
+    let echo = echo_server(None).await;
+    let via = Proxy::url(&format!("socks4://{}", proxy.addr)).expect("proxy URL");
+    round_trip(builder::<R>(&format!("ws://{echo}/")).proxy(via.clone()), "ws through SOCKS4").await;
+    let named = builder::<R>(&format!("ws://feed.test:{}/", echo.port()))
+        .resolver(|_host, port| Ok(vec![SocketAddr::from(([127, 0, 0, 1], port))]));
+    round_trip(named.proxy(via), "ws through SOCKS4, resolved locally").await;
 }
 
 async fn a_wrong_password_is_a_typed_refusal<R: Runtime>() {
@@ -185,6 +197,14 @@ async fn hostile_proxies_are_typed_errors_within_the_connect_timeout<R: Runtime>
         ("socks5h", Hostility::AnswerAndClose(vec![5]), |r| {
             *r == DisconnectReason::Proxy(ProxyError::BadReply(BadProxyReply::Closed))
         }),
+        ("socks4a", Hostility::Answer(vec![4, 90, 0, 0, 0, 0, 0, 0]), |r| {
+            *r == DisconnectReason::Proxy(ProxyError::BadReply(BadProxyReply::Version(4)))
+        }),
+        (
+            "socks4a",
+            Hostility::Answer(vec![0, 91, 0, 0, 0, 0, 0, 0]),
+            |r| matches!(r, DisconnectReason::Proxy(ProxyError::Refused(a)) if a.status == 91),
+        ),
     ];
     for (scheme, hostility, want) in cases {
         let what = format!("{scheme} {hostility:?}");

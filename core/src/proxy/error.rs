@@ -14,6 +14,8 @@ pub enum ProxyProtocol {
     Http,
     /// SOCKS5 (RFC 1928), with username/password authentication (RFC 1929).
     Socks5,
+    /// SOCKS4 and SOCKS4a.
+    Socks4,
 }
 
 /// A proxy's "no": what it said instead of opening the tunnel.
@@ -24,7 +26,8 @@ pub struct ProxyRefusal {
     /// The HTTP status (407, 403, 502 ...); for SOCKS5 the reply code of
     /// RFC 1928 §6 (1 to 8), the status byte of RFC 1929's authentication
     /// reply, or 255 when the proxy accepted none of the offered methods or
-    /// closed the connection after reading the credentials.
+    /// closed the connection after reading the credentials; for SOCKS4 the
+    /// reply code (91 to 93).
     pub status: u16,
     /// The HTTP reason phrase, or the meaning of the SOCKS code.
     pub reason: String,
@@ -38,6 +41,7 @@ impl fmt::Display for ProxyRefusal {
         match self.protocol {
             ProxyProtocol::Http => write!(f, "{} {}", self.status, self.reason),
             ProxyProtocol::Socks5 => write!(f, "SOCKS5 code {}: {}", self.status, self.reason),
+            ProxyProtocol::Socks4 => write!(f, "SOCKS4 code {}: {}", self.status, self.reason),
         }
     }
 }
@@ -60,7 +64,7 @@ pub enum BadProxyReply {
     #[error("the proxy closed the connection in the middle of its reply")]
     Closed,
     /// A SOCKS reply whose version byte is not 5 (or not 1 in the
-    /// authentication reply, RFC 1929).
+    /// authentication reply, RFC 1929; or, for SOCKS4, not 0).
     #[error("the SOCKS reply has version {0}")]
     Version(u8),
     /// A SOCKS5 reply with an address type other than 1, 3 or 4.
@@ -103,8 +107,8 @@ pub enum ProxyError {
     /// The proxy's reply breaks its protocol.
     #[error("the proxy's reply is invalid: {0}")]
     BadReply(BadProxyReply),
-    /// The target cannot be named in the proxy's protocol (a SOCKS5 host
-    /// name longer than 255 bytes).
+    /// The target cannot be named in the proxy's protocol (a SOCKS host
+    /// name longer than 255 bytes, an IPv6 address to SOCKS4).
     #[error("the target cannot be named to the proxy: {0}")]
     BadTarget(String),
 }
@@ -125,9 +129,9 @@ mod error_kind {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ProxyUrlError {
-    /// The scheme is none of `http`, `socks5`, `socks5h` (or the one the
-    /// constructor asked for).
-    #[error("unsupported proxy scheme {0:?}: use http://, socks5:// or socks5h://")]
+    /// The scheme is none of `http`, `socks5`, `socks5h`, `socks4`,
+    /// `socks4a` (or not the one the constructor asked for).
+    #[error("unsupported proxy scheme {0:?}: use http://, socks5://, socks5h://, socks4:// or socks4a://")]
     UnsupportedScheme(String),
     /// The host and port are not a valid URI authority.
     #[error("the proxy URL's host or port is invalid")]

@@ -8,8 +8,8 @@
 //!   one decision: which [`ProxyServer`], if any, a URL goes through.
 //! - [`ProxyHandshake`] opens the tunnel once the caller has a TCP
 //!   connection to the proxy: HTTP `CONNECT` with `Proxy-Authorization:
-//!   Basic` (`http.rs`), or SOCKS5 without authentication or with a user
-//!   name and password (`socks.rs`). The caller writes what
+//!   Basic` (`http.rs`), SOCKS5 without authentication or with a user
+//!   name and password (`socks.rs`), or SOCKS4a and SOCKS4 (`socks4.rs`). The caller writes what
 //!   [`poll_transmit`](ProxyHandshake::poll_transmit) gives, reads at most
 //!   [`read_limit`](ProxyHandshake::read_limit) bytes and hands them to
 //!   [`handle_input`](ProxyHandshake::handle_input) until it answers
@@ -25,6 +25,7 @@ mod env;
 mod error;
 mod http;
 mod socks;
+mod socks4;
 
 use std::fmt;
 use std::net::IpAddr;
@@ -70,6 +71,13 @@ pub enum ProxyKind {
         /// Whether the proxy resolves the target's host name.
         remote_dns: bool,
     },
+    /// SOCKS4 (`socks4://`: host names resolved by the client, IPv4 only)
+    /// or SOCKS4a (`socks4a://`: by the proxy). The URL's user name is the
+    /// user id; SOCKS4 has no password.
+    Socks4 {
+        /// Whether the proxy resolves the target's host name (SOCKS4a).
+        remote_dns: bool,
+    },
 }
 
 /// One proxy: how to speak to it, where it is, and the credentials.
@@ -83,10 +91,10 @@ pub struct ProxyServer {
 }
 
 impl ProxyServer {
-    /// Parses a proxy URL: `http://`, `socks5://` or `socks5h://`, an
-    /// optional `user:password@` (percent-decoded), a host and an optional
-    /// port (default 80 for HTTP, 1080 for SOCKS5). Without a scheme it is
-    /// HTTP, as curl reads it.
+    /// Parses a proxy URL: `http://`, `socks5://`, `socks5h://`,
+    /// `socks4://` or `socks4a://`, an optional `user:password@`
+    /// (percent-decoded), a host and an optional port (default 80 for HTTP,
+    /// 1080 for SOCKS). Without a scheme it is HTTP, as curl reads it.
     pub fn parse(url: &str) -> Result<Self, ProxyUrlError> {
         let (scheme, rest) = match url.split_once("://") {
             Some((scheme, rest)) => (scheme.to_ascii_lowercase(), rest),
@@ -96,6 +104,8 @@ impl ProxyServer {
             "http" => ProxyKind::Http,
             "socks5" => ProxyKind::Socks5 { remote_dns: false },
             "socks5h" => ProxyKind::Socks5 { remote_dns: true },
+            "socks4" => ProxyKind::Socks4 { remote_dns: false },
+            "socks4a" => ProxyKind::Socks4 { remote_dns: true },
             _ => return Err(ProxyUrlError::UnsupportedScheme(scheme)),
         };
         let (authority, tail) = rest.split_at(rest.find(['/', '?', '#']).unwrap_or(rest.len()));
@@ -113,6 +123,7 @@ impl ProxyServer {
         if parsed.host().is_empty() {
             return Err(ProxyUrlError::MissingHost);
         }
+        // curl's and reqwest's defaults: 80 for HTTP, 1080 for SOCKS.
         let default_port = if kind == ProxyKind::Http { 80 } else { 1080 };
         let port = match host_port.get(parsed.host().len()..).and_then(|p| p.strip_prefix(':')) {
             None | Some("") => default_port,
@@ -158,7 +169,8 @@ impl ProxyServer {
     /// proxy an address (`socks5://` with a host name): then pass the
     /// address to [`ProxyHandshake::new`].
     pub fn resolves_locally(&self, target_host: &str) -> bool {
-        self.kind == (ProxyKind::Socks5 { remote_dns: false }) && parse_ip(target_host).is_none()
+        matches!(self.kind, ProxyKind::Socks5 { remote_dns: false } | ProxyKind::Socks4 { remote_dns: false })
+            && parse_ip(target_host).is_none()
     }
 
     /// The proxy as text for logs and spans: scheme, host and port, with
@@ -168,6 +180,8 @@ impl ProxyServer {
             ProxyKind::Http => "http",
             ProxyKind::Socks5 { remote_dns: false } => "socks5",
             ProxyKind::Socks5 { remote_dns: true } => "socks5h",
+            ProxyKind::Socks4 { remote_dns: false } => "socks4",
+            ProxyKind::Socks4 { remote_dns: true } => "socks4a",
         };
         let auth = if self.credentials.is_some() { "<credentials>@" } else { "" };
         let host = if self.host.contains(':') { format!("[{}]", self.host) } else { self.host.clone() };
@@ -283,7 +297,7 @@ enum Target {
 }
 
 /// The handshake that opens a tunnel through a proxy: an HTTP `CONNECT` or
-/// a SOCKS5 exchange, chosen by the [`ProxyServer`]'s kind.
+/// a SOCKS5 or SOCKS4 exchange, chosen by the [`ProxyServer`]'s kind.
 ///
 /// ```
 /// use wslink_core::proxy::{ProxyHandshake, ProxyServer};
@@ -307,6 +321,7 @@ pub struct ProxyHandshake {
 enum Inner {
     Http(http::HttpConnect),
     Socks5(socks::Socks5),
+    Socks4(socks4::Socks4),
 }
 
 impl ProxyHandshake {
@@ -322,6 +337,7 @@ impl ProxyHandshake {
         let inner = match proxy.kind {
             ProxyKind::Http => Inner::Http(http::HttpConnect::new(&target, proxy.credentials.as_ref())),
             ProxyKind::Socks5 { .. } => Inner::Socks5(socks::Socks5::new(target, proxy.credentials.clone())?),
+            ProxyKind::Socks4 { .. } => Inner::Socks4(socks4::Socks4::new(&target, proxy.credentials.as_ref())?),
         };
         Ok(Self { inner })
     }
@@ -331,16 +347,18 @@ impl ProxyHandshake {
         match &mut self.inner {
             Inner::Http(m) => m.poll_transmit(out),
             Inner::Socks5(m) => m.poll_transmit(out),
+            Inner::Socks4(m) => m.poll_transmit(out),
         }
     }
 
     /// The most bytes the next read may take: never past the end of the
-    /// proxy's reply for SOCKS5, whose lengths are known; up to the head
+    /// proxy's reply for SOCKS, whose lengths are known; up to the head
     /// limit for HTTP. 0 once the tunnel is open or the handshake failed.
     pub fn read_limit(&self) -> usize {
         match &self.inner {
             Inner::Http(m) => m.read_limit(),
             Inner::Socks5(m) => m.read_limit(),
+            Inner::Socks4(m) => m.read_limit(),
         }
     }
 
@@ -352,6 +370,7 @@ impl ProxyHandshake {
         match &mut self.inner {
             Inner::Http(m) => m.handle_input(data),
             Inner::Socks5(m) => m.handle_input(data),
+            Inner::Socks4(m) => m.handle_input(data),
         }
     }
 
@@ -360,6 +379,7 @@ impl ProxyHandshake {
         match &mut self.inner {
             Inner::Http(m) => m.handle_eof(),
             Inner::Socks5(m) => m.handle_eof(),
+            Inner::Socks4(m) => m.handle_eof(),
         }
     }
 
@@ -368,6 +388,7 @@ impl ProxyHandshake {
         match &self.inner {
             Inner::Http(m) => m.is_open(),
             Inner::Socks5(m) => m.is_open(),
+            Inner::Socks4(m) => m.is_open(),
         }
     }
 }

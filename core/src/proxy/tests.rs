@@ -279,3 +279,40 @@ fn the_environment_picks_a_proxy_per_scheme() {
     let err = Proxy::from_env_vars([("ALL_PROXY", "https://p")]).unwrap_err();
     assert!(matches!(err, ProxyUrlError::Env { ref variable, .. } if variable == "ALL_PROXY"), "{err:?}");
 }
+
+#[test]
+fn socks4a_sends_the_name_and_socks4_an_address() {
+    let (mut h, out) = start("socks4a://alice@p", "example.com", 443, None);
+    assert_eq!(out, [&[4, 1, 1, 187, 0, 0, 0, 1][..], b"alice\0example.com\0"].concat());
+    assert_eq!(h.read_limit(), 8);
+    assert_eq!(h.handle_input(&[0, 90, 0, 0]), Ok(false));
+    assert_eq!(h.read_limit(), 4);
+    assert_eq!(h.handle_input(&[0, 0, 0, 0]), Ok(true));
+    assert_eq!(h.read_limit(), 0);
+    let (_, out) = start("socks4://p", "feed.test", 80, Some("10.1.2.3".parse().unwrap()));
+    assert_eq!(out, [4, 1, 0, 80, 10, 1, 2, 3, 0]);
+    assert!(server("socks4://p").resolves_locally("feed.test"));
+    assert!(!server("socks4a://p").resolves_locally("feed.test"));
+    assert_eq!(server("socks4a://p").redacted_text(), "socks4a://p:1080");
+}
+
+#[test]
+fn hostile_socks4_replies_are_typed_errors() {
+    let reply = |input: &[u8]| {
+        let (mut h, _) = start("socks4a://p", "h", 80, None);
+        h.handle_input(input)
+    };
+    assert_eq!(reply(&[4, 90]), Err(ProxyError::BadReply(BadProxyReply::Version(4))));
+    let Err(ProxyError::Refused(r)) = reply(&[0, 91]) else { panic!() };
+    assert_eq!(
+        (r.protocol, r.status, r.to_string()),
+        (ProxyProtocol::Socks4, 91, "SOCKS4 code 91: request rejected or failed".to_owned())
+    );
+    assert_eq!(reply(&[0, 90, 0, 0, 0, 0, 0, 0, 1]), Err(ProxyError::BadReply(BadProxyReply::DataAfterReply)));
+    let (mut h, _) = start("socks4a://p", "h", 80, None);
+    assert_eq!(h.handle_input(&[0, 90, 0]), Ok(false));
+    assert_eq!(h.handle_eof(), ProxyError::BadReply(BadProxyReply::Closed));
+    assert_eq!(h.read_limit(), 0);
+    let v6 = ProxyHandshake::new(&server("socks4a://p"), "::1", 80, None);
+    assert!(matches!(v6, Err(ProxyError::BadTarget(_))));
+}
