@@ -398,8 +398,10 @@ impl<R: Runtime> Builder<R> {
         };
         let proxy = proxy.for_url(&self.url).cloned().map(Arc::new);
         let mut session = builder.build(Box::new(rng), now)?;
-        // Building a TLS configuration parses every root certificate: only for wss.
-        let tls = if self.secure { Some(self.tls.build()?) } else { None };
+        // Building a TLS configuration parses every root certificate: only
+        // for wss, or an https:// proxy (whose certificate the same roots check).
+        let tls =
+            if self.secure || proxy.as_ref().is_some_and(|p| p.uses_tls()) { Some(self.tls.build()?) } else { None };
         session.connect(now)?;
         let (commands, channels, events) = channels(encode_state(session.state()));
         let driver = Driver {

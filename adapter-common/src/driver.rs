@@ -63,6 +63,7 @@ pub(crate) struct Driver {
     pub(crate) channels: DriverEnd,
     /// Events the consumer may have waiting before reading pauses.
     pub(crate) event_capacity: usize,
+    /// Built for a `wss://` URL, and for an `https://` proxy (whose certificate the same roots check).
     pub(crate) tls: Option<Arc<rustls::ClientConfig>>,
     pub(crate) resolver: Option<Resolver>,
     /// The proxy every transport goes through (the builder's decision for the URL), if any.
@@ -428,13 +429,18 @@ fn actions<R: Runtime>(
             Action::OpenTransport { host, port, tls: secure } => {
                 let proxy = opener.proxy.clone();
                 let span = telemetry.attempt(session, &host, port, secure, proxy.as_deref());
+                // An `https://` proxy's certificate is checked against the same roots.
+                let via = proxy.map(|p| {
+                    let proxy_tls = if p.uses_tls() { opener.tls.clone() } else { None };
+                    (p, proxy_tls)
+                });
                 let config = if secure { opener.tls.clone() } else { None };
                 if secure && config.is_none() {
                     let e = io::Error::new(io::ErrorKind::InvalidInput, "wss URL without a TLS configuration");
                     session.handle_transport_error(e.kind(), &e.to_string(), R::now());
                 } else {
                     // Resolving, TCP, the proxy's tunnel and TLS run in the attempt's span.
-                    let opening = crate::transport::open::<R>(host, port, config, opener.resolver.clone(), proxy);
+                    let opening = crate::transport::open::<R>(host, port, config, opener.resolver.clone(), via);
                     let opening = opening.instrument(span);
                     io.opening = Some(Box::pin(opening));
                 }

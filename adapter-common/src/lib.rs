@@ -76,23 +76,34 @@ pub trait Runtime: Send + Sync + 'static {
     fn timer(deadline: Instant) -> Self::Timer;
     /// Moves `timer` to complete at `deadline` (again, if it completed).
     fn reset(timer: Pin<&mut Self::Timer>, deadline: Instant);
-    /// A TCP connection, before TLS: what a proxy's tunnel is opened over.
-    type Tcp: Send + 'static;
+    /// A connection before the WebSocket's TLS: TCP, or TLS over TCP to an
+    /// `https://` proxy. A proxy's tunnel is opened over it.
+    type Link: Send + 'static;
     /// Resolves `host` with the system resolver.
     fn resolve(host: String, port: u16) -> impl Future<Output = io::Result<Vec<SocketAddr>>> + Send;
     /// Connects TCP to `addr`, with TCP_NODELAY set.
-    fn tcp_connect(addr: SocketAddr) -> impl Future<Output = io::Result<Self::Tcp>> + Send;
-    /// Reads some bytes from a TCP connection into `buf`; returns how many.
-    fn tcp_read<'a>(tcp: &'a mut Self::Tcp, buf: &'a mut [u8]) -> impl Future<Output = io::Result<usize>> + Send + 'a;
-    /// Writes all of `buf` to a TCP connection.
-    fn tcp_write_all<'a>(tcp: &'a mut Self::Tcp, buf: &'a [u8]) -> impl Future<Output = io::Result<()>> + Send + 'a;
-    /// With `tls`, runs TLS over `tcp` (SNI and the certificate's name:
+    fn tcp_connect(addr: SocketAddr) -> impl Future<Output = io::Result<Self::Link>> + Send;
+    /// Runs TLS over a TCP link, to an `https://` proxy named `host`. An
+    /// error of the handshake goes through [`tls_handshake_error`].
+    fn link_tls(
+        link: Self::Link,
+        host: String,
+        tls: Arc<rustls::ClientConfig>,
+    ) -> impl Future<Output = io::Result<Self::Link>> + Send;
+    /// Reads some bytes from a link into `buf`; returns how many.
+    fn link_read<'a>(
+        link: &'a mut Self::Link,
+        buf: &'a mut [u8],
+    ) -> impl Future<Output = io::Result<usize>> + Send + 'a;
+    /// Writes all of `buf` to a link.
+    fn link_write_all<'a>(link: &'a mut Self::Link, buf: &'a [u8]) -> impl Future<Output = io::Result<()>> + Send + 'a;
+    /// With `tls`, runs TLS over `link` (SNI and the certificate's name:
     /// `host`); returns the transport's two halves. An error of the TLS
     /// handshake goes through [`tls_handshake_error`], so that the session
     /// gets it typed. The rest of opening a transport (resolving, trying each
     /// address, a proxy's tunnel) is written once, in the shared code.
     fn secure(
-        tcp: Self::Tcp,
+        link: Self::Link,
         host: String,
         tls: Option<Arc<rustls::ClientConfig>>,
     ) -> impl Future<Output = io::Result<(Self::Reader, Self::Writer)>> + Send;

@@ -45,7 +45,7 @@
 //! | `connect_timeout` | the transport did not open within `connect_timeout` |
 //! | `connect_failed` | the transport could not be opened (DNS, refused, unreachable) |
 //! | `tls` | the TLS handshake failed (a refused certificate, a failed negotiation) |
-//! | `proxy` | the proxy was unreachable, refused the tunnel, wanted credentials, or sent a bad reply |
+//! | `proxy` | the proxy was unreachable, refused the tunnel, wanted credentials, sent a bad reply, or failed TLS |
 //! | `bad_request` | the upgrade request built for the attempt was invalid (`headers_fn`) |
 //! | `handshake` | the WebSocket upgrade was refused, failed or timed out |
 //! | `auth` | authentication was rejected or not answered in time |

@@ -1,6 +1,7 @@
 //! Opening a transport, written once for every runtime: resolve, TCP, the
-//! proxy's tunnel when the URL goes through one, then TLS (for `wss`) inside
-//! it. The runtime only resolves, connects, reads, writes and runs TLS.
+//! proxy's tunnel when the URL goes through one (over TLS to the proxy for
+//! an `https://` proxy), then TLS (for `wss`) inside it. The runtime only
+//! resolves, connects, reads, writes and runs TLS.
 //!
 //! The tunnel is `wslink_core::proxy`'s sans-IO handshake driven over the
 //! TCP connection; the loop reads at most what the machine allows, so the
@@ -8,7 +9,9 @@
 //! failure travels inside the `io::Error` the opening returns, typed, and
 //! the driver reports it with `Session::handle_proxy_failure`: the proxy
 //! not answering (no TCP connection, a link that fails before its reply),
-//! refusing, wanting credentials, or breaking its protocol. The session's
+//! refusing, wanting credentials, breaking its protocol, or (`https://`)
+//! failing the TLS handshake, its certificate checked against the client's
+//! roots. The session's
 //! connect timeout covers the whole opening, the tunnel included.
 
 use std::io;
@@ -22,30 +25,45 @@ use crate::{first_connected, Resolver, Runtime};
 /// Chunk size of the tunnel handshake's reads (the machine may allow more).
 const READ_CHUNK: usize = 2048;
 
-/// Opens a transport to `host:port`, through `proxy` when given, with TLS
+/// The proxy a transport goes through, and the TLS configuration for an `https://` one.
+pub(crate) type Via = (Arc<ProxyServer>, Option<Arc<rustls::ClientConfig>>);
+
+/// Opens a transport to `host:port`, through the proxy when given, with TLS
 /// when `tls` is given; returns its two halves.
 pub(crate) async fn open<R: Runtime>(
     host: String,
     port: u16,
     tls: Option<Arc<rustls::ClientConfig>>,
     resolver: Option<Resolver>,
-    proxy: Option<Arc<ProxyServer>>,
+    via: Option<Via>,
 ) -> io::Result<(R::Reader, R::Writer)> {
-    let tcp = match proxy {
+    let link = match via {
         None => connect::<R>(&host, port, resolver.as_ref()).await?,
-        Some(proxy) => {
+        Some((proxy, proxy_tls)) => {
             let reached = connect::<R>(proxy.host(), proxy.port(), resolver.as_ref()).await;
-            let mut tcp = reached.map_err(|e| unreachable(&proxy, "", e))?;
+            let mut link = reached.map_err(|e| unreachable(&proxy, "", e))?;
+            if proxy.uses_tls() {
+                let config = proxy_tls.ok_or_else(|| {
+                    failed(ProxyError::Tls(wslink_core::TlsFailure::HandshakeFailure(
+                        "no TLS configuration for the https:// proxy".to_owned(),
+                    )))
+                })?;
+                let secured = R::link_tls(link, proxy.host().to_owned(), config).await;
+                link = secured.map_err(|e| match crate::tls::failure(&e) {
+                    Some(failure) => failed(ProxyError::Tls(failure)),
+                    None => unreachable(&proxy, "the link to the proxy failed: ", e),
+                })?;
+            }
             let resolved = match proxy.resolves_locally(&host) {
                 // `socks5://`: the client names the proxy an address.
                 true => resolve::<R>(&host, port, resolver.as_ref()).await?.first().map(SocketAddr::ip),
                 false => None,
             };
-            tunnel::<R>(&mut tcp, &proxy, &host, port, resolved).await?;
-            tcp
+            tunnel::<R>(&mut link, &proxy, &host, port, resolved).await?;
+            link
         }
     };
-    R::secure(tcp, host, tls).await
+    R::secure(link, host, tls).await
 }
 
 async fn resolve<R: Runtime>(host: &str, port: u16, resolver: Option<&Resolver>) -> io::Result<Vec<SocketAddr>> {
@@ -55,14 +73,14 @@ async fn resolve<R: Runtime>(host: &str, port: u16, resolver: Option<&Resolver>)
     }
 }
 
-async fn connect<R: Runtime>(host: &str, port: u16, resolver: Option<&Resolver>) -> io::Result<R::Tcp> {
+async fn connect<R: Runtime>(host: &str, port: u16, resolver: Option<&Resolver>) -> io::Result<R::Link> {
     let addrs = resolve::<R>(host, port, resolver).await?;
     first_connected(host, addrs, R::tcp_connect).await
 }
 
-/// Runs the proxy's handshake over `tcp` until the tunnel to `host:port` is open.
+/// Runs the proxy's handshake over `link` until the tunnel to `host:port` is open.
 async fn tunnel<R: Runtime>(
-    tcp: &mut R::Tcp,
+    link: &mut R::Link,
     proxy: &ProxyServer,
     host: &str,
     port: u16,
@@ -75,13 +93,13 @@ async fn tunnel<R: Runtime>(
     loop {
         out.clear();
         if handshake.poll_transmit(&mut out) > 0 {
-            R::tcp_write_all(tcp, &out).await.map_err(|e| unreachable(proxy, "the link to the proxy failed: ", e))?;
+            R::link_write_all(link, &out).await.map_err(|e| unreachable(proxy, "the link to the proxy failed: ", e))?;
         }
         if handshake.is_open() {
             return Ok(());
         }
         let limit = handshake.read_limit().clamp(1, READ_CHUNK);
-        let n = R::tcp_read(tcp, &mut buf[..limit])
+        let n = R::link_read(link, &mut buf[..limit])
             .await
             .map_err(|e| unreachable(proxy, "the link to the proxy failed: ", e))?;
         if n == 0 {

@@ -52,7 +52,7 @@
 mod runtime;
 
 pub use bytes::Bytes;
-pub use runtime::{Tokio, Transport};
+pub use runtime::{Link, Tokio, Transport};
 /// Spans per connection attempt and, with the feature `metrics`, metrics
 /// pushed through the `metrics` facade: the table of names and labels.
 pub use wslink_adapter::telemetry;

@@ -106,6 +106,11 @@ fn open(host: &str, port: u16, tls: bool, proxy: Option<&ProxyServer>) -> Result
         return Err(Failed::Io(e));
     }
     let Some(proxy) = proxy else { return connect(host, port).map_err(Failed::Io) };
+    if proxy.uses_tls() {
+        let e =
+            io::Error::new(io::ErrorKind::Unsupported, "this example loop speaks no TLS, to an https:// proxy neither");
+        return Err(Failed::Io(e));
+    }
     let unreachable = |e: io::Error| {
         Failed::Proxy(ProxyError::Unreachable { kind: e.kind(), message: format!("{}: {e}", proxy.redacted_text()) })
     };

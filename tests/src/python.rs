@@ -143,8 +143,8 @@ impl Drop for PythonDeflateServers {
 }
 
 /// A running `pproxy` speaking HTTP CONNECT, SOCKS5 and SOCKS4 (not 4a) on
-/// one loopback port (it tells them apart by the first byte); killed (by its
-/// own pid) when dropped.
+/// one loopback port (it tells them apart by the first byte), or HTTP
+/// CONNECT over TLS; killed (by its own pid) when dropped.
 pub struct PythonProxy {
     child: Child,
     /// Where it listens.
@@ -156,16 +156,26 @@ impl PythonProxy {
     /// when given. `--auth 0`: pproxy would otherwise let an address that
     /// authenticated once through without credentials for a month.
     pub fn start(auth: Option<(&str, &str)>) -> Self {
+        Self::listen("http+socks4+socks5", auth, None)
+    }
+
+    /// Starts it as an `https://` proxy: HTTP CONNECT over TLS, with this
+    /// certificate chain and key (PEM files).
+    pub fn start_tls(auth: Option<(&str, &str)>, cert: &Path, key: &Path) -> Self {
+        Self::listen("http+ssl", auth, Some((cert, key)))
+    }
+
+    fn listen(protocols: &str, auth: Option<(&str, &str)>, tls: Option<(&Path, &Path)>) -> Self {
         let listen = match auth {
-            Some((user, password)) => format!("http+socks4+socks5://127.0.0.1:0/#{user}:{password}"),
-            None => "http+socks4+socks5://127.0.0.1:0/".to_owned(),
+            Some((user, password)) => format!("{protocols}://127.0.0.1:0/#{user}:{password}"),
+            None => format!("{protocols}://127.0.0.1:0/"),
         };
-        let mut child = Command::new(venv_python())
-            .args(["-u", "-m", "pproxy", "-l", &listen, "--auth", "0"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start pproxy");
+        let mut command = Command::new(venv_python());
+        command.args(["-u", "-m", "pproxy", "-l", &listen, "--auth", "0"]);
+        if let Some((cert, key)) = tls {
+            command.arg("--ssl").arg(format!("{},{}", cert.display(), key.display()));
+        }
+        let mut child = command.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("start pproxy");
         let mut out = BufReader::new(child.stdout.take().expect("piped stdout"));
         // "Serving on ipv? 127.0.0.1:PORT by http,socks4,socks5"
         let line = next_line(&mut child, &mut out);

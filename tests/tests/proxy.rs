@@ -1,7 +1,8 @@
 //! Connections through proxies, on both runtimes, over real loopback
 //! sockets: `pproxy` (Python, a proxy nobody here wrote) speaking HTTP
 //! CONNECT and SOCKS5 with a user name and password, for `ws://` and
-//! `wss://` (TLS inside the tunnel), and SOCKS4; a wrong password; `NO_PROXY`; hostile
+//! `wss://` (TLS inside the tunnel), SOCKS4, and HTTP CONNECT over TLS to
+//! the proxy (`https://`, so TLS inside TLS for `wss://`); a wrong password; `NO_PROXY`; hostile
 //! proxies of our own, each a typed error within the connect timeout; and a
 //! reconnect through the proxy after it cut the tunnel. A tracing
 //! subscriber catches every span and event of this binary, and no password
@@ -16,7 +17,7 @@ use std::time::Duration;
 
 use wslink_adapter::{Builder, Client, Error, Events, Proxy, ProxyError, Runtime, TlsOptions};
 use wslink_core::proxy::BadProxyReply;
-use wslink_core::{CloseCode, DisconnectReason, Message, SessionEvent};
+use wslink_core::{CloseCode, DisconnectReason, Message, SessionEvent, TlsFailure};
 use wslink_tests::certs::TestCerts;
 use wslink_tests::peers::echo_server;
 use wslink_tests::python::PythonProxy;
@@ -28,6 +29,7 @@ scenarios!(
     pproxy_tunnels_ws_and_wss_over_http_connect_with_a_password,
     pproxy_tunnels_ws_and_wss_over_socks5_resolving_remotely_and_locally,
     pproxy_tunnels_ws_over_socks4,
+    pproxy_tunnels_ws_and_wss_over_tls_to_an_https_proxy,
     a_wrong_password_is_a_typed_refusal,
     no_proxy_exempts_a_host_from_the_environments_proxy,
     hostile_proxies_are_typed_errors_within_the_connect_timeout,
@@ -102,6 +104,24 @@ async fn pproxy_tunnels_ws_over_socks4<R: Runtime>() {
     let named = builder::<R>(&format!("ws://feed.test:{}/", echo.port()))
         .resolver(|_host, port| Ok(vec![SocketAddr::from(([127, 0, 0, 1], port))]));
     round_trip(named.proxy(via), "ws through SOCKS4, resolved locally").await;
+}
+
+async fn pproxy_tunnels_ws_and_wss_over_tls_to_an_https_proxy<R: Runtime>() {
+    capture_tracing();
+    // One CA for the proxy and the server: the client's roots check both.
+    let certs = TestCerts::generate();
+    let (plain, secure) = (echo_server(None).await, echo_server(Some(certs.server_config())).await);
+    let (cert, key) = certs.write_pem(&format!("https-proxy-{}", plain.port()));
+    let proxy = PythonProxy::start_tls(Some((USER, PASSWORD)), &cert, &key);
+    let via = Proxy::http(&format!("https://{USER}:{PASSWORD}@{}", proxy.addr)).expect("proxy URL");
+    let trusting = |url: String| builder::<R>(&url).tls(TlsOptions::with_roots(certs.roots()));
+    round_trip(trusting(format!("ws://{plain}/")).proxy(via.clone()), "ws inside TLS to the proxy").await;
+    round_trip(trusting(format!("wss://{secure}/")).proxy(via.clone()), "wss: TLS inside TLS").await;
+    // A proxy certificate the client's roots do not know: the proxy's TLS failure, typed.
+    let strangers = builder::<R>(&format!("ws://{plain}/")).tls(TlsOptions::with_roots(TestCerts::generate().roots()));
+    let reason = first_failure(strangers.proxy(via)).await;
+    assert_eq!(reason, DisconnectReason::Proxy(ProxyError::Tls(TlsFailure::UnknownIssuer)));
+    assert_no_secret_was_traced();
 }
 
 async fn a_wrong_password_is_a_typed_refusal<R: Runtime>() {
@@ -196,6 +216,9 @@ async fn hostile_proxies_are_typed_errors_within_the_connect_timeout<R: Runtime>
         }),
         ("socks5h", Hostility::AnswerAndClose(vec![5]), |r| {
             *r == DisconnectReason::Proxy(ProxyError::BadReply(BadProxyReply::Closed))
+        }),
+        ("https", Hostility::Answer(b"HTTP/1.1 400 Bad Request\r\n\r\n".to_vec()), |r| {
+            *r == DisconnectReason::Proxy(ProxyError::Tls(TlsFailure::NotTls))
         }),
         ("socks4a", Hostility::Answer(vec![4, 90, 0, 0, 0, 0, 0, 0]), |r| {
             *r == DisconnectReason::Proxy(ProxyError::BadReply(BadProxyReply::Version(4)))

@@ -107,6 +107,10 @@ pub enum ProxyError {
     /// The proxy's reply breaks its protocol.
     #[error("the proxy's reply is invalid: {0}")]
     BadReply(BadProxyReply),
+    /// The TLS handshake with an `https://` proxy failed (its certificate
+    /// refused, or no TLS at all).
+    #[error("the TLS handshake with the proxy failed: {0}")]
+    Tls(crate::TlsFailure),
     /// The target cannot be named in the proxy's protocol (a SOCKS host
     /// name longer than 255 bytes, an IPv6 address to SOCKS4).
     #[error("the target cannot be named to the proxy: {0}")]
@@ -129,9 +133,9 @@ mod error_kind {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ProxyUrlError {
-    /// The scheme is none of `http`, `socks5`, `socks5h`, `socks4`,
-    /// `socks4a` (or not the one the constructor asked for).
-    #[error("unsupported proxy scheme {0:?}: use http://, socks5://, socks5h://, socks4:// or socks4a://")]
+    /// The scheme is none of `http`, `https`, `socks5`, `socks5h`,
+    /// `socks4`, `socks4a` (or not the one the constructor asked for).
+    #[error("unsupported proxy scheme {0:?}: use http://, https://, socks5://, socks5h://, socks4:// or socks4a://")]
     UnsupportedScheme(String),
     /// The host and port are not a valid URI authority.
     #[error("the proxy URL's host or port is invalid")]

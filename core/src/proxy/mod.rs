@@ -7,7 +7,8 @@
 //!   the rules are tested without an environment). [`Proxy::for_url`] is the
 //!   one decision: which [`ProxyServer`], if any, a URL goes through.
 //! - [`ProxyHandshake`] opens the tunnel once the caller has a TCP
-//!   connection to the proxy: HTTP `CONNECT` with `Proxy-Authorization:
+//!   connection to the proxy (and, for an `https://` proxy, TLS over it):
+//!   HTTP `CONNECT` with `Proxy-Authorization:
 //!   Basic` (`http.rs`), SOCKS5 without authentication or with a user
 //!   name and password (`socks.rs`), or SOCKS4a and SOCKS4 (`socks4.rs`). The caller writes what
 //!   [`poll_transmit`](ProxyHandshake::poll_transmit) gives, reads at most
@@ -65,6 +66,10 @@ impl fmt::Debug for Credentials {
 pub enum ProxyKind {
     /// HTTP `CONNECT` (`http://`).
     Http,
+    /// HTTP `CONNECT` over TLS to the proxy (`https://`): the proxy's
+    /// certificate is checked against the client's roots, and TLS to a
+    /// `wss://` server runs inside that TLS.
+    Https,
     /// SOCKS5 (`socks5://`: host names resolved by the client;
     /// `socks5h://`: by the proxy).
     Socks5 {
@@ -102,6 +107,7 @@ impl ProxyServer {
         };
         let kind = match scheme.as_str() {
             "http" => ProxyKind::Http,
+            "https" => ProxyKind::Https,
             "socks5" => ProxyKind::Socks5 { remote_dns: false },
             "socks5h" => ProxyKind::Socks5 { remote_dns: true },
             "socks4" => ProxyKind::Socks4 { remote_dns: false },
@@ -123,8 +129,12 @@ impl ProxyServer {
         if parsed.host().is_empty() {
             return Err(ProxyUrlError::MissingHost);
         }
-        // curl's and reqwest's defaults: 80 for HTTP, 1080 for SOCKS.
-        let default_port = if kind == ProxyKind::Http { 80 } else { 1080 };
+        // curl's and reqwest's defaults: 80 for HTTP, 443 for HTTPS, 1080 for SOCKS.
+        let default_port = match kind {
+            ProxyKind::Http => 80,
+            ProxyKind::Https => 443,
+            ProxyKind::Socks5 { .. } | ProxyKind::Socks4 { .. } => 1080,
+        };
         let port = match host_port.get(parsed.host().len()..).and_then(|p| p.strip_prefix(':')) {
             None | Some("") => default_port,
             Some(p) => p.parse::<u16>().ok().filter(|&p| p > 0).ok_or(ProxyUrlError::InvalidPort)?,
@@ -165,6 +175,11 @@ impl ProxyServer {
         self.credentials.is_some()
     }
 
+    /// Whether the connection to the proxy itself is TLS (`https://`).
+    pub fn uses_tls(&self) -> bool {
+        self.kind == ProxyKind::Https
+    }
+
     /// Whether the client must resolve `target_host` itself and name the
     /// proxy an address (`socks5://` with a host name): then pass the
     /// address to [`ProxyHandshake::new`].
@@ -178,6 +193,7 @@ impl ProxyServer {
     pub fn redacted_text(&self) -> String {
         let scheme = match self.kind {
             ProxyKind::Http => "http",
+            ProxyKind::Https => "https",
             ProxyKind::Socks5 { remote_dns: false } => "socks5",
             ProxyKind::Socks5 { remote_dns: true } => "socks5h",
             ProxyKind::Socks4 { remote_dns: false } => "socks4",
@@ -230,9 +246,10 @@ impl Proxy {
         Self::default()
     }
 
-    /// Every connection through this HTTP `CONNECT` proxy (`http://` or no scheme).
+    /// Every connection through this HTTP `CONNECT` proxy (`http://` or no
+    /// scheme; `https://` for TLS to the proxy).
     pub fn http(url: &str) -> Result<Self, ProxyUrlError> {
-        Self::of_kind(url, |k| k == ProxyKind::Http, "http")
+        Self::of_kind(url, |k| matches!(k, ProxyKind::Http | ProxyKind::Https), "http or https")
     }
 
     /// Every connection through this SOCKS5 proxy (`socks5://`, host names
@@ -335,7 +352,9 @@ impl ProxyHandshake {
             (None, None) => Target::Name(host.to_owned(), port),
         };
         let inner = match proxy.kind {
-            ProxyKind::Http => Inner::Http(http::HttpConnect::new(&target, proxy.credentials.as_ref())),
+            ProxyKind::Http | ProxyKind::Https => {
+                Inner::Http(http::HttpConnect::new(&target, proxy.credentials.as_ref()))
+            }
             ProxyKind::Socks5 { .. } => Inner::Socks5(socks::Socks5::new(target, proxy.credentials.clone())?),
             ProxyKind::Socks4 { .. } => Inner::Socks4(socks4::Socks4::new(&target, proxy.credentials.as_ref())?),
         };

@@ -30,13 +30,17 @@ fn proxy_urls_parse_with_defaults_and_decoded_credentials() {
     assert_eq!((p.kind(), p.host(), p.port()), (ProxyKind::Socks5 { remote_dns: false }, "::1", 1080));
     assert_eq!(p.redacted_text(), "socks5://[::1]:1080");
     assert_eq!(server("SOCKS5H://h:1").kind(), ProxyKind::Socks5 { remote_dns: true });
+    let p = server("https://proxy.example");
+    assert_eq!((p.kind(), p.port(), p.uses_tls()), (ProxyKind::Https, 443, true));
+    assert!(!server("http://proxy.example").uses_tls());
+    assert!(Proxy::http("https://proxy.example").is_ok());
     assert_eq!(server("http://u:@h").credentials, Some(Credentials::new("u", "")));
 }
 
 #[test]
 fn unusable_proxy_urls_are_typed_errors_that_never_quote_the_url() {
     let cases = [
-        ("https://h:1", ProxyUrlError::UnsupportedScheme("https".into())),
+        ("quic://h:1", ProxyUrlError::UnsupportedScheme("quic".into())),
         ("ftp://u:secret@h", ProxyUrlError::UnsupportedScheme("ftp".into())),
         ("http://u:secret@", ProxyUrlError::MissingHost),
         ("http://u:secret@h:0", ProxyUrlError::InvalidPort),
@@ -276,7 +280,7 @@ fn the_environment_picks_a_proxy_per_scheme() {
     let explicit = Proxy::http("http://p:1").unwrap();
     assert_eq!(via(&explicit, "ws://127.0.0.1:9/").as_deref(), Some("http://p:1"));
     assert_eq!(via(&explicit.no_proxy("127.0.0.0/8"), "ws://127.0.0.1:9/"), None);
-    let err = Proxy::from_env_vars([("ALL_PROXY", "https://p")]).unwrap_err();
+    let err = Proxy::from_env_vars([("ALL_PROXY", "ftp://p")]).unwrap_err();
     assert!(matches!(err, ProxyUrlError::Env { ref variable, .. } if variable == "ALL_PROXY"), "{err:?}");
 }
 
