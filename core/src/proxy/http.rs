@@ -11,7 +11,6 @@ use super::{BadProxyReply, Credentials, ProxyError, ProxyProtocol, ProxyRefusal,
 /// Most headers a reply may carry.
 const MAX_HEADERS: usize = 64;
 
-#[derive(Debug)]
 pub(super) struct HttpConnect {
     /// The request, until written.
     request: Vec<u8>,
@@ -25,6 +24,13 @@ enum State {
     Reading,
     Open,
     Failed,
+}
+
+/// Shows the state only: the request holds the credentials.
+impl std::fmt::Debug for HttpConnect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpConnect").field("state", &self.state).field("reply_bytes", &self.head.len()).finish()
+    }
 }
 
 impl HttpConnect {

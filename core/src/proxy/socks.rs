@@ -12,7 +12,6 @@ const NO_AUTH: u8 = 0;
 const USER_PASSWORD: u8 = 2;
 const NO_ACCEPTABLE: u8 = 0xff;
 
-#[derive(Debug)]
 pub(super) struct Socks5 {
     target: Target,
     credentials: Option<Credentials>,
@@ -32,6 +31,13 @@ enum State {
     Connect,
     Open,
     Failed,
+}
+
+/// Shows the state only: what waits to be written may hold the credentials.
+impl std::fmt::Debug for Socks5 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Socks5").field("state", &self.state).field("reply_bytes", &self.reply.len()).finish()
+    }
 }
 
 impl Socks5 {

@@ -8,7 +8,6 @@ use super::{BadProxyReply, Credentials, ProxyError, ProxyProtocol, ProxyRefusal,
 const REPLY: usize = 8;
 const GRANTED: u8 = 90;
 
-#[derive(Debug)]
 pub(super) struct Socks4 {
     out: Vec<u8>,
     reply: Vec<u8>,
@@ -20,6 +19,13 @@ enum State {
     Reading,
     Open,
     Failed,
+}
+
+/// Shows the state only, as the other machines do.
+impl std::fmt::Debug for Socks4 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Socks4").field("state", &self.state).field("reply_bytes", &self.reply.len()).finish()
+    }
 }
 
 impl Socks4 {
