@@ -2,7 +2,8 @@
 //! alone, then whole connects over loopback (`Builder::connect` until
 //! `Connected`) direct, through our minimal HTTP CONNECT proxy
 //! (`tunnels::TunnelProxy`, in this process), and through pproxy (Python,
-//! its own process) speaking HTTP CONNECT and SOCKS5; `ws` and `wss`.
+//! its own process) speaking HTTP CONNECT, SOCKS5, and HTTP CONNECT over
+//! TLS (`https://`); `ws` and `wss`.
 //!
 //! For each route: the median and p90 of the connect time over `CONNECTS`
 //! connects (after 20 unmeasured ones), and the CPU time per connect of
@@ -105,19 +106,23 @@ fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     let pproxy = PythonProxy::start(None);
     let pproxy_pid = pproxy.pid().to_string();
+    let certs = TestCerts::generate();
+    let (cert, key) = certs.write_pem("bench-https-proxy");
+    let https_pproxy = PythonProxy::start_tls(None, &cert, &key);
+    let https_pid = https_pproxy.pid().to_string();
     runtime.block_on(async {
-        let certs = TestCerts::generate();
         let plain = echo_server(None).await;
         let secure = echo_server(Some(certs.server_config())).await;
         let ours = TunnelProxy::start().await;
         let via_ours = Proxy::http(&ours.addr.to_string()).expect("proxy URL");
         let via_http = Proxy::http(&pproxy.addr.to_string()).expect("proxy URL");
         let via_socks = Proxy::socks5(&format!("socks5h://{}", pproxy.addr)).expect("proxy URL");
+        let via_https = Proxy::http(&format!("https://{}", https_pproxy.addr)).expect("proxy URL");
         let route = |name, url: String, proxy: Proxy, tls: bool| Route {
             name,
             url,
+            roots: (tls || proxy == via_https).then(|| certs.roots()),
             proxy,
-            roots: tls.then(|| certs.roots()),
             times: Vec::new(),
             own_ticks: 0,
             pproxy_ticks: 0,
@@ -128,9 +133,11 @@ fn main() {
             route("ws, our CONNECT proxy", ws.clone(), via_ours.clone(), false),
             route("ws, pproxy CONNECT", ws.clone(), via_http.clone(), false),
             route("ws, pproxy SOCKS5", ws.clone(), via_socks, false),
+            route("ws, pproxy https://", ws.clone(), via_https.clone(), false),
             route("wss direct", wss.clone(), Proxy::none(), true),
             route("wss, our CONNECT proxy", wss.clone(), via_ours, true),
-            route("wss, pproxy CONNECT", wss, via_http, true),
+            route("wss, pproxy CONNECT", wss.clone(), via_http, true),
+            route("wss, pproxy https://", wss, via_https.clone(), true),
         ];
         for route in &routes {
             for _ in 0..20 {
@@ -140,13 +147,14 @@ fn main() {
         let per_round = connects.div_ceil(ROUNDS);
         for _ in 0..ROUNDS {
             for route in routes.iter_mut() {
-                let (own, other) = (cpu_ticks("self"), cpu_ticks(&pproxy_pid));
+                let pid = if route.proxy == via_https { &https_pid } else { &pproxy_pid };
+                let (own, other) = (cpu_ticks("self"), cpu_ticks(pid));
                 for _ in 0..per_round {
                     let took = connect_once(route).await;
                     route.times.push(took);
                 }
                 route.own_ticks += cpu_ticks("self") - own;
-                route.pproxy_ticks += cpu_ticks(&pproxy_pid) - other;
+                route.pproxy_ticks += cpu_ticks(pid) - other;
             }
         }
         println!("\n{} connects per route, in {ROUNDS} alternating rounds:", per_round * ROUNDS);
