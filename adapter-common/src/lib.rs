@@ -201,6 +201,24 @@ mod tests {
             tls.to_string(),
             "could not connect: the TLS handshake failed: the server's certificate is not valid for example.com"
         );
+        let refusal = wslink_core::proxy::ProxyRefusal {
+            protocol: wslink_core::proxy::ProxyProtocol::Http,
+            status: 407,
+            reason: "Proxy Authentication Required".into(),
+            headers: vec![],
+        };
+        let proxy = Error::Connect(DisconnectReason::Proxy(ProxyError::AuthRequired(Box::new(refusal))));
+        assert_eq!(
+            proxy.to_string(),
+            "could not connect: the proxy requires authentication (407 Proxy Authentication Required)"
+        );
+        let env =
+            Error::from(wslink_core::proxy::Proxy::from_env_vars([("HTTPS_PROXY", "ftp://u:hunter2@p")]).unwrap_err());
+        assert_eq!(
+            env.to_string(),
+            "the environment variable HTTPS_PROXY holds an unusable proxy URL: unsupported proxy scheme \"ftp\": \
+             use http://, https://, socks5://, socks5h://, socks4:// or socks4a://"
+        );
         let timeout = RequestError::Timeout;
         assert_eq!(timeout.to_string(), "the request was not answered in time");
     }
