@@ -11,8 +11,8 @@
 //! not answering (no TCP connection, a link that fails before its reply),
 //! refusing, wanting credentials, breaking its protocol, or (`https://`)
 //! failing the TLS handshake, its certificate checked against the client's
-//! roots. The session's
-//! connect timeout covers the whole opening, the tunnel included.
+//! roots. The session's connect timeout covers the whole opening, the
+//! tunnel included.
 
 use std::io;
 use std::net::SocketAddr;
@@ -55,8 +55,13 @@ pub(crate) async fn open<R: Runtime>(
                 })?;
             }
             let resolved = match proxy.resolves_locally(&host) {
-                // `socks5://`: the client names the proxy an address.
-                true => resolve::<R>(&host, port, resolver.as_ref()).await?.first().map(SocketAddr::ip),
+                // `socks5://` and `socks4://`: the client names the proxy an address.
+                true => match resolve::<R>(&host, port, resolver.as_ref()).await?.first() {
+                    Some(addr) => Some(addr.ip()),
+                    None => {
+                        return Err(io::Error::new(io::ErrorKind::NotFound, format!("{host} resolved to no address")))
+                    }
+                },
                 false => None,
             };
             tunnel::<R>(&mut link, &proxy, &host, port, resolved).await?;
