@@ -278,7 +278,8 @@ impl Proxy {
         Ok(Self::server(server))
     }
 
-    /// Exempts the hosts of a `NO_PROXY`-style list (see [`NoProxy`]).
+    /// Exempts the hosts of a `NO_PROXY`-style list (see [`NoProxy`]), in
+    /// place of any list set before (the environment's, for one read from it).
     pub fn no_proxy(mut self, list: &str) -> Self {
         self.no_proxy = NoProxy::parse(list);
         self
