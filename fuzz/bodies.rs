@@ -184,3 +184,68 @@ pub fn recording(data: &[u8]) {
     let origin = Instant::now();
     let _ = wslink_core::replay::replay(&recording, builder, origin);
 }
+
+/// The proxy reply parsers (`wslink_core::proxy`): HTTP CONNECT, SOCKS5
+/// without and with a user name and password, SOCKS4a and SOCKS4. The first
+/// byte picks the proxy (bits 0, 1 and 4), whether reads obey `read_limit`
+/// (bit 2) and whether the target is an address (bit 3); the second the
+/// chunk size.
+/// Invariants: no panic; a failed or finished handshake takes no more bytes
+/// (an error, and `read_limit` 0); the bytes accepted stay within the reply
+/// limit; what the client writes stays small; end of stream before the
+/// tunnel opens is an error.
+pub fn proxy_reply(data: &[u8]) {
+    use wslink_core::proxy::{ProxyHandshake, ProxyServer, MAX_REPLY_HEAD};
+    let Some((&mode, rest)) = data.split_first() else { return };
+    let (chunk, rest) = split_chunk(rest);
+    let urls = [
+        "http://user:pw@proxy:3128",
+        "socks5h://proxy",
+        "socks5://user:pw@proxy",
+        "http://proxy",
+        "socks4a://user@proxy",
+        "socks4://proxy",
+        "socks4a://proxy",
+        "socks5h://user:pw@proxy",
+    ];
+    let url = urls[usize::from(mode & 3) + 4 * usize::from(mode >> 4 & 1)];
+    let proxy = ProxyServer::parse(url).expect("a valid proxy URL");
+    let ip = (mode & 8 != 0).then(|| std::net::IpAddr::from([10, 0, 0, 1]));
+    let mut tunnel = match ProxyHandshake::new(&proxy, "stream.example.com", 443, ip) {
+        Ok(tunnel) => tunnel,
+        Err(e) => panic!("a valid target refused: {e}"),
+    };
+    let obey_limit = mode & 4 == 0;
+    let (mut written, mut accepted) = (0usize, 0usize);
+    let mut out = Vec::new();
+    let mut rest = rest;
+    let mut outcome: Option<Result<bool, _>> = None;
+    while !rest.is_empty() {
+        written += tunnel.poll_transmit(&mut out);
+        let take = if obey_limit { chunk.min(tunnel.read_limit()).max(1) } else { chunk };
+        let (now, later) = rest.split_at(take.min(rest.len()));
+        rest = later;
+        let result = tunnel.handle_input(now);
+        match (&outcome, &result) {
+            (Some(Err(_)), r) | (Some(Ok(true)), r) => assert!(r.is_err(), "input taken after the end: {r:?}"),
+            _ => {}
+        }
+        if result.is_err() || result == Ok(true) {
+            assert_eq!(tunnel.read_limit(), 0, "a finished handshake asks for more");
+        }
+        if result.is_err() || outcome.is_none() || outcome == Some(Ok(false)) {
+            outcome = Some(result);
+        }
+        if !matches!(outcome, Some(Err(_))) {
+            accepted += now.len();
+            assert!(accepted <= MAX_REPLY_HEAD + 512, "{accepted} bytes taken as a reply");
+        }
+    }
+    written += tunnel.poll_transmit(&mut out);
+    assert!(written <= 1024, "{written} bytes written to the proxy");
+    if !tunnel.is_open() && !matches!(outcome, Some(Err(_))) {
+        let _error = tunnel.handle_eof();
+        assert!(!tunnel.is_open());
+        assert_eq!(tunnel.read_limit(), 0, "the handshake ended with the stream");
+    }
+}

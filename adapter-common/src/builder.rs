@@ -1,6 +1,7 @@
 //! Building a client: the session's settings and hooks (through
 //! `wslink_core::SessionBuilder`), plus what only an adapter has: TLS, the
-//! resolver, and the size of the event stream. Generic over the runtime; each
+//! resolver, the proxy (by default the environment's, read here and decided
+//! by `wslink_core::proxy`), and the size of the event stream. Generic over the runtime; each
 //! adapter names it once (`wslink_tokio::Builder = Builder<Tokio>`).
 
 use std::future::Future;
@@ -11,9 +12,10 @@ use std::time::Duration;
 
 use rand::rngs::SysRng;
 use rand::TryRng;
+use wslink_core::proxy::Proxy;
 use wslink_core::{
     hooks, BackoffConfig, CloseCode, DeflateConfig, Message, PingConfig, RateLimit, Session, SessionBuilder,
-    SessionConfig, SessionEvent,
+    SessionConfig, SessionEvent, WsUrl,
 };
 
 use crate::channels::channels;
@@ -44,6 +46,10 @@ use crate::{Error, Resolver, Runtime, Spawner};
 pub struct Builder<R> {
     session: SessionBuilder,
     tls: TlsOptions,
+    /// `None`: the environment's proxy variables, read when the client starts.
+    proxy: Option<Proxy>,
+    /// The URL, for the proxy's decision.
+    url: WsUrl,
     resolver: Option<Resolver>,
     spawner: Option<Spawner>,
     event_capacity: usize,
@@ -65,6 +71,8 @@ impl<R: Runtime> Builder<R> {
             telemetry: Settings::new(&parsed),
             session: Session::builder(url)?,
             tls: TlsOptions::default(),
+            proxy: None,
+            url: parsed,
             resolver: None,
             spawner: None,
             event_capacity: 1024,
@@ -256,7 +264,25 @@ impl<R: Runtime> Builder<R> {
         self
     }
 
-    /// Resolves hosts with this function instead of the system resolver.
+    /// The proxy connections go through: [`Proxy::none()`], one proxy for
+    /// every URL ([`Proxy::http`], [`Proxy::socks5`], [`Proxy::url`], with
+    /// [`Proxy::no_proxy`] exemptions), or the environment's as given
+    /// ([`Proxy::from_env_vars`]). Every reconnect goes through it again;
+    /// its failures are `DisconnectReason::Proxy`.
+    ///
+    /// Without this call the process's environment decides, as curl and
+    /// reqwest read it: `HTTPS_PROXY` for `wss://`, `HTTP_PROXY` for `ws://`,
+    /// `ALL_PROXY` for both, `NO_PROXY` exemptions (lower-case names first),
+    /// and a `localhost` or loopback URL always direct. The variables are
+    /// read when the client starts; an unusable proxy URL in one is an
+    /// [`Error::Proxy`] naming the variable.
+    pub fn proxy(mut self, proxy: Proxy) -> Self {
+        self.proxy = Some(proxy);
+        self
+    }
+
+    /// Resolves hosts with this function instead of the system resolver
+    /// (the proxy's host too, and a `socks5://` proxy's target).
     pub fn resolver(
         mut self,
         f: impl Fn(&str, u16) -> std::io::Result<Vec<std::net::SocketAddr>> + Send + Sync + 'static,
@@ -364,9 +390,19 @@ impl<R: Runtime> Builder<R> {
         if let Some(recorder) = self.recorder {
             builder = builder.recorder(BoxedRecorder(recorder), seed);
         }
+        let proxy = match self.proxy {
+            Some(proxy) => proxy,
+            None => Proxy::from_env_vars(
+                std::env::vars_os()
+                    .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?))),
+            )?,
+        };
+        let proxy = proxy.for_url(&self.url).cloned().map(Arc::new);
         let mut session = builder.build(Box::new(ThreadRandom), now)?;
-        // Building a TLS configuration parses every root certificate: only for wss.
-        let tls = if self.secure { Some(self.tls.build()?) } else { None };
+        // Building a TLS configuration parses every root certificate: only
+        // for wss, or an https:// proxy (whose certificate the same roots check).
+        let tls =
+            if self.secure || proxy.as_ref().is_some_and(|p| p.uses_tls()) { Some(self.tls.build()?) } else { None };
         session.connect(now)?;
         let (commands, channels, events) = channels(encode_state(session.state()));
         let driver = Driver {
@@ -375,6 +411,7 @@ impl<R: Runtime> Builder<R> {
             event_capacity: self.event_capacity,
             tls,
             resolver: self.resolver,
+            proxy,
             spawner: self.spawner.clone(),
             telemetry: Telemetry::start(self.telemetry),
         };

@@ -63,8 +63,11 @@ pub(crate) struct Driver {
     pub(crate) channels: DriverEnd,
     /// Events the consumer may have waiting before reading pauses.
     pub(crate) event_capacity: usize,
+    /// Built for a `wss://` URL, and for an `https://` proxy (whose certificate the same roots check).
     pub(crate) tls: Option<Arc<rustls::ClientConfig>>,
     pub(crate) resolver: Option<Resolver>,
+    /// The proxy every transport goes through (the builder's decision for the URL), if any.
+    pub(crate) proxy: Option<Arc<wslink_core::proxy::ProxyServer>>,
     /// Where the closing connection's flush task runs (the runtime's executor if `None`).
     pub(crate) spawner: Option<Spawner>,
     /// Spans per attempt and, with the `metrics` feature, the pushed metrics.
@@ -144,20 +147,22 @@ impl Driver {
     /// The driver's loop. Not an `async fn`: that would keep `self` in the
     /// future beside the fields moved out of it (104 bytes per client).
     pub(crate) fn run<R: Runtime>(self) -> impl Future<Output = ()> + Send {
-        let Driver { session, channels, event_capacity, tls, resolver, spawner, telemetry } = self;
-        run_loop::<R>(session, channels, event_capacity, tls, resolver, spawner, telemetry)
+        let Driver { session, channels, event_capacity, tls, resolver, proxy, spawner, telemetry } = self;
+        run_loop::<R>(session, channels, event_capacity, tls, resolver, proxy, spawner, telemetry)
     }
 }
 
 /// The loop of [`Driver::run`], its parts as arguments. An `async` block,
 /// not an `async fn`, which would keep a second copy of its arguments.
 #[allow(clippy::manual_async_fn, reason = "an async fn keeps its arguments twice")]
+#[allow(clippy::too_many_arguments, reason = "the driver's fields, moved out of it")]
 fn run_loop<R: Runtime>(
     mut session: Box<Session>,
     channels: DriverEnd,
     event_capacity: usize,
     tls: Option<Arc<rustls::ClientConfig>>,
     resolver: Option<Resolver>,
+    proxy: Option<Arc<wslink_core::proxy::ProxyServer>>,
     spawner: Option<Spawner>,
     mut telemetry: Telemetry,
 ) -> impl Future<Output = ()> + Send {
@@ -177,7 +182,8 @@ fn run_loop<R: Runtime>(
         let mut timer = std::pin::pin!(R::timer(R::now()));
         let mut armed: Option<Instant> = None;
         loop {
-            actions::<R>(&mut session, &mut io, &tls, &resolver, spawner.as_ref(), &mut telemetry);
+            let opener = Opener { tls: &tls, resolver: &resolver, proxy: &proxy };
+            actions::<R>(&mut session, &mut io, opener, spawner.as_ref(), &mut telemetry);
             route(&mut session, &mut r, &channels, &mut telemetry);
             // Once a turn (a flood's figures go per read, not per message),
             // and before the events go out: whoever sees an event sees the
@@ -337,9 +343,12 @@ fn run_loop<R: Runtime>(
                 }
                 Wake::Opened(Err(e)) => {
                     io.opening = None;
-                    match crate::tls::failure(&e) {
-                        Some(failure) => session.handle_tls_failure(failure, R::now()),
-                        None => session.handle_transport_error(e.kind(), &e.to_string(), R::now()),
+                    if let Some(failure) = crate::tls::failure(&e) {
+                        session.handle_tls_failure(failure, R::now());
+                    } else if let Some(error) = crate::transport::proxy_failure(&e) {
+                        session.handle_proxy_failure(error, R::now());
+                    } else {
+                        session.handle_transport_error(e.kind(), &e.to_string(), R::now());
                     }
                 }
                 Wake::Read(Ok(0)) => session.handle_eof(R::now()),
@@ -443,26 +452,40 @@ fn deliver(r: &mut Routing, channels: &DriverEnd) {
     }
 }
 
+/// What opening a transport needs, as the driver holds it.
+#[derive(Clone, Copy)]
+struct Opener<'a> {
+    tls: &'a Option<Arc<rustls::ClientConfig>>,
+    resolver: &'a Option<Resolver>,
+    proxy: &'a Option<Arc<wslink_core::proxy::ProxyServer>>,
+}
+
 /// Carries out what the session asked of the transport, in order.
 fn actions<R: Runtime>(
     session: &mut Session,
     io: &mut Io<R>,
-    tls: &Option<Arc<rustls::ClientConfig>>,
-    resolver: &Option<Resolver>,
+    opener: Opener<'_>,
     spawner: Option<&Spawner>,
     telemetry: &mut Telemetry,
 ) {
     while let Some(action) = session.poll_action() {
         match action {
             Action::OpenTransport { host, port, tls: secure } => {
-                let span = telemetry.attempt(session, &host, port, secure);
-                let config = if secure { tls.clone() } else { None };
+                let proxy = opener.proxy.clone();
+                let span = telemetry.attempt(session, &host, port, secure, proxy.as_deref());
+                // An `https://` proxy's certificate is checked against the same roots.
+                let via = proxy.map(|p| {
+                    let proxy_tls = if p.uses_tls() { opener.tls.clone() } else { None };
+                    (p, proxy_tls)
+                });
+                let config = if secure { opener.tls.clone() } else { None };
                 if secure && config.is_none() {
                     let e = io::Error::new(io::ErrorKind::InvalidInput, "wss URL without a TLS configuration");
                     session.handle_transport_error(e.kind(), &e.to_string(), R::now());
                 } else {
-                    // Resolving, TCP and TLS run in the attempt's span.
-                    let opening = R::connect(host, port, config, resolver.clone()).instrument(span);
+                    // Resolving, TCP, the proxy's tunnel and TLS run in the attempt's span.
+                    let opening = crate::transport::open::<R>(host, port, config, opener.resolver.clone(), via);
+                    let opening = opening.instrument(span);
                     io.opening = Some(Box::pin(opening));
                 }
             }

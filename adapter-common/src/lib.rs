@@ -1,8 +1,9 @@
 //! wslink-adapter: everything wslink's runtime adapters share, written once.
 //!
 //! The handles ([`Client`], [`Events`]), the [`Builder`], the [`Pool`], TLS
-//! options and the driver loop are generic over a [`Runtime`]: a handful of
-//! functions to spawn, sleep, open a transport and read and write it. Each
+//! options, proxies ([`Proxy`]), the opening of a transport and the driver
+//! loop are generic over a [`Runtime`]: a handful of functions to spawn,
+//! sleep, connect TCP, run TLS, and read and write. Each
 //! adapter crate (`wslink-tokio`, `wslink-smol`) is one short implementation
 //! of that trait plus re-exports, so the two cannot drift apart.
 //!
@@ -25,6 +26,7 @@ pub mod telemetry;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 mod tls;
+mod transport;
 
 use std::future::Future;
 use std::io;
@@ -39,6 +41,7 @@ pub use inline::InlineClient;
 pub use pool::{MemberEvents, Pool, PoolBuilder, PoolError, PoolEvent, PoolEvents};
 pub use recorder::{FileRecorder, RecordingFile};
 pub use tls::{tls_handshake_error, Roots, TlsOptions};
+pub use wslink_core::proxy::{Proxy, ProxyError, ProxyServer, ProxyUrlError};
 pub use wslink_core::{CloseReason, DisconnectReason};
 
 /// Resolves a host and port to addresses; replaceable for custom DNS or tests.
@@ -73,14 +76,36 @@ pub trait Runtime: Send + Sync + 'static {
     fn timer(deadline: Instant) -> Self::Timer;
     /// Moves `timer` to complete at `deadline` (again, if it completed).
     fn reset(timer: Pin<&mut Self::Timer>, deadline: Instant);
-    /// Resolves, connects (TCP_NODELAY) and, with `tls`, runs TLS; returns the
-    /// two halves. An error of the TLS handshake goes through
-    /// [`tls_handshake_error`], so that the session gets it typed.
-    fn connect(
+    /// A connection before the WebSocket's TLS: TCP, or TLS over TCP to an
+    /// `https://` proxy. A proxy's tunnel is opened over it.
+    type Link: Send + 'static;
+    /// Resolves `host` with the system resolver.
+    fn resolve(host: String, port: u16) -> impl Future<Output = io::Result<Vec<SocketAddr>>> + Send;
+    /// Connects TCP to `addr`, with TCP_NODELAY set.
+    fn tcp_connect(addr: SocketAddr) -> impl Future<Output = io::Result<Self::Link>> + Send;
+    /// Runs TLS over a TCP link, to an `https://` proxy named `host`. An
+    /// error of the handshake goes through [`tls_handshake_error`].
+    fn link_tls(
+        link: Self::Link,
         host: String,
-        port: u16,
+        tls: Arc<rustls::ClientConfig>,
+    ) -> impl Future<Output = io::Result<Self::Link>> + Send;
+    /// Reads some bytes from a link into `buf`; returns how many.
+    fn link_read<'a>(
+        link: &'a mut Self::Link,
+        buf: &'a mut [u8],
+    ) -> impl Future<Output = io::Result<usize>> + Send + 'a;
+    /// Writes all of `buf` to a link.
+    fn link_write_all<'a>(link: &'a mut Self::Link, buf: &'a [u8]) -> impl Future<Output = io::Result<()>> + Send + 'a;
+    /// With `tls`, runs TLS over `link` (SNI and the certificate's name:
+    /// `host`); returns the transport's two halves. An error of the TLS
+    /// handshake goes through [`tls_handshake_error`], so that the session
+    /// gets it typed. The rest of opening a transport (resolving, trying each
+    /// address, a proxy's tunnel) is written once, in the shared code.
+    fn secure(
+        link: Self::Link,
+        host: String,
         tls: Option<Arc<rustls::ClientConfig>>,
-        resolver: Option<Resolver>,
     ) -> impl Future<Output = io::Result<(Self::Reader, Self::Writer)>> + Send;
     /// Reads some bytes, at most `limit`, appending them to `buf`'s spare
     /// capacity (the session's own input buffer, so nothing is copied after
@@ -102,7 +127,7 @@ pub trait Runtime: Send + Sync + 'static {
 }
 
 /// Connects to each address in turn and returns the first connection, or the
-/// last error. Shared by the runtimes' `connect`.
+/// last error.
 pub async fn first_connected<S, F, Fut>(host: &str, addrs: Vec<SocketAddr>, mut connect: F) -> io::Result<S>
 where
     F: FnMut(SocketAddr) -> Fut,
@@ -131,6 +156,10 @@ pub enum Error {
     /// The URL is unusable.
     #[error(transparent)]
     Url(#[from] wslink_core::UrlError),
+    /// The proxy setting is unusable: a proxy URL given to the builder, or
+    /// one in the environment (the message names the variable).
+    #[error(transparent)]
+    Proxy(#[from] ProxyUrlError),
     /// A setting is out of range; the message names the field.
     #[error(transparent)]
     Config(#[from] wslink_core::ConfigError),
@@ -171,6 +200,24 @@ mod tests {
         assert_eq!(
             tls.to_string(),
             "could not connect: the TLS handshake failed: the server's certificate is not valid for example.com"
+        );
+        let refusal = wslink_core::proxy::ProxyRefusal {
+            protocol: wslink_core::proxy::ProxyProtocol::Http,
+            status: 407,
+            reason: "Proxy Authentication Required".into(),
+            headers: vec![],
+        };
+        let proxy = Error::Connect(DisconnectReason::Proxy(ProxyError::AuthRequired(Box::new(refusal))));
+        assert_eq!(
+            proxy.to_string(),
+            "could not connect: the proxy requires authentication (407 Proxy Authentication Required)"
+        );
+        let env =
+            Error::from(wslink_core::proxy::Proxy::from_env_vars([("HTTPS_PROXY", "ftp://u:hunter2@p")]).unwrap_err());
+        assert_eq!(
+            env.to_string(),
+            "the environment variable HTTPS_PROXY holds an unusable proxy URL: unsupported proxy scheme \"ftp\": \
+             use http://, https://, socks5://, socks5h://, socks4:// or socks4a://"
         );
         let timeout = RequestError::Timeout;
         assert_eq!(timeout.to_string(), "the request was not answered in time");

@@ -45,6 +45,7 @@
 //! | `connect_timeout` | the transport did not open within `connect_timeout` |
 //! | `connect_failed` | the transport could not be opened (DNS, refused, unreachable) |
 //! | `tls` | the TLS handshake failed (a refused certificate, a failed negotiation) |
+//! | `proxy` | the proxy was unreachable, refused the tunnel, wanted credentials, sent a bad reply, or failed TLS |
 //! | `bad_request` | the upgrade request built for the attempt was invalid (`headers_fn`) |
 //! | `handshake` | the WebSocket upgrade was refused, failed or timed out |
 //! | `auth` | authentication was rejected or not answered in time |
@@ -77,7 +78,7 @@
 //! `SessionEvent::Connected` and `Reconnecting` count it), and `outcome`,
 //! recorded when the attempt ends: `connected`, the disconnect's `reason`,
 //! or `closed` when the client was closed during the attempt. It covers
-//! resolving, TCP, TLS, the upgrade and authentication; the attempt's events
+//! resolving, TCP, a proxy's tunnel, TLS, the upgrade and authentication; the attempt's events
 //! (opening the transport, connected, disconnected) are emitted inside it.
 
 use std::time::Duration;
@@ -93,6 +94,7 @@ pub fn disconnect_reason(reason: &DisconnectReason) -> &'static str {
         DisconnectReason::ConnectTimeout => "connect_timeout",
         DisconnectReason::ConnectFailed { .. } => "connect_failed",
         DisconnectReason::Tls { .. } => "tls",
+        DisconnectReason::Proxy(_) => "proxy",
         DisconnectReason::BadRequest(_) => "bad_request",
         DisconnectReason::Closed(closed) => match &closed.error {
             None => "closed_clean",
@@ -113,10 +115,11 @@ pub fn disconnect_reason(reason: &DisconnectReason) -> &'static str {
 }
 
 /// Every value [`disconnect_reason`] returns, in the table's order.
-pub const DISCONNECT_REASONS: [&str; 16] = [
+pub const DISCONNECT_REASONS: [&str; 17] = [
     "connect_timeout",
     "connect_failed",
     "tls",
+    "proxy",
     "bad_request",
     "handshake",
     "auth",
@@ -173,7 +176,14 @@ impl Telemetry {
 
     /// The session asked for a transport: a new attempt starts. Returns its
     /// span, for the opening of the transport to run in.
-    pub(crate) fn attempt(&mut self, session: &Session, host: &str, port: u16, secure: bool) -> Span {
+    pub(crate) fn attempt(
+        &mut self,
+        session: &Session,
+        host: &str,
+        port: u16,
+        secure: bool,
+        proxy: Option<&wslink_core::proxy::ProxyServer>,
+    ) -> Span {
         let attempt = session.failed_attempts() + 1;
         let span = tracing::info_span!(
             "wslink.connect",
@@ -182,7 +192,11 @@ impl Telemetry {
             attempt,
             outcome = tracing::field::Empty
         );
-        span.in_scope(|| tracing::debug!(%host, port, secure, "opening transport"));
+        span.in_scope(|| match proxy {
+            // The proxy's redacted text: never its credentials.
+            Some(proxy) => tracing::debug!(%host, port, secure, proxy = %proxy.redacted_text(), "opening transport"),
+            None => tracing::debug!(%host, port, secure, "opening transport"),
+        });
         #[cfg(feature = "metrics")]
         self.metrics.attempts.increment(1);
         self.attempt = Some(span.clone());

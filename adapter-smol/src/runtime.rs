@@ -1,5 +1,6 @@
 //! The smol runtime for wslink's shared driver: clock, spawn, sleep, and the
-//! transport (resolve, try each address, TCP_NODELAY, rustls TLS with SNI).
+//! transport's parts (resolve, TCP with TCP_NODELAY, rustls TLS with SNI);
+//! the shared code puts them together, with a proxy's tunnel between.
 //! `wslink-tokio`'s `runtime.rs` is the same file for tokio.
 
 use std::future::Future;
@@ -14,7 +15,7 @@ use async_net::TcpStream;
 use futures_lite::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
 use futures_rustls::client::TlsStream;
 use futures_rustls::TlsConnector;
-use wslink_adapter::{Resolver, Runtime};
+use wslink_adapter::Runtime;
 
 /// The smol runtime (the client's task runs on smol's global executor, its
 /// sockets and timers on async-io's reactor).
@@ -43,25 +44,50 @@ impl Runtime for Smol {
         timer.get_mut().set_at(deadline);
     }
 
-    async fn connect(
-        host: String,
-        port: u16,
-        tls: Option<Arc<rustls::ClientConfig>>,
-        resolver: Option<Resolver>,
-    ) -> io::Result<(Self::Reader, Self::Writer)> {
-        let addrs: Vec<SocketAddr> = match resolver {
-            Some(resolve) => resolve(&host, port)?,
-            None => async_net::resolve((host.as_str(), port)).await?,
-        };
-        let tcp = wslink_adapter::first_connected(&host, addrs, TcpStream::connect).await?;
+    type Link = Link;
+
+    async fn resolve(host: String, port: u16) -> io::Result<Vec<SocketAddr>> {
+        async_net::resolve((host.as_str(), port)).await
+    }
+
+    async fn tcp_connect(addr: SocketAddr) -> io::Result<Link> {
+        let tcp = TcpStream::connect(addr).await?;
         tcp.set_nodelay(true)?;
-        let transport = match tls {
-            None => Transport::Plain(tcp),
-            Some(config) => {
-                let name = wslink_adapter::tls_server_name(&host)?;
-                let handshake = TlsConnector::from(config).connect(name, tcp).await;
-                // Typed here, while the host is known, so the session can tell a refused certificate.
-                Transport::Tls(Box::new(handshake.map_err(|e| wslink_adapter::tls_handshake_error(&host, e))?))
+        Ok(Link::Tcp(tcp))
+    }
+
+    async fn link_tls(link: Link, host: String, tls: Arc<rustls::ClientConfig>) -> io::Result<Link> {
+        match link {
+            Link::Tcp(tcp) => Ok(Link::Tls(Box::new(tls_over(tcp, &host, tls).await?))),
+            Link::Tls(_) => Err(io::Error::new(io::ErrorKind::InvalidInput, "the link to the proxy is TLS already")),
+        }
+    }
+
+    async fn link_read<'a>(link: &'a mut Link, buf: &'a mut [u8]) -> io::Result<usize> {
+        match link {
+            Link::Tcp(s) => s.read(buf).await,
+            Link::Tls(s) => s.read(buf).await,
+        }
+    }
+
+    async fn link_write_all<'a>(link: &'a mut Link, buf: &'a [u8]) -> io::Result<()> {
+        match link {
+            Link::Tcp(s) => s.write_all(buf).await,
+            Link::Tls(s) => s.write_all(buf).await,
+        }
+    }
+
+    async fn secure(
+        link: Link,
+        host: String,
+        tls: Option<Arc<rustls::ClientConfig>>,
+    ) -> io::Result<(Self::Reader, Self::Writer)> {
+        let transport = match (link, tls) {
+            (Link::Tcp(tcp), None) => Transport::Plain(tcp),
+            (Link::Tls(proxied), None) => Transport::Tls(proxied),
+            (Link::Tcp(tcp), Some(config)) => Transport::Tls(Box::new(tls_over(tcp, &host, config).await?)),
+            (Link::Tls(proxied), Some(config)) => {
+                Transport::TlsInTls(Box::new(tls_over(*proxied, &host, config).await?))
             }
         };
         Ok(futures_lite::io::split(transport))
@@ -111,12 +137,33 @@ impl Runtime for Smol {
     }
 }
 
-/// An open transport: plain TCP or TLS over TCP.
+/// Runs TLS over `stream` with `host` (SNI, and the certificate's name).
+async fn tls_over<S>(stream: S, host: &str, config: Arc<rustls::ClientConfig>) -> io::Result<TlsStream<S>>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let name = wslink_adapter::tls_server_name(host)?;
+    let handshake = TlsConnector::from(config).connect(name, stream).await;
+    // Typed here, while the host is known, so the session can tell a refused certificate.
+    handshake.map_err(|e| wslink_adapter::tls_handshake_error(host, e))
+}
+
+/// A connection before the WebSocket's TLS: TCP, or TLS to an `https://` proxy.
+pub enum Link {
+    /// TCP.
+    Tcp(TcpStream),
+    /// TLS over TCP, to an `https://` proxy.
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+/// An open transport: plain TCP or TLS over TCP, or TLS inside TLS.
 pub enum Transport {
     /// `ws://`
     Plain(TcpStream),
-    /// `wss://`
+    /// `wss://`, or `ws://` through an `https://` proxy.
     Tls(Box<TlsStream<TcpStream>>),
+    /// `wss://` through an `https://` proxy.
+    TlsInTls(Box<TlsStream<TlsStream<TcpStream>>>),
 }
 
 impl AsyncRead for Transport {
@@ -124,6 +171,7 @@ impl AsyncRead for Transport {
         match self.get_mut() {
             Transport::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            Transport::TlsInTls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
         }
     }
 }
@@ -133,18 +181,21 @@ impl AsyncWrite for Transport {
         match self.get_mut() {
             Transport::Plain(s) => Pin::new(s).poll_write(cx, buf),
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            Transport::TlsInTls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
         }
     }
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Transport::Plain(s) => Pin::new(s).poll_flush(cx),
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            Transport::TlsInTls(s) => Pin::new(s.as_mut()).poll_flush(cx),
         }
     }
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Transport::Plain(s) => Pin::new(s).poll_close(cx),
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_close(cx),
+            Transport::TlsInTls(s) => Pin::new(s.as_mut()).poll_close(cx),
         }
     }
 }

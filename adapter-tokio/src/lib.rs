@@ -52,7 +52,7 @@
 mod runtime;
 
 pub use bytes::Bytes;
-pub use runtime::{Tokio, Transport};
+pub use runtime::{Link, Tokio, Transport};
 /// Spans per connection attempt and, with the feature `metrics`, metrics
 /// pushed through the `metrics` facade: the table of names and labels.
 pub use wslink_adapter::telemetry;
@@ -62,6 +62,8 @@ pub use wslink_adapter::{
     Client, ClientError, ClientMetrics, Error, Events, FileRecorder, InlineClient, MemberEvents, Pool, PoolBuilder,
     PoolError, PoolEvent, PoolEvents, RecordingFile, RequestError, Resolver, Response, Roots, TlsOptions, TrySendError,
 };
+/// Proxies: the setting ([`Proxy`]), its errors, and the core's tunnel handshakes.
+pub use wslink_core::proxy::{self, Proxy, ProxyError};
 pub use wslink_core::{
     hooks, presets, record, replay, BackoffConfig, CloseCode, CloseReason, CompressionStats, ConnectionConfig,
     ConnectionError, DeflateConfig, DeflateParams, DisconnectReason, HandshakeError, HeartbeatHealth, LatencyStats,

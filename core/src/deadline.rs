@@ -44,6 +44,7 @@ mod tests {
 
     #[test]
     fn the_earliest_deadline_skips_the_absent_ones() {
+        #[allow(clippy::disallowed_methods)] // the fake clock's origin
         let now = Instant::now();
         let (a, b) = (Some(now + Duration::from_secs(2)), Some(now + Duration::from_secs(1)));
         assert_eq!(earliest(&[None, a, None, b, None]), b);

@@ -161,6 +161,10 @@ pub enum SessionError {
         /// `DisconnectReason::Tls`).
         ever_connected: bool,
     },
+    /// The proxy failed (see [`ProxyError`](crate::proxy::ProxyError)):
+    /// unreachable, refused the tunnel, wants credentials, or sent a bad reply.
+    #[error("{0}")]
+    Proxy(crate::proxy::ProxyError),
     /// The upgrade request built for this attempt was invalid: `headers_fn`
     /// returned a header that cannot be sent.
     #[error("the upgrade request is invalid: {0}")]
@@ -232,6 +236,7 @@ impl SessionError {
             DisconnectReason::Tls { failure, ever_connected } => {
                 Self::Tls { failure: failure.clone(), ever_connected: *ever_connected }
             }
+            DisconnectReason::Proxy(e) => Self::Proxy(e.clone()),
             DisconnectReason::HeartbeatTimeout => Self::HeartbeatTimeout,
             DisconnectReason::IdleTimeout => Self::IdleTimeout,
             DisconnectReason::Error(e) => e.clone(),

@@ -61,6 +61,7 @@ mod message;
 mod outbound;
 mod pool;
 pub mod presets;
+pub mod proxy;
 mod queue;
 mod reasons;
 pub mod record;

@@ -18,6 +18,7 @@ impl fmt::Display for DisconnectReason {
             Self::Error(e) => write!(f, "{e}"),
             Self::UserReconnect => f.write_str("the user asked to reconnect"),
             Self::Tls { failure, .. } => write!(f, "the TLS handshake failed: {failure}"),
+            Self::Proxy(e) => write!(f, "{e}"),
         }
     }
 }
@@ -77,6 +78,11 @@ mod tests {
             ConnectionError::Transport { kind: std::io::ErrorKind::ConnectionReset, message: "reset".into() };
         assert_eq!(transport.to_string(), "the transport failed (connection reset): reset");
         assert_eq!(DisconnectReason::HeartbeatTimeout.to_string(), "the server did not answer a heartbeat in time");
+        let proxy = DisconnectReason::Proxy(crate::proxy::ProxyError::BadReply(crate::proxy::BadProxyReply::Closed));
+        assert_eq!(
+            proxy.to_string(),
+            "the proxy's reply is invalid: the proxy closed the connection in the middle of its reply"
+        );
         assert_eq!(CloseReason::GaveUp { attempts: 3 }.to_string(), "it gave up after 3 failed attempts");
         assert_eq!(CloseReason::Stopped.to_string(), "the reconnect policy stopped it");
     }

@@ -243,6 +243,7 @@ fn feed(s: &mut Session, entry: &Entry, now: Instant) -> Option<(String, String)
         Entry::Open => s.handle_transport_open(now),
         Entry::Error { kind, msg } => s.handle_transport_error(error_kind(kind), msg, now),
         Entry::Tls { failure } => s.handle_tls_failure(failure.clone(), now),
+        Entry::Proxy { error } => s.handle_proxy_failure(error.clone(), now),
         Entry::Eof => s.handle_eof(now),
         Entry::Read { b64 } => s.handle_input(&BASE64.decode(b64.as_bytes()).unwrap_or_default(), now),
         Entry::Timeout => s.handle_timeout(now),

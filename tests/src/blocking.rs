@@ -2,24 +2,29 @@
 //! blocking wait, no async runtime at all. The whole adapter is this file.
 //!
 //! The loop: hand each event to the caller, carry out the session's actions
-//! (open a TCP connection, write, close), then block reading the socket until
-//! the session's next deadline, and fire the deadline. (TLS is left out to keep
-//! it short; wrap the stream in `rustls::StreamOwned` for `wss`.)
+//! (open a TCP connection, through a proxy's tunnel when given one, write,
+//! close), then block reading the socket until the session's next deadline,
+//! and fire the deadline. The tunnel is the core's `ProxyHandshake`, the
+//! same machine the async adapters drive. (TLS is left out to keep it
+//! short; wrap the stream in `rustls::StreamOwned` for `wss`.)
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::time::{Duration, Instant};
 
+use wslink_core::proxy::{ProxyError, ProxyHandshake, ProxyServer};
 use wslink_core::{Action, Session, SessionEvent};
 
 /// Longest a connect may block before it counts as failed.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Drives `session` until `on_event` returns true or `limit` has passed;
-/// returns every event seen. `on_event` is called with each event, and with
-/// `None` once per turn of the loop; it may give the session commands.
+/// returns every event seen. Every transport goes through `proxy`, if given.
+/// `on_event` is called with each event, and with `None` once per turn of
+/// the loop; it may give the session commands.
 pub fn drive(
     session: &mut Session,
+    proxy: Option<&ProxyServer>,
     limit: Duration,
     mut on_event: impl FnMut(&mut Session, Option<&SessionEvent>) -> bool,
 ) -> Vec<SessionEvent> {
@@ -41,12 +46,13 @@ pub fn drive(
         // After the events, so that commands given in `on_event` go out before we wait.
         while let Some(action) = session.poll_action() {
             match action {
-                Action::OpenTransport { host, port, tls } => match open(&host, port, tls) {
+                Action::OpenTransport { host, port, tls } => match open(&host, port, tls, proxy) {
                     Ok(s) => {
                         stream = Some(s);
                         session.handle_transport_open(Instant::now());
                     }
-                    Err(e) => session.handle_transport_error(e.kind(), &e.to_string(), Instant::now()),
+                    Err(Failed::Proxy(e)) => session.handle_proxy_failure(e, Instant::now()),
+                    Err(Failed::Io(e)) => session.handle_transport_error(e.kind(), &e.to_string(), Instant::now()),
                 },
                 Action::Transmit(bytes) => {
                     if let Some(Err(e)) = stream.as_mut().map(|s| s.write_all(&bytes)) {
@@ -87,10 +93,53 @@ pub fn drive(
     seen
 }
 
-fn open(host: &str, port: u16, tls: bool) -> io::Result<TcpStream> {
+/// Why a transport did not open.
+enum Failed {
+    Io(io::Error),
+    Proxy(ProxyError),
+}
+
+/// Connects to `host:port`, through `proxy`'s tunnel when given.
+fn open(host: &str, port: u16, tls: bool, proxy: Option<&ProxyServer>) -> Result<TcpStream, Failed> {
     if tls {
-        return Err(io::Error::new(io::ErrorKind::Unsupported, "this example loop speaks ws:// only"));
+        let e = io::Error::new(io::ErrorKind::Unsupported, "this example loop speaks ws:// only");
+        return Err(Failed::Io(e));
     }
+    let Some(proxy) = proxy else { return connect(host, port).map_err(Failed::Io) };
+    if proxy.uses_tls() {
+        let e =
+            io::Error::new(io::ErrorKind::Unsupported, "this example loop speaks no TLS, to an https:// proxy neither");
+        return Err(Failed::Io(e));
+    }
+    let unreachable = |e: io::Error| {
+        Failed::Proxy(ProxyError::Unreachable { kind: e.kind(), message: format!("{}: {e}", proxy.redacted_text()) })
+    };
+    let mut s = connect(proxy.host(), proxy.port()).map_err(unreachable)?;
+    let resolved = match proxy.resolves_locally(host) {
+        true => std::net::ToSocketAddrs::to_socket_addrs(&(host, port)).map_err(Failed::Io)?.next().map(|a| a.ip()),
+        false => None,
+    };
+    let mut tunnel = ProxyHandshake::new(proxy, host, port, resolved).map_err(Failed::Proxy)?;
+    s.set_read_timeout(Some(CONNECT_TIMEOUT)).map_err(Failed::Io)?;
+    let (mut out, mut buf) = (Vec::new(), [0u8; 2048]);
+    // Bounded: each turn reads a byte or more, and the machine fails past its reply limit.
+    loop {
+        out.clear();
+        tunnel.poll_transmit(&mut out);
+        s.write_all(&out).map_err(unreachable)?;
+        if tunnel.is_open() {
+            return Ok(s);
+        }
+        // No more than the machine allows: the tunnel's first byte stays in the socket.
+        let limit = tunnel.read_limit().clamp(1, buf.len());
+        match s.read(&mut buf[..limit]).map_err(unreachable)? {
+            0 => return Err(Failed::Proxy(tunnel.handle_eof())),
+            n => tunnel.handle_input(&buf[..n]).map_err(Failed::Proxy)?,
+        };
+    }
+}
+
+fn connect(host: &str, port: u16) -> io::Result<TcpStream> {
     let mut last = io::Error::new(io::ErrorKind::NotFound, format!("{host} resolved to no address"));
     for addr in std::net::ToSocketAddrs::to_socket_addrs(&(host, port))? {
         match TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT) {
@@ -107,8 +156,14 @@ fn open(host: &str, port: u16, tls: bool) -> io::Result<TcpStream> {
 /// The custom-loop walk-through: connect and authenticate, subscribe, send
 /// requests, see pongs, lose the link (`cut` makes the server drop it),
 /// reconnect, re-authenticate, resubscribe, and answer one more request.
-/// Returns the events and the session; with `print`, narrates as it goes.
-pub fn walkthrough(url: &str, cut: impl Fn(), print: bool) -> (Vec<SessionEvent>, Session) {
+/// Every transport goes through `proxy`, if given. Returns the events and
+/// the session; with `print`, narrates as it goes.
+pub fn walkthrough(
+    url: &str,
+    proxy: Option<&ProxyServer>,
+    cut: impl Fn(),
+    print: bool,
+) -> (Vec<SessionEvent>, Session) {
     use rand::rngs::{StdRng, SysRng};
     use rand::SeedableRng;
     use wslink_core::{presets, BackoffConfig, PingConfig};
@@ -123,7 +178,7 @@ pub fn walkthrough(url: &str, cut: impl Fn(), print: bool) -> (Vec<SessionEvent>
         .expect("valid config");
     session.connect(start).expect("idle session");
     let (mut connects, mut answered, mut cut_done) = (0, 0, false);
-    let events = drive(&mut session, Duration::from_secs(20), |s, event| {
+    let events = drive(&mut session, proxy, Duration::from_secs(20), |s, event| {
         let at = format!("[{:>5.2}s]", start.elapsed().as_secs_f64());
         let now = Instant::now();
         let Some(event) = event else {

@@ -22,6 +22,7 @@ pub mod peers;
 pub mod proxy;
 pub mod python;
 pub mod scenario;
+pub mod tunnels;
 
 /// The workspace's `target/` directory, where test peers and certificates live.
 pub fn target_dir() -> std::path::PathBuf {

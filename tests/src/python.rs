@@ -1,9 +1,11 @@
-//! Python's `websockets` server as a peer nobody here wrote.
+//! Peers nobody here wrote, in Python: the `websockets` server, and the
+//! `pproxy` HTTP CONNECT and SOCKS5 proxy.
 //!
-//! The first test that needs it creates a virtualenv under `target/` and
-//! installs `websockets` from PyPI into it; later runs reuse it. If Python or
-//! the package cannot be had, the test fails with the reason: a missing peer
-//! is never skipped.
+//! The first test that needs one creates a virtualenv under `target/` and
+//! installs the [`PACKAGES`] from PyPI into it; later runs reuse it (a venv
+//! missing a package, made before it was added, is upgraded). If Python or a
+//! package cannot be had, the test fails with the reason: a missing peer is
+//! never skipped.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -11,25 +13,30 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::OnceLock;
 
-/// The `websockets` version the tests are written against.
-const WEBSOCKETS: &str = "websockets>=14,<18";
+/// What the venv holds: each requirement, with the module that proves it installed.
+const PACKAGES: &[(&str, &str)] = &[("websockets>=14,<18", "websockets"), ("pproxy>=2.7,<3", "pproxy")];
 
 fn venv_python() -> &'static Path {
     static PYTHON: OnceLock<PathBuf> = OnceLock::new();
     PYTHON.get_or_init(|| {
         let venv = crate::target_dir().join("wslink-pyenv");
         let python = venv.join("bin").join("python");
-        let ready = |p: &Path| Command::new(p).args(["-c", "import websockets"]).status().is_ok_and(|s| s.success());
+        let imports = format!("import {}", PACKAGES.iter().map(|(_, module)| *module).collect::<Vec<_>>().join(", "));
+        let ready = |p: &Path| Command::new(p).args(["-c", &imports]).status().is_ok_and(|s| s.success());
         if !ready(&python) {
-            let status = Command::new("python3").args(["-m", "venv"]).arg(&venv).status();
-            assert!(status.is_ok_and(|s| s.success()), "python3 -m venv failed: Python 3 is required by the tests");
+            if !python.exists() {
+                let status = Command::new("python3").args(["-m", "venv"]).arg(&venv).status();
+                assert!(status.is_ok_and(|s| s.success()), "python3 -m venv failed: Python 3 is required by the tests");
+            }
+            let requirements: Vec<&str> = PACKAGES.iter().map(|(requirement, _)| *requirement).collect();
             // A registry hiccup should not fail the run: three tries, then the reason.
             let installed = (0..3).any(|_| {
-                let status = Command::new(&python).args(["-m", "pip", "install", "--quiet", WEBSOCKETS]).status();
+                let status =
+                    Command::new(&python).args(["-m", "pip", "install", "--quiet"]).args(&requirements).status();
                 status.is_ok_and(|s| s.success())
             });
-            assert!(installed, "pip install {WEBSOCKETS} failed three times");
-            assert!(ready(&python), "websockets is not importable after installing it");
+            assert!(installed, "pip install {requirements:?} failed three times");
+            assert!(ready(&python), "{imports} fails after installing {requirements:?}");
         }
         python
     })
@@ -129,6 +136,69 @@ impl PythonDeflateServers {
 }
 
 impl Drop for PythonDeflateServers {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A running `pproxy` speaking HTTP CONNECT, SOCKS5 and SOCKS4 (not 4a) on
+/// one loopback port (it tells them apart by the first byte), or HTTP
+/// CONNECT over TLS; killed (by its own pid) when dropped.
+pub struct PythonProxy {
+    child: Child,
+    /// Where it listens.
+    pub addr: SocketAddr,
+}
+
+impl PythonProxy {
+    /// Starts it on a port the OS picks (no race), requiring `user:password`
+    /// when given. `--auth 0`: pproxy would otherwise let an address that
+    /// authenticated once through without credentials for a month.
+    pub fn start(auth: Option<(&str, &str)>) -> Self {
+        Self::listen("http+socks4+socks5", auth, None)
+    }
+
+    /// Starts it as an `https://` proxy: HTTP CONNECT over TLS, with this
+    /// certificate chain and key (PEM files).
+    pub fn start_tls(auth: Option<(&str, &str)>, cert: &Path, key: &Path) -> Self {
+        Self::listen("http+ssl", auth, Some((cert, key)))
+    }
+
+    fn listen(protocols: &str, auth: Option<(&str, &str)>, tls: Option<(&Path, &Path)>) -> Self {
+        let listen = match auth {
+            Some((user, password)) => format!("{protocols}://127.0.0.1:0/#{user}:{password}"),
+            None => format!("{protocols}://127.0.0.1:0/"),
+        };
+        let mut command = Command::new(venv_python());
+        command.args(["-u", "-m", "pproxy", "-l", &listen, "--auth", "0"]);
+        if let Some((cert, key)) = tls {
+            command.arg("--ssl").arg(format!("{},{}", cert.display(), key.display()));
+        }
+        let mut child = command.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("start pproxy");
+        let mut out = BufReader::new(child.stdout.take().expect("piped stdout"));
+        // "Serving on ipv? 127.0.0.1:PORT by http,socks4,socks5"
+        let line = next_line(&mut child, &mut out);
+        let port = line.split_whitespace().find_map(|word| word.strip_prefix("127.0.0.1:"));
+        let Some(port) = port.filter(|p| p.parse::<u16>().is_ok()) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("unexpected first line from pproxy: {line:?}")
+        };
+        let addr = loopback(port);
+        // Its stdout is left unread: with -u and nothing more printed (no -v), it never fills.
+        Self { child, addr }
+    }
+}
+
+impl PythonProxy {
+    /// The process id, to read its CPU time.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for PythonProxy {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();

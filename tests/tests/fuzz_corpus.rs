@@ -42,3 +42,8 @@ fn inflate_corpus_replays_clean() {
 fn recording_corpus_replays_clean() {
     replay("recording", bodies::recording);
 }
+
+#[test]
+fn proxy_reply_corpus_replays_clean() {
+    replay("proxy_reply", bodies::proxy_reply);
+}

@@ -111,6 +111,11 @@ pub enum Entry {
         /// The failure.
         failure: TlsFailure,
     },
+    /// `handle_proxy_failure`.
+    Proxy {
+        /// The failure.
+        error: crate::proxy::ProxyError,
+    },
     /// `handle_eof`.
     Eof,
     /// Bytes read (`handle_input` or `handle_read`), base64.

@@ -35,7 +35,10 @@ pub enum SessionState {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     /// Open a transport (resolve, TCP, TLS when `tls`) and report the outcome
-    /// with `handle_transport_open` or `handle_transport_error`.
+    /// with `handle_transport_open` or `handle_transport_error`. A caller
+    /// that goes through a proxy opens the tunnel first (with
+    /// [`ProxyHandshake`](crate::proxy::ProxyHandshake); [`Proxy::for_url`](crate::proxy::Proxy::for_url)
+    /// says which proxy) and reports its failure with `handle_proxy_failure`.
     OpenTransport {
         /// Host to resolve and to name in TLS SNI (IPv6 without brackets).
         host: String,
@@ -97,6 +100,11 @@ pub enum DisconnectReason {
         /// reconnects on the second (see `hooks::DefaultPolicy`).
         ever_connected: bool,
     },
+    /// The proxy the connection goes through failed: unreachable, refused
+    /// the tunnel, wants credentials, or broke its protocol (reported with
+    /// `Session::handle_proxy_failure`). Every attempt goes through the
+    /// proxy again; the default policy reconnects with backoff.
+    Proxy(crate::proxy::ProxyError),
 }
 
 impl DisconnectReason {

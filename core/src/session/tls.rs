@@ -1,5 +1,6 @@
-//! The session's TLS input: a handshake that failed, typed, so that the
-//! reconnect policy can tell a refused certificate from a bad link.
+//! The session's TLS and proxy inputs: a handshake that failed, typed, so
+//! that the reconnect policy can tell a refused certificate or a refusing
+//! proxy from a bad link.
 
 use std::time::Instant;
 
@@ -23,6 +24,19 @@ impl Session {
         if self.state == SessionState::Connecting {
             let reason = DisconnectReason::Tls { failure, ever_connected: self.counters.opened > 0 };
             self.disconnect(reason, None, now);
+        }
+    }
+
+    /// The proxy the transport asked for by `OpenTransport` goes through
+    /// failed before the tunnel opened (see [`crate::proxy`]): report it
+    /// here rather than through [`handle_transport_error`](Self::handle_transport_error),
+    /// so that it becomes [`DisconnectReason::Proxy`] and the policy can
+    /// match it. Ignored unless the session is connecting (a proxy has no
+    /// say once the tunnel is open: its failures are the transport's).
+    pub fn handle_proxy_failure(&mut self, error: crate::proxy::ProxyError, now: Instant) {
+        self.record(now, || crate::record::format::Entry::Proxy { error: error.clone() });
+        if self.conn.is_none() && self.state == SessionState::Connecting {
+            self.disconnect(DisconnectReason::Proxy(error), None, now);
         }
     }
 }
@@ -148,5 +162,29 @@ mod tests {
             "{evs:?}"
         );
         assert!(matches!(evs.last(), Some(SessionEvent::Reconnecting { .. })), "{evs:?}");
+    }
+
+    #[test]
+    fn a_proxy_failure_while_connecting_is_typed_and_retried() {
+        use crate::hooks::SessionError;
+        use crate::proxy::{BadProxyReply, ProxyError};
+        let now = Instant::now();
+        let mut s = session(now);
+        let _ = events(&mut s);
+        let error = ProxyError::BadReply(BadProxyReply::Version(4));
+        s.handle_proxy_failure(error.clone(), now);
+        let evs = events(&mut s);
+        let reason = DisconnectReason::Proxy(error.clone());
+        assert_eq!(SessionError::from_disconnect(&reason), Some(SessionError::Proxy(error.clone())));
+        assert!(evs.contains(&SessionEvent::Disconnected { reason }), "{evs:?}");
+        assert!(matches!(evs.last(), Some(SessionEvent::Reconnecting { .. })), "{evs:?}");
+        // Once the tunnel is open, the proxy has no say.
+        let at = s.poll_timeout().unwrap();
+        s.handle_timeout(at);
+        open(&mut s, at);
+        let _ = events(&mut s);
+        s.handle_proxy_failure(error, at);
+        assert!(events(&mut s).is_empty());
+        assert_eq!(s.state(), SessionState::Open);
     }
 }

@@ -1,0 +1,166 @@
+//! Opening a transport, written once for every runtime: resolve, TCP, the
+//! proxy's tunnel when the URL goes through one (over TLS to the proxy for
+//! an `https://` proxy), then TLS (for `wss`) inside it. The runtime only
+//! resolves, connects, reads, writes and runs TLS.
+//!
+//! The tunnel is `wslink_core::proxy`'s sans-IO handshake driven over the
+//! TCP connection; the loop reads at most what the machine allows, so the
+//! tunnel's first byte stays in the socket for TLS or the upgrade. A proxy
+//! failure travels inside the `io::Error` the opening returns, typed, and
+//! the driver reports it with `Session::handle_proxy_failure`: the proxy
+//! not answering (no TCP connection, a link that fails before its reply),
+//! refusing, wanting credentials, breaking its protocol, or (`https://`)
+//! failing the TLS handshake, its certificate checked against the client's
+//! roots. The session's connect timeout covers the whole opening, the
+//! tunnel included.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use wslink_core::proxy::{ProxyError, ProxyHandshake, ProxyServer};
+
+use crate::{first_connected, Resolver, Runtime};
+
+/// Chunk size of the tunnel handshake's reads (the machine may allow more).
+const READ_CHUNK: usize = 2048;
+
+/// The proxy a transport goes through, and the TLS configuration for an `https://` one.
+pub(crate) type Via = (Arc<ProxyServer>, Option<Arc<rustls::ClientConfig>>);
+
+/// Opens a transport to `host:port`, through the proxy when given, with TLS
+/// when `tls` is given; returns its two halves.
+pub(crate) async fn open<R: Runtime>(
+    host: String,
+    port: u16,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    resolver: Option<Resolver>,
+    via: Option<Via>,
+) -> io::Result<(R::Reader, R::Writer)> {
+    let link = match via {
+        None => connect::<R>(&host, port, resolver.as_ref()).await?,
+        Some((proxy, proxy_tls)) => {
+            let reached = connect::<R>(proxy.host(), proxy.port(), resolver.as_ref()).await;
+            let mut link = reached.map_err(|e| unreachable(&proxy, "", e))?;
+            if proxy.uses_tls() {
+                let config = proxy_tls.ok_or_else(|| {
+                    failed(ProxyError::Tls(wslink_core::TlsFailure::HandshakeFailure(
+                        "no TLS configuration for the https:// proxy".to_owned(),
+                    )))
+                })?;
+                let secured = R::link_tls(link, proxy.host().to_owned(), config).await;
+                link = secured.map_err(|e| match crate::tls::failure(&e) {
+                    Some(failure) => failed(ProxyError::Tls(failure)),
+                    None => unreachable(&proxy, "the link to the proxy failed: ", e),
+                })?;
+            }
+            let resolved = match proxy.resolves_locally(&host) {
+                // `socks5://` and `socks4://`: the client names the proxy an address.
+                true => match resolve::<R>(&host, port, resolver.as_ref()).await?.first() {
+                    Some(addr) => Some(addr.ip()),
+                    None => {
+                        return Err(io::Error::new(io::ErrorKind::NotFound, format!("{host} resolved to no address")))
+                    }
+                },
+                false => None,
+            };
+            tunnel::<R>(&mut link, &proxy, &host, port, resolved).await?;
+            link
+        }
+    };
+    R::secure(link, host, tls).await
+}
+
+async fn resolve<R: Runtime>(host: &str, port: u16, resolver: Option<&Resolver>) -> io::Result<Vec<SocketAddr>> {
+    match resolver {
+        Some(resolve) => resolve(host, port),
+        None => R::resolve(host.to_owned(), port).await,
+    }
+}
+
+async fn connect<R: Runtime>(host: &str, port: u16, resolver: Option<&Resolver>) -> io::Result<R::Link> {
+    let addrs = resolve::<R>(host, port, resolver).await?;
+    first_connected(host, addrs, R::tcp_connect).await
+}
+
+/// Runs the proxy's handshake over `link` until the tunnel to `host:port` is open.
+async fn tunnel<R: Runtime>(
+    link: &mut R::Link,
+    proxy: &ProxyServer,
+    host: &str,
+    port: u16,
+    resolved: Option<std::net::IpAddr>,
+) -> io::Result<()> {
+    let mut handshake = ProxyHandshake::new(proxy, host, port, resolved).map_err(failed)?;
+    let (mut out, mut buf) = (Vec::new(), vec![0u8; READ_CHUNK]);
+    // Bounded: every turn reads at least one byte, and the machine fails
+    // once a reply passes its limit (`MAX_REPLY_HEAD` at most).
+    loop {
+        out.clear();
+        if handshake.poll_transmit(&mut out) > 0 {
+            R::link_write_all(link, &out).await.map_err(|e| unreachable(proxy, "the link to the proxy failed: ", e))?;
+        }
+        if handshake.is_open() {
+            return Ok(());
+        }
+        let limit = handshake.read_limit().clamp(1, READ_CHUNK);
+        let n = R::link_read(link, &mut buf[..limit])
+            .await
+            .map_err(|e| unreachable(proxy, "the link to the proxy failed: ", e))?;
+        if n == 0 {
+            return Err(failed(handshake.handle_eof()));
+        }
+        handshake.handle_input(&buf[..n]).map_err(failed)?;
+    }
+}
+
+fn unreachable(proxy: &ProxyServer, what: &str, error: io::Error) -> io::Error {
+    // The proxy's redacted text: its credentials never reach a message.
+    let message = format!("{what}{}: {error}", proxy.redacted_text());
+    failed(ProxyError::Unreachable { kind: error.kind(), message })
+}
+
+/// A proxy failure, carried inside the `io::Error` the opening returns.
+#[derive(Debug)]
+struct ProxyFailed(ProxyError);
+
+impl std::fmt::Display for ProxyFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for ProxyFailed {}
+
+fn failed(error: ProxyError) -> io::Error {
+    let kind = match &error {
+        ProxyError::Unreachable { kind, .. } => *kind,
+        _ => io::ErrorKind::InvalidData,
+    };
+    io::Error::new(kind, ProxyFailed(error))
+}
+
+/// The proxy failure inside an error from [`open`], if it is one.
+pub(crate) fn proxy_failure(error: &io::Error) -> Option<ProxyError> {
+    error.get_ref()?.downcast_ref::<ProxyFailed>().map(|p| p.0.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wslink_core::proxy::BadProxyReply;
+
+    #[test]
+    fn proxy_failures_survive_the_trip_through_io_error_and_name_no_credentials() {
+        let error = failed(ProxyError::BadReply(BadProxyReply::Closed));
+        assert_eq!(proxy_failure(&error), Some(ProxyError::BadReply(BadProxyReply::Closed)));
+        let proxy = ProxyServer::parse("http://alice:hunter2@proxy.test:3128").unwrap();
+        let error = unreachable(&proxy, "", io::ErrorKind::ConnectionRefused.into());
+        assert_eq!(error.kind(), io::ErrorKind::ConnectionRefused);
+        let Some(ProxyError::Unreachable { kind, message }) = proxy_failure(&error) else { panic!("{error:?}") };
+        assert_eq!(kind, io::ErrorKind::ConnectionRefused);
+        assert!(message.starts_with("http://<credentials>@proxy.test:3128: "), "{message}");
+        assert!(!format!("{error:?}{error}").contains("hunter2"));
+        assert_eq!(proxy_failure(&io::Error::other("plain")), None);
+    }
+}

@@ -1,0 +1,164 @@
+//! The conventional proxy environment variables, as curl and reqwest read
+//! them, applied to values the caller passes in (reading the environment is
+//! the caller's I/O; this is the pure rule).
+//!
+//! - `wss://` URLs: `https_proxy`, then `HTTPS_PROXY`; `ws://` URLs:
+//!   `http_proxy`, then `HTTP_PROXY`; either falls back to `all_proxy`,
+//!   then `ALL_PROXY`. An empty value counts as unset.
+//! - `no_proxy`, then `NO_PROXY`: see [`NoProxy`].
+
+use std::net::IpAddr;
+
+use super::{parse_ip, Proxy, ProxyServer, ProxyUrlError, Rule};
+
+/// A `NO_PROXY` list: hosts that are reached directly.
+///
+/// Entries are separated by commas (and spaces): `*` exempts every host; a
+/// domain (`example.com`, `.example.com` or `*.example.com`) exempts itself
+/// and every name under it; an IP address exempts itself; a CIDR block
+/// (`10.0.0.0/8`, `fd00::/8`) every address in it. A `:port` after a name or
+/// an IPv4 address, and brackets around an IPv6 one, are ignored. Names match
+/// without regard to case; a target named by IP matches only IP and CIDR entries.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NoProxy {
+    all: bool,
+    domains: Vec<String>,
+    nets: Vec<(IpAddr, u8)>,
+}
+
+impl NoProxy {
+    /// Reads a list; entries that mean nothing (an empty one, a bad CIDR) are skipped.
+    pub fn parse(list: &str) -> Self {
+        let mut no_proxy = Self::default();
+        for entry in list.split([',', ' ', '\t']).map(str::trim).filter(|e| !e.is_empty()) {
+            if entry == "*" {
+                no_proxy.all = true;
+            } else if let Some((ip, bits)) = entry.split_once('/') {
+                if let (Some(ip), Ok(bits)) = (parse_ip(ip), bits.parse::<u8>()) {
+                    if bits <= if ip.is_ipv4() { 32 } else { 128 } {
+                        no_proxy.nets.push((ip, bits));
+                    }
+                }
+            } else if let Some(ip) = parse_ip(entry).or_else(|| parse_ip(strip_port(entry))) {
+                no_proxy.nets.push((ip, if ip.is_ipv4() { 32 } else { 128 }));
+            } else {
+                let domain = strip_port(entry).trim_start_matches('*').trim_start_matches('.').to_ascii_lowercase();
+                if !domain.is_empty() {
+                    no_proxy.domains.push(domain);
+                }
+            }
+        }
+        no_proxy
+    }
+
+    /// Whether `host` (a name, or an IP address with or without brackets) is exempt.
+    pub fn matches(&self, host: &str) -> bool {
+        if self.all {
+            return true;
+        }
+        if let Some(ip) = parse_ip(host) {
+            return self.nets.iter().any(|&(net, bits)| in_net(ip, net, bits));
+        }
+        let host = host.trim_end_matches('.').to_ascii_lowercase();
+        self.domains.iter().any(|d| {
+            host == *d
+                || (host.len() > d.len() && host.ends_with(d.as_str()) && host[..host.len() - d.len()].ends_with('.'))
+        })
+    }
+}
+
+/// `host:port` to `host`; an IPv6 address without brackets is left alone.
+fn strip_port(entry: &str) -> &str {
+    match entry.rsplit_once(':') {
+        Some((host, port)) if !host.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => host,
+        _ => entry,
+    }
+}
+
+fn in_net(ip: IpAddr, net: IpAddr, bits: u8) -> bool {
+    let (ip, net, width) = match (ip, net) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => (u128::from(u32::from(a)), u128::from(u32::from(b)), 32),
+        (IpAddr::V6(a), IpAddr::V6(b)) => (u128::from(a), u128::from(b), 128),
+        (IpAddr::V6(a), IpAddr::V4(b)) => match a.to_ipv4_mapped() {
+            Some(a) => (u128::from(u32::from(a)), u128::from(u32::from(b)), 32),
+            None => return false,
+        },
+        (IpAddr::V4(_), IpAddr::V6(_)) => return false,
+    };
+    let shift = width - u32::from(bits);
+    shift >= width || (ip >> shift) == (net >> shift)
+}
+
+/// Whether the host is this machine's loopback: `localhost` (and names
+/// under it) or a loopback address.
+pub(super) fn is_loopback(host: &str) -> bool {
+    match parse_ip(host) {
+        Some(ip) => {
+            ip.is_loopback() || matches!(ip, IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()))
+        }
+        None => {
+            let host = host.trim_end_matches('.').to_ascii_lowercase();
+            host == "localhost" || host.ends_with(".localhost")
+        }
+    }
+}
+
+impl Proxy {
+    /// The setting the conventional environment variables make, from the
+    /// variables given (`std::env::vars()`, or a test's own): see the
+    /// module's rules. Variables of other names are ignored; an unusable
+    /// proxy URL is an error that names the variable (never its value,
+    /// which may hold a password).
+    ///
+    /// ```
+    /// use wslink_core::{proxy::Proxy, WsUrl};
+    ///
+    /// let env = [("HTTPS_PROXY", "http://proxy.internal:3128"), ("NO_PROXY", ".corp.example,10.0.0.0/8")];
+    /// let proxy = Proxy::from_env_vars(env)?;
+    /// let via = |url: &str| proxy.for_url(&WsUrl::parse(url).unwrap()).map(|p| p.redacted_text());
+    /// assert_eq!(via("wss://stream.example.com/ws").as_deref(), Some("http://proxy.internal:3128"));
+    /// assert_eq!(via("wss://feed.corp.example/ws"), None); // NO_PROXY
+    /// assert_eq!(via("wss://10.1.2.3/ws"), None); // NO_PROXY's CIDR
+    /// assert_eq!(via("ws://stream.example.com/ws"), None); // no HTTP_PROXY nor ALL_PROXY
+    /// # Ok::<(), wslink_core::proxy::ProxyUrlError>(())
+    /// ```
+    pub fn from_env_vars<K: AsRef<str>, V: AsRef<str>>(
+        vars: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<Self, ProxyUrlError> {
+        const NAMES: [&str; 8] = [
+            "https_proxy",
+            "HTTPS_PROXY",
+            "http_proxy",
+            "HTTP_PROXY",
+            "all_proxy",
+            "ALL_PROXY",
+            "no_proxy",
+            "NO_PROXY",
+        ];
+        let mut found: [Option<String>; 8] = Default::default();
+        for (name, value) in vars {
+            if let Some(i) = NAMES.iter().position(|n| *n == name.as_ref()) {
+                let value = value.as_ref().trim();
+                if !value.is_empty() {
+                    found[i] = Some(value.to_owned());
+                }
+            }
+        }
+        let first = |a: usize| {
+            found[a].as_deref().map(|v| (NAMES[a], v)).or(found[a + 1].as_deref().map(|v| (NAMES[a + 1], v)))
+        };
+        let parse = |slot: Option<(&str, &str)>| -> Result<Option<ProxyServer>, ProxyUrlError> {
+            slot.map(|(variable, value)| {
+                ProxyServer::parse(value)
+                    .map_err(|e| ProxyUrlError::Env { variable: variable.to_owned(), error: Box::new(e) })
+            })
+            .transpose()
+        };
+        let all = parse(first(4))?;
+        let https = parse(first(0))?.or_else(|| all.clone());
+        let http = parse(first(2))?.or(all);
+        let no_proxy = first(6).map(|(_, list)| NoProxy::parse(list)).unwrap_or_default();
+        let rule = if http.is_none() && https.is_none() { Rule::None } else { Rule::Env { http, https } };
+        Ok(Self { rule, no_proxy })
+    }
+}

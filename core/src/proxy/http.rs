@@ -1,0 +1,127 @@
+//! HTTP `CONNECT` (RFC 9110 §9.3.6): the request, and its reply parsed with
+//! `httparse` as it arrives, within [`MAX_REPLY_HEAD`] bytes.
+//!
+//! A 2xx opens the tunnel; 407 is [`ProxyError::AuthRequired`], any other
+//! status [`ProxyError::Refused`], both with the status, reason and headers.
+//! Bytes after a 2xx head are refused ([`BadProxyReply::DataAfterReply`]):
+//! RFC 9110 forbids a body there, and no WebSocket or TLS server speaks first.
+
+use super::{BadProxyReply, Credentials, ProxyError, ProxyProtocol, ProxyRefusal, Target, MAX_REPLY_HEAD};
+
+/// Most headers a reply may carry.
+const MAX_HEADERS: usize = 64;
+
+pub(super) struct HttpConnect {
+    /// The request, until written.
+    request: Vec<u8>,
+    /// The reply's head so far.
+    head: Vec<u8>,
+    state: State,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Reading,
+    Open,
+    Failed,
+}
+
+/// Shows the state only: the request holds the credentials.
+impl std::fmt::Debug for HttpConnect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpConnect").field("state", &self.state).field("reply_bytes", &self.head.len()).finish()
+    }
+}
+
+impl HttpConnect {
+    pub(super) fn new(target: &Target, credentials: Option<&Credentials>) -> Self {
+        let authority = match target {
+            Target::Name(host, port) => format!("{host}:{port}"),
+            Target::Ip(std::net::IpAddr::V6(ip), port) => format!("[{ip}]:{port}"),
+            Target::Ip(ip, port) => format!("{ip}:{port}"),
+        };
+        let mut request = format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n").into_bytes();
+        if let Some(c) = credentials {
+            let token = data_encoding::BASE64.encode(format!("{}:{}", c.user, c.password).as_bytes());
+            request.extend_from_slice(format!("Proxy-Authorization: Basic {token}\r\n").as_bytes());
+        }
+        request.extend_from_slice(b"\r\n");
+        Self { request, head: Vec::new(), state: State::Reading }
+    }
+
+    pub(super) fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
+        let n = self.request.len();
+        out.append(&mut self.request);
+        n
+    }
+
+    pub(super) fn read_limit(&self) -> usize {
+        match self.state {
+            State::Reading => MAX_REPLY_HEAD + 1 - self.head.len(),
+            State::Open | State::Failed => 0,
+        }
+    }
+
+    pub(super) fn is_open(&self) -> bool {
+        self.state == State::Open
+    }
+
+    pub(super) fn handle_eof(&mut self) -> ProxyError {
+        self.state = State::Failed;
+        ProxyError::BadReply(BadProxyReply::Closed)
+    }
+
+    pub(super) fn handle_input(&mut self, data: &[u8]) -> Result<bool, ProxyError> {
+        match self.state {
+            State::Reading => {}
+            State::Open => return Err(ProxyError::BadReply(BadProxyReply::DataAfterReply)),
+            State::Failed => return Err(ProxyError::BadReply(BadProxyReply::Closed)),
+        }
+        // Never more than the limit and one byte, whatever the caller reads.
+        let room = MAX_REPLY_HEAD + 1 - self.head.len();
+        self.head.extend_from_slice(&data[..data.len().min(room)]);
+        let result = self.parse(data.len() > room);
+        self.state = match result {
+            Ok(true) => State::Open,
+            Ok(false) => State::Reading,
+            Err(_) => State::Failed,
+        };
+        if self.state != State::Reading {
+            self.head = Vec::new();
+        }
+        result
+    }
+
+    fn parse(&self, overflowed: bool) -> Result<bool, ProxyError> {
+        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut reply = httparse::Response::new(&mut headers);
+        let bad = |b| Err(ProxyError::BadReply(b));
+        let end = match reply.parse(&self.head) {
+            Ok(httparse::Status::Complete(end)) => end,
+            Ok(httparse::Status::Partial) if self.head.len() > MAX_REPLY_HEAD || overflowed => {
+                return bad(BadProxyReply::TooLarge { limit: MAX_REPLY_HEAD })
+            }
+            Ok(httparse::Status::Partial) => return Ok(false),
+            Err(e) => return bad(BadProxyReply::Malformed(e.to_string())),
+        };
+        if end > MAX_REPLY_HEAD {
+            return bad(BadProxyReply::TooLarge { limit: MAX_REPLY_HEAD });
+        }
+        // httparse sets the status on a complete head.
+        let status = reply.code.unwrap_or_default();
+        if (200..300).contains(&status) {
+            return if end < self.head.len() || overflowed { bad(BadProxyReply::DataAfterReply) } else { Ok(true) };
+        }
+        let refusal = Box::new(ProxyRefusal {
+            protocol: ProxyProtocol::Http,
+            status,
+            reason: reply.reason.unwrap_or_default().to_owned(),
+            headers: reply
+                .headers
+                .iter()
+                .map(|h| (h.name.to_owned(), String::from_utf8_lossy(h.value).into_owned()))
+                .collect(),
+        });
+        Err(if status == 407 { ProxyError::AuthRequired(refusal) } else { ProxyError::Refused(refusal) })
+    }
+}

@@ -1,0 +1,326 @@
+//! The proxy machines and rules against scripted replies, hostile ones included.
+
+use super::*;
+
+fn server(url: &str) -> ProxyServer {
+    ProxyServer::parse(url).unwrap()
+}
+
+fn start(url: &str, host: &str, port: u16, ip: Option<IpAddr>) -> (ProxyHandshake, Vec<u8>) {
+    let mut h = ProxyHandshake::new(&server(url), host, port, ip).unwrap();
+    let mut out = Vec::new();
+    h.poll_transmit(&mut out);
+    (h, out)
+}
+
+fn sent(h: &mut ProxyHandshake) -> Vec<u8> {
+    let mut out = Vec::new();
+    h.poll_transmit(&mut out);
+    out
+}
+
+#[test]
+fn proxy_urls_parse_with_defaults_and_decoded_credentials() {
+    let p = server("http://us%40er:p%3Ass%20w@Proxy.Example:3128");
+    assert_eq!((p.kind(), p.host(), p.port()), (ProxyKind::Http, "proxy.example", 3128));
+    assert_eq!(p.credentials, Some(Credentials::new("us@er", "p:ss w")));
+    let p = server("proxy.example");
+    assert_eq!((p.kind(), p.port(), p.has_credentials()), (ProxyKind::Http, 80, false));
+    let p = server("socks5://[::1]/");
+    assert_eq!((p.kind(), p.host(), p.port()), (ProxyKind::Socks5 { remote_dns: false }, "::1", 1080));
+    assert_eq!(p.redacted_text(), "socks5://[::1]:1080");
+    assert_eq!(server("SOCKS5H://h:1").kind(), ProxyKind::Socks5 { remote_dns: true });
+    let p = server("https://proxy.example");
+    assert_eq!((p.kind(), p.port(), p.uses_tls()), (ProxyKind::Https, 443, true));
+    assert!(!server("http://proxy.example").uses_tls());
+    assert!(Proxy::http("https://proxy.example").is_ok());
+    assert_eq!(server("http://u:@h").credentials, Some(Credentials::new("u", "")));
+}
+
+#[test]
+fn unusable_proxy_urls_are_typed_errors_that_never_quote_the_url() {
+    let cases = [
+        ("quic://h:1", ProxyUrlError::UnsupportedScheme("quic".into())),
+        ("ftp://u:secret@h", ProxyUrlError::UnsupportedScheme("ftp".into())),
+        ("http://u:secret@", ProxyUrlError::MissingHost),
+        ("http://u:secret@h:0", ProxyUrlError::InvalidPort),
+        ("http://u:secret@h:99999", ProxyUrlError::InvalidPort),
+        ("http://u:secret@h:1/path", ProxyUrlError::Path),
+        ("http://u:secret@h:1?q", ProxyUrlError::Path),
+        ("http://u:secret@h a:1", ProxyUrlError::Invalid),
+        ("http://u:%ff%fe@h", ProxyUrlError::CredentialsNotUtf8),
+        ("socks5://:secret@h", ProxyUrlError::CredentialsLength),
+    ];
+    for (url, want) in cases {
+        let got = ProxyServer::parse(url).unwrap_err();
+        assert_eq!(got, want, "{url}");
+        assert!(!got.to_string().contains("secret"), "{got}");
+    }
+    let long = format!("socks5://u:{}@h", "x".repeat(256));
+    assert_eq!(ProxyServer::parse(&long).unwrap_err(), ProxyUrlError::CredentialsLength);
+    assert!(Proxy::http("socks5://h").is_err());
+    assert!(Proxy::socks5("http://h").is_err());
+    assert_eq!(Proxy::socks5("h:1").unwrap(), Proxy::server(server("socks5h://h:1")));
+}
+
+#[test]
+fn credentials_appear_in_no_debug_or_display() {
+    let p = server("http://alice:hunter2@proxy:3128");
+    let proxy = Proxy::server(p.clone());
+    for text in [format!("{p:?}"), format!("{proxy:?}"), p.redacted_text(), format!("{:?}", p.credentials)] {
+        assert!(!text.contains("hunter2"), "{text}");
+    }
+    assert_eq!(p.redacted_text(), "http://<credentials>@proxy:3128");
+    // Nor the machines, whose pending output holds them (as bytes, which `Debug` would list).
+    let h = ProxyHandshake::new(&p, "example.com", 443, None).unwrap();
+    assert_eq!(format!("{h:?}"), "ProxyHandshake { inner: Http(HttpConnect { state: Reading, reply_bytes: 0 }) }");
+    let mut h = ProxyHandshake::new(&server("socks5h://alice:hunter2@p"), "example.com", 443, None).unwrap();
+    let _ = sent(&mut h);
+    h.handle_input(&[5, 2]).unwrap();
+    assert_eq!(format!("{h:?}"), "ProxyHandshake { inner: Socks5(Socks5 { state: Auth, reply_bytes: 0 }) }");
+    let env = Proxy::from_env_vars([("HTTPS_PROXY", "http://alice:hunter2@h:0")]).unwrap_err();
+    assert!(!env.to_string().contains("hunter2") && env.to_string().contains("HTTPS_PROXY"), "{env}");
+}
+
+#[test]
+fn http_connect_sends_basic_auth_and_opens_on_2xx_in_pieces() {
+    let (mut h, out) = start("http://alice:s3cret@p:8080", "stream.example.com", 443, None);
+    let want = format!(
+        "CONNECT stream.example.com:443 HTTP/1.1\r\nHost: stream.example.com:443\r\nProxy-Authorization: Basic {}\r\n\r\n",
+        data_encoding::BASE64.encode(b"alice:s3cret")
+    );
+    assert_eq!(String::from_utf8(out).unwrap(), want);
+    let reply = b"HTTP/1.0 200 Connection established\r\nProxy-Agent: x\r\n\r\n";
+    for (i, b) in reply.iter().enumerate() {
+        assert!(h.read_limit() > 0);
+        assert_eq!(h.handle_input(&[*b]), Ok(i == reply.len() - 1));
+    }
+    assert!(h.is_open());
+    assert_eq!(h.read_limit(), 0);
+    let (_, out) = start("http://p", "::1", 9001, None);
+    assert!(out.starts_with(b"CONNECT [::1]:9001 HTTP/1.1\r\nHost: [::1]:9001\r\n\r\n"), "{out:?}");
+}
+
+#[test]
+fn http_refusals_keep_status_and_headers() {
+    let (mut h, _) = start("http://p", "h", 80, None);
+    let reply = b"HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm=\"x\"\r\n\r\n";
+    let Err(ProxyError::AuthRequired(r)) = h.handle_input(reply) else { panic!() };
+    assert_eq!((r.protocol, r.status, r.reason.as_str()), (ProxyProtocol::Http, 407, "Proxy Authentication Required"));
+    assert_eq!(r.headers, vec![("Proxy-Authenticate".to_owned(), "Basic realm=\"x\"".to_owned())]);
+    assert_eq!(h.read_limit(), 0);
+    let (mut h, _) = start("http://p", "h", 80, None);
+    let Err(ProxyError::Refused(r)) = h.handle_input(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 3\r\n\r\nno!") else {
+        panic!()
+    };
+    assert_eq!((r.status, r.to_string()), (403, "403 Forbidden".to_owned()));
+}
+
+#[test]
+fn hostile_http_replies_are_typed_errors() {
+    let bad = |input: &[u8]| {
+        let (mut h, _) = start("http://p", "h", 80, None);
+        h.handle_input(input)
+    };
+    assert!(matches!(bad(b"SSH-2.0-OpenSSH\r\n\r\n"), Err(ProxyError::BadReply(BadProxyReply::Malformed(_)))));
+    assert!(matches!(bad(b"\x05\x00"), Err(ProxyError::BadReply(BadProxyReply::Malformed(_)))));
+    assert_eq!(bad(b"HTTP/1.1 200 OK\r\n\r\nearly"), Err(ProxyError::BadReply(BadProxyReply::DataAfterReply)));
+    let huge = [b"HTTP/1.1 200 OK\r\nX: ".as_slice(), &vec![b'a'; MAX_REPLY_HEAD]].concat();
+    assert_eq!(bad(&huge), Err(ProxyError::BadReply(BadProxyReply::TooLarge { limit: MAX_REPLY_HEAD })));
+    // Fed in reads the machine allows: the limit still holds, and nothing grows past it.
+    let (mut h, _) = start("http://p", "h", 80, None);
+    let mut result = Ok(false);
+    for chunk in huge.chunks(1000) {
+        result = h.handle_input(&chunk[..chunk.len().min(h.read_limit())]);
+        if result.is_err() {
+            break;
+        }
+    }
+    assert_eq!(result, Err(ProxyError::BadReply(BadProxyReply::TooLarge { limit: MAX_REPLY_HEAD })));
+    let many: String = (0..100).map(|i| format!("H{i}: v\r\n")).collect();
+    assert!(matches!(
+        bad(format!("HTTP/1.1 200 OK\r\n{many}\r\n").as_bytes()),
+        Err(ProxyError::BadReply(BadProxyReply::Malformed(_)))
+    ));
+    let (mut h, _) = start("http://p", "h", 80, None);
+    assert_eq!(h.handle_input(b"HTTP/1.1 200"), Ok(false));
+    assert_eq!(h.handle_eof(), ProxyError::BadReply(BadProxyReply::Closed));
+    assert_eq!(h.read_limit(), 0);
+}
+
+#[test]
+fn socks5_no_auth_with_a_name_an_ipv4_and_an_ipv6_target() {
+    let (mut h, out) = start("socks5h://p", "example.com", 443, None);
+    assert_eq!(out, [5, 1, 0]);
+    assert_eq!(h.read_limit(), 2);
+    assert_eq!(h.handle_input(&[5, 0]), Ok(false));
+    assert_eq!(sent(&mut h), [&[5, 1, 0, 3, 11][..], b"example.com", &[1, 187]].concat());
+    // The reply names an IPv6 address: 22 bytes, read in the pieces the machine asks for.
+    let reply = [&[5, 0, 0, 4][..], &[0; 16], &[0, 80]].concat();
+    assert_eq!(h.read_limit(), 5);
+    assert_eq!(h.handle_input(&reply[..5]), Ok(false));
+    assert_eq!(h.read_limit(), 17);
+    assert_eq!(h.handle_input(&reply[5..]), Ok(true));
+    assert_eq!(h.read_limit(), 0);
+
+    let v4 = "10.1.2.3".parse().unwrap();
+    let (mut h, _) = start("socks5://p", "feed.test", 80, Some(v4));
+    h.handle_input(&[5, 0]).unwrap();
+    assert_eq!(sent(&mut h), [5, 1, 0, 1, 10, 1, 2, 3, 0, 80]);
+    // A reply naming a host: its length byte tells the rest.
+    assert_eq!(h.handle_input(&[5, 0, 0, 3, 3]), Ok(false));
+    assert_eq!(h.read_limit(), 5);
+    assert_eq!(h.handle_input(b"abc\x00\x50"), Ok(true));
+
+    let (mut h, _) = start("socks5h://p", "[::1]", 80, None);
+    h.handle_input(&[5, 0]).unwrap();
+    assert_eq!(sent(&mut h)[..4], [5, 1, 0, 4]);
+    assert!(server("socks5://p").resolves_locally("example.com"));
+    assert!(!server("socks5://p").resolves_locally("127.0.0.1"));
+    assert!(!server("socks5h://p").resolves_locally("example.com"));
+}
+
+#[test]
+fn socks5_user_and_password() {
+    let (mut h, out) = start("socks5h://alice:pw@p", "h", 80, None);
+    assert_eq!(out, [5, 2, 0, 2]);
+    assert_eq!(h.handle_input(&[5, 2]), Ok(false));
+    assert_eq!(sent(&mut h), [&[1, 5][..], b"alice", &[2], b"pw"].concat());
+    assert_eq!(h.handle_input(&[1, 0]), Ok(false));
+    assert_eq!(sent(&mut h)[..4], [5, 1, 0, 3]);
+    assert_eq!(h.handle_input(&[5, 0, 0, 1, 0, 0, 0, 0, 0, 0]), Ok(true));
+    // Refused, or closed after the credentials: both are AuthRequired.
+    let (mut h, _) = start("socks5h://alice:pw@p", "h", 80, None);
+    h.handle_input(&[5, 2]).unwrap();
+    assert!(matches!(h.handle_input(&[1, 1]), Err(ProxyError::AuthRequired(r)) if r.status == 1));
+    let (mut h, _) = start("socks5h://alice:pw@p", "h", 80, None);
+    h.handle_input(&[5, 2]).unwrap();
+    assert!(matches!(h.handle_eof(), ProxyError::AuthRequired(r) if r.status == 255));
+    let (mut h, _) = start("socks5h://p", "h", 80, None);
+    assert!(matches!(h.handle_input(&[5, 0xff]), Err(ProxyError::AuthRequired(_))));
+}
+
+#[test]
+fn hostile_socks5_replies_are_typed_errors() {
+    let after_greeting = |reply: &[u8]| {
+        let (mut h, _) = start("socks5h://p", "h", 80, None);
+        h.handle_input(reply)
+    };
+    let bad = |b| Err(ProxyError::BadReply(b));
+    assert_eq!(after_greeting(&[4, 0]), bad(BadProxyReply::Version(4)));
+    assert_eq!(after_greeting(b"HTTP/1.1 400"), bad(BadProxyReply::Version(b'H')));
+    assert_eq!(after_greeting(&[5, 2]), bad(BadProxyReply::Method(2)), "user/password not offered");
+    assert_eq!(after_greeting(&[5, 0, 4]), bad(BadProxyReply::Version(4)), "the connect reply in the same read");
+    let connect = |reply: &[u8]| {
+        let (mut h, _) = start("socks5h://p", "h", 80, None);
+        h.handle_input(&[5, 0]).unwrap();
+        h.handle_input(reply)
+    };
+    assert_eq!(connect(&[4, 0, 0, 1]), bad(BadProxyReply::Version(4)));
+    assert_eq!(connect(&[5, 0, 0, 9, 0]), bad(BadProxyReply::AddressType(9)));
+    assert_eq!(connect(&[5, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1]), bad(BadProxyReply::DataAfterReply));
+    let Err(ProxyError::Refused(r)) = connect(&[5, 5, 0, 1]) else { panic!() };
+    assert_eq!((r.status, r.reason.as_str()), (5, "connection refused"));
+    let (mut h, _) = start("socks5h://p", "h", 80, None);
+    h.handle_input(&[5, 0]).unwrap();
+    h.handle_input(&[5, 0, 0]).unwrap();
+    assert_eq!(h.handle_eof(), ProxyError::BadReply(BadProxyReply::Closed));
+    assert_eq!(h.read_limit(), 0, "after the end (found by the fuzz target)");
+    let name = "a".repeat(256);
+    assert!(matches!(ProxyHandshake::new(&server("socks5h://p"), &name, 80, None), Err(ProxyError::BadTarget(_))));
+}
+
+#[test]
+fn no_proxy_matches_suffixes_ips_cidrs_and_star() {
+    let n = NoProxy::parse(
+        " .corp.example, internal.test:8080,*.wild.test, 10.0.0.0/8,192.168.1.7, [fd00::1], fe80::/10,bad/99",
+    );
+    for host in ["corp.example", "a.corp.example", "A.B.Corp.Example.", "internal.test", "x.wild.test", "wild.test"] {
+        assert!(n.matches(host), "{host}");
+    }
+    for host in ["xcorp.example", "example", "internal.test.evil", "test", "10.example"] {
+        assert!(!n.matches(host), "{host}");
+    }
+    for ip in ["10.255.0.1", "192.168.1.7", "[fd00::1]", "fd00::1", "fe80::1", "::ffff:10.0.0.1"] {
+        assert!(n.matches(ip), "{ip}");
+    }
+    for ip in ["11.0.0.1", "192.168.1.8", "fd00::2", "::1"] {
+        assert!(!n.matches(ip), "{ip}");
+    }
+    assert!(NoProxy::parse("*").matches("anything.example"));
+    assert!(NoProxy::parse("0.0.0.0/0").matches("8.8.8.8"));
+    assert!(!NoProxy::parse("").matches("a"));
+}
+
+#[test]
+fn the_environment_picks_a_proxy_per_scheme() {
+    let url = |u: &str| WsUrl::parse(u).unwrap();
+    let via = |p: &Proxy, u: &str| p.for_url(&url(u)).map(ProxyServer::redacted_text);
+    let env = Proxy::from_env_vars([
+        ("https_proxy", "http://lower:1"),
+        ("HTTPS_PROXY", "http://upper:1"),
+        ("HTTP_PROXY", "socks5h://plain:2"),
+        ("ALL_PROXY", "socks5://all:3"),
+        ("no_proxy", "skip.test"),
+        ("PATH", "/usr/bin"),
+    ])
+    .unwrap();
+    assert_eq!(via(&env, "wss://a.test/").as_deref(), Some("http://lower:1"));
+    assert_eq!(via(&env, "ws://a.test/").as_deref(), Some("socks5h://plain:2"));
+    assert_eq!(via(&env, "ws://skip.test/"), None);
+    assert_eq!(via(&env, "ws://127.0.0.1:9/"), None, "loopback is direct with the environment's setting");
+    assert_eq!(via(&env, "ws://localhost:9/"), None);
+    assert_eq!(via(&env, "ws://[::1]:9/"), None);
+    let all = Proxy::from_env_vars([("all_proxy", "socks5://all:3"), ("HTTP_PROXY", "")]).unwrap();
+    assert_eq!(via(&all, "wss://a.test/").as_deref(), Some("socks5://all:3"));
+    assert_eq!(via(&all, "ws://a.test/").as_deref(), Some("socks5://all:3"));
+    let none = Proxy::from_env_vars([("NO_PROXY", "*")]).unwrap();
+    assert_eq!(none, Proxy::none().no_proxy("*"));
+    assert_eq!(via(&none, "ws://a.test/"), None);
+    assert_eq!(Proxy::from_env_vars(std::iter::empty::<(&str, &str)>()).unwrap(), Proxy::none());
+    let star = Proxy::from_env_vars([("HTTP_PROXY", "p:1"), ("NO_PROXY", "*")]).unwrap();
+    assert_eq!(via(&star, "ws://a.test/"), None);
+    // Explicit: loopback goes through it too, unless listed.
+    let explicit = Proxy::http("http://p:1").unwrap();
+    assert_eq!(via(&explicit, "ws://127.0.0.1:9/").as_deref(), Some("http://p:1"));
+    assert_eq!(via(&explicit.no_proxy("127.0.0.0/8"), "ws://127.0.0.1:9/"), None);
+    let err = Proxy::from_env_vars([("ALL_PROXY", "ftp://p")]).unwrap_err();
+    assert!(matches!(err, ProxyUrlError::Env { ref variable, .. } if variable == "ALL_PROXY"), "{err:?}");
+}
+
+#[test]
+fn socks4a_sends_the_name_and_socks4_an_address() {
+    let (mut h, out) = start("socks4a://alice@p", "example.com", 443, None);
+    assert_eq!(out, [&[4, 1, 1, 187, 0, 0, 0, 1][..], b"alice\0example.com\0"].concat());
+    assert_eq!(h.read_limit(), 8);
+    assert_eq!(h.handle_input(&[0, 90, 0, 0]), Ok(false));
+    assert_eq!(h.read_limit(), 4);
+    assert_eq!(h.handle_input(&[0, 0, 0, 0]), Ok(true));
+    assert_eq!(h.read_limit(), 0);
+    let (_, out) = start("socks4://p", "feed.test", 80, Some("10.1.2.3".parse().unwrap()));
+    assert_eq!(out, [4, 1, 0, 80, 10, 1, 2, 3, 0]);
+    assert!(server("socks4://p").resolves_locally("feed.test"));
+    assert!(!server("socks4a://p").resolves_locally("feed.test"));
+    assert_eq!(server("socks4a://p").redacted_text(), "socks4a://p:1080");
+}
+
+#[test]
+fn hostile_socks4_replies_are_typed_errors() {
+    let reply = |input: &[u8]| {
+        let (mut h, _) = start("socks4a://p", "h", 80, None);
+        h.handle_input(input)
+    };
+    assert_eq!(reply(&[4, 90]), Err(ProxyError::BadReply(BadProxyReply::Version(4))));
+    let Err(ProxyError::Refused(r)) = reply(&[0, 91]) else { panic!() };
+    assert_eq!(
+        (r.protocol, r.status, r.to_string()),
+        (ProxyProtocol::Socks4, 91, "SOCKS4 code 91: request rejected or failed".to_owned())
+    );
+    assert_eq!(reply(&[0, 90, 0, 0, 0, 0, 0, 0, 1]), Err(ProxyError::BadReply(BadProxyReply::DataAfterReply)));
+    let (mut h, _) = start("socks4a://p", "h", 80, None);
+    assert_eq!(h.handle_input(&[0, 90, 0]), Ok(false));
+    assert_eq!(h.handle_eof(), ProxyError::BadReply(BadProxyReply::Closed));
+    assert_eq!(h.read_limit(), 0);
+    let v6 = ProxyHandshake::new(&server("socks4a://p"), "::1", 80, None);
+    assert!(matches!(v6, Err(ProxyError::BadTarget(_))));
+}
