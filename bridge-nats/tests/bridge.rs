@@ -128,3 +128,141 @@ async fn nats_away_for_ten_seconds_pauses_reading_and_loses_nothing() {
         per_channel, paused.received, backlog_at_exchange, summary.stats.retries
     );
 }
+
+/// The exchange drops every connection and does not replay what it sent
+/// meanwhile: the jump in its sequence becomes one gap message per channel
+/// (with the missing numbers); without an exchange sequence, every
+/// re-made connection is marked as a possible gap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconnect_without_replay_is_marked_with_a_gap_message() {
+    let _serial = SERIAL.lock().await;
+    let nats = Nats::single().await;
+    let client = nats.client().await;
+    let urls = nats.urls();
+    for exchange_ids in [true, false] {
+        let exchange = Exchange::start(16).await;
+        let chans = channels(if exchange_ids { "gapseq" } else { "gaprec" }, 3);
+        let bridge =
+            InProcess::start(Setup { exchange_ids, connections: 1, ..setup(&urls, &exchange.url(), &chans) }.config());
+        exchange.wait_subscribed(&chans, 1, WAIT).await;
+        let before = stream_count(&client, "FEED").await;
+        feed(&exchange, &chans, 100, 20, Duration::from_millis(2)).await;
+        wait_count(&client, "FEED", before + 300, WAIT).await;
+        exchange.cut_all();
+        // Emitted while nobody is subscribed: lost by the exchange.
+        feed(&exchange, &chans, 50, 50, Duration::ZERO).await;
+        exchange.wait_subscribed(&chans, 1, WAIT).await;
+        feed(&exchange, &chans, 100, 20, Duration::from_millis(2)).await;
+        // 200 messages and one gap message per channel.
+        wait_count(&client, "FEED", before + 603, WAIT).await;
+        let summary = bridge.stop().await;
+        assert_eq!(summary.stats.gaps, 3, "{summary:?}");
+        let stored = read_stream(&client, "FEED").await;
+        for c in &chans {
+            let subject = format!("feed.mock.{c}");
+            let on: Vec<&Stored> = stored.iter().filter(|m| m.subject == subject).collect();
+            let gap = on.iter().position(|m| m.kind == "gap").expect("a gap message");
+            assert_eq!(on.len(), 201, "{subject}");
+            assert_eq!(gap, 100, "{subject}: the gap message sits where the messages are missing");
+            let seqs: Vec<u64> = on.iter().filter(|m| m.kind == "message").filter_map(|m| m.exchange_seq).collect();
+            if exchange_ids {
+                let want: Vec<u64> = (1..=100).chain(151..=250).collect();
+                assert_eq!(seqs, want, "{subject}");
+                assert_eq!((on[gap].gap_from, on[gap].gap_to), (Some(101), Some(150)), "{subject}");
+                assert_eq!(on[gap].gap_reason, "sequence");
+            } else {
+                assert_eq!(on[gap].gap_reason, "reconnect");
+            }
+        }
+    }
+}
+
+/// Three nodes, a stream replicated on all three; one node is killed under
+/// the feed and started again. Nothing is lost and nothing doubled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restarting_a_cluster_node_loses_nothing() {
+    let _serial = SERIAL.lock().await;
+    let started = std::time::Instant::now();
+    let mut nats = Nats::cluster().await;
+    let exchange = Exchange::start(64).await;
+    let chans = channels("cluster", 4);
+    let urls = nats.urls();
+    let bridge = InProcess::start(Setup { stream_replicas: 3, ..setup(&urls, &exchange.url(), &chans) }.config());
+    exchange.wait_subscribed(&chans, 1, WAIT).await;
+    let client = nats.client().await;
+    feed(&exchange, &chans, 300, 20, Duration::from_millis(5)).await;
+    wait_count(&client, "FEED", 1200, WAIT).await;
+    // Each node in turn, so the stream's leader and the bridge's own server are among them.
+    for node in 0..3 {
+        nats.nodes[node].kill();
+        feed(&exchange, &chans, 300, 20, Duration::from_millis(5)).await;
+        nats.nodes[node].restart();
+        feed(&exchange, &chans, 100, 20, Duration::from_millis(5)).await;
+    }
+    let per_channel = 300 + 3 * 400;
+    wait_count(&client, "FEED", per_channel * 4, Duration::from_secs(120)).await;
+    let summary = bridge.stop().await;
+    let stored = read_stream(&client, "FEED").await;
+    let map = by_subject(&stored);
+    for c in &chans {
+        let mut got = map.get(&format!("feed.mock.{c}")).cloned().unwrap_or_default();
+        got.sort_unstable();
+        assert_eq!(got, (1..=per_channel).collect::<Vec<_>>(), "{c}: every number once");
+    }
+    assert_eq!(summary.stats.gaps, 0, "{summary:?}");
+    eprintln!("cluster restarts: {} retries, {:?} in all", summary.stats.retries, started.elapsed());
+}
+
+/// The shard count goes from 3 to 4 under a steady feed: the four new
+/// bridges start beside the three old ones (each channel then has two
+/// readers, de-duplicated like replicas), then the old ones stop. Every
+/// message is stored once, in order; about a quarter of the channels moved,
+/// each to the new shard, and the rest stayed where they were.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rebalancing_from_three_to_four_shards_keeps_every_message() {
+    use wslink_bridge_nats::shard::shard_of;
+    let _serial = SERIAL.lock().await;
+    let nats = Nats::single().await;
+    let exchange = Exchange::start(32).await;
+    let chans = channels("rebalance", 24);
+    let urls = nats.urls();
+    let url = exchange.url();
+    let names: Vec<String> = (0..4).map(|k| format!("s{k}of3")).chain((0..4).map(|k| format!("s{k}of4"))).collect();
+    let start = |k: u32, n: u32| {
+        let name = &names[(k + if n == 4 { 4 } else { 0 }) as usize];
+        InProcess::start(Setup { shard: (k, n), instance: name, connections: 2, ..setup(&urls, &url, &chans) }.config())
+    };
+    let old: Vec<InProcess> = (0..3).map(|k| start(k, 3)).collect();
+    exchange.wait_subscribed(&chans, 1, WAIT).await;
+    feed(&exchange, &chans, 50, 10, Duration::from_millis(5)).await;
+    let new: Vec<InProcess> = (0..4).map(|k| start(k, 4)).collect();
+    // The feed goes on while both sets read.
+    let feeding = {
+        let (exchange, chans) = (exchange.clone(), chans.clone());
+        tokio::spawn(async move { feed(&exchange, &chans, 150, 10, Duration::from_millis(20)).await })
+    };
+    exchange.wait_subscribed(&chans, 2, WAIT).await;
+    for bridge in old {
+        bridge.stop().await;
+    }
+    exchange.wait_subscribed(&chans, 1, WAIT).await;
+    feeding.await.expect("the feed ran");
+    feed(&exchange, &chans, 50, 10, Duration::from_millis(5)).await;
+    let client = nats.client().await;
+    wait_count(&client, "FEED", 250 * 24, WAIT).await;
+    for bridge in new {
+        bridge.stop().await;
+    }
+    let stored = read_stream(&client, "FEED").await;
+    assert_complete_in_order(&stored, &chans, 250);
+    let moved = chans.iter().filter(|c| shard_of("mock", c, 3) != shard_of("mock", c, 4)).count();
+    assert!(moved > 0 && moved < chans.len() / 2, "{moved} of {} channels moved", chans.len());
+    for c in &chans {
+        let last = stored.iter().rev().find(|m| m.subject == format!("feed.mock.{c}")).expect("a message");
+        let owner = format!("s{}of4/", shard_of("mock", c, 4));
+        assert!(last.connection.starts_with(&owner), "{c}: last from {}, owner {owner}", last.connection);
+        if shard_of("mock", c, 3) != shard_of("mock", c, 4) {
+            assert_eq!(shard_of("mock", c, 4), 3, "{c} moved between old shards");
+        }
+    }
+}

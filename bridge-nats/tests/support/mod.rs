@@ -177,6 +177,9 @@ pub struct Stored {
     pub kind: String,
     pub exchange_seq: Option<u64>,
     pub connection: String,
+    pub gap_reason: String,
+    pub gap_from: Option<u64>,
+    pub gap_to: Option<u64>,
 }
 
 /// Messages in stream `name` now.
@@ -225,6 +228,9 @@ pub async fn read_stream(client: &async_nats::Client, name: &str) -> Vec<Stored>
             kind: header("Wslink-Kind").unwrap_or_default(),
             exchange_seq: header("Wslink-Exchange-Seq").and_then(|s| s.parse().ok()),
             connection: header("Wslink-Connection").unwrap_or_default(),
+            gap_reason: header("Wslink-Gap-Reason").unwrap_or_default(),
+            gap_from: header("Wslink-Gap-From").and_then(|s| s.parse().ok()),
+            gap_to: header("Wslink-Gap-To").and_then(|s| s.parse().ok()),
         });
     }
     out
