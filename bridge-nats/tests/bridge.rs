@@ -266,3 +266,76 @@ async fn rebalancing_from_three_to_four_shards_keeps_every_message() {
         }
     }
 }
+
+/// Shutdown in the middle of a burst: the pools close, and everything read
+/// before they closed is published and acked before `run` returns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_drains_everything_read() {
+    let _serial = SERIAL.lock().await;
+    let nats = Nats::single().await;
+    let exchange = Exchange::start(256).await;
+    let chans = channels("drain", 4);
+    let urls = nats.urls();
+    let bridge = InProcess::start(Setup { window: 32, ..setup(&urls, &exchange.url(), &chans) }.config());
+    exchange.wait_subscribed(&chans, 1, WAIT).await;
+    feed(&exchange, &chans, 2000, 2000, Duration::ZERO).await;
+    // Stop as soon as the bridge is busy.
+    let deadline = std::time::Instant::now() + WAIT;
+    while bridge.stats.snapshot().received < 100 {
+        assert!(std::time::Instant::now() < deadline, "the bridge reads");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let summary = bridge.stop().await;
+    assert_eq!(summary.undrained, 0, "{summary:?}");
+    assert_eq!(summary.stats.published, summary.stats.received, "{summary:?}");
+    let client = nats.client().await;
+    assert_eq!(stream_count(&client, "FEED").await, summary.stats.received);
+}
+
+/// The binary: a broken file is refused with the field named and status 2;
+/// `--print-assignment` lists this shard's channels.
+#[test]
+fn the_binary_checks_its_configuration_and_prints_its_assignment() {
+    use std::process::Command;
+    let dir = support::nats::temp_dir("binary");
+    let chans = channels("bin", 10);
+    let urls = vec!["nats://127.0.0.1:1".to_owned()];
+    let good = setup(&urls, "ws://127.0.0.1:1/", &chans).toml();
+    let bad = good.replace("max_in_flight = 256", "max_in_flight = 0");
+    let (good_path, bad_path) = (dir.join("good.toml"), dir.join("bad.toml"));
+    std::fs::write(&good_path, good).unwrap();
+    std::fs::write(&bad_path, bad).unwrap();
+    let run =
+        |args: &[&std::ffi::OsStr]| Command::new(env!("CARGO_BIN_EXE_wslink-bridge")).args(args).output().unwrap();
+
+    let out = run(&["--config".as_ref(), bad_path.as_os_str()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nats.max_in_flight"), "{out:?}");
+    let out = run(&["--config".as_ref(), good_path.as_os_str(), "--shard".as_ref(), "2/2".as_ref()]);
+    assert_eq!(out.status.code(), Some(2), "shard 2 of 2 does not exist");
+    let out = run(&["--config".as_ref(), good_path.as_os_str(), "--nonsense".as_ref()]);
+    assert_eq!(out.status.code(), Some(2));
+
+    let mut all = Vec::new();
+    for k in 0..3 {
+        let shard = format!("{k}/3");
+        let out = run(&[
+            "--config".as_ref(),
+            good_path.as_os_str(),
+            "--shard".as_ref(),
+            shard.as_ref(),
+            "--print-assignment".as_ref(),
+        ]);
+        assert!(out.status.success(), "{out:?}");
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            let channel = line.split('\t').nth(2).expect("endpoint, member, channel").to_owned();
+            assert_eq!(wslink_bridge_nats::shard::shard_of("mock", &channel, 3), k);
+            all.push(channel);
+        }
+    }
+    all.sort();
+    let mut want = chans.clone();
+    want.sort();
+    assert_eq!(all, want, "the shards cover every channel once");
+    let _ = std::fs::remove_dir_all(dir);
+}
