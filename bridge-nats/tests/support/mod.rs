@@ -127,7 +127,9 @@ impl Process {
         let dir = nats::temp_dir("bridge-config");
         let config = dir.join("bridge.toml");
         std::fs::write(&config, setup.toml()).expect("write the config");
-        let child = Command::new(env!("CARGO_BIN_EXE_wslink-bridge"))
+        // Set by cargo for integration tests (not for the bench example, which runs bridges in-process).
+        let binary = option_env!("CARGO_BIN_EXE_wslink-bridge").expect("the wslink-bridge binary (integration tests only)");
+        let child = Command::new(binary)
             .arg("--config")
             .arg(&config)
             .stdin(Stdio::null())
