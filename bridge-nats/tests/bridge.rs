@@ -12,6 +12,9 @@ use support::*;
 
 const WAIT: Duration = Duration::from_secs(60);
 
+/// The binary under test.
+const BRIDGE: &str = env!("CARGO_BIN_EXE_wslink-bridge");
+
 /// Every message in is in the stream once, in order per channel; nothing
 /// is a duplicate, nothing a gap.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -51,8 +54,8 @@ async fn killing_a_replica_leaves_no_gap_and_no_duplicate() {
     let chans = channels("replica", 4);
     let urls = nats.urls();
     let url = exchange.url();
-    let mut a = Process::start(&Setup { instance: "a", ..setup(&urls, &url, &chans) });
-    let mut b = Process::start(&Setup { instance: "b", ..setup(&urls, &url, &chans) });
+    let mut a = Process::start(BRIDGE, &Setup { instance: "a", ..setup(&urls, &url, &chans) });
+    let mut b = Process::start(BRIDGE, &Setup { instance: "b", ..setup(&urls, &url, &chans) });
     exchange.wait_subscribed(&chans, 2, WAIT).await;
     feed(&exchange, &chans, 800, 20, Duration::from_millis(5)).await;
     a.kill();

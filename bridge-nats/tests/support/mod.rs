@@ -123,12 +123,11 @@ pub struct Process {
 }
 
 impl Process {
-    pub fn start(setup: &Setup<'_>) -> Self {
+    /// Starts `binary` (`env!("CARGO_BIN_EXE_wslink-bridge")` in a test) with `setup`.
+    pub fn start(binary: &str, setup: &Setup<'_>) -> Self {
         let dir = nats::temp_dir("bridge-config");
         let config = dir.join("bridge.toml");
         std::fs::write(&config, setup.toml()).expect("write the config");
-        // Set by cargo for integration tests (not for the bench example, which runs bridges in-process).
-        let binary = option_env!("CARGO_BIN_EXE_wslink-bridge").expect("the wslink-bridge binary (integration tests only)");
         let child = Command::new(binary)
             .arg("--config")
             .arg(&config)
