@@ -106,7 +106,8 @@ pub async fn run(
         feeds.push(Feed { endpoint, pointers, assignment, pool, connects });
     }
     let mut events = select_all(streams);
-    let mut publisher = Publisher::new(js, config.nats.max_in_flight, stats.clone());
+    let ack_timeout = Duration::from_millis(config.nats.ack_timeout_ms);
+    let mut publisher = Publisher::new(js, config.nats.max_in_flight, ack_timeout, stats.clone());
     let mut tracker = Tracker::default();
     let instance = config.bridge.instance.clone();
     let prefix = config.nats.subject_prefix.clone();
@@ -114,8 +115,15 @@ pub async fn run(
     let mut tick = tokio::time::interval_at(Instant::now() + every, every);
     let report = config.bridge.stats_interval_ms > 0;
     tokio::pin!(shutdown);
+    if feeds.is_empty() {
+        // Nothing to read in this shard (more shards than channels): stay up
+        // like any shard, so a supervisor does not restart it in a loop.
+        tracing::warn!(shard = config.bridge.shard, shards = config.bridge.shards, "no channel falls in this shard");
+        shutdown.await;
+        return Ok(Summary { stats: stats.snapshot(), undrained: 0, rejected: 0, channels: 0 });
+    }
     let mut stopping: Option<Instant> = None;
-    let mut ended = feeds.is_empty();
+    let mut ended = false;
 
     loop {
         publisher.pump().await;

@@ -71,6 +71,7 @@ async fn shutdown_signal() {
 }
 
 fn main() -> ExitCode {
+    tracing_subscriber::fmt().with_writer(std::io::stderr).with_max_level(tracing::Level::INFO).with_ansi(false).init();
     let args = match parse_args() {
         Ok(a) => a,
         Err(e) => {

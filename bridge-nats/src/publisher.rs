@@ -68,12 +68,16 @@ pub struct Publisher {
     hold_until: Option<Instant>,
     failures_in_row: u32,
     rejected: u64,
+    /// How long handing a message to the client may take (its buffer is full while NATS is away).
+    send_timeout: Duration,
     stats: Arc<Stats>,
 }
 
 impl Publisher {
-    /// A publisher on `js` awaiting at most `window` acks at once.
-    pub fn new(js: async_nats::jetstream::Context, window: usize, stats: Arc<Stats>) -> Self {
+    /// A publisher on `js` awaiting at most `window` acks at once; handing
+    /// one message to the client waits at most `send_timeout` (then it is
+    /// sent again later), so the loop keeps answering shutdown while NATS is away.
+    pub fn new(js: async_nats::jetstream::Context, window: usize, send_timeout: Duration, stats: Arc<Stats>) -> Self {
         Self {
             js,
             window: window.max(1),
@@ -83,6 +87,7 @@ impl Publisher {
             hold_until: None,
             failures_in_row: 0,
             rejected: 0,
+            send_timeout,
             stats,
         }
     }
@@ -131,7 +136,11 @@ impl Publisher {
             let sent = Instant::now();
             let publish =
                 self.js.publish_with_headers(message.subject.clone(), message.headers.clone(), message.payload.clone());
-            match publish.await {
+            // A send cut short by the timeout was not handed over (tokio's channel send is cancel-safe).
+            let result = tokio::time::timeout(self.send_timeout, publish)
+                .await
+                .unwrap_or_else(|_| Err(PublishError::new(PublishErrorKind::TimedOut)));
+            match result {
                 Ok(ack) => self.in_flight.push_back(Box::pin(async move { (message, sent, ack.await) })),
                 Err(e) if e.kind() == PublishErrorKind::MaxPayloadExceeded => self.reject(&message, &e),
                 Err(e) => {

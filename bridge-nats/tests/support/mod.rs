@@ -246,20 +246,35 @@ pub fn by_subject(stored: &[Stored]) -> BTreeMap<String, Vec<u64>> {
     map
 }
 
-/// Asserts that every channel holds exactly `1..=n` in order.
-pub fn assert_complete_in_order(stored: &[Stored], channels: &[String], n: u64) {
+/// Asserts that every channel holds each of `1..=n` exactly once, in any
+/// order; returns the numbers per channel in stream order.
+pub fn assert_complete(stored: &[Stored], channels: &[String], n: u64) -> BTreeMap<String, Vec<u64>> {
     let map = by_subject(stored);
     for c in channels {
+        let mut got = map.get(&format!("feed.mock.{c}")).cloned().unwrap_or_default();
+        got.sort_unstable();
+        assert_eq!(got, (1..=n).collect::<Vec<_>>(), "{c}: every number once");
+    }
+    map
+}
+
+/// Asserts that every channel holds exactly `1..=n` in order.
+pub fn assert_complete_in_order(stored: &[Stored], channels: &[String], n: u64) {
+    for c in channels {
         let subject = format!("feed.mock.{c}");
-        let got = map.get(&subject).cloned().unwrap_or_default();
+        let on: Vec<&Stored> = stored.iter().filter(|m| m.subject == subject && m.kind == "message").collect();
+        let got: Vec<u64> = on.iter().map(|m| m.exchange_seq.unwrap_or(0)).collect();
         let want: Vec<u64> = (1..=n).collect();
         if got != want {
             let missing: Vec<u64> = want.iter().filter(|s| !got.contains(s)).copied().take(20).collect();
+            let first = got.iter().zip(&want).position(|(g, w)| g != w).unwrap_or(got.len().min(want.len()));
+            let around: Vec<String> = on[first.saturating_sub(3)..(first + 4).min(on.len())]
+                .iter()
+                .map(|m| format!("{:?} from {}", m.exchange_seq, m.connection))
+                .collect();
             panic!(
-                "{subject}: {} messages, {} expected; first missing {missing:?}; first got {:?}",
-                got.len(),
-                n,
-                &got[..got.len().min(20)]
+                "{subject}: {} messages, {n} expected; first missing {missing:?}; first difference at {first}: {around:?}",
+                got.len()
             );
         }
     }
