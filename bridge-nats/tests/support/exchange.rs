@@ -163,7 +163,7 @@ async fn serve(ws: tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>, sh
         conns.push(Conn { tx, channels: HashSet::new(), open: true, queued, written: written.clone() });
         conns.len() - 1
     };
-    let writer = tokio::spawn(async move {
+    let mut writer = tokio::spawn(async move {
         while let Some(m) = rx.recv().await {
             // A Close is our cut: end the connection without a handshake.
             if matches!(m, Message::Close(_)) {
@@ -202,7 +202,9 @@ async fn serve(ws: tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>, sh
     };
     tokio::select! {
         () = cut => {}
-        _ = writer => {}
+        _ = &mut writer => {}
     }
+    // The writer holds the socket's write half: end it, so the client sees the TCP end at once.
+    writer.abort();
     shared.conns.lock().unwrap()[index].open = false;
 }

@@ -133,7 +133,8 @@ impl Process {
             .arg(&config)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            // Its log (INFO and up) next to its config, quoted when it fails.
+            .stderr(Stdio::from(std::fs::File::create(dir.join("bridge.log")).expect("create the bridge's log")))
             .spawn()
             .expect("start wslink-bridge");
         Self { child: Some(child), config }
