@@ -156,8 +156,8 @@ pub async fn run(
                 }
             }
             _ = tick.tick(), if report => {
-                let s = stats.snapshot();
-                eprintln!("{}", serde_json::json!({ "stats": s, "shard": config.bridge.shard, "instance": instance }));
+                let figures = serde_json::to_string(&stats.snapshot()).unwrap_or_default();
+                tracing::info!(shard = config.bridge.shard, %instance, %figures, "figures");
             }
             event = events.next(), if reading => match event {
                 None => ended = true,
@@ -211,6 +211,10 @@ fn on_event(
                     stats.gap();
                 }
             }
+        }
+        PoolEvent::Member { index, event: SessionEvent::SubscriptionFailed { channels, reason } } => {
+            // The session keeps them and asks again after the next reconnect.
+            tracing::warn!(endpoint = name, member = index, ?channels, %reason, "subscription refused");
         }
         PoolEvent::Member { index, event: SessionEvent::Message(message) } => {
             let at = Instant::now();

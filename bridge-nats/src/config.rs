@@ -97,7 +97,8 @@ pub struct BridgeSection {
     /// How long a graceful shutdown waits for publish acks in flight (default 10 s).
     #[serde(default = "default_drain_ms")]
     pub drain_timeout_ms: u64,
-    /// How often a line of figures is written to stderr; 0 turns it off (default 10 s).
+    /// How often the figures are logged (a `tracing` INFO event, the snapshot
+    /// as JSON); 0 turns it off (default 10 s).
     #[serde(default = "default_stats_ms")]
     pub stats_interval_ms: u64,
 }

@@ -2,7 +2,7 @@
 //!
 //! Runs one shard of the bridge until SIGINT or SIGTERM, then drains (the
 //! acks in flight are awaited) and prints a summary as one JSON line on
-//! stdout; figures go to stderr every `stats_interval_ms`. Exit status: 0
+//! stdout; the log (warnings, and the figures every `stats_interval_ms`) goes to stderr. Exit status: 0
 //! after a clean drain, 1 when messages were left undrained, 2 on a bad
 //! command line or configuration, 3 when NATS or the stream could not be
 //! reached at start.

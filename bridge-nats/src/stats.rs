@@ -168,3 +168,94 @@ mod tests {
         assert_eq!(stats.snapshot().backpressure, 1);
     }
 }
+
+#[cfg(test)]
+mod facade {
+    //! The figures reach whatever recorder the program installs.
+
+    use std::collections::BTreeMap;
+    use std::sync::atomic::Ordering::Relaxed;
+    use std::sync::{Arc, Mutex};
+
+    use metrics::{Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit};
+
+    use super::*;
+
+    /// Counts what each metric received, by name.
+    #[derive(Default, Clone)]
+    struct Tally(Arc<Mutex<BTreeMap<String, f64>>>);
+
+    struct Handle(Tally, String);
+
+    impl metrics::CounterFn for Handle {
+        fn increment(&self, value: u64) {
+            *self.0 .0.lock().unwrap().entry(self.1.clone()).or_default() += value as f64;
+        }
+        fn absolute(&self, value: u64) {
+            self.0 .0.lock().unwrap().insert(self.1.clone(), value as f64);
+        }
+    }
+    impl metrics::GaugeFn for Handle {
+        fn increment(&self, value: f64) {
+            *self.0 .0.lock().unwrap().entry(self.1.clone()).or_default() += value;
+        }
+        fn decrement(&self, value: f64) {
+            *self.0 .0.lock().unwrap().entry(self.1.clone()).or_default() -= value;
+        }
+        fn set(&self, value: f64) {
+            self.0 .0.lock().unwrap().insert(self.1.clone(), value);
+        }
+    }
+    impl metrics::HistogramFn for Handle {
+        fn record(&self, _value: f64) {
+            *self.0 .0.lock().unwrap().entry(self.1.clone()).or_default() += 1.0;
+        }
+    }
+
+    impl Recorder for Tally {
+        fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
+            Counter::from_arc(Arc::new(Handle(self.clone(), key.name().to_owned())))
+        }
+        fn register_gauge(&self, key: &Key, _: &Metadata<'_>) -> Gauge {
+            Gauge::from_arc(Arc::new(Handle(self.clone(), key.name().to_owned())))
+        }
+        fn register_histogram(&self, key: &Key, _: &Metadata<'_>) -> Histogram {
+            Histogram::from_arc(Arc::new(Handle(self.clone(), key.name().to_owned())))
+        }
+    }
+
+    #[test]
+    fn every_figure_goes_through_the_facade() {
+        let tally = Tally::default();
+        let stats = Stats::default();
+        metrics::with_local_recorder(&tally, || {
+            stats.received("ex");
+            stats.received("ex");
+            stats.acked(false, Duration::from_millis(1), Duration::from_millis(2));
+            stats.acked(true, Duration::from_millis(1), Duration::from_millis(2));
+            stats.retried();
+            stats.gap();
+            stats.in_flight(7, 0);
+            stats.set_backpressured(true);
+        });
+        let got = tally.0.lock().unwrap().clone();
+        let want = [
+            ("wslink_bridge_received_total", 2.0),
+            ("wslink_bridge_published_total", 1.0),
+            ("wslink_bridge_duplicates_total", 1.0),
+            ("wslink_bridge_retries_total", 1.0),
+            ("wslink_bridge_gaps_total", 1.0),
+            ("wslink_bridge_backpressure_total", 1.0),
+            ("wslink_bridge_in_flight", 7.0),
+            ("wslink_bridge_publish_latency_seconds", 2.0),
+            ("wslink_bridge_lag_seconds", 2.0),
+        ];
+        for (name, value) in want {
+            assert_eq!(got.get(name), Some(&value), "{name} in {got:?}");
+        }
+        assert_eq!(stats.max_in_flight.load(Relaxed), 7);
+    }
+}
