@@ -70,6 +70,9 @@ pub struct Summary {
     pub channels: usize,
 }
 
+/// A pause of the reads longer than this is logged as a warning.
+const PAUSE_WORTH_A_WARNING: Duration = Duration::from_secs(1);
+
 /// One endpoint's pool, as the loop knows it.
 struct Feed {
     endpoint: Endpoint,
@@ -124,17 +127,34 @@ pub async fn run(
     }
     let mut stopping: Option<Instant> = None;
     let mut ended = false;
+    // Since when reading is paused, and whether that pause was logged (only
+    // pauses longer than PAUSE_WORTH_A_WARNING are: a busy window fills and
+    // empties many times a second).
+    let mut paused: Option<(Instant, bool)> = None;
 
     loop {
         publisher.pump().await;
         let reading = publisher.ready() && !ended;
-        if stats.set_backpressured(!reading && !ended) && !reading {
-            tracing::warn!(
-                in_flight = publisher.in_flight(),
-                backlog = publisher.backlog(),
-                "window full: reading paused"
-            );
-        }
+        stats.set_backpressured(!reading && !ended);
+        paused = match (reading || ended, paused) {
+            (true, Some((since, true))) => {
+                tracing::info!(paused_for = ?since.elapsed(), "reading resumed");
+                None
+            }
+            (true, _) => None,
+            (false, None) => Some((Instant::now(), false)),
+            (false, Some((since, false))) if since.elapsed() >= PAUSE_WORTH_A_WARNING => {
+                tracing::warn!(
+                    in_flight = publisher.in_flight(),
+                    backlog = publisher.backlog(),
+                    retries = stats.snapshot().retries,
+                    "publish window full for {:?}: reading paused (NATS slow or away)",
+                    since.elapsed()
+                );
+                Some((since, true))
+            }
+            (false, still) => still,
+        };
         if ended && publisher.in_flight() + publisher.backlog() == 0 {
             break;
         }
@@ -169,6 +189,8 @@ pub async fn run(
         }
     }
     let undrained = publisher.in_flight() + publisher.backlog();
+    // Unread, the stream would hold the members' last events and their close with them.
+    drop(events);
     for feed in &feeds {
         feed.pool.close().await;
     }

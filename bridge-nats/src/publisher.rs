@@ -145,7 +145,7 @@ impl Publisher {
                 Err(e) if e.kind() == PublishErrorKind::MaxPayloadExceeded => self.reject(&message, &e),
                 Err(e) => {
                     // Not handed to the client at all: first in line again, after a delay.
-                    tracing::warn!(subject = %message.subject, error = %e, "publish failed; sending again");
+                    tracing::debug!(subject = %message.subject, error = %e, "publish failed; sending again");
                     self.stats.retried();
                     self.retry.push_front(message);
                     self.hold();
@@ -171,7 +171,7 @@ impl Publisher {
             }
             Err(e) if e.kind() == PublishErrorKind::MaxPayloadExceeded => self.reject(&message, &e),
             Err(e) => {
-                tracing::warn!(subject = %message.subject, error = %e, "no ack; sending again");
+                tracing::debug!(subject = %message.subject, error = %e, "no ack; sending again");
                 self.stats.retried();
                 self.retry.push_back(message);
                 self.hold();
