@@ -135,10 +135,14 @@ mod error_kind {
 pub enum ProxyUrlError {
     /// The scheme is none of `http`, `https`, `socks5`, `socks5h`,
     /// `socks4`, `socks4a` (or not the one the constructor asked for).
+    /// Only a valid RFC 3986 scheme is quoted (letters, digits, `+`, `-`,
+    /// `.`: no `:` or `@`, so never a password); any other text before
+    /// `://` is [`Invalid`](Self::Invalid).
     #[error("unsupported proxy scheme {0:?}: use http://, https://, socks5://, socks5h://, socks4:// or socks4a://")]
     UnsupportedScheme(String),
-    /// The host and port are not a valid URI authority.
-    #[error("the proxy URL's host or port is invalid")]
+    /// The text before `://` is not a scheme, or the host and port are
+    /// not a valid URI authority.
+    #[error("the proxy URL's scheme, host or port is invalid")]
     Invalid,
     /// The URL names no host.
     #[error("the proxy URL has no host")]

@@ -102,6 +102,9 @@ impl ProxyServer {
     /// 1080 for SOCKS). Without a scheme it is HTTP, as curl reads it.
     pub fn parse(url: &str) -> Result<Self, ProxyUrlError> {
         let (scheme, rest) = match url.split_once("://") {
+            // Not a scheme (RFC 3986 §3.1): the text before `://` may be a
+            // user name and password, so it is never quoted in the error.
+            Some((scheme, _)) if !is_scheme(scheme) => return Err(ProxyUrlError::Invalid),
             Some((scheme, rest)) => (scheme.to_ascii_lowercase(), rest),
             None => ("http".to_owned(), url),
         };
@@ -203,6 +206,13 @@ impl ProxyServer {
         let host = if self.host.contains(':') { format!("[{}]", self.host) } else { self.host.clone() };
         format!("{scheme}://{auth}{host}:{}", self.port)
     }
+}
+
+/// RFC 3986 §3.1: `ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )`.
+fn is_scheme(text: &str) -> bool {
+    let mut bytes = text.bytes();
+    bytes.next().is_some_and(|b| b.is_ascii_alphabetic())
+        && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
 }
 
 fn decode_credentials(userinfo: &str) -> Result<Credentials, ProxyUrlError> {

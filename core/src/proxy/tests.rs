@@ -48,6 +48,11 @@ fn unusable_proxy_urls_are_typed_errors_that_never_quote_the_url() {
         ("http://u:secret@h:1/path", ProxyUrlError::Path),
         ("http://u:secret@h:1?q", ProxyUrlError::Path),
         ("http://u:secret@h a:1", ProxyUrlError::Invalid),
+        // No scheme before `://`, but a user name and password: not quoted.
+        ("u:secret@h://x", ProxyUrlError::Invalid),
+        ("http//u:secret@h://x", ProxyUrlError::Invalid),
+        ("1http://u:secret@h", ProxyUrlError::Invalid),
+        ("soCKS+v.6-x://u:secret@h", ProxyUrlError::UnsupportedScheme("socks+v.6-x".into())),
         ("http://u:%ff%fe@h", ProxyUrlError::CredentialsNotUtf8),
         ("socks5://:secret@h", ProxyUrlError::CredentialsLength),
     ];
