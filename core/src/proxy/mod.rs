@@ -143,19 +143,21 @@ impl ProxyServer {
             Some(p) => p.parse::<u16>().ok().filter(|&p| p > 0).ok_or(ProxyUrlError::InvalidPort)?,
         };
         let credentials = userinfo.map(decode_credentials).transpose()?;
-        if let (ProxyKind::Socks5 { .. }, Some(c)) = (kind, &credentials) {
-            if c.user.is_empty() || c.user.len() > 255 || c.password.len() > 255 {
-                return Err(ProxyUrlError::CredentialsLength);
-            }
+        if let Some(c) = &credentials {
+            check_credentials(kind, c)?;
         }
         let host = parsed.host().trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
         Ok(Self { kind, host, port, credentials })
     }
 
-    /// Sets (or replaces) the credentials, given as they are.
-    pub fn with_credentials(mut self, credentials: Credentials) -> Self {
+    /// Sets (or replaces) the credentials, given as they are, checked as
+    /// [`parse`](Self::parse) checks a URL's: SOCKS5 (RFC 1929) carries a
+    /// user name of 1 to 255 bytes and a password of at most 255, or the
+    /// error is [`ProxyUrlError::CredentialsLength`].
+    pub fn with_credentials(mut self, credentials: Credentials) -> Result<Self, ProxyUrlError> {
+        check_credentials(self.kind, &credentials)?;
         self.credentials = Some(credentials);
-        self
+        Ok(self)
     }
 
     /// How the proxy is spoken to.
@@ -213,6 +215,17 @@ fn is_scheme(text: &str) -> bool {
     let mut bytes = text.bytes();
     bytes.next().is_some_and(|b| b.is_ascii_alphabetic())
         && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+}
+
+/// SOCKS5 (RFC 1929) carries each in a one-byte length, the user name not
+/// empty: refused here, so that the machine never sends them cut short.
+fn check_credentials(kind: ProxyKind, c: &Credentials) -> Result<(), ProxyUrlError> {
+    match kind {
+        ProxyKind::Socks5 { .. } if c.user.is_empty() || c.user.len() > 255 || c.password.len() > 255 => {
+            Err(ProxyUrlError::CredentialsLength)
+        }
+        _ => Ok(()),
+    }
 }
 
 fn decode_credentials(userinfo: &str) -> Result<Credentials, ProxyUrlError> {

@@ -170,7 +170,8 @@ impl Socks5 {
     fn send_credentials(&mut self) {
         self.state = State::Auth;
         self.reply.clear();
-        // Lengths checked when the URL was parsed (`ProxyUrlError::CredentialsLength`); clamped all the same.
+        // Lengths checked when the credentials were set (`ProxyServer::parse`
+        // and `with_credentials` refuse others with `CredentialsLength`); clamped all the same.
         let Some(c) = &self.credentials else { return };
         let (user, password) = (clamp(c.user.as_bytes()), clamp(c.password.as_bytes()));
         self.out.push(1);

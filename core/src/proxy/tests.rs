@@ -63,6 +63,19 @@ fn unusable_proxy_urls_are_typed_errors_that_never_quote_the_url() {
     }
     let long = format!("socks5://u:{}@h", "x".repeat(256));
     assert_eq!(ProxyServer::parse(&long).unwrap_err(), ProxyUrlError::CredentialsLength);
+    // Set afterwards, they are checked alike: never sent empty or cut short.
+    let x256 = "x".repeat(256);
+    for (user, password) in [("", "pw"), (x256.as_str(), "pw"), ("u", x256.as_str())] {
+        let set = server("socks5h://h").with_credentials(Credentials::new(user, password));
+        assert_eq!(set.unwrap_err(), ProxyUrlError::CredentialsLength, "{} {}", user.len(), password.len());
+    }
+    let set = server("socks5h://h").with_credentials(Credentials::new("x".repeat(255), "")).unwrap();
+    let mut h = ProxyHandshake::new(&set, "h", 80, None).unwrap();
+    let _ = sent(&mut h);
+    h.handle_input(&[5, 2]).unwrap();
+    assert_eq!(sent(&mut h), [&[1, 255][..], "x".repeat(255).as_bytes(), &[0]].concat());
+    // HTTP Basic has no such limit.
+    assert!(server("http://h").with_credentials(Credentials::new("", x256.as_str())).is_ok());
     assert!(Proxy::http("socks5://h").is_err());
     assert!(Proxy::socks5("http://h").is_err());
     assert_eq!(Proxy::socks5("h:1").unwrap(), Proxy::server(server("socks5h://h:1")));
