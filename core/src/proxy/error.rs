@@ -134,7 +134,7 @@ mod error_kind {
 #[non_exhaustive]
 pub enum ProxyUrlError {
     /// The scheme is none of `http`, `https`, `socks5`, `socks5h`,
-    /// `socks4`, `socks4a` (or not the one the constructor asked for).
+    /// `socks4`, `socks4a`, `socks` (or not the one the constructor asked for).
     /// Only a valid RFC 3986 scheme is quoted (letters, digits, `+`, `-`,
     /// `.`: no `:` or `@`, so never a password); any other text before
     /// `://` is [`Invalid`](Self::Invalid).

@@ -71,7 +71,7 @@ pub enum ProxyKind {
     /// `wss://` server runs inside that TLS.
     Https,
     /// SOCKS5 (`socks5://`: host names resolved by the client;
-    /// `socks5h://`: by the proxy).
+    /// `socks5h://`, and `socks://`: by the proxy).
     Socks5 {
         /// Whether the proxy resolves the target's host name.
         remote_dns: bool,
@@ -96,10 +96,18 @@ pub struct ProxyServer {
 }
 
 impl ProxyServer {
-    /// Parses a proxy URL: `http://`, `socks5://`, `socks5h://`,
-    /// `socks4://` or `socks4a://`, an optional `user:password@`
+    /// Parses a proxy URL: `http://`, `https://`, `socks5://`, `socks5h://`,
+    /// `socks4://`, `socks4a://` or `socks://`, an optional `user:password@`
     /// (percent-decoded), a host and an optional port (default 80 for HTTP,
-    /// 1080 for SOCKS). Without a scheme it is HTTP, as curl reads it.
+    /// 443 for HTTPS, 1080 for SOCKS). Without a scheme it is HTTP, as curl
+    /// reads it.
+    ///
+    /// `socks://` (what GNOME's proxy settings write, `all_proxy=socks://host:port/`)
+    /// is read as `socks5h://`, as GLib, which writes it, reads it: its
+    /// proxy resolvers try SOCKS5 first (then SOCKS4a, then SOCKS4), and
+    /// give the proxy the host name. curl reads `socks://` as `socks4://`;
+    /// SOCKS5 is chosen here because it also names IPv6 addresses and host
+    /// names, and nearly every SOCKS server speaks it.
     pub fn parse(url: &str) -> Result<Self, ProxyUrlError> {
         let (scheme, rest) = match url.split_once("://") {
             // Not a scheme (RFC 3986 §3.1): the text before `://` may be a
@@ -112,7 +120,7 @@ impl ProxyServer {
             "http" => ProxyKind::Http,
             "https" => ProxyKind::Https,
             "socks5" => ProxyKind::Socks5 { remote_dns: false },
-            "socks5h" => ProxyKind::Socks5 { remote_dns: true },
+            "socks5h" | "socks" => ProxyKind::Socks5 { remote_dns: true },
             "socks4" => ProxyKind::Socks4 { remote_dns: false },
             "socks4a" => ProxyKind::Socks4 { remote_dns: true },
             _ => return Err(ProxyUrlError::UnsupportedScheme(scheme)),

@@ -30,6 +30,13 @@ fn proxy_urls_parse_with_defaults_and_decoded_credentials() {
     assert_eq!((p.kind(), p.host(), p.port()), (ProxyKind::Socks5 { remote_dns: false }, "::1", 1080));
     assert_eq!(p.redacted_text(), "socks5://[::1]:1080");
     assert_eq!(server("SOCKS5H://h:1").kind(), ProxyKind::Socks5 { remote_dns: true });
+    // GNOME's `all_proxy=socks://host:port/`: SOCKS5, the proxy resolving, as GLib reads it.
+    let p = server("socks://proxy.example:1081/");
+    assert_eq!(
+        (p.kind(), p.port(), p.redacted_text()),
+        (ProxyKind::Socks5 { remote_dns: true }, 1081, "socks5h://proxy.example:1081".into())
+    );
+    assert_eq!(Proxy::socks5("socks://h").unwrap(), Proxy::server(server("socks5h://h:1080")));
     let p = server("https://proxy.example");
     assert_eq!((p.kind(), p.port(), p.uses_tls()), (ProxyKind::Https, 443, true));
     assert!(!server("http://proxy.example").uses_tls());
