@@ -155,11 +155,11 @@ async fn no_proxy_exempts_a_host_from_the_environments_proxy<R: Runtime>() {
     let dead = closed_port();
     // Exempt: straight to the server, the dead proxy never asked.
     let env = [("HTTP_PROXY", format!("http://{dead}")), ("NO_PROXY", "localhost, .test".to_owned())];
-    let exempt = Proxy::from_env_vars(env).expect("env");
+    let exempt = from_env(env);
     round_trip(builder::<R>(&url).resolver(resolver).proxy(exempt), "NO_PROXY").await;
     // Not exempt: through the dead proxy, which cannot be reached.
     let env = [("http_proxy", format!("http://{dead}")), ("no_proxy", "other.test,10.0.0.0/8".to_owned())];
-    let proxied = Proxy::from_env_vars(env).expect("env");
+    let proxied = from_env(env);
     match first_failure(builder::<R>(&url).resolver(resolver).proxy(proxied)).await {
         DisconnectReason::Proxy(ProxyError::Unreachable { kind, message }) => {
             assert_eq!(kind, std::io::ErrorKind::ConnectionRefused);
@@ -170,7 +170,7 @@ async fn no_proxy_exempts_a_host_from_the_environments_proxy<R: Runtime>() {
     // ALL_PROXY to a live proxy, for a name the client resolves (socks5://).
     let proxy = PythonProxy::start(Some((USER, PASSWORD)));
     let env = [("ALL_PROXY", format!("socks5://{USER}:{PASSWORD}@{}", proxy.addr))];
-    let all = Proxy::from_env_vars(env).expect("env");
+    let all = from_env(env);
     round_trip(builder::<R>(&url).resolver(resolver).proxy(all), "ALL_PROXY").await;
     assert_no_secret_was_traced();
 }
@@ -254,7 +254,9 @@ async fn a_reconnect_goes_through_the_proxy_again_after_it_cut_the_tunnel<R: Run
 
 /// The builder's default (no `proxy` call) reads the process's environment:
 /// a child process with `HTTP_PROXY` (and then `NO_PROXY`) in its
-/// environment connects through our proxy (and then directly).
+/// environment connects through our proxy (and then directly); a variable
+/// with no usable proxy URL is skipped with a warning naming it, and stops
+/// nothing.
 #[test]
 fn the_process_environment_is_the_builders_default() {
     run(async {
@@ -273,9 +275,23 @@ fn the_process_environment_is_the_builders_default() {
         assert_eq!(proxy.tunnels.load(Ordering::SeqCst), 1, "through the proxy");
         assert_eq!(child(&[http_proxy.clone(), ("NO_PROXY", "echo.test".into())]), "connected");
         assert_eq!(proxy.tunnels.load(Ordering::SeqCst), 1, "NO_PROXY: directly");
+        // Unusable: skipped with a warning (the child prints them) that names the variable only.
         let broken = child(&[("HTTP_PROXY", "ftp://user:hunter2@proxy".into())]);
-        assert!(broken.contains("HTTP_PROXY") && !broken.contains("hunter2"), "{broken}");
+        assert!(broken.ends_with("connected") && broken.contains("HTTP_PROXY"), "{broken}");
+        assert!(!broken.contains("hunter2"), "{broken}");
+        assert_eq!(proxy.tunnels.load(Ordering::SeqCst), 1, "skipped: directly");
+        // One that does not apply stops nothing: ALL_PROXY skipped, HTTP_PROXY used.
+        let other = child(&[http_proxy.clone(), ("ALL_PROXY", "ftp://user:hunter2@proxy".into())]);
+        assert!(other.ends_with("connected") && other.contains("ALL_PROXY"), "{other}");
+        assert_eq!(proxy.tunnels.load(Ordering::SeqCst), 2, "through the proxy");
     });
+}
+
+/// The environment's setting from `vars`, which must all be usable.
+fn from_env<K: AsRef<str>, V: AsRef<str>>(vars: impl IntoIterator<Item = (K, V)>) -> Proxy {
+    let (proxy, skipped) = Proxy::from_env_vars(vars);
+    assert!(skipped.is_empty(), "{skipped:?}");
+    proxy
 }
 
 /// What a hostile case must end in.

@@ -159,12 +159,13 @@ pub enum ProxyUrlError {
     /// SOCKS5 (RFC 1929) carries a user name of 1 to 255 bytes and a password of at most 255.
     #[error("SOCKS5 credentials must be 1 to 255 bytes each")]
     CredentialsLength,
-    /// An environment variable holds an unusable proxy URL.
-    #[error("the environment variable {variable} holds an unusable proxy URL: {error}")]
+    /// An environment variable that [`Proxy::from_env_vars`](crate::proxy::Proxy::from_env_vars)
+    /// skipped, as if it were unset.
+    #[error("the environment variable {variable} was skipped: {error}")]
     Env {
         /// The variable's name, as it was found.
         variable: String,
-        /// What is wrong with its value.
+        /// Why it was skipped (what is wrong with its value).
         error: Box<ProxyUrlError>,
     },
 }

@@ -103,7 +103,8 @@ fn credentials_appear_in_no_debug_or_display() {
     let _ = sent(&mut h);
     h.handle_input(&[5, 2]).unwrap();
     assert_eq!(format!("{h:?}"), "ProxyHandshake { inner: Socks5(Socks5 { state: Auth, reply_bytes: 0 }) }");
-    let env = Proxy::from_env_vars([("HTTPS_PROXY", "http://alice:hunter2@h:0")]).unwrap_err();
+    let (_, skipped) = Proxy::from_env_vars([("HTTPS_PROXY", "http://alice:hunter2@h:0")]);
+    let env = &skipped[0];
     assert!(!env.to_string().contains("hunter2") && env.to_string().contains("HTTPS_PROXY"), "{env}");
 }
 
@@ -281,36 +282,82 @@ fn no_proxy_matches_suffixes_ips_cidrs_and_star() {
 fn the_environment_picks_a_proxy_per_scheme() {
     let url = |u: &str| WsUrl::parse(u).unwrap();
     let via = |p: &Proxy, u: &str| p.for_url(&url(u)).map(ProxyServer::redacted_text);
-    let env = Proxy::from_env_vars([
+    let env = from_env(&[
         ("https_proxy", "http://lower:1"),
         ("HTTPS_PROXY", "http://upper:1"),
         ("HTTP_PROXY", "socks5h://plain:2"),
         ("ALL_PROXY", "socks5://all:3"),
         ("no_proxy", "skip.test"),
         ("PATH", "/usr/bin"),
-    ])
-    .unwrap();
+    ]);
     assert_eq!(via(&env, "wss://a.test/").as_deref(), Some("http://lower:1"));
     assert_eq!(via(&env, "ws://a.test/").as_deref(), Some("socks5h://plain:2"));
     assert_eq!(via(&env, "ws://skip.test/"), None);
     assert_eq!(via(&env, "ws://127.0.0.1:9/"), None, "loopback is direct with the environment's setting");
     assert_eq!(via(&env, "ws://localhost:9/"), None);
     assert_eq!(via(&env, "ws://[::1]:9/"), None);
-    let all = Proxy::from_env_vars([("all_proxy", "socks5://all:3"), ("HTTP_PROXY", "")]).unwrap();
+    let all = from_env(&[("all_proxy", "socks5://all:3"), ("HTTP_PROXY", "")]);
     assert_eq!(via(&all, "wss://a.test/").as_deref(), Some("socks5://all:3"));
     assert_eq!(via(&all, "ws://a.test/").as_deref(), Some("socks5://all:3"));
-    let none = Proxy::from_env_vars([("NO_PROXY", "*")]).unwrap();
+    let none = from_env(&[("NO_PROXY", "*")]);
     assert_eq!(none, Proxy::none().no_proxy("*"));
     assert_eq!(via(&none, "ws://a.test/"), None);
-    assert_eq!(Proxy::from_env_vars(std::iter::empty::<(&str, &str)>()).unwrap(), Proxy::none());
-    let star = Proxy::from_env_vars([("HTTP_PROXY", "p:1"), ("NO_PROXY", "*")]).unwrap();
+    assert_eq!(from_env(&[]), Proxy::none());
+    let star = from_env(&[("HTTP_PROXY", "p:1"), ("NO_PROXY", "*")]);
     assert_eq!(via(&star, "ws://a.test/"), None);
     // Explicit: loopback goes through it too, unless listed.
     let explicit = Proxy::http("http://p:1").unwrap();
     assert_eq!(via(&explicit, "ws://127.0.0.1:9/").as_deref(), Some("http://p:1"));
     assert_eq!(via(&explicit.no_proxy("127.0.0.0/8"), "ws://127.0.0.1:9/"), None);
-    let err = Proxy::from_env_vars([("ALL_PROXY", "ftp://p")]).unwrap_err();
-    assert!(matches!(err, ProxyUrlError::Env { ref variable, .. } if variable == "ALL_PROXY"), "{err:?}");
+}
+
+/// The environment's setting, which must have skipped no variable.
+fn from_env(vars: &[(&str, &str)]) -> Proxy {
+    let (proxy, skipped) = Proxy::from_env_vars(vars.iter().copied());
+    assert!(skipped.is_empty(), "{vars:?}: {skipped:?}");
+    proxy
+}
+
+#[test]
+fn an_unusable_proxy_variable_is_skipped_and_reported_by_name_only() {
+    let url = |u: &str| WsUrl::parse(u).unwrap();
+    let via = |p: &Proxy, u: &str| p.for_url(&url(u)).map(ProxyServer::redacted_text);
+    let skipped_names = |skipped: &[ProxyUrlError]| -> Vec<String> {
+        skipped
+            .iter()
+            .map(|e| match e {
+                ProxyUrlError::Env { variable, .. } => variable.clone(),
+                other => panic!("{other:?}"),
+            })
+            .collect()
+    };
+    // A variable for other programs stops nothing: the next in line applies.
+    let (env, skipped) = Proxy::from_env_vars([
+        ("ALL_PROXY", "ftp://u:hunter2@p"),
+        ("https_proxy", "quic://h:1"),
+        ("HTTPS_PROXY", "http://upper:1"),
+        ("HTTP_PROXY", "http://u:hunter2@h:0"),
+    ]);
+    assert_eq!(skipped_names(&skipped), ["ALL_PROXY", "https_proxy", "HTTP_PROXY"]);
+    assert_eq!(via(&env, "wss://a.test/").as_deref(), Some("http://upper:1"));
+    assert_eq!(via(&env, "ws://a.test/"), None);
+    for e in &skipped {
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+    }
+    assert!(
+        matches!(&skipped[0], ProxyUrlError::Env { error, .. } if **error == ProxyUrlError::UnsupportedScheme("ftp".into()))
+    );
+    // An unusable lower-case variable falls back to the upper-case one, and ALL_PROXY to none.
+    let (env, skipped) = Proxy::from_env_vars([("http_proxy", "http://h:1/path"), ("HTTP_PROXY", "http://upper:2")]);
+    assert_eq!(skipped_names(&skipped), ["http_proxy"]);
+    assert_eq!(via(&env, "ws://a.test/").as_deref(), Some("http://upper:2"));
+    let (env, _) = Proxy::from_env_vars([("all_proxy", "quic://h")]);
+    assert_eq!(env, Proxy::none());
+    // GNOME's value is usable: SOCKS5 for both schemes.
+    let env = from_env(&[("all_proxy", "socks://gnome.test:1080/")]);
+    assert_eq!(via(&env, "wss://a.test/").as_deref(), Some("socks5h://gnome.test:1080"));
+    // A variable used ahead of an unusable one: the latter is never read.
+    assert_eq!(from_env(&[("http_proxy", "p:1"), ("HTTP_PROXY", "quic://h")]), from_env(&[("http_proxy", "p:1")]));
 }
 
 #[test]
