@@ -8,6 +8,10 @@
 //!   that is not a usable proxy URL: it is skipped and reported, so that a
 //!   variable meant for other programs cannot stop every client.
 //! - `no_proxy`, then `NO_PROXY`: see [`NoProxy`].
+//! - In a CGI program (`REQUEST_METHOD` is set) `HTTP_PROXY` is skipped:
+//!   there a request's `Proxy:` header becomes the variable `HTTP_PROXY`
+//!   ("httpoxy", CVE-2016-5385), as Go's `httpproxy` and reqwest have it.
+//!   `http_proxy` cannot be set that way and is still read.
 
 use std::net::IpAddr;
 
@@ -148,7 +152,9 @@ impl Proxy {
             "NO_PROXY",
         ];
         let mut found: [Option<String>; 8] = Default::default();
+        let mut cgi = false;
         for (name, value) in vars {
+            cgi |= name.as_ref() == "REQUEST_METHOD";
             if let Some(i) = NAMES.iter().position(|n| *n == name.as_ref()) {
                 let value = value.as_ref().trim();
                 if !value.is_empty() {
@@ -157,6 +163,9 @@ impl Proxy {
             }
         }
         let mut skipped = Vec::new();
+        if cgi && found[3].take().is_some() {
+            skipped.push(ProxyUrlError::Env { variable: NAMES[3].to_owned(), error: Box::new(ProxyUrlError::Cgi) });
+        }
         // The first usable proxy of the pair `a` (lower case), `a + 1` (upper case).
         let mut first_usable = |a: usize| {
             for i in [a, a + 1] {

@@ -159,6 +159,11 @@ pub enum ProxyUrlError {
     /// SOCKS5 (RFC 1929) carries a user name of 1 to 255 bytes and a password of at most 255.
     #[error("SOCKS5 credentials must be 1 to 255 bytes each")]
     CredentialsLength,
+    /// `HTTP_PROXY` (upper case) is not read in a CGI program
+    /// (`REQUEST_METHOD` is set): there a request's `Proxy:` header sets it
+    /// ("httpoxy", CVE-2016-5385). `http_proxy` cannot be set that way.
+    #[error("REQUEST_METHOD is set (a CGI program, where a request's Proxy header sets HTTP_PROXY); use http_proxy")]
+    Cgi,
     /// An environment variable that [`Proxy::from_env_vars`](crate::proxy::Proxy::from_env_vars)
     /// skipped, as if it were unset.
     #[error("the environment variable {variable} was skipped: {error}")]

@@ -311,6 +311,34 @@ fn the_environment_picks_a_proxy_per_scheme() {
     assert_eq!(via(&explicit.no_proxy("127.0.0.0/8"), "ws://127.0.0.1:9/"), None);
 }
 
+#[test]
+fn in_a_cgi_program_upper_case_http_proxy_is_ignored() {
+    let url = WsUrl::parse("ws://a.test/").unwrap();
+    // httpoxy: a request's `Proxy: evil:1` header became HTTP_PROXY.
+    let (env, skipped) = Proxy::from_env_vars([("REQUEST_METHOD", "GET"), ("HTTP_PROXY", "http://evil:1")]);
+    assert_eq!(env.for_url(&url), None);
+    assert_eq!(
+        skipped,
+        vec![ProxyUrlError::Env { variable: "HTTP_PROXY".into(), error: Box::new(ProxyUrlError::Cgi) }]
+    );
+    assert!(!skipped[0].to_string().contains("evil"), "{}", skipped[0]);
+    // The rest is read: http_proxy (no header can set it), ALL_PROXY, HTTPS_PROXY.
+    let (env, _) = Proxy::from_env_vars([
+        ("REQUEST_METHOD", ""),
+        ("HTTP_PROXY", "http://evil:1"),
+        ("ALL_PROXY", "http://all:2"),
+        ("HTTPS_PROXY", "http://secure:3"),
+    ]);
+    assert_eq!(env.for_url(&url).map(ProxyServer::redacted_text).as_deref(), Some("http://all:2"));
+    let wss = WsUrl::parse("wss://a.test/").unwrap();
+    assert_eq!(env.for_url(&wss).map(ProxyServer::redacted_text).as_deref(), Some("http://secure:3"));
+    let lower = from_env(&[("REQUEST_METHOD", "POST"), ("http_proxy", "http://lower:4")]);
+    assert_eq!(lower.for_url(&url).map(ProxyServer::redacted_text).as_deref(), Some("http://lower:4"));
+    // Not CGI: HTTP_PROXY as ever.
+    let plain = from_env(&[("HTTP_PROXY", "http://plain:5")]);
+    assert_eq!(plain.for_url(&url).map(ProxyServer::redacted_text).as_deref(), Some("http://plain:5"));
+}
+
 /// The environment's setting, which must have skipped no variable.
 fn from_env(vars: &[(&str, &str)]) -> Proxy {
     let (proxy, skipped) = Proxy::from_env_vars(vars.iter().copied());
