@@ -10,7 +10,7 @@
 //!
 //! Every wait is on an event, bounded by `WAIT`.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
@@ -101,9 +101,27 @@ async fn pproxy_tunnels_ws_over_socks4<R: Runtime>() {
     let echo = echo_server(None).await;
     let via = Proxy::url(&format!("socks4://{}", proxy.addr)).expect("proxy URL");
     round_trip(builder::<R>(&format!("ws://{echo}/")).proxy(via.clone()), "ws through SOCKS4").await;
-    let named = builder::<R>(&format!("ws://feed.test:{}/", echo.port()))
-        .resolver(|_host, port| Ok(vec![SocketAddr::from(([127, 0, 0, 1], port))]));
-    round_trip(named.proxy(via), "ws through SOCKS4, resolved locally").await;
+    let named = |ips: &[IpAddr]| builder::<R>(&format!("ws://feed.test:{}/", echo.port())).resolver(names_to(ips));
+    let (v6, v4) = (IpAddr::from(Ipv6Addr::LOCALHOST), IpAddr::from(Ipv4Addr::LOCALHOST));
+    // The name resolves to IPv6 first: SOCKS4 is given the IPv4 address behind it.
+    round_trip(named(&[v6, v4]).proxy(via.clone()), "ws through SOCKS4, resolved locally").await;
+    // No IPv4 address at all (and, for socks5://, none at all): a typed BadTarget, never the name sent.
+    let reason = first_failure(named(&[v6]).proxy(via)).await;
+    assert!(matches!(reason, DisconnectReason::Proxy(ProxyError::BadTarget(_))), "{reason:?}");
+    let socks5 = Proxy::url(&format!("socks5://{}", proxy.addr)).expect("proxy URL");
+    let reason = first_failure(named(&[]).proxy(socks5)).await;
+    assert!(matches!(reason, DisconnectReason::Proxy(ProxyError::BadTarget(_))), "{reason:?}");
+}
+
+/// A resolver: an IP address is itself (the proxy's), every name resolves to `ips`, in order.
+fn names_to(ips: &[IpAddr]) -> impl Fn(&str, u16) -> std::io::Result<Vec<SocketAddr>> + Send + Sync + 'static {
+    let ips = ips.to_vec();
+    move |host: &str, port: u16| {
+        Ok(match host.parse::<IpAddr>() {
+            Ok(ip) => vec![SocketAddr::from((ip, port))],
+            Err(_) => ips.iter().map(|&ip| SocketAddr::from((ip, port))).collect(),
+        })
+    }
 }
 
 async fn pproxy_tunnels_ws_and_wss_over_tls_to_an_https_proxy<R: Runtime>() {

@@ -112,7 +112,9 @@ pub enum ProxyError {
     #[error("the TLS handshake with the proxy failed: {0}")]
     Tls(crate::TlsFailure),
     /// The target cannot be named in the proxy's protocol (a SOCKS host
-    /// name longer than 255 bytes, an IPv6 address to SOCKS4).
+    /// name longer than 255 bytes, an IPv6 address to SOCKS4), or the
+    /// client resolved a name for `socks5://` or `socks4://` to no address
+    /// it can give the proxy (none at all; no IPv4 one for SOCKS4).
     #[error("the target cannot be named to the proxy: {0}")]
     BadTarget(String),
 }

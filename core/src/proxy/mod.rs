@@ -194,11 +194,40 @@ impl ProxyServer {
     }
 
     /// Whether the client must resolve `target_host` itself and name the
-    /// proxy an address (`socks5://` with a host name): then pass the
-    /// address to [`ProxyHandshake::new`].
+    /// proxy an address (`socks5://` or `socks4://` with a host name):
+    /// then pick it with [`target_address`](Self::target_address) and pass
+    /// it to [`ProxyHandshake::new`].
     pub fn resolves_locally(&self, target_host: &str) -> bool {
         matches!(self.kind, ProxyKind::Socks5 { remote_dns: false } | ProxyKind::Socks4 { remote_dns: false })
             && parse_ip(target_host).is_none()
+    }
+
+    /// Of the target's addresses as the client resolved them (in the
+    /// resolver's order), the one to name to this proxy: the first IPv4
+    /// address for SOCKS4, which cannot name an IPv6 one; the first of
+    /// either family for the others. `None` when none fits; then
+    /// [`ProxyHandshake::new`] refuses a host name this proxy does not
+    /// resolve with [`ProxyError::BadTarget`]. Every loop (both adapters,
+    /// and one of your own) picks through this, so they all choose alike.
+    ///
+    /// ```
+    /// use std::net::IpAddr;
+    /// use wslink_core::proxy::ProxyServer;
+    ///
+    /// let resolved: [IpAddr; 2] = ["2001:db8::7".parse()?, "192.0.2.7".parse()?];
+    /// let socks4 = ProxyServer::parse("socks4://proxy.internal")?;
+    /// assert_eq!(socks4.target_address(resolved), Some(resolved[1]));
+    /// let socks5 = ProxyServer::parse("socks5://proxy.internal")?;
+    /// assert_eq!(socks5.target_address(resolved), Some(resolved[0]));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn target_address(&self, resolved: impl IntoIterator<Item = IpAddr>) -> Option<IpAddr> {
+        // An IPv4-mapped IPv6 address is its IPv4 one, which SOCKS4 can name.
+        let mut resolved = resolved.into_iter().map(|ip| ip.to_canonical());
+        match self.kind {
+            ProxyKind::Socks4 { .. } => resolved.find(IpAddr::is_ipv4),
+            ProxyKind::Http | ProxyKind::Https | ProxyKind::Socks5 { .. } => resolved.next(),
+        }
     }
 
     /// The proxy as text for logs and spans: scheme, host and port, with
@@ -376,11 +405,25 @@ enum Inner {
 impl ProxyHandshake {
     /// Starts the handshake for a tunnel to `host:port` through `proxy`.
     /// `resolved` is the target's address when the client resolved it
-    /// itself ([`ProxyServer::resolves_locally`]); otherwise the proxy is
-    /// given the host name. An IP literal host is always sent as an address.
+    /// itself ([`ProxyServer::resolves_locally`]; the address picked by
+    /// [`ProxyServer::target_address`]); otherwise the proxy is given the
+    /// host name. An IP literal host is always sent as an address.
+    ///
+    /// [`ProxyError::BadTarget`] when the target cannot be named to the
+    /// proxy: a host name that this proxy does not resolve and no address
+    /// for it (the client found none it could use), a SOCKS host name
+    /// longer than 255 bytes, an IPv6 address to SOCKS4.
     pub fn new(proxy: &ProxyServer, host: &str, port: u16, resolved: Option<IpAddr>) -> Result<Self, ProxyError> {
         let target = match (parse_ip(host), resolved) {
             (Some(ip), _) | (None, Some(ip)) => Target::Ip(ip, port),
+            // Never the name instead: this proxy expects an address, and may not resolve names at all.
+            (None, None) if proxy.resolves_locally(host) => {
+                let family = if matches!(proxy.kind, ProxyKind::Socks4 { .. }) { "IPv4 " } else { "" };
+                return Err(ProxyError::BadTarget(format!(
+                    "{host} resolved to no {family}address, and {} is told an address, not a name",
+                    proxy.redacted_text()
+                )));
+            }
             (None, None) => Target::Name(host.to_owned(), port),
         };
         let inner = match proxy.kind {

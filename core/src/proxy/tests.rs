@@ -207,6 +207,29 @@ fn socks5_no_auth_with_a_name_an_ipv4_and_an_ipv6_target() {
 }
 
 #[test]
+fn the_address_named_to_the_proxy_is_chosen_once_and_a_missing_one_is_a_bad_target() {
+    let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+    let resolved = [ip("2001:db8::1"), ip("192.0.2.1"), ip("192.0.2.2")];
+    // SOCKS4 names IPv4 only: the first IPv4 address, even behind an IPv6 one.
+    assert_eq!(server("socks4://p").target_address(resolved), Some(ip("192.0.2.1")));
+    assert_eq!(server("socks4://p").target_address([ip("::ffff:192.0.2.9")]), Some(ip("192.0.2.9")));
+    assert_eq!(server("socks4://p").target_address([ip("2001:db8::1")]), None);
+    // SOCKS5 names either: the resolver's first.
+    assert_eq!(server("socks5://p").target_address(resolved), Some(ip("2001:db8::1")));
+    assert_eq!(server("socks5://p").target_address([]), None);
+    // A host name the proxy does not resolve, with no address: never sent as the name.
+    for url in ["socks5://p", "socks4://p"] {
+        let refused = ProxyHandshake::new(&server(url), "feed.test", 80, None);
+        assert!(matches!(&refused, Err(ProxyError::BadTarget(why)) if why.contains("feed.test")), "{url}: {refused:?}");
+    }
+    // The proxies that resolve, and IP literals, need none.
+    for url in ["socks5h://p", "socks4a://p", "http://p"] {
+        assert!(ProxyHandshake::new(&server(url), "feed.test", 80, None).is_ok(), "{url}");
+    }
+    assert!(ProxyHandshake::new(&server("socks4://p"), "192.0.2.1", 80, None).is_ok());
+}
+
+#[test]
 fn socks5_user_and_password() {
     let (mut h, out) = start("socks5h://alice:pw@p", "h", 80, None);
     assert_eq!(out, [5, 2, 0, 2]);
