@@ -3,6 +3,10 @@
 //!
 //! A 2xx opens the tunnel; 407 is [`ProxyError::AuthRequired`], any other
 //! status [`ProxyError::Refused`], both with the status, reason and headers.
+//! Interim 1xx replies (100 Continue, 102, 103 Early Hints ...) are skipped,
+//! as RFC 9110 §15.2 has a client do, and the next head read; every head,
+//! the skipped ones too, counts toward the one [`MAX_REPLY_HEAD`] limit.
+//! 101 Switching Protocols is no tunnel: a refusal.
 //! Bytes after a 2xx head are refused ([`BadProxyReply::DataAfterReply`]):
 //! RFC 9110 forbids a body there, and no WebSocket or TLS server speaks first.
 
@@ -14,8 +18,10 @@ const MAX_HEADERS: usize = 64;
 pub(super) struct HttpConnect {
     /// The request, until written.
     request: Vec<u8>,
-    /// The reply's head so far.
+    /// The reply so far: interim (1xx) heads, skipped, then the head being read.
     head: Vec<u8>,
+    /// Where in `head` the head being read starts (after the interim ones).
+    start: usize,
     state: State,
 }
 
@@ -46,7 +52,7 @@ impl HttpConnect {
             request.extend_from_slice(format!("Proxy-Authorization: Basic {token}\r\n").as_bytes());
         }
         request.extend_from_slice(b"\r\n");
-        Self { request, head: Vec::new(), state: State::Reading }
+        Self { request, head: Vec::new(), start: 0, state: State::Reading }
     }
 
     pub(super) fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
@@ -92,36 +98,53 @@ impl HttpConnect {
         result
     }
 
-    fn parse(&self, overflowed: bool) -> Result<bool, ProxyError> {
-        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut reply = httparse::Response::new(&mut headers);
-        let bad = |b| Err(ProxyError::BadReply(b));
-        let end = match reply.parse(&self.head) {
-            Ok(httparse::Status::Complete(end)) => end,
-            Ok(httparse::Status::Partial) if self.head.len() > MAX_REPLY_HEAD || overflowed => {
-                return bad(BadProxyReply::TooLarge { limit: MAX_REPLY_HEAD })
+    fn parse(&mut self, overflowed: bool) -> Result<bool, ProxyError> {
+        // Bounded: each interim head skipped moves `start` on by at least one byte.
+        loop {
+            let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+            let mut reply = httparse::Response::new(&mut headers);
+            let bad = |b| Err(ProxyError::BadReply(b));
+            let end = match reply.parse(&self.head[self.start..]) {
+                Ok(httparse::Status::Complete(end)) => self.start + end,
+                Ok(httparse::Status::Partial) if self.head.len() > MAX_REPLY_HEAD || overflowed => {
+                    return bad(BadProxyReply::TooLarge { limit: MAX_REPLY_HEAD })
+                }
+                Ok(httparse::Status::Partial) => return Ok(false),
+                Err(e) => return bad(BadProxyReply::Malformed(e.to_string())),
+            };
+            if end > MAX_REPLY_HEAD {
+                return bad(BadProxyReply::TooLarge { limit: MAX_REPLY_HEAD });
             }
-            Ok(httparse::Status::Partial) => return Ok(false),
-            Err(e) => return bad(BadProxyReply::Malformed(e.to_string())),
-        };
-        if end > MAX_REPLY_HEAD {
-            return bad(BadProxyReply::TooLarge { limit: MAX_REPLY_HEAD });
+            // httparse sets the status on a complete head.
+            let status = reply.code.unwrap_or_default();
+            if (100..200).contains(&status) && status != 101 {
+                // An interim reply: the final one follows it.
+                self.start = end;
+                continue;
+            }
+            if (200..300).contains(&status) {
+                return if end < self.head.len() || overflowed { bad(BadProxyReply::DataAfterReply) } else { Ok(true) };
+            }
+            return Err(refusal(status, &reply));
         }
-        // httparse sets the status on a complete head.
-        let status = reply.code.unwrap_or_default();
-        if (200..300).contains(&status) {
-            return if end < self.head.len() || overflowed { bad(BadProxyReply::DataAfterReply) } else { Ok(true) };
-        }
-        let refusal = Box::new(ProxyRefusal {
-            protocol: ProxyProtocol::Http,
-            status,
-            reason: reply.reason.unwrap_or_default().to_owned(),
-            headers: reply
-                .headers
-                .iter()
-                .map(|h| (h.name.to_owned(), String::from_utf8_lossy(h.value).into_owned()))
-                .collect(),
-        });
-        Err(if status == 407 { ProxyError::AuthRequired(refusal) } else { ProxyError::Refused(refusal) })
+    }
+}
+
+/// A final reply other than 2xx: 407 wants credentials, the rest refuse.
+fn refusal(status: u16, reply: &httparse::Response<'_, '_>) -> ProxyError {
+    let refusal = Box::new(ProxyRefusal {
+        protocol: ProxyProtocol::Http,
+        status,
+        reason: reply.reason.unwrap_or_default().to_owned(),
+        headers: reply
+            .headers
+            .iter()
+            .map(|h| (h.name.to_owned(), String::from_utf8_lossy(h.value).into_owned()))
+            .collect(),
+    });
+    if status == 407 {
+        ProxyError::AuthRequired(refusal)
+    } else {
+        ProxyError::Refused(refusal)
     }
 }

@@ -143,6 +143,42 @@ fn http_refusals_keep_status_and_headers() {
 }
 
 #[test]
+fn interim_1xx_replies_are_skipped_within_the_one_head_limit() {
+    let (mut h, _) = start("http://p", "h", 80, None);
+    assert_eq!(h.handle_input(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n\r\n"), Ok(true));
+    // In pieces, with headers, and two of them.
+    let (mut h, _) = start("http://p", "h", 80, None);
+    assert_eq!(h.handle_input(b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 102 Pro"), Ok(false));
+    assert_eq!(h.handle_input(b"cessing\r\n\r\n"), Ok(false));
+    assert!(h.read_limit() > 0 && !h.is_open());
+    assert_eq!(h.handle_input(b"HTTP/1.1 200 Connection established\r\n\r\n"), Ok(true));
+    // The final reply decides: a refusal, or data after a 2xx.
+    let (mut h, _) = start("http://p", "h", 80, None);
+    let reply = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 407 Proxy Authentication Required\r\n\r\n";
+    assert!(matches!(h.handle_input(reply), Err(ProxyError::AuthRequired(r)) if r.status == 407));
+    let (mut h, _) = start("http://p", "h", 80, None);
+    let reply = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n\r\nearly";
+    assert_eq!(h.handle_input(reply), Err(ProxyError::BadReply(BadProxyReply::DataAfterReply)));
+    // 101 switches to another protocol: no tunnel.
+    let (mut h, _) = start("http://p", "h", 80, None);
+    let switched = h.handle_input(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n");
+    assert!(matches!(&switched, Err(ProxyError::Refused(r)) if r.status == 101), "{switched:?}");
+    // Endless interim replies: the limit counts them all.
+    let endless = b"HTTP/1.1 100 Continue\r\n\r\n".repeat(MAX_REPLY_HEAD / 10);
+    let (mut h, _) = start("http://p", "h", 80, None);
+    let mut result = Ok(false);
+    for chunk in endless.chunks(700) {
+        result = h.handle_input(&chunk[..chunk.len().min(h.read_limit())]);
+        if result.is_err() {
+            break;
+        }
+    }
+    assert_eq!(result, Err(ProxyError::BadReply(BadProxyReply::TooLarge { limit: MAX_REPLY_HEAD })));
+    let (mut h, _) = start("http://p", "h", 80, None);
+    assert_eq!(h.handle_input(&endless), Err(ProxyError::BadReply(BadProxyReply::TooLarge { limit: MAX_REPLY_HEAD })));
+}
+
+#[test]
 fn hostile_http_replies_are_typed_errors() {
     let bad = |input: &[u8]| {
         let (mut h, _) = start("http://p", "h", 80, None);
