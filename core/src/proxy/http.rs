@@ -7,6 +7,13 @@
 //! as RFC 9110 §15.2 has a client do, and the next head read; every head,
 //! the skipped ones too, counts toward the one [`MAX_REPLY_HEAD`] limit.
 //! 101 Switching Protocols is no tunnel: a refusal.
+//!
+//! `httparse` starts again from the head's first byte each time, so it runs
+//! only when new bytes can change its answer: while the head's first
+//! [`STATUS_PREFIX`] bytes arrive (a reply that is not HTTP fails at once),
+//! and when a line ends (a header to check, or the end of the head). A
+//! proxy sending its head a byte at a time costs at most one parse per line
+//! (httparse refuses the line after [`MAX_HEADERS`]), not one per byte.
 //! Bytes after a 2xx head are refused ([`BadProxyReply::DataAfterReply`]):
 //! RFC 9110 forbids a body there, and no WebSocket or TLS server speaks first.
 
@@ -14,6 +21,9 @@ use super::{BadProxyReply, Credentials, ProxyError, ProxyProtocol, ProxyRefusal,
 
 /// Most headers a reply may carry.
 const MAX_HEADERS: usize = 64;
+
+/// A head's first bytes, parsed as they come: `HTTP/1.1 200 ` and a little more.
+pub(super) const STATUS_PREFIX: usize = 16;
 
 pub(super) struct HttpConnect {
     /// The request, until written.
@@ -23,6 +33,9 @@ pub(super) struct HttpConnect {
     /// Where in `head` the head being read starts (after the interim ones).
     start: usize,
     state: State,
+    /// How many times `httparse` ran, for the test that bounds it.
+    #[cfg(test)]
+    parses: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,7 +65,14 @@ impl HttpConnect {
             request.extend_from_slice(format!("Proxy-Authorization: Basic {token}\r\n").as_bytes());
         }
         request.extend_from_slice(b"\r\n");
-        Self { request, head: Vec::new(), start: 0, state: State::Reading }
+        Self {
+            request,
+            head: Vec::new(),
+            start: 0,
+            state: State::Reading,
+            #[cfg(test)]
+            parses: 0,
+        }
     }
 
     pub(super) fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
@@ -84,9 +104,15 @@ impl HttpConnect {
             State::Failed => return Err(ProxyError::BadReply(BadProxyReply::Closed)),
         }
         // Never more than the limit and one byte, whatever the caller reads.
-        let room = MAX_REPLY_HEAD + 1 - self.head.len();
+        let before = self.head.len();
+        let room = MAX_REPLY_HEAD + 1 - before;
         self.head.extend_from_slice(&data[..data.len().min(room)]);
-        let result = self.parse(data.len() > room);
+        let overflowed = data.len() > room;
+        let result = if overflowed || self.head.len() > MAX_REPLY_HEAD || self.worth_parsing(before) {
+            self.parse(overflowed)
+        } else {
+            Ok(false)
+        };
         self.state = match result {
             Ok(true) => State::Open,
             Ok(false) => State::Reading,
@@ -98,9 +124,25 @@ impl HttpConnect {
         result
     }
 
+    /// Whether the bytes from `from` on can change what `httparse` says of
+    /// the head: the head's first bytes, or the end of a line.
+    fn worth_parsing(&self, from: usize) -> bool {
+        from < self.start + STATUS_PREFIX || memchr::memchr(b'\n', &self.head[from..]).is_some()
+    }
+
+    /// How many times `httparse` ran.
+    #[cfg(test)]
+    pub(super) fn parses(&self) -> usize {
+        self.parses
+    }
+
     fn parse(&mut self, overflowed: bool) -> Result<bool, ProxyError> {
         // Bounded: each interim head skipped moves `start` on by at least one byte.
         loop {
+            #[cfg(test)]
+            {
+                self.parses += 1;
+            }
             let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
             let mut reply = httparse::Response::new(&mut headers);
             let bad = |b| Err(ProxyError::BadReply(b));

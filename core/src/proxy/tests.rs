@@ -179,6 +179,30 @@ fn interim_1xx_replies_are_skipped_within_the_one_head_limit() {
 }
 
 #[test]
+fn a_head_sent_a_byte_at_a_time_is_parsed_once_per_line_not_once_per_byte() {
+    let parses = |h: &ProxyHandshake| match &h.inner {
+        Inner::Http(m) => m.parses(),
+        other => panic!("{other:?}"),
+    };
+    let (mut h, _) = start("http://p", "h", 80, None);
+    let head = [b"HTTP/1.1 200 OK\r\nX-Slow: ".as_slice(), &[b'a'; 8000], b"\r\nVia: p\r\n\r\n"].concat();
+    let (last, bytes) = head.split_last().unwrap();
+    for b in bytes {
+        assert_eq!(h.handle_input(std::slice::from_ref(b)), Ok(false));
+    }
+    assert_eq!(h.handle_input(&[*last]), Ok(true));
+    // The status line's first bytes, then one per line end (4 of them).
+    assert!(parses(&h) <= super::http::STATUS_PREFIX + 4, "{} parses for {} bytes", parses(&h), head.len());
+    // Not HTTP: refused at its first bytes, before any line ends.
+    let (mut h, _) = start("http://p", "h", 80, None);
+    assert!(matches!(h.handle_input(b"SSH-"), Err(ProxyError::BadReply(BadProxyReply::Malformed(_)))));
+    // A bare-LF head (which httparse accepts) still completes.
+    let (mut h, _) = start("http://p", "h", 80, None);
+    assert_eq!(h.handle_input(b"HTTP/1.0 200 OK\n"), Ok(false));
+    assert_eq!(h.handle_input(b"\n"), Ok(true));
+}
+
+#[test]
 fn hostile_http_replies_are_typed_errors() {
     let bad = |input: &[u8]| {
         let (mut h, _) = start("http://p", "h", 80, None);
