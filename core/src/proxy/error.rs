@@ -63,8 +63,9 @@ pub enum BadProxyReply {
     /// The proxy closed the connection before its reply was complete.
     #[error("the proxy closed the connection in the middle of its reply")]
     Closed,
-    /// A SOCKS reply whose version byte is not 5 (or not 1 in the
-    /// authentication reply, RFC 1929; or, for SOCKS4, not 0).
+    /// A SOCKS reply whose version byte is not 5 (or neither 1 nor 5 in
+    /// the authentication reply: RFC 1929 says 1, some servers answer 5;
+    /// or, for SOCKS4, not 0).
     #[error("the SOCKS reply has version {0}")]
     Version(u8),
     /// A SOCKS5 reply with an address type other than 1, 3 or 4.

@@ -140,7 +140,8 @@ impl Socks5 {
                 Err(auth_refused(255, why))
             }
             (State::Method, [_, m]) => bad(BadProxyReply::Method(*m)),
-            (State::Auth, [v, ..]) if *v != 1 => bad(BadProxyReply::Version(*v)),
+            // RFC 1929 says 1; some servers answer 5, which curl accepts too.
+            (State::Auth, [v, ..]) if !matches!(*v, 1 | VERSION) => bad(BadProxyReply::Version(*v)),
             (State::Auth, [_, 0]) => {
                 self.send_connect();
                 Ok(())

@@ -307,6 +307,18 @@ fn socks5_user_and_password() {
     assert!(matches!(h.handle_eof(), ProxyError::AuthRequired(r) if r.status == 255));
     let (mut h, _) = start("socks5h://p", "h", 80, None);
     assert!(matches!(h.handle_input(&[5, 0xff]), Err(ProxyError::AuthRequired(_))));
+    // Some servers answer the sub-negotiation with version 5: accepted, as curl does.
+    let (mut h, _) = start("socks5h://alice:pw@p", "h", 80, None);
+    h.handle_input(&[5, 2]).unwrap();
+    let _credentials = sent(&mut h);
+    assert_eq!(h.handle_input(&[5, 0]), Ok(false));
+    assert_eq!(sent(&mut h)[..4], [5, 1, 0, 3]);
+    let (mut h, _) = start("socks5h://alice:pw@p", "h", 80, None);
+    h.handle_input(&[5, 2]).unwrap();
+    assert!(matches!(h.handle_input(&[5, 1]), Err(ProxyError::AuthRequired(r)) if r.status == 1));
+    let (mut h, _) = start("socks5h://alice:pw@p", "h", 80, None);
+    h.handle_input(&[5, 2]).unwrap();
+    assert_eq!(h.handle_input(&[2, 0]), Err(ProxyError::BadReply(BadProxyReply::Version(2))));
 }
 
 #[test]
