@@ -22,9 +22,11 @@ use super::{parse_ip, Proxy, ProxyServer, ProxyUrlError, Rule};
 /// Entries are separated by commas (and spaces): `*` exempts every host; a
 /// domain (`example.com`, `.example.com` or `*.example.com`) exempts itself
 /// and every name under it; an IP address exempts itself; a CIDR block
-/// (`10.0.0.0/8`, `fd00::/8`) every address in it. A `:port` after a name or
-/// an IPv4 address, and brackets around an IPv6 one, are ignored. Names match
-/// without regard to case; a target named by IP matches only IP and CIDR entries.
+/// (`10.0.0.0/8`, `fd00::/8`) every address in it. A `:port` after a name,
+/// an IPv4 address or a bracketed IPv6 one (`[::1]:8080`), brackets around
+/// an IPv6 address, and a name's trailing dot (`example.com.`) are ignored.
+/// Names match without regard to case; a target named by IP matches only IP
+/// and CIDR entries.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct NoProxy {
     all: bool,
@@ -48,7 +50,8 @@ impl NoProxy {
             } else if let Some(ip) = parse_ip(entry).or_else(|| parse_ip(strip_port(entry))) {
                 no_proxy.nets.push((ip, if ip.is_ipv4() { 32 } else { 128 }));
             } else {
-                let domain = strip_port(entry).trim_start_matches('*').trim_start_matches('.').to_ascii_lowercase();
+                let domain = strip_port(entry).trim_start_matches('*').trim_start_matches('.').trim_end_matches('.');
+                let domain = domain.to_ascii_lowercase();
                 if !domain.is_empty() {
                     no_proxy.domains.push(domain);
                 }
@@ -73,8 +76,15 @@ impl NoProxy {
     }
 }
 
-/// `host:port` to `host`; an IPv6 address without brackets is left alone.
+/// `host:port` to `host`, `[v6]:port` and `[v6]` to `v6`; an IPv6 address
+/// without brackets is left alone.
 fn strip_port(entry: &str) -> &str {
+    let digits = |port: &str| port.bytes().all(|b| b.is_ascii_digit());
+    if let Some((v6, rest)) = entry.strip_prefix('[').and_then(|e| e.split_once(']')) {
+        if rest.is_empty() || rest.strip_prefix(':').is_some_and(digits) {
+            return v6;
+        }
+    }
     match entry.rsplit_once(':') {
         Some((host, port)) if !host.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => host,
         _ => entry,

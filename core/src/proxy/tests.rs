@@ -368,6 +368,14 @@ fn no_proxy_matches_suffixes_ips_cidrs_and_star() {
     for ip in ["11.0.0.1", "192.168.1.8", "fd00::2", "::1"] {
         assert!(!n.matches(ip), "{ip}");
     }
+    // Bracketed IPv6 with a port, and a name's trailing dot, as the host's is trimmed.
+    let n = NoProxy::parse("[::1]:8080, [fd00::2]:443, example.com., .Dot.Test.:8443");
+    for host in ["::1", "[::1]", "fd00::2", "example.com", "example.com.", "a.example.com", "x.dot.test"] {
+        assert!(n.matches(host), "{host}");
+    }
+    for host in ["::2", "example.co", "dot.testx"] {
+        assert!(!n.matches(host), "{host}");
+    }
     assert!(NoProxy::parse("*").matches("anything.example"));
     assert!(NoProxy::parse("0.0.0.0/0").matches("8.8.8.8"));
     assert!(!NoProxy::parse("").matches("a"));
