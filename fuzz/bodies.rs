@@ -188,8 +188,9 @@ pub fn recording(data: &[u8]) {
 /// The proxy reply parsers (`wslink_core::proxy`): HTTP CONNECT, SOCKS5
 /// without and with a user name and password, SOCKS4a and SOCKS4. The first
 /// byte picks the proxy (bits 0, 1 and 4), whether reads obey `read_limit`
-/// (bit 2) and whether the target is an address (bit 3); the second the
-/// chunk size.
+/// (bit 2) and whether the target is an address (bit 3, and always for the
+/// proxies that are told an address: `socks5://`, `socks4://`); the second
+/// the chunk size.
 /// Invariants: no panic; a failed or finished handshake takes no more bytes
 /// (an error, and `read_limit` 0); the bytes accepted stay within the reply
 /// limit; what the client writes stays small; end of stream before the
@@ -210,8 +211,9 @@ pub fn proxy_reply(data: &[u8]) {
     ];
     let url = urls[usize::from(mode & 3) + 4 * usize::from(mode >> 4 & 1)];
     let proxy = ProxyServer::parse(url).expect("a valid proxy URL");
-    let ip = (mode & 8 != 0).then(|| std::net::IpAddr::from([10, 0, 0, 1]));
-    let mut tunnel = match ProxyHandshake::new(&proxy, "stream.example.com", 443, ip) {
+    let host = "stream.example.com";
+    let ip = (mode & 8 != 0 || proxy.resolves_locally(host)).then(|| std::net::IpAddr::from([10, 0, 0, 1]));
+    let mut tunnel = match ProxyHandshake::new(&proxy, host, 443, ip) {
         Ok(tunnel) => tunnel,
         Err(e) => panic!("a valid target refused: {e}"),
     };

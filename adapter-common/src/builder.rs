@@ -274,8 +274,11 @@ impl<R: Runtime> Builder<R> {
     /// reqwest read it: `HTTPS_PROXY` for `wss://`, `HTTP_PROXY` for `ws://`,
     /// `ALL_PROXY` for both, `NO_PROXY` exemptions (lower-case names first),
     /// and a `localhost` or loopback URL always direct. The variables are
-    /// read when the client starts; an unusable proxy URL in one is an
-    /// [`Error::Proxy`] naming the variable.
+    /// read when the client starts; one that holds no usable proxy URL is
+    /// skipped as if unset, with a `tracing` warning that names the
+    /// variable (never its value, which may hold a password). A proxy
+    /// given here is checked when it is made: [`Proxy::url`] and the like
+    /// return the error.
     pub fn proxy(mut self, proxy: Proxy) -> Self {
         self.proxy = Some(proxy);
         self
@@ -392,10 +395,17 @@ impl<R: Runtime> Builder<R> {
         }
         let proxy = match self.proxy {
             Some(proxy) => proxy,
-            None => Proxy::from_env_vars(
-                std::env::vars_os()
-                    .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?))),
-            )?,
+            None => {
+                let (proxy, skipped) = Proxy::from_env_vars(
+                    std::env::vars_os()
+                        .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?))),
+                );
+                // Each names its variable, never the value (which may hold a password).
+                for reason in &skipped {
+                    tracing::warn!(%reason, "a proxy environment variable is ignored");
+                }
+                proxy
+            }
         };
         let proxy = proxy.for_url(&self.url).cloned().map(Arc::new);
         let mut session = builder.build(Box::new(ThreadRandom), now)?;

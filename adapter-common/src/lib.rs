@@ -156,8 +156,9 @@ pub enum Error {
     /// The URL is unusable.
     #[error(transparent)]
     Url(#[from] wslink_core::UrlError),
-    /// The proxy setting is unusable: a proxy URL given to the builder, or
-    /// one in the environment (the message names the variable).
+    /// A proxy URL is unusable ([`Proxy::url`](wslink_core::proxy::Proxy::url)
+    /// and the like, for [`Builder::proxy`](crate::Builder::proxy); the
+    /// environment's unusable variables are skipped with a warning instead).
     #[error(transparent)]
     Proxy(#[from] ProxyUrlError),
     /// A setting is out of range; the message names the field.
@@ -212,12 +213,10 @@ mod tests {
             proxy.to_string(),
             "could not connect: the proxy requires authentication (407 Proxy Authentication Required)"
         );
-        let env =
-            Error::from(wslink_core::proxy::Proxy::from_env_vars([("HTTPS_PROXY", "ftp://u:hunter2@p")]).unwrap_err());
+        let url = Error::from(wslink_core::proxy::Proxy::url("ftp://u:hunter2@p").unwrap_err());
         assert_eq!(
-            env.to_string(),
-            "the environment variable HTTPS_PROXY holds an unusable proxy URL: unsupported proxy scheme \"ftp\": \
-             use http://, https://, socks5://, socks5h://, socks4:// or socks4a://"
+            url.to_string(),
+            "unsupported proxy scheme \"ftp\": use http://, https://, socks5://, socks5h://, socks4:// or socks4a://"
         );
         let timeout = RequestError::Timeout;
         assert_eq!(timeout.to_string(), "the request was not answered in time");

@@ -55,13 +55,11 @@ pub(crate) async fn open<R: Runtime>(
                 })?;
             }
             let resolved = match proxy.resolves_locally(&host) {
-                // `socks5://` and `socks4://`: the client names the proxy an address.
-                true => match resolve::<R>(&host, port, resolver.as_ref()).await?.first() {
-                    Some(addr) => Some(addr.ip()),
-                    None => {
-                        return Err(io::Error::new(io::ErrorKind::NotFound, format!("{host} resolved to no address")))
-                    }
-                },
+                // `socks5://` and `socks4://`: the client names the proxy an address, chosen by
+                // the core (none that fits is the handshake's `BadTarget`).
+                true => {
+                    proxy.target_address(resolve::<R>(&host, port, resolver.as_ref()).await?.iter().map(|a| a.ip()))
+                }
                 false => None,
             };
             tunnel::<R>(&mut link, &proxy, &host, port, resolved).await?;

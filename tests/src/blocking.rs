@@ -9,7 +9,7 @@
 //! short; wrap the stream in `rustls::StreamOwned` for `wss`.)
 
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
 use wslink_core::proxy::{ProxyError, ProxyHandshake, ProxyServer};
@@ -18,6 +18,14 @@ use wslink_core::{Action, Session, SessionEvent};
 /// Longest a connect may block before it counts as failed.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Resolves a host and port to addresses.
+pub type Resolve<'a> = &'a dyn Fn(&str, u16) -> io::Result<Vec<SocketAddr>>;
+
+/// The system's resolver.
+pub fn system_resolve(host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
+    Ok((host, port).to_socket_addrs()?.collect())
+}
+
 /// Drives `session` until `on_event` returns true or `limit` has passed;
 /// returns every event seen. Every transport goes through `proxy`, if given.
 /// `on_event` is called with each event, and with `None` once per turn of
@@ -25,6 +33,17 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub fn drive(
     session: &mut Session,
     proxy: Option<&ProxyServer>,
+    limit: Duration,
+    on_event: impl FnMut(&mut Session, Option<&SessionEvent>) -> bool,
+) -> Vec<SessionEvent> {
+    drive_resolving(session, proxy, &system_resolve, limit, on_event)
+}
+
+/// [`drive`], resolving every host (the proxy's too) with `resolve`.
+pub fn drive_resolving(
+    session: &mut Session,
+    proxy: Option<&ProxyServer>,
+    resolve: Resolve<'_>,
     limit: Duration,
     mut on_event: impl FnMut(&mut Session, Option<&SessionEvent>) -> bool,
 ) -> Vec<SessionEvent> {
@@ -46,7 +65,7 @@ pub fn drive(
         // After the events, so that commands given in `on_event` go out before we wait.
         while let Some(action) = session.poll_action() {
             match action {
-                Action::OpenTransport { host, port, tls } => match open(&host, port, tls, proxy) {
+                Action::OpenTransport { host, port, tls } => match open(&host, port, tls, proxy, resolve) {
                     Ok(s) => {
                         stream = Some(s);
                         session.handle_transport_open(Instant::now());
@@ -100,12 +119,18 @@ enum Failed {
 }
 
 /// Connects to `host:port`, through `proxy`'s tunnel when given.
-fn open(host: &str, port: u16, tls: bool, proxy: Option<&ProxyServer>) -> Result<TcpStream, Failed> {
+fn open(
+    host: &str,
+    port: u16,
+    tls: bool,
+    proxy: Option<&ProxyServer>,
+    resolve: Resolve<'_>,
+) -> Result<TcpStream, Failed> {
     if tls {
         let e = io::Error::new(io::ErrorKind::Unsupported, "this example loop speaks ws:// only");
         return Err(Failed::Io(e));
     }
-    let Some(proxy) = proxy else { return connect(host, port).map_err(Failed::Io) };
+    let Some(proxy) = proxy else { return connect(host, port, resolve).map_err(Failed::Io) };
     if proxy.uses_tls() {
         let e =
             io::Error::new(io::ErrorKind::Unsupported, "this example loop speaks no TLS, to an https:// proxy neither");
@@ -114,9 +139,10 @@ fn open(host: &str, port: u16, tls: bool, proxy: Option<&ProxyServer>) -> Result
     let unreachable = |e: io::Error| {
         Failed::Proxy(ProxyError::Unreachable { kind: e.kind(), message: format!("{}: {e}", proxy.redacted_text()) })
     };
-    let mut s = connect(proxy.host(), proxy.port()).map_err(unreachable)?;
+    let mut s = connect(proxy.host(), proxy.port(), resolve).map_err(unreachable)?;
+    // `socks5://` and `socks4://`: the address the core picks (none that fits is its `BadTarget`).
     let resolved = match proxy.resolves_locally(host) {
-        true => std::net::ToSocketAddrs::to_socket_addrs(&(host, port)).map_err(Failed::Io)?.next().map(|a| a.ip()),
+        true => proxy.target_address(resolve(host, port).map_err(Failed::Io)?.iter().map(|a| a.ip())),
         false => None,
     };
     let mut tunnel = ProxyHandshake::new(proxy, host, port, resolved).map_err(Failed::Proxy)?;
@@ -139,9 +165,9 @@ fn open(host: &str, port: u16, tls: bool, proxy: Option<&ProxyServer>) -> Result
     }
 }
 
-fn connect(host: &str, port: u16) -> io::Result<TcpStream> {
+fn connect(host: &str, port: u16, resolve: Resolve<'_>) -> io::Result<TcpStream> {
     let mut last = io::Error::new(io::ErrorKind::NotFound, format!("{host} resolved to no address"));
-    for addr in std::net::ToSocketAddrs::to_socket_addrs(&(host, port))? {
+    for addr in resolve(host, port)? {
         match TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT) {
             Ok(s) => {
                 s.set_nodelay(true)?;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use wslink_core::proxy::{ProxyError, ProxyServer};
 use wslink_core::{DisconnectReason, SessionEvent};
-use wslink_tests::blocking::{drive, walkthrough};
+use wslink_tests::blocking::{drive, drive_resolving, walkthrough};
 use wslink_tests::peers::ExchangeServer;
 use wslink_tests::python::PythonProxy;
 use wslink_tests::tunnels::TunnelProxy;
@@ -66,4 +66,45 @@ fn a_blocking_loop_goes_through_pproxy_socks5_with_a_password_and_reports_a_wron
         _ => None,
     });
     assert!(matches!(refused, Some(ProxyError::AuthRequired(_))), "{events:?}");
+}
+
+/// The loop picks the address to name a `socks4://` or `socks5://` proxy
+/// with the core's `ProxyServer::target_address`, as the adapters do: the
+/// IPv4 address behind an IPv6 one for SOCKS4, and a typed `BadTarget`
+/// when a name resolves to nothing (never the name sent instead).
+#[test]
+fn a_blocking_loop_names_the_proxy_the_address_the_core_picks() {
+    let runtime = runtime();
+    let server = runtime.block_on(ExchangeServer::start(true));
+    let proxy = PythonProxy::start(None);
+    let url = format!("ws://feed.test:{}/", server.addr.port());
+    let first_outcome = |proxy_url: String, addrs: Vec<std::net::IpAddr>| {
+        let proxy = ProxyServer::parse(&proxy_url).expect("proxy URL");
+        let resolve = move |host: &str, port: u16| -> std::io::Result<Vec<std::net::SocketAddr>> {
+            Ok(match host.parse::<std::net::IpAddr>() {
+                Ok(ip) => vec![(ip, port).into()],
+                Err(_) => addrs.iter().map(|&ip| (ip, port).into()).collect(),
+            })
+        };
+        let now = std::time::Instant::now();
+        let rng = Box::new(<rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(18));
+        let mut session =
+            wslink_core::Session::builder(&url).expect("valid URL").build(rng, now).expect("valid config");
+        session.connect(now).expect("idle session");
+        let events = drive_resolving(&mut session, Some(&proxy), &resolve, Duration::from_secs(15), |_, event| {
+            matches!(event, Some(SessionEvent::Connected { .. } | SessionEvent::Disconnected { .. }))
+        });
+        events.into_iter().find(|e| matches!(e, SessionEvent::Connected { .. } | SessionEvent::Disconnected { .. }))
+    };
+    let (v6, v4) = (std::net::Ipv6Addr::LOCALHOST.into(), std::net::Ipv4Addr::LOCALHOST.into());
+    let socks4 = first_outcome(format!("socks4://{}", proxy.addr), vec![v6, v4]);
+    assert!(matches!(socks4, Some(SessionEvent::Connected { .. })), "{socks4:?}");
+    let socks5 = first_outcome(format!("socks5://{}", proxy.addr), vec![]);
+    let bad_target = Some(SessionEvent::Disconnected {
+        reason: DisconnectReason::Proxy(ProxyError::BadTarget(format!(
+            "feed.test resolved to no address, and socks5://{} is told an address, not a name",
+            proxy.addr
+        ))),
+    });
+    assert_eq!(socks5, bad_target);
 }

@@ -10,7 +10,7 @@
 //!
 //! Every wait is on an event, bounded by `WAIT`.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
@@ -21,7 +21,7 @@ use wslink_core::{CloseCode, DisconnectReason, Message, SessionEvent, TlsFailure
 use wslink_tests::certs::TestCerts;
 use wslink_tests::peers::echo_server;
 use wslink_tests::python::PythonProxy;
-use wslink_tests::scenario::{builder, run, until};
+use wslink_tests::scenario::{builder, run, until, WAIT};
 use wslink_tests::scenarios;
 use wslink_tests::tunnels::{hostile_proxy, Hostility, TunnelProxy};
 
@@ -74,7 +74,7 @@ async fn pproxy_tunnels_ws_and_wss_over_http_connect_with_a_password<R: Runtime>
     let secure = echo_server(Some(certs.server_config())).await;
     let wss = builder::<R>(&format!("wss://{secure}/")).tls(TlsOptions::with_roots(certs.roots()));
     round_trip(wss.proxy(via), "wss through CONNECT").await;
-    assert_no_secret_was_traced();
+    assert_no_secret_was_traced(&proxy);
 }
 
 async fn pproxy_tunnels_ws_and_wss_over_socks5_resolving_remotely_and_locally<R: Runtime>() {
@@ -92,7 +92,7 @@ async fn pproxy_tunnels_ws_and_wss_over_socks5_resolving_remotely_and_locally<R:
         .tls(TlsOptions::with_roots(certs.roots()))
         .resolver(|_host, port| Ok(vec![SocketAddr::from(([127, 0, 0, 1], port))]));
     round_trip(wss.proxy(local), "wss through SOCKS5, resolved locally").await;
-    assert_no_secret_was_traced();
+    assert_no_secret_was_traced(&proxy);
 }
 
 async fn pproxy_tunnels_ws_over_socks4<R: Runtime>() {
@@ -101,9 +101,27 @@ async fn pproxy_tunnels_ws_over_socks4<R: Runtime>() {
     let echo = echo_server(None).await;
     let via = Proxy::url(&format!("socks4://{}", proxy.addr)).expect("proxy URL");
     round_trip(builder::<R>(&format!("ws://{echo}/")).proxy(via.clone()), "ws through SOCKS4").await;
-    let named = builder::<R>(&format!("ws://feed.test:{}/", echo.port()))
-        .resolver(|_host, port| Ok(vec![SocketAddr::from(([127, 0, 0, 1], port))]));
-    round_trip(named.proxy(via), "ws through SOCKS4, resolved locally").await;
+    let named = |ips: &[IpAddr]| builder::<R>(&format!("ws://feed.test:{}/", echo.port())).resolver(names_to(ips));
+    let (v6, v4) = (IpAddr::from(Ipv6Addr::LOCALHOST), IpAddr::from(Ipv4Addr::LOCALHOST));
+    // The name resolves to IPv6 first: SOCKS4 is given the IPv4 address behind it.
+    round_trip(named(&[v6, v4]).proxy(via.clone()), "ws through SOCKS4, resolved locally").await;
+    // No IPv4 address at all (and, for socks5://, none at all): a typed BadTarget, never the name sent.
+    let reason = first_failure(named(&[v6]).proxy(via)).await;
+    assert!(matches!(reason, DisconnectReason::Proxy(ProxyError::BadTarget(_))), "{reason:?}");
+    let socks5 = Proxy::url(&format!("socks5://{}", proxy.addr)).expect("proxy URL");
+    let reason = first_failure(named(&[]).proxy(socks5)).await;
+    assert!(matches!(reason, DisconnectReason::Proxy(ProxyError::BadTarget(_))), "{reason:?}");
+}
+
+/// A resolver: an IP address is itself (the proxy's), every name resolves to `ips`, in order.
+fn names_to(ips: &[IpAddr]) -> impl Fn(&str, u16) -> std::io::Result<Vec<SocketAddr>> + Send + Sync + 'static {
+    let ips = ips.to_vec();
+    move |host: &str, port: u16| {
+        Ok(match host.parse::<IpAddr>() {
+            Ok(ip) => vec![SocketAddr::from((ip, port))],
+            Err(_) => ips.iter().map(|&ip| SocketAddr::from((ip, port))).collect(),
+        })
+    }
 }
 
 async fn pproxy_tunnels_ws_and_wss_over_tls_to_an_https_proxy<R: Runtime>() {
@@ -121,7 +139,7 @@ async fn pproxy_tunnels_ws_and_wss_over_tls_to_an_https_proxy<R: Runtime>() {
     let strangers = builder::<R>(&format!("ws://{plain}/")).tls(TlsOptions::with_roots(TestCerts::generate().roots()));
     let reason = first_failure(strangers.proxy(via)).await;
     assert_eq!(reason, DisconnectReason::Proxy(ProxyError::Tls(TlsFailure::UnknownIssuer)));
-    assert_no_secret_was_traced();
+    assert_no_secret_was_traced(&proxy);
 }
 
 async fn a_wrong_password_is_a_typed_refusal<R: Runtime>() {
@@ -144,7 +162,7 @@ async fn a_wrong_password_is_a_typed_refusal<R: Runtime>() {
     let reason = first_failure(builder::<R>(&url).proxy(socks)).await;
     assert!(matches!(reason, DisconnectReason::Proxy(ProxyError::AuthRequired(_))), "{reason:?}");
     assert!(!reason.to_string().contains(WRONG), "{reason}");
-    assert_no_secret_was_traced();
+    assert_no_secret_was_traced(&proxy);
 }
 
 async fn no_proxy_exempts_a_host_from_the_environments_proxy<R: Runtime>() {
@@ -155,11 +173,11 @@ async fn no_proxy_exempts_a_host_from_the_environments_proxy<R: Runtime>() {
     let dead = closed_port();
     // Exempt: straight to the server, the dead proxy never asked.
     let env = [("HTTP_PROXY", format!("http://{dead}")), ("NO_PROXY", "localhost, .test".to_owned())];
-    let exempt = Proxy::from_env_vars(env).expect("env");
+    let exempt = from_env(env);
     round_trip(builder::<R>(&url).resolver(resolver).proxy(exempt), "NO_PROXY").await;
     // Not exempt: through the dead proxy, which cannot be reached.
     let env = [("http_proxy", format!("http://{dead}")), ("no_proxy", "other.test,10.0.0.0/8".to_owned())];
-    let proxied = Proxy::from_env_vars(env).expect("env");
+    let proxied = from_env(env);
     match first_failure(builder::<R>(&url).resolver(resolver).proxy(proxied)).await {
         DisconnectReason::Proxy(ProxyError::Unreachable { kind, message }) => {
             assert_eq!(kind, std::io::ErrorKind::ConnectionRefused);
@@ -170,9 +188,9 @@ async fn no_proxy_exempts_a_host_from_the_environments_proxy<R: Runtime>() {
     // ALL_PROXY to a live proxy, for a name the client resolves (socks5://).
     let proxy = PythonProxy::start(Some((USER, PASSWORD)));
     let env = [("ALL_PROXY", format!("socks5://{USER}:{PASSWORD}@{}", proxy.addr))];
-    let all = Proxy::from_env_vars(env).expect("env");
+    let all = from_env(env);
     round_trip(builder::<R>(&url).resolver(resolver).proxy(all), "ALL_PROXY").await;
-    assert_no_secret_was_traced();
+    assert_no_secret_was_traced(&proxy);
 }
 
 async fn hostile_proxies_are_typed_errors_within_the_connect_timeout<R: Runtime>() {
@@ -231,8 +249,14 @@ async fn hostile_proxies_are_typed_errors_within_the_connect_timeout<R: Runtime>
     ];
     for (scheme, hostility, want) in cases {
         let what = format!("{scheme} {hostility:?}");
+        // A silent proxy must end in the connect timeout, kept short; the others
+        // in their typed error, with room for a loaded machine (CI's two cores).
+        let timeout = match hostility {
+            Hostility::Silent => Duration::from_millis(500),
+            _ => Duration::from_secs(5),
+        };
         let proxy = Proxy::url(&format!("{scheme}://{}", hostile_proxy(hostility).await)).expect("proxy URL");
-        let b = builder::<R>(&url).proxy(proxy).config(|c| c.connect_timeout = Duration::from_millis(500));
+        let b = builder::<R>(&url).proxy(proxy).config(|c| c.connect_timeout = timeout);
         let reason = first_failure(b).await;
         assert!(want(&reason), "{what}: {reason:?}");
     }
@@ -254,28 +278,63 @@ async fn a_reconnect_goes_through_the_proxy_again_after_it_cut_the_tunnel<R: Run
 
 /// The builder's default (no `proxy` call) reads the process's environment:
 /// a child process with `HTTP_PROXY` (and then `NO_PROXY`) in its
-/// environment connects through our proxy (and then directly).
+/// environment connects through our proxy (and then directly); a variable
+/// with no usable proxy URL is skipped with a warning naming it, and stops
+/// nothing.
 #[test]
 fn the_process_environment_is_the_builders_default() {
     run(async {
         let proxy = TunnelProxy::start().await;
         let url = format!("ws://echo.test:{}/", echo_server(None).await.port());
-        let child = |env: &[(&str, String)]| {
-            let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_env_proxy_child"));
-            for name in ["http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY", "no_proxy", "NO_PROXY"] {
-                command.env_remove(name);
-            }
-            let output = command.arg(&url).envs(env.iter().map(|(k, v)| (k, v))).output().expect("child ran");
-            String::from_utf8_lossy(&output.stdout).trim().to_owned()
-        };
         let http_proxy = ("HTTP_PROXY", format!("http://{}", proxy.addr));
-        assert_eq!(child(std::slice::from_ref(&http_proxy)), "connected");
+        assert_eq!(child(&url, std::slice::from_ref(&http_proxy)).await, "connected");
         assert_eq!(proxy.tunnels.load(Ordering::SeqCst), 1, "through the proxy");
-        assert_eq!(child(&[http_proxy.clone(), ("NO_PROXY", "echo.test".into())]), "connected");
+        assert_eq!(child(&url, &[http_proxy.clone(), ("NO_PROXY", "echo.test".into())]).await, "connected");
         assert_eq!(proxy.tunnels.load(Ordering::SeqCst), 1, "NO_PROXY: directly");
-        let broken = child(&[("HTTP_PROXY", "ftp://user:hunter2@proxy".into())]);
-        assert!(broken.contains("HTTP_PROXY") && !broken.contains("hunter2"), "{broken}");
+        // Unusable: skipped with a warning (the child prints them) that names the variable only.
+        let broken = child(&url, &[("HTTP_PROXY", "ftp://user:hunter2@proxy".into())]).await;
+        assert!(broken.ends_with("connected") && broken.contains("HTTP_PROXY"), "{broken}");
+        assert!(!broken.contains("hunter2"), "{broken}");
+        assert_eq!(proxy.tunnels.load(Ordering::SeqCst), 1, "skipped: directly");
+        // One that does not apply stops nothing: ALL_PROXY skipped, HTTP_PROXY used.
+        let other = child(&url, &[http_proxy.clone(), ("ALL_PROXY", "ftp://user:hunter2@proxy".into())]).await;
+        assert!(other.ends_with("connected") && other.contains("ALL_PROXY"), "{other}");
+        assert_eq!(proxy.tunnels.load(Ordering::SeqCst), 2, "through the proxy");
     });
+}
+
+/// Runs `env_proxy_child` on `url` with `env` (and none of the proxy
+/// variables of this process); returns what it printed. Bounded: a child
+/// that has not ended within `WAIT` is killed, by its own handle, and the
+/// test fails. Its output is a few lines, far below a pipe's buffer, so it
+/// is read once the child has ended.
+async fn child(url: &str, env: &[(&str, String)]) -> String {
+    use std::io::Read;
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_env_proxy_child"));
+    for name in ["http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY", "no_proxy", "NO_PROXY", "REQUEST_METHOD"] {
+        command.env_remove(name);
+    }
+    command.arg(url).envs(env.iter().map(|(k, v)| (k, v))).stdout(std::process::Stdio::piped());
+    let mut child = command.spawn().expect("the child started");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while child.try_wait().expect("the child's status").is_none() {
+        if tokio::time::Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the child did not end within {WAIT:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut out = String::new();
+    child.stdout.take().expect("piped stdout").read_to_string(&mut out).expect("the child's output");
+    out.trim().to_owned()
+}
+
+/// The environment's setting from `vars`, which must all be usable.
+fn from_env<K: AsRef<str>, V: AsRef<str>>(vars: impl IntoIterator<Item = (K, V)>) -> Proxy {
+    let (proxy, skipped) = Proxy::from_env_vars(vars);
+    assert!(skipped.is_empty(), "{skipped:?}");
+    proxy
 }
 
 /// What a hostile case must end in.
@@ -301,10 +360,13 @@ fn capture_tracing() {
 }
 
 /// Fails if a password (or its Basic encoding) reached a span or an event;
-/// checks that the proxy did appear, redacted.
-fn assert_no_secret_was_traced() {
+/// checks that this scenario's proxy did appear, redacted. `TRACED` is
+/// shared by the scenarios running at once: the proxy's address (its port
+/// is this scenario's own) tells its lines from theirs.
+fn assert_no_secret_was_traced(proxy: &PythonProxy) {
     let traced = TRACED.lock().expect("traced").clone();
-    assert!(traced.contains("<credentials>@"), "the proxy is named in the attempt's log");
+    let marker = format!("<credentials>@{}", proxy.addr);
+    assert!(traced.contains(&marker), "the proxy is named, redacted, in the attempt's log: {marker}");
     for secret in [PASSWORD, WRONG] {
         let basic = data_encoding::BASE64.encode(format!("{USER}:{secret}").as_bytes());
         assert!(!traced.contains(secret) && !traced.contains(&basic), "a password was traced");

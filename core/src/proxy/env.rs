@@ -4,8 +4,14 @@
 //!
 //! - `wss://` URLs: `https_proxy`, then `HTTPS_PROXY`; `ws://` URLs:
 //!   `http_proxy`, then `HTTP_PROXY`; either falls back to `all_proxy`,
-//!   then `ALL_PROXY`. An empty value counts as unset.
+//!   then `ALL_PROXY`. An empty value counts as unset, and so does one
+//!   that is not a usable proxy URL: it is skipped and reported, so that a
+//!   variable meant for other programs cannot stop every client.
 //! - `no_proxy`, then `NO_PROXY`: see [`NoProxy`].
+//! - In a CGI program (`REQUEST_METHOD` is set) `HTTP_PROXY` is skipped:
+//!   there a request's `Proxy:` header becomes the variable `HTTP_PROXY`
+//!   ("httpoxy", CVE-2016-5385), as Go's `httpproxy` and reqwest have it.
+//!   `http_proxy` cannot be set that way and is still read.
 
 use std::net::IpAddr;
 
@@ -16,9 +22,11 @@ use super::{parse_ip, Proxy, ProxyServer, ProxyUrlError, Rule};
 /// Entries are separated by commas (and spaces): `*` exempts every host; a
 /// domain (`example.com`, `.example.com` or `*.example.com`) exempts itself
 /// and every name under it; an IP address exempts itself; a CIDR block
-/// (`10.0.0.0/8`, `fd00::/8`) every address in it. A `:port` after a name or
-/// an IPv4 address, and brackets around an IPv6 one, are ignored. Names match
-/// without regard to case; a target named by IP matches only IP and CIDR entries.
+/// (`10.0.0.0/8`, `fd00::/8`) every address in it. A `:port` after a name,
+/// an IPv4 address or a bracketed IPv6 one (`[::1]:8080`), brackets around
+/// an IPv6 address, and a name's trailing dot (`example.com.`) are ignored.
+/// Names match without regard to case; a target named by IP matches only IP
+/// and CIDR entries.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct NoProxy {
     all: bool,
@@ -42,7 +50,8 @@ impl NoProxy {
             } else if let Some(ip) = parse_ip(entry).or_else(|| parse_ip(strip_port(entry))) {
                 no_proxy.nets.push((ip, if ip.is_ipv4() { 32 } else { 128 }));
             } else {
-                let domain = strip_port(entry).trim_start_matches('*').trim_start_matches('.').to_ascii_lowercase();
+                let domain = strip_port(entry).trim_start_matches('*').trim_start_matches('.').trim_end_matches('.');
+                let domain = domain.to_ascii_lowercase();
                 if !domain.is_empty() {
                     no_proxy.domains.push(domain);
                 }
@@ -67,8 +76,15 @@ impl NoProxy {
     }
 }
 
-/// `host:port` to `host`; an IPv6 address without brackets is left alone.
+/// `host:port` to `host`, `[v6]:port` and `[v6]` to `v6`; an IPv6 address
+/// without brackets is left alone.
 fn strip_port(entry: &str) -> &str {
+    let digits = |port: &str| port.bytes().all(|b| b.is_ascii_digit());
+    if let Some((v6, rest)) = entry.strip_prefix('[').and_then(|e| e.split_once(']')) {
+        if rest.is_empty() || rest.strip_prefix(':').is_some_and(digits) {
+            return v6;
+        }
+    }
     match entry.rsplit_once(':') {
         Some((host, port)) if !host.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => host,
         _ => entry,
@@ -106,25 +122,35 @@ pub(super) fn is_loopback(host: &str) -> bool {
 impl Proxy {
     /// The setting the conventional environment variables make, from the
     /// variables given (`std::env::vars()`, or a test's own): see the
-    /// module's rules. Variables of other names are ignored; an unusable
-    /// proxy URL is an error that names the variable (never its value,
-    /// which may hold a password).
+    /// module's rules. Variables of other names are ignored.
+    ///
+    /// A variable whose value is not a usable proxy URL is skipped, as if
+    /// unset (the next in line applies), and returned in the list beside
+    /// the setting as a [`ProxyUrlError::Env`] that names the variable,
+    /// never its value (which may hold a password), for the caller to log:
+    /// a variable set for other programs (GNOME's `socks://`, curl's
+    /// schemes we do not speak) must not stop every client.
     ///
     /// ```
     /// use wslink_core::{proxy::Proxy, WsUrl};
     ///
-    /// let env = [("HTTPS_PROXY", "http://proxy.internal:3128"), ("NO_PROXY", ".corp.example,10.0.0.0/8")];
-    /// let proxy = Proxy::from_env_vars(env)?;
+    /// let env = [
+    ///     ("HTTPS_PROXY", "http://proxy.internal:3128"),
+    ///     ("NO_PROXY", ".corp.example,10.0.0.0/8"),
+    ///     ("HTTP_PROXY", "ftp://user:secret@elsewhere"),
+    /// ];
+    /// let (proxy, skipped) = Proxy::from_env_vars(env);
     /// let via = |url: &str| proxy.for_url(&WsUrl::parse(url).unwrap()).map(|p| p.redacted_text());
     /// assert_eq!(via("wss://stream.example.com/ws").as_deref(), Some("http://proxy.internal:3128"));
     /// assert_eq!(via("wss://feed.corp.example/ws"), None); // NO_PROXY
     /// assert_eq!(via("wss://10.1.2.3/ws"), None); // NO_PROXY's CIDR
-    /// assert_eq!(via("ws://stream.example.com/ws"), None); // no HTTP_PROXY nor ALL_PROXY
-    /// # Ok::<(), wslink_core::proxy::ProxyUrlError>(())
+    /// assert_eq!(via("ws://stream.example.com/ws"), None); // HTTP_PROXY skipped, no ALL_PROXY
+    /// assert_eq!(skipped.len(), 1);
+    /// assert!(skipped[0].to_string().contains("HTTP_PROXY") && !skipped[0].to_string().contains("secret"));
     /// ```
     pub fn from_env_vars<K: AsRef<str>, V: AsRef<str>>(
         vars: impl IntoIterator<Item = (K, V)>,
-    ) -> Result<Self, ProxyUrlError> {
+    ) -> (Self, Vec<ProxyUrlError>) {
         const NAMES: [&str; 8] = [
             "https_proxy",
             "HTTPS_PROXY",
@@ -136,7 +162,9 @@ impl Proxy {
             "NO_PROXY",
         ];
         let mut found: [Option<String>; 8] = Default::default();
+        let mut cgi = false;
         for (name, value) in vars {
+            cgi |= name.as_ref() == "REQUEST_METHOD";
             if let Some(i) = NAMES.iter().position(|n| *n == name.as_ref()) {
                 let value = value.as_ref().trim();
                 if !value.is_empty() {
@@ -144,21 +172,26 @@ impl Proxy {
                 }
             }
         }
-        let first = |a: usize| {
-            found[a].as_deref().map(|v| (NAMES[a], v)).or(found[a + 1].as_deref().map(|v| (NAMES[a + 1], v)))
+        let mut skipped = Vec::new();
+        if cgi && found[3].take().is_some() {
+            skipped.push(ProxyUrlError::Env { variable: NAMES[3].to_owned(), error: Box::new(ProxyUrlError::Cgi) });
+        }
+        // The first usable proxy of the pair `a` (lower case), `a + 1` (upper case).
+        let mut first_usable = |a: usize| {
+            for i in [a, a + 1] {
+                let Some(value) = found[i].as_deref() else { continue };
+                match ProxyServer::parse(value) {
+                    Ok(server) => return Some(server),
+                    Err(e) => skipped.push(ProxyUrlError::Env { variable: NAMES[i].to_owned(), error: Box::new(e) }),
+                }
+            }
+            None
         };
-        let parse = |slot: Option<(&str, &str)>| -> Result<Option<ProxyServer>, ProxyUrlError> {
-            slot.map(|(variable, value)| {
-                ProxyServer::parse(value)
-                    .map_err(|e| ProxyUrlError::Env { variable: variable.to_owned(), error: Box::new(e) })
-            })
-            .transpose()
-        };
-        let all = parse(first(4))?;
-        let https = parse(first(0))?.or_else(|| all.clone());
-        let http = parse(first(2))?.or(all);
-        let no_proxy = first(6).map(|(_, list)| NoProxy::parse(list)).unwrap_or_default();
+        let all = first_usable(4);
+        let https = first_usable(0).or_else(|| all.clone());
+        let http = first_usable(2).or(all);
+        let no_proxy = found[6].as_deref().or(found[7].as_deref()).map(NoProxy::parse).unwrap_or_default();
         let rule = if http.is_none() && https.is_none() { Rule::None } else { Rule::Env { http, https } };
-        Ok(Self { rule, no_proxy })
+        (Self { rule, no_proxy }, skipped)
     }
 }

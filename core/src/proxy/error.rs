@@ -63,8 +63,9 @@ pub enum BadProxyReply {
     /// The proxy closed the connection before its reply was complete.
     #[error("the proxy closed the connection in the middle of its reply")]
     Closed,
-    /// A SOCKS reply whose version byte is not 5 (or not 1 in the
-    /// authentication reply, RFC 1929; or, for SOCKS4, not 0).
+    /// A SOCKS reply whose version byte is not 5 (or neither 1 nor 5 in
+    /// the authentication reply: RFC 1929 says 1, some servers answer 5;
+    /// or, for SOCKS4, not 0).
     #[error("the SOCKS reply has version {0}")]
     Version(u8),
     /// A SOCKS5 reply with an address type other than 1, 3 or 4.
@@ -112,7 +113,9 @@ pub enum ProxyError {
     #[error("the TLS handshake with the proxy failed: {0}")]
     Tls(crate::TlsFailure),
     /// The target cannot be named in the proxy's protocol (a SOCKS host
-    /// name longer than 255 bytes, an IPv6 address to SOCKS4).
+    /// name longer than 255 bytes, an IPv6 address to SOCKS4), or the
+    /// client resolved a name for `socks5://` or `socks4://` to no address
+    /// it can give the proxy (none at all; no IPv4 one for SOCKS4).
     #[error("the target cannot be named to the proxy: {0}")]
     BadTarget(String),
 }
@@ -134,11 +137,15 @@ mod error_kind {
 #[non_exhaustive]
 pub enum ProxyUrlError {
     /// The scheme is none of `http`, `https`, `socks5`, `socks5h`,
-    /// `socks4`, `socks4a` (or not the one the constructor asked for).
+    /// `socks4`, `socks4a`, `socks` (or not the one the constructor asked for).
+    /// Only a valid RFC 3986 scheme is quoted (letters, digits, `+`, `-`,
+    /// `.`: no `:` or `@`, so never a password); any other text before
+    /// `://` is [`Invalid`](Self::Invalid).
     #[error("unsupported proxy scheme {0:?}: use http://, https://, socks5://, socks5h://, socks4:// or socks4a://")]
     UnsupportedScheme(String),
-    /// The host and port are not a valid URI authority.
-    #[error("the proxy URL's host or port is invalid")]
+    /// The text before `://` is not a scheme, or the host and port are
+    /// not a valid URI authority.
+    #[error("the proxy URL's scheme, host or port is invalid")]
     Invalid,
     /// The URL names no host.
     #[error("the proxy URL has no host")]
@@ -155,12 +162,18 @@ pub enum ProxyUrlError {
     /// SOCKS5 (RFC 1929) carries a user name of 1 to 255 bytes and a password of at most 255.
     #[error("SOCKS5 credentials must be 1 to 255 bytes each")]
     CredentialsLength,
-    /// An environment variable holds an unusable proxy URL.
-    #[error("the environment variable {variable} holds an unusable proxy URL: {error}")]
+    /// `HTTP_PROXY` (upper case) is not read in a CGI program
+    /// (`REQUEST_METHOD` is set): there a request's `Proxy:` header sets it
+    /// ("httpoxy", CVE-2016-5385). `http_proxy` cannot be set that way.
+    #[error("REQUEST_METHOD is set (a CGI program, where a request's Proxy header sets HTTP_PROXY); use http_proxy")]
+    Cgi,
+    /// An environment variable that [`Proxy::from_env_vars`](crate::proxy::Proxy::from_env_vars)
+    /// skipped, as if it were unset.
+    #[error("the environment variable {variable} was skipped: {error}")]
     Env {
         /// The variable's name, as it was found.
         variable: String,
-        /// What is wrong with its value.
+        /// Why it was skipped (what is wrong with its value).
         error: Box<ProxyUrlError>,
     },
 }

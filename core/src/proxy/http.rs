@@ -3,6 +3,17 @@
 //!
 //! A 2xx opens the tunnel; 407 is [`ProxyError::AuthRequired`], any other
 //! status [`ProxyError::Refused`], both with the status, reason and headers.
+//! Interim 1xx replies (100 Continue, 102, 103 Early Hints ...) are skipped,
+//! as RFC 9110 §15.2 has a client do, and the next head read; every head,
+//! the skipped ones too, counts toward the one [`MAX_REPLY_HEAD`] limit.
+//! 101 Switching Protocols is no tunnel: a refusal.
+//!
+//! `httparse` starts again from the head's first byte each time, so it runs
+//! only when new bytes can change its answer: while the head's first
+//! [`STATUS_PREFIX`] bytes arrive (a reply that is not HTTP fails at once),
+//! and when a line ends (a header to check, or the end of the head). A
+//! proxy sending its head a byte at a time costs at most one parse per line
+//! (httparse refuses the line after [`MAX_HEADERS`]), not one per byte.
 //! Bytes after a 2xx head are refused ([`BadProxyReply::DataAfterReply`]):
 //! RFC 9110 forbids a body there, and no WebSocket or TLS server speaks first.
 
@@ -11,12 +22,20 @@ use super::{BadProxyReply, Credentials, ProxyError, ProxyProtocol, ProxyRefusal,
 /// Most headers a reply may carry.
 const MAX_HEADERS: usize = 64;
 
+/// A head's first bytes, parsed as they come: `HTTP/1.1 200 ` and a little more.
+pub(super) const STATUS_PREFIX: usize = 16;
+
 pub(super) struct HttpConnect {
     /// The request, until written.
     request: Vec<u8>,
-    /// The reply's head so far.
+    /// The reply so far: interim (1xx) heads, skipped, then the head being read.
     head: Vec<u8>,
+    /// Where in `head` the head being read starts (after the interim ones).
+    start: usize,
     state: State,
+    /// How many times `httparse` ran, for the test that bounds it.
+    #[cfg(test)]
+    parses: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,7 +65,14 @@ impl HttpConnect {
             request.extend_from_slice(format!("Proxy-Authorization: Basic {token}\r\n").as_bytes());
         }
         request.extend_from_slice(b"\r\n");
-        Self { request, head: Vec::new(), state: State::Reading }
+        Self {
+            request,
+            head: Vec::new(),
+            start: 0,
+            state: State::Reading,
+            #[cfg(test)]
+            parses: 0,
+        }
     }
 
     pub(super) fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
@@ -78,9 +104,15 @@ impl HttpConnect {
             State::Failed => return Err(ProxyError::BadReply(BadProxyReply::Closed)),
         }
         // Never more than the limit and one byte, whatever the caller reads.
-        let room = MAX_REPLY_HEAD + 1 - self.head.len();
+        let before = self.head.len();
+        let room = MAX_REPLY_HEAD + 1 - before;
         self.head.extend_from_slice(&data[..data.len().min(room)]);
-        let result = self.parse(data.len() > room);
+        let overflowed = data.len() > room;
+        let result = if overflowed || self.head.len() > MAX_REPLY_HEAD || self.worth_parsing(before) {
+            self.parse(overflowed)
+        } else {
+            Ok(false)
+        };
         self.state = match result {
             Ok(true) => State::Open,
             Ok(false) => State::Reading,
@@ -92,36 +124,69 @@ impl HttpConnect {
         result
     }
 
-    fn parse(&self, overflowed: bool) -> Result<bool, ProxyError> {
-        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut reply = httparse::Response::new(&mut headers);
-        let bad = |b| Err(ProxyError::BadReply(b));
-        let end = match reply.parse(&self.head) {
-            Ok(httparse::Status::Complete(end)) => end,
-            Ok(httparse::Status::Partial) if self.head.len() > MAX_REPLY_HEAD || overflowed => {
-                return bad(BadProxyReply::TooLarge { limit: MAX_REPLY_HEAD })
+    /// Whether the bytes from `from` on can change what `httparse` says of
+    /// the head: the head's first bytes, or the end of a line.
+    fn worth_parsing(&self, from: usize) -> bool {
+        from < self.start + STATUS_PREFIX || memchr::memchr(b'\n', &self.head[from..]).is_some()
+    }
+
+    /// How many times `httparse` ran.
+    #[cfg(test)]
+    pub(super) fn parses(&self) -> usize {
+        self.parses
+    }
+
+    fn parse(&mut self, overflowed: bool) -> Result<bool, ProxyError> {
+        // Bounded: each interim head skipped moves `start` on by at least one byte.
+        loop {
+            #[cfg(test)]
+            {
+                self.parses += 1;
             }
-            Ok(httparse::Status::Partial) => return Ok(false),
-            Err(e) => return bad(BadProxyReply::Malformed(e.to_string())),
-        };
-        if end > MAX_REPLY_HEAD {
-            return bad(BadProxyReply::TooLarge { limit: MAX_REPLY_HEAD });
+            let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+            let mut reply = httparse::Response::new(&mut headers);
+            let bad = |b| Err(ProxyError::BadReply(b));
+            let end = match reply.parse(&self.head[self.start..]) {
+                Ok(httparse::Status::Complete(end)) => self.start + end,
+                Ok(httparse::Status::Partial) if self.head.len() > MAX_REPLY_HEAD || overflowed => {
+                    return bad(BadProxyReply::TooLarge { limit: MAX_REPLY_HEAD })
+                }
+                Ok(httparse::Status::Partial) => return Ok(false),
+                Err(e) => return bad(BadProxyReply::Malformed(e.to_string())),
+            };
+            if end > MAX_REPLY_HEAD {
+                return bad(BadProxyReply::TooLarge { limit: MAX_REPLY_HEAD });
+            }
+            // httparse sets the status on a complete head.
+            let status = reply.code.unwrap_or_default();
+            if (100..200).contains(&status) && status != 101 {
+                // An interim reply: the final one follows it.
+                self.start = end;
+                continue;
+            }
+            if (200..300).contains(&status) {
+                return if end < self.head.len() || overflowed { bad(BadProxyReply::DataAfterReply) } else { Ok(true) };
+            }
+            return Err(refusal(status, &reply));
         }
-        // httparse sets the status on a complete head.
-        let status = reply.code.unwrap_or_default();
-        if (200..300).contains(&status) {
-            return if end < self.head.len() || overflowed { bad(BadProxyReply::DataAfterReply) } else { Ok(true) };
-        }
-        let refusal = Box::new(ProxyRefusal {
-            protocol: ProxyProtocol::Http,
-            status,
-            reason: reply.reason.unwrap_or_default().to_owned(),
-            headers: reply
-                .headers
-                .iter()
-                .map(|h| (h.name.to_owned(), String::from_utf8_lossy(h.value).into_owned()))
-                .collect(),
-        });
-        Err(if status == 407 { ProxyError::AuthRequired(refusal) } else { ProxyError::Refused(refusal) })
+    }
+}
+
+/// A final reply other than 2xx: 407 wants credentials, the rest refuse.
+fn refusal(status: u16, reply: &httparse::Response<'_, '_>) -> ProxyError {
+    let refusal = Box::new(ProxyRefusal {
+        protocol: ProxyProtocol::Http,
+        status,
+        reason: reply.reason.unwrap_or_default().to_owned(),
+        headers: reply
+            .headers
+            .iter()
+            .map(|h| (h.name.to_owned(), String::from_utf8_lossy(h.value).into_owned()))
+            .collect(),
+    });
+    if status == 407 {
+        ProxyError::AuthRequired(refusal)
+    } else {
+        ProxyError::Refused(refusal)
     }
 }

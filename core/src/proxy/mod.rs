@@ -71,7 +71,7 @@ pub enum ProxyKind {
     /// `wss://` server runs inside that TLS.
     Https,
     /// SOCKS5 (`socks5://`: host names resolved by the client;
-    /// `socks5h://`: by the proxy).
+    /// `socks5h://`, and `socks://`: by the proxy).
     Socks5 {
         /// Whether the proxy resolves the target's host name.
         remote_dns: bool,
@@ -96,12 +96,23 @@ pub struct ProxyServer {
 }
 
 impl ProxyServer {
-    /// Parses a proxy URL: `http://`, `socks5://`, `socks5h://`,
-    /// `socks4://` or `socks4a://`, an optional `user:password@`
+    /// Parses a proxy URL: `http://`, `https://`, `socks5://`, `socks5h://`,
+    /// `socks4://`, `socks4a://` or `socks://`, an optional `user:password@`
     /// (percent-decoded), a host and an optional port (default 80 for HTTP,
-    /// 1080 for SOCKS). Without a scheme it is HTTP, as curl reads it.
+    /// 443 for HTTPS, 1080 for SOCKS). Without a scheme it is HTTP, as curl
+    /// reads it.
+    ///
+    /// `socks://` (what GNOME's proxy settings write, `all_proxy=socks://host:port/`)
+    /// is read as `socks5h://`, as GLib, which writes it, reads it: its
+    /// proxy resolvers try SOCKS5 first (then SOCKS4a, then SOCKS4), and
+    /// give the proxy the host name. curl reads `socks://` as `socks4://`;
+    /// SOCKS5 is chosen here because it also names IPv6 addresses and host
+    /// names, and nearly every SOCKS server speaks it.
     pub fn parse(url: &str) -> Result<Self, ProxyUrlError> {
         let (scheme, rest) = match url.split_once("://") {
+            // Not a scheme (RFC 3986 §3.1): the text before `://` may be a
+            // user name and password, so it is never quoted in the error.
+            Some((scheme, _)) if !is_scheme(scheme) => return Err(ProxyUrlError::Invalid),
             Some((scheme, rest)) => (scheme.to_ascii_lowercase(), rest),
             None => ("http".to_owned(), url),
         };
@@ -109,7 +120,7 @@ impl ProxyServer {
             "http" => ProxyKind::Http,
             "https" => ProxyKind::Https,
             "socks5" => ProxyKind::Socks5 { remote_dns: false },
-            "socks5h" => ProxyKind::Socks5 { remote_dns: true },
+            "socks5h" | "socks" => ProxyKind::Socks5 { remote_dns: true },
             "socks4" => ProxyKind::Socks4 { remote_dns: false },
             "socks4a" => ProxyKind::Socks4 { remote_dns: true },
             _ => return Err(ProxyUrlError::UnsupportedScheme(scheme)),
@@ -140,19 +151,21 @@ impl ProxyServer {
             Some(p) => p.parse::<u16>().ok().filter(|&p| p > 0).ok_or(ProxyUrlError::InvalidPort)?,
         };
         let credentials = userinfo.map(decode_credentials).transpose()?;
-        if let (ProxyKind::Socks5 { .. }, Some(c)) = (kind, &credentials) {
-            if c.user.is_empty() || c.user.len() > 255 || c.password.len() > 255 {
-                return Err(ProxyUrlError::CredentialsLength);
-            }
+        if let Some(c) = &credentials {
+            check_credentials(kind, c)?;
         }
         let host = parsed.host().trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
         Ok(Self { kind, host, port, credentials })
     }
 
-    /// Sets (or replaces) the credentials, given as they are.
-    pub fn with_credentials(mut self, credentials: Credentials) -> Self {
+    /// Sets (or replaces) the credentials, given as they are, checked as
+    /// [`parse`](Self::parse) checks a URL's: SOCKS5 (RFC 1929) carries a
+    /// user name of 1 to 255 bytes and a password of at most 255, or the
+    /// error is [`ProxyUrlError::CredentialsLength`].
+    pub fn with_credentials(mut self, credentials: Credentials) -> Result<Self, ProxyUrlError> {
+        check_credentials(self.kind, &credentials)?;
         self.credentials = Some(credentials);
-        self
+        Ok(self)
     }
 
     /// How the proxy is spoken to.
@@ -181,11 +194,40 @@ impl ProxyServer {
     }
 
     /// Whether the client must resolve `target_host` itself and name the
-    /// proxy an address (`socks5://` with a host name): then pass the
-    /// address to [`ProxyHandshake::new`].
+    /// proxy an address (`socks5://` or `socks4://` with a host name):
+    /// then pick it with [`target_address`](Self::target_address) and pass
+    /// it to [`ProxyHandshake::new`].
     pub fn resolves_locally(&self, target_host: &str) -> bool {
         matches!(self.kind, ProxyKind::Socks5 { remote_dns: false } | ProxyKind::Socks4 { remote_dns: false })
             && parse_ip(target_host).is_none()
+    }
+
+    /// Of the target's addresses as the client resolved them (in the
+    /// resolver's order), the one to name to this proxy: the first IPv4
+    /// address for SOCKS4, which cannot name an IPv6 one; the first of
+    /// either family for the others. `None` when none fits; then
+    /// [`ProxyHandshake::new`] refuses a host name this proxy does not
+    /// resolve with [`ProxyError::BadTarget`]. Every loop (both adapters,
+    /// and one of your own) picks through this, so they all choose alike.
+    ///
+    /// ```
+    /// use std::net::IpAddr;
+    /// use wslink_core::proxy::ProxyServer;
+    ///
+    /// let resolved: [IpAddr; 2] = ["2001:db8::7".parse()?, "192.0.2.7".parse()?];
+    /// let socks4 = ProxyServer::parse("socks4://proxy.internal")?;
+    /// assert_eq!(socks4.target_address(resolved), Some(resolved[1]));
+    /// let socks5 = ProxyServer::parse("socks5://proxy.internal")?;
+    /// assert_eq!(socks5.target_address(resolved), Some(resolved[0]));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn target_address(&self, resolved: impl IntoIterator<Item = IpAddr>) -> Option<IpAddr> {
+        // An IPv4-mapped IPv6 address is its IPv4 one, which SOCKS4 can name.
+        let mut resolved = resolved.into_iter().map(|ip| ip.to_canonical());
+        match self.kind {
+            ProxyKind::Socks4 { .. } => resolved.find(IpAddr::is_ipv4),
+            ProxyKind::Http | ProxyKind::Https | ProxyKind::Socks5 { .. } => resolved.next(),
+        }
     }
 
     /// The proxy as text for logs and spans: scheme, host and port, with
@@ -202,6 +244,24 @@ impl ProxyServer {
         let auth = if self.credentials.is_some() { "<credentials>@" } else { "" };
         let host = if self.host.contains(':') { format!("[{}]", self.host) } else { self.host.clone() };
         format!("{scheme}://{auth}{host}:{}", self.port)
+    }
+}
+
+/// RFC 3986 §3.1: `ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )`.
+fn is_scheme(text: &str) -> bool {
+    let mut bytes = text.bytes();
+    bytes.next().is_some_and(|b| b.is_ascii_alphabetic())
+        && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+}
+
+/// SOCKS5 (RFC 1929) carries each in a one-byte length, the user name not
+/// empty: refused here, so that the machine never sends them cut short.
+fn check_credentials(kind: ProxyKind, c: &Credentials) -> Result<(), ProxyUrlError> {
+    match kind {
+        ProxyKind::Socks5 { .. } if c.user.is_empty() || c.user.len() > 255 || c.password.len() > 255 => {
+            Err(ProxyUrlError::CredentialsLength)
+        }
+        _ => Ok(()),
     }
 }
 
@@ -345,11 +405,25 @@ enum Inner {
 impl ProxyHandshake {
     /// Starts the handshake for a tunnel to `host:port` through `proxy`.
     /// `resolved` is the target's address when the client resolved it
-    /// itself ([`ProxyServer::resolves_locally`]); otherwise the proxy is
-    /// given the host name. An IP literal host is always sent as an address.
+    /// itself ([`ProxyServer::resolves_locally`]; the address picked by
+    /// [`ProxyServer::target_address`]); otherwise the proxy is given the
+    /// host name. An IP literal host is always sent as an address.
+    ///
+    /// [`ProxyError::BadTarget`] when the target cannot be named to the
+    /// proxy: a host name that this proxy does not resolve and no address
+    /// for it (the client found none it could use), a SOCKS host name
+    /// longer than 255 bytes, an IPv6 address to SOCKS4.
     pub fn new(proxy: &ProxyServer, host: &str, port: u16, resolved: Option<IpAddr>) -> Result<Self, ProxyError> {
         let target = match (parse_ip(host), resolved) {
             (Some(ip), _) | (None, Some(ip)) => Target::Ip(ip, port),
+            // Never the name instead: this proxy expects an address, and may not resolve names at all.
+            (None, None) if proxy.resolves_locally(host) => {
+                let family = if matches!(proxy.kind, ProxyKind::Socks4 { .. }) { "IPv4 " } else { "" };
+                return Err(ProxyError::BadTarget(format!(
+                    "{host} resolved to no {family}address, and {} is told an address, not a name",
+                    proxy.redacted_text()
+                )));
+            }
             (None, None) => Target::Name(host.to_owned(), port),
         };
         let inner = match proxy.kind {

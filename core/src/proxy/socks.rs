@@ -140,7 +140,8 @@ impl Socks5 {
                 Err(auth_refused(255, why))
             }
             (State::Method, [_, m]) => bad(BadProxyReply::Method(*m)),
-            (State::Auth, [v, ..]) if *v != 1 => bad(BadProxyReply::Version(*v)),
+            // RFC 1929 says 1; some servers answer 5, which curl accepts too.
+            (State::Auth, [v, ..]) if !matches!(*v, 1 | VERSION) => bad(BadProxyReply::Version(*v)),
             (State::Auth, [_, 0]) => {
                 self.send_connect();
                 Ok(())
@@ -170,7 +171,8 @@ impl Socks5 {
     fn send_credentials(&mut self) {
         self.state = State::Auth;
         self.reply.clear();
-        // Lengths checked when the URL was parsed (`ProxyUrlError::CredentialsLength`); clamped all the same.
+        // Lengths checked when the credentials were set (`ProxyServer::parse`
+        // and `with_credentials` refuse others with `CredentialsLength`); clamped all the same.
         let Some(c) = &self.credentials else { return };
         let (user, password) = (clamp(c.user.as_bytes()), clamp(c.password.as_bytes()));
         self.out.push(1);

@@ -30,6 +30,13 @@ fn proxy_urls_parse_with_defaults_and_decoded_credentials() {
     assert_eq!((p.kind(), p.host(), p.port()), (ProxyKind::Socks5 { remote_dns: false }, "::1", 1080));
     assert_eq!(p.redacted_text(), "socks5://[::1]:1080");
     assert_eq!(server("SOCKS5H://h:1").kind(), ProxyKind::Socks5 { remote_dns: true });
+    // GNOME's `all_proxy=socks://host:port/`: SOCKS5, the proxy resolving, as GLib reads it.
+    let p = server("socks://proxy.example:1081/");
+    assert_eq!(
+        (p.kind(), p.port(), p.redacted_text()),
+        (ProxyKind::Socks5 { remote_dns: true }, 1081, "socks5h://proxy.example:1081".into())
+    );
+    assert_eq!(Proxy::socks5("socks://h").unwrap(), Proxy::server(server("socks5h://h:1080")));
     let p = server("https://proxy.example");
     assert_eq!((p.kind(), p.port(), p.uses_tls()), (ProxyKind::Https, 443, true));
     assert!(!server("http://proxy.example").uses_tls());
@@ -48,6 +55,11 @@ fn unusable_proxy_urls_are_typed_errors_that_never_quote_the_url() {
         ("http://u:secret@h:1/path", ProxyUrlError::Path),
         ("http://u:secret@h:1?q", ProxyUrlError::Path),
         ("http://u:secret@h a:1", ProxyUrlError::Invalid),
+        // No scheme before `://`, but a user name and password: not quoted.
+        ("u:secret@h://x", ProxyUrlError::Invalid),
+        ("http//u:secret@h://x", ProxyUrlError::Invalid),
+        ("1http://u:secret@h", ProxyUrlError::Invalid),
+        ("soCKS+v.6-x://u:secret@h", ProxyUrlError::UnsupportedScheme("socks+v.6-x".into())),
         ("http://u:%ff%fe@h", ProxyUrlError::CredentialsNotUtf8),
         ("socks5://:secret@h", ProxyUrlError::CredentialsLength),
     ];
@@ -58,6 +70,19 @@ fn unusable_proxy_urls_are_typed_errors_that_never_quote_the_url() {
     }
     let long = format!("socks5://u:{}@h", "x".repeat(256));
     assert_eq!(ProxyServer::parse(&long).unwrap_err(), ProxyUrlError::CredentialsLength);
+    // Set afterwards, they are checked alike: never sent empty or cut short.
+    let x256 = "x".repeat(256);
+    for (user, password) in [("", "pw"), (x256.as_str(), "pw"), ("u", x256.as_str())] {
+        let set = server("socks5h://h").with_credentials(Credentials::new(user, password));
+        assert_eq!(set.unwrap_err(), ProxyUrlError::CredentialsLength, "{} {}", user.len(), password.len());
+    }
+    let set = server("socks5h://h").with_credentials(Credentials::new("x".repeat(255), "")).unwrap();
+    let mut h = ProxyHandshake::new(&set, "h", 80, None).unwrap();
+    let _ = sent(&mut h);
+    h.handle_input(&[5, 2]).unwrap();
+    assert_eq!(sent(&mut h), [&[1, 255][..], "x".repeat(255).as_bytes(), &[0]].concat());
+    // HTTP Basic has no such limit.
+    assert!(server("http://h").with_credentials(Credentials::new("", x256.as_str())).is_ok());
     assert!(Proxy::http("socks5://h").is_err());
     assert!(Proxy::socks5("http://h").is_err());
     assert_eq!(Proxy::socks5("h:1").unwrap(), Proxy::server(server("socks5h://h:1")));
@@ -78,7 +103,8 @@ fn credentials_appear_in_no_debug_or_display() {
     let _ = sent(&mut h);
     h.handle_input(&[5, 2]).unwrap();
     assert_eq!(format!("{h:?}"), "ProxyHandshake { inner: Socks5(Socks5 { state: Auth, reply_bytes: 0 }) }");
-    let env = Proxy::from_env_vars([("HTTPS_PROXY", "http://alice:hunter2@h:0")]).unwrap_err();
+    let (_, skipped) = Proxy::from_env_vars([("HTTPS_PROXY", "http://alice:hunter2@h:0")]);
+    let env = &skipped[0];
     assert!(!env.to_string().contains("hunter2") && env.to_string().contains("HTTPS_PROXY"), "{env}");
 }
 
@@ -114,6 +140,66 @@ fn http_refusals_keep_status_and_headers() {
         panic!()
     };
     assert_eq!((r.status, r.to_string()), (403, "403 Forbidden".to_owned()));
+}
+
+#[test]
+fn interim_1xx_replies_are_skipped_within_the_one_head_limit() {
+    let (mut h, _) = start("http://p", "h", 80, None);
+    assert_eq!(h.handle_input(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n\r\n"), Ok(true));
+    // In pieces, with headers, and two of them.
+    let (mut h, _) = start("http://p", "h", 80, None);
+    assert_eq!(h.handle_input(b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 102 Pro"), Ok(false));
+    assert_eq!(h.handle_input(b"cessing\r\n\r\n"), Ok(false));
+    assert!(h.read_limit() > 0 && !h.is_open());
+    assert_eq!(h.handle_input(b"HTTP/1.1 200 Connection established\r\n\r\n"), Ok(true));
+    // The final reply decides: a refusal, or data after a 2xx.
+    let (mut h, _) = start("http://p", "h", 80, None);
+    let reply = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 407 Proxy Authentication Required\r\n\r\n";
+    assert!(matches!(h.handle_input(reply), Err(ProxyError::AuthRequired(r)) if r.status == 407));
+    let (mut h, _) = start("http://p", "h", 80, None);
+    let reply = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n\r\nearly";
+    assert_eq!(h.handle_input(reply), Err(ProxyError::BadReply(BadProxyReply::DataAfterReply)));
+    // 101 switches to another protocol: no tunnel.
+    let (mut h, _) = start("http://p", "h", 80, None);
+    let switched = h.handle_input(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n");
+    assert!(matches!(&switched, Err(ProxyError::Refused(r)) if r.status == 101), "{switched:?}");
+    // Endless interim replies: the limit counts them all.
+    let endless = b"HTTP/1.1 100 Continue\r\n\r\n".repeat(MAX_REPLY_HEAD / 10);
+    let (mut h, _) = start("http://p", "h", 80, None);
+    let mut result = Ok(false);
+    for chunk in endless.chunks(700) {
+        result = h.handle_input(&chunk[..chunk.len().min(h.read_limit())]);
+        if result.is_err() {
+            break;
+        }
+    }
+    assert_eq!(result, Err(ProxyError::BadReply(BadProxyReply::TooLarge { limit: MAX_REPLY_HEAD })));
+    let (mut h, _) = start("http://p", "h", 80, None);
+    assert_eq!(h.handle_input(&endless), Err(ProxyError::BadReply(BadProxyReply::TooLarge { limit: MAX_REPLY_HEAD })));
+}
+
+#[test]
+fn a_head_sent_a_byte_at_a_time_is_parsed_once_per_line_not_once_per_byte() {
+    let parses = |h: &ProxyHandshake| match &h.inner {
+        Inner::Http(m) => m.parses(),
+        other => panic!("{other:?}"),
+    };
+    let (mut h, _) = start("http://p", "h", 80, None);
+    let head = [b"HTTP/1.1 200 OK\r\nX-Slow: ".as_slice(), &[b'a'; 8000], b"\r\nVia: p\r\n\r\n"].concat();
+    let (last, bytes) = head.split_last().unwrap();
+    for b in bytes {
+        assert_eq!(h.handle_input(std::slice::from_ref(b)), Ok(false));
+    }
+    assert_eq!(h.handle_input(&[*last]), Ok(true));
+    // The status line's first bytes, then one per line end (4 of them).
+    assert!(parses(&h) <= super::http::STATUS_PREFIX + 4, "{} parses for {} bytes", parses(&h), head.len());
+    // Not HTTP: refused at its first bytes, before any line ends.
+    let (mut h, _) = start("http://p", "h", 80, None);
+    assert!(matches!(h.handle_input(b"SSH-"), Err(ProxyError::BadReply(BadProxyReply::Malformed(_)))));
+    // A bare-LF head (which httparse accepts) still completes.
+    let (mut h, _) = start("http://p", "h", 80, None);
+    assert_eq!(h.handle_input(b"HTTP/1.0 200 OK\n"), Ok(false));
+    assert_eq!(h.handle_input(b"\n"), Ok(true));
 }
 
 #[test]
@@ -181,6 +267,29 @@ fn socks5_no_auth_with_a_name_an_ipv4_and_an_ipv6_target() {
 }
 
 #[test]
+fn the_address_named_to_the_proxy_is_chosen_once_and_a_missing_one_is_a_bad_target() {
+    let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+    let resolved = [ip("2001:db8::1"), ip("192.0.2.1"), ip("192.0.2.2")];
+    // SOCKS4 names IPv4 only: the first IPv4 address, even behind an IPv6 one.
+    assert_eq!(server("socks4://p").target_address(resolved), Some(ip("192.0.2.1")));
+    assert_eq!(server("socks4://p").target_address([ip("::ffff:192.0.2.9")]), Some(ip("192.0.2.9")));
+    assert_eq!(server("socks4://p").target_address([ip("2001:db8::1")]), None);
+    // SOCKS5 names either: the resolver's first.
+    assert_eq!(server("socks5://p").target_address(resolved), Some(ip("2001:db8::1")));
+    assert_eq!(server("socks5://p").target_address([]), None);
+    // A host name the proxy does not resolve, with no address: never sent as the name.
+    for url in ["socks5://p", "socks4://p"] {
+        let refused = ProxyHandshake::new(&server(url), "feed.test", 80, None);
+        assert!(matches!(&refused, Err(ProxyError::BadTarget(why)) if why.contains("feed.test")), "{url}: {refused:?}");
+    }
+    // The proxies that resolve, and IP literals, need none.
+    for url in ["socks5h://p", "socks4a://p", "http://p"] {
+        assert!(ProxyHandshake::new(&server(url), "feed.test", 80, None).is_ok(), "{url}");
+    }
+    assert!(ProxyHandshake::new(&server("socks4://p"), "192.0.2.1", 80, None).is_ok());
+}
+
+#[test]
 fn socks5_user_and_password() {
     let (mut h, out) = start("socks5h://alice:pw@p", "h", 80, None);
     assert_eq!(out, [5, 2, 0, 2]);
@@ -198,6 +307,18 @@ fn socks5_user_and_password() {
     assert!(matches!(h.handle_eof(), ProxyError::AuthRequired(r) if r.status == 255));
     let (mut h, _) = start("socks5h://p", "h", 80, None);
     assert!(matches!(h.handle_input(&[5, 0xff]), Err(ProxyError::AuthRequired(_))));
+    // Some servers answer the sub-negotiation with version 5: accepted, as curl does.
+    let (mut h, _) = start("socks5h://alice:pw@p", "h", 80, None);
+    h.handle_input(&[5, 2]).unwrap();
+    let _credentials = sent(&mut h);
+    assert_eq!(h.handle_input(&[5, 0]), Ok(false));
+    assert_eq!(sent(&mut h)[..4], [5, 1, 0, 3]);
+    let (mut h, _) = start("socks5h://alice:pw@p", "h", 80, None);
+    h.handle_input(&[5, 2]).unwrap();
+    assert!(matches!(h.handle_input(&[5, 1]), Err(ProxyError::AuthRequired(r)) if r.status == 1));
+    let (mut h, _) = start("socks5h://alice:pw@p", "h", 80, None);
+    h.handle_input(&[5, 2]).unwrap();
+    assert_eq!(h.handle_input(&[2, 0]), Err(ProxyError::BadReply(BadProxyReply::Version(2))));
 }
 
 #[test]
@@ -247,6 +368,14 @@ fn no_proxy_matches_suffixes_ips_cidrs_and_star() {
     for ip in ["11.0.0.1", "192.168.1.8", "fd00::2", "::1"] {
         assert!(!n.matches(ip), "{ip}");
     }
+    // Bracketed IPv6 with a port, and a name's trailing dot, as the host's is trimmed.
+    let n = NoProxy::parse("[::1]:8080, [fd00::2]:443, example.com., .Dot.Test.:8443");
+    for host in ["::1", "[::1]", "fd00::2", "example.com", "example.com.", "a.example.com", "x.dot.test"] {
+        assert!(n.matches(host), "{host}");
+    }
+    for host in ["::2", "example.co", "dot.testx"] {
+        assert!(!n.matches(host), "{host}");
+    }
     assert!(NoProxy::parse("*").matches("anything.example"));
     assert!(NoProxy::parse("0.0.0.0/0").matches("8.8.8.8"));
     assert!(!NoProxy::parse("").matches("a"));
@@ -256,36 +385,110 @@ fn no_proxy_matches_suffixes_ips_cidrs_and_star() {
 fn the_environment_picks_a_proxy_per_scheme() {
     let url = |u: &str| WsUrl::parse(u).unwrap();
     let via = |p: &Proxy, u: &str| p.for_url(&url(u)).map(ProxyServer::redacted_text);
-    let env = Proxy::from_env_vars([
+    let env = from_env(&[
         ("https_proxy", "http://lower:1"),
         ("HTTPS_PROXY", "http://upper:1"),
         ("HTTP_PROXY", "socks5h://plain:2"),
         ("ALL_PROXY", "socks5://all:3"),
         ("no_proxy", "skip.test"),
         ("PATH", "/usr/bin"),
-    ])
-    .unwrap();
+    ]);
     assert_eq!(via(&env, "wss://a.test/").as_deref(), Some("http://lower:1"));
     assert_eq!(via(&env, "ws://a.test/").as_deref(), Some("socks5h://plain:2"));
     assert_eq!(via(&env, "ws://skip.test/"), None);
     assert_eq!(via(&env, "ws://127.0.0.1:9/"), None, "loopback is direct with the environment's setting");
     assert_eq!(via(&env, "ws://localhost:9/"), None);
     assert_eq!(via(&env, "ws://[::1]:9/"), None);
-    let all = Proxy::from_env_vars([("all_proxy", "socks5://all:3"), ("HTTP_PROXY", "")]).unwrap();
+    let all = from_env(&[("all_proxy", "socks5://all:3"), ("HTTP_PROXY", "")]);
     assert_eq!(via(&all, "wss://a.test/").as_deref(), Some("socks5://all:3"));
     assert_eq!(via(&all, "ws://a.test/").as_deref(), Some("socks5://all:3"));
-    let none = Proxy::from_env_vars([("NO_PROXY", "*")]).unwrap();
+    let none = from_env(&[("NO_PROXY", "*")]);
     assert_eq!(none, Proxy::none().no_proxy("*"));
     assert_eq!(via(&none, "ws://a.test/"), None);
-    assert_eq!(Proxy::from_env_vars(std::iter::empty::<(&str, &str)>()).unwrap(), Proxy::none());
-    let star = Proxy::from_env_vars([("HTTP_PROXY", "p:1"), ("NO_PROXY", "*")]).unwrap();
+    assert_eq!(from_env(&[]), Proxy::none());
+    let star = from_env(&[("HTTP_PROXY", "p:1"), ("NO_PROXY", "*")]);
     assert_eq!(via(&star, "ws://a.test/"), None);
     // Explicit: loopback goes through it too, unless listed.
     let explicit = Proxy::http("http://p:1").unwrap();
     assert_eq!(via(&explicit, "ws://127.0.0.1:9/").as_deref(), Some("http://p:1"));
     assert_eq!(via(&explicit.no_proxy("127.0.0.0/8"), "ws://127.0.0.1:9/"), None);
-    let err = Proxy::from_env_vars([("ALL_PROXY", "ftp://p")]).unwrap_err();
-    assert!(matches!(err, ProxyUrlError::Env { ref variable, .. } if variable == "ALL_PROXY"), "{err:?}");
+}
+
+#[test]
+fn in_a_cgi_program_upper_case_http_proxy_is_ignored() {
+    let url = WsUrl::parse("ws://a.test/").unwrap();
+    // httpoxy: a request's `Proxy: evil:1` header became HTTP_PROXY.
+    let (env, skipped) = Proxy::from_env_vars([("REQUEST_METHOD", "GET"), ("HTTP_PROXY", "http://evil:1")]);
+    assert_eq!(env.for_url(&url), None);
+    assert_eq!(
+        skipped,
+        vec![ProxyUrlError::Env { variable: "HTTP_PROXY".into(), error: Box::new(ProxyUrlError::Cgi) }]
+    );
+    assert!(!skipped[0].to_string().contains("evil"), "{}", skipped[0]);
+    // The rest is read: http_proxy (no header can set it), ALL_PROXY, HTTPS_PROXY.
+    let (env, _) = Proxy::from_env_vars([
+        ("REQUEST_METHOD", ""),
+        ("HTTP_PROXY", "http://evil:1"),
+        ("ALL_PROXY", "http://all:2"),
+        ("HTTPS_PROXY", "http://secure:3"),
+    ]);
+    assert_eq!(env.for_url(&url).map(ProxyServer::redacted_text).as_deref(), Some("http://all:2"));
+    let wss = WsUrl::parse("wss://a.test/").unwrap();
+    assert_eq!(env.for_url(&wss).map(ProxyServer::redacted_text).as_deref(), Some("http://secure:3"));
+    let lower = from_env(&[("REQUEST_METHOD", "POST"), ("http_proxy", "http://lower:4")]);
+    assert_eq!(lower.for_url(&url).map(ProxyServer::redacted_text).as_deref(), Some("http://lower:4"));
+    // Not CGI: HTTP_PROXY as ever.
+    let plain = from_env(&[("HTTP_PROXY", "http://plain:5")]);
+    assert_eq!(plain.for_url(&url).map(ProxyServer::redacted_text).as_deref(), Some("http://plain:5"));
+}
+
+/// The environment's setting, which must have skipped no variable.
+fn from_env(vars: &[(&str, &str)]) -> Proxy {
+    let (proxy, skipped) = Proxy::from_env_vars(vars.iter().copied());
+    assert!(skipped.is_empty(), "{vars:?}: {skipped:?}");
+    proxy
+}
+
+#[test]
+fn an_unusable_proxy_variable_is_skipped_and_reported_by_name_only() {
+    let url = |u: &str| WsUrl::parse(u).unwrap();
+    let via = |p: &Proxy, u: &str| p.for_url(&url(u)).map(ProxyServer::redacted_text);
+    let skipped_names = |skipped: &[ProxyUrlError]| -> Vec<String> {
+        skipped
+            .iter()
+            .map(|e| match e {
+                ProxyUrlError::Env { variable, .. } => variable.clone(),
+                other => panic!("{other:?}"),
+            })
+            .collect()
+    };
+    // A variable for other programs stops nothing: the next in line applies.
+    let (env, skipped) = Proxy::from_env_vars([
+        ("ALL_PROXY", "ftp://u:hunter2@p"),
+        ("https_proxy", "quic://h:1"),
+        ("HTTPS_PROXY", "http://upper:1"),
+        ("HTTP_PROXY", "http://u:hunter2@h:0"),
+    ]);
+    assert_eq!(skipped_names(&skipped), ["ALL_PROXY", "https_proxy", "HTTP_PROXY"]);
+    assert_eq!(via(&env, "wss://a.test/").as_deref(), Some("http://upper:1"));
+    assert_eq!(via(&env, "ws://a.test/"), None);
+    for e in &skipped {
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+    }
+    assert!(
+        matches!(&skipped[0], ProxyUrlError::Env { error, .. } if **error == ProxyUrlError::UnsupportedScheme("ftp".into()))
+    );
+    // An unusable lower-case variable falls back to the upper-case one, and ALL_PROXY to none.
+    let (env, skipped) = Proxy::from_env_vars([("http_proxy", "http://h:1/path"), ("HTTP_PROXY", "http://upper:2")]);
+    assert_eq!(skipped_names(&skipped), ["http_proxy"]);
+    assert_eq!(via(&env, "ws://a.test/").as_deref(), Some("http://upper:2"));
+    let (env, _) = Proxy::from_env_vars([("all_proxy", "quic://h")]);
+    assert_eq!(env, Proxy::none());
+    // GNOME's value is usable: SOCKS5 for both schemes.
+    let env = from_env(&[("all_proxy", "socks://gnome.test:1080/")]);
+    assert_eq!(via(&env, "wss://a.test/").as_deref(), Some("socks5h://gnome.test:1080"));
+    // A variable used ahead of an unusable one: the latter is never read.
+    assert_eq!(from_env(&[("http_proxy", "p:1"), ("HTTP_PROXY", "quic://h")]), from_env(&[("http_proxy", "p:1")]));
 }
 
 #[test]
