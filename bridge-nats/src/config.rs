@@ -30,6 +30,7 @@
 //! name = "deribit"
 //! url = "wss://www.deribit.com/ws/api/v2"
 //! connections = 2
+//! max_message_size = 8388608     # larger WebSocket messages close the connection (1009)
 //! channel_pointer = "/params/channel"
 //! id_pointer = "/params/data/change_id"
 //! channels = ["book.BTC-PERPETUAL.100ms", "trades.BTC-PERPETUAL.raw"]
@@ -174,10 +175,11 @@ pub struct Endpoint {
     /// are spread over them.
     #[serde(default = "one_usize")]
     pub connections: usize,
-    /// The largest WebSocket message accepted, in bytes (default 1 MiB,
-    /// NATS's default `max_payload`; at most 64 MiB): a larger one closes
-    /// the connection with 1009 and it is made again. A message that is
-    /// accepted here but too large for the server is rejected with a marker.
+    /// The largest WebSocket message accepted, in bytes (default 8 MiB, at
+    /// most 64 MiB): a larger one closes the connection with 1009 and it is
+    /// made again, so this bounds the memory one message can take. A message
+    /// accepted here but larger than the server's `max_payload` (1 MiB by
+    /// default) is rejected: a marker takes its place and the connection stays.
     #[serde(default = "default_max_message")]
     pub max_message_size: usize,
     /// JSON pointer to a message's channel (default `/params/channel`, as in
@@ -241,7 +243,7 @@ fn default_ack_ms() -> u64 {
     5_000
 }
 fn default_max_message() -> usize {
-    1 << 20
+    8 << 20
 }
 fn default_channel_pointer() -> String {
     "/params/channel".into()

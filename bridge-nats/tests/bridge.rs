@@ -367,7 +367,7 @@ async fn a_huge_channel_or_message_does_not_stall_the_shard() {
         )
     };
     exchange.emit_raw(&chans[0], note(&"x".repeat(5000), 0));
-    // Under the endpoint's 1 MiB, over the server's 1 MiB once headers are added.
+    // Under 1 MiB, over the server's 1 MiB `max_payload` once headers are added.
     exchange.emit_raw(&chans[0], note(&chans[0], (1 << 20) - 150));
     feed(&exchange, &chans, 50, 10, Duration::from_millis(2)).await;
     wait_count(&client, "FEED", 2 + 2 + 100, WAIT).await;

@@ -86,5 +86,5 @@ fn the_duplicate_window_covers_a_resend_after_a_lost_ack() {
     assert!(refused(&with("ack_timeout_ms = 9223372036854775807")).contains("nats.ack_timeout_ms"));
     let c = Config::parse(GOOD).unwrap();
     assert_eq!(c.min_duplicate_window_ms(), 28_000);
-    assert_eq!(c.endpoints[0].max_message_size, 1 << 20);
+    assert_eq!(c.endpoints[0].max_message_size, 8 << 20);
 }
