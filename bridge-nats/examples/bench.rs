@@ -57,7 +57,9 @@ async fn main() {
             exchange.emit(c, n);
         }
         sent += n;
+        let drained_by = Instant::now() + Duration::from_secs(120);
         while exchange.backlog() > 20_000 {
+            assert!(Instant::now() < drained_by, "the exchange's backlog did not drain within 2 minutes");
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
     }

@@ -9,17 +9,27 @@
 //! Shutdown drains: the pools are closed (each member ends its connection
 //! with a close handshake), the events still buffered are read and
 //! published, and the acks still awaited are waited for, all within
-//! `drain_timeout_ms`; what is left then is reported in the [`Summary`].
+//! `drain_timeout_ms`; what is left then is reported in the [`Summary`]:
+//! messages queued or awaiting acks, messages read into the pools' buffers
+//! but never published (taken without waiting when the deadline passes),
+//! and whether the pools' event stream ended at all (if not, their members
+//! may still have held messages).
+//!
+//! Each run of the process has its own id (its start time in Unix ms and a
+//! random number), part of every connection id, so the ids of `reconnect`
+//! and `restart` gaps are never reused by a later run or another replica of
+//! the same name.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::stream::{select_all, StreamExt};
+use futures_util::FutureExt;
 use tokio::time::Instant;
 use wslink_tokio::{presets, Builder, Pool, PoolEvent, PoolEvents, SessionEvent};
 
 use crate::config::{Config, ConfigError, Endpoint};
-use crate::envelope::{Received, Tracker};
+use crate::envelope::{GapReason, Received, Tracker};
 use crate::msgid::{self, Pointers};
 use crate::publisher::Publisher;
 use crate::shard::{self, Assignment};
@@ -47,6 +57,24 @@ pub enum BridgeError {
         /// JetStream's answer.
         source: async_nats::jetstream::context::CreateStreamError,
     },
+    /// The existing stream's configuration could not be read.
+    #[error("cannot read the configuration of the JetStream stream {stream:?}: {source}")]
+    StreamInfo {
+        /// The stream's name.
+        stream: String,
+        /// JetStream's answer.
+        source: async_nats::jetstream::context::RequestError,
+    },
+    /// The existing stream cannot be used safely: its subjects do not cover
+    /// `<subject_prefix>.>`, or its de-duplication window is shorter than the
+    /// configured one (a resend or a failover could be stored twice).
+    #[error("the JetStream stream {stream:?} does not fit: {reason}")]
+    StreamMismatch {
+        /// The stream's name.
+        stream: String,
+        /// What does not fit.
+        reason: String,
+    },
     /// A WebSocket endpoint's client could not be built.
     #[error("endpoint {endpoint:?}: {source}")]
     Endpoint {
@@ -62,9 +90,16 @@ pub enum BridgeError {
 pub struct Summary {
     /// The figures at the end.
     pub stats: Snapshot,
-    /// Messages read but neither stored nor acked as duplicates when the drain timed out.
+    /// Messages read but neither stored nor acked as duplicates when the
+    /// drain timed out: those queued or awaiting acks, plus `unread`.
     pub undrained: usize,
-    /// Messages dropped as too large for the server.
+    /// Of `undrained`, messages read into the pools' buffers but never
+    /// published (taken without waiting once the drain deadline passed).
+    pub unread: usize,
+    /// Whether the pools' event stream ended (every member closed and its
+    /// events delivered); when not, the members may have held more messages.
+    pub stream_ended: bool,
+    /// Messages no server could store (too large), each replaced by a marker.
     pub rejected: u64,
     /// Channels this shard ran.
     pub channels: usize,
@@ -81,6 +116,17 @@ struct Feed {
     pool: Pool,
     /// Per pool member: connections made so far.
     connects: Vec<u64>,
+}
+
+/// This run's id: its start time in Unix milliseconds and a random number,
+/// both hex (`18c2f3a4b5c-9f86d081`).
+fn run_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+    // std's hasher keys come from the OS's random source, fresh for each RandomState.
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    format!("{ms:x}-{:08x}", h.finish() as u32)
 }
 
 /// Runs shard `config.bridge.shard` until `shutdown` completes, then drains.
@@ -110,9 +156,11 @@ pub async fn run(
     }
     let mut events = select_all(streams);
     let ack_timeout = Duration::from_millis(config.nats.ack_timeout_ms);
-    let mut publisher = Publisher::new(js, config.nats.max_in_flight, ack_timeout, stats.clone());
+    let fallback = format!("{}.~rejected", config.nats.subject_prefix);
+    let mut publisher = Publisher::new(js, config.nats.max_in_flight, ack_timeout, fallback, stats.clone());
     let mut tracker = Tracker::default();
     let instance = config.bridge.instance.clone();
+    let run = run_id();
     let prefix = config.nats.subject_prefix.clone();
     let every = Duration::from_millis(config.bridge.stats_interval_ms.max(1));
     let mut tick = tokio::time::interval_at(Instant::now() + every, every);
@@ -123,7 +171,14 @@ pub async fn run(
         // like any shard, so a supervisor does not restart it in a loop.
         tracing::warn!(shard = config.bridge.shard, shards = config.bridge.shards, "no channel falls in this shard");
         shutdown.await;
-        return Ok(Summary { stats: stats.snapshot(), undrained: 0, rejected: 0, channels: 0 });
+        return Ok(Summary {
+            stats: stats.snapshot(),
+            undrained: 0,
+            unread: 0,
+            stream_ended: true,
+            rejected: 0,
+            channels: 0,
+        });
     }
     let mut stopping: Option<Instant> = None;
     let mut ended = false;
@@ -183,29 +238,68 @@ pub async fn run(
                 None => ended = true,
                 Some((index, event)) => {
                     let feed = &mut feeds[index];
-                    on_event(feed, event, &instance, &prefix, &mut tracker, &mut publisher, &stats);
+                    let ids = Ids { instance: &instance, run: &run, prefix: &prefix };
+                    on_event(feed, event, ids, &mut tracker, &mut publisher, &stats);
                 }
             }
         }
     }
-    let undrained = publisher.in_flight() + publisher.backlog();
+    // The deadline passed before the stream ended: what the pools' buffers
+    // hold now is lost; count it (without waiting) rather than drop it unseen.
+    let mut unread = 0;
+    while !ended {
+        match events.next().now_or_never() {
+            Some(Some((_, PoolEvent::Member { event: SessionEvent::Message(_), .. }))) => unread += 1,
+            Some(Some(_)) => {}
+            Some(None) => ended = true,
+            None => break,
+        }
+    }
+    let undrained = publisher.in_flight() + publisher.backlog() + unread;
+    if undrained > 0 || !ended {
+        tracing::warn!(
+            in_flight = publisher.in_flight(),
+            backlog = publisher.backlog(),
+            unread,
+            stream_ended = ended,
+            "the drain deadline passed: messages were read and not stored"
+        );
+    }
     // Unread, the stream would hold the members' last events and their close with them.
     drop(events);
-    for feed in &feeds {
-        feed.pool.close().await;
+    // The pools close together, within what is left of the drain deadline (at least a second).
+    let limit = stopping.unwrap_or_else(|| Instant::now() + Duration::from_millis(config.bridge.drain_timeout_ms));
+    let closes = futures_util::future::join_all(feeds.iter().map(|feed| feed.pool.close()));
+    if tokio::time::timeout_at(limit.max(Instant::now() + Duration::from_secs(1)), closes).await.is_err() {
+        tracing::warn!("the pools did not close within the drain deadline");
     }
-    Ok(Summary { stats: stats.snapshot(), undrained, rejected: publisher.rejected(), channels })
+    Ok(Summary {
+        stats: stats.snapshot(),
+        undrained,
+        unread,
+        stream_ended: ended,
+        rejected: publisher.rejected(),
+        channels,
+    })
+}
+
+/// What names a connection and its subjects.
+#[derive(Clone, Copy)]
+struct Ids<'a> {
+    instance: &'a str,
+    run: &'a str,
+    prefix: &'a str,
 }
 
 fn on_event(
     feed: &mut Feed,
     event: PoolEvent,
-    instance: &str,
-    prefix: &str,
+    ids: Ids<'_>,
     tracker: &mut Tracker,
     publisher: &mut Publisher,
     stats: &Stats,
 ) {
+    let Ids { instance, run, prefix } = ids;
     let name = feed.endpoint.name.as_str();
     match event {
         PoolEvent::Started { index, .. } => {
@@ -223,14 +317,16 @@ fn on_event(
         PoolEvent::Member { index, event: SessionEvent::Connected { .. } } => {
             let slot = index % feed.connects.len().max(1);
             feed.connects[slot] += 1;
-            // With an exchange sequence, a jump is seen exactly; without, every
+            // With an exchange sequence, a jump is seen exactly (and a
+            // consumer sees a restart's from `Wslink-Exchange-Seq`); without,
+            // the first connection of a run may follow a downtime, and every
             // re-made connection may have missed messages.
-            if feed.connects[slot] > 1 && feed.endpoint.sequence_pointer.is_empty() {
-                let connection = format!("{instance}/{name}/{index}.{}", feed.connects[slot]);
+            if feed.endpoint.sequence_pointer.is_empty() {
+                let reason = if feed.connects[slot] == 1 { GapReason::Restart } else { GapReason::Reconnect };
+                let connection = format!("{instance}/{name}/{index}.{}/{run}", feed.connects[slot]);
                 for channel in &feed.assignment.per_connection[slot] {
                     let subject = subject::subject(prefix, name, Some(channel));
-                    publisher.push(tracker.reconnect_gap(&subject, &connection, Instant::now()));
-                    stats.gap();
+                    publisher.push(tracker.connection_gap(&subject, &connection, reason, Instant::now()));
                 }
             }
         }
@@ -242,7 +338,7 @@ fn on_event(
             let at = Instant::now();
             stats.received(name);
             let slot = index % feed.connects.len().max(1);
-            let connection = format!("{instance}/{name}/{index}.{}", feed.connects[slot]);
+            let connection = format!("{instance}/{name}/{index}.{}/{run}", feed.connects[slot]);
             let payload = match message {
                 wslink_tokio::Message::Text(t) => bytes::Bytes::from(t),
                 wslink_tokio::Message::Binary(b) => b,
@@ -251,9 +347,6 @@ fn on_event(
             let subject = subject::subject(prefix, name, ident.channel.as_deref());
             let received = Received { subject, endpoint: name, connection: &connection, ident, payload, at };
             for out in tracker.wrap(received) {
-                if out.headers.get(crate::envelope::header::KIND).is_some_and(|k| k.as_str() == "gap") {
-                    stats.gap();
-                }
                 publisher.push(out);
             }
         }
@@ -292,15 +385,19 @@ async fn connect_nats(config: &Config) -> Result<async_nats::jetstream::Context,
     Ok(js)
 }
 
-/// Creates the stream, or finds it; warns when its de-duplication window is
-/// shorter than the configured one (a failover longer than it could double).
+/// Creates the stream, or finds it and checks that it fits: its subjects
+/// cover `<subject_prefix>.>` and its de-duplication window is at least the
+/// configured one. A stream that does not fit is a
+/// [`BridgeError::StreamMismatch`]: publishing into it would lose messages
+/// (no stream takes them) or store resends twice.
 async fn ensure_stream(js: &async_nats::jetstream::Context, config: &Config) -> Result<(), BridgeError> {
     use async_nats::jetstream::stream;
     let n = &config.nats;
     let want = Duration::from_millis(n.duplicate_window_ms);
+    let wildcard = subject::wildcard(&n.subject_prefix);
     let stream_config = stream::Config {
         name: n.stream.clone(),
-        subjects: vec![subject::wildcard(&n.subject_prefix)],
+        subjects: vec![wildcard.clone()],
         duplicate_window: want,
         num_replicas: n.stream_replicas,
         storage: stream::StorageType::File,
@@ -308,15 +405,9 @@ async fn ensure_stream(js: &async_nats::jetstream::Context, config: &Config) -> 
     };
     // A cluster may still be electing its JetStream leader: a few tries.
     let mut attempt = 0u32;
-    loop {
+    let mut found = loop {
         match js.get_or_create_stream(stream_config.clone()).await {
-            Ok(mut s) => {
-                let window = s.info().await.map(|i| i.config.duplicate_window).unwrap_or(want);
-                if window < want {
-                    tracing::warn!(stream = %n.stream, ?window, ?want, "the stream's duplicate window is shorter than configured");
-                }
-                return Ok(());
-            }
+            Ok(s) => break s,
             Err(e) if attempt < 9 => {
                 tracing::warn!(attempt, error = %e, "stream not ready");
                 attempt += 1;
@@ -324,7 +415,30 @@ async fn ensure_stream(js: &async_nats::jetstream::Context, config: &Config) -> 
             }
             Err(source) => return Err(BridgeError::Stream { stream: n.stream.clone(), source }),
         }
+    };
+    let info = found.info().await.map_err(|source| BridgeError::StreamInfo { stream: n.stream.clone(), source })?;
+    check_stream(&n.stream, &info.config.subjects, info.config.duplicate_window, &wildcard, want)
+}
+
+/// Whether a stream with `subjects` and de-duplication `window` can take
+/// the bridge's subjects (`wildcard`) with at least the `want`ed window.
+fn check_stream(
+    stream: &str,
+    subjects: &[String],
+    window: Duration,
+    wildcard: &str,
+    want: Duration,
+) -> Result<(), BridgeError> {
+    let mismatch = |reason: String| Err(BridgeError::StreamMismatch { stream: stream.to_owned(), reason });
+    if !subjects.iter().any(|s| subject::covers(s, wildcard)) {
+        return mismatch(format!("its subjects {subjects:?} do not cover {wildcard:?}"));
     }
+    if window < want {
+        return mismatch(format!(
+            "its duplicate window {window:?} is shorter than nats.duplicate_window_ms ({want:?}): a resend could be stored twice"
+        ));
+    }
+    Ok(())
 }
 
 fn start_pool(endpoint: &Endpoint, size: usize) -> Result<(Pool, PoolEvents), BridgeError> {
@@ -333,6 +447,7 @@ fn start_pool(endpoint: &Endpoint, size: usize) -> Result<(Pool, PoolEvents), Br
         None => None,
     };
     let (url, method, name) = (endpoint.url.clone(), endpoint.subscribe_method.clone(), endpoint.name.clone());
+    let max_message = endpoint.max_message_size;
     // Check the URL once here, so a bad one is an error now rather than a member restarting forever.
     Builder::new(&url).map_err(|source| BridgeError::Endpoint { endpoint: name.clone(), source })?;
     let make = move |_member: usize| {
@@ -341,6 +456,7 @@ fn start_pool(endpoint: &Endpoint, size: usize) -> Result<(Pool, PoolEvents), Br
                 subscribe_method: method.clone().into(),
                 ..presets::JsonRpcSubscriptions::default()
             })
+            .max_message_size(max_message)
             .metrics_label(name.clone());
         if let Some((auth_method, params)) = &auth {
             let params = params.clone();
@@ -349,4 +465,33 @@ fn start_pool(endpoint: &Endpoint, size: usize) -> Result<(Pool, PoolEvents), Br
         Ok(b)
     };
     Ok(Pool::builder(make).size(size).start())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stream_that_does_not_fit_is_refused() {
+        let ok = |subjects: &[&str], window_s: u64| {
+            let subjects: Vec<String> = subjects.iter().map(|s| (*s).to_owned()).collect();
+            check_stream("S", &subjects, Duration::from_secs(window_s), "feed.>", Duration::from_secs(120))
+        };
+        assert!(ok(&["feed.>"], 120).is_ok());
+        assert!(ok(&["other.>", ">"], 300).is_ok());
+        assert!(ok(&["*.>"], 120).is_ok());
+        let short = ok(&["feed.>"], 60).unwrap_err();
+        assert!(matches!(short, BridgeError::StreamMismatch { .. }) && short.to_string().contains("duplicate window"));
+        for subjects in [&["feed.mock.>"][..], &["feed.*"], &["other.>"], &[]] {
+            let e = ok(subjects, 120).unwrap_err();
+            assert!(e.to_string().contains("do not cover"), "{subjects:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn run_ids_differ_between_runs() {
+        let (a, b) = (run_id(), run_id());
+        assert_ne!(a, b);
+        assert!(a.len() <= 24 && !a.contains(['.', ' ', '*', '>']), "{a}");
+    }
 }

@@ -5,7 +5,11 @@
 //! has been validated: every endpoint has a unique name that is a valid
 //! subject token, a `ws://` or `wss://` URL and at least one connection;
 //! every JSON pointer is empty or starts with `/`; the window and the
-//! timeouts are positive; the shard is below the shard count. A broken file
+//! timeouts are positive; the shard is below the shard count; the
+//! de-duplication window is at least [`DUPLICATE_WINDOW_FACTOR`] times
+//! (`ack_timeout_ms` + the longest retry delay, 2 s), so a message sent
+//! again after a lost ack is still recognised as a duplicate, and at most
+//! [`MAX_DUPLICATE_WINDOW_MS`]. A broken file
 //! is an [`ConfigError`] that names the field, never a panic.
 //!
 //! ```toml
@@ -19,12 +23,14 @@
 //! stream = "WSLINK"
 //! subject_prefix = "wslink"
 //! max_in_flight = 1024           # publish acks awaited at once; a full window stops the WebSocket reads
-//! duplicate_window_ms = 120000   # JetStream de-duplication: must cover a replica's failover
+//! duplicate_window_ms = 120000   # JetStream de-duplication: must cover a replica's failover and
+//!                                # at least 4 x (ack_timeout_ms + 2000)
 //!
 //! [[endpoint]]
 //! name = "deribit"
 //! url = "wss://www.deribit.com/ws/api/v2"
 //! connections = 2
+//! max_message_size = 8388608     # larger WebSocket messages close the connection (1009)
 //! channel_pointer = "/params/channel"
 //! id_pointer = "/params/data/change_id"
 //! channels = ["book.BTC-PERPETUAL.100ms", "trades.BTC-PERPETUAL.raw"]
@@ -133,14 +139,18 @@ pub struct NatsSection {
     /// The stream's replication factor when the bridge creates it (default 1).
     #[serde(default = "one_usize")]
     pub stream_replicas: usize,
-    /// The stream's de-duplication window, when the bridge creates it (default 120 s).
+    /// The stream's de-duplication window, when the bridge creates it
+    /// (default 120 s); an existing stream's must be at least as long. At
+    /// least [`DUPLICATE_WINDOW_FACTOR`] x (`ack_timeout_ms` + 2000), at most
+    /// [`MAX_DUPLICATE_WINDOW_MS`].
     #[serde(default = "default_dup_ms")]
     pub duplicate_window_ms: u64,
     /// Publish acks awaited at once (default 1024): the bound on memory
     /// while NATS is slow or away.
     #[serde(default = "default_window")]
     pub max_in_flight: usize,
-    /// How long one publish waits for its ack before it is sent again (default 5 s).
+    /// How long one publish waits for its ack before it is sent again
+    /// (default 5 s, at most [`MAX_ACK_TIMEOUT_MS`]).
     #[serde(default = "default_ack_ms")]
     pub ack_timeout_ms: u64,
     /// A user and password, if the server asks for them.
@@ -165,6 +175,13 @@ pub struct Endpoint {
     /// are spread over them.
     #[serde(default = "one_usize")]
     pub connections: usize,
+    /// The largest WebSocket message accepted, in bytes (default 8 MiB, at
+    /// most 64 MiB): a larger one closes the connection with 1009 and it is
+    /// made again, so this bounds the memory one message can take. A message
+    /// accepted here but larger than the server's `max_payload` (1 MiB by
+    /// default) is rejected: a marker takes its place and the connection stays.
+    #[serde(default = "default_max_message")]
+    pub max_message_size: usize,
     /// JSON pointer to a message's channel (default `/params/channel`, as in
     /// JSON-RPC subscription notifications).
     #[serde(default = "default_channel_pointer")]
@@ -225,6 +242,9 @@ fn default_window() -> usize {
 fn default_ack_ms() -> u64 {
     5_000
 }
+fn default_max_message() -> usize {
+    8 << 20
+}
 fn default_channel_pointer() -> String {
     "/params/channel".into()
 }
@@ -237,6 +257,20 @@ fn default_subscribe_method() -> String {
 const MAX_WINDOW: usize = 1 << 20;
 const MAX_CONNECTIONS: usize = 1024;
 const MAX_SHARDS: u32 = 1 << 16;
+const MAX_MESSAGE: usize = 64 << 20;
+
+/// `duplicate_window_ms` must be at least this many times
+/// `ack_timeout_ms` + [`MAX_RETRY_DELAY_MS`]: a publish whose ack was lost is
+/// sent again after at most that long, and a few such rounds must still fall
+/// inside the window, or the resend is stored twice.
+pub const DUPLICATE_WINDOW_FACTOR: u64 = 4;
+/// The longest delay before a failed publish is sent again (the publisher's).
+pub const MAX_RETRY_DELAY_MS: u64 = 2_000;
+/// The longest de-duplication window accepted (7 days; JetStream keeps it
+/// in nanoseconds, and far larger values would overflow them).
+pub const MAX_DUPLICATE_WINDOW_MS: u64 = 7 * 24 * 3_600_000;
+/// The longest ack timeout accepted (10 minutes).
+pub const MAX_ACK_TIMEOUT_MS: u64 = 600_000;
 
 impl Config {
     /// Reads and validates the file at `path`.
@@ -287,11 +321,19 @@ impl Config {
         if n.max_in_flight == 0 || n.max_in_flight > MAX_WINDOW {
             return Err(invalid("nats.max_in_flight", format!("must be from 1 to {MAX_WINDOW}")));
         }
-        if n.ack_timeout_ms == 0 {
-            return Err(invalid("nats.ack_timeout_ms", "must be positive"));
+        if n.ack_timeout_ms == 0 || n.ack_timeout_ms > MAX_ACK_TIMEOUT_MS {
+            return Err(invalid("nats.ack_timeout_ms", format!("must be from 1 to {MAX_ACK_TIMEOUT_MS}")));
         }
-        if n.duplicate_window_ms < 1000 {
-            return Err(invalid("nats.duplicate_window_ms", "must be at least 1000 (it must cover a failover)"));
+        let least = self.min_duplicate_window_ms();
+        if n.duplicate_window_ms < least || n.duplicate_window_ms > MAX_DUPLICATE_WINDOW_MS {
+            return Err(invalid(
+                "nats.duplicate_window_ms",
+                format!(
+                    "must be from {least} ({DUPLICATE_WINDOW_FACTOR} x (ack_timeout_ms + {MAX_RETRY_DELAY_MS}), so a \
+                     publish sent again after a lost ack is still a duplicate) to {MAX_DUPLICATE_WINDOW_MS}, not {}",
+                    n.duplicate_window_ms
+                ),
+            ));
         }
         if n.stream_replicas == 0 || n.stream_replicas > 5 {
             return Err(invalid("nats.stream_replicas", "must be from 1 to 5"));
@@ -316,6 +358,9 @@ impl Config {
             if e.connections == 0 || e.connections > MAX_CONNECTIONS {
                 return Err(invalid(field("connections"), format!("must be from 1 to {MAX_CONNECTIONS}")));
             }
+            if e.max_message_size == 0 || e.max_message_size > MAX_MESSAGE {
+                return Err(invalid(field("max_message_size"), format!("must be from 1 to {MAX_MESSAGE}")));
+            }
             for (name, pointer) in [
                 ("channel_pointer", &e.channel_pointer),
                 ("id_pointer", &e.id_pointer),
@@ -339,6 +384,15 @@ impl Config {
             }
         }
         Ok(())
+    }
+}
+
+impl Config {
+    /// The shortest de-duplication window this configuration accepts, in
+    /// milliseconds: [`DUPLICATE_WINDOW_FACTOR`] x (`ack_timeout_ms` +
+    /// [`MAX_RETRY_DELAY_MS`]).
+    pub fn min_duplicate_window_ms(&self) -> u64 {
+        DUPLICATE_WINDOW_FACTOR.saturating_mul(self.nats.ack_timeout_ms.saturating_add(MAX_RETRY_DELAY_MS))
     }
 }
 

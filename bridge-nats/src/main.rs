@@ -2,10 +2,19 @@
 //!
 //! Runs one shard of the bridge until SIGINT or SIGTERM, then drains (the
 //! acks in flight are awaited) and prints a summary as one JSON line on
-//! stdout; the log (warnings, and the figures every `stats_interval_ms`) goes to stderr. Exit status: 0
-//! after a clean drain, 1 when messages were left undrained, 2 on a bad
-//! command line or configuration, 3 when NATS or the stream could not be
-//! reached at start.
+//! stdout; the log (warnings, and the figures every `stats_interval_ms`) goes to stderr. Exit status:
+//!
+//! - 0 after a clean drain;
+//! - 1 when messages were read and not stored: left undrained when the
+//!   drain deadline passed (queued, awaiting acks, or still in the pools'
+//!   buffers), or the pools' event stream had not ended by then;
+//! - 2 on a bad command line or configuration (also one found at start,
+//!   such as a missing `auth_params_env` variable);
+//! - 3 when NATS or the stream could not be reached at start, or the
+//!   existing stream does not fit (its subjects or its duplicate window);
+//! - 4 when every message was stored or accounted for, but some were
+//!   rejected as too large for the server (each replaced by a `rejected`
+//!   gap marker on its subject).
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -108,11 +117,17 @@ fn main() -> ExitCode {
     match runtime.block_on(wslink_bridge_nats::run(config, stats, shutdown_signal())) {
         Ok(summary) => {
             println!("{}", serde_json::json!({ "summary": summary }));
-            if summary.undrained == 0 {
-                ExitCode::SUCCESS
-            } else {
+            if summary.undrained > 0 || !summary.stream_ended {
                 ExitCode::from(1)
+            } else if summary.rejected > 0 {
+                ExitCode::from(4)
+            } else {
+                ExitCode::SUCCESS
             }
+        }
+        Err(e @ wslink_bridge_nats::BridgeError::Config(_)) => {
+            eprintln!("wslink-bridge: {e}");
+            ExitCode::from(2)
         }
         Err(e) => {
             eprintln!("wslink-bridge: {e}");

@@ -73,22 +73,34 @@ pub fn identify(endpoint: &str, payload: &Bytes, pointers: &Pointers) -> Identif
     Identified { channel, id, sequence }
 }
 
-/// The id of the gap message for sequence numbers `from..=to` of a channel:
-/// the same in every replica that sees the same jump, so JetStream keeps one.
-pub fn gap_id(endpoint: &str, channel: &str, from: u64, to: u64) -> String {
-    bounded(format!("gap:{endpoint}:{channel}:{from}-{to}"))
+/// The id of the gap message for the numbers missing before sequence number
+/// `next` of a channel: named by the first number after the gap, so every
+/// replica that sees the jump gives it the same id, even replicas that read
+/// up to different numbers before it, and JetStream keeps one.
+pub fn gap_id(endpoint: &str, channel: &str, next: u64) -> String {
+    bounded(format!("gap:{endpoint}:{channel}:<{next}"))
 }
 
+/// A channel or id value written out. A number is used only when it is
+/// exact: an integer that fits in 64 bits. serde_json reads any other
+/// number (larger integers, fractions, exponents) as an `f64`, which can
+/// print two different numbers alike; such a value is `None`, and the id
+/// falls back to the hash of the payload.
 fn scalar(v: &Value) -> Option<String> {
     match v {
         Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
+        Value::Number(n) => match (n.as_u64(), n.as_i64()) {
+            (Some(u), _) => Some(u.to_string()),
+            (None, Some(i)) => Some(i.to_string()),
+            (None, None) => None,
+        },
         Value::Bool(b) => Some(b.to_string()),
         _ => None,
     }
 }
 
-fn bounded(id: String) -> String {
+/// `id` as it is when at most [`MAX_ID`] bytes long, else its hash.
+pub(crate) fn bounded(id: String) -> String {
     if id.len() <= MAX_ID {
         id
     } else {
@@ -97,12 +109,17 @@ fn bounded(id: String) -> String {
 }
 
 /// Two FNV-1a passes with different leading bytes, as 32 hex digits.
-fn hash128(parts: &[&[u8]]) -> String {
+pub(crate) fn hash128(parts: &[&[u8]]) -> String {
+    format!("{:032x}", hash_u128(parts))
+}
+
+/// Two FNV-1a passes with different leading bytes, as one number.
+pub(crate) fn hash_u128(parts: &[&[u8]]) -> u128 {
     let mut a = vec![b"\x01".as_slice()];
     let mut b = vec![b"\x02".as_slice()];
     a.extend_from_slice(parts);
     b.extend_from_slice(parts);
-    format!("{:016x}{:016x}", fnv1a(&a), fnv1a(&b))
+    (u128::from(fnv1a(&a)) << 64) | u128::from(fnv1a(&b))
 }
 
 #[cfg(test)]
@@ -157,9 +174,25 @@ mod tests {
     }
 
     #[test]
-    fn gap_ids_name_the_range() {
-        assert_eq!(gap_id("ex", "c", 5, 9), "gap:ex:c:5-9");
-        assert_eq!(gap_id("ex", "c", 5, 9), gap_id("ex", "c", 5, 9));
-        assert_ne!(gap_id("ex", "c", 5, 9), gap_id("ex", "c", 5, 10));
+    fn gap_ids_name_the_number_after_the_gap() {
+        assert_eq!(gap_id("ex", "c", 10), "gap:ex:c:<10");
+        assert_ne!(gap_id("ex", "c", 10), gap_id("ex", "c", 11));
+    }
+
+    #[test]
+    fn numeric_ids_that_differ_never_share_an_id() {
+        let p = ptrs("/id", "");
+        let id = |v: &str| identify("ex", &msg(&format!(r#"{{"params":{{"channel":"c"}},"id":{v}}}"#)), &p).id;
+        // Above 2^53, differing in the last digit: within u64, exact.
+        assert_ne!(id("9007199254740993"), id("9007199254740992"));
+        assert_eq!(id("9007199254740993"), "ex:c:9007199254740993");
+        assert_eq!(id("-9007199254740993"), "ex:c:-9007199254740993");
+        // Beyond u64 or not integers: read as f64 by serde_json, so the payload's hash decides.
+        let (a, b) = (id("123456789012345678901"), id("123456789012345678902"));
+        assert_ne!(a, b);
+        assert!(a.starts_with("h:"), "{a}");
+        assert_ne!(id("0.10000000000000000001"), id("0.10000000000000000002"));
+        // The same bytes still give the same id, so replicas agree.
+        assert_eq!(id("123456789012345678901"), a);
     }
 }

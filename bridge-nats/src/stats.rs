@@ -8,7 +8,8 @@
 //! | `wslink_bridge_published_total` | counter | publishes JetStream stored (acked, not duplicates) |
 //! | `wslink_bridge_duplicates_total` | counter | publishes JetStream acked as duplicates (the other replica was first) |
 //! | `wslink_bridge_retries_total` | counter | publishes sent again after a failure or a timeout |
-//! | `wslink_bridge_gaps_total` | counter | gap messages published |
+//! | `wslink_bridge_gaps_total` | counter | gap messages stored (acked, not duplicates; rejection markers included) |
+//! | `wslink_bridge_rejected_total` | counter | messages no server could store, each replaced by a `rejected` marker |
 //! | `wslink_bridge_backpressure_total` | counter | times the window filled and the bridge stopped reading |
 //! | `wslink_bridge_in_flight` | gauge | publishes awaiting their ack |
 //! | `wslink_bridge_publish_latency_seconds` | histogram | publish to ack |
@@ -35,6 +36,7 @@ pub struct Stats {
     duplicates: AtomicU64,
     retries: AtomicU64,
     gaps: AtomicU64,
+    rejected: AtomicU64,
     backpressure: AtomicU64,
     backpressured: AtomicBool,
     in_flight: AtomicU64,
@@ -54,8 +56,10 @@ pub struct Snapshot {
     pub duplicates: u64,
     /// Publishes sent again.
     pub retries: u64,
-    /// Gap messages published.
+    /// Gap messages stored (duplicates not counted).
     pub gaps: u64,
+    /// Messages rejected as impossible to store (each replaced by a marker).
+    pub rejected: u64,
     /// Times the window filled.
     pub backpressure: u64,
     /// Whether reading is paused now.
@@ -95,16 +99,25 @@ impl Stats {
         samples.push_back(latency);
     }
 
+    /// A publish failed and will be sent again.
     pub(crate) fn retried(&self) {
         self.retries.fetch_add(1, Relaxed);
         metrics::counter!("wslink_bridge_retries_total").increment(1);
     }
 
+    /// A gap message was stored (acked, not as a duplicate).
     pub(crate) fn gap(&self) {
         self.gaps.fetch_add(1, Relaxed);
         metrics::counter!("wslink_bridge_gaps_total").increment(1);
     }
 
+    /// A message no server can store was dropped (a marker takes its place).
+    pub(crate) fn rejected(&self) {
+        self.rejected.fetch_add(1, Relaxed);
+        metrics::counter!("wslink_bridge_rejected_total").increment(1);
+    }
+
+    /// Publishes awaiting their acks now, and the backlog waiting to be sent.
     pub(crate) fn in_flight(&self, now: usize, backlog: usize) {
         let now = now as u64;
         self.in_flight.store(now, Relaxed);
@@ -138,6 +151,7 @@ impl Stats {
             duplicates: self.duplicates.load(Relaxed),
             retries: self.retries.load(Relaxed),
             gaps: self.gaps.load(Relaxed),
+            rejected: self.rejected.load(Relaxed),
             backpressure: self.backpressure.load(Relaxed),
             backpressured: self.backpressured.load(Relaxed),
             in_flight: self.in_flight.load(Relaxed),
@@ -238,6 +252,7 @@ mod facade {
             stats.acked(true, Duration::from_millis(1), Duration::from_millis(2));
             stats.retried();
             stats.gap();
+            stats.rejected();
             stats.in_flight(7, 0);
             stats.set_backpressured(true);
         });
@@ -248,6 +263,7 @@ mod facade {
             ("wslink_bridge_duplicates_total", 1.0),
             ("wslink_bridge_retries_total", 1.0),
             ("wslink_bridge_gaps_total", 1.0),
+            ("wslink_bridge_rejected_total", 1.0),
             ("wslink_bridge_backpressure_total", 1.0),
             ("wslink_bridge_in_flight", 7.0),
             ("wslink_bridge_publish_latency_seconds", 2.0),

@@ -9,9 +9,22 @@
 //! escaped (`~7E`) and an escape is always `~` and two upper-case hex digits.
 //! Messages whose channel cannot be found go to `<prefix>.<endpoint>.~none`,
 //! which no channel maps to (`n` is not a hex digit).
+//!
+//! A channel whose escaped form is longer than [`MAX_CHANNEL`] bytes (a
+//! hostile or broken message can name any channel) becomes the single level
+//! `~long~<32 hex digits>`, a 128-bit hash of the channel, which no other
+//! channel maps to either (`l` is not a hex digit). A subject is therefore
+//! at most 128 + 128 + 2 + [`MAX_CHANNEL`] bytes, well inside nats-server's
+//! 4 KiB protocol line: a longer one makes the server close the connection,
+//! and the publish could never succeed.
+
+use crate::msgid;
 
 /// The last token of the subject for messages without a channel.
 pub const NO_CHANNEL: &str = "~none";
+
+/// The longest channel part of a subject, escaped; longer ones are hashed.
+pub const MAX_CHANNEL: usize = 1024;
 
 /// Whether `s` is a non-empty token of plain characters (`A-Z a-z 0-9 - _`),
 /// as names in the configuration must be.
@@ -32,7 +45,18 @@ pub fn subject(prefix: &str, endpoint: &str, channel: Option<&str>) -> String {
     out.push('.');
     match channel {
         None => out.push_str(NO_CHANNEL),
-        Some(channel) => push_channel(&mut out, channel),
+        Some(channel) => {
+            let start = out.len();
+            // The escaped form is at least as long as the channel: only a short one is escaped.
+            if channel.len() <= MAX_CHANNEL {
+                push_channel(&mut out, channel);
+            }
+            if channel.len() > MAX_CHANNEL || out.len() - start > MAX_CHANNEL {
+                out.truncate(start);
+                out.push_str("~long~");
+                out.push_str(&msgid::hash128(&[channel.as_bytes()]));
+            }
+        }
     }
     out
 }
@@ -40,6 +64,26 @@ pub fn subject(prefix: &str, endpoint: &str, channel: Option<&str>) -> String {
 /// The wildcard that covers every subject under `prefix`.
 pub fn wildcard(prefix: &str) -> String {
     format!("{prefix}.>")
+}
+
+/// Whether the stream subject `pattern` takes every subject that `filter`
+/// matches (both may hold `*` and `>`): `feed.>`, `*.>` and `>` cover
+/// `feed.>`; `feed.*` and `feed.mock.>` do not.
+pub fn covers(pattern: &str, filter: &str) -> bool {
+    let filter: Vec<&str> = filter.split('.').collect();
+    let mut levels = 0;
+    for (i, p) in pattern.split('.').enumerate() {
+        if p == ">" {
+            return i < filter.len();
+        }
+        let Some(&f) = filter.get(i) else { return false };
+        // A wildcard of the filter is covered only by the same or a wider one.
+        if f == ">" || (p != "*" && p != f) {
+            return false;
+        }
+        levels = i + 1;
+    }
+    levels == filter.len()
 }
 
 fn push_channel(out: &mut String, channel: &str) {
@@ -100,6 +144,35 @@ mod tests {
             let s = subject("p", "e", Some(c));
             assert!(!s.contains(|ch: char| ch.is_whitespace() || ch == '*' || ch == '>' || ch == '\0'), "{s}");
         }
+    }
+
+    #[test]
+    fn long_channels_become_a_bounded_hashed_level() {
+        let long = "a".repeat(MAX_CHANNEL + 1);
+        let s = subject("p", "e", Some(&long));
+        assert!(s.starts_with("p.e.~long~") && s.len() == "p.e.~long~".len() + 32, "{s}");
+        assert_ne!(s, subject("p", "e", Some(&"a".repeat(MAX_CHANNEL + 2))));
+        assert_eq!(s, subject("p", "e", Some(&long)));
+        // At the limit the channel is kept; escapes count toward it.
+        let edge = "b".repeat(MAX_CHANNEL);
+        assert_eq!(subject("p", "e", Some(&edge)), format!("p.e.{edge}"));
+        let escaped = " ".repeat(MAX_CHANNEL / 3 + 1);
+        assert!(subject("p", "e", Some(&escaped)).starts_with("p.e.~long~"));
+        let huge = "c".repeat(1 << 20);
+        assert!(subject("p", "e", Some(&huge)).len() < 200);
+    }
+
+    #[test]
+    fn coverage_of_a_filter() {
+        assert!(covers("feed.>", "feed.>"));
+        assert!(covers(">", "feed.>"));
+        assert!(covers("*.>", "feed.>"));
+        assert!(!covers("feed.*", "feed.>"));
+        assert!(!covers("feed.mock.>", "feed.>"));
+        assert!(!covers("other.>", "feed.>"));
+        assert!(covers("feed.*", "feed.a"));
+        assert!(!covers("feed.a", "feed.*"));
+        assert!(!covers("feed", "feed.a"));
     }
 
     #[test]

@@ -51,6 +51,8 @@ fn broken_files_say_what_is_wrong() {
     assert!(refused(&GOOD.replace("[nats]", "[nats]\nsubject_prefix = \"a.>\"")).contains("nats.subject_prefix"));
     assert!(refused(&GOOD.replace("[nats]", "[nats]\nduplicate_window_ms = 10")).contains("duplicate_window"));
     assert!(refused(&GOOD.replace("[nats]", "[nats]\nuser = \"u\"")).contains("nats.user"));
+    assert!(refused(&GOOD.replace("connections = 2", "connections = 2\nmax_message_size = 0"))
+        .contains("endpoint[0].max_message_size"));
     assert!(refused(&GOOD.replace("[nats]", "[nats]\nmax_in_flgiht = 3")).contains("max_in_flgiht"));
     assert!(refused(&GOOD.replace("channels = [", "channels = [\"\", ")).contains("endpoint[0].channels"));
     let twice = format!("{GOOD}\n[[endpoint]]\nname = \"deribit\"\nurl = \"ws://x\"\nchannels = []\n");
@@ -69,4 +71,20 @@ fn a_missing_file_and_a_missing_variable_are_errors() {
     );
     let c = Config::parse(&text).unwrap();
     assert!(c.endpoints[0].auth_params().unwrap_err().to_string().contains("WSLINK_BRIDGE_TEST_UNSET_VAR"));
+}
+
+#[test]
+fn the_duplicate_window_covers_a_resend_after_a_lost_ack() {
+    // Default ack timeout 5 s: at least 4 x (5000 + 2000) = 28000.
+    let with = |extra: &str| GOOD.replace("[nats]", &format!("[nats]\n{extra}"));
+    assert!(refused(&with("duplicate_window_ms = 27999")).contains("nats.duplicate_window_ms"));
+    assert!(Config::parse(&with("duplicate_window_ms = 28000")).is_ok());
+    let slow = refused(&with("ack_timeout_ms = 30000\nduplicate_window_ms = 120000"));
+    assert!(slow.contains("nats.duplicate_window_ms") && slow.contains("128000"), "{slow}");
+    // No i64-nanosecond overflow: far too long windows and timeouts are refused.
+    assert!(refused(&with("duplicate_window_ms = 9223372036854775807")).contains("nats.duplicate_window_ms"));
+    assert!(refused(&with("ack_timeout_ms = 9223372036854775807")).contains("nats.ack_timeout_ms"));
+    let c = Config::parse(GOOD).unwrap();
+    assert_eq!(c.min_duplicate_window_ms(), 28_000);
+    assert_eq!(c.endpoints[0].max_message_size, 8 << 20);
 }

@@ -20,13 +20,14 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 
-#[derive(Default)]
 struct Shared {
     /// Per connection: its queue and the channels it subscribed to.
     conns: Mutex<Vec<Conn>>,
     /// Per channel: the last number emitted.
     seqs: Mutex<HashMap<String, u64>>,
     max_backlog: AtomicU64,
+    /// While true, subscribe requests wait (unanswered, not applied).
+    hold: tokio::sync::watch::Sender<bool>,
 }
 
 struct Conn {
@@ -59,7 +60,12 @@ impl Exchange {
     pub async fn start(padding: usize) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind on loopback");
         let addr = listener.local_addr().expect("bound");
-        let shared = Arc::new(Shared::default());
+        let shared = Arc::new(Shared {
+            conns: Mutex::default(),
+            seqs: Mutex::default(),
+            max_backlog: AtomicU64::new(0),
+            hold: tokio::sync::watch::Sender::new(false),
+        });
         let accept = shared.clone();
         tokio::spawn(async move {
             while let Ok((tcp, _)) = listener.accept().await {
@@ -123,6 +129,15 @@ impl Exchange {
         last
     }
 
+    /// Sends `text` as it is to the subscribers of `channel` (a message the
+    /// exchange gets wrong: another channel inside, a huge payload).
+    pub fn emit_raw(&self, channel: &str, text: String) {
+        let conns = self.shared.conns.lock().unwrap();
+        for c in conns.iter().filter(|c| c.open && c.channels.contains(channel)) {
+            c.send(Message::text(text.clone()));
+        }
+    }
+
     /// The last number emitted on `channel`.
     pub fn last_seq(&self, channel: &str) -> u64 {
         self.shared.seqs.lock().unwrap().get(channel).copied().unwrap_or(0)
@@ -132,6 +147,27 @@ impl Exchange {
     pub fn backlog(&self) -> u64 {
         let conns = self.shared.conns.lock().unwrap();
         conns.iter().filter(|c| c.open).map(|c| c.queued.load(Relaxed).saturating_sub(c.written.load(Relaxed))).sum()
+    }
+
+    /// Messages written to sockets, over every connection ever made.
+    pub fn written(&self) -> u64 {
+        self.shared.conns.lock().unwrap().iter().map(|c| c.written.load(Relaxed)).sum()
+    }
+
+    /// Holds every subscribe request from now on (unanswered, not applied)
+    /// until [`release_subscriptions`](Self::release_subscriptions).
+    pub fn hold_subscriptions(&self) {
+        self.shared.hold.send_replace(true);
+    }
+
+    /// Lets held and later subscribe requests through.
+    pub fn release_subscriptions(&self) {
+        self.shared.hold.send_replace(false);
+    }
+
+    /// Subscribe requests waiting while held.
+    pub fn held_subscriptions(&self) -> usize {
+        self.shared.hold.receiver_count()
     }
 
     /// The largest backlog seen.
@@ -184,6 +220,10 @@ async fn serve(ws: tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>, sh
             let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else { continue };
             let id = v.get("id").cloned().unwrap_or_default();
             if v.get("method").and_then(|m| m.as_str()) == Some("public/subscribe") {
+                // Each waiting request holds a receiver, so the test can see it wait.
+                let mut hold = shared.hold.subscribe();
+                let _ = hold.wait_for(|held| !*held).await;
+                drop(hold);
                 let channels: Vec<String> = v
                     .pointer("/params/channels")
                     .and_then(|c| c.as_array())

@@ -28,6 +28,7 @@ pub struct Setup<'a> {
     pub window: usize,
     pub stream_replicas: usize,
     pub ack_timeout_ms: u64,
+    pub drain_timeout_ms: u64,
     /// With the exchange's `seq` as id and sequence (true), or hashed ids and no sequence.
     pub exchange_ids: bool,
 }
@@ -43,13 +44,14 @@ impl Setup<'_> {
             ""
         };
         format!(
-            "[bridge]\nshard = {}\nshards = {}\ninstance = {:?}\ndrain_timeout_ms = 20000\nstats_interval_ms = 0\n\n\
+            "[bridge]\nshard = {}\nshards = {}\ninstance = {:?}\ndrain_timeout_ms = {}\nstats_interval_ms = 0\n\n\
              [nats]\nurls = [{}]\nstream = \"FEED\"\nsubject_prefix = \"feed\"\nmax_in_flight = {}\n\
              stream_replicas = {}\nack_timeout_ms = {}\nduplicate_window_ms = 120000\n\n\
              [[endpoint]]\nname = \"mock\"\nurl = {:?}\nconnections = {}\n{pointers}channels = [{}]\n",
             self.shard.0,
             self.shard.1,
             self.instance,
+            self.drain_timeout_ms,
             urls.join(", "),
             self.window,
             self.stream_replicas,
@@ -77,6 +79,7 @@ pub fn setup<'a>(nats_urls: &'a [String], exchange_url: &'a str, channels: &'a [
         window: 256,
         stream_replicas: 1,
         ack_timeout_ms: 2000,
+        drain_timeout_ms: 20_000,
         exchange_ids: true,
     }
 }
@@ -148,17 +151,34 @@ impl Process {
         }
     }
 
-    /// SIGTERM, then the summary line it prints once drained.
+    /// SIGTERM, then the summary line it prints once drained. Waits at
+    /// most 60 s for the exit (polling, never blocked on `wait`), then kills
+    /// it by its handle and fails.
     pub fn terminate(&mut self) -> serde_json::Value {
-        let child = self.child.take().expect("a running bridge");
+        use std::io::Read;
+        let mut child = self.child.take().expect("a running bridge");
         let pid = child.id().to_string();
         let status = Command::new("kill").args(["-TERM", &pid]).status().expect("run kill");
         assert!(status.success(), "kill -TERM {pid}");
-        let out = child.wait_with_output().expect("wait for the bridge");
-        let text = String::from_utf8_lossy(&out.stdout);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break status,
+                Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+                _ => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!("the bridge did not exit within 60 s of SIGTERM: killed");
+                }
+            }
+        };
+        let mut text = String::new();
+        if let Some(mut out) = child.stdout.take() {
+            let _ = out.read_to_string(&mut text);
+        }
         let line =
             text.lines().rev().find(|l| l.contains("summary")).unwrap_or_else(|| panic!("no summary in {text:?}"));
-        assert!(out.status.success(), "the bridge exited with {}: {line}", out.status);
+        assert!(status.success(), "the bridge exited with {status}: {line}");
         serde_json::from_str(line).expect("a JSON summary")
     }
 }
