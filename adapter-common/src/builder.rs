@@ -20,7 +20,7 @@ use wslink_core::{
 
 use crate::channels::channels;
 use crate::client::{encode_state, Client, Events};
-use crate::driver::Driver;
+use crate::driver::{Driver, Opener};
 use crate::inline::InlineClient;
 use crate::telemetry::{Settings, Telemetry};
 use crate::tls::TlsOptions;
@@ -419,9 +419,7 @@ impl<R: Runtime> Builder<R> {
             session: Box::new(session),
             channels,
             event_capacity: self.event_capacity,
-            tls,
-            resolver: self.resolver,
-            proxy,
+            opener: Opener { tls, resolver: self.resolver, proxy },
             spawner: self.spawner.clone(),
             telemetry: Telemetry::start(self.telemetry),
         };

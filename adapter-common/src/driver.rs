@@ -63,11 +63,8 @@ pub(crate) struct Driver {
     pub(crate) channels: DriverEnd,
     /// Events the consumer may have waiting before reading pauses.
     pub(crate) event_capacity: usize,
-    /// Built for a `wss://` URL, and for an `https://` proxy (whose certificate the same roots check).
-    pub(crate) tls: Option<Arc<rustls::ClientConfig>>,
-    pub(crate) resolver: Option<Resolver>,
-    /// The proxy every transport goes through (the builder's decision for the URL), if any.
-    pub(crate) proxy: Option<Arc<wslink_core::proxy::ProxyServer>>,
+    /// What opening a transport needs: TLS, the resolver, the proxy.
+    pub(crate) opener: Opener,
     /// Where the closing connection's flush task runs (the runtime's executor if `None`).
     pub(crate) spawner: Option<Spawner>,
     /// Spans per attempt and, with the `metrics` feature, the pushed metrics.
@@ -147,22 +144,19 @@ impl Driver {
     /// The driver's loop. Not an `async fn`: that would keep `self` in the
     /// future beside the fields moved out of it (104 bytes per client).
     pub(crate) fn run<R: Runtime>(self) -> impl Future<Output = ()> + Send {
-        let Driver { session, channels, event_capacity, tls, resolver, proxy, spawner, telemetry } = self;
-        run_loop::<R>(session, channels, event_capacity, tls, resolver, proxy, spawner, telemetry)
+        let Driver { session, channels, event_capacity, opener, spawner, telemetry } = self;
+        run_loop::<R>(session, channels, event_capacity, opener, spawner, telemetry)
     }
 }
 
 /// The loop of [`Driver::run`], its parts as arguments. An `async` block,
 /// not an `async fn`, which would keep a second copy of its arguments.
 #[allow(clippy::manual_async_fn, reason = "an async fn keeps its arguments twice")]
-#[allow(clippy::too_many_arguments, reason = "the driver's fields, moved out of it")]
 fn run_loop<R: Runtime>(
     mut session: Box<Session>,
     channels: DriverEnd,
     event_capacity: usize,
-    tls: Option<Arc<rustls::ClientConfig>>,
-    resolver: Option<Resolver>,
-    proxy: Option<Arc<wslink_core::proxy::ProxyServer>>,
+    opener: Opener,
     spawner: Option<Spawner>,
     mut telemetry: Telemetry,
 ) -> impl Future<Output = ()> + Send {
@@ -182,8 +176,7 @@ fn run_loop<R: Runtime>(
         let mut timer = std::pin::pin!(R::timer(R::now()));
         let mut armed: Option<Instant> = None;
         loop {
-            let opener = Opener { tls: &tls, resolver: &resolver, proxy: &proxy };
-            actions::<R>(&mut session, &mut io, opener, spawner.as_ref(), &mut telemetry);
+            actions::<R>(&mut session, &mut io, &opener, spawner.as_ref(), &mut telemetry);
             route(&mut session, &mut r, &channels, &mut telemetry);
             // Once a turn (a flood's figures go per read, not per message),
             // and before the events go out: whoever sees an event sees the
@@ -452,19 +445,20 @@ fn deliver(r: &mut Routing, channels: &DriverEnd) {
     }
 }
 
-/// What opening a transport needs, as the driver holds it.
-#[derive(Clone, Copy)]
-struct Opener<'a> {
-    tls: &'a Option<Arc<rustls::ClientConfig>>,
-    resolver: &'a Option<Resolver>,
-    proxy: &'a Option<Arc<wslink_core::proxy::ProxyServer>>,
+/// What opening a transport needs, decided by the builder.
+pub(crate) struct Opener {
+    /// Built for a `wss://` URL, and for an `https://` proxy (whose certificate the same roots check).
+    pub(crate) tls: Option<Arc<rustls::ClientConfig>>,
+    pub(crate) resolver: Option<Resolver>,
+    /// The proxy every transport goes through (the builder's decision for the URL), if any.
+    pub(crate) proxy: Option<Arc<wslink_core::proxy::ProxyServer>>,
 }
 
 /// Carries out what the session asked of the transport, in order.
 fn actions<R: Runtime>(
     session: &mut Session,
     io: &mut Io<R>,
-    opener: Opener<'_>,
+    opener: &Opener,
     spawner: Option<&Spawner>,
     telemetry: &mut Telemetry,
 ) {
