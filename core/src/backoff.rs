@@ -1,10 +1,19 @@
 //! Reconnect delays: exponential backoff with a cap and full jitter.
 //!
-//! The n-th consecutive failed attempt waits `min(max, initial * factor^(n-1))`,
-//! or with full jitter (the default) a uniform draw from `[0, that]` taken from
-//! the injected random source. The counter resets when a connection stays up
-//! for the configured stable period (the session decides when; this only
-//! counts). Any valid config, up to `Duration::MAX` and any finite factor,
+//! Two counts, kept apart on purpose:
+//! - the **step**: the n-th delay since the last stable connection waits
+//!   `min(max, initial * factor^(n-1))`, or with full jitter (the default) a
+//!   uniform draw from `[0, that]` taken from the injected random source. It
+//!   goes back to the first step only when a connection stayed up for
+//!   `reset_after`, so a server that accepts and then cuts every link is not
+//!   hammered at the first step (flapping);
+//! - the **failures**: attempts in a row that did not open (or did not
+//!   authenticate). `max_attempts` bounds this count, and a connection that
+//!   opened starts it again, so a client never gives up on a server that
+//!   keeps letting it in.
+//!
+//! The session decides when a connection opened or was stable; this only
+//! counts. Any valid config, up to `Duration::MAX` and any finite factor,
 //! yields a delay within `[0, max]` and never panics.
 
 use std::time::Duration;
@@ -29,9 +38,13 @@ pub struct BackoffConfig {
     /// Draw each delay uniformly from zero to the computed value ("full jitter"),
     /// so that many clients dropped together do not return together. On by default.
     pub full_jitter: bool,
-    /// Give up when this many consecutive attempts have failed; `None` retries forever.
+    /// Give up when this many attempts in a row have failed to open (or to
+    /// authenticate), the first attempt included; `None` retries forever. A
+    /// connection that opened starts the count again, however soon it ended.
     pub max_attempts: Option<u32>,
-    /// A connection open this long resets the attempt counter.
+    /// A connection open this long sends the delays back to `initial`;
+    /// shorter ones keep the schedule growing, so a server that cuts every
+    /// link soon after it opens is retried ever more slowly.
     pub reset_after: Duration,
 }
 
@@ -48,40 +61,59 @@ impl Default for BackoffConfig {
     }
 }
 
-/// Counts consecutive failures and computes the next delay.
+/// Counts failed attempts and steps of the schedule, and computes the next delay.
 #[derive(Debug)]
 pub(crate) struct Backoff {
     config: BackoffConfig,
+    /// Attempts in a row that did not open.
     failures: u32,
+    /// Delays taken since the last stable connection.
+    step: u32,
 }
 
 impl Backoff {
     pub(crate) fn new(config: BackoffConfig) -> Self {
-        Self { config, failures: 0 }
+        Self { config, failures: 0, step: 0 }
     }
 
-    /// Consecutive failed attempts so far.
+    /// Attempts in a row that failed to open, since the last that opened.
     pub(crate) fn failures(&self) -> u32 {
         self.failures
+    }
+
+    /// Delays taken since the last stable connection.
+    #[cfg(test)]
+    pub(crate) fn step(&self) -> u32 {
+        self.step
     }
 
     pub(crate) fn reset_after(&self) -> Duration {
         self.config.reset_after
     }
 
-    pub(crate) fn reset(&mut self) {
+    /// An attempt opened: the count of failed attempts starts again.
+    pub(crate) fn opened(&mut self) {
         self.failures = 0;
     }
 
-    /// Records a failure; returns the delay before the next attempt, or `None`
-    /// when `max_attempts` is used up.
-    pub(crate) fn next_delay(&mut self, rng: &mut dyn RandomSource) -> Option<Duration> {
-        self.failures = self.failures.saturating_add(1);
-        if self.config.max_attempts.is_some_and(|max| self.failures >= max) {
-            return None;
+    /// A connection stayed up for `reset_after`: the delays start again from `initial`.
+    pub(crate) fn stable(&mut self) {
+        self.step = 0;
+    }
+
+    /// Records a connection that ended (`failed`: an attempt that did not
+    /// open) and returns the delay before the next attempt, or `None` when
+    /// `max_attempts` attempts in a row have failed.
+    pub(crate) fn next_delay(&mut self, failed: bool, rng: &mut dyn RandomSource) -> Option<Duration> {
+        if failed {
+            self.failures = self.failures.saturating_add(1);
+            if self.config.max_attempts.is_some_and(|max| self.failures >= max) {
+                return None;
+            }
         }
-        // Past 2^31 failures the exponent stops growing; the delay is long capped by then.
-        let exponent = i32::try_from(self.failures - 1).unwrap_or(i32::MAX);
+        self.step = self.step.saturating_add(1);
+        // Past 2^31 steps the exponent stops growing; the delay is long capped by then.
+        let exponent = i32::try_from(self.step - 1).unwrap_or(i32::MAX);
         let base = self.config.initial.as_secs_f64() * self.config.factor.powi(exponent);
         // An infinite `base` (huge factor or count) is capped here too.
         let capped = base.min(self.config.max.as_secs_f64());
@@ -107,11 +139,11 @@ mod tests {
     fn fresh_schedule_grows_by_half_and_caps_at_30s() {
         let mut b = Backoff::new(BackoffConfig { full_jitter: false, ..Default::default() });
         let mut rng = StdRng::seed_from_u64(0);
-        let ms: Vec<u128> = (0..14).map(|_| b.next_delay(&mut rng).unwrap().as_millis()).collect();
+        let ms: Vec<u128> = (0..14).map(|_| b.next_delay(true, &mut rng).unwrap().as_millis()).collect();
         assert_eq!(ms, [250, 375, 562, 843, 1265, 1898, 2847, 4271, 6407, 9610, 14416, 21624, 30000, 30000]);
-        assert_eq!(b.failures(), 14);
-        b.reset();
-        assert_eq!(b.next_delay(&mut rng), Some(Duration::from_millis(250)));
+        assert_eq!((b.failures(), b.step()), (14, 14));
+        b.stable();
+        assert_eq!(b.next_delay(true, &mut rng), Some(Duration::from_millis(250)));
     }
 
     #[test]
@@ -123,7 +155,7 @@ mod tests {
             let mut b = Backoff::new(config.clone());
             for n in 1..=20 {
                 let bound = (0.25 * 1.5f64.powi(n - 1)).min(30.0);
-                let d = b.next_delay(&mut rng).unwrap().as_secs_f64();
+                let d = b.next_delay(true, &mut rng).unwrap().as_secs_f64();
                 assert!((0.0..=bound).contains(&d), "attempt {n}: {d} > {bound}");
                 seen.insert(d.to_bits());
             }
@@ -150,7 +182,7 @@ mod tests {
             for full_jitter in [false, true] {
                 let config = BackoffConfig { full_jitter, ..config.clone() };
                 let mut b = Backoff::new(config.clone());
-                let delays: Vec<Duration> = (0..300).map(|_| b.next_delay(&mut rng).unwrap()).collect();
+                let delays: Vec<Duration> = (0..300).map(|_| b.next_delay(true, &mut rng).unwrap()).collect();
                 assert!(delays.iter().all(|d| *d <= config.max), "{config:?}: {delays:?}");
                 if !full_jitter {
                     assert!(delays.windows(2).all(|w| w[0] <= w[1]), "{config:?} never shrinks: {delays:?}");
@@ -165,8 +197,8 @@ mod tests {
         let config = BackoffConfig { full_jitter: false, ..Default::default() };
         let mut rng = StdRng::seed_from_u64(0);
         for failures in [i32::MAX as u32 - 1, i32::MAX as u32, i32::MAX as u32 + 1, u32::MAX - 1, u32::MAX] {
-            let mut b = Backoff { config: config.clone(), failures };
-            assert_eq!(b.next_delay(&mut rng), Some(config.max), "after {failures} failures");
+            let mut b = Backoff { config: config.clone(), failures, step: failures };
+            assert_eq!(b.next_delay(true, &mut rng), Some(config.max), "after {failures} failures");
         }
     }
 
@@ -175,7 +207,33 @@ mod tests {
         // Two attempts in all: the first failure schedules a retry, the second gives up.
         let mut b = Backoff::new(BackoffConfig { max_attempts: Some(2), ..Default::default() });
         let mut rng = StdRng::seed_from_u64(0);
-        assert!(b.next_delay(&mut rng).is_some());
-        assert_eq!(b.next_delay(&mut rng), None);
+        assert!(b.next_delay(true, &mut rng).is_some());
+        assert_eq!(b.next_delay(true, &mut rng), None);
+    }
+
+    #[test]
+    fn connections_that_opened_never_use_up_max_attempts_but_keep_the_schedule_growing() {
+        // A server that lets the client in and cuts it soon after: the
+        // attempts all open, so giving up never comes; the delays still grow
+        // (flapping), until a connection stays up for `reset_after`.
+        let config = BackoffConfig { max_attempts: Some(2), full_jitter: false, ..Default::default() };
+        let mut b = Backoff::new(config);
+        let mut rng = StdRng::seed_from_u64(0);
+        let ms: Vec<u128> = (0..5)
+            .map(|_| {
+                b.opened();
+                b.next_delay(false, &mut rng).expect("an attempt that opened is no failure").as_millis()
+            })
+            .collect();
+        assert_eq!(ms, [250, 375, 562, 843, 1265]);
+        assert_eq!(b.failures(), 0);
+        // One failure after an opened link is the first of a new run: not the end yet.
+        assert!(b.next_delay(true, &mut rng).is_some());
+        assert_eq!(b.failures(), 1);
+        b.opened();
+        assert!(b.next_delay(true, &mut rng).is_some(), "the count started again when the link opened");
+        assert_eq!(b.next_delay(true, &mut rng), None, "two failures in a row");
+        b.stable();
+        assert_eq!(b.step(), 0);
     }
 }

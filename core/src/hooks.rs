@@ -216,6 +216,9 @@ pub enum SessionError {
     /// Nothing arrived within `idle_timeout`.
     #[error("nothing arrived within idle_timeout")]
     IdleTimeout,
+    /// The transport took none of the bytes waiting to be written within `write_timeout`.
+    #[error("the server took nothing written within write_timeout")]
+    WriteTimeout,
 }
 
 impl SessionError {
@@ -239,6 +242,7 @@ impl SessionError {
             DisconnectReason::Proxy(e) => Self::Proxy(e.clone()),
             DisconnectReason::HeartbeatTimeout => Self::HeartbeatTimeout,
             DisconnectReason::IdleTimeout => Self::IdleTimeout,
+            DisconnectReason::WriteTimeout => Self::WriteTimeout,
             DisconnectReason::Error(e) => e.clone(),
             DisconnectReason::UserReconnect => return None,
             DisconnectReason::Closed(closed) => match closed.error.as_ref()? {
@@ -281,7 +285,9 @@ impl SessionError {
 pub trait ReconnectPolicy: Send {
     /// Called when a connection ends (or an attempt fails) and the session
     /// may reconnect, after [`on_error`](Self::on_error) when it ended in an
-    /// error; `attempt` counts consecutive failures so far. Default:
+    /// error; `attempt` counts the attempts in a row that failed to open,
+    /// this one included when it did (0 when the connection that ended had
+    /// opened: see [`BackoffConfig::max_attempts`](crate::BackoffConfig::max_attempts)). Default:
     /// reconnect after backoff, except for a certificate refused before the
     /// session was ever open, which stops it (see [`DefaultPolicy`]). An
     /// implementation that overrides this and wants that rule too can call
@@ -349,7 +355,8 @@ impl ReconnectPolicy for DefaultPolicy {}
 /// What a retry function is told (off_broadway_websocket's `ws_retry_fun`).
 #[derive(Debug, Clone, Copy)]
 pub struct RetryContext<'a> {
-    /// Consecutive failed attempts, this one included.
+    /// Attempts in a row that failed to open, this one included when it did
+    /// (0 when the connection that ended had opened).
     pub attempt: u32,
     /// Why the last connection ended.
     pub reason: &'a DisconnectReason,

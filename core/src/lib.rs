@@ -44,6 +44,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
 
+mod backlog;
 mod backoff;
 mod close;
 mod config;
@@ -91,7 +92,7 @@ pub use message::Message;
 pub use outbound::RateLimit;
 pub use session::{
     Action, CloseReason, CommandError, DisconnectReason, Metrics, RequestFailure, Session, SessionBuilder,
-    SessionConfig, SessionEvent, SessionState, Traffic,
+    SessionConfig, SessionEvent, SessionState, Traffic, DEFAULT_WRITE_BUDGET,
 };
 pub use supervise::Restarts;
 pub use tls::TlsFailure;

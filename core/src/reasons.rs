@@ -15,6 +15,7 @@ impl fmt::Display for DisconnectReason {
             Self::Closed(closed) => write!(f, "{closed}"),
             Self::HeartbeatTimeout => f.write_str("the server did not answer a heartbeat in time"),
             Self::IdleTimeout => f.write_str("nothing arrived within the idle timeout"),
+            Self::WriteTimeout => f.write_str("the server took nothing written within the write timeout"),
             Self::Error(e) => write!(f, "{e}"),
             Self::UserReconnect => f.write_str("the user asked to reconnect"),
             Self::Tls { failure, .. } => write!(f, "the TLS handshake failed: {failure}"),
@@ -27,7 +28,7 @@ impl fmt::Display for CloseReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Requested => f.write_str("it was closed at the user's request"),
-            Self::GaveUp { attempts } => write!(f, "it gave up after {attempts} failed attempts"),
+            Self::GaveUp { attempts } => write!(f, "it gave up after {attempts} attempts in a row failed to connect"),
             Self::Stopped => f.write_str("the reconnect policy stopped it"),
         }
     }
@@ -83,7 +84,10 @@ mod tests {
             proxy.to_string(),
             "the proxy's reply is invalid: the proxy closed the connection in the middle of its reply"
         );
-        assert_eq!(CloseReason::GaveUp { attempts: 3 }.to_string(), "it gave up after 3 failed attempts");
+        assert_eq!(
+            CloseReason::GaveUp { attempts: 3 }.to_string(),
+            "it gave up after 3 attempts in a row failed to connect"
+        );
         assert_eq!(CloseReason::Stopped.to_string(), "the reconnect policy stopped it");
     }
 }

@@ -46,7 +46,7 @@ pub enum RecordingError {
         reason: String,
     },
     /// The recording was written in a format this version does not know.
-    #[error("line {line}: recording format {found}, but this wslink reads format {FORMAT_VERSION}")]
+    #[error("line {line}: recording format {found}, but this wslink reads formats 1 to {FORMAT_VERSION}")]
     FutureVersion {
         /// The line.
         line: usize,
@@ -79,7 +79,7 @@ impl Recording {
             Ok(value) => {
                 let found = value.get("wslink_recording").and_then(|v| v.as_u64());
                 match found {
-                    Some(v) if v != u64::from(FORMAT_VERSION) => {
+                    Some(v) if v == 0 || v > u64::from(FORMAT_VERSION) => {
                         return Err(RecordingError::FutureVersion {
                             line: 1,
                             found: u32::try_from(v).unwrap_or(u32::MAX),
@@ -171,8 +171,16 @@ pub enum Replayed {
 /// Replays `recording` into a session built from `builder` (the same URL,
 /// settings and hooks as the recorded one; its random source is seeded from
 /// the recording), with `origin` as the recorded session's start.
+///
+/// A recording of format 1 predates the write budget: it carries no
+/// `written` lines, and its session held nothing back for one, so it is
+/// replayed without a budget or a write timeout.
 pub fn replay(recording: &Recording, builder: SessionBuilder, origin: Instant) -> Result<Replayed, ConfigError> {
     let rng = Box::new(<rand::rngs::StdRng as rand::SeedableRng>::from_seed(recording.seed));
+    let builder = match recording.header.wslink_recording {
+        1 => builder.write_budget(usize::MAX).write_timeout(None),
+        _ => builder,
+    };
     let mut s = builder.build(rng, origin)?;
     let (mut inputs, mut outputs) = (0, 0);
     for (i, line) in recording.lines.iter().enumerate() {
@@ -249,6 +257,7 @@ fn feed(s: &mut Session, entry: &Entry, now: Instant) -> Option<(String, String)
         Entry::Timeout => s.handle_timeout(now),
         Entry::Pause => s.handle_reading_paused(now),
         Entry::Resume => s.handle_reading_resumed(now),
+        Entry::Written { n } => s.handle_written(*n, now),
         Entry::CaughtUp => {
             if let Some(event) = s.poll_event() {
                 return Some(("no event (the consumer caught up)".into(), format!("{:?}", event_entry(&event))));

@@ -46,12 +46,12 @@ impl Restarts {
     pub fn ended(&mut self, now: Instant, rng: &mut dyn RandomSource) -> Duration {
         if let Some(opened) = self.opened_at.take() {
             if now.saturating_duration_since(opened) >= self.backoff.reset_after() {
-                self.backoff.reset();
+                self.backoff.stable();
             }
         }
         self.restarts = self.restarts.saturating_add(1);
         // `max_attempts` is off, so there is always a delay.
-        self.backoff.next_delay(rng).unwrap_or(Duration::ZERO)
+        self.backoff.next_delay(true, rng).unwrap_or(Duration::ZERO)
     }
 
     /// Restarts so far (the first start not counted).

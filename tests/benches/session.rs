@@ -54,6 +54,7 @@ fn open_session(pending: usize) -> Session {
     let mut request = Vec::new();
     while let Some(action) = s.poll_action() {
         if let Action::Transmit(bytes) = action {
+            s.handle_written(bytes.len(), now);
             request.extend(bytes);
         }
     }
@@ -67,7 +68,11 @@ fn open_session(pending: usize) -> Session {
     for _ in 0..pending {
         s.request("public/get_time", None, Some(Duration::from_secs(3600)), now).expect("open");
     }
-    while s.poll_action().is_some() {}
+    while let Some(action) = s.poll_action() {
+        if let Action::Transmit(bytes) = action {
+            s.handle_written(bytes.len(), now);
+        }
+    }
     while s.poll_event().is_some() {}
     s
 }

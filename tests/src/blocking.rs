@@ -73,11 +73,12 @@ pub fn drive_resolving(
                     Err(Failed::Proxy(e)) => session.handle_proxy_failure(e, Instant::now()),
                     Err(Failed::Io(e)) => session.handle_transport_error(e.kind(), &e.to_string(), Instant::now()),
                 },
-                Action::Transmit(bytes) => {
-                    if let Some(Err(e)) = stream.as_mut().map(|s| s.write_all(&bytes)) {
-                        session.handle_transport_error(e.kind(), &e.to_string(), Instant::now());
-                    }
-                }
+                Action::Transmit(bytes) => match stream.as_mut().map(|s| s.write_all(&bytes)) {
+                    // Written whole: the session counts it out of what waits.
+                    Some(Ok(())) => session.handle_written(bytes.len(), Instant::now()),
+                    Some(Err(e)) => session.handle_transport_error(e.kind(), &e.to_string(), Instant::now()),
+                    None => {}
+                },
                 Action::CloseTransport { wait_for_server } => {
                     if let Some(mut s) = stream.take() {
                         if let Some(wait) = wait_for_server.filter(|w| !w.is_zero()) {

@@ -132,6 +132,11 @@ pub struct Connection {
     header_first: bool,
     /// Read buffers replaced while messages shared them, for reuse.
     spares: SpareReads,
+    /// Most bytes the output may hold before automatic pongs wait (see
+    /// [`set_write_room`](Self::set_write_room)).
+    write_room: usize,
+    /// The payload of the latest ping not yet answered, while the output is full.
+    held_pong: Option<Bytes>,
 }
 
 /// A protocol violation held until the messages read before it are taken.
@@ -256,6 +261,8 @@ impl Connection {
             large: None,
             header_first: false,
             spares: SpareReads::default(),
+            write_room: usize::MAX,
+            held_pong: None,
         }
     }
 
@@ -712,7 +719,7 @@ impl Connection {
         match control {
             Control::Ping => {
                 if self.config.auto_pong && matches!(self.phase, Phase::Open) {
-                    self.write_frame(OpCode::Control(Control::Pong), true, &payload);
+                    self.answer_ping(&payload);
                 }
                 self.push_event(ConnectionEvent::Ping(payload));
             }

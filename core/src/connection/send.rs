@@ -1,9 +1,13 @@
 //! The sending side: messages, pings and pongs framed, masked and, when
 //! permessage-deflate is in force, compressed into the output buffer.
 //!
-//! Invariant: nothing is written unless the connection is open; a message
-//! compressed in full is fragmented afterwards, with RSV1 on its first frame.
+//! Invariants: nothing is written unless the connection is open; a message
+//! compressed in full is fragmented afterwards, with RSV1 on its first frame;
+//! automatic pongs never fill the output past its room: past it, only the
+//! latest ping waits for an answer (RFC 6455 §5.5.3), so a peer that floods
+//! pings and reads nothing cannot grow the output.
 
+use bytes::Bytes;
 use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
 
 use super::{Connection, Phase};
@@ -62,6 +66,43 @@ impl Connection {
         Ok(())
     }
 
+    /// How many bytes the output may hold before automatic pongs wait: the
+    /// caller's write budget less what it still has to write. Past it, a
+    /// ping is answered only once the room grows again, and only the latest
+    /// of those that arrived meanwhile (RFC 6455 §5.5.3 allows answering
+    /// only the most recent ping). Unlimited by default; the session sets it
+    /// from its `write_budget`.
+    pub fn set_write_room(&mut self, room: usize) {
+        self.write_room = room;
+        if self.output.len() < room {
+            if let Some(payload) = self.held_pong.take() {
+                if matches!(self.phase, Phase::Open) {
+                    self.write_frame(OpCode::Control(Control::Pong), true, &payload);
+                }
+            }
+        }
+    }
+
+    /// Bytes framed and not yet taken by `poll_transmit`.
+    pub fn pending_output(&self) -> usize {
+        self.output.len()
+    }
+
+    /// Whether a pong waits for room in the output (see [`set_write_room`](Self::set_write_room)).
+    pub fn pong_held(&self) -> bool {
+        self.held_pong.is_some()
+    }
+
+    /// Answers a ping automatically: at once while the output has room,
+    /// else the pong waits in place of any that waited before it.
+    pub(super) fn answer_ping(&mut self, payload: &Bytes) {
+        if self.output.len() < self.write_room {
+            self.write_frame(OpCode::Control(Control::Pong), true, payload);
+        } else {
+            self.held_pong = Some(payload.clone());
+        }
+    }
+
     fn check_open(&self) -> Result<(), SendError> {
         match self.phase {
             Phase::Open => Ok(()),
@@ -71,6 +112,8 @@ impl Connection {
     }
 
     pub(super) fn write_close(&mut self, code: Option<CloseCode>, reason: &str) {
+        // Nothing follows a close frame, a pong that waited neither.
+        self.held_pong = None;
         self.sent_code = code.or(Some(CloseCode::Status));
         self.write_frame(OpCode::Control(Control::Close), true, &close_payload(code, reason));
     }

@@ -1,5 +1,6 @@
-//! The recording's line format (version 1): one JSON object per line, the
-//! header first. Inputs are the session's `handle_*` calls and commands with
+//! The recording's line format (version 2): one JSON object per line, the
+//! header first. Version 1 lacked `written` lines: its sessions had no
+//! write budget, and a replay of one runs without it. Inputs are the session's `handle_*` calls and commands with
 //! their time; outputs are what its `poll_*` calls returned, in call order,
 //! so that a replay makes the same calls at the same points.
 
@@ -8,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::TlsFailure;
 
 /// The format version this crate writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// The first line of a recording.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -129,6 +130,11 @@ pub enum Entry {
     Pause,
     /// `handle_reading_resumed`.
     Resume,
+    /// `handle_written`.
+    Written {
+        /// Bytes written.
+        n: usize,
+    },
     /// A `poll_event` that returned `None` while a protocol violation waited
     /// behind taken messages: it made the violation due.
     CaughtUp,

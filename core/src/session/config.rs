@@ -17,6 +17,13 @@ use crate::presets::{JsonRpc, JsonRpcSubscriptions};
 use crate::session::Session;
 use crate::RandomSource;
 
+/// The default [`SessionConfig::write_budget`]: 1 MiB. Enough to keep a
+/// socket busy between two turns of a driver at any rate one connection
+/// reaches (the kernel's send buffer, up to 4 MiB on Linux, holds more on top
+/// of it), yet small enough that a thousand connections to peers that
+/// stopped reading hold at most 1 GiB between them.
+pub const DEFAULT_WRITE_BUDGET: usize = 1 << 20;
+
 /// Every plain setting of a session. Built through [`SessionBuilder`].
 ///
 /// Any duration may be `Duration::MAX`, which means "never" (a deadline past
@@ -71,6 +78,20 @@ pub struct SessionConfig {
     /// How long an ended request's id is remembered, so that its late response
     /// is reported as `Unmatched`. Default 60 s.
     pub late_response_window: Duration,
+    /// Most bytes handed out to be written and not yet written (data,
+    /// pongs, close: everything), the one bound on the write side's memory.
+    /// Default 1 MiB. At or past it, user messages wait in the outbound
+    /// queue (the adapters' `send_*` wait, `try_send_*` answer `Full`),
+    /// automatic pongs answer only the latest ping, and an application
+    /// heartbeat's answers wait likewise, until the caller reports writes
+    /// (`Session::handle_written`). One message may take it past the budget
+    /// while below it, so a message larger than the budget still goes out.
+    pub write_budget: usize,
+    /// The transport must take at least one waiting byte within this long,
+    /// or the connection ends with `DisconnectReason::WriteTimeout`: a peer
+    /// that reads nothing is as dead as one that says nothing. Default 30 s;
+    /// `None` never ends a connection for it.
+    pub write_timeout: Option<Duration>,
 }
 
 impl SessionConfig {
@@ -95,6 +116,8 @@ impl SessionConfig {
             control_events: false,
             latency_window: 1024,
             late_response_window: Duration::from_secs(60),
+            write_budget: DEFAULT_WRITE_BUDGET,
+            write_timeout: Some(Duration::from_secs(30)),
         }
     }
 
@@ -157,6 +180,12 @@ impl SessionConfig {
         }
         if self.latency_window == 0 {
             return invalid("latency_window", "must be at least 1");
+        }
+        if self.write_budget == 0 {
+            return invalid("write_budget", "must be at least 1");
+        }
+        if self.write_timeout.is_some_and(|d| d.is_zero()) {
+            return invalid("write_timeout", "must be positive or None");
         }
         Ok(())
     }
@@ -265,13 +294,30 @@ impl SessionBuilder {
         self
     }
 
-    /// Gives up after `max` connection attempts in a row, the first one
-    /// included, with `Closed { reason: GaveUp }` (`None`: never). Every
-    /// disconnect that leads to a reconnect counts, a clean close by the
-    /// server too; a connection that stayed open for `backoff.reset_after`
-    /// starts the count again.
+    /// Gives up after `max` attempts in a row that failed to open (the
+    /// transport, the upgrade, or authentication failed), the first attempt
+    /// included, with `Closed { reason: GaveUp }` (`None`: never). An attempt
+    /// that opened starts the count again, however soon its connection
+    /// ended: a server that lets the client in is never given up on. (The
+    /// reconnect delays follow their own rule: they grow until a connection
+    /// stays up for `backoff.reset_after`; see [`BackoffConfig`].)
     pub fn max_attempts(mut self, max: Option<u32>) -> Self {
         self.config.backoff.max_attempts = max;
+        self
+    }
+
+    /// The most bytes waiting to be written before sends wait (see
+    /// [`SessionConfig::write_budget`]; default 1 MiB).
+    pub fn write_budget(mut self, bytes: usize) -> Self {
+        self.config.write_budget = bytes;
+        self
+    }
+
+    /// How long the transport may take none of the waiting bytes before the
+    /// connection ends with `DisconnectReason::WriteTimeout` (see
+    /// [`SessionConfig::write_timeout`]; default 30 s, `None`: never).
+    pub fn write_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.config.write_timeout = timeout;
         self
     }
 
@@ -478,6 +524,8 @@ mod tests {
                 "rate_limit.interval",
             ),
             (Box::new(|c| c.latency_window = 0), "latency_window"),
+            (Box::new(|c| c.write_budget = 0), "write_budget"),
+            (Box::new(|c| c.write_timeout = Some(Duration::ZERO)), "write_timeout"),
             (Box::new(|c| c.connection.close_timeout = Duration::ZERO), "close_timeout"),
         ];
         for (change, field) in cases {

@@ -46,6 +46,7 @@ impl Session {
                 // takes it back.
                 let rng = std::mem::replace(&mut self.rng, Box::new(super::Lent));
                 let mut conn = Connection::start(request, self.config.connection.clone(), rng, now);
+                conn.set_write_room(self.backlog.room());
                 if self.reading_paused_since.is_some() {
                     conn.handle_reading_paused(now);
                 }
@@ -58,6 +59,7 @@ impl Session {
 
     /// The transport failed: it could not open, or it broke.
     pub fn handle_transport_error(&mut self, kind: std::io::ErrorKind, message: &str, now: Instant) {
+        self.clock = now;
         let mut kind = kind;
         if let Some(tape) = self.tape.as_mut() {
             // A kind a replay cannot name (std's unstable ones, such as a
@@ -95,6 +97,7 @@ impl Session {
 
     /// Bytes read from the transport.
     pub fn handle_input(&mut self, data: &[u8], now: Instant) {
+        self.clock = now;
         if let Some(tape) = self.tape.as_mut() {
             tape.read(data, now);
         }
@@ -120,6 +123,7 @@ impl Session {
 
     /// `n` bytes were read into [`read_buffer`](Self::read_buffer).
     pub fn handle_read(&mut self, n: usize, now: Instant) {
+        self.clock = now;
         let Some(conn) = self.conn.as_mut() else { return };
         if let Some(tape) = self.tape.as_mut() {
             tape.read(conn.last_read(n), now);
@@ -128,6 +132,29 @@ impl Session {
         conn.handle_read(n, now);
         self.heartbeat.on_receive(now);
         self.pump(now);
+    }
+
+    /// The caller wrote `n` bytes of the `Action::Transmit`s handed out (in
+    /// order; a part of one counts). Every caller reports its writes, as they
+    /// complete: this is how the session knows what still waits for the
+    /// transport ([`write_buffered`](Self::write_buffered)), holds sends
+    /// while the write budget is used up, and ends a connection whose
+    /// transport takes nothing for `write_timeout`. A caller that writes
+    /// each transmit whole, at once, reports its length right after. Writes
+    /// of a transport already closed (`CloseTransport`) are not reported.
+    pub fn handle_written(&mut self, n: usize, now: Instant) {
+        self.record(now, || Entry::Written { n });
+        let had_room = self.has_write_room();
+        self.backlog.written(n, now);
+        let Some(conn) = self.conn.as_mut() else { return };
+        conn.set_write_room(self.backlog.room());
+        if !had_room && self.has_write_room() {
+            // Room again: what waited for it goes, the heartbeat's answer first.
+            if let Some(answer) = self.owed_probe.take() {
+                self.send_internal(answer, Purpose::Heartbeat, now);
+            }
+            self.flush_outbox(now);
+        }
     }
 
     /// The caller stopped reading the transport because its consumer is
@@ -174,6 +201,10 @@ impl Session {
             self.backoff_until = None;
             self.counters.reconnects += 1;
             self.start_attempt(now);
+        }
+        if self.backlog.stalled(now) && self.conn.is_some() {
+            // The peer takes nothing: no goodbye could reach it either.
+            self.disconnect(DisconnectReason::WriteTimeout, None, now);
         }
         if due(self.auth_deadline) && self.reading_paused_since.is_none() {
             self.auth_deadline = None;
@@ -316,6 +347,8 @@ impl Session {
         self.heartbeat.start(now, !server_driven);
         let response = self.pending_response.take().unwrap_or_default();
         let attempt = self.backoff.failures() + 1;
+        // An attempt that opened ends the run of failed ones: `max_attempts` counts afresh.
+        self.backoff.opened();
         self.emit(SessionEvent::Connected { attempt, response });
         if let (Some(beat), Some(timing)) = (self.hooks.app_heartbeat.as_mut(), self.config.app_heartbeat) {
             let setup = beat.setup(timing.interval);
@@ -344,7 +377,12 @@ impl Session {
                 Beat::Pong | Beat::ServerBeat => return self.heartbeat.on_app_beat(now),
                 Beat::Probe(answer) => {
                     self.heartbeat.on_app_beat(now);
-                    self.send_internal(answer, Purpose::Heartbeat, now);
+                    if self.has_write_room() {
+                        self.send_internal(answer, Purpose::Heartbeat, now);
+                    } else {
+                        // A peer that asks and does not read gets the latest answer once it reads.
+                        self.owed_probe = Some(answer);
+                    }
                     return;
                 }
             }
@@ -444,6 +482,9 @@ impl Session {
             self.push_action(Action::CloseTransport { wait_for_server });
             self.transport = false;
         }
+        // What waited to be written goes with the transport (the caller flushes it, on a leash).
+        self.backlog.reset();
+        self.owed_probe = None;
         if let Some(conn) = self.conn.take() {
             if let Some(stats) = conn.compression_stats() {
                 self.counters.compression.add(&stats);
@@ -480,9 +521,12 @@ impl Session {
         if !self.config.keep_queue_on_disconnect {
             self.drop_queue(RequestFailure::Dropped, now);
         }
-        if self.opened_at.take().is_some_and(|t| now.saturating_duration_since(t) >= self.backoff.reset_after()) {
-            self.backoff.reset();
+        let opened_at = self.opened_at.take();
+        if opened_at.is_some_and(|t| now.saturating_duration_since(t) >= self.backoff.reset_after()) {
+            self.backoff.stable();
         }
+        // An attempt that never opened (or never authenticated) is a failed one.
+        let failed = opened_at.is_none();
         let is_error = reason.is_error();
         self.emit(SessionEvent::Disconnected { reason: reason.clone() });
         if self.user_closing {
@@ -495,9 +539,9 @@ impl Session {
             // `on_error`'s answer to an authentication error yields to it, as the policy's would.
             _ if forbidden => Decision::Stop,
             Some(decision) => decision,
-            None => self.ask_policy(&reason),
+            None => self.ask_policy(&reason, failed),
         };
-        self.apply(decision, &reason, now);
+        self.apply(decision, &reason, failed, now);
     }
 
     /// What follows a connection that ended, in the order `ReconnectPolicy`
@@ -505,13 +549,13 @@ impl Session {
     /// hook sees every error; its `Stop` is final, and any other answer
     /// leaves the choice to `on_disconnect`, so that a policy written before
     /// `on_error` saw these errors (or the default one) decides as it did.
-    fn ask_policy(&mut self, reason: &DisconnectReason) -> Decision {
+    fn ask_policy(&mut self, reason: &DisconnectReason, failed: bool) -> Decision {
         if let Some(error) = SessionError::from_disconnect(reason) {
             if self.ask_on_error(&error) == Decision::Stop {
                 return Decision::Stop;
             }
         }
-        self.hooks.policy.on_disconnect(reason, self.backoff.failures() + 1)
+        self.hooks.policy.on_disconnect(reason, self.backoff.failures() + u32::from(failed))
     }
 
     /// The builder's `on_error` function when one is set, else the policy's.
@@ -522,7 +566,7 @@ impl Session {
         }
     }
 
-    fn apply(&mut self, decision: Decision, reason: &DisconnectReason, now: Instant) {
+    fn apply(&mut self, decision: Decision, reason: &DisconnectReason, failed: bool, now: Instant) {
         let delay = match decision {
             Decision::Stop => return self.finish(CloseReason::Stopped, now),
             Decision::Ignore => return self.set_state(SessionState::Idle, now),
@@ -532,7 +576,7 @@ impl Session {
             }
             Decision::ReconnectAfter(delay) => delay,
             Decision::Reconnect => {
-                let backoff = self.backoff.next_delay(self.rng.as_mut());
+                let backoff = self.backoff.next_delay(failed, self.rng.as_mut());
                 let attempt = self.backoff.failures();
                 let chosen = match self.hooks.retry.as_mut() {
                     Some(retry) => retry(&RetryContext { attempt, reason, backoff }),

@@ -84,6 +84,10 @@ pub enum DisconnectReason {
     HeartbeatTimeout,
     /// Nothing arrived within `idle_timeout`.
     IdleTimeout,
+    /// The transport took none of the bytes waiting to be written for
+    /// `write_timeout`: the peer stopped reading (or the link is dead
+    /// without a word). No close frame is sent; it could not be written.
+    WriteTimeout,
     /// An authentication error on which `on_error` chose to end the
     /// connection (to reconnect, or to stop).
     Error(SessionError),
@@ -139,9 +143,9 @@ pub enum RequestFailure {
 pub enum CloseReason {
     /// The user called `close`.
     Requested,
-    /// `max_attempts` consecutive attempts failed.
+    /// `max_attempts` attempts in a row failed to open.
     GaveUp {
-        /// Attempts made.
+        /// The attempts in a row that failed to open.
         attempts: u32,
     },
     /// The policy or the retry function said stop.
@@ -170,7 +174,10 @@ pub enum SessionEvent {
     Pong(bytes::Bytes),
     /// Open (and authenticated, when configured): messages flow.
     Connected {
-        /// Which attempt this is since the last stable connection (1 for the first).
+        /// Which attempt of its run this is: 1 when the first attempt (of the
+        /// session, or after a connection that opened) succeeded, n when n - 1
+        /// attempts before it failed to open. Count connections by the
+        /// `Connected` events themselves, or `Metrics::connects`.
         attempt: u32,
         /// What the server agreed to.
         response: Box<UpgradeResponse>,
@@ -224,7 +231,9 @@ pub enum SessionEvent {
     },
     /// A reconnect attempt is scheduled.
     Reconnecting {
-        /// The attempt that will be made.
+        /// The attempt that will be made, counted as `Connected::attempt`
+        /// counts: 1 after a connection that opened, n after n - 1 attempts
+        /// in a row that failed to open.
         attempt: u32,
         /// When, from now.
         delay: Duration,
@@ -264,7 +273,8 @@ pub struct Metrics {
     pub state: SessionState,
     /// Time spent in it so far.
     pub time_in_state: Duration,
-    /// Consecutive failed attempts since the last stable connection.
+    /// Attempts in a row that failed to open, since the last that opened
+    /// (what `max_attempts` bounds).
     pub attempt: u32,
     /// Connection attempts made in all.
     pub connects: u64,
@@ -291,6 +301,9 @@ pub struct Metrics {
     /// `None` until one arrives. Kept across reconnects, so a feed that went
     /// quiet shows how long ago it last spoke.
     pub last_message_at: Option<Instant>,
+    /// Bytes waiting to be written (`Session::write_buffered`): at or past
+    /// `write_budget`, sends wait.
+    pub write_buffered: usize,
 }
 
 /// The figures of [`Metrics`] that move with every message, alone: what a
@@ -308,6 +321,8 @@ pub struct Traffic {
     pub messages_out: u64,
     /// User messages waiting in the queue (as `Metrics::queue_len`).
     pub queue_len: usize,
+    /// Bytes waiting to be written (as `Metrics::write_buffered`).
+    pub write_buffered: usize,
 }
 
 /// A command the session cannot take.

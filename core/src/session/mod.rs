@@ -22,11 +22,12 @@ mod tls;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-pub use config::{SessionBuilder, SessionConfig};
+pub use config::{SessionBuilder, SessionConfig, DEFAULT_WRITE_BUDGET};
 pub use event::{
     Action, CloseReason, CommandError, DisconnectReason, Metrics, RequestFailure, SessionEvent, SessionState, Traffic,
 };
 
+use crate::backlog::WriteBacklog;
 use crate::backoff::Backoff;
 use crate::connection::Connection;
 use crate::deadline::after;
@@ -136,6 +137,13 @@ pub struct Session {
     tape: Option<Box<Tape>>,
     /// Header names the user marked secret (beyond `record::SENSITIVE_HEADERS`).
     sensitive_headers: Vec<String>,
+    /// Bytes handed out and not yet written, against `write_budget`.
+    backlog: WriteBacklog,
+    /// An application heartbeat's answer that waits for room to be written.
+    owed_probe: Option<Outbound>,
+    /// The `now` of the latest input or command: when bytes handed out
+    /// began to wait (`poll_action` takes no `now` of its own).
+    clock: Instant,
 }
 
 impl Session {
@@ -146,6 +154,7 @@ impl Session {
             requests: Requests::new(config.late_response_window),
             latency: LatencyWindow::new(config.latency_window),
             outbox: Outbox::new(config.queue_capacity, config.rate_limit, now),
+            backlog: WriteBacklog::new(config.write_budget, config.write_timeout),
             config,
             hooks,
             rng,
@@ -168,6 +177,8 @@ impl Session {
             counters: Counters::default(),
             tape: None,
             sensitive_headers: Vec::new(),
+            owed_probe: None,
+            clock: now,
         }
     }
 
@@ -216,7 +227,23 @@ impl Session {
                 total
             },
             last_message_at: self.counters.last_message_at,
+            write_buffered: self.write_buffered(),
         }
+    }
+
+    /// Bytes waiting to be written: framed by the connection, or handed out
+    /// in `Action::Transmit` and not yet reported with
+    /// [`handle_written`](Self::handle_written).
+    pub fn write_buffered(&self) -> usize {
+        self.backlog.unwritten() + self.conn.as_ref().map_or(0, Connection::pending_output)
+    }
+
+    /// Whether the write budget has room: a user message sent now goes out
+    /// (rate limit permitting) rather than waiting in the outbound queue. An
+    /// adapter holds its callers' sends while this is false, so that they
+    /// wait instead of filling the queue.
+    pub fn has_write_room(&self) -> bool {
+        self.backlog.has_room(self.conn.as_ref().map_or(0, Connection::pending_output))
     }
 
     /// The URL every attempt connects to.
@@ -224,8 +251,8 @@ impl Session {
         self.config.request.url()
     }
 
-    /// Consecutive failed attempts so far (`Metrics::attempt`), without
-    /// computing the rest of the metrics.
+    /// Attempts in a row that failed to open so far (`Metrics::attempt`),
+    /// without computing the rest of the metrics.
     pub fn failed_attempts(&self) -> u32 {
         self.backoff.failures()
     }
@@ -240,6 +267,7 @@ impl Session {
             messages_in: self.messages_read(),
             messages_out: self.counters.messages_out,
             queue_len: self.outbox.len(),
+            write_buffered: self.write_buffered(),
         }
     }
 
@@ -289,7 +317,8 @@ impl Session {
         Ok(())
     }
 
-    /// Sends a message now, or queues it (not connected, or rate-limited).
+    /// Sends a message now, or queues it (not connected, rate-limited, or
+    /// the write budget is used up: see [`has_write_room`](Self::has_write_room)).
     pub fn send(&mut self, message: Message, now: Instant) -> Result<(), CommandError> {
         self.record(now, || sent(&message, false));
         let cost = self.admit(&message)?;
@@ -311,7 +340,7 @@ impl Session {
     }
 
     fn send_admitted(&mut self, message: Message, cost: u32, now: Instant) {
-        if self.state == SessionState::Open && self.outbox.try_pass(cost, now) {
+        if self.state == SessionState::Open && self.has_write_room() && self.outbox.try_pass(cost, now) {
             self.send_user(message);
         } else {
             self.outbox.push(Queued::Message(message), cost);
@@ -345,7 +374,7 @@ impl Session {
                 return Err(e);
             }
         };
-        if self.state == SessionState::Open && self.outbox.try_pass(cost, now) {
+        if self.state == SessionState::Open && self.has_write_room() && self.outbox.try_pass(cost, now) {
             self.send_request(id, message, now);
         } else {
             let (method, params) = (method.to_owned(), params.map(str::to_owned));
@@ -558,13 +587,16 @@ impl Session {
             self.heartbeat.next_deadline(),
             self.requests.next_deadline(),
             outbox,
+            self.backlog.next_deadline(),
         ])
     }
 
     // ----- internals shared with drive.rs -----
 
-    /// Records an input at `now`, when recording; `entry` is built only then.
+    /// Notes an input at `now`: the session's clock, and the recording's
+    /// line when recording (`entry` is built only then).
     fn record(&mut self, now: Instant, entry: impl FnOnce() -> Entry) {
+        self.clock = now;
         if let Some(tape) = self.tape.as_mut() {
             tape.input(entry(), now);
         }
@@ -608,6 +640,8 @@ impl Session {
             0 => None,
             n => {
                 self.counters.bytes_out += n as u64;
+                self.backlog.handed_out(n, self.clock);
+                conn.set_write_room(self.backlog.room());
                 if let Some(tape) = self.tape.as_mut() {
                     tape.transmit_created(&out);
                 }
@@ -680,9 +714,9 @@ impl Session {
         }
     }
 
-    /// Sends what the queue and the rate limit let out now.
+    /// Sends what the queue, the rate limit and the write budget let out now.
     fn flush_outbox(&mut self, now: Instant) {
-        while self.state == SessionState::Open {
+        while self.state == SessionState::Open && self.has_write_room() {
             match self.outbox.pop_ready(now) {
                 Some(Queued::Message(m)) => {
                     self.send_user(m);

@@ -678,6 +678,9 @@ impl FakeServer {
                 let Transport::Up { wire, upgraded, server_closed, blackholed } = &mut self.transport else {
                     panic!("the session wrote {} bytes without an open transport (link {:?})", bytes.len(), self.link())
                 };
+                // The fake transport takes every byte at once (a blackholed one too, as a
+                // kernel's send buffer would, until it filled).
+                self.session.handle_written(bytes.len(), self.now);
                 let before = self.sent.len();
                 let mut decoded = Vec::new();
                 wire.read(&bytes, &mut decoded);

@@ -163,6 +163,65 @@ fn a_stable_connection_resets_the_schedule_and_a_flapping_one_does_not() {
     assert_eq!(reconnect_delays(&f.events()), [ms(250)], "60 s open resets the count");
 }
 
+#[test]
+fn max_attempts_counts_attempts_that_failed_to_open_and_an_opened_one_starts_it_again() {
+    // A server that lets the client in and cuts it after 3 s, again and
+    // again: every attempt opened, so giving up never comes, whatever
+    // `max_attempts` says; the delays still grow (it flaps).
+    let backoff = BackoffConfig { full_jitter: false, max_attempts: Some(2), ..Default::default() };
+    let mut f = Fake::open(builder().backoff(backoff));
+    for round in 0..6u32 {
+        f.wait(secs(3));
+        f.server_drop();
+        let events = f.events();
+        assert!(
+            matches!(events.last(), Some(SessionEvent::Reconnecting { attempt: 1, .. })),
+            "round {round}: {events:?}"
+        );
+        f.advance();
+        f.establish();
+        let connected = f.events();
+        assert!(matches!(connected.as_slice(), [SessionEvent::Connected { attempt: 1, .. }]), "{connected:?}");
+    }
+    assert_eq!(f.s.metrics(f.now).connects, 7);
+    // Then the server refuses: the first failure is the first of a run of two.
+    f.server_drop();
+    f.events();
+    f.advance();
+    f.refuse_transport();
+    assert!(matches!(f.events().last(), Some(SessionEvent::Reconnecting { attempt: 2, .. })));
+    assert_eq!(f.s.metrics(f.now).attempt, 1);
+    f.advance();
+    f.refuse_transport();
+    let events = f.events();
+    assert!(
+        matches!(events.last(), Some(SessionEvent::Closed { reason: CloseReason::GaveUp { attempts: 2 } })),
+        "{events:?}"
+    );
+}
+
+#[test]
+fn an_attempt_that_fails_authentication_counts_as_failed() {
+    let auth = crate::presets::JsonRpcAuth::new("public/auth", |_| "{}".into());
+    let backoff = BackoffConfig { full_jitter: false, max_attempts: Some(2), ..Default::default() };
+    let mut f = Fake::new(builder().backoff(backoff).authenticator(auth));
+    f.s.connect(f.now).unwrap();
+    f.step();
+    for _ in 0..2 {
+        f.establish();
+        let login = f.texts();
+        f.server_text(&format!(r#"{{"jsonrpc":"2.0","id":{},"error":{{"code":1,"message":"no"}}}}"#, id_of(&login[0])));
+        if f.s.state() != SessionState::Closed {
+            f.advance();
+        }
+    }
+    let events = f.events();
+    assert!(
+        matches!(events.last(), Some(SessionEvent::Closed { reason: CloseReason::GaveUp { attempts: 2 } })),
+        "{events:?}"
+    );
+}
+
 struct Always(Decision);
 
 impl ReconnectPolicy for Always {

@@ -59,6 +59,7 @@ fn traffic_is_the_part_of_metrics_that_moves_with_messages() {
         messages_in: m.messages_in,
         messages_out: m.messages_out,
         queue_len: m.queue_len,
+        write_buffered: m.write_buffered,
     };
     assert_eq!(t, from_metrics);
     assert_eq!((t.messages_in, t.messages_out, t.queue_len), (1, 1, 1));

@@ -19,6 +19,7 @@ mod recording;
 mod requests;
 mod state_machine;
 mod subscriptions;
+mod write_budget;
 
 use std::io::Cursor;
 use std::time::{Duration, Instant};
@@ -54,6 +55,9 @@ pub(super) struct Fake {
     key: Option<String>,
     upgraded: bool,
     pub(super) got: Vec<Got>,
+    /// The server reads nothing: transmits wait here, unwritten, until `unstall`.
+    pub(super) stalled: bool,
+    pub(super) unwritten: Vec<u8>,
 }
 
 pub(super) fn ms(n: u64) -> Duration {
@@ -89,6 +93,8 @@ impl Fake {
             key: None,
             upgraded: false,
             got: Vec::new(),
+            stalled: false,
+            unwritten: Vec::new(),
         }
     }
 
@@ -121,8 +127,13 @@ impl Fake {
                 }
                 Action::Transmit(bytes) => {
                     assert_eq!(self.transport, Some(true), "transmit without an open transport");
-                    self.rx.extend(bytes);
-                    self.decode();
+                    if self.stalled {
+                        self.unwritten.extend(bytes);
+                    } else {
+                        self.s.handle_written(bytes.len(), self.now);
+                        self.rx.extend(bytes);
+                        self.decode();
+                    }
                 }
                 Action::CloseTransport { wait_for_server } => {
                     self.last_wait_for_server = wait_for_server;
@@ -130,12 +141,25 @@ impl Fake {
                     self.transport = None;
                     self.closed += 1;
                     self.rx.clear();
+                    self.unwritten.clear();
                     self.key = None;
                     self.upgraded = false;
                 }
             }
         }
         self.decode();
+    }
+
+    /// The server reads `n` of the bytes that waited (all of them when
+    /// `None`) and goes on reading everything.
+    pub(super) fn unstall(&mut self, n: Option<usize>) {
+        let n = n.unwrap_or(self.unwritten.len()).min(self.unwritten.len());
+        let read: Vec<u8> = self.unwritten.drain(..n).collect();
+        self.stalled = !self.unwritten.is_empty();
+        self.rx.extend(&read);
+        self.s.handle_written(n, self.now);
+        self.decode();
+        self.step();
     }
 
     fn decode(&mut self) {

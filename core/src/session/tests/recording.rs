@@ -125,12 +125,34 @@ fn a_full_recorder_drops_counts_and_the_replay_says_so() {
 }
 
 #[test]
+fn a_recording_of_format_1_replays_without_a_write_budget() {
+    // Format 1 had no `written` lines: the same session, written that way,
+    // replays identically under a budget too small for it, since a replay of
+    // format 1 runs without one.
+    let (f, tape) = a_session(builder());
+    let v1: String = tape
+        .text()
+        .lines()
+        .filter(|l| !l.contains(r#""k":"written""#))
+        .map(|l| l.replacen(r#""wslink_recording":2"#, r#""wslink_recording":1"#, 1) + "\n")
+        .collect();
+    let recording = Recording::parse(&v1).expect("format 1 is still read");
+    let tight = recorded(builder()).write_budget(1).write_timeout(Some(ms(1)));
+    assert!(matches!(replay(&recording, tight, f.t0).unwrap(), Replayed::Identical { .. }));
+    // The same lines as format 2 are a session whose writes never completed.
+    let as_v2 = v1.replacen(r#""wslink_recording":1"#, r#""wslink_recording":2"#, 1);
+    let recording = Recording::parse(&as_v2).unwrap();
+    let tight = recorded(builder()).write_budget(1).write_timeout(Some(ms(1)));
+    assert!(matches!(replay(&recording, tight, f.t0).unwrap(), Replayed::Diverged(_)));
+}
+
+#[test]
 fn broken_recordings_are_refused_by_line() {
     let (_, tape) = a_session(builder());
     let text = tape.text();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(Recording::parse(""), Err(RecordingError::Empty));
-    let future = text.replacen(r#""wslink_recording":1"#, r#""wslink_recording":9"#, 1);
+    let future = text.replacen(r#""wslink_recording":2"#, r#""wslink_recording":9"#, 1);
     assert_eq!(Recording::parse(&future), Err(RecordingError::FutureVersion { line: 1, found: 9 }));
     assert!(matches!(Recording::parse("{}\n"), Err(RecordingError::BadHeader { line: 1, .. })));
     let cut = &text[..text.len() - 10];
