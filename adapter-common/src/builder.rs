@@ -15,12 +15,13 @@ use rand::TryRng;
 use wslink_core::proxy::Proxy;
 use wslink_core::{
     hooks, BackoffConfig, CloseCode, DeflateConfig, Message, PingConfig, RateLimit, Session, SessionBuilder,
-    SessionConfig, SessionEvent, WsUrl,
+    SessionConfig, WsUrl,
 };
 
-use crate::channels::channels;
+use crate::channels::{channels, FirstOutcome};
 use crate::client::{encode_state, Client, Events};
 use crate::driver::{Driver, Opener};
+use crate::filter::EventFilter;
 use crate::inline::InlineClient;
 use crate::telemetry::{Settings, Telemetry};
 use crate::tls::TlsOptions;
@@ -58,6 +59,8 @@ pub struct Builder<R> {
     secure: bool,
     /// What spans and metrics call this client.
     telemetry: Settings,
+    /// Which events go to the stream.
+    filter: EventFilter,
     runtime: PhantomData<fn() -> R>,
 }
 
@@ -77,6 +80,7 @@ impl<R: Runtime> Builder<R> {
             spawner: None,
             event_capacity: 1024,
             recorder: None,
+            filter: EventFilter::All,
             runtime: PhantomData,
         })
     }
@@ -139,10 +143,12 @@ impl<R: Runtime> Builder<R> {
         self
     }
 
-    /// Gives up after `max` connection attempts in a row, the first one
-    /// included (`None`: never); a clean close by the server counts too, and
-    /// a connection that stayed open for `backoff.reset_after` starts the
-    /// count again.
+    /// Gives up after `max` attempts in a row that failed to open (the
+    /// transport, the upgrade, or authentication failed), the first attempt
+    /// included (`None`: never), with `Closed { reason: GaveUp }`. An attempt
+    /// that opened starts the count again, however soon its connection
+    /// ended; the reconnect delays keep growing until a connection stays up
+    /// for `backoff.reset_after` (see `BackoffConfig`).
     pub fn max_attempts(mut self, max: Option<u32>) -> Self {
         self.session = self.session.max_attempts(max);
         self
@@ -294,6 +300,35 @@ impl<R: Runtime> Builder<R> {
         self
     }
 
+    /// Which session events go to the stream (default: all, and the stream
+    /// must then be read). A client used only for sends and requests, whose
+    /// stream nobody reads, discards them (`EventFilter::Discard`): it never
+    /// pauses reading for a reader that does not exist, and `request().await`
+    /// gets its response whatever the stream holds.
+    pub fn event_filter(mut self, filter: EventFilter) -> Self {
+        self.filter = filter;
+        self
+    }
+
+    /// The most bytes waiting to be written (data, pongs, close) before
+    /// `send_*().await` waits and `try_send_*` answers `Full`: the one bound
+    /// on the write side's memory whatever the peer does. Default 1 MiB
+    /// (`wslink_core::DEFAULT_WRITE_BUDGET`, which says why); one message may
+    /// take it past the budget, so a larger message still goes out.
+    pub fn write_budget(mut self, bytes: usize) -> Self {
+        self.session = self.session.write_budget(bytes);
+        self
+    }
+
+    /// How long the peer may take none of the bytes waiting to be written
+    /// before the connection ends with `DisconnectReason::WriteTimeout`
+    /// (default 30 s; `None`: never). A peer that stopped reading is dead
+    /// to a sender however much it still says.
+    pub fn write_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.session = self.session.write_timeout(timeout);
+        self
+    }
+
     /// How many events wait for the consumer before reading pauses. Default 1024.
     /// Reading also pauses while 256 KiB of payload waits, whatever the count.
     pub fn event_capacity(mut self, capacity: usize) -> Self {
@@ -349,7 +384,7 @@ impl<R: Runtime> Builder<R> {
     /// Starts the client in a new task of the runtime and returns at once; it
     /// connects, and reconnects, in the background.
     pub fn start(self) -> Result<(Client, Events), Error> {
-        let (driver, client, events) = self.build()?;
+        let (driver, client, events) = self.build(false)?;
         crate::spawn::<R>(driver.spawner.clone().as_ref(), driver.run::<R>());
         Ok((client, events))
     }
@@ -358,32 +393,36 @@ impl<R: Runtime> Builder<R> {
     /// own, no wake-up across tasks (see [`InlineClient`]). Returns at once;
     /// it connects while the returned client is awaited.
     pub fn start_inline(self) -> Result<InlineClient, Error> {
-        let (driver, client, events) = self.build()?;
+        self.inline(false)
+    }
+
+    /// [`start_inline`](Self::start_inline), then waits for the first
+    /// connection to open, as [`connect`](Self::connect) does. Every event,
+    /// the first `Connected` included, still comes from `recv`.
+    pub async fn connect_inline(self) -> Result<InlineClient, Error> {
+        let mut inline = self.inline(true)?;
+        let client = inline.client();
+        match outcome(inline.drive_until(client.first_outcome()).await) {
+            Ok(()) => Ok(inline),
+            Err(e) => {
+                if matches!(e, Error::Connect(_)) {
+                    let _ = inline.close(CloseCode::Normal, "").await;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn inline(self, report_first: bool) -> Result<InlineClient, Error> {
+        let (driver, client, events) = self.build(report_first)?;
         let (spawner, spill_limit) = (driver.spawner.clone(), driver.event_capacity);
         let finish: crate::inline::Finish = Box::new(move |rest| crate::spawn::<R>(spawner.as_ref(), rest));
         Ok(InlineClient::new(Box::pin(driver.run::<R>()), client, events, spill_limit, finish))
     }
 
-    /// [`start_inline`](Self::start_inline), then waits for the first
-    /// connection to open, as [`connect`](Self::connect) does.
-    pub async fn connect_inline(self) -> Result<InlineClient, Error> {
-        let mut inline = self.start_inline()?;
-        loop {
-            match first_outcome(inline.recv().await) {
-                Some(Ok(())) => return Ok(inline),
-                Some(Err(e)) => {
-                    if matches!(e, Error::Connect(_)) {
-                        let _ = inline.close(CloseCode::Normal, "").await;
-                    }
-                    return Err(e);
-                }
-                None => {}
-            }
-        }
-    }
-
-    /// The session, its driver and the handles, not yet running.
-    fn build(self) -> Result<(Driver, Client, Events), Error> {
+    /// The session, its driver and the handles, not yet running; with
+    /// `report_first`, the driver stores how the first attempt ends for `connect`.
+    fn build(self, report_first: bool) -> Result<(Driver, Client, Events), Error> {
         let now = R::now();
         // The thread's generator is seeded from the OS: a typed error here
         // if the OS has no randomness to give, rather than a panic later.
@@ -422,39 +461,40 @@ impl<R: Runtime> Builder<R> {
             opener: Opener { tls, resolver: self.resolver, proxy },
             spawner: self.spawner.clone(),
             telemetry: Telemetry::start(self.telemetry),
+            filter: self.filter,
+            report_first,
         };
         Ok((driver, Client { commands }, Events { rx: events, batch: Vec::new().into_iter() }))
     }
 
     /// Starts the client and waits for its first connection to open. If the
     /// first attempt fails, the client is shut down and the reason returned;
-    /// once connected, it reconnects by itself.
+    /// once connected, it reconnects by itself. The stream holds every event
+    /// from the start, the first `Connected` included: reset per-connection
+    /// state on each `Connected` and none is missed.
     pub async fn connect(self) -> Result<(Client, Events), Error> {
-        let (client, mut events) = self.start()?;
-        loop {
-            match first_outcome(events.recv().await) {
-                Some(Ok(())) => return Ok((client, events)),
-                Some(Err(e)) => {
-                    if matches!(e, Error::Connect(_)) {
-                        let _ = client.close(CloseCode::Normal, "").await;
-                    }
-                    return Err(e);
+        let (driver, client, events) = self.build(true)?;
+        crate::spawn::<R>(driver.spawner.clone().as_ref(), driver.run::<R>());
+        match outcome(client.first_outcome().await) {
+            Ok(()) => Ok((client, events)),
+            Err(e) => {
+                if matches!(e, Error::Connect(_)) {
+                    let _ = client.close(CloseCode::Normal, "").await;
                 }
-                None => {}
+                Err(e)
             }
         }
     }
 }
 
-/// What an event says of a first connection: open, failed (after a failed
-/// attempt the caller closes the session), or not yet known (`None`).
-fn first_outcome(event: Option<SessionEvent>) -> Option<Result<(), Error>> {
-    match event {
-        Some(SessionEvent::Connected { .. }) => Some(Ok(())),
-        Some(SessionEvent::Disconnected { reason }) => Some(Err(Error::Connect(reason))),
-        Some(SessionEvent::Closed { reason }) => Some(Err(Error::Closed(reason))),
-        Some(_) => None,
-        None => Some(Err(Error::Closed(wslink_core::CloseReason::Stopped))),
+/// What the first attempt's outcome means for `connect`: open, or the error
+/// (after a failed attempt the caller closes the session).
+fn outcome(first: Option<FirstOutcome>) -> Result<(), Error> {
+    match first {
+        Some(FirstOutcome::Connected) => Ok(()),
+        Some(FirstOutcome::Failed(reason)) => Err(Error::Connect(reason)),
+        Some(FirstOutcome::Closed(reason)) => Err(Error::Closed(reason)),
+        None => Err(Error::Closed(wslink_core::CloseReason::Stopped)),
     }
 }
 

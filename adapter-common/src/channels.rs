@@ -16,6 +16,13 @@
 //!   and stops reading when it holds too much, so a slow consumer slows the
 //!   server through TCP).
 //!
+//! - The write side: the driver says whether the session's write budget has
+//!   room; while it has none, posts (`try_send_*`) are refused as `Full`
+//!   rather than queued, since nothing would take them.
+//! - The first outcome: when `connect` waits for it, the driver stores how
+//!   the first connection attempt ended (open, failed, or the session
+//!   closed), for `connect` to take without taking events from the stream.
+//!
 //! Invariants: every waker is stored under the lock that guards the
 //! condition it waits for, so no wake-up is lost; the end that goes away
 //! marks it under that lock and wakes the other side; wakers are woken and
@@ -23,11 +30,11 @@
 
 use std::collections::VecDeque;
 use std::future::poll_fn;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
-use wslink_core::{Message, SessionEvent};
+use wslink_core::{CloseReason, DisconnectReason, Message, SessionEvent};
 
 use crate::client::{Command, TrySendError};
 
@@ -61,6 +68,17 @@ struct CommandQueue {
     blocked: Vec<Waker>,
 }
 
+/// How the first connection attempt ended.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum FirstOutcome {
+    /// It opened (`Connected`).
+    Connected,
+    /// It failed (`Disconnected` before any `Connected`).
+    Failed(DisconnectReason),
+    /// The session closed first.
+    Closed(CloseReason),
+}
+
 /// The one event batch in flight, and who waits on it.
 #[derive(Default)]
 struct EventSlot {
@@ -78,11 +96,18 @@ struct EventSlot {
     consumer_waiting: bool,
     /// The driver waiting for the consumer to take everything and come back.
     caught_up: Option<Waker>,
+    /// How the first attempt ended, once it did (boxed: most of a client's
+    /// life it is `None`, and a reason is large).
+    first: Option<Box<FirstOutcome>>,
+    /// `connect` waiting for the first outcome.
+    first_waiter: Option<Waker>,
 }
 
 struct Shared {
     /// The session's state as the driver last saw it (`client::encode_state`).
     state: AtomicU8,
+    /// The session's write budget has no room: posts are refused as `Full`.
+    write_full: AtomicBool,
     commands: Mutex<CommandQueue>,
     events: Mutex<EventSlot>,
 }
@@ -116,6 +141,7 @@ fn wake(waker: Option<Waker>) {
 pub(crate) fn channels(state: u8) -> (CommandSender, DriverEnd, EventReceiver) {
     let shared = Arc::new(Shared {
         state: AtomicU8::new(state),
+        write_full: AtomicBool::new(false),
         commands: Mutex::new(CommandQueue { senders: 1, ..CommandQueue::default() }),
         events: Mutex::new(EventSlot::default()),
     });
@@ -150,13 +176,14 @@ impl CommandSender {
     }
 
     /// Hands `message` to the driver as a [`Command::Post`] if there is room
-    /// now, without waiting.
+    /// now (in the command queue, and in the session's write budget),
+    /// without waiting.
     pub(crate) fn try_post(&self, message: Message) -> Result<(), TrySendError> {
         let mut c = lock(&self.shared.commands);
         if c.driver_gone || c.posts_closed {
             return Err(TrySendError::Closed(message));
         }
-        if c.queue.len() >= COMMAND_CAPACITY {
+        if c.queue.len() >= COMMAND_CAPACITY || self.shared.write_full.load(Ordering::Acquire) {
             return Err(TrySendError::Full(message));
         }
         c.queue.push_back(Command::Post(Box::new(message)));
@@ -167,6 +194,20 @@ impl CommandSender {
     /// The state the driver last stored.
     pub(crate) fn state(&self) -> u8 {
         self.shared.state.load(Ordering::Acquire)
+    }
+
+    /// Ready with how the first connection attempt ended (taken: it is
+    /// told once); `None` if the driver ended without saying.
+    pub(crate) fn poll_first_outcome(&self, cx: &mut Context<'_>) -> Poll<Option<FirstOutcome>> {
+        let mut e = lock(&self.shared.events);
+        if let Some(first) = e.first.take() {
+            return Poll::Ready(Some(*first));
+        }
+        if e.driver_gone {
+            return Poll::Ready(None);
+        }
+        store(&mut e.first_waiter, cx.waker());
+        Poll::Pending
     }
 }
 
@@ -295,6 +336,20 @@ impl DriverEnd {
     pub(crate) fn set_state(&self, state: u8) {
         self.shared.state.store(state, Ordering::Release);
     }
+
+    /// Stores whether the session's write budget is used up (posts are then refused as `Full`).
+    pub(crate) fn set_write_full(&self, full: bool) {
+        self.shared.write_full.store(full, Ordering::Release);
+    }
+
+    /// Stores how the first connection attempt ended, and wakes `connect`.
+    pub(crate) fn set_first_outcome(&self, outcome: FirstOutcome) {
+        let mut e = lock(&self.shared.events);
+        e.first = Some(Box::new(outcome));
+        let waiter = e.first_waiter.take();
+        drop(e);
+        wake(waiter);
+    }
 }
 
 impl Drop for DriverEnd {
@@ -308,9 +363,10 @@ impl Drop for DriverEnd {
         blocked.into_iter().for_each(Waker::wake);
         let mut e = lock(&self.shared.events);
         e.driver_gone = true;
-        let consumer = e.consumer.take();
+        let (consumer, first_waiter) = (e.consumer.take(), e.first_waiter.take());
         drop(e);
         wake(consumer);
+        wake(first_waiter);
     }
 }
 

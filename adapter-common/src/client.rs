@@ -13,7 +13,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use crate::channels::{CommandSender, EventReceiver, Gone};
+use crate::channels::{CommandSender, EventReceiver, FirstOutcome, Gone};
 use tokio::sync::oneshot;
 use wslink_core::{
     CloseCode, CommandError, HeartbeatHealth, LatencyStats, Message, Metrics, RequestFailure, SessionEvent,
@@ -101,9 +101,10 @@ pub(crate) enum Command {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum TrySendError {
-    /// The driver has `256` commands waiting: it is behind. Wait with
-    /// `send_text`/`send_binary`, or try again later.
-    #[error("the client's command queue is full")]
+    /// The driver has `256` commands waiting (it is behind), or the write
+    /// budget is used up (the peer takes what is written more slowly than
+    /// it is sent). Wait with `send_text`/`send_binary`, or try again later.
+    #[error("the client's command queue or write budget is full")]
     Full(Message),
     /// The session has closed (or the driver has ended).
     #[error("the session is closed")]
@@ -176,7 +177,10 @@ impl Client {
         rx.await.map_err(|_| ClientError::Shutdown)?
     }
 
-    /// Sends a text message (or queues it while reconnecting).
+    /// Sends a text message (or queues it while reconnecting). While the
+    /// write budget is used up (`Builder::write_budget`: the peer is not
+    /// taking what was written), this waits until there is room, in order
+    /// with every other send.
     pub async fn send_text(&self, text: impl Into<String>) -> Result<(), ClientError> {
         let message = Message::Text(text.into().into());
         self.ask(|r| Command::Send(Box::new((message, r)))).await
@@ -216,6 +220,14 @@ impl Client {
 
     /// Sends a request and waits for its outcome. `params` is JSON text for
     /// the default JSON-RPC codec; `timeout` defaults to the session's.
+    ///
+    /// The response is read from the same socket as every other message:
+    /// if the event stream is kept but not read, reading pauses once it is
+    /// full and the response behind the unread messages cannot arrive, so
+    /// the request times out. A client used only for requests (and sends)
+    /// discards its events (`Builder::event_filter(EventFilter::Discard)`,
+    /// or drops its `Events`): it then never waits for a reader, and a
+    /// connection its server breaks fails the request at once.
     pub async fn request(
         &self,
         method: &str,
@@ -273,6 +285,11 @@ impl Client {
     /// The session's state, as of the driver's last turn.
     pub fn state(&self) -> SessionState {
         decode_state(self.commands.state())
+    }
+
+    /// How the first connection attempt ended (for `connect`, whose driver stores it).
+    pub(crate) async fn first_outcome(&self) -> Option<FirstOutcome> {
+        poll_fn(|cx| self.commands.poll_first_outcome(cx)).await
     }
 
     /// Metrics, latency and health in one round trip to the driver.

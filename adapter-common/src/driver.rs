@@ -19,6 +19,17 @@
 //! stream are awaited before the stream yields its last event, so a program
 //! that exits when the stream ends loses nothing it wrote.
 //!
+//! The write side is bounded by the session's write budget: every write is
+//! reported (`handle_written`), and while the budget has no room the
+//! commands that would write (sends, requests, pings, subscriptions) wait
+//! here, in order, so their callers wait, and posts are refused as `Full`;
+//! the session ends a link whose transport takes nothing for `write_timeout`.
+//!
+//! Bytes already in the socket are read before deadlines are judged: when
+//! the timer fires, whatever the socket holds is read first (within the
+//! consumer's room), so a driver that was not polled for a while (an
+//! `InlineClient` whose owner was busy) never takes a live link for dead.
+//!
 //! What the driver sees also goes to `telemetry` (each transport it opens,
 //! each event, each pause of reading, and the session once a turn), which
 //! turns it into spans and metrics; the driver decides nothing from it.
@@ -33,10 +44,11 @@ use std::time::{Duration, Instant};
 use futures_lite::future::{or, poll_once};
 use tokio::sync::oneshot;
 use tracing::Instrument;
-use wslink_core::{Action, CommandError, Session, SessionEvent, SessionState};
+use wslink_core::{Action, CommandError, Message, Session, SessionEvent, SessionState};
 
-use crate::channels::{DriverEnd, Gone, NotDelivered};
+use crate::channels::{DriverEnd, FirstOutcome, Gone, NotDelivered};
 use crate::client::{encode_state, ClientError, Command, Reply, RequestCommand, RequestError, Response, Snapshot};
+use crate::filter::EventFilter;
 use crate::telemetry::Telemetry;
 use crate::{Resolver, Runtime, Spawner};
 
@@ -49,6 +61,10 @@ const COMMAND_BURST: usize = 64;
 /// How long a closed transport may take to flush its last bytes (a close
 /// frame), on top of the wait for the server's end of stream.
 const LINGER: Duration = Duration::from_secs(2);
+/// Most reads of what already waits in the socket before a deadline is
+/// judged: a peer that floods control frames (which fill no event queue)
+/// cannot hold the deadlines off.
+const READS_BEFORE_DEADLINE: usize = 16;
 
 type Opening<R> = Pin<Box<dyn Future<Output = io::Result<(<R as Runtime>::Reader, <R as Runtime>::Writer)>> + Send>>;
 /// A transport being closed: its last writes, the server's end of stream, the shutdown.
@@ -69,6 +85,10 @@ pub(crate) struct Driver {
     pub(crate) spawner: Option<Spawner>,
     /// Spans per attempt and, with the `metrics` feature, the pushed metrics.
     pub(crate) telemetry: Telemetry,
+    /// Which events go to the stream.
+    pub(crate) filter: EventFilter,
+    /// `connect` waits for the first outcome: store it for it.
+    pub(crate) report_first: bool,
 }
 
 struct Io<R: Runtime> {
@@ -89,6 +109,14 @@ struct Io<R: Runtime> {
 
 #[derive(Default)]
 struct Routing {
+    /// Which events go to the stream.
+    keep: EventFilter,
+    /// `connect` waits for how the first attempt ends.
+    first_pending: bool,
+    /// Commands that would write, waiting for room in the write budget.
+    held: Held,
+    /// Whether the handles were last told the write budget is used up.
+    write_full: bool,
     /// Events not yet handed to the stream: the next batch.
     pending_events: Vec<SessionEvent>,
     /// Payload bytes of the messages in `pending_events`.
@@ -113,6 +141,55 @@ struct Routing {
 struct Waiting(Option<Box<HashMap<u64, Replier>>>);
 
 type Replier = oneshot::Sender<Result<Response, RequestError>>;
+
+/// Commands that would write, held in order while the write budget has no
+/// room. Made on the first: most clients never fill their budget.
+#[derive(Default)]
+#[allow(clippy::box_collection, reason = "the box is the point: 8 bytes in the task instead of 32")]
+struct Held(Option<Box<VecDeque<Command>>>);
+
+impl Held {
+    fn is_empty(&self) -> bool {
+        self.0.as_ref().is_none_or(|q| q.is_empty())
+    }
+
+    fn push(&mut self, command: Command) {
+        self.0.get_or_insert_default().push_back(command);
+    }
+
+    fn pop(&mut self) -> Option<Command> {
+        let queue = self.0.as_mut()?;
+        let command = queue.pop_front();
+        if queue.is_empty() {
+            self.0 = None;
+        }
+        command
+    }
+
+    /// Takes the posts out, in order (the session closed: they are refused before `Closed`).
+    fn take_posts(&mut self) -> Vec<Message> {
+        let Some(queue) = self.0.as_mut() else { return Vec::new() };
+        let mut posts = Vec::new();
+        queue.retain_mut(|command| match command {
+            Command::Post(message) => {
+                posts.push(std::mem::replace(&mut **message, Message::Binary(bytes::Bytes::new())));
+                false
+            }
+            _ => true,
+        });
+        if queue.is_empty() {
+            self.0 = None;
+        }
+        posts
+    }
+}
+
+impl Routing {
+    /// Whether nobody reads the stream: the consumer is gone, or every event is discarded.
+    fn stream_unread(&self) -> bool {
+        self.events_closed || matches!(self.keep, EventFilter::Discard)
+    }
+}
 
 impl Waiting {
     fn len(&self) -> usize {
@@ -144,8 +221,9 @@ impl Driver {
     /// The driver's loop. Not an `async fn`: that would keep `self` in the
     /// future beside the fields moved out of it (104 bytes per client).
     pub(crate) fn run<R: Runtime>(self) -> impl Future<Output = ()> + Send {
-        let Driver { session, channels, event_capacity, opener, spawner, telemetry } = self;
-        run_loop::<R>(session, channels, event_capacity, opener, spawner, telemetry)
+        let Driver { session, channels, event_capacity, opener, spawner, telemetry, filter, report_first } = self;
+        let routing = Routing { keep: filter, first_pending: report_first, ..Routing::default() };
+        run_loop::<R>(session, channels, event_capacity, opener, spawner, telemetry, routing)
     }
 }
 
@@ -159,6 +237,7 @@ fn run_loop<R: Runtime>(
     opener: Opener,
     spawner: Option<Spawner>,
     mut telemetry: Telemetry,
+    mut r: Routing,
 ) -> impl Future<Output = ()> + Send {
     async move {
         let mut io: Io<R> = Io {
@@ -171,11 +250,11 @@ fn run_loop<R: Runtime>(
             final_close: None,
             earlier_closes: Vec::new(),
         };
-        let mut r = Routing::default();
         // One timer for the task's life, moved as the session's deadline moves.
         let mut timer = std::pin::pin!(R::timer(R::now()));
         let mut armed: Option<Instant> = None;
         loop {
+            release_held::<R>(&mut session, &mut r, &channels);
             actions::<R>(&mut session, &mut io, &opener, spawner.as_ref(), &mut telemetry);
             route(&mut session, &mut r, &channels, &mut telemetry);
             // Once a turn (a flood's figures go per read, not per message),
@@ -203,8 +282,8 @@ fn run_loop<R: Runtime>(
                     break;
                 }
             }
-            if r.commands_closed && r.events_closed && !r.auto_closing {
-                // Nobody holds a handle or the stream: close cleanly.
+            if r.commands_closed && r.stream_unread() && !r.auto_closing {
+                // Nobody holds a handle or reads the stream: close cleanly.
                 r.auto_closing = true;
                 let _ = session.close(wslink_core::CloseCode::Normal, "", R::now());
                 continue;
@@ -214,7 +293,7 @@ fn run_loop<R: Runtime>(
             // cost a whole turn (every future polled again) per send.
             if !io.write_blocked {
                 if let Some(result) = write_now::<R>(&mut io).await {
-                    on_written(&mut session, &mut io, result);
+                    on_written::<R>(&mut session, &mut io, result);
                     continue;
                 }
                 // The socket is full: the wait's write future takes over, and
@@ -301,6 +380,7 @@ fn run_loop<R: Runtime>(
             match wake {
                 Wake::Deadline => {
                     armed = None;
+                    read_waiting::<R>(&mut session, &mut io, &mut r, &channels, &mut telemetry, event_capacity).await;
                     session.handle_timeout(R::now());
                 }
                 Wake::Command(Some(command)) => {
@@ -326,7 +406,7 @@ fn run_loop<R: Runtime>(
                 }
                 Wake::Wrote(result) => {
                     io.write_blocked = false;
-                    on_written(&mut session, &mut io, result);
+                    on_written::<R>(&mut session, &mut io, result);
                 }
                 Wake::Opened(Ok((reader, writer))) => {
                     io.opening = None;
@@ -377,12 +457,14 @@ async fn write_now<R: Runtime>(io: &mut Io<R>) -> Option<io::Result<usize>> {
     poll_once(R::write(writer, &chunk[io.out_pos..])).await
 }
 
-/// Accounts for a write: drops what went out, or hands the error to the session.
+/// Accounts for a write: drops what went out and tells the session, or
+/// hands the error to the session.
 fn on_written<R: Runtime>(session: &mut Session, io: &mut Io<R>, result: io::Result<usize>) {
     match result {
         // A transport that takes nothing of a non-empty buffer is broken; without this the driver would spin.
         Ok(0) => session.handle_transport_error(io::ErrorKind::WriteZero, "the transport took no bytes", R::now()),
         Ok(n) => {
+            session.handle_written(n, R::now());
             io.out_pos += n;
             if io.out.front().is_some_and(|b| io.out_pos >= b.len()) {
                 io.out.pop_front();
@@ -394,6 +476,59 @@ fn on_written<R: Runtime>(session: &mut Session, io: &mut Io<R>, result: io::Res
             }
         }
         Err(e) => session.handle_transport_error(e.kind(), &e.to_string(), R::now()),
+    }
+}
+
+/// Reads what already waits in the socket, without waiting, before the
+/// deadline that woke the driver is judged: at most `READS_BEFORE_DEADLINE`
+/// reads, and none past the consumer's room (the pause is then accounted, so
+/// the session freezes the deadlines that wait on the peer). A driver that
+/// was not polled for a while (an `InlineClient` whose owner was busy) thus
+/// finds the link's data, not a silence.
+async fn read_waiting<R: Runtime>(
+    session: &mut Session,
+    io: &mut Io<R>,
+    r: &mut Routing,
+    channels: &DriverEnd,
+    telemetry: &mut Telemetry,
+    event_capacity: usize,
+) {
+    let mut can_read = false;
+    for _ in 0..READS_BEFORE_DEADLINE {
+        route(session, r, channels, telemetry);
+        can_read = r.pending_events.len() < event_capacity && r.pending_bytes < PENDING_BYTES;
+        let (Some(reader), true) = (io.reader.as_mut(), can_read) else { break };
+        let Some((buf, limit)) = session.read_room() else { break };
+        match poll_once(R::read_buf(reader, buf, limit)).await {
+            Some(Ok(0)) => {
+                session.handle_eof(R::now());
+                return;
+            }
+            Some(Ok(n)) => session.handle_read(n, R::now()),
+            Some(Err(e)) => {
+                session.handle_transport_error(e.kind(), &e.to_string(), R::now());
+                return;
+            }
+            None => return account_pause::<R>(session, r, telemetry, false),
+        }
+    }
+    account_pause::<R>(session, r, telemetry, io.reader.is_some() && !can_read);
+}
+
+/// Carries out the commands held for room in the write budget while there
+/// is room, and tells the handles whether the budget is used up.
+fn release_held<R: Runtime>(session: &mut Session, r: &mut Routing, channels: &DriverEnd) {
+    if !r.held.is_empty() && session.has_write_room() {
+        let now = R::now();
+        while session.has_write_room() {
+            let Some(command) = r.held.pop() else { break };
+            carry_out(session, r, command, now);
+        }
+    }
+    let full = !r.held.is_empty() || !session.has_write_room();
+    if full != r.write_full {
+        r.write_full = full;
+        channels.set_write_full(full);
     }
 }
 
@@ -565,11 +700,11 @@ fn closing<R: Runtime>(io: &mut Io<R>, wait_for_server: Option<Duration>) -> Clo
 /// event stream (once the session has closed, after the transport's close).
 fn route(session: &mut Session, r: &mut Routing, channels: &DriverEnd, telemetry: &mut Telemetry) {
     loop {
-        if !r.events_closed {
+        if !r.events_closed && matches!(r.keep, EventFilter::All) {
             // A flood's messages go over in one move each, not one `poll_event` each.
             r.pending_bytes += session.poll_messages(&mut r.pending_events);
         }
-        if session.fault_next() && !(r.release_fault || r.events_closed) {
+        if session.fault_next() && !(r.release_fault || r.stream_unread()) {
             // The next poll would let the session act on a violation before
             // the consumer has taken the messages ahead of it.
             break;
@@ -579,6 +714,18 @@ fn route(session: &mut Session, r: &mut Routing, channels: &DriverEnd, telemetry
             break;
         };
         telemetry.event(&event);
+        if r.first_pending {
+            let first = match &event {
+                SessionEvent::Connected { .. } => Some(FirstOutcome::Connected),
+                SessionEvent::Disconnected { reason } => Some(FirstOutcome::Failed(reason.clone())),
+                SessionEvent::Closed { reason } => Some(FirstOutcome::Closed(reason.clone())),
+                _ => None,
+            };
+            if let Some(first) = first {
+                r.first_pending = false;
+                channels.set_first_outcome(first);
+            }
+        }
         match &event {
             SessionEvent::Response { id, message, rtt, is_error } => {
                 if let Some(waiter) = r.waiting.remove(*id) {
@@ -598,7 +745,9 @@ fn route(session: &mut Session, r: &mut Routing, channels: &DriverEnd, telemetry
                 if *to == SessionState::Closed {
                     // Posts still queued were handed over before the close:
                     // they are refused here, ahead of `Closed`; later ones fail at once.
-                    let unsent = channels.close_posts();
+                    // Held ones were handed over first.
+                    let mut unsent = r.held.take_posts();
+                    unsent.extend(channels.close_posts());
                     if !r.events_closed {
                         r.pending_events.push(event);
                         let refused =
@@ -610,7 +759,7 @@ fn route(session: &mut Session, r: &mut Routing, channels: &DriverEnd, telemetry
             }
             _ => {}
         }
-        if r.events_closed {
+        if r.events_closed || !r.keep.keeps(&event) {
             continue;
         }
         if let SessionEvent::Message(m) = &event {
@@ -620,8 +769,27 @@ fn route(session: &mut Session, r: &mut Routing, channels: &DriverEnd, telemetry
     }
 }
 
-/// Carries out one command from a handle.
+/// Carries out one command from a handle. One that would write waits in
+/// `held` while the write budget has no room (or others wait before it).
 fn execute(session: &mut Session, r: &mut Routing, command: Command, at: Instant) {
+    let writes = matches!(
+        command,
+        Command::Send(_)
+            | Command::Post(_)
+            | Command::Request(_)
+            | Command::Subscribe(_)
+            | Command::Unsubscribe(_)
+            | Command::Control(_)
+    );
+    if writes && (!r.held.is_empty() || !session.has_write_room()) {
+        r.held.push(command);
+        return;
+    }
+    carry_out(session, r, command, at);
+}
+
+/// Carries out one command, now.
+fn carry_out(session: &mut Session, r: &mut Routing, command: Command, at: Instant) {
     let answer = |reply: Reply<()>, result: Result<(), CommandError>| {
         let _ = reply.send(result.map_err(ClientError::from));
     };

@@ -102,6 +102,11 @@ impl InlineClient {
         self.events.poll_event(cx)
     }
 
+    /// Awaits `work` while driving the connection (for `connect_inline`).
+    pub(crate) async fn drive_until<T>(&mut self, work: impl Future<Output = T>) -> T {
+        self.drive(work).await
+    }
+
     /// Awaits `work` (a command handed to the driver) while driving the
     /// connection, taking events aside within the spill bound.
     async fn drive<T>(&mut self, work: impl Future<Output = T>) -> T {

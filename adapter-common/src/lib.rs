@@ -19,6 +19,7 @@ mod builder;
 mod channels;
 mod client;
 mod driver;
+mod filter;
 mod inline;
 mod pool;
 mod recorder;
@@ -37,6 +38,7 @@ use std::time::Instant;
 
 pub use builder::Builder;
 pub use client::{Client, ClientError, ClientMetrics, Events, RequestError, Response, TrySendError};
+pub use filter::EventFilter;
 pub use inline::InlineClient;
 pub use pool::{MemberEvents, Pool, PoolBuilder, PoolError, PoolEvent, PoolEvents};
 pub use recorder::{FileRecorder, RecordingFile};
@@ -193,7 +195,10 @@ mod tests {
         let connect = Error::Connect(DisconnectReason::ConnectTimeout);
         assert_eq!(connect.to_string(), "could not connect: the connection did not open within the connect timeout");
         let closed = Error::Closed(CloseReason::GaveUp { attempts: 3 });
-        assert_eq!(closed.to_string(), "the session closed before connecting: it gave up after 3 failed attempts");
+        assert_eq!(
+            closed.to_string(),
+            "the session closed before connecting: it gave up after 3 attempts in a row failed to connect"
+        );
         let tls = Error::Connect(DisconnectReason::Tls {
             failure: wslink_core::TlsFailure::NameMismatch { expected: "example.com".into(), presented: vec![] },
             ever_connected: false,

@@ -13,57 +13,17 @@
 
 use std::future::poll_fn;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 use wslink_core::SessionEvent;
 
-/// What the pool does with its members' session events.
-#[derive(Clone, Default)]
-#[non_exhaustive]
-pub enum MemberEvents {
-    /// Every event goes to the pool's stream, which must be read: an unread
-    /// stream pauses the members' reading (the default: nothing is dropped
-    /// unless asked).
-    #[default]
-    All,
-    /// Member events are dropped as they arrive, and so are the supervisor's:
-    /// for a pool used only for requests and sends, which must never stall
-    /// on an unread stream. The stream ends at once.
-    Discard,
-    /// Only member events this accepts go to the stream; the rest are
-    /// dropped. The supervisor's events always go. A stream of what is kept
-    /// must still be read.
-    Only(Arc<dyn Fn(&SessionEvent) -> bool + Send + Sync>),
-}
-
-impl MemberEvents {
-    /// Keeps only the member events `keep` accepts (see [`MemberEvents::Only`]).
-    pub fn only(keep: impl Fn(&SessionEvent) -> bool + Send + Sync + 'static) -> Self {
-        Self::Only(Arc::new(keep))
-    }
-
-    /// Whether a member event goes to the stream.
-    pub(crate) fn keeps(&self, event: &SessionEvent) -> bool {
-        match self {
-            Self::All => true,
-            Self::Discard => false,
-            Self::Only(keep) => keep(event),
-        }
-    }
-}
-
-impl std::fmt::Debug for MemberEvents {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::All => "All",
-            Self::Discard => "Discard",
-            Self::Only(_) => "Only(..)",
-        })
-    }
-}
+/// What the pool does with its members' session events: the single
+/// client's [`EventFilter`](crate::EventFilter). With `Discard` the
+/// supervisor's events are dropped too and the stream ends at once; with
+/// `Only` the supervisor's events always go.
+pub type MemberEvents = crate::filter::EventFilter;
 
 /// One event of the pool's stream.
 #[derive(Debug, Clone, PartialEq)]
