@@ -399,3 +399,114 @@ fn inflate_message(inflater: &mut zlib_rs::Inflate, data: &[u8]) -> Option<Vec<u
         }
     }
 }
+
+/// After the upgrade, never reads again: writes `pings` ping frames of 125
+/// bytes (each payload numbered), then a text message `done`, then holds the
+/// socket. Its receive buffer is small, so what the client writes piles up
+/// in the client soon. `pings` of 0 writes nothing: a peer that only stopped
+/// reading. Returns where it listens.
+pub async fn unread_server(pings: usize) -> SocketAddr {
+    let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+    // Inherited by the accepted sockets: a peer that stopped reading fills fast.
+    socket.set_recv_buffer_size(16 << 10).expect("SO_RCVBUF");
+    socket.bind(SocketAddr::from(([127, 0, 0, 1], 0))).expect("bind on loopback");
+    let addr = socket.local_addr().expect("bound address");
+    let listener = socket.listen(8).expect("listen");
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((tcp, _)) = listener.accept().await {
+            let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else { continue };
+            // Past tungstenite: raw frames, and never a read.
+            let tcp = ws.get_mut();
+            let mut batch = Vec::with_capacity(1000 * 127);
+            for n in 0..pings {
+                batch.extend_from_slice(&[0x89, 125]);
+                batch.extend_from_slice(&(n as u64).to_be_bytes());
+                batch.extend_from_slice(&[b'p'; 117]);
+                if batch.len() >= 1000 * 127 || n + 1 == pings {
+                    if tcp.write_all(&batch).await.is_err() {
+                        break;
+                    }
+                    batch.clear();
+                }
+            }
+            if pings > 0 {
+                let _ = tcp.write_all(&[0x81, 4, b'd', b'o', b'n', b'e']).await;
+            }
+            held.push(ws);
+        }
+    });
+    addr
+}
+
+/// Sends `count` text messages (`feed n`, padded to 64 bytes) as fast as the
+/// client takes them, then reads (answering pings) until the client leaves.
+pub async fn flood_then_read_server(count: usize) -> SocketAddr {
+    let (listener, addr) = listen().await;
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else { return };
+                for n in 0..count {
+                    if ws.feed(WsMessage::text(flood_message(n))).await.is_err() {
+                        return;
+                    }
+                }
+                if ws.flush().await.is_err() {
+                    return;
+                }
+                while let Some(Ok(_)) = ws.next().await {}
+            });
+        }
+    });
+    addr
+}
+
+/// Message `n` of [`flood_then_read_server`].
+pub fn flood_message(n: usize) -> String {
+    format!("feed {n:>8} {}", "x".repeat(50))
+}
+
+/// A JSON-RPC server that answers every request with a result of `size`
+/// bytes, after `feed` feed messages of 1 KiB.
+pub async fn large_answer_server(size: usize, feed: usize) -> SocketAddr {
+    let (listener, addr) = listen().await;
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else { return };
+                while let Some(Ok(WsMessage::Text(text))) = ws.next().await {
+                    let Ok(request) = serde_json::from_str::<serde_json::Value>(text.as_str()) else { return };
+                    for n in 0..feed {
+                        if ws.feed(WsMessage::text(format!("feed {n:>5} {}", "x".repeat(1013)))).await.is_err() {
+                            return;
+                        }
+                    }
+                    let reply = serde_json::json!({"jsonrpc": "2.0", "id": request["id"], "result": "r".repeat(size)});
+                    if ws.send(WsMessage::text(reply.to_string())).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// Accepts each connection, lets it upgrade, and cuts it (no close frame)
+/// after `after`; counts the connections it accepted.
+pub async fn cutting_server(after: std::time::Duration) -> (SocketAddr, Arc<AtomicUsize>) {
+    let (listener, addr) = listen().await;
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else { return };
+                let _ = tokio::time::timeout(after, async { while let Some(Ok(_)) = ws.next().await {} }).await;
+            });
+        }
+    });
+    (addr, accepted)
+}
