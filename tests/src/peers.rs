@@ -439,15 +439,22 @@ pub async fn unread_server(pings: usize) -> SocketAddr {
     addr
 }
 
-/// Sends `count` text messages (`feed n`, padded to 64 bytes) as fast as the
-/// client takes them, then reads (answering pings) until the client leaves.
-pub async fn flood_then_read_server(count: usize) -> SocketAddr {
+/// Sends message 0 (`feed n`, padded to 64 bytes), waits for `go`, then
+/// sends messages 1 to `count - 1` as fast as the client takes them, then
+/// reads (answering pings) until the client leaves. Serves one connection.
+pub async fn flood_on_signal_server(count: usize) -> (SocketAddr, Arc<tokio::sync::Notify>) {
     let (listener, addr) = listen().await;
+    let go = Arc::new(tokio::sync::Notify::new());
+    let signal = go.clone();
     tokio::spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
+        if let Ok((tcp, _)) = listener.accept().await {
             tokio::spawn(async move {
                 let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else { return };
-                for n in 0..count {
+                if ws.send(WsMessage::text(flood_message(0))).await.is_err() {
+                    return;
+                }
+                signal.notified().await;
+                for n in 1..count {
                     if ws.feed(WsMessage::text(flood_message(n))).await.is_err() {
                         return;
                     }
@@ -459,10 +466,10 @@ pub async fn flood_then_read_server(count: usize) -> SocketAddr {
             });
         }
     });
-    addr
+    (addr, go)
 }
 
-/// Message `n` of [`flood_then_read_server`].
+/// Message `n` of [`flood_on_signal_server`].
 pub fn flood_message(n: usize) -> String {
     format!("feed {n:>8} {}", "x".repeat(50))
 }

@@ -20,7 +20,7 @@ use wslink_core::{
     BackoffConfig, CloseReason, DisconnectReason, Message, PingConfig, SessionEvent, DEFAULT_WRITE_BUDGET,
 };
 use wslink_tests::peers::{
-    cutting_server, echo_server, flood_message, flood_then_read_server, large_answer_server, unread_server,
+    cutting_server, echo_server, flood_message, flood_on_signal_server, large_answer_server, unread_server,
 };
 use wslink_tests::scenario::{builder, run, until, WAIT};
 use wslink_tests::scenarios;
@@ -135,7 +135,7 @@ async fn a_peer_that_takes_nothing_ends_the_link_with_a_write_timeout<R: Runtime
 
 async fn an_inline_owner_that_pauses_does_not_make_the_link_look_dead<R: Runtime>() {
     const COUNT: usize = 30_000;
-    let addr = flood_then_read_server(COUNT).await;
+    let (addr, go) = flood_on_signal_server(COUNT).await;
     let ping = PingConfig { interval: Duration::from_millis(200), timeout: Duration::from_millis(100) };
     let mut link = builder::<R>(&format!("ws://{addr}/"))
         .ping(Some(ping))
@@ -155,7 +155,10 @@ async fn an_inline_owner_that_pauses_does_not_make_the_link_look_dead<R: Runtime
     .await
     .expect("the first message");
     assert_eq!(first, Message::Text(flood_message(0).into()));
-    // The owner is busy elsewhere for three idle timeouts: the link is not polled.
+    // The owner is busy elsewhere for three idle timeouts: the link is not
+    // polled, while the server floods it (only now, so that nothing was read
+    // ahead to pause reading before the owner's pause began).
+    go.notify_one();
     tokio::time::sleep(Duration::from_secs(1)).await;
     let mut next = 1;
     let rest = tokio::time::timeout(WAIT, async {
