@@ -59,6 +59,8 @@ pub struct Builder<R> {
     secure: bool,
     /// What spans and metrics call this client.
     telemetry: Settings,
+    /// Between the starts of connection attempts to a host's addresses.
+    attempt_delay: Duration,
     /// Which events go to the stream.
     filter: EventFilter,
     runtime: PhantomData<fn() -> R>,
@@ -81,6 +83,7 @@ impl<R: Runtime> Builder<R> {
             event_capacity: 1024,
             recorder: None,
             filter: EventFilter::All,
+            attempt_delay: wslink_core::DEFAULT_ATTEMPT_DELAY,
             runtime: PhantomData,
         })
     }
@@ -329,6 +332,18 @@ impl<R: Runtime> Builder<R> {
         self
     }
 
+    /// How long a connection attempt to one of a host's addresses may go
+    /// unanswered before the next address is tried beside it (RFC 8305's
+    /// Connection Attempt Delay; default 250 ms). The addresses are tried
+    /// in the resolver's order, the families interleaved, and the first to
+    /// connect is kept, so an address that never answers (a broken IPv6
+    /// route) costs this delay, not the connect timeout. Zero tries every
+    /// address at once.
+    pub fn connection_attempt_delay(mut self, delay: Duration) -> Self {
+        self.attempt_delay = delay;
+        self
+    }
+
     /// How many events wait for the consumer before reading pauses. Default 1024.
     /// Reading also pauses while 256 KiB of payload waits, whatever the count.
     pub fn event_capacity(mut self, capacity: usize) -> Self {
@@ -458,7 +473,7 @@ impl<R: Runtime> Builder<R> {
             session: Box::new(session),
             channels,
             event_capacity: self.event_capacity,
-            opener: Opener { tls, resolver: self.resolver, proxy },
+            opener: Opener { tls, resolver: self.resolver, proxy, attempt_delay: self.attempt_delay },
             spawner: self.spawner.clone(),
             telemetry: Telemetry::start(self.telemetry),
             filter: self.filter,

@@ -587,6 +587,8 @@ pub(crate) struct Opener {
     pub(crate) resolver: Option<Resolver>,
     /// The proxy every transport goes through (the builder's decision for the URL), if any.
     pub(crate) proxy: Option<Arc<wslink_core::proxy::ProxyServer>>,
+    /// Between the starts of connection attempts to a host's addresses (RFC 8305).
+    pub(crate) attempt_delay: Duration,
 }
 
 /// Carries out what the session asked of the transport, in order.
@@ -613,7 +615,8 @@ fn actions<R: Runtime>(
                     session.handle_transport_error(e.kind(), &e.to_string(), R::now());
                 } else {
                     // Resolving, TCP, the proxy's tunnel and TLS run in the attempt's span.
-                    let opening = crate::transport::open::<R>(host, port, config, opener.resolver.clone(), via);
+                    let resolver = opener.resolver.clone();
+                    let opening = crate::transport::open::<R>(host, port, config, resolver, via, opener.attempt_delay);
                     let opening = opening.instrument(span);
                     io.opening = Some(Box::pin(opening));
                 }

@@ -128,23 +128,6 @@ pub trait Runtime: Send + Sync + 'static {
     fn shutdown(writer: &mut Self::Writer) -> impl Future<Output = io::Result<()>> + Send + '_;
 }
 
-/// Connects to each address in turn and returns the first connection, or the
-/// last error.
-pub async fn first_connected<S, F, Fut>(host: &str, addrs: Vec<SocketAddr>, mut connect: F) -> io::Result<S>
-where
-    F: FnMut(SocketAddr) -> Fut,
-    Fut: Future<Output = io::Result<S>>,
-{
-    let mut last = io::Error::new(io::ErrorKind::NotFound, format!("{host} resolved to no address"));
-    for addr in addrs {
-        match connect(addr).await {
-            Ok(stream) => return Ok(stream),
-            Err(e) => last = e,
-        }
-    }
-    Err(last)
-}
-
 /// The TLS server name (SNI, and the name the certificate must carry) for `host`.
 pub fn tls_server_name(host: &str) -> io::Result<rustls::pki_types::ServerName<'static>> {
     rustls::pki_types::ServerName::try_from(host.to_owned())

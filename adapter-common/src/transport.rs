@@ -1,4 +1,7 @@
-//! Opening a transport, written once for every runtime: resolve, TCP, the
+//! Opening a transport, written once for every runtime: resolve, TCP (to
+//! the addresses in turn as RFC 8305 races them: `wslink_core::HappyEyeballs`
+//! decides which address starts when, this runs the attempts side by side
+//! and keeps the first that connects), the
 //! proxy's tunnel when the URL goes through one (over TLS to the proxy for
 //! an `https://` proxy), then TLS (for `wss`) inside it. The runtime only
 //! resolves, connects, reads, writes and runs TLS.
@@ -14,13 +17,18 @@
 //! roots. The session's connect timeout covers the whole opening, the
 //! tunnel included.
 
+use std::future::{poll_fn, Future};
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
+use std::time::Duration;
 
 use wslink_core::proxy::{ProxyError, ProxyHandshake, ProxyServer};
+use wslink_core::HappyEyeballs;
 
-use crate::{first_connected, Resolver, Runtime};
+use crate::{Resolver, Runtime};
 
 /// Chunk size of the tunnel handshake's reads (the machine may allow more).
 const READ_CHUNK: usize = 2048;
@@ -36,11 +44,12 @@ pub(crate) async fn open<R: Runtime>(
     tls: Option<Arc<rustls::ClientConfig>>,
     resolver: Option<Resolver>,
     via: Option<Via>,
+    attempt_delay: Duration,
 ) -> io::Result<(R::Reader, R::Writer)> {
     let link = match via {
-        None => connect::<R>(&host, port, resolver.as_ref()).await?,
+        None => connect::<R>(&host, port, resolver.as_ref(), attempt_delay).await?,
         Some((proxy, proxy_tls)) => {
-            let reached = connect::<R>(proxy.host(), proxy.port(), resolver.as_ref()).await;
+            let reached = connect::<R>(proxy.host(), proxy.port(), resolver.as_ref(), attempt_delay).await;
             let mut link = reached.map_err(|e| unreachable(&proxy, "", e))?;
             if proxy.uses_tls() {
                 let config = proxy_tls.ok_or_else(|| {
@@ -76,9 +85,57 @@ async fn resolve<R: Runtime>(host: &str, port: u16, resolver: Option<&Resolver>)
     }
 }
 
-async fn connect<R: Runtime>(host: &str, port: u16, resolver: Option<&Resolver>) -> io::Result<R::Link> {
+async fn connect<R: Runtime>(
+    host: &str,
+    port: u16,
+    resolver: Option<&Resolver>,
+    attempt_delay: Duration,
+) -> io::Result<R::Link> {
     let addrs = resolve::<R>(host, port, resolver).await?;
-    first_connected(host, addrs, R::tcp_connect).await
+    race::<R>(host, addrs, attempt_delay).await
+}
+
+type Attempt<R> = Pin<Box<dyn Future<Output = (SocketAddr, io::Result<<R as Runtime>::Link>)> + Send>>;
+
+/// Connects TCP to one of `addrs`, starting the attempts as
+/// `HappyEyeballs` says and keeping the first that connects (the others
+/// are dropped, which closes them). Every address failed: the last error,
+/// naming its address.
+async fn race<R: Runtime>(host: &str, addrs: Vec<SocketAddr>, delay: Duration) -> io::Result<R::Link> {
+    let mut plan = HappyEyeballs::new(addrs, delay, R::now());
+    let mut attempts: Vec<Attempt<R>> = Vec::new();
+    let mut last = io::Error::new(io::ErrorKind::NotFound, format!("{host} resolved to no address"));
+    loop {
+        while let Some(addr) = plan.poll_start(R::now()) {
+            attempts.push(Box::pin(async move { (addr, R::tcp_connect(addr).await) }));
+        }
+        if attempts.is_empty() {
+            return Err(last);
+        }
+        let mut timer = plan.poll_timeout().map(|at| Box::pin(R::timer(at)));
+        let done = poll_fn(|cx| {
+            for (i, attempt) in attempts.iter_mut().enumerate() {
+                if let Poll::Ready(outcome) = attempt.as_mut().poll(cx) {
+                    return Poll::Ready(Some((i, outcome)));
+                }
+            }
+            match timer.as_mut().map(|t| t.as_mut().poll(cx)) {
+                Some(Poll::Ready(_)) => Poll::Ready(None),
+                _ => Poll::Pending,
+            }
+        })
+        .await;
+        match done {
+            Some((_, (_, Ok(link)))) => return Ok(link),
+            Some((i, (addr, Err(e)))) => {
+                drop(attempts.swap_remove(i));
+                plan.handle_failure(R::now());
+                last = io::Error::new(e.kind(), format!("{addr}: {e}"));
+            }
+            // The next address's turn has come.
+            None => {}
+        }
+    }
 }
 
 /// Runs the proxy's handshake over `link` until the tunnel to `host:port` is open.

@@ -55,6 +55,7 @@ mod error;
 mod event;
 mod frame;
 mod handshake;
+mod happy_eyeballs;
 mod heartbeat;
 pub mod hooks;
 mod latency;
@@ -86,6 +87,7 @@ pub use error::{
 };
 pub use event::{Closed, ConnectionEvent, Initiator};
 pub use handshake::{ClientRequest, UpgradeResponse};
+pub use happy_eyeballs::{HappyEyeballs, DEFAULT_ATTEMPT_DELAY};
 pub use heartbeat::{AppHeartbeatConfig, HeartbeatHealth, PingConfig};
 pub use latency::LatencyStats;
 pub use message::Message;

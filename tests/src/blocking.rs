@@ -13,7 +13,7 @@ use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
 use wslink_core::proxy::{ProxyError, ProxyHandshake, ProxyServer};
-use wslink_core::{Action, Session, SessionEvent};
+use wslink_core::{Action, HappyEyeballs, Session, SessionEvent, DEFAULT_ATTEMPT_DELAY};
 
 /// Longest a connect may block before it counts as failed.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -166,15 +166,31 @@ fn open(
     }
 }
 
+/// Connects to one of `host`'s addresses, racing them as RFC 8305 says
+/// (the core's `HappyEyeballs` decides when each starts): each attempt
+/// blocks in a thread of its own, and the first to connect wins; the
+/// others finish on their own and are dropped.
 fn connect(host: &str, port: u16, resolve: Resolve<'_>) -> io::Result<TcpStream> {
+    let mut plan = HappyEyeballs::new(resolve(host, port)?, DEFAULT_ATTEMPT_DELAY, Instant::now());
+    let (done, outcomes) = std::sync::mpsc::channel();
     let mut last = io::Error::new(io::ErrorKind::NotFound, format!("{host} resolved to no address"));
-    for addr in resolve(host, port)? {
-        match TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT) {
-            Ok(s) => {
+    while !plan.is_exhausted() {
+        while let Some(addr) = plan.poll_start(Instant::now()) {
+            let done = done.clone();
+            std::thread::spawn(move || done.send((addr, TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT))));
+        }
+        let wait = plan.poll_timeout().map_or(CONNECT_TIMEOUT, |t| t.saturating_duration_since(Instant::now()));
+        match outcomes.recv_timeout(wait) {
+            Ok((_, Ok(s))) => {
                 s.set_nodelay(true)?;
                 return Ok(s);
             }
-            Err(e) => last = e,
+            Ok((addr, Err(e))) => {
+                plan.handle_failure(Instant::now());
+                last = io::Error::new(e.kind(), format!("{addr}: {e}"));
+            }
+            // The next address's turn.
+            Err(_) => {}
         }
     }
     Err(last)

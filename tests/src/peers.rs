@@ -517,3 +517,35 @@ pub async fn cutting_server(after: std::time::Duration) -> (SocketAddr, Arc<Atom
     });
     (addr, accepted)
 }
+
+/// An address on loopback where a TCP handshake never completes: a listener
+/// whose accept queue is full (backlog 0, one connection made and never
+/// accepted), so the kernel drops every further SYN. Keep the returned
+/// holder alive while the address must stay that way. `v6` listens on `::1`.
+pub async fn unanswering_address(v6: bool) -> (SocketAddr, Unanswering) {
+    let socket = if v6 { tokio::net::TcpSocket::new_v6() } else { tokio::net::TcpSocket::new_v4() }.expect("a socket");
+    let ip: std::net::IpAddr =
+        if v6 { std::net::Ipv6Addr::LOCALHOST.into() } else { std::net::Ipv4Addr::LOCALHOST.into() };
+    socket.bind(SocketAddr::new(ip, 0)).expect("bind on loopback");
+    let addr = socket.local_addr().expect("bound address");
+    let listener = socket.listen(0).expect("listen");
+    // Fill the queue: connections complete until it is full (one, on Linux);
+    // the first that does not is the proof.
+    let mut fillers = Vec::new();
+    for _ in 0..8 {
+        match std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_millis(300)) {
+            Ok(stream) => fillers.push(stream),
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                return (addr, Unanswering { _listener: listener, _fillers: fillers })
+            }
+            Err(e) => panic!("filling the accept queue of {addr}: {e}"),
+        }
+    }
+    panic!("the accept queue of {addr} never filled");
+}
+
+/// Keeps an [`unanswering_address`] unanswering while it lives.
+pub struct Unanswering {
+    _listener: TcpListener,
+    _fillers: Vec<std::net::TcpStream>,
+}
