@@ -29,7 +29,8 @@
 //! | `wslink_bytes_received_total` | counter | `client` | bytes read from the transport (after TLS; frame headers and the upgrade response included) |
 //! | `wslink_messages_sent_total` | counter | `client` | user messages and requests sent (not the session's own: authentication, subscriptions, heartbeats) |
 //! | `wslink_bytes_sent_total` | counter | `client` | bytes handed to the transport (frame headers, the upgrade request and control frames included) |
-//! | `wslink_outbound_queue_depth` | gauge | `client` | user messages and requests waiting in the outbound queue (not connected, or rate-limited) |
+//! | `wslink_outbound_queue_depth` | gauge | `client` | user messages and requests waiting in the outbound queue (not connected, rate-limited, or the write budget used up) |
+//! | `wslink_write_buffered_bytes` | gauge | `client` | bytes waiting to be written (`Metrics::write_buffered`): at the write budget, sends wait |
 //! | `wslink_pending_requests` | gauge | `client` | user requests without an outcome yet |
 //! | `wslink_request_rtt_seconds` | histogram | `client` | from sending a request to its response: one sample per response |
 //! | `wslink_request_failures_total` | counter | `client`, `reason` | requests that ended without a response: `timeout`, `connection_lost`, `dropped`, `session_closed` |
@@ -56,6 +57,7 @@
 //! | `close_timeout` | the server did not answer a close frame in time |
 //! | `heartbeat_timeout` | a heartbeat was not answered in time |
 //! | `idle_timeout` | nothing arrived within `idle_timeout` |
+//! | `write_timeout` | the server took nothing written within `write_timeout` (it stopped reading) |
 //! | `error` | another error the reconnect policy chose to reconnect on |
 //! | `user_reconnect` | `Client::reconnect` was called |
 //! | `other` | a reason added to `DisconnectReason` after this table |
@@ -107,6 +109,7 @@ pub fn disconnect_reason(reason: &DisconnectReason) -> &'static str {
         },
         DisconnectReason::HeartbeatTimeout => "heartbeat_timeout",
         DisconnectReason::IdleTimeout => "idle_timeout",
+        DisconnectReason::WriteTimeout => "write_timeout",
         DisconnectReason::Error(SessionError::AuthRejected(_) | SessionError::AuthTimeout) => "auth",
         DisconnectReason::Error(_) => "error",
         DisconnectReason::UserReconnect => "user_reconnect",
@@ -115,7 +118,7 @@ pub fn disconnect_reason(reason: &DisconnectReason) -> &'static str {
 }
 
 /// Every value [`disconnect_reason`] returns, in the table's order.
-pub const DISCONNECT_REASONS: [&str; 17] = [
+pub const DISCONNECT_REASONS: [&str; 18] = [
     "connect_timeout",
     "connect_failed",
     "tls",
@@ -130,6 +133,7 @@ pub const DISCONNECT_REASONS: [&str; 17] = [
     "close_timeout",
     "heartbeat_timeout",
     "idle_timeout",
+    "write_timeout",
     "error",
     "user_reconnect",
     "other",
@@ -315,6 +319,7 @@ mod push {
         messages_out: Counter,
         bytes_out: Counter,
         queue: Gauge,
+        write_buffered: Gauge,
         pending: Gauge,
         request_rtt: Histogram,
         heartbeat_rtt: Histogram,
@@ -334,6 +339,7 @@ mod push {
         messages_out: u64,
         bytes_out: u64,
         queue: usize,
+        write_buffered: usize,
         pending: usize,
         rtt_samples: u64,
         heartbeat_failures: u64,
@@ -365,6 +371,7 @@ mod push {
                 messages_out: c("wslink_messages_sent_total"),
                 bytes_out: c("wslink_bytes_sent_total"),
                 queue: g("wslink_outbound_queue_depth"),
+                write_buffered: g("wslink_write_buffered_bytes"),
                 pending: g("wslink_pending_requests"),
                 request_rtt: h("wslink_request_rtt_seconds"),
                 heartbeat_rtt: h("wslink_heartbeat_rtt_seconds"),
@@ -411,6 +418,7 @@ mod push {
             rise(&self.messages_out, &mut seen.messages_out, t.messages_out);
             rise(&self.bytes_out, &mut seen.bytes_out, t.bytes_out);
             follow(&self.queue, &mut seen.queue, t.queue_len);
+            follow(&self.write_buffered, &mut seen.write_buffered, t.write_buffered);
             follow(&self.pending, &mut seen.pending, pending);
             if health.rtt_samples != seen.rtt_samples {
                 seen.rtt_samples = health.rtt_samples;
@@ -438,6 +446,7 @@ mod push {
         /// Takes this client's share out of the gauges it shares with others.
         fn drop(&mut self) {
             follow(&self.queue, &mut self.seen.queue, 0);
+            follow(&self.write_buffered, &mut self.seen.write_buffered, 0);
             follow(&self.pending, &mut self.seen.pending, 0);
             self.set_connected(false);
             if self.seen.paused {
@@ -491,6 +500,7 @@ mod push {
         describe_counter!("wslink_messages_sent_total", "User messages and requests sent");
         describe_counter!("wslink_bytes_sent_total", Unit::Bytes, "Bytes handed to the transport");
         describe_gauge!("wslink_outbound_queue_depth", "User messages and requests waiting in the outbound queue");
+        describe_gauge!("wslink_write_buffered_bytes", Unit::Bytes, "Bytes waiting to be written");
         describe_gauge!("wslink_pending_requests", "User requests without an outcome yet");
         describe_histogram!("wslink_request_rtt_seconds", Unit::Seconds, "From sending a request to its response");
         describe_counter!("wslink_request_failures_total", "Requests that ended without a response, by reason");
@@ -544,6 +554,7 @@ mod tests {
             (closed(Some(ConnectionError::CloseTimeout)), "close_timeout"),
             (DisconnectReason::HeartbeatTimeout, "heartbeat_timeout"),
             (DisconnectReason::IdleTimeout, "idle_timeout"),
+            (DisconnectReason::WriteTimeout, "write_timeout"),
             (DisconnectReason::Error(SessionError::AuthTimeout), "auth"),
             (DisconnectReason::Error(SessionError::AuthRejected("no".into())), "auth"),
             (DisconnectReason::UserReconnect, "user_reconnect"),

@@ -32,7 +32,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .connect()
             .await?;
         server.expect_connection_async(WAIT).await;
-        println!("[{}] connected", at());
         client.subscribe(&["trades"]).await?;
         subscribed(&mut events, &at).await?;
         for round in 1..=2 {
@@ -67,9 +66,9 @@ async fn subscribed(
         match events.recv().await {
             Some(SessionEvent::Disconnected { reason }) => println!("[{}] disconnected: {reason}", at()),
             Some(SessionEvent::Reconnecting { attempt, delay }) => {
-                println!("[{}] reconnecting (attempt {attempt}) in {delay:?}", at())
+                println!("[{}] reconnecting in {delay:?} (attempt {attempt} since the link was open)", at())
             }
-            Some(SessionEvent::Connected { attempt, .. }) if attempt > 1 => println!("[{}] connected again", at()),
+            Some(SessionEvent::Connected { .. }) => println!("[{}] connected", at()),
             Some(SessionEvent::Subscribed { channels }) => {
                 println!("[{}] subscribed {channels:?}", at());
                 return Ok(());

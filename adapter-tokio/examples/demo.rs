@@ -46,7 +46,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let (client, mut events) = builder.connect().await?;
     let at = |start: Instant| format!("{:>6.2}s", start.elapsed().as_secs_f64());
-    println!("[{}] connected and authenticated", at(start));
     client.subscribe(&["trades.BTC-PERPETUAL", "ticker.ETH-PERPETUAL"]).await?;
 
     let requester = client.clone();
@@ -71,7 +70,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         (ok, failed)
     });
 
-    let (mut ticks, mut cycles) = (0u64, 0u32);
+    let (mut ticks, mut connections) = (0u64, 0u32);
+    // `attempt` counts the attempts since the link was last open: 1 is the first try.
+    let tries = |attempt: u32| match attempt {
+        1 => "first try".to_owned(),
+        n => format!("try {n}, after {} that failed", n - 1),
+    };
     let deadline = tokio::time::sleep(RUN_FOR);
     tokio::pin!(deadline);
     loop {
@@ -86,11 +90,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 }
                 Some(SessionEvent::Disconnected { reason }) => println!("[{}] disconnected: {reason}", at(start)),
                 Some(SessionEvent::Reconnecting { attempt, delay }) => {
-                    println!("[{}] reconnecting (attempt {attempt}) in {delay:?}", at(start))
+                    println!("[{}] reconnecting in {delay:?} ({})", at(start), tries(attempt))
                 }
                 Some(SessionEvent::Connected { attempt, .. }) => {
-                    cycles += 1;
-                    println!("[{}] connected again (attempt {attempt}), re-authenticated", at(start));
+                    // Every connection is on the stream, the first one too.
+                    connections += 1;
+                    match connections {
+                        1 => println!("[{}] connected and authenticated ({})", at(start), tries(attempt)),
+                        n => println!("[{}] connected again, re-authenticated (connection {n}, {})", at(start), tries(attempt)),
+                    }
                 }
                 Some(SessionEvent::Subscribed { channels }) => println!("[{}] subscribed {channels:?}", at(start)),
                 Some(SessionEvent::Closed { reason }) => {
@@ -114,7 +122,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let ms = |d: Option<Duration>| d.map_or("-".to_owned(), |d| format!("{:.2} ms", d.as_secs_f64() * 1e3));
     println!("\n=== summary after {:.1} s ===", start.elapsed().as_secs_f64());
     println!(
-        "connections      {} ({} reconnects after forced cuts: {cycles})",
+        "connections      {connections} opened in {} attempts ({} of them reconnects after the forced cuts)",
         metrics.session.connects, metrics.session.reconnects
     );
     println!(

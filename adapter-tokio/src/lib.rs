@@ -59,8 +59,9 @@ pub use wslink_adapter::telemetry;
 #[cfg(feature = "testkit")]
 pub use wslink_adapter::testkit;
 pub use wslink_adapter::{
-    Client, ClientError, ClientMetrics, Error, Events, FileRecorder, InlineClient, MemberEvents, Pool, PoolBuilder,
-    PoolError, PoolEvent, PoolEvents, RecordingFile, RequestError, Resolver, Response, Roots, TlsOptions, TrySendError,
+    Client, ClientError, ClientMetrics, Error, EventFilter, Events, FileRecorder, InlineClient, MemberEvents, Pool,
+    PoolBuilder, PoolError, PoolEvent, PoolEvents, RecordingFile, RequestError, Resolver, Response, Roots, TlsOptions,
+    TrySendError,
 };
 /// Proxies: the setting ([`Proxy`]), its errors, and the core's tunnel handshakes.
 pub use wslink_core::proxy::{self, Proxy, ProxyError};
@@ -68,7 +69,7 @@ pub use wslink_core::{
     hooks, presets, record, replay, BackoffConfig, CloseCode, CloseReason, CompressionStats, ConnectionConfig,
     ConnectionError, DeflateConfig, DeflateParams, DisconnectReason, HandshakeError, HeartbeatHealth, LatencyStats,
     Message, Metrics, PingConfig, ProtocolError, RateLimit, RefusedUpgrade, RequestFailure, SessionConfig,
-    SessionEvent, SessionState, TlsFailure,
+    SessionEvent, SessionState, TlsFailure, DEFAULT_ATTEMPT_DELAY, DEFAULT_WRITE_BUDGET,
 };
 
 /// Configures and starts a client on tokio.

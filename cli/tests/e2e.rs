@@ -368,7 +368,7 @@ fn gives_up_after_max_attempts_with_exit_three(runtime: &str) {
     let out = Wslink::start(runtime, &[&server.url(), "--max-attempts", "2"]).finish();
     out.assert_code(3);
     assert_eq!(server.refused(), 2);
-    assert!(out.stderr.contains("it gave up after 2 failed attempts"), "{}", out.stderr);
+    assert!(out.stderr.contains("it gave up after 2 attempts in a row failed to connect"), "{}", out.stderr);
     assert!(out.stderr.contains("503"), "{}", out.stderr);
 }
 

@@ -135,7 +135,7 @@ async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
 }
 
 /// Every metric of the table, as the telemetry module documents it.
-const TABLE: [&str; 17] = [
+const TABLE: [&str; 18] = [
     "wslink_connect_attempts_total",
     "wslink_connects_total",
     "wslink_disconnects_total",
@@ -146,6 +146,7 @@ const TABLE: [&str; 17] = [
     "wslink_messages_sent_total",
     "wslink_bytes_sent_total",
     "wslink_outbound_queue_depth",
+    "wslink_write_buffered_bytes",
     "wslink_pending_requests",
     "wslink_request_rtt_seconds",
     "wslink_request_failures_total",
