@@ -37,6 +37,8 @@ async fn a_thousand_reconnect_cycles_leak_no_descriptors_or_memory<R: Runtime>()
     {
         let addr = echo_server(None).await;
         let (client, mut events) = builder::<R>(&format!("ws://{addr}/")).connect().await.expect("connected");
+        // The first connection is on the stream: each next `Connected` is a reconnect's.
+        until(&mut events, |e| matches!(e, SessionEvent::Connected { .. })).await;
         for _ in 0..20 {
             client.reconnect().await.expect("reconnect");
             until(&mut events, |e| matches!(e, SessionEvent::Connected { .. })).await;

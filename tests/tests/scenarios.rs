@@ -289,6 +289,8 @@ async fn the_client_runs_where_spawn_with_puts_it<R: Runtime>() {
         .await
         .expect("connected");
     assert_eq!(spawned.load(Ordering::SeqCst), 1, "the driver task");
+    // The first connection is on the stream: the next `Connected` is the reconnect's.
+    until(&mut events, |e| matches!(e, SessionEvent::Connected { .. })).await;
     client.reconnect().await.expect("reconnecting");
     until(&mut events, |e| matches!(e, SessionEvent::Connected { .. })).await;
     assert_eq!(spawned.load(Ordering::SeqCst), 2, "and the task that closes the replaced connection");

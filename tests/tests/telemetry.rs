@@ -165,6 +165,8 @@ async fn connects_and_disconnects_are_counted_by_reason<R: Runtime>() {
     let (client, mut events) =
         builder::<R>(&format!("ws://{}/", server.addr)).metrics_label(&me).connect().await.expect("connected");
     assert_eq!((counter("wslink_connects_total", &me), gauge("wslink_connected", &me)), (1, 1.0));
+    // The first connection is on the stream too.
+    until(&mut events, |e| matches!(e, SessionEvent::Connected { .. })).await;
     for name in TABLE {
         let described = RECORDER.descriptions.lock().expect("descriptions").get(name).cloned();
         assert!(described.is_some_and(|d| !d.is_empty()), "{name} has help text for exporters");
@@ -448,6 +450,8 @@ async fn each_attempt_runs_in_a_span_with_the_url_redacted_and_its_number<R: Run
     let (client, mut events) =
         builder::<R>(&format!("ws://{}/feed?token=secret", server.addr)).connect().await.expect("connected");
     let url = format!("ws://{}/feed", server.addr);
+    // The first connection is on the stream too.
+    until(&mut events, |e| matches!(e, SessionEvent::Connected { .. })).await;
     server.drop_all();
     let seen = until(&mut events, |e| matches!(e, SessionEvent::Connected { .. })).await;
     let Some(SessionEvent::Connected { attempt: again, .. }) = seen.last() else { unreachable!("until stops there") };

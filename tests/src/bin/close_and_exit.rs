@@ -64,7 +64,10 @@ enum Closer {
 /// drains the stream and exits.
 async fn echo_close_exit<R: Runtime>(url: &str, closer: Closer) -> ! {
     let delay = (closer == Closer::ServerThenClientInBackoff).then_some(std::time::Duration::from_secs(60));
-    let builder = Builder::<R>::new(url).expect("valid URL").retry(move |_| delay);
+    // Every echo is handed over while the server reads nothing (it waits for
+    // the word that they are): a write budget that holds them all, so that
+    // none waits for room and the close finds them all still to be written.
+    let builder = Builder::<R>::new(url).expect("valid URL").retry(move |_| delay).write_budget(64 << 20);
     let (client, mut events) = builder.connect().await.expect("connected");
     let mut echoed = 0;
     while echoed < ECHOES {
