@@ -292,19 +292,12 @@ mod tests {
         (rows, server.work)
     }
 
+    /// An unmasked server frame with first byte `first` (FIN and opcode), by tungstenite's header.
     fn frame(first: u8, payload: &[u8]) -> Vec<u8> {
-        let mut v = vec![first];
-        match payload.len() {
-            n if n < 126 => v.push(n as u8),
-            n if n < 65536 => {
-                v.push(126);
-                v.extend_from_slice(&(n as u16).to_be_bytes());
-            }
-            n => {
-                v.push(127);
-                v.extend_from_slice(&(n as u64).to_be_bytes());
-            }
-        }
+        let header =
+            FrameHeader { is_final: first & 0x80 != 0, opcode: OpCode::from(first & 0x0f), ..FrameHeader::default() };
+        let mut v = Vec::new();
+        header.format(payload.len() as u64, &mut v).expect("a Vec takes every byte");
         v.extend_from_slice(payload);
         v
     }
