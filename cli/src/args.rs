@@ -379,6 +379,15 @@ pub(crate) fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command,
 /// The URL is shown redacted (see `redact.rs`).
 fn url_error(text: &str, error: &wslink_core::UrlError) -> String {
     let shown = redact::url(text);
+    // Its text would quote the "port", which `redact::url` hides when it is not a number.
+    let port_error;
+    let error: &dyn std::fmt::Display = match error {
+        wslink_core::UrlError::InvalidPort(_) => {
+            port_error = "invalid port: expected a number from 1 to 65535";
+            &port_error
+        }
+        other => other,
+    };
     let (scheme, rest) = redact::split_scheme(text);
     let scheme = scheme.trim_end_matches("://").to_ascii_lowercase();
     let suggested = match scheme.as_str() {
@@ -655,6 +664,8 @@ mod tests {
             ("HTTP://host:1/x?k=SECRET", "(did you mean ws://host:1/x?<redacted>?)"),
             ("https://alice:SECRET@host/", "(did you mean wss://***@host/?)"),
             ("ws://host/#SECRET", r#""ws://host/#<redacted>": a WebSocket URL must not have a #fragment"#),
+            ("ws://user:SECRET/", r#""ws://user:***/": invalid port: expected a number"#),
+            ("ws://host:99999/", r#""ws://host:99999/": invalid port"#),
         ];
         for (url, message) in cases {
             let e = error(&[url]);

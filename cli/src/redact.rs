@@ -9,6 +9,8 @@
 //! (user information, even with `/`, `?` or `:` in the password) and
 //! everything from the first `?` or `#` (a token in the query or fragment).
 //! Too much is hidden rather than too little: an `@` in a query hides the host.
+//! A "port" that is not a number is hidden too: `ws://user:password/`, the
+//! host forgotten, reads as host `user` and port `password`.
 
 /// `text`, a URL as typed, with its user information shown as `***@` and
 /// its query and fragment as `?<redacted>` / `#<redacted>`.
@@ -23,7 +25,18 @@ pub(crate) fn url(text: &str) -> String {
         out.push_str("***@");
     }
     if visible_start <= query {
-        out.push_str(&rest[visible_start..query]);
+        let visible = &rest[visible_start..query];
+        let authority_end = visible.find('/').unwrap_or(visible.len());
+        let (authority, path) = visible.split_at(authority_end);
+        // The port follows the last `:` that is not inside an IPv6 literal's brackets.
+        match authority.rfind(':').filter(|&at| !authority[at..].contains(']')) {
+            Some(at) if !authority[at + 1..].bytes().all(|b| b.is_ascii_digit()) => {
+                out.push_str(&authority[..=at]);
+                out.push_str("***");
+            }
+            _ => out.push_str(authority),
+        }
+        out.push_str(path);
     }
     match rest[query..].chars().next() {
         Some('?') => out.push_str("?<redacted>"),
@@ -71,6 +84,11 @@ mod tests {
             // `://` inside a query is not a scheme.
             ("host/p?u=http://SECRET", "host/p?<redacted>"),
             ("wss://host:443/a/b", "wss://host:443/a/b"),
+            // The host forgotten: the password would read as a port.
+            ("ws://user:SECRET/feed", "ws://user:***/feed"),
+            ("ws://[::1]:SECRET/", "ws://[::1]:***/"),
+            ("ws://[::1]/x:y", "ws://[::1]/x:y"),
+            ("ws://[::1]:8080/", "ws://[::1]:8080/"),
         ];
         for (text, shown) in cases {
             assert_eq!(url(text), shown, "{text}");

@@ -476,6 +476,7 @@ fn secrets_in_urls_headers_and_params_are_never_shown(runtime: &str) {
         (vec![format!("http://alice:{SECRET}@{refused}/")], "unsupported URL scheme"),
         (vec![format!("alice:{SECRET}@{refused}/feed")], "ws://"),
         (vec![format!("ws://{refused}/#{SECRET}")], "#fragment"),
+        (vec![format!("ws://alice:{SECRET}/")], "invalid port"),
         (vec![format!("ws://{refused}/ a?token={SECRET}")], "invalid URL"),
         (vec![query.clone(), userinfo], "one URL only"),
         (vec![query.clone(), "--header".into(), format!("Authorization Bearer {SECRET}")], "--header"),
