@@ -11,7 +11,9 @@
 mod args;
 mod exit;
 mod input;
+mod log;
 mod output;
+mod redact;
 mod run;
 mod status;
 
@@ -38,7 +40,11 @@ fn main() -> ExitCode {
 
 /// Runs on the runtime the arguments name.
 fn start(args: Args) -> Exit {
-    let status = StatusLine::new(std::io::stderr().is_terminal() && !args.no_status);
+    let status_shown = std::io::stderr().is_terminal() && !args.no_status;
+    if let Some(warning) = log::init(args.quiet, args.verbose, status_shown) {
+        eprintln!("wslink: warning: {warning}");
+    }
+    let status = StatusLine::new(status_shown);
     let format = Format { json: args.json, timestamps: args.timestamps };
     let console = Console::new(format, status, std::io::stdout().is_terminal(), args.quiet);
     match args.runtime {

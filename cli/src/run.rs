@@ -16,8 +16,15 @@
 //!   it to the driver, before the next item.
 //! - No source can starve the others: signals, the close and request
 //!   outcomes are rare and polled first; events and stdin lines take turns.
+//! - The end of stdin waits, up to `--request-timeout`, for what was asked:
+//!   `--count` messages, or else one message per line sent (counted from
+//!   the first line handed over), so that an echo or RPC server's answers
+//!   are read before our close frame, which such a server answers at once.
+//! - Nothing printed quotes the URL as typed: notices show the parsed URL's
+//!   redacted text (no query), errors about the URL go through `redact.rs`.
 
 use std::future::{poll_fn, Future};
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -27,7 +34,7 @@ use futures_lite::future::poll_once;
 use futures_lite::Stream;
 use tokio::sync::mpsc;
 use wslink_adapter::{Builder, Client, Error, Events, RequestError, Response, Roots, Runtime, TlsOptions};
-use wslink_core::{CloseCode, CloseReason, DisconnectReason, Message, PingConfig, SessionEvent, SessionState};
+use wslink_core::{CloseCode, CloseReason, DisconnectReason, Message, PingConfig, SessionEvent, SessionState, WsUrl};
 
 use crate::args::{Args, Outgoing, Ping, StdinMode};
 use crate::exit::{self, Exit};
@@ -53,8 +60,10 @@ enum Finish {
     Signal(Exit),
     /// The first connection failed; the code for it.
     NoConnection(Exit),
-    /// A stdin line was not UTF-8.
+    /// A stdin line was not UTF-8, or too long.
     BadInput,
+    /// Stdin ended and fewer than `--count` messages came within `--request-timeout`.
+    CountShort,
     /// Stdout could not be written.
     OutputFailed,
 }
@@ -67,6 +76,8 @@ enum Wake {
     /// The close we asked for has returned.
     Closed,
     Request(String, Result<Response, RequestError>),
+    /// `--request-timeout` has passed since stdin ended with the session open.
+    ReplyWaitOver,
     Tick,
 }
 
@@ -95,7 +106,7 @@ pub(crate) async fn run<R: Runtime>(args: Args, mut console: Console) -> Exit {
         StdinMode::Auto => input::stdin_has_input(),
     };
     let lines = if stdin {
-        match input::spawn_reader() {
+        match input::spawn_reader(args.max_message_size) {
             Ok(rx) => Some(rx),
             Err(e) => {
                 console.error(format!("cannot read stdin: {e}"));
@@ -116,9 +127,9 @@ pub(crate) async fn run<R: Runtime>(args: Args, mut console: Console) -> Exit {
             };
         }
     };
-    let mut run = Run::new(args, console, client, events, lines, signals);
+    let mut run = Run::<R>::new(args, console, client, events, lines, signals);
     run.start().await;
-    let exit = run.event_loop::<R>().await;
+    let exit = run.event_loop().await;
     run.console.finish();
     exit
 }
@@ -134,6 +145,12 @@ fn configure<R: Runtime>(args: &Args) -> Result<Builder<R>, (Exit, String)> {
         b = b.subprotocol(protocol);
     }
     b = b.reconnect(args.reconnect).max_attempts(args.max_attempts);
+    let timeout = args.request_timeout;
+    b = b.config(|c| c.request_timeout = timeout);
+    if args.max_message_size_given {
+        // A frame cannot be larger than the message it carries, and may be as large.
+        b = b.max_message_size(args.max_message_size).max_frame_size(args.max_message_size);
+    }
     b = match args.ping {
         Ping::Default => b,
         Ping::Off => b.ping(None),
@@ -158,15 +175,34 @@ fn configure<R: Runtime>(args: &Args) -> Result<Builder<R>, (Exit, String)> {
     Ok(b)
 }
 
-/// The root certificates of a PEM file, or a sentence saying why not.
+/// The largest `--cacert` file read: a bundle of every public root is
+/// about 250 KB. Past it the file is refused, so that `/dev/zero`, a FIFO
+/// that never ends or a wrong file of gigabytes is not read into memory.
+pub(crate) const CACERT_LIMIT: u64 = 4 << 20;
+
+/// The root certificates of a PEM file of at most [`CACERT_LIMIT`] bytes,
+/// or a sentence saying why not.
 fn read_roots(path: &std::path::Path) -> Result<rustls::RootCertStore, String> {
-    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::pem::{self, PemObject};
     use rustls::pki_types::CertificateDer;
+    use std::io::Read;
     let shown = path.display();
-    let certs = CertificateDer::pem_file_iter(path).map_err(|e| format!("--cacert {shown}: {e}"))?;
+    let file = std::fs::File::open(path).map_err(|e| format!("--cacert {shown}: {e}"))?;
+    let mut text = Vec::new();
+    file.take(CACERT_LIMIT + 1).read_to_end(&mut text).map_err(|e| format!("--cacert {shown}: {e}"))?;
+    if text.len() as u64 > CACERT_LIMIT {
+        return Err(format!(
+            "--cacert {shown} is larger than {} MiB: not a file of PEM certificates",
+            CACERT_LIMIT >> 20
+        ));
+    }
     let mut store = rustls::RootCertStore::empty();
-    for cert in certs {
-        let cert = cert.map_err(|e| format!("--cacert {shown}: {e}"))?;
+    for cert in CertificateDer::pem_slice_iter(&text) {
+        let cert = cert.map_err(|e| match e {
+            // Its text would quote a line of the file.
+            pem::Error::IllegalSectionStart { .. } => format!("--cacert {shown}: a PEM section starts badly"),
+            e => format!("--cacert {shown}: {e}"),
+        })?;
         store.add(cert).map_err(|e| format!("--cacert {shown}: {e}"))?;
     }
     if store.is_empty() {
@@ -182,9 +218,31 @@ fn watched_signals() -> Vec<Signal> {
     return vec![Signal::Int];
 }
 
-/// The state of a run.
-struct Run {
+/// Why the first connection failed, as the library says it ("could not
+/// connect: ..."), naming the address when the transport did not open, and
+/// suggesting `ws://` when a `wss://` URL may point at a plain server.
+fn connect_error(url: &str, reason: &DisconnectReason) -> String {
+    let Ok(url) = WsUrl::parse(url) else { return Error::Connect(reason.clone()).to_string() };
+    let addr = format!("{}:{}", url.host(), url.port());
+    match reason {
+        DisconnectReason::ConnectFailed { .. } => format!("could not connect to {addr}: {reason}"),
+        DisconnectReason::Tls { failure, .. } if !failure.is_certificate() => {
+            // The path as `redacted_text` shows it: no query.
+            let path = url.redacted_text().splitn(4, '/').nth(3).map(|p| format!("/{p}")).unwrap_or_default();
+            format!(
+                "could not connect: {reason}; the server at {addr} may not speak TLS: \
+                 for a plain WebSocket server use ws://{addr}{path}"
+            )
+        }
+        _ => Error::Connect(reason.clone()).to_string(),
+    }
+}
+
+/// The state of a run on the runtime `R`.
+struct Run<R: Runtime> {
     args: Args,
+    /// The URL as notices show it: without its query.
+    shown_url: String,
     console: Console,
     client: Client,
     events: Events,
@@ -210,9 +268,22 @@ struct Run {
     printed: u64,
     /// Events and stdin lines take turns at being polled first.
     events_first: bool,
+    /// Whether stdin is read (from the start: `lines` is dropped at the end).
+    stdin_read: bool,
+    /// Stdin lines handed to the client.
+    lines_sent: u64,
+    /// `received` when the first stdin line was handed over: what came after is replies.
+    received_before_lines: Option<u64>,
+    /// Runs from the moment stdin has ended with the session open.
+    reply_wait: Option<Pin<Box<R::Timer>>>,
+    /// `--request-timeout` has passed since then.
+    reply_wait_over: bool,
+    /// The status line's tick.
+    tick: Pin<Box<R::Timer>>,
+    runtime: PhantomData<R>,
 }
 
-impl Run {
+impl<R: Runtime> Run<R> {
     fn new(
         args: Args,
         console: Console,
@@ -221,8 +292,11 @@ impl Run {
         lines: Option<mpsc::Receiver<Line>>,
         signals: Option<Signals>,
     ) -> Self {
+        let shown_url = WsUrl::parse(&args.url).map(|u| u.redacted_text()).unwrap_or_default();
         Self {
+            stdin_read: lines.is_some(),
             args,
+            shown_url,
             console,
             client,
             events,
@@ -242,6 +316,12 @@ impl Run {
             received: 0,
             printed: 0,
             events_first: true,
+            lines_sent: 0,
+            received_before_lines: None,
+            reply_wait: None,
+            reply_wait_over: false,
+            tick: Box::pin(R::timer(R::now())),
+            runtime: PhantomData,
         }
     }
 
@@ -278,10 +358,9 @@ impl Run {
     }
 
     /// Handles what wakes it until the event stream ends; returns the exit code.
-    async fn event_loop<R: Runtime>(&mut self) -> Exit {
-        let mut tick = Box::pin(R::timer(R::now()));
+    async fn event_loop(&mut self) -> Exit {
         loop {
-            let wake = poll_fn(|cx| self.poll_wake::<R>(cx, tick.as_mut())).await;
+            let wake = poll_fn(|cx| self.poll_wake(cx)).await;
             match wake {
                 Wake::Event(None) => break,
                 Wake::Event(Some(event)) => self.event(event),
@@ -305,16 +384,20 @@ impl Run {
                     self.request_done(method, outcome);
                     self.check_input_done();
                 }
+                Wake::ReplyWaitOver => {
+                    self.reply_wait_over = true;
+                    self.check_input_done();
+                }
                 Wake::Tick => {
                     self.draw_status().await;
-                    R::reset(tick.as_mut(), R::now() + STATUS_EVERY);
+                    R::reset(self.tick.as_mut(), R::now() + STATUS_EVERY);
                 }
             }
         }
         self.exit_code()
     }
 
-    fn poll_wake<R: Runtime>(&mut self, cx: &mut Context<'_>, tick: Pin<&mut R::Timer>) -> Poll<Wake> {
+    fn poll_wake(&mut self, cx: &mut Context<'_>) -> Poll<Wake> {
         if let Some(signals) = self.signals.as_mut() {
             match Pin::new(signals).poll_next(cx) {
                 Poll::Ready(Some(Ok(signal))) => {
@@ -337,7 +420,13 @@ impl Run {
                 return Poll::Ready(Wake::Request(method, outcome));
             }
         }
-        if self.console.status_enabled() && tick.poll(cx).is_ready() {
+        if let Some(wait) = self.reply_wait.as_mut() {
+            if wait.as_mut().poll(cx).is_ready() {
+                self.reply_wait = None;
+                return Poll::Ready(Wake::ReplyWaitOver);
+            }
+        }
+        if self.console.status_enabled() && self.tick.as_mut().poll(cx).is_ready() {
             return Poll::Ready(Wake::Tick);
         }
         self.events_first = !self.events_first;
@@ -363,7 +452,7 @@ impl Run {
                     self.reconnects += 1;
                     self.console.notice(format!("reconnected (attempt {attempt})"));
                 } else {
-                    self.console.notice(format!("connected to {}", self.args.url));
+                    self.console.notice(format!("connected to {}", self.shown_url));
                 }
                 self.ever_connected = true;
                 self.check_input_done();
@@ -406,6 +495,8 @@ impl Run {
         self.printed += 1;
         if self.args.count.is_some_and(|n| self.printed >= n) {
             self.finish_with(Finish::Count);
+        } else if self.stdin_ended {
+            self.check_input_done();
         }
     }
 
@@ -426,12 +517,23 @@ impl Run {
     async fn line(&mut self, line: Line) {
         match line {
             Line::Text(text) => {
-                if let Err(e) = self.client.send_text(text).await {
-                    self.console.notice(format!("a stdin line was not sent: {e}"));
+                // Counted before the hand-over: a reply may come as soon as it is out.
+                self.received_before_lines.get_or_insert(self.received);
+                match self.client.send_text(text).await {
+                    Ok(()) => self.lines_sent += 1,
+                    Err(e) => self.console.notice(format!("a stdin line was not sent: {e}")),
                 }
             }
             Line::NotUtf8(number) => {
                 self.console.error(format!("stdin line {number} is not UTF-8 text: only text lines can be sent"));
+                self.finish_with(Finish::BadInput);
+            }
+            Line::TooLong(number) => {
+                self.console.error(format!(
+                    "stdin line {number} is longer than the message size limit of {} bytes \
+                     (--max-message-size); it was not sent, and nothing after it is read",
+                    self.args.max_message_size
+                ));
                 self.finish_with(Finish::BadInput);
             }
             Line::Failed(e) => self.console.error(format!("reading stdin failed: {e}")),
@@ -470,33 +572,79 @@ impl Run {
         }
     }
 
-    /// Ends the run when its input is done: stdin has ended (when read, and
-    /// `--count` does not decide), or, with stdin not read, every request has
-    /// its outcome and nothing asked to keep listening.
+    /// Ends the run when its input is done: stdin has ended (when read) and
+    /// what it waits for has come or `--request-timeout` has passed since;
+    /// or, with stdin not read, every request has its outcome and nothing
+    /// asked to keep listening.
     ///
     /// Only while the session is open: a close before that would drop the
     /// messages still queued for the connection (stdin may end before the
     /// first connection opens, or while it reconnects). The session flushes
     /// its queue in the same turn it reports `Connected`, so once we have
     /// seen the state `Open` nothing we sent waits in the queue; the check
-    /// runs again at every `Connected`.
+    /// runs again at every `Connected`, message and request outcome, and
+    /// when the wait is over.
     fn check_input_done(&mut self) {
-        if self.finish.is_some()
-            || !self.requests.is_empty()
-            || self.args.count.is_some()
-            || self.state != SessionState::Open
-        {
+        if self.finish.is_some() || !self.requests.is_empty() || self.state != SessionState::Open {
             return;
         }
-        let done = if self.lines.is_some() || self.stdin_ended {
-            self.stdin_ended
+        if self.stdin_read {
+            if !self.stdin_ended {
+                return;
+            }
+            if self.awaited_has_come() || self.reply_wait_over {
+                return self.stdin_done();
+            }
+            if self.reply_wait.is_none() {
+                self.reply_wait = Some(Box::pin(R::timer(R::now() + self.args.request_timeout)));
+            }
+            return;
+        }
+        if self.args.count.is_some() {
+            return;
+        }
+        let asked_to_listen =
+            !self.args.subscribe.is_empty() || self.args.outgoing.iter().any(|o| matches!(o, Outgoing::Text(_)));
+        let had_requests = self.args.outgoing.iter().any(|o| matches!(o, Outgoing::Request { .. }));
+        if had_requests && !asked_to_listen {
+            self.finish_with(Finish::InputDone);
+        }
+    }
+
+    /// Messages that came after the first stdin line was handed over.
+    fn replies(&self) -> u64 {
+        self.received_before_lines.map_or(0, |before| self.received - before)
+    }
+
+    /// Whether what the end of stdin waits for has come: `--count` messages,
+    /// or else a message for each line sent.
+    fn awaited_has_come(&self) -> bool {
+        match self.args.count {
+            Some(n) => self.printed >= n,
+            None => self.replies() >= self.lines_sent,
+        }
+    }
+
+    /// Stdin has ended and the wait after it is over: closes, saying what
+    /// did not come. Fewer than `--count` messages fails the run; fewer
+    /// replies than lines does not (a server need not answer every line).
+    fn stdin_done(&mut self) {
+        let waited = self.args.request_timeout;
+        if self.awaited_has_come() {
+            self.finish_with(Finish::InputDone);
+        } else if let Some(n) = self.args.count {
+            self.console.error(format!(
+                "stdin ended, and {} of --count {n} messages came within {waited:?} (--request-timeout)",
+                self.printed
+            ));
+            self.finish_with(Finish::CountShort);
         } else {
-            let asked_to_listen =
-                !self.args.subscribe.is_empty() || self.args.outgoing.iter().any(|o| matches!(o, Outgoing::Text(_)));
-            let had_requests = self.args.outgoing.iter().any(|o| matches!(o, Outgoing::Request { .. }));
-            had_requests && !asked_to_listen
-        };
-        if done {
+            self.console.notice(format!(
+                "stdin ended, and {} of {} replies (a message per line sent) came within {waited:?} \
+                 (--request-timeout); closing",
+                self.replies(),
+                self.lines_sent
+            ));
             self.finish_with(Finish::InputDone);
         }
     }
@@ -533,6 +681,7 @@ impl Run {
             Some(Finish::Signal(exit)) => exit,
             Some(Finish::NoConnection(exit)) => exit,
             Some(Finish::BadInput) => Exit::Usage,
+            Some(Finish::CountShort) => Exit::Failed,
             Some(Finish::OutputFailed) => Exit::Failed,
             None => match &self.closed {
                 Some(closed) => exit::for_session_end(closed, self.last_disconnect.as_ref(), self.ever_connected),
@@ -542,8 +691,8 @@ impl Run {
         };
         match (exit, &self.last_disconnect, &self.closed) {
             (Exit::NoConnection | Exit::Tls, Some(reason), closed) if !self.ever_connected => {
-                // The library's own sentence: "could not connect: ...".
-                self.console.error(Error::Connect(reason.clone()));
+                let message = connect_error(&self.args.url, reason);
+                self.console.error(message);
                 if let Some(gave_up @ CloseReason::GaveUp { .. }) = closed {
                     self.console.error(gave_up);
                 }

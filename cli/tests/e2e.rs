@@ -17,9 +17,25 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use wslink_adapter::testkit::{jsonrpc, Ended, MockServer};
 use wslink_core::{CloseCode, Message};
+use wslink_tests::python::PythonServer;
 
 /// The bound of every wait: long enough for a loaded machine, short enough to fail a stuck test.
 const WAIT: Duration = Duration::from_secs(20);
+
+/// Variables that would change what a child does if the test's own
+/// environment had them.
+const PROXY_AND_LOG_VARIABLES: [&str; 10] = [
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+    "NO_PROXY",
+    "no_proxy",
+    "REQUEST_METHOD",
+    "RUST_LOG",
+];
 
 /// A running `wslink`, its stdout read line by line and its stderr collected.
 struct Wslink {
@@ -41,16 +57,28 @@ impl Wslink {
     /// Starts `wslink --runtime <runtime> <args>` with stdin from `/dev/null`
     /// (which wslink does not read unless told).
     fn start(runtime: &str, args: &[&str]) -> Self {
-        Self::spawn(runtime, args, Stdio::null())
+        Self::spawn(runtime, args, Stdio::null(), &[])
     }
 
     /// Starts it with stdin a pipe the test writes to.
     fn with_stdin(runtime: &str, args: &[&str]) -> Self {
-        Self::spawn(runtime, args, Stdio::piped())
+        Self::spawn(runtime, args, Stdio::piped(), &[])
     }
 
-    fn spawn(runtime: &str, args: &[&str], stdin: Stdio) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_wslink"))
+    /// Starts it with these environment variables added.
+    fn with_env(runtime: &str, args: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::spawn(runtime, args, Stdio::null(), env)
+    }
+
+    /// Starts it with stdin a pipe; the proxy variables and `RUST_LOG` of the
+    /// test's own environment are removed, so that every run sees the same.
+    fn spawn(runtime: &str, args: &[&str], stdin: Stdio, env: &[(&str, &str)]) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_wslink"));
+        for name in PROXY_AND_LOG_VARIABLES {
+            command.env_remove(name);
+        }
+        let mut child = command
+            .envs(env.iter().copied())
             .args(["--runtime", runtime])
             .args(args)
             .stdin(stdin)
@@ -297,7 +325,8 @@ fn request_answered_with_an_error_exits_one(runtime: &str) {
 
 fn stdin_lines_are_sent_and_its_end_closes_cleanly(runtime: &str) {
     let server = MockServer::start();
-    let mut w = Wslink::with_stdin(runtime, &[&server.url()]);
+    // The server answers one line of three: the close waits --request-timeout for the others.
+    let mut w = Wslink::with_stdin(runtime, &[&server.url(), "--request-timeout", "0.2"]);
     w.write_stdin("first\r\n\nsecond\n");
     server.expect_connection(WAIT);
     // Each expectation takes the next message: the order, and no blank line between.
@@ -315,7 +344,7 @@ fn stdin_lines_are_sent_and_its_end_closes_cleanly(runtime: &str) {
 fn stdin_ending_before_the_connection_opens_loses_nothing(runtime: &str) {
     let server = MockServer::start();
     server.refuse_upgrades(Some(503));
-    let mut w = Wslink::with_stdin(runtime, &[&server.url(), "--max-attempts", "5"]);
+    let mut w = Wslink::with_stdin(runtime, &[&server.url(), "--max-attempts", "5", "--request-timeout", "0.2"]);
     w.write_stdin("queued one\nqueued two\n");
     w.close_stdin();
     // The first attempt is refused with stdin already over: the lines wait
@@ -353,12 +382,14 @@ fn usage_errors_exit_two_with_a_message(runtime: &str) {
 }
 
 fn refused_connection_exits_three(runtime: &str) {
-    let url = format!("ws://127.0.0.1:{}/", refused_port());
+    let addr = format!("127.0.0.1:{}", refused_port());
+    let url = format!("ws://{addr}/");
     for extra in [&["--no-reconnect"][..], &[]] {
         let args: Vec<&str> = [url.as_str()].into_iter().chain(extra.iter().copied()).collect();
         let out = Wslink::start(runtime, &args).finish();
         out.assert_code(3);
-        assert!(out.stderr.contains("could not connect: the connection could not be opened"), "{}", out.stderr);
+        let said = format!("could not connect to {addr}: the connection could not be opened");
+        assert!(out.stderr.contains(&said), "{}", out.stderr);
     }
 }
 
@@ -427,6 +458,247 @@ fn no_status_line_when_stderr_is_not_a_terminal(runtime: &str) {
     assert_eq!(out.lines, ["one"]);
 }
 
+/// What stands for a secret in the hostile inputs below.
+const SECRET: &str = "SECRETPW";
+
+#[track_caller]
+fn assert_no_secret(out: &Finished, what: &str) {
+    assert!(!out.stderr.contains(SECRET), "{what}: a secret reached stderr:\n{}", out.stderr);
+    assert!(!out.lines.iter().any(|l| l.contains(SECRET)), "{what}: a secret reached stdout: {:?}", out.lines);
+}
+
+fn secrets_in_urls_headers_and_params_are_never_shown(runtime: &str) {
+    let refused = format!("127.0.0.1:{}", refused_port());
+    let query = format!("ws://{refused}/feed?token={SECRET}");
+    let userinfo = format!("ws://alice:{SECRET}@{refused}/");
+    let usage: Vec<(Vec<String>, &str)> = vec![
+        (vec![userinfo.clone()], "user information"),
+        (vec![format!("http://alice:{SECRET}@{refused}/")], "unsupported URL scheme"),
+        (vec![format!("alice:{SECRET}@{refused}/feed")], "ws://"),
+        (vec![format!("ws://{refused}/#{SECRET}")], "#fragment"),
+        (vec![format!("ws://alice:{SECRET}/")], "invalid port"),
+        (vec![format!("ws://{refused}/ a?token={SECRET}")], "invalid URL"),
+        (vec![query.clone(), userinfo], "one URL only"),
+        (vec![query.clone(), "--header".into(), format!("Authorization Bearer {SECRET}")], "--header"),
+        (vec![query.clone(), "--header".into(), format!("Authorization=Bearer {SECRET}: x")], "--header"),
+        (vec![query.clone(), "--header".into(), format!("X-Key: {SECRET}\rInjected: 1")], "--header"),
+        (
+            vec![
+                query.clone(),
+                "--request".into(),
+                "public/auth".into(),
+                "--params".into(),
+                format!(r#"{{"secret":"{SECRET}""#),
+            ],
+            "--params",
+        ),
+    ];
+    for (args, message) in usage {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = Wslink::start(runtime, &args).finish();
+        out.assert_code(2);
+        assert!(out.stderr.contains(message), "{args:?}: {}", out.stderr);
+        assert_no_secret(&out, &format!("{args:?}"));
+    }
+    let out = Wslink::start(runtime, &[&query]).finish();
+    out.assert_code(3);
+    assert_no_secret(&out, "a refused connection");
+    // An open connection with a token in the query, credentials in headers
+    // and in a proxy variable, and every log line on: nothing shows them.
+    let server = MockServer::start();
+    let url = format!("{}?token={SECRET}", server.url());
+    let proxy = format!("ftp://bob:{SECRET}@127.0.0.1:1");
+    let bearer = format!("Authorization: Bearer {SECRET}");
+    let cookie = format!("Cookie: session={SECRET}");
+    let w = Wslink::with_env(
+        runtime,
+        &[&url, "-vvv", "--header", &bearer, "--header", &cookie, "--count", "1"],
+        &[("HTTP_PROXY", &proxy)],
+    );
+    let conn = server.expect_connection(WAIT);
+    assert_eq!(conn.header("Authorization"), Some(&*format!("Bearer {SECRET}")), "the header was sent");
+    server.send_text("one");
+    let out = w.finish();
+    out.assert_code(0);
+    assert_eq!(out.lines, ["one"]);
+    assert!(out.stderr.contains("connected to ws://127.0.0.1:"), "{}", out.stderr);
+    assert!(out.stderr.contains("HTTP_PROXY"), "the skipped proxy variable is named: {}", out.stderr);
+    assert_no_secret(&out, "an open connection with -vvv");
+}
+
+fn cacert_files_are_read_with_a_size_cap(runtime: &str) {
+    let dir = std::env::temp_dir().join(format!("wslink-e2e-cacert-{}-{runtime}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a temporary directory");
+    let large = dir.join("large.pem");
+    std::fs::write(&large, vec![b'A'; 5 << 20]).expect("a large file");
+    let empty = dir.join("empty.pem");
+    std::fs::write(&empty, b"").expect("an empty file");
+    let broken = dir.join("broken.pem");
+    std::fs::write(&broken, b"-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n").expect("a file");
+    let missing = dir.join("missing.pem");
+    let url = format!("wss://127.0.0.1:{}/", refused_port());
+    let show = |p: &std::path::Path| p.display().to_string();
+    let cases = [
+        ("/dev/zero".to_owned(), "is larger than"),
+        (show(&large), "is larger than"),
+        (show(&empty), "no certificate"),
+        (show(&broken), "--cacert"),
+        (show(&missing), "--cacert"),
+        (show(&dir), "--cacert"),
+    ];
+    for (path, message) in &cases {
+        let out = Wslink::start(runtime, &[&url, "--cacert", path]).finish();
+        out.assert_code(2);
+        assert!(out.stderr.contains(message) && out.stderr.contains(path.as_str()), "{path}: {}", out.stderr);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn warnings_and_logs_go_to_stderr_by_verbosity(runtime: &str) {
+    let url = format!("ws://127.0.0.1:{}/", refused_port());
+    let bad_proxy = ("HTTPS_PROXY", "ftp://proxy.invalid:1");
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let args: Vec<&str> = [url.as_str()].into_iter().chain(args.iter().copied()).collect();
+        let out = Wslink::with_env(runtime, &args, env).finish();
+        out.assert_code(3);
+        out.stderr
+    };
+    let default = run(&[], &[bad_proxy]);
+    assert!(default.contains("HTTPS_PROXY") && default.contains("ignored"), "a skipped proxy is a warning: {default}");
+    assert!(!default.contains("opening transport"), "no debug lines by default: {default}");
+    let quiet = run(&["-q"], &[bad_proxy]);
+    assert!(!quiet.contains("HTTPS_PROXY"), "-q hides warnings: {quiet}");
+    assert!(quiet.contains("could not connect"), "-q still shows errors: {quiet}");
+    let off = run(&[], &[bad_proxy, ("RUST_LOG", "off")]);
+    assert!(!off.contains("HTTPS_PROXY"), "RUST_LOG=off: {off}");
+    let debug = run(&["-vv"], &[]);
+    assert!(debug.contains("opening transport"), "-vv shows debug lines: {debug}");
+    let targeted = run(&[], &[("RUST_LOG", "wslink_adapter=debug")]);
+    assert!(targeted.contains("opening transport"), "RUST_LOG picks targets: {targeted}");
+    let bad = run(&[], &[("RUST_LOG", "wslink=loud")]);
+    assert!(bad.contains("RUST_LOG"), "a RUST_LOG that does not parse is named: {bad}");
+}
+
+/// Writes up to `total` bytes of one endless line to `w`'s stdin from a
+/// thread; returns how many bytes the pipe took before wslink closed it.
+fn feed_one_line(w: &mut Wslink, total: usize) -> JoinHandle<usize> {
+    let mut stdin = w.stdin.take().expect("started with_stdin");
+    std::thread::spawn(move || {
+        let chunk = vec![b'x'; 1 << 20];
+        let mut written = 0;
+        while written < total {
+            match stdin.write(&chunk[..chunk.len().min(total - written)]) {
+                Ok(n) => written += n,
+                Err(_) => break,
+            }
+        }
+        written
+    })
+}
+
+fn a_stdin_line_over_the_message_limit_is_refused_unread(runtime: &str) {
+    // The default limit is 64 MiB; a pipe holds at most 1 MiB, the reader's buffer 8 KiB.
+    for (args, limit, total) in
+        [(&[][..], 64usize << 20, 80usize << 20), (&["--max-message-size", "1000"][..], 1000, 8 << 20)]
+    {
+        let server = MockServer::start();
+        let url = server.url();
+        let all: Vec<&str> = [url.as_str()].into_iter().chain(args.iter().copied()).collect();
+        let mut w = Wslink::with_stdin(runtime, &all);
+        let writer = feed_one_line(&mut w, total);
+        let out = w.finish();
+        let written = writer.join().expect("the writer thread");
+        assert!(written <= limit + (2 << 20), "{written} bytes of a {total}-byte line were read, limit {limit}");
+        out.assert_code(2);
+        assert!(out.stderr.contains("stdin line 1 is longer than"), "{}", out.stderr);
+        assert!(server.sent().is_empty(), "nothing was sent");
+    }
+}
+
+fn piped_lines_get_their_replies_before_the_close(runtime: &str) {
+    // `printf 'a\nb\n' | wslink URL` against Python's `websockets` echo,
+    // which answers a close frame at once, even with echoes still to send:
+    // the close waits for one reply per line sent, so every run prints both.
+    const RUNS: usize = 20;
+    let server = PythonServer::start(None);
+    let url = format!("ws://{}/", server.addr);
+    let mut missed = Vec::new();
+    for run in 0..RUNS {
+        let mut w = Wslink::with_stdin(runtime, &[&url]);
+        w.write_stdin("a\nb\n");
+        w.close_stdin();
+        let out = w.finish();
+        out.assert_code(0);
+        if out.lines != ["a", "b"] {
+            missed.push((run, out.lines));
+        }
+    }
+    assert!(missed.is_empty(), "{} of {RUNS} runs lost replies: {missed:?}", missed.len());
+}
+
+fn the_wait_for_replies_after_stdin_is_bounded(runtime: &str) {
+    // No reply: it closes once the bound has passed, exit 0, and says so.
+    let server = MockServer::start();
+    let mut w = Wslink::with_stdin(runtime, &[&server.url(), "--request-timeout", "0.2"]);
+    w.write_stdin("hello\n");
+    w.close_stdin();
+    server.expect_connection(WAIT);
+    server.expect_sent(WAIT, |m| text(m) == Some("hello"));
+    assert_closed_normally(&server);
+    let out = w.finish();
+    out.assert_code(0);
+    assert!(out.stderr.contains("0 of 1 replies"), "{}", out.stderr);
+    // With --count, fewer messages than asked within the bound is a failure.
+    let server = MockServer::start();
+    server.respond_with(|m| Some(m.clone()));
+    let mut w = Wslink::with_stdin(runtime, &[&server.url(), "--count", "3", "--request-timeout", "0.2"]);
+    w.write_stdin("one\ntwo\n");
+    w.close_stdin();
+    server.expect_connection(WAIT);
+    assert_closed_normally(&server);
+    let out = w.finish();
+    out.assert_code(1);
+    assert_eq!(out.lines, ["one", "two"]);
+    assert!(out.stderr.contains("2 of --count 3"), "{}", out.stderr);
+}
+
+fn request_timeout_bounds_a_request(runtime: &str) {
+    let server = MockServer::start();
+    let w = Wslink::start(runtime, &[&server.url(), "--request", "public/never", "--request-timeout", "0.2", "--json"]);
+    server.expect_connection(WAIT);
+    server.expect_sent(WAIT, |m| jsonrpc::method(m).as_deref() == Some("public/never"));
+    let out = w.finish();
+    out.assert_code(1);
+    assert_eq!(out.lines.len(), 1, "{:?}", out.lines);
+    let line: serde_json::Value = serde_json::from_str(&out.lines[0]).expect("a JSON line");
+    assert_eq!(line["kind"], "request_failed");
+    assert_eq!(line["error"], "the request was not answered in time");
+    assert_closed_normally(&server);
+}
+
+fn errors_say_what_to_try(runtime: &str) {
+    let cases: [(&str, &str); 4] = [
+        ("127.0.0.1:8765", "ws://127.0.0.1:8765"),
+        ("localhost:8765/feed", "ws://localhost:8765/feed"),
+        ("http://127.0.0.1:8765/x", "ws://127.0.0.1:8765/x"),
+        ("https://example.com/x", "wss://example.com/x"),
+    ];
+    for (url, hint) in cases {
+        let out = Wslink::start(runtime, &[url]).finish();
+        out.assert_code(2);
+        assert!(out.stderr.contains(&format!("did you mean {hint}")), "{url}: {}", out.stderr);
+    }
+    let refused = format!("127.0.0.1:{}", refused_port());
+    let out = Wslink::start(runtime, &[&format!("ws://{refused}/")]).finish();
+    out.assert_code(3);
+    assert!(out.stderr.contains(&format!("could not connect to {refused}")), "{}", out.stderr);
+    let server = MockServer::start();
+    let out = Wslink::start(runtime, &[&format!("wss://{}/", server.addr())]).finish();
+    out.assert_code(5);
+    assert!(out.stderr.contains("may not speak TLS"), "{}", out.stderr);
+    assert!(out.stderr.contains(&format!("ws://{}/", server.addr())), "{}", out.stderr);
+}
+
 macro_rules! on_both_runtimes {
     ($($scenario:ident => $tokio:ident, $smol:ident;)*) => {$(
         #[test]
@@ -475,4 +747,24 @@ on_both_runtimes! {
     no_status_line_when_stderr_is_not_a_terminal =>
         tokio_runtime_no_status_line_when_stderr_is_not_a_terminal,
         smol_runtime_no_status_line_when_stderr_is_not_a_terminal;
+    secrets_in_urls_headers_and_params_are_never_shown =>
+        tokio_runtime_secrets_in_urls_headers_and_params_are_never_shown,
+        smol_runtime_secrets_in_urls_headers_and_params_are_never_shown;
+    cacert_files_are_read_with_a_size_cap =>
+        tokio_runtime_cacert_files_are_read_with_a_size_cap, smol_runtime_cacert_files_are_read_with_a_size_cap;
+    warnings_and_logs_go_to_stderr_by_verbosity =>
+        tokio_runtime_warnings_and_logs_go_to_stderr_by_verbosity,
+        smol_runtime_warnings_and_logs_go_to_stderr_by_verbosity;
+    a_stdin_line_over_the_message_limit_is_refused_unread =>
+        tokio_runtime_a_stdin_line_over_the_message_limit_is_refused_unread,
+        smol_runtime_a_stdin_line_over_the_message_limit_is_refused_unread;
+    piped_lines_get_their_replies_before_the_close =>
+        tokio_runtime_piped_lines_get_their_replies_before_the_close,
+        smol_runtime_piped_lines_get_their_replies_before_the_close;
+    the_wait_for_replies_after_stdin_is_bounded =>
+        tokio_runtime_the_wait_for_replies_after_stdin_is_bounded,
+        smol_runtime_the_wait_for_replies_after_stdin_is_bounded;
+    request_timeout_bounds_a_request =>
+        tokio_runtime_request_timeout_bounds_a_request, smol_runtime_request_timeout_bounds_a_request;
+    errors_say_what_to_try => tokio_runtime_errors_say_what_to_try, smol_runtime_errors_say_what_to_try;
 }

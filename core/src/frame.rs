@@ -119,6 +119,15 @@ pub(crate) fn large_frame_start(input: &[u8], rules: FrameRules) -> Option<(Fram
     ))
 }
 
+/// The head of the frame at the front of `input` and where its payload
+/// starts, once its header is in: for a frame `decode_frame` found
+/// incomplete (which checked the header's rules), whose payload is arriving.
+pub(crate) fn partial_frame_head(input: &[u8]) -> Option<(FrameHead, usize)> {
+    let (header, header_len, _) = parse_header(input)?;
+    let opcode = opcode(header.opcode).ok()?;
+    Some((FrameHead { fin: header.fin, opcode, compressed: header.rsv1 }, header_len))
+}
+
 /// Takes one frame off the front of `input`, or returns `Ok(None)` and leaves
 /// `input` untouched when the frame is not complete yet.
 pub(crate) fn decode_frame(input: &mut BytesMut, rules: FrameRules) -> Result<Option<Frame>, ProtocolError> {

@@ -73,6 +73,12 @@ impl Assembler {
         self.partial.is_some()
     }
 
+    /// The validator of an unfinished uncompressed text message, as its
+    /// fragments so far left it: a continuation still arriving goes on from there.
+    pub(crate) fn text_in_progress(&self) -> Option<&Utf8Validator> {
+        self.partial.as_ref().filter(|p| p.text && !p.compressed).map(|p| &p.utf8)
+    }
+
     /// Takes one data frame; returns the message it completes, if any.
     /// `compressed` is the frame's RSV1; `inflater` is there when
     /// permessage-deflate is in force (the frame decoder refuses RSV1 otherwise).

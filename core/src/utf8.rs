@@ -1,12 +1,14 @@
 //! Incremental UTF-8 validation of a text message that arrives in fragments.
 //!
 //! Each fragment is checked as it arrives (RFC 6455 §8.1 lets a client fail
-//! as soon as the octets seen cannot start valid UTF-8), carrying at most three
-//! bytes of a code point split across fragments. Validation itself is the
-//! standard library's; this only stitches the split code points.
+//! as soon as the octets seen cannot start valid UTF-8), and so is each piece
+//! of a text frame still arriving (`connection/partial_text.rs`), carrying at
+//! most three bytes of a code point split across pieces. Validation itself is
+//! the standard library's, which refuses a sequence at its first byte that no
+//! continuation can make valid; this only stitches the split code points.
 
 /// Validates a byte stream chunk by chunk.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Utf8Validator {
     pending: [u8; 4],
     pending_len: usize,

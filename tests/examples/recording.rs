@@ -13,6 +13,7 @@
 use std::time::Instant;
 
 use data_encoding::BASE64;
+use tungstenite::protocol::frame::coding::OpCode;
 use tungstenite::protocol::frame::FrameHeader;
 use wslink_core::record::format::Entry;
 use wslink_core::replay::{replay, Recording, Replayed};
@@ -68,40 +69,156 @@ fn main() {
     }
 }
 
-/// The server's bytes read so far and not yet shown: the upgrade response,
-/// then frames, which may span reads.
+/// The longest upgrade response head looked for: past it, the server's
+/// bytes are not HTTP (or not ours to decode) and are shown only as reads.
+const HEAD_LIMIT: usize = 64 << 10;
+/// How much of a payload a row shows.
+const SHOWN: usize = 48;
+/// The longest frame header: 2 bytes, 8 of length, 4 of mask.
+const MAX_HEADER: usize = 14;
+
+/// The server's bytes read so far, as the rows they complete: the upgrade
+/// response, then frames, which may span reads.
+///
+/// Linear in the bytes read: each byte is looked at a bounded number of
+/// times (the search for the head's end resumes where it stopped; a frame's
+/// payload is skipped, keeping only its first bytes), and what is held is
+/// bounded (the head up to `HEAD_LIMIT`, a header's start, a payload's
+/// first bytes) whatever the recording's size.
 #[derive(Default)]
 struct ServerBytes {
+    phase: Phase,
+    /// The upgrade response head so far, then the start of a frame header.
     pending: Vec<u8>,
-    upgraded: bool,
+    /// How much of `pending` the search for the head's end has looked at.
+    searched: usize,
+    /// A frame whose payload is still arriving.
+    frame: Option<Payload>,
+    /// Bytes looked at or copied, which the test reads: it grows with the
+    /// bytes read, not with their square.
+    work: u64,
+}
+
+#[derive(Default, PartialEq, Eq)]
+enum Phase {
+    /// Before the upgrade response's head has ended.
+    #[default]
+    Head,
+    Frames,
+    /// Not decodable (no head within `HEAD_LIMIT`, a header that does not
+    /// parse): later reads are shown by their size only.
+    Raw,
+}
+
+/// A frame whose header is read and whose payload is arriving.
+struct Payload {
+    opcode: OpCode,
+    len: u64,
+    /// The payload's first `SHOWN` bytes.
+    head: Vec<u8>,
+    missing: u64,
+}
+
+impl Payload {
+    fn row(&self) -> String {
+        format!("{:?} {} B {:?}", self.opcode, self.len, String::from_utf8_lossy(&self.head))
+    }
 }
 
 impl ServerBytes {
     /// Takes bytes read; returns what they complete.
     fn read(&mut self, bytes: &[u8]) -> Vec<String> {
-        self.pending.extend_from_slice(bytes);
         let mut shown = Vec::new();
-        if !self.upgraded {
-            let Some(end) = self.pending.windows(4).position(|w| w == b"\r\n\r\n") else { return shown };
-            let head = String::from_utf8_lossy(&self.pending[..end]).into_owned();
-            shown.push(format!("http {}", head.lines().next().unwrap_or_default()));
-            self.pending.drain(..end + 4);
-            self.upgraded = true;
-        }
-        loop {
-            let mut cursor = std::io::Cursor::new(&self.pending[..]);
-            let Ok(Some((header, len))) = FrameHeader::parse(&mut cursor) else { break };
-            let start = cursor.position() as usize;
-            let Some(end) = usize::try_from(len).ok().and_then(|len| start.checked_add(len)) else { break };
-            if end > self.pending.len() {
-                break;
+        match self.phase {
+            Phase::Head => {
+                if let Some(rest) = self.head(bytes, &mut shown) {
+                    self.frames(&rest, &mut shown);
+                }
             }
-            let payload = &self.pending[start..end];
-            let head = String::from_utf8_lossy(&payload[..payload.len().min(48)]).into_owned();
-            shown.push(format!("{:?} {} B {head:?}", header.opcode, payload.len()));
-            self.pending.drain(..end);
+            Phase::Frames => self.frames(bytes, &mut shown),
+            Phase::Raw => {}
         }
         shown
+    }
+
+    /// Looks for the end of the upgrade response's head, from where the
+    /// last search stopped; returns the bytes after it once found.
+    fn head(&mut self, bytes: &[u8], shown: &mut Vec<String>) -> Option<Vec<u8>> {
+        // Only what can still end within the limit is kept.
+        let room = (HEAD_LIMIT + 4).saturating_sub(self.pending.len());
+        self.pending.extend_from_slice(&bytes[..bytes.len().min(room)]);
+        // A `\r\n\r\n` may straddle the previous read: back up three bytes.
+        let from = self.searched.saturating_sub(3);
+        self.work += (self.pending.len() - from) as u64;
+        match self.pending[from..].windows(4).position(|w| w == b"\r\n\r\n") {
+            Some(at) => {
+                let end = from + at;
+                let head = String::from_utf8_lossy(&self.pending[..end]).into_owned();
+                shown.push(format!("http {}", head.lines().next().unwrap_or_default()));
+                // The rest of this read (in `pending`, or past what it took).
+                let mut rest = self.pending.split_off(end + 4);
+                rest.extend_from_slice(&bytes[bytes.len().min(room)..]);
+                self.pending = Vec::new();
+                self.phase = Phase::Frames;
+                Some(rest)
+            }
+            None if self.pending.len() > HEAD_LIMIT => {
+                shown.push(format!("no upgrade response in the first {HEAD_LIMIT} bytes: not decoded further"));
+                self.pending = Vec::new();
+                self.phase = Phase::Raw;
+                None
+            }
+            None => {
+                self.searched = self.pending.len();
+                None
+            }
+        }
+    }
+
+    /// Decodes frames from `input`, after what the last read left.
+    fn frames(&mut self, mut input: &[u8], shown: &mut Vec<String>) {
+        // Bounded: each turn ends a payload or a header, or uses up `input`.
+        loop {
+            if let Some(frame) = self.frame.as_mut() {
+                let take = usize::try_from(frame.missing).unwrap_or(usize::MAX).min(input.len());
+                let keep = (SHOWN - frame.head.len()).min(take);
+                frame.head.extend_from_slice(&input[..keep]);
+                self.work += keep as u64;
+                frame.missing -= take as u64;
+                input = &input[take..];
+                if frame.missing > 0 {
+                    return;
+                }
+                shown.push(frame.row());
+                self.frame = None;
+            }
+            if input.is_empty() {
+                return;
+            }
+            // The header: what the last read left of it, then this read's first bytes.
+            let had = self.pending.len();
+            let add = (MAX_HEADER - had).min(input.len());
+            self.pending.extend_from_slice(&input[..add]);
+            self.work += self.pending.len() as u64;
+            let mut cursor = std::io::Cursor::new(&self.pending[..]);
+            match FrameHeader::parse(&mut cursor) {
+                Ok(Some((header, len))) => {
+                    // The header ended within the bytes this read added.
+                    let used = cursor.position() as usize - had;
+                    input = &input[used..];
+                    self.pending.clear();
+                    self.frame = Some(Payload { opcode: header.opcode, len, head: Vec::new(), missing: len });
+                }
+                // The header continues in the next read; `input` is used up.
+                Ok(None) => return,
+                Err(e) => {
+                    shown.push(format!("a frame header does not parse ({e}): not decoded further"));
+                    self.pending = Vec::new();
+                    self.phase = Phase::Raw;
+                    return;
+                }
+            }
+        }
     }
 }
 
@@ -109,6 +226,11 @@ impl ServerBytes {
 fn describe(entry: &Entry, server: &mut ServerBytes) -> Vec<(&'static str, String)> {
     let one = |direction, what: String| vec![(direction, what)];
     match entry {
+        // Past what can be decoded only the size is shown: no need to decode.
+        Entry::Read { b64 } if server.phase == Phase::Raw && b64.len() % 4 == 0 => {
+            let padding = b64.bytes().rev().take_while(|&b| b == b'=').count().min(2);
+            one("<-", format!("read {} B", b64.len() / 4 * 3 - padding))
+        }
         Entry::Read { b64 } => {
             let bytes = BASE64.decode(b64.as_bytes()).unwrap_or_default();
             let mut rows = vec![("<-", format!("read {} B", bytes.len()))];
@@ -135,5 +257,120 @@ fn describe(entry: &Entry, server: &mut ServerBytes) -> Vec<(&'static str, Strin
         Entry::CaughtUp => one("..", "consumer caught up".into()),
         Entry::Dropped { count } => one("..", format!("the recorder dropped {count} lines here")),
         other => one("**", format!("{other:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEAD: &[u8] = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n";
+
+    /// A recording whose reads are `chunks`, one line each.
+    fn recording(chunks: &[&[u8]]) -> Recording {
+        let mut text = format!(
+            "{{\"wslink_recording\":1,\"wslink\":\"0.1.0\",\"url\":\"ws://127.0.0.1:1/\",\"config\":\"\",\"seed\":\"{}\"}}\n",
+            "00".repeat(32)
+        );
+        for (i, chunk) in chunks.iter().enumerate() {
+            text.push_str(&format!("{{\"t\":{i},\"k\":\"read\",\"b64\":\"{}\"}}\n", BASE64.encode(chunk)));
+        }
+        Recording::parse(&text).expect("the generated recording parses")
+    }
+
+    /// The rows a recording of `chunks` shows (not the `read N B` ones), and
+    /// the work it took.
+    fn timeline(chunks: &[&[u8]]) -> (Vec<String>, u64) {
+        let recording = recording(chunks);
+        let mut server = ServerBytes::default();
+        let mut rows = Vec::new();
+        for line in &recording.lines {
+            rows.extend(
+                describe(&line.entry, &mut server).into_iter().map(|(_, what)| what).filter(|w| w.starts_with("  ")),
+            );
+        }
+        (rows, server.work)
+    }
+
+    /// An unmasked server frame with first byte `first` (FIN and opcode), by tungstenite's header.
+    fn frame(first: u8, payload: &[u8]) -> Vec<u8> {
+        let header =
+            FrameHeader { is_final: first & 0x80 != 0, opcode: OpCode::from(first & 0x0f), ..FrameHeader::default() };
+        let mut v = Vec::new();
+        header.format(payload.len() as u64, &mut v).expect("a Vec takes every byte");
+        v.extend_from_slice(payload);
+        v
+    }
+
+    #[test]
+    fn server_bytes_without_an_upgrade_cost_work_linear_in_their_size() {
+        // What took 6.8 s for 7 reads and 22.4 s for 14: every read rescanned all before it.
+        let chunk = vec![b'x'; 256 << 10];
+        let (rows, small) = timeline(&vec![&chunk[..]; 8]);
+        let (_, large) = timeline(&vec![&chunk[..]; 16]);
+        assert!(large <= 2 * small + (1 << 20), "8 reads: {small} bytes of work, 16 reads: {large}");
+        assert!(small <= 2 * HEAD_LIMIT as u64, "the search stops at the head's limit: {small}");
+        assert_eq!(rows, [format!("  no upgrade response in the first {HEAD_LIMIT} bytes: not decoded further")]);
+    }
+
+    #[test]
+    fn frames_cost_work_linear_in_their_number_and_size() {
+        // Many small frames in each read, then one large frame over many reads.
+        let small: Vec<u8> = (0..4096).flat_map(|i| frame(0x81, format!("tick {i}").as_bytes())).collect();
+        let large = frame(0x82, &vec![7u8; 8 << 20]);
+        let run = |n: usize| {
+            let mut chunks: Vec<&[u8]> = vec![HEAD];
+            chunks.extend(std::iter::repeat_n(&small[..], n));
+            chunks.extend(large.chunks(large.len().div_ceil(n)));
+            timeline(&chunks)
+        };
+        let ((rows, once), (_, twice)) = (run(8), run(16));
+        assert_eq!(rows.len(), 1 + 8 * 4096 + 1, "the head, each small frame, the large one");
+        assert!(twice <= 2 * once + 4096, "8 reads of each: {once} bytes of work, 16: {twice}");
+        // Each frame costs its header and the bytes shown, not its payload.
+        assert!(once <= 8 * 4096 * (MAX_HEADER + SHOWN) as u64 + (1 << 10), "{once}");
+    }
+
+    #[test]
+    fn rows_are_the_same_however_the_reads_cut_the_bytes() {
+        let mut wire = HEAD.to_vec();
+        for part in [
+            frame(0x81, b"hello"),
+            frame(0x82, &(0..70_000u32).map(|i| i as u8).collect::<Vec<_>>()),
+            frame(0x89, b"ping"),
+            frame(0x81, &[b'a'; 200]),
+            frame(0x82, b""),
+            frame(0x88, &[3, 232]),
+        ] {
+            wire.extend(part);
+        }
+        let (whole, _) = timeline(&[&wire]);
+        assert_eq!(whole.len(), 7, "{whole:?}");
+        assert!(whole[0].contains("http HTTP/1.1 101"), "{whole:?}");
+        assert!(whole[2].starts_with("  Data(Binary) 70000 B"), "{whole:?}");
+        for size in [1, 2, 3, 7, 13, 100, 4096, 65_537] {
+            let chunks: Vec<&[u8]> = wire.chunks(size).collect();
+            assert_eq!(timeline(&chunks).0, whole, "reads of {size} bytes");
+        }
+    }
+
+    #[test]
+    fn reads_past_the_decoding_show_their_size_undecoded() {
+        let mut server = ServerBytes { phase: Phase::Raw, ..Default::default() };
+        for n in 0..10 {
+            let entry = Entry::Read { b64: BASE64.encode(&vec![1u8; n]) };
+            assert_eq!(describe(&entry, &mut server), [("<-", format!("read {n} B"))]);
+        }
+    }
+
+    #[test]
+    fn a_header_that_does_not_parse_ends_the_decoding() {
+        let mut wire = HEAD.to_vec();
+        wire.extend(frame(0x81, b"ok"));
+        wire.extend([0x83, 0x00]); // reserved opcode 3
+        wire.extend(frame(0x81, b"never shown"));
+        let (rows, _) = timeline(&[&wire[..50], &wire[50..], b"more"]);
+        assert_eq!(rows.len(), 3, "{rows:?}");
+        assert!(rows[2].contains("does not parse"), "{rows:?}");
     }
 }

@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use bytes::BytesMut;
 
-use super::{Connection, Phase, MAX_SERVER_HEADER};
+use super::{Connection, Phase, TextProgress, MAX_SERVER_HEADER};
 use crate::frame::{large_frame_start, Frame, FrameHead, FrameRules};
 
 /// A large frame's payload being read into `Connection::input`.
@@ -25,6 +25,8 @@ pub(super) struct LargeRead {
     pub(super) len: usize,
     /// The input buffer, empty, put back when the payload is complete.
     spare: BytesMut,
+    /// How far its text has been validated, if it is text (`partial_text.rs`).
+    pub(super) text: Option<TextProgress>,
 }
 
 impl Connection {
@@ -42,7 +44,9 @@ impl Connection {
         payload.extend_from_slice(&self.input[header_len..]);
         self.input.clear();
         let spare = std::mem::replace(&mut self.input, payload);
-        self.large = Some(LargeRead { head, len, spare });
+        // The payload bytes checked while the frame was at the front of the input stay checked.
+        let text = self.text_progress.take().or_else(|| self.text_progress_for(&head));
+        self.large = Some(LargeRead { head, len, spare, text });
     }
 
     /// Appends what the large frame still lacks from bytes that arrived
@@ -60,7 +64,7 @@ impl Connection {
         if self.large.as_ref().is_none_or(|large| self.input.len() < large.len) {
             return;
         }
-        let Some(LargeRead { head, len, spare }) = self.large.take() else { return };
+        let Some(LargeRead { head, len, spare, .. }) = self.large.take() else { return };
         let mut payload = std::mem::replace(&mut self.input, spare);
         // Nothing came past the frame: the next header is still to come.
         self.header_first = payload.len() == len;

@@ -37,9 +37,11 @@ use crate::pool::BufferPool;
 use crate::Utf8Bytes;
 use crate::{CloseCode, RandomSource};
 use large_read::LargeRead;
+use partial_text::TextProgress;
 use spare_reads::SpareReads;
 
 mod large_read;
+mod partial_text;
 mod send;
 mod spare_reads;
 
@@ -126,6 +128,9 @@ pub struct Connection {
     compressed: Vec<u8>,
     /// A large frame whose payload is being read into a buffer of its own.
     large: Option<LargeRead>,
+    /// How far the text frame at the front of `input`, not yet whole, has
+    /// been validated (`partial_text.rs`).
+    text_progress: Option<TextProgress>,
     /// A large frame just ended where its read ended: the next read takes
     /// only a header, so that a large frame after it is read into its own
     /// buffer from its first payload byte.
@@ -259,6 +264,7 @@ impl Connection {
             deflate: None,
             compressed: Vec::new(),
             large: None,
+            text_progress: None,
             header_first: false,
             spares: SpareReads::default(),
             write_room: usize::MAX,
@@ -286,6 +292,7 @@ impl Connection {
         // All of `data` went to an unfinished large frame, or the input is back.
         self.input.extend_from_slice(rest);
         self.process_input(now);
+        self.check_large_text(now);
     }
 
     /// The connection's own input buffer, with room reserved for the next read:
@@ -382,6 +389,7 @@ impl Connection {
         }
         self.finish_large_read(now);
         self.process_input(now);
+        self.check_large_text(now);
         if self.large.is_none() && self.input.is_empty() && self.input.capacity() > 2 * READ_HINT_MAX {
             // A large frame passed; do not keep its buffer while idle.
             self.input = BytesMut::new();
@@ -659,10 +667,15 @@ impl Connection {
 
     fn process_frames(&mut self, now: Instant) {
         let rules = FrameRules { max_frame_size: self.config.max_frame_size, deflate: self.deflate.is_some() };
+        // The text checked as it arrived is the first frame's: whole now, or still not.
+        let mut progress = self.text_progress.take();
         while matches!(self.phase, Phase::Open | Phase::CloseSent) {
             let result = match decode_frame(&mut self.input, rules) {
-                Ok(None) => return,
-                Ok(Some(frame)) => self.on_frame(frame, now),
+                Ok(None) => return self.check_partial_text(progress, now),
+                Ok(Some(frame)) => {
+                    progress = None;
+                    self.on_frame(frame, now)
+                }
                 Err(e) => Err(e),
             };
             if let Err(e) = result {
