@@ -226,7 +226,8 @@ impl Telemetry {
             }
             SessionEvent::Disconnected { reason } => {
                 let label = disconnect_reason(reason);
-                self.in_attempt(|| tracing::warn!(?reason, reason_label = label, "disconnected"));
+                // The sentence, not `Debug`: a refusal's headers and body stay out of the log.
+                self.in_attempt(|| tracing::warn!(%reason, reason_label = label, "disconnected"));
                 self.end_attempt(label);
             }
             SessionEvent::Reconnecting { attempt, delay } => tracing::info!(attempt, ?delay, "reconnecting"),

@@ -79,7 +79,7 @@ pub(crate) struct Args {
     pub(crate) count: Option<u64>,
     /// Reconnect after a disconnect (default on).
     pub(crate) reconnect: bool,
-    /// Give up after this many failed attempts in a row.
+    /// Give up after this many attempts in a row that failed to connect.
     pub(crate) max_attempts: Option<u32>,
     /// The protocol heartbeat.
     pub(crate) ping: Ping,
@@ -165,8 +165,9 @@ What to print (messages on stdout, one per line; notices and errors on stderr):
 
 Connection:
   --no-reconnect         do not reconnect: the first disconnect ends the run
-  --max-attempts N       give up after N failed connection attempts in a row; without it
-                         the first connection must open at the first attempt
+  --max-attempts N       give up after N attempts in a row that fail to connect (one that
+                         connects starts the count again, however soon it is cut);
+                         without it the first connection must open at the first attempt
   --ping SECS            protocol ping every SECS seconds [default: 15]
   --no-ping              no protocol pings
   -H, --header 'K: V'    add an upgrade header (repeatable)
@@ -196,8 +197,8 @@ Exit codes:
        within --request-timeout after stdin ended, or stdout could not be written
   2    usage: a bad flag, value, URL or --cacert file, or a stdin line that is not UTF-8
        or is longer than --max-message-size
-  3    could not connect: the first connection did not open, or it gave up after
-       --max-attempts attempts
+  3    could not connect: the first connection did not open, or --max-attempts attempts
+       in a row failed to connect
   4    the connection closed with an error (a close code other than 1000, a dropped
        link, a missed heartbeat) and --no-reconnect was given
   5    the TLS handshake failed (certificate refused, not a TLS server)

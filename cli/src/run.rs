@@ -450,7 +450,7 @@ impl<R: Runtime> Run<R> {
             SessionEvent::Connected { attempt, .. } => {
                 if self.ever_connected {
                     self.reconnects += 1;
-                    self.console.notice(format!("reconnected (attempt {attempt})"));
+                    self.console.notice(format!("reconnected ({})", tries(attempt)));
                 } else {
                     self.console.notice(format!("connected to {}", self.shown_url));
                 }
@@ -476,7 +476,7 @@ impl<R: Runtime> Run<R> {
             }
             // Once we are closing, the attempt it schedules will not be made.
             SessionEvent::Reconnecting { attempt, delay } if self.finish.is_none() => {
-                self.console.notice(format!("reconnecting in {delay:.1?} (attempt {attempt})"));
+                self.console.notice(format!("reconnecting in {delay:.1?} ({})", tries(attempt)));
             }
             SessionEvent::Error(e) => self.console.notice(format!("error: {e}")),
             SessionEvent::Dropped(_) => self.console.notice("a queued message was dropped at a disconnect"),
@@ -707,5 +707,15 @@ impl<R: Runtime> Run<R> {
             return Exit::Failed;
         }
         exit
+    }
+}
+
+/// What `attempt` of `Connected` and `Reconnecting` counts, in words: the
+/// attempts since the link was last open, so 1 is a first try and n follows
+/// n - 1 that failed to connect (what `--max-attempts` bounds).
+fn tries(attempt: u32) -> String {
+    match attempt {
+        0 | 1 => "first try".to_owned(),
+        n => format!("try {n}, after {} that failed to connect", n - 1),
     }
 }

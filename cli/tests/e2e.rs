@@ -403,6 +403,26 @@ fn gives_up_after_max_attempts_with_exit_three(runtime: &str) {
     assert!(out.stderr.contains("503"), "{}", out.stderr);
 }
 
+fn max_attempts_never_gives_up_on_links_that_opened(runtime: &str) {
+    // Every link opens, subscribes, and is cut: no attempt failed to
+    // connect, so `--max-attempts 2` never gives up, however many cuts.
+    let server = MockServer::start();
+    let w = Wslink::start(runtime, &[&server.url(), "--max-attempts", "2", "--subscribe", "trades"]);
+    for _ in 0..4 {
+        server.expect_connection(WAIT);
+        server.expect_sent(WAIT, is_subscribe);
+        server.cut();
+    }
+    server.expect_connection(WAIT);
+    server.expect_sent(WAIT, is_subscribe);
+    w.signal("INT");
+    assert_closed_normally(&server);
+    let out = w.finish();
+    out.assert_code(130);
+    assert!(!out.stderr.contains("gave up"), "{}", out.stderr);
+    assert_eq!(out.stderr.matches("reconnected (first try)").count(), 4, "{}", out.stderr);
+}
+
 fn server_closing_with_an_error_code_exits_four(runtime: &str) {
     let server = MockServer::start();
     let w = Wslink::start(runtime, &[&server.url(), "--no-reconnect"]);
@@ -736,6 +756,9 @@ on_both_runtimes! {
     gives_up_after_max_attempts_with_exit_three =>
         tokio_runtime_gives_up_after_max_attempts_with_exit_three,
         smol_runtime_gives_up_after_max_attempts_with_exit_three;
+    max_attempts_never_gives_up_on_links_that_opened =>
+        tokio_runtime_max_attempts_never_gives_up_on_links_that_opened,
+        smol_runtime_max_attempts_never_gives_up_on_links_that_opened;
     server_closing_with_an_error_code_exits_four =>
         tokio_runtime_server_closing_with_an_error_code_exits_four,
         smol_runtime_server_closing_with_an_error_code_exits_four;

@@ -173,7 +173,9 @@ pub enum DeflateNegotiationError {
 }
 
 /// A refused upgrade: what the server said instead of `101 Switching Protocols`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Its `Debug` hides the values of headers that carry credentials (as
+/// `UpgradeResponse`'s does) and shows the body's length, not its bytes.
+#[derive(Clone, PartialEq, Eq)]
 pub struct RefusedUpgrade {
     /// The HTTP status code, for example 401 or 429.
     pub status: u16,
@@ -183,6 +185,17 @@ pub struct RefusedUpgrade {
     pub headers: Vec<(String, String)>,
     /// The start of the body, at most `ConnectionConfig::refusal_body_limit` bytes.
     pub body: Vec<u8>,
+}
+
+impl std::fmt::Debug for RefusedUpgrade {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RefusedUpgrade")
+            .field("status", &self.status)
+            .field("reason", &self.reason)
+            .field("headers", &crate::handshake::ShownHeaders(&self.headers))
+            .field("body", &format_args!("<{} bytes>", self.body.len()))
+            .finish()
+    }
 }
 
 impl std::fmt::Display for RefusedUpgrade {

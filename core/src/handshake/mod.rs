@@ -14,8 +14,11 @@ mod response;
 pub use request::ClientRequest;
 pub(crate) use response::{parse_response_head, BodyLength, ResponseHead};
 
-/// What the server agreed to in its `101 Switching Protocols` answer.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// What the server agreed to in its `101 Switching Protocols` answer. Its
+/// `Debug` hides the values of headers that carry credentials or session
+/// state (`Set-Cookie`, `Cookie`, `Authorization`, `Proxy-Authorization`),
+/// since events are logged and recorded with it.
+#[derive(Clone, PartialEq, Eq, Default)]
 pub struct UpgradeResponse {
     /// The subprotocol the server chose from those offered, if any.
     pub subprotocol: Option<String>,
@@ -25,6 +28,35 @@ pub struct UpgradeResponse {
     pub headers: Vec<(String, String)>,
     /// permessage-deflate as agreed, when it was offered and accepted.
     pub deflate: Option<DeflateParams>,
+}
+
+impl std::fmt::Debug for UpgradeResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpgradeResponse")
+            .field("subprotocol", &self.subprotocol)
+            .field("extensions", &self.extensions)
+            .field("headers", &ShownHeaders(&self.headers))
+            .field("deflate", &self.deflate)
+            .finish()
+    }
+}
+
+/// Response headers as `Debug` shows them: the values of those that carry
+/// credentials or session state (`Set-Cookie`, `Cookie`, `Authorization`,
+/// `Proxy-Authorization`) are `<redacted>`; the rest are shown as sent.
+pub(crate) struct ShownHeaders<'a>(pub(crate) &'a [(String, String)]);
+
+/// Header names whose values `ShownHeaders` hides.
+const SECRET_HEADERS: [&str; 4] = ["set-cookie", "cookie", "authorization", "proxy-authorization"];
+
+impl std::fmt::Debug for ShownHeaders<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown = self.0.iter().map(|(name, value)| {
+            let secret = SECRET_HEADERS.iter().any(|s| name.eq_ignore_ascii_case(s));
+            (name, if secret { "<redacted>" } else { value.as_str() })
+        });
+        f.debug_list().entries(shown).finish()
+    }
 }
 
 /// RFC 7230 §3.2.6 `token`: what header names and subprotocols are made of.
@@ -38,4 +70,31 @@ pub(crate) fn split_extensions(value: &str) -> impl Iterator<Item = (&str, &str)
         let name = e.split(';').next().unwrap_or_default().trim();
         (name, e)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::RefusedUpgrade;
+
+    #[test]
+    fn debug_hides_credentials_and_the_refusals_body() {
+        let headers = vec![
+            ("Set-Cookie".to_owned(), "session=SERVERSECRET".to_owned()),
+            ("authorization".to_owned(), "Bearer TOKEN".to_owned()),
+            ("Server".to_owned(), "nginx".to_owned()),
+        ];
+        let refused = RefusedUpgrade {
+            status: 401,
+            reason: "Unauthorized".into(),
+            headers: headers.clone(),
+            body: b"key=KEY".to_vec(),
+        };
+        let upgraded = UpgradeResponse { headers, ..UpgradeResponse::default() };
+        for shown in [format!("{refused:?}"), format!("{upgraded:?}")] {
+            assert!(!shown.contains("SECRET") && !shown.contains("TOKEN") && !shown.contains("KEY"), "{shown}");
+            assert!(shown.contains(r#"("Server", "nginx")"#) && shown.contains("<redacted>"), "{shown}");
+        }
+        assert!(format!("{refused:?}").contains("body: <7 bytes>"));
+    }
 }
