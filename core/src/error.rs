@@ -172,6 +172,24 @@ pub enum DeflateNegotiationError {
     AcceptedTwice,
 }
 
+/// Response headers as `Debug` shows them: the values of those that carry
+/// credentials or session state (`Set-Cookie`, `Cookie`, `Authorization`,
+/// `Proxy-Authorization`) are `<redacted>`; the rest are shown as sent.
+pub(crate) struct ShownHeaders<'a>(pub(crate) &'a [(String, String)]);
+
+/// Header names whose values `ShownHeaders` hides.
+const SECRET_HEADERS: [&str; 4] = ["set-cookie", "cookie", "authorization", "proxy-authorization"];
+
+impl std::fmt::Debug for ShownHeaders<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown = self.0.iter().map(|(name, value)| {
+            let secret = SECRET_HEADERS.iter().any(|s| name.eq_ignore_ascii_case(s));
+            (name, if secret { "<redacted>" } else { value.as_str() })
+        });
+        f.debug_list().entries(shown).finish()
+    }
+}
+
 /// A refused upgrade: what the server said instead of `101 Switching Protocols`.
 /// Its `Debug` hides the values of headers that carry credentials (as
 /// `UpgradeResponse`'s does) and shows the body's length, not its bytes.
@@ -192,7 +210,7 @@ impl std::fmt::Debug for RefusedUpgrade {
         f.debug_struct("RefusedUpgrade")
             .field("status", &self.status)
             .field("reason", &self.reason)
-            .field("headers", &crate::handshake::ShownHeaders(&self.headers))
+            .field("headers", &ShownHeaders(&self.headers))
             .field("body", &format_args!("<{} bytes>", self.body.len()))
             .finish()
     }

@@ -306,7 +306,7 @@ mod tests {
     fn server_bytes_without_an_upgrade_cost_work_linear_in_their_size() {
         // What took 6.8 s for 7 reads and 22.4 s for 14: every read rescanned all before it.
         let chunk = vec![b'x'; 256 << 10];
-        let (rows, small) = timeline(&vec![&chunk[..]; 8]);
+        let (rows, small) = timeline(&[&chunk[..]; 8]);
         let (_, large) = timeline(&vec![&chunk[..]; 16]);
         assert!(large <= 2 * small + (1 << 20), "8 reads: {small} bytes of work, 16 reads: {large}");
         assert!(small <= 2 * HEAD_LIMIT as u64, "the search stops at the head's limit: {small}");

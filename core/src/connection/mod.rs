@@ -140,8 +140,9 @@ pub struct Connection {
     /// Most bytes the output may hold before automatic pongs wait (see
     /// [`set_write_room`](Self::set_write_room)).
     write_room: usize,
-    /// The payload of the latest ping not yet answered, while the output is full.
-    held_pong: Option<Bytes>,
+    /// The payload of the latest ping not yet answered, while the output is
+    /// full (boxed: rare, and an idle connection stays small).
+    held_pong: Option<Box<Bytes>>,
 }
 
 /// A protocol violation held until the messages read before it are taken.

@@ -99,7 +99,7 @@ impl Connection {
         if self.output.len() < self.write_room {
             self.write_frame(OpCode::Control(Control::Pong), true, payload);
         } else {
-            self.held_pong = Some(payload.clone());
+            self.held_pong = Some(Box::new(payload.clone()));
         }
     }
 

@@ -35,27 +35,9 @@ impl std::fmt::Debug for UpgradeResponse {
         f.debug_struct("UpgradeResponse")
             .field("subprotocol", &self.subprotocol)
             .field("extensions", &self.extensions)
-            .field("headers", &ShownHeaders(&self.headers))
+            .field("headers", &crate::error::ShownHeaders(&self.headers))
             .field("deflate", &self.deflate)
             .finish()
-    }
-}
-
-/// Response headers as `Debug` shows them: the values of those that carry
-/// credentials or session state (`Set-Cookie`, `Cookie`, `Authorization`,
-/// `Proxy-Authorization`) are `<redacted>`; the rest are shown as sent.
-pub(crate) struct ShownHeaders<'a>(pub(crate) &'a [(String, String)]);
-
-/// Header names whose values `ShownHeaders` hides.
-const SECRET_HEADERS: [&str; 4] = ["set-cookie", "cookie", "authorization", "proxy-authorization"];
-
-impl std::fmt::Debug for ShownHeaders<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let shown = self.0.iter().map(|(name, value)| {
-            let secret = SECRET_HEADERS.iter().any(|s| name.eq_ignore_ascii_case(s));
-            (name, if secret { "<redacted>" } else { value.as_str() })
-        });
-        f.debug_list().entries(shown).finish()
     }
 }
 

@@ -151,7 +151,7 @@ impl Session {
         if !had_room && self.has_write_room() {
             // Room again: what waited for it goes, the heartbeat's answer first.
             if let Some(answer) = self.owed_probe.take() {
-                self.send_internal(answer, Purpose::Heartbeat, now);
+                self.send_internal(*answer, Purpose::Heartbeat, now);
             }
             self.flush_outbox(now);
         }
@@ -381,7 +381,7 @@ impl Session {
                         self.send_internal(answer, Purpose::Heartbeat, now);
                     } else {
                         // A peer that asks and does not read gets the latest answer once it reads.
-                        self.owed_probe = Some(answer);
+                        self.owed_probe = Some(Box::new(answer));
                     }
                     return;
                 }

@@ -139,8 +139,9 @@ pub struct Session {
     sensitive_headers: Vec<String>,
     /// Bytes handed out and not yet written, against `write_budget`.
     backlog: WriteBacklog,
-    /// An application heartbeat's answer that waits for room to be written.
-    owed_probe: Option<Outbound>,
+    /// An application heartbeat's answer that waits for room to be written
+    /// (boxed: rare, and an idle session stays small).
+    owed_probe: Option<Box<Outbound>>,
     /// The `now` of the latest input or command: when bytes handed out
     /// began to wait (`poll_action` takes no `now` of its own).
     clock: Instant,
