@@ -457,6 +457,9 @@ fn ctrl_c_closes_cleanly_and_exits_130(runtime: &str) {
     let server = MockServer::start();
     let w = Wslink::start(runtime, &[&server.url(), "--subscribe", "trades"]);
     server.expect_connection(WAIT);
+    // Open: the subscription came (a Ctrl-C during the upgrade would drop
+    // the link with no close frame, the upgrade being unfinished).
+    server.expect_sent(WAIT, is_subscribe);
     // The signal handler is installed before the client starts, so once
     // the server has the connection a SIGINT is handled, not fatal.
     w.signal("INT");
