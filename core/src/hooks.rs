@@ -8,7 +8,8 @@
 use std::time::Duration;
 
 use crate::message::Message;
-use crate::session::DisconnectReason;
+use crate::reasons::DisconnectReason;
+pub use crate::reasons::SessionError;
 
 /// Something the session sends on a hook's behalf.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,141 +121,6 @@ pub enum Decision {
     /// called. From `on_error` for an error that ended the connection, it
     /// leaves the decision to `on_disconnect`, as every answer but `Stop` does.
     Ignore,
-}
-
-/// An error the session met, as [`ReconnectPolicy::on_error`] sees it.
-///
-/// Two kinds arrive there. Authentication errors happen on a live
-/// connection, which they do not end by themselves: `on_error` decides alone
-/// (`Ignore` keeps the connection unauthenticated), and the session reports
-/// them as `SessionEvent::Error` too. Every other variant is a connection, or
-/// a connection attempt, that ended in an error: the session has already
-/// reported it as `SessionEvent::Disconnected`, and
-/// [`from_disconnect`](Self::from_disconnect) maps that event's reason to it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum SessionError {
-    /// The server refused the authentication.
-    #[error("the server rejected the authentication: {0}")]
-    AuthRejected(String),
-    /// No answer to the authentication within `auth_timeout`.
-    #[error("the authentication was not answered in time")]
-    AuthTimeout,
-    /// The transport could not be opened (the name did not resolve, nothing
-    /// listens on the port, the network is unreachable ...).
-    #[error("the transport could not be opened ({kind}): {message}")]
-    ConnectFailed {
-        /// The I/O error kind the adapter saw.
-        kind: std::io::ErrorKind,
-        /// The adapter's description.
-        message: String,
-    },
-    /// The transport (TCP, and TLS for `wss`) did not open within `connect_timeout`.
-    #[error("the transport did not open within connect_timeout")]
-    ConnectTimeout,
-    /// The TLS handshake failed (see [`TlsFailure`](crate::TlsFailure)).
-    #[error("the TLS handshake failed: {failure}")]
-    Tls {
-        /// What went wrong.
-        failure: crate::TlsFailure,
-        /// Whether the session had been open before this attempt (as in
-        /// `DisconnectReason::Tls`).
-        ever_connected: bool,
-    },
-    /// The proxy failed (see [`ProxyError`](crate::proxy::ProxyError)):
-    /// unreachable, refused the tunnel, wants credentials, or sent a bad reply.
-    #[error("{0}")]
-    Proxy(crate::proxy::ProxyError),
-    /// The upgrade request built for this attempt was invalid: `headers_fn`
-    /// returned a header that cannot be sent.
-    #[error("the upgrade request is invalid: {0}")]
-    BadRequest(crate::ConfigError),
-    /// The server refused the WebSocket upgrade (a status other than 101,
-    /// with its headers and the start of its body, in
-    /// [`HandshakeError::Refused`](crate::HandshakeError::Refused)) or
-    /// answered it in a way RFC 6455 does not allow (a wrong accept key, an
-    /// extension not offered ...).
-    #[error("the WebSocket handshake failed: {0}")]
-    Handshake(crate::HandshakeError),
-    /// The server did not answer the upgrade within `handshake_timeout`.
-    #[error("the WebSocket handshake did not complete in time")]
-    HandshakeTimeout,
-    /// The server broke RFC 6455 (a reserved opcode, text that is not UTF-8,
-    /// a frame over the size limit ...) and the client failed the connection.
-    #[error("the server broke the WebSocket protocol: {error}")]
-    Protocol {
-        /// The rule broken.
-        error: crate::ProtocolError,
-        /// The code of the close frame the client sent: the violation's
-        /// ([`ProtocolError::close_code`](crate::ProtocolError::close_code))
-        /// when the connection was open, that of an earlier close if one
-        /// was under way.
-        sent_code: Option<crate::CloseCode>,
-    },
-    /// The transport ended without a close frame (close code 1006): the
-    /// server, or something between, dropped the connection.
-    #[error("the connection ended without a close frame{}", if *.mid_frame { " (in the middle of a frame)" } else { "" })]
-    UnexpectedEof {
-        /// Whether part of a frame or message had been received.
-        mid_frame: bool,
-    },
-    /// The transport failed on an open connection (a reset, a TLS error
-    /// after the handshake ...).
-    #[error("the transport failed ({kind}): {message}")]
-    Transport {
-        /// The I/O error kind the adapter saw.
-        kind: std::io::ErrorKind,
-        /// The adapter's description.
-        message: String,
-    },
-    /// The server did not answer the client's close frame within `close_timeout`.
-    #[error("the server did not answer the close within close_timeout")]
-    CloseTimeout,
-    /// A heartbeat (protocol ping or application heartbeat) was not answered in time.
-    #[error("the heartbeat was not answered in time")]
-    HeartbeatTimeout,
-    /// Nothing arrived within `idle_timeout`.
-    #[error("nothing arrived within idle_timeout")]
-    IdleTimeout,
-    /// The transport took none of the bytes waiting to be written within `write_timeout`.
-    #[error("the server took nothing written within write_timeout")]
-    WriteTimeout,
-}
-
-impl SessionError {
-    /// The error behind a disconnect, or `None` when the connection ended
-    /// without one: a clean close handshake (whatever the server's close
-    /// code) and the user's own `reconnect`. `Some` exactly when
-    /// [`DisconnectReason::is_error`] is true. This is the one mapping the
-    /// session uses before it calls [`ReconnectPolicy::on_error`]; an
-    /// `on_disconnect` that wants the same typed view calls it too.
-    pub fn from_disconnect(reason: &DisconnectReason) -> Option<Self> {
-        use crate::ConnectionError as C;
-        Some(match reason {
-            DisconnectReason::ConnectTimeout => Self::ConnectTimeout,
-            DisconnectReason::ConnectFailed { kind, message } => {
-                Self::ConnectFailed { kind: *kind, message: message.clone() }
-            }
-            DisconnectReason::BadRequest(e) => Self::BadRequest(e.clone()),
-            DisconnectReason::Tls { failure, ever_connected } => {
-                Self::Tls { failure: failure.clone(), ever_connected: *ever_connected }
-            }
-            DisconnectReason::Proxy(e) => Self::Proxy(e.clone()),
-            DisconnectReason::HeartbeatTimeout => Self::HeartbeatTimeout,
-            DisconnectReason::IdleTimeout => Self::IdleTimeout,
-            DisconnectReason::WriteTimeout => Self::WriteTimeout,
-            DisconnectReason::Error(e) => e.clone(),
-            DisconnectReason::UserReconnect => return None,
-            DisconnectReason::Closed(closed) => match closed.error.as_ref()? {
-                C::Handshake(e) => Self::Handshake(e.clone()),
-                C::HandshakeTimeout => Self::HandshakeTimeout,
-                C::Protocol(e) => Self::Protocol { error: e.clone(), sent_code: closed.sent_code },
-                C::UnexpectedEof { mid_frame } => Self::UnexpectedEof { mid_frame: *mid_frame },
-                C::Transport { kind, message } => Self::Transport { kind: *kind, message: message.clone() },
-                C::CloseTimeout => Self::CloseTimeout,
-            },
-        })
-    }
 }
 
 /// User decisions on disconnects and errors, as Fresh's `handle_disconnect`

@@ -58,9 +58,12 @@ mod handshake;
 mod happy_eyeballs;
 mod heartbeat;
 pub mod hooks;
+mod io_kind;
+mod jsonrpc;
 mod latency;
 mod message;
 mod outbound;
+mod outputs;
 mod pool;
 pub mod presets;
 pub mod proxy;
@@ -92,10 +95,9 @@ pub use heartbeat::{AppHeartbeatConfig, HeartbeatHealth, PingConfig};
 pub use latency::LatencyStats;
 pub use message::Message;
 pub use outbound::RateLimit;
-pub use session::{
-    Action, CloseReason, CommandError, DisconnectReason, Metrics, RequestFailure, Session, SessionBuilder,
-    SessionConfig, SessionEvent, SessionState, Traffic, DEFAULT_WRITE_BUDGET,
-};
+pub use outputs::{Action, Metrics, SessionEvent, SessionState, Traffic};
+pub use reasons::{CloseReason, CommandError, DisconnectReason, RequestFailure};
+pub use session::{Session, SessionBuilder, SessionConfig, DEFAULT_WRITE_BUDGET};
 pub use supervise::Restarts;
 pub use tls::TlsFailure;
 pub use url::WsUrl;

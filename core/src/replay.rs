@@ -249,7 +249,7 @@ fn feed(s: &mut Session, entry: &Entry, now: Instant) -> Option<(String, String)
         Entry::Ping { b64 } => drop(s.ping(&BASE64.decode(b64.as_bytes()).unwrap_or_default(), now)),
         Entry::Pong { b64 } => drop(s.pong(&BASE64.decode(b64.as_bytes()).unwrap_or_default(), now)),
         Entry::Open => s.handle_transport_open(now),
-        Entry::Error { kind, msg } => s.handle_transport_error(error_kind(kind), msg, now),
+        Entry::Error { kind, msg } => s.handle_transport_error(crate::io_kind::from_name(kind), msg, now),
         Entry::Tls { failure } => s.handle_tls_failure(failure.clone(), now),
         Entry::Proxy { error } => s.handle_proxy_failure(error.clone(), now),
         Entry::Eof => s.handle_eof(now),
@@ -266,36 +266,4 @@ fn feed(s: &mut Session, entry: &Entry, now: Instant) -> Option<(String, String)
         _ => {}
     }
     None
-}
-
-/// An I/O error kind from its `Debug` name; `Other` for names this build does not know.
-pub(crate) fn error_kind(name: &str) -> std::io::ErrorKind {
-    use std::io::ErrorKind::*;
-    [
-        NotFound,
-        PermissionDenied,
-        ConnectionRefused,
-        ConnectionReset,
-        HostUnreachable,
-        NetworkUnreachable,
-        ConnectionAborted,
-        NotConnected,
-        AddrInUse,
-        AddrNotAvailable,
-        NetworkDown,
-        BrokenPipe,
-        AlreadyExists,
-        WouldBlock,
-        InvalidInput,
-        InvalidData,
-        TimedOut,
-        WriteZero,
-        Interrupted,
-        Unsupported,
-        UnexpectedEof,
-        OutOfMemory,
-    ]
-    .into_iter()
-    .find(|k| format!("{k:?}") == name)
-    .unwrap_or(Other)
 }

@@ -151,14 +151,16 @@ impl ClientRequest {
     }
 }
 
+/// Header names whose values are redacted by default (compared without case).
+pub(crate) const SENSITIVE_HEADERS: &[&str] = &["authorization", "proxy-authorization", "cookie"];
+
 fn has_line_break(value: &str) -> bool {
     value.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0))
 }
 
 /// Whether a header named `name` carries a secret (compared without case).
 fn is_sensitive(name: &str, extra: &[String]) -> bool {
-    crate::record::SENSITIVE_HEADERS.iter().any(|s| name.eq_ignore_ascii_case(s))
-        || extra.iter().any(|s| name.eq_ignore_ascii_case(s))
+    SENSITIVE_HEADERS.iter().any(|s| name.eq_ignore_ascii_case(s)) || extra.iter().any(|s| name.eq_ignore_ascii_case(s))
 }
 
 #[cfg(test)]

@@ -90,7 +90,7 @@ pub enum ProxyError {
     #[error("the proxy could not be reached ({kind}): {message}")]
     Unreachable {
         /// The I/O error kind the adapter saw.
-        #[serde(with = "error_kind")]
+        #[serde(with = "crate::io_kind::serde_name")]
         kind: std::io::ErrorKind,
         /// The adapter's description.
         message: String,
@@ -118,17 +118,6 @@ pub enum ProxyError {
     /// it can give the proxy (none at all; no IPv4 one for SOCKS4).
     #[error("the target cannot be named to the proxy: {0}")]
     BadTarget(String),
-}
-
-/// `io::ErrorKind` as its `Debug` name, as recordings write it.
-mod error_kind {
-    pub(super) fn serialize<S: serde::Serializer>(kind: &std::io::ErrorKind, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(&format_args!("{kind:?}"))
-    }
-    pub(super) fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<std::io::ErrorKind, D::Error> {
-        let name: String = serde::Deserialize::deserialize(d)?;
-        Ok(crate::replay::error_kind(&name))
-    }
 }
 
 /// A proxy URL or setting that cannot be used. Its messages never quote

@@ -27,7 +27,7 @@ use std::fmt::Write as _;
 use data_encoding::BASE64;
 
 use crate::message::Message;
-use crate::session::{Action, SessionEvent};
+use crate::outputs::{Action, SessionEvent};
 use format::{digest, span, Entry, Header, Line};
 
 /// Where recorded lines go. Implementations must not block: the session
@@ -90,9 +90,6 @@ impl Recorder for MemoryRecorder {
         m.lines.push(line);
     }
 }
-
-/// Header names whose values are redacted by default (compared without case).
-pub(crate) const SENSITIVE_HEADERS: &[&str] = &["authorization", "proxy-authorization", "cookie"];
 
 /// The session's side of a recording: the sink, the clock origin, and what
 /// a transmit about to be polled carries.

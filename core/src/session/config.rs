@@ -12,8 +12,8 @@ use crate::hooks::{
     AppHeartbeat, Authenticator, CostFn, Decision, DefaultPolicy, HeadersFn, OnErrorFn, OnUpgradeFn, PrepareFn,
     ReconnectPolicy, RequestCodec, RetryFn, SessionError, SubscriptionCodec,
 };
+use crate::jsonrpc::{JsonRpc, JsonRpcSubscriptions};
 use crate::outbound::RateLimit;
-use crate::presets::{JsonRpc, JsonRpcSubscriptions};
 use crate::session::Session;
 use crate::RandomSource;
 

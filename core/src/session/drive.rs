@@ -65,7 +65,7 @@ impl Session {
             // A kind a replay cannot name (std's unstable ones, such as a
             // DNS failure's) is `Other` in a recorded session, so that the
             // replay sees what the recording did.
-            kind = crate::replay::error_kind(&format!("{kind:?}"));
+            kind = crate::io_kind::from_name(&format!("{kind:?}"));
             tape.input(Entry::Error { kind: format!("{kind:?}"), msg: message.to_owned() }, now);
         }
         self.transport_error(kind, message, now);

@@ -14,7 +14,6 @@
 
 mod config;
 mod drive;
-mod event;
 #[cfg(test)]
 mod tests;
 mod tls;
@@ -22,10 +21,9 @@ mod tls;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+use crate::outputs::{Action, Metrics, SessionEvent, SessionState, Traffic};
+use crate::reasons::{CloseReason, CommandError, DisconnectReason, RequestFailure};
 pub use config::{SessionBuilder, SessionConfig, DEFAULT_WRITE_BUDGET};
-pub use event::{
-    Action, CloseReason, CommandError, DisconnectReason, Metrics, RequestFailure, SessionEvent, SessionState, Traffic,
-};
 
 use crate::backlog::WriteBacklog;
 use crate::backoff::Backoff;
@@ -135,7 +133,7 @@ pub struct Session {
     counters: Counters,
     /// The recording, when one was asked for.
     tape: Option<Box<Tape>>,
-    /// Header names the user marked secret (beyond `record::SENSITIVE_HEADERS`).
+    /// Header names the user marked secret (beyond `handshake::SENSITIVE_HEADERS`).
     sensitive_headers: Vec<String>,
     /// Bytes handed out and not yet written, against `write_budget`.
     backlog: WriteBacklog,

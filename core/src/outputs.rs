@@ -1,14 +1,13 @@
-//! What a session asks of its caller (actions), tells it (events), and how it
-//! reports its state (metrics).
+//! What a session asks of its caller (actions), tells it (events), and how
+//! it reports its state (metrics): the session's outputs, named below the
+//! session so that the recording can describe them.
 
 use std::time::{Duration, Instant};
 
 use crate::deflate::CompressionStats;
-use crate::error::ConfigError;
-use crate::event::Closed;
 use crate::handshake::UpgradeResponse;
-use crate::hooks::SessionError;
 use crate::message::Message;
+use crate::reasons::{CloseReason, CommandError, DisconnectReason, RequestFailure, SessionError};
 
 /// The life of a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -60,96 +59,6 @@ pub enum Action {
         /// shut down right after the writes.
         wait_for_server: Option<Duration>,
     },
-}
-
-/// Why a connection ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum DisconnectReason {
-    /// The transport did not open within `connect_timeout`.
-    ConnectTimeout,
-    /// The transport could not be opened.
-    ConnectFailed {
-        /// The I/O error kind the adapter saw.
-        kind: std::io::ErrorKind,
-        /// The adapter's description.
-        message: String,
-    },
-    /// The upgrade request built for this attempt was invalid (from `headers_fn`).
-    BadRequest(ConfigError),
-    /// The WebSocket closed: a close handshake, a refused or failed
-    /// handshake, a protocol violation or the transport ending.
-    Closed(Box<Closed>),
-    /// A heartbeat was not answered in time.
-    HeartbeatTimeout,
-    /// Nothing arrived within `idle_timeout`.
-    IdleTimeout,
-    /// The transport took none of the bytes waiting to be written for
-    /// `write_timeout`: the peer stopped reading (or the link is dead
-    /// without a word). No close frame is sent; it could not be written.
-    WriteTimeout,
-    /// An authentication error on which `on_error` chose to end the
-    /// connection (to reconnect, or to stop).
-    Error(SessionError),
-    /// The user called `reconnect`.
-    UserReconnect,
-    /// The TLS handshake failed (reported with `Session::handle_tls_failure`).
-    Tls {
-        /// What went wrong.
-        failure: crate::TlsFailure,
-        /// Whether the session had been open (`Connected`) before this
-        /// attempt. A refused certificate on a session that never opened is
-        /// a misconfiguration; on one that was open, a server whose
-        /// certificate changed. The default policy stops on the first and
-        /// reconnects on the second (see `hooks::DefaultPolicy`).
-        ever_connected: bool,
-    },
-    /// The proxy the connection goes through failed: unreachable, refused
-    /// the tunnel, wants credentials, or broke its protocol (reported with
-    /// `Session::handle_proxy_failure`). Every attempt goes through the
-    /// proxy again; the default policy reconnects with backoff.
-    Proxy(crate::proxy::ProxyError),
-}
-
-impl DisconnectReason {
-    /// Whether the connection ended in an error, rather than a clean close by
-    /// the server or the user's own `reconnect`: exactly when
-    /// [`SessionError::from_disconnect`] names the error.
-    pub fn is_error(&self) -> bool {
-        match self {
-            Self::Closed(c) => !c.is_clean(),
-            Self::UserReconnect => false,
-            _ => true,
-        }
-    }
-}
-
-/// How a request ended without a response.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RequestFailure {
-    /// No response before its deadline.
-    Timeout,
-    /// It was sent, and the connection died before the response: it is not
-    /// sent again, since it may have taken effect.
-    ConnectionLost,
-    /// It was never sent: the queue was dropped at a disconnect.
-    Dropped,
-    /// The session closed.
-    SessionClosed,
-}
-
-/// Why the session closed for good.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CloseReason {
-    /// The user called `close`.
-    Requested,
-    /// `max_attempts` attempts in a row failed to open.
-    GaveUp {
-        /// The attempts in a row that failed to open.
-        attempts: u32,
-    },
-    /// The policy or the retry function said stop.
-    Stopped,
 }
 
 /// Something that happened in the session.
@@ -323,28 +232,4 @@ pub struct Traffic {
     pub queue_len: usize,
     /// Bytes waiting to be written (as `Metrics::write_buffered`).
     pub write_buffered: usize,
-}
-
-/// A command the session cannot take.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum CommandError {
-    /// The session is closed (or closing at the user's request).
-    #[error("the session is closed")]
-    Closed,
-    /// Not connected, and `queue_while_disconnected` is off.
-    #[error("not connected")]
-    NotConnected,
-    /// The queue holds `queue_capacity` messages already.
-    #[error("the outbound queue is full")]
-    QueueFull,
-    /// The message costs more tokens than the rate limit's bucket can ever hold.
-    #[error("message cost {0} exceeds the rate limit's capacity")]
-    CostExceedsCapacity(u32),
-    /// The request codec refused the parameters.
-    #[error("invalid request parameters: {0}")]
-    InvalidParams(String),
-    /// The connection refused the close code or reason.
-    #[error(transparent)]
-    Send(#[from] crate::error::SendError),
 }
