@@ -9,14 +9,31 @@
 //! reads from the network can make it panic; a peer's fault becomes a typed
 //! event, a caller's misuse an `Err`.
 //!
-//! Two layers:
+//! Two machines a user drives:
 //! - [`Connection`]: one RFC 6455 client connection, from the upgrade request
 //!   to closed (handshake, frames, messages, the close handshake);
 //! - [`Session`]: one logical client across many connections: reconnect with
 //!   backoff and user policy, heartbeats, requests matched to responses,
 //!   subscriptions restored after authentication, a bounded outbound queue
-//!   with an optional rate limit, and metrics. Its hooks ([`hooks`]) come with
-//!   JSON-RPC 2.0, JSON op and Deribit presets ([`presets`]).
+//!   with an optional rate limit, a bounded write side, and metrics. Its
+//!   hooks ([`hooks`]) come with JSON-RPC 2.0, JSON op and Deribit presets
+//!   ([`presets`]).
+//!
+//! The modules stand in five layers, and a module imports only from its own
+//! layer or those below (`tests/layers.rs` checks it, and that no modules
+//! import each other in a circle):
+//!
+//! ```text
+//! 5  on top      replay  presets  testkit  supervise
+//! 4  session     session/ (state and commands, inputs, outputs, send, lifecycle, config)
+//! 3  its parts   backoff  backlog  heartbeat  requests  outbound  latency
+//!                reasons (why things end: DisconnectReason, SessionError, ...)
+//!                hooks  jsonrpc (the default codecs)  outputs (actions, events, metrics)
+//!                record (the recording's tape and line format)
+//! 2  connection  connection/ (read, send, closing, outputs)  config  event
+//! 1  wire        frame  message  utf8  close  url  handshake/  deflate/  proxy/  tls
+//!                error  happy_eyeballs  io_kind  deadline  queue  pool
+//! ```
 //!
 //! A connection's whole run, against any byte source:
 //!

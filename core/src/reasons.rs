@@ -105,7 +105,7 @@ pub enum CloseReason {
     Stopped,
 }
 
-/// An error the session met, as [`ReconnectPolicy::on_error`] sees it.
+/// An error the session met, as [`ReconnectPolicy::on_error`](crate::hooks::ReconnectPolicy::on_error) sees it.
 ///
 /// Two kinds arrive there. Authentication errors happen on a live
 /// connection, which they do not end by themselves: `on_error` decides alone
@@ -209,7 +209,7 @@ impl SessionError {
     /// without one: a clean close handshake (whatever the server's close
     /// code) and the user's own `reconnect`. `Some` exactly when
     /// [`DisconnectReason::is_error`] is true. This is the one mapping the
-    /// session uses before it calls [`ReconnectPolicy::on_error`]; an
+    /// session uses before it calls [`ReconnectPolicy::on_error`](crate::hooks::ReconnectPolicy::on_error); an
     /// `on_disconnect` that wants the same typed view calls it too.
     pub fn from_disconnect(reason: &DisconnectReason) -> Option<Self> {
         use crate::ConnectionError as C;

@@ -10,10 +10,18 @@
 //! exactly once (a `Response` or a `RequestFailed`, or the `Err` of the call);
 //! after every reconnect authentication is accepted before subscriptions are
 //! sent, and each channel is sent once; nothing is emitted after `Closed`.
-//! This file holds the commands and outputs; `drive.rs` the inputs and timers.
+//! This file holds the state, the getters and the commands; the rest is a
+//! file per idea: `inputs.rs` (transport events, bytes, writes, timers, and
+//! where each incoming message goes), `outputs.rs` (what the caller polls),
+//! `send.rs` (how the session writes), `lifecycle.rs` (from one connection
+//! to the next, and the end), `config.rs` (settings and the builder) and
+//! `tls.rs` (typed TLS and proxy failures).
 
 mod config;
-mod drive;
+mod inputs;
+mod lifecycle;
+mod outputs;
+mod send;
 #[cfg(test)]
 mod tests;
 mod tls;
@@ -443,153 +451,6 @@ impl Session {
 
     // ----- outputs -----
 
-    /// The next thing to do to the transport, in order.
-    #[must_use]
-    pub fn poll_action(&mut self) -> Option<Action> {
-        let action = match self.actions.pop_front() {
-            Some(action) => Some(action),
-            None => {
-                release_if_small(&mut self.actions);
-                self.take_transmit()
-            }
-        };
-        if let (Some(tape), Some(action)) = (self.tape.as_mut(), action.as_ref()) {
-            tape.action(action);
-        }
-        action
-    }
-
-    /// The next event.
-    #[must_use]
-    pub fn poll_event(&mut self) -> Option<SessionEvent> {
-        if self.tape.is_none() {
-            return self.next_event();
-        }
-        let releases = self.fault_next();
-        let event = self.next_event();
-        if let Some(tape) = self.tape.as_mut() {
-            match &event {
-                Some(event) => tape.event(event),
-                None if releases => tape.caught_up(),
-                None => {}
-            }
-        }
-        event
-    }
-
-    fn next_event(&mut self) -> Option<SessionEvent> {
-        // Messages the fast path parked in the connection's queue come after
-        // every event queued here (`emit` moves them first); on a flood they
-        // are all there is, so they are looked for first.
-        if self.parked > 0 && self.events.is_empty() {
-            if let Some(message) = self.conn.as_mut().and_then(Connection::pop_message) {
-                self.took_parked(1);
-                return Some(SessionEvent::Message(message));
-            }
-        }
-        if let Some(event) = self.events.pop_front() {
-            return Some(event);
-        }
-        release_if_small(&mut self.events);
-        if let Some(conn) = self.conn.as_mut() {
-            conn.release_drained_queue();
-            if self.parked == 0 && conn.fault_next() {
-                // The caller took every message read before a protocol
-                // violation: it is acted on at the next `handle_timeout`.
-                let _ = conn.poll_event();
-            }
-        }
-        None
-    }
-
-    /// Whether a protocol violation was read behind messages, all of which
-    /// the caller has now polled, and the next `poll_event` (which returns
-    /// `None`) will make it due: the following `handle_timeout` then sends
-    /// the close frame and ends the connection.
-    ///
-    /// This is the point to let the consumer catch up. A caller whose
-    /// consumer takes events on another task waits until the consumer has
-    /// taken every event polled so far (and carries out the commands it sent
-    /// meanwhile) before calling `poll_event` again, so that answers to those
-    /// messages go out before the close frame, as they would from a client
-    /// that reads one message at a time.
-    pub fn fault_next(&self) -> bool {
-        self.events.is_empty() && self.parked == 0 && self.conn.as_ref().is_some_and(Connection::fault_next)
-    }
-
-    /// Moves the messages that are next in line (no other event before
-    /// them) into `into`, as the `SessionEvent::Message`s that
-    /// [`poll_event`](Self::poll_event) would return one by one, and returns
-    /// the bytes of their payloads: for a caller that hands events on in
-    /// batches, a flood then costs no `poll_event` call per message.
-    pub fn poll_messages(&mut self, into: &mut Vec<SessionEvent>) -> usize {
-        if !self.events.is_empty() || self.parked == 0 {
-            return 0;
-        }
-        let Some(conn) = self.conn.as_mut() else { return 0 };
-        into.reserve(self.parked);
-        let mut bytes = 0;
-        let tape = &mut self.tape;
-        let moved = conn.drain_messages(self.parked, |message| {
-            bytes += message.len();
-            if let Some(tape) = tape.as_mut() {
-                tape.event_message(&message);
-            }
-            into.push(SessionEvent::Message(message));
-        });
-        self.took_parked(moved);
-        bytes
-    }
-
-    /// Queues an event, after the messages still waiting in the connection's
-    /// queue: they arrived before whatever this event reports.
-    fn emit(&mut self, event: SessionEvent) {
-        self.take_connection_messages();
-        self.events.push_back(event);
-    }
-
-    /// Moves the messages parked in the connection's queue to the session's.
-    fn take_connection_messages(&mut self) {
-        if self.parked == 0 {
-            return;
-        }
-        if let Some(conn) = self.conn.as_mut() {
-            let events = &mut self.events;
-            let moved = conn.drain_messages(self.parked, |message| events.push_back(SessionEvent::Message(message)));
-            self.took_parked(moved);
-        }
-        self.parked = 0;
-    }
-
-    /// Messages read so far, counted or still parked: it grows only when an
-    /// input completes a message (moving parked ones does not change it).
-    fn messages_read(&self) -> u64 {
-        self.counters.messages_in + self.parked as u64
-    }
-
-    /// Accounts for `moved` parked messages taken from the connection's queue.
-    fn took_parked(&mut self, moved: usize) {
-        self.parked -= moved;
-        self.counters.messages_in += moved as u64;
-    }
-
-    /// When `handle_timeout` must next be called.
-    #[must_use]
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        let outbox = (self.state == SessionState::Open).then(|| self.outbox.next_deadline()).flatten();
-        crate::deadline::earliest(&[
-            self.connect_deadline,
-            self.backoff_until,
-            // No answer can arrive while the caller does not read.
-            self.auth_deadline.filter(|_| self.reading_paused_since.is_none()),
-            self.conn.as_ref().and_then(Connection::poll_timeout),
-            self.heartbeat.next_deadline(),
-            self.requests.next_deadline(),
-            outbox,
-            self.backlog.next_deadline(),
-        ])
-    }
-
     // ----- internals shared with drive.rs -----
 
     /// Notes an input at `now`: the session's clock, and the recording's
@@ -629,105 +490,6 @@ impl Session {
             self.emit(SessionEvent::StateChanged { from: self.state, to });
             self.state = to;
             self.state_since = now;
-        }
-    }
-
-    fn take_transmit(&mut self) -> Option<Action> {
-        let conn = self.conn.as_mut()?;
-        let mut out = Vec::new();
-        match conn.poll_transmit(&mut out) {
-            0 => None,
-            n => {
-                self.counters.bytes_out += n as u64;
-                self.backlog.handed_out(n, self.clock);
-                conn.set_write_room(self.backlog.room());
-                if let Some(tape) = self.tape.as_mut() {
-                    tape.transmit_created(&out);
-                }
-                Some(Action::Transmit(out))
-            }
-        }
-    }
-
-    /// Queues an action behind every byte the connection has written so far.
-    fn push_action(&mut self, action: Action) {
-        if let Some(transmit) = self.take_transmit() {
-            self.actions.push_back(transmit);
-        }
-        self.actions.push_back(action);
-    }
-
-    /// Sends a user message through `prepare`; false when `prepare` dropped it.
-    fn send_user(&mut self, message: Message) -> bool {
-        let message = match self.hooks.prepare.as_mut() {
-            Some(prepare) => prepare(message),
-            None => Some(message),
-        };
-        let Some(message) = message else { return false };
-        self.counters.messages_out += 1;
-        self.send_raw(&message);
-        true
-    }
-
-    /// A request left the queue: sent, or ended now if `prepare` dropped it.
-    fn send_request(&mut self, id: u64, message: Message, now: Instant) {
-        if self.send_user(message) {
-            self.requests.mark_sent(id, now);
-        } else if self.requests.complete(id).is_some() {
-            self.emit(SessionEvent::RequestFailed { id, reason: RequestFailure::Dropped });
-        }
-    }
-
-    fn send_raw(&mut self, message: &Message) {
-        let Some(conn) = self.conn.as_mut() else { return };
-        // The session sends only while the connection is open; a refusal here
-        // means it is closing, and its Closed event is already on the way.
-        let _ = match message {
-            Message::Text(t) => conn.send_text(t.as_str()),
-            Message::Binary(b) => conn.send_binary(b),
-        };
-    }
-
-    fn send_internal_all(&mut self, out: Vec<Outbound>, purpose: Purpose, now: Instant) {
-        for item in out {
-            self.send_internal(item, purpose.clone(), now);
-        }
-    }
-
-    /// Sends a message on the session's own behalf: not queued, not rate-limited.
-    fn send_internal(&mut self, out: Outbound, purpose: Purpose, now: Instant) -> Option<u64> {
-        match out {
-            Outbound::Message(m) => {
-                self.send_raw(&m);
-                None
-            }
-            Outbound::Request { method, params } => {
-                let deadline =
-                    matches!(purpose, Purpose::Subscribe(_)).then(|| after(now, self.config.request_timeout)).flatten();
-                let id = self.requests.allocate(purpose, deadline);
-                let message = self.hooks.codec.encode(id, &method, params.as_deref());
-                self.send_raw(&message);
-                self.requests.mark_sent(id, now);
-                Some(id)
-            }
-        }
-    }
-
-    /// Sends what the queue, the rate limit and the write budget let out now.
-    fn flush_outbox(&mut self, now: Instant) {
-        while self.state == SessionState::Open && self.has_write_room() {
-            match self.outbox.pop_ready(now) {
-                Some(Queued::Message(m)) => {
-                    self.send_user(m);
-                }
-                Some(Queued::Request { id, method, params }) => {
-                    if self.requests.is_pending(id) {
-                        let message = self.hooks.codec.encode(id, &method, params.as_deref());
-                        self.send_request(id, message, now);
-                    }
-                }
-                None => break,
-            }
         }
     }
 }

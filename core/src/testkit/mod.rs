@@ -71,6 +71,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod messages;
 mod server;
 #[cfg(test)]
 mod tests;
