@@ -10,8 +10,6 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rand::rngs::SysRng;
-use rand::TryRng;
 use wslink_core::proxy::Proxy;
 use wslink_core::{
     hooks, BackoffConfig, CloseCode, DeflateConfig, Message, PingConfig, RateLimit, Session, SessionBuilder,
@@ -442,7 +440,7 @@ impl<R: Runtime> Builder<R> {
         // The thread's generator is seeded from the OS: a typed error here
         // if the OS has no randomness to give, rather than a panic later.
         let mut seed = [0u8; 32];
-        SysRng.try_fill_bytes(&mut seed).map_err(|e| Error::Random(e.to_string()))?;
+        wslink_core::RandomSource::fill(&mut wslink_core::OsRandom::new()?, &mut seed);
         let mut builder = self.session;
         if let Some(recorder) = self.recorder {
             builder = builder.recorder(BoxedRecorder(recorder), seed);

@@ -42,7 +42,7 @@ pub use filter::EventFilter;
 pub use inline::InlineClient;
 pub use pool::{MemberEvents, Pool, PoolBuilder, PoolError, PoolEvent, PoolEvents};
 pub use recorder::{FileRecorder, RecordingFile};
-pub use tls::{tls_handshake_error, Roots, TlsOptions};
+pub use tls::{tls_handshake_error, Roots, TlsOptions, TlsSetupError};
 pub use wslink_core::proxy::{Proxy, ProxyError, ProxyServer, ProxyUrlError};
 pub use wslink_core::{CloseReason, DisconnectReason};
 
@@ -151,10 +151,10 @@ pub enum Error {
     Config(#[from] wslink_core::ConfigError),
     /// The TLS configuration could not be built.
     #[error("the TLS configuration could not be built: {0}")]
-    Tls(String),
+    Tls(#[from] TlsSetupError),
     /// The operating system's random source failed.
-    #[error("the operating system's random source failed: {0}")]
-    Random(String),
+    #[error(transparent)]
+    Random(#[from] wslink_core::OsRandomError),
     /// The first connection attempt failed (from `connect`).
     #[error("could not connect: {0}")]
     Connect(DisconnectReason),

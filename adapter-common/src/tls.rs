@@ -59,7 +59,7 @@ impl TlsOptions {
                 let mut store = RootCertStore::empty();
                 let (added, _) = store.add_parsable_certificates(loaded.certs);
                 if added == 0 {
-                    return Err(Error::Tls(format!("no usable system root certificate ({:?})", loaded.errors)));
+                    return Err(Error::Tls(TlsSetupError::NoSystemRoots { load_errors: loaded.errors.len() }));
                 }
                 store
             }
@@ -68,14 +68,34 @@ impl TlsOptions {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
-            .map_err(|e| Error::Tls(e.to_string()))?
+            .map_err(|e| Error::Tls(TlsSetupError::Provider(e)))?
             .with_root_certificates(roots);
         let config = match self.client_cert {
-            Some((chain, key)) => builder.with_client_auth_cert(chain, key).map_err(|e| Error::Tls(e.to_string()))?,
+            Some((chain, key)) => builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| Error::Tls(TlsSetupError::ClientCertificate(e)))?,
             None => builder.with_no_client_auth(),
         };
         Ok(Arc::new(config))
     }
+}
+
+/// Why a TLS configuration could not be built (`Error::Tls`).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TlsSetupError {
+    /// `Roots::Native`: the system's store gave no certificate rustls can use.
+    #[error("no usable system root certificate ({load_errors} errors loading the store)")]
+    NoSystemRoots {
+        /// Errors met while loading the system's store.
+        load_errors: usize,
+    },
+    /// The crypto provider refused the protocol versions.
+    #[error("the TLS provider refused its settings: {0}")]
+    Provider(#[source] rustls::Error),
+    /// The client certificate and key were refused.
+    #[error("the client certificate was refused: {0}")]
+    ClientCertificate(#[source] rustls::Error),
 }
 
 /// A TLS handshake that failed, carried inside the `io::Error` that the

@@ -85,7 +85,7 @@ pub use wslink_adapter::testkit;
 pub use wslink_adapter::{
     Client, ClientError, ClientMetrics, Error, EventFilter, Events, FileRecorder, InlineClient, MemberEvents, Pool,
     PoolBuilder, PoolError, PoolEvent, PoolEvents, RecordingFile, RequestError, Resolver, Response, Roots, TlsOptions,
-    TrySendError,
+    TlsSetupError, TrySendError,
 };
 /// Proxies: the setting ([`Proxy`]), its errors, and the core's tunnel handshakes.
 pub use wslink_core::proxy::{self, Proxy, ProxyError};
@@ -93,7 +93,7 @@ pub use wslink_core::{
     hooks, presets, record, replay, BackoffConfig, CloseCode, CloseReason, CompressionStats, ConnectionConfig,
     ConnectionError, DeflateConfig, DeflateParams, DisconnectReason, HandshakeError, HeartbeatHealth, LatencyStats,
     Message, Metrics, PingConfig, ProtocolError, RateLimit, RefusedUpgrade, RequestFailure, SessionConfig,
-    SessionEvent, SessionState, TlsFailure, DEFAULT_ATTEMPT_DELAY, DEFAULT_WRITE_BUDGET,
+    SessionEvent, SessionState, TlsFailure, Utf8Bytes, DEFAULT_ATTEMPT_DELAY, DEFAULT_WRITE_BUDGET,
 };
 
 /// Configures and starts a client on smol.

@@ -1,8 +1,8 @@
 //! Close frame payloads (RFC 6455 §5.5.1, §7.4): reading the peer's and
 //! checking our own before it is sent.
 
+use crate::close_code::CloseCode;
 use crate::error::{ProtocolError, SendError};
-use crate::CloseCode;
 
 /// Longest reason that fits in a control frame beside the 2-byte code.
 pub(crate) const MAX_REASON_LEN: usize = 123;

@@ -31,8 +31,8 @@
 //!                hooks  jsonrpc (the default codecs)  outputs (actions, events, metrics)
 //!                record (the recording's tape and line format)
 //! 2  connection  connection/ (read, send, closing, outputs)  config  event
-//! 1  wire        frame  message  utf8  close  url  handshake/  deflate/  proxy/  tls
-//!                error  happy_eyeballs  io_kind  deadline  queue  pool
+//! 1  wire        frame  message  text  utf8  close  url  handshake/  deflate/  proxy/  tls
+//!                close_code  error  happy_eyeballs  io_kind  random  deadline  queue  pool
 //! ```
 //!
 //! A connection's whole run, against any byte source:
@@ -64,6 +64,7 @@
 mod backlog;
 mod backoff;
 mod close;
+mod close_code;
 mod config;
 mod connection;
 mod deadline;
@@ -85,6 +86,7 @@ mod pool;
 pub mod presets;
 pub mod proxy;
 mod queue;
+mod random;
 mod reasons;
 pub mod record;
 pub mod replay;
@@ -93,11 +95,13 @@ mod session;
 mod supervise;
 #[cfg(feature = "testkit")]
 pub mod testkit;
+mod text;
 mod tls;
 mod url;
 mod utf8;
 
 pub use backoff::BackoffConfig;
+pub use close_code::CloseCode;
 pub use config::ConnectionConfig;
 pub use connection::{Connection, ConnectionState};
 pub use deflate::{CompressionStats, DeflateConfig, DeflateParams};
@@ -113,35 +117,10 @@ pub use latency::LatencyStats;
 pub use message::Message;
 pub use outbound::RateLimit;
 pub use outputs::{Action, Metrics, SessionEvent, SessionState, Traffic};
+pub use random::{OsRandom, OsRandomError, RandomSource};
 pub use reasons::{CloseReason, CommandError, DisconnectReason, RequestFailure};
 pub use session::{Session, SessionBuilder, SessionConfig, DEFAULT_WRITE_BUDGET};
 pub use supervise::Restarts;
+pub use text::{NotUtf8, Utf8Bytes};
 pub use tls::TlsFailure;
 pub use url::WsUrl;
-
-/// Close status codes (RFC 6455 §7.4), tungstenite's type.
-pub use tungstenite::protocol::frame::coding::CloseCode;
-/// Validated UTF-8 payload of a text message, tungstenite's type over `bytes::Bytes`.
-pub use tungstenite::Utf8Bytes;
-
-/// The random numbers the core needs: masking keys and handshake nonces.
-///
-/// Injected so that tests are repeatable; in production pass an OS-seeded
-/// generator (`rand::rngs::StdRng::try_from_rng(&mut SysRng)?` or similar), since RFC 6455
-/// §5.3 wants masking keys the server cannot predict. Every
-/// [`rand::Rng`] (rand 0.10) already implements it.
-pub trait RandomSource: Send {
-    /// A random 32-bit value.
-    fn next_u32(&mut self) -> u32;
-    /// Fills `dest` with random bytes.
-    fn fill(&mut self, dest: &mut [u8]);
-}
-
-impl<R: rand::Rng + Send> RandomSource for R {
-    fn next_u32(&mut self) -> u32 {
-        rand::Rng::next_u32(self)
-    }
-    fn fill(&mut self, dest: &mut [u8]) {
-        self.fill_bytes(dest)
-    }
-}

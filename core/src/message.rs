@@ -9,10 +9,10 @@
 
 use bytes::{Bytes, BytesMut};
 use tungstenite::protocol::frame::coding::Data;
-use tungstenite::Utf8Bytes;
 
 use crate::deflate::Inflater;
 use crate::error::ProtocolError;
+use crate::text::Utf8Bytes;
 use crate::utf8::Utf8Validator;
 
 /// A complete data message.
@@ -45,6 +45,63 @@ impl Message {
     /// Whether the payload is empty.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// The text of a text message; `None` for a binary one.
+    pub fn as_text(&self) -> Option<&str> {
+        match self {
+            Self::Text(t) => Some(t.as_str()),
+            Self::Binary(_) => None,
+        }
+    }
+
+    /// The payload of a binary message; `None` for a text one.
+    pub fn as_binary(&self) -> Option<&Bytes> {
+        match self {
+            Self::Text(_) => None,
+            Self::Binary(b) => Some(b),
+        }
+    }
+}
+
+/// Text as it is; a binary message as its length and up to its first 32
+/// bytes in hex, so that a log line stays one short line.
+impl std::fmt::Display for Message {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Text(t) => f.write_str(t.as_str()),
+            Self::Binary(b) => {
+                write!(f, "<{} bytes:", b.len())?;
+                for byte in b.iter().take(32) {
+                    write!(f, " {byte:02x}")?;
+                }
+                f.write_str(if b.len() > 32 { " ...>" } else { ">" })
+            }
+        }
+    }
+}
+
+impl From<&str> for Message {
+    fn from(text: &str) -> Self {
+        Self::Text(text.into())
+    }
+}
+
+impl From<String> for Message {
+    fn from(text: String) -> Self {
+        Self::Text(text.into())
+    }
+}
+
+impl From<Bytes> for Message {
+    fn from(data: Bytes) -> Self {
+        Self::Binary(data)
+    }
+}
+
+impl From<Vec<u8>> for Message {
+    fn from(data: Vec<u8>) -> Self {
+        Self::Binary(data.into())
     }
 }
 

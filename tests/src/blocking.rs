@@ -207,8 +207,6 @@ pub fn walkthrough(
     cut: impl Fn(),
     print: bool,
 ) -> (Vec<SessionEvent>, Session) {
-    use rand::rngs::{StdRng, SysRng};
-    use rand::SeedableRng;
     use wslink_core::{presets, BackoffConfig, PingConfig};
 
     let start = Instant::now();
@@ -217,7 +215,7 @@ pub fn walkthrough(
         .authenticator(presets::JsonRpcAuth::new("public/auth", |_| r#"{"client_id":"loop"}"#.to_owned()))
         .ping(Some(PingConfig { interval: Duration::from_millis(200), timeout: Duration::from_millis(150) }))
         .backoff(BackoffConfig { initial: Duration::from_millis(50), ..BackoffConfig::default() })
-        .build(Box::new(StdRng::try_from_rng(&mut SysRng).expect("OS randomness")), start)
+        .build(Box::new(wslink_core::OsRandom::new().expect("OS randomness")), start)
         .expect("valid config");
     session.connect(start).expect("idle session");
     let (mut connects, mut answered, mut cut_done) = (0, 0, false);

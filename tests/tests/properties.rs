@@ -282,7 +282,7 @@ proptest! {
         for m in &messages {
             let got = server.read().expect("tungstenite accepts our frames");
             let want = match m {
-                Message::Text(t) => TungMessage::Text(t.clone()),
+                Message::Text(t) => TungMessage::text(t.as_str()),
                 Message::Binary(b) => TungMessage::Binary(b.clone()),
             };
             prop_assert_eq!(got, want);

@@ -79,6 +79,7 @@ fn serve(stream: TcpStream, shared: &Arc<Shared>) {
                 _ if blackholed => {}
                 Command::Send(message) => send(&mut ws, message),
                 Command::Close(code, reason) => {
+                    let code = u16::from(code).into();
                     let _ = ws.close(Some(CloseFrame { code, reason: reason.into() }));
                 }
                 Command::Blackhole => blackholed = true,
@@ -98,12 +99,14 @@ fn serve(stream: TcpStream, shared: &Arc<Shared>) {
             continue;
         }
         match ws.read() {
-            Ok(tungstenite::Message::Text(text)) => received(shared, index, &mut ws, Message::Text(text)),
+            Ok(tungstenite::Message::Text(text)) => {
+                received(shared, index, &mut ws, Message::Text(text.as_str().into()))
+            }
             Ok(tungstenite::Message::Binary(data)) => received(shared, index, &mut ws, Message::Binary(data)),
             Ok(tungstenite::Message::Close(frame)) => {
                 // tungstenite answers it on the next read or flush; the read
                 // after that reports the end.
-                let close = frame.map(|f| (f.code, f.reason.as_str().to_owned()));
+                let close = frame.map(|f| (u16::from(f.code).into(), f.reason.as_str().to_owned()));
                 shared.lock().conns[index].ended = Some(Ended::Closed(close));
             }
             // Pings are answered by tungstenite itself.
@@ -210,7 +213,7 @@ fn received(shared: &Shared, index: usize, ws: &mut WebSocket<TcpStream>, messag
 
 fn send(ws: &mut WebSocket<TcpStream>, message: Message) {
     let message = match message {
-        Message::Text(text) => tungstenite::Message::Text(text),
+        Message::Text(text) => tungstenite::Message::text(text.as_str()),
         Message::Binary(data) => tungstenite::Message::Binary(data),
     };
     // A failed write shows as the end of the connection at the next read.
