@@ -25,13 +25,11 @@ fn split_chunk(data: &[u8]) -> (usize, &[u8]) {
 }
 
 fn small_limits() -> ConnectionConfig {
-    ConnectionConfig {
-        max_frame_size: 4096,
-        max_message_size: 8192,
-        max_response_head: 2048,
-        refusal_body_limit: 64,
-        ..ConnectionConfig::default()
-    }
+    ConnectionConfig::default()
+        .max_frame_size(4096)
+        .max_message_size(8192)
+        .max_response_head(2048)
+        .refusal_body_limit(64)
 }
 
 /// How large the messages may be, in all: no larger than the input, or (when
@@ -136,7 +134,7 @@ pub fn frames(data: &[u8]) {
     let now = Instant::now();
     let rng = Box::new(StdRng::seed_from_u64(0));
     // Frames up to 64 KiB: one that lacks 16 KiB once its header is in is read apart.
-    let config = ConnectionConfig { max_frame_size: 64 << 10, max_message_size: 128 << 10, ..small_limits() };
+    let config = small_limits().max_frame_size(64 << 10).max_message_size(128 << 10);
     let mut conn = Connection::from_upgraded(config, rng).expect("valid config");
     drive(&mut conn, data, chunk, now, MessageBound::Input);
 }
@@ -147,22 +145,14 @@ pub fn frames(data: &[u8]) {
 pub fn inflate(data: &[u8]) {
     let (chunk, data) = split_chunk(data);
     let Some((&pick, data)) = data.split_first() else { return };
-    let params = DeflateParams {
-        server_max_window_bits: 8 + (pick & 7),
-        client_max_window_bits: 8 + ((pick >> 3) & 7),
-        server_no_context_takeover: pick & 0x40 != 0,
-        client_no_context_takeover: pick & 0x80 != 0,
-        client_window_over_granted: None,
-    };
+    let params = DeflateParams::new(8 + (pick & 7), 8 + ((pick >> 3) & 7), pick & 0x40 != 0, pick & 0x80 != 0);
     #[allow(clippy::disallowed_methods)]
     let now = Instant::now();
     let rng = Box::new(StdRng::seed_from_u64(0));
-    let config = ConnectionConfig {
-        deflate: Some(DeflateConfig { compress_threshold: 0, ..DeflateConfig::default() }),
-        max_frame_size: 64 << 10,
-        max_message_size: 128 << 10,
-        ..small_limits()
-    };
+    let config = small_limits()
+        .deflate(Some(DeflateConfig::default().compress_threshold(0)))
+        .max_frame_size(64 << 10)
+        .max_message_size(128 << 10);
     let limit = config.max_message_size;
     let mut conn = Connection::from_upgraded_with_deflate(config, params, rng).expect("valid config");
     conn.send_binary(&data[..data.len().min(512)]).expect("open");

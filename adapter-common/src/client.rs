@@ -34,6 +34,7 @@ pub enum ClientError {
 
 /// A response to a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Response {
     /// The request id.
     pub id: u64,
@@ -64,6 +65,10 @@ pub enum RequestError {
     /// The session closed.
     #[error("the session closed before the response came")]
     SessionClosed,
+    /// It ended for a reason this version of the adapter has no name for
+    /// (one the core added since).
+    #[error("the request failed: {0:?}")]
+    Failed(RequestFailure),
 }
 
 impl From<RequestFailure> for RequestError {
@@ -73,6 +78,7 @@ impl From<RequestFailure> for RequestError {
             RequestFailure::ConnectionLost => Self::ConnectionLost,
             RequestFailure::Dropped => Self::Dropped,
             RequestFailure::SessionClosed => Self::SessionClosed,
+            other => Self::Failed(other),
         }
     }
 }
@@ -139,6 +145,7 @@ pub(crate) struct Snapshot {
 
 /// Adapter-level counters beside the session's.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ClientMetrics {
     /// The session's counters and gauges.
     pub session: Metrics,

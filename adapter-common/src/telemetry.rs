@@ -299,6 +299,8 @@ mod push {
             RequestFailure::ConnectionLost => "connection_lost",
             RequestFailure::Dropped => "dropped",
             RequestFailure::SessionClosed => "session_closed",
+            // A reason added to the core after this table: one fixed label, so series stay bounded.
+            _ => "other",
         }
     }
 
@@ -524,13 +526,13 @@ mod tests {
 
     fn closed(error: Option<ConnectionError>) -> DisconnectReason {
         let sent_code = None;
-        DisconnectReason::Closed(Box::new(Closed {
-            initiator: Initiator::Remote,
-            code: CloseCode::Normal,
-            reason: String::new(),
+        DisconnectReason::Closed(Box::new(Closed::new(
+            Initiator::Remote,
+            CloseCode::Normal,
+            String::new(),
             sent_code,
             error,
-        }))
+        )))
     }
 
     #[test]

@@ -20,6 +20,7 @@ use crate::Error;
 
 /// Where trusted root certificates come from.
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub enum Roots {
     /// Mozilla's roots as bundled by `webpki-roots` (the default: same on every machine).
     #[default]
@@ -32,6 +33,7 @@ pub enum Roots {
 
 /// TLS options for `wss://` URLs.
 #[derive(Debug, Default)]
+#[non_exhaustive]
 pub struct TlsOptions {
     /// Trusted roots.
     pub roots: Roots,
@@ -45,6 +47,24 @@ impl TlsOptions {
     /// Trust exactly these roots.
     pub fn with_roots(roots: RootCertStore) -> Self {
         Self { roots: Roots::Custom(roots), ..Self::default() }
+    }
+
+    /// Where trusted roots come from: `TlsOptions::default().roots(Roots::Native)`.
+    pub fn roots(mut self, roots: Roots) -> Self {
+        self.roots = roots;
+        self
+    }
+
+    /// A client certificate chain and its key, for servers that ask for one.
+    pub fn client_cert(mut self, chain: Vec<CertificateDer<'static>>, key: PrivateKeyDer<'static>) -> Self {
+        self.client_cert = Some((chain, key));
+        self
+    }
+
+    /// A complete rustls configuration, used as it is instead of the other settings.
+    pub fn config(mut self, config: Arc<ClientConfig>) -> Self {
+        self.config = Some(config);
+        self
     }
 
     /// Builds the rustls configuration.

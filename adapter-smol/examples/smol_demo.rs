@@ -28,7 +28,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("mock server on {}", server.url());
 
         let (client, mut events) = Builder::new(&server.url())?
-            .backoff(BackoffConfig { initial: Duration::from_millis(100), ..BackoffConfig::default() })
+            .backoff(BackoffConfig::default().initial(Duration::from_millis(100)))
             .connect()
             .await?;
         server.expect_connection_async(WAIT).await;

@@ -35,8 +35,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .authenticator(presets::JsonRpcAuth::new("public/auth", |attempt| {
             format!(r#"{{"grant_type":"client_credentials","client_id":"demo","attempt":{attempt}}}"#)
         }))
-        .ping(Some(PingConfig { interval: Duration::from_secs(1), timeout: Duration::from_millis(500) }))
-        .backoff(BackoffConfig { initial: Duration::from_millis(200), ..BackoffConfig::default() });
+        .ping(Some(PingConfig::new(Duration::from_secs(1), Duration::from_millis(500))))
+        .backoff(BackoffConfig::default().initial(Duration::from_millis(200)));
     let record_to = std::env::args().skip_while(|a| a != "--record").nth(1);
     let mut recording = None;
     if let Some(path) = &record_to {

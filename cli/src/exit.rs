@@ -86,13 +86,7 @@ mod tests {
     use wslink_core::{Closed, ConnectionError, Initiator, TlsFailure};
 
     fn closed_by_server(code: CloseCode, error: Option<ConnectionError>) -> DisconnectReason {
-        DisconnectReason::Closed(Box::new(Closed {
-            initiator: Initiator::Remote,
-            code,
-            reason: String::new(),
-            sent_code: Some(code),
-            error,
-        }))
+        DisconnectReason::Closed(Box::new(Closed::new(Initiator::Remote, code, String::new(), Some(code), error)))
     }
 
     #[test]

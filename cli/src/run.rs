@@ -155,9 +155,7 @@ fn configure<R: Runtime>(args: &Args) -> Result<Builder<R>, (Exit, String)> {
         Ping::Default => b,
         Ping::Off => b.ping(None),
         // The pong deadline must be shorter than the interval; 10 s is the library's default.
-        Ping::Every(interval) => {
-            b.ping(Some(PingConfig { interval, timeout: (interval / 2).min(Duration::from_secs(10)) }))
-        }
+        Ping::Every(interval) => b.ping(Some(PingConfig::new(interval, (interval / 2).min(Duration::from_secs(10))))),
     };
     if let Some(method) = &args.subscribe_method {
         let codec = wslink_core::presets::JsonRpcSubscriptions {
@@ -167,7 +165,7 @@ fn configure<R: Runtime>(args: &Args) -> Result<Builder<R>, (Exit, String)> {
         b = b.subscription_codec(codec);
     }
     if args.native_roots {
-        b = b.tls(TlsOptions { roots: Roots::Native, ..Default::default() });
+        b = b.tls(TlsOptions::default().roots(Roots::Native));
     }
     if let Some(path) = &args.cacert {
         b = b.tls(TlsOptions::with_roots(read_roots(path).map_err(|e| (Exit::Usage, e))?));

@@ -53,6 +53,8 @@ fn state_name(state: SessionState) -> &'static str {
         SessionState::Closing => "closing",
         SessionState::Backoff => "waiting to reconnect",
         SessionState::Closed => "closed",
+        // A state added to the core after this list.
+        _ => "busy",
     }
 }
 

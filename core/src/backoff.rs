@@ -28,6 +28,7 @@ use crate::RandomSource;
 /// instant and knocking the server over again. Set `full_jitter: false` for
 /// exact, reproducible delays.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct BackoffConfig {
     /// Delay before the first reconnect.
     pub initial: Duration,
@@ -58,6 +59,46 @@ impl Default for BackoffConfig {
             max_attempts: None,
             reset_after: Duration::from_secs(60),
         }
+    }
+}
+
+/// Each setting by name, for a value built from the defaults:
+/// `BackoffConfig::default().initial(..)`.
+impl BackoffConfig {
+    /// Sets `initial`.
+    pub fn initial(mut self, initial: Duration) -> Self {
+        self.initial = initial;
+        self
+    }
+
+    /// Sets `factor`.
+    pub fn factor(mut self, factor: f64) -> Self {
+        self.factor = factor;
+        self
+    }
+
+    /// Sets `max`.
+    pub fn max(mut self, max: Duration) -> Self {
+        self.max = max;
+        self
+    }
+
+    /// Sets `full_jitter`.
+    pub fn full_jitter(mut self, full_jitter: bool) -> Self {
+        self.full_jitter = full_jitter;
+        self
+    }
+
+    /// Sets `max_attempts`.
+    pub fn max_attempts(mut self, max_attempts: Option<u32>) -> Self {
+        self.max_attempts = max_attempts;
+        self
+    }
+
+    /// Sets `reset_after`.
+    pub fn reset_after(mut self, reset_after: Duration) -> Self {
+        self.reset_after = reset_after;
+        self
     }
 }
 

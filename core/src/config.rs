@@ -13,6 +13,7 @@ use crate::error::ConfigError;
 /// Start from [`ConnectionConfig::default`] and change fields; a value out of
 /// range is refused by [`ConnectionConfig::validate`] with the field's name.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ConnectionConfig {
     /// Largest frame payload accepted; a longer frame closes with 1009 before
     /// its payload is buffered. Default 16 MiB.
@@ -37,6 +38,64 @@ pub struct ConnectionConfig {
     /// Offer permessage-deflate (RFC 7692) with these settings. Default `None`
     /// (off): see [`DeflateConfig`] for why, and for the memory it costs.
     pub deflate: Option<DeflateConfig>,
+}
+
+/// Each setting by name, for a value built from the defaults:
+/// `ConnectionConfig::default().max_frame_size(..)`.
+impl ConnectionConfig {
+    /// Sets `max_frame_size`.
+    pub fn max_frame_size(mut self, max_frame_size: usize) -> Self {
+        self.max_frame_size = max_frame_size;
+        self
+    }
+
+    /// Sets `max_message_size`.
+    pub fn max_message_size(mut self, max_message_size: usize) -> Self {
+        self.max_message_size = max_message_size;
+        self
+    }
+
+    /// Sets `max_response_head`.
+    pub fn max_response_head(mut self, max_response_head: usize) -> Self {
+        self.max_response_head = max_response_head;
+        self
+    }
+
+    /// Sets `refusal_body_limit`.
+    pub fn refusal_body_limit(mut self, refusal_body_limit: usize) -> Self {
+        self.refusal_body_limit = refusal_body_limit;
+        self
+    }
+
+    /// Sets `handshake_timeout`.
+    pub fn handshake_timeout(mut self, handshake_timeout: Option<Duration>) -> Self {
+        self.handshake_timeout = handshake_timeout;
+        self
+    }
+
+    /// Sets `close_timeout`.
+    pub fn close_timeout(mut self, close_timeout: Duration) -> Self {
+        self.close_timeout = close_timeout;
+        self
+    }
+
+    /// Sets `fragment_size`.
+    pub fn fragment_size(mut self, fragment_size: Option<usize>) -> Self {
+        self.fragment_size = fragment_size;
+        self
+    }
+
+    /// Sets `auto_pong`.
+    pub fn auto_pong(mut self, auto_pong: bool) -> Self {
+        self.auto_pong = auto_pong;
+        self
+    }
+
+    /// Sets `deflate`.
+    pub fn deflate(mut self, deflate: Option<DeflateConfig>) -> Self {
+        self.deflate = deflate;
+        self
+    }
 }
 
 impl Default for ConnectionConfig {

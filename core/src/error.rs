@@ -194,6 +194,7 @@ impl std::fmt::Debug for ShownHeaders<'_> {
 /// Its `Debug` hides the values of headers that carry credentials (as
 /// `UpgradeResponse`'s does) and shows the body's length, not its bytes.
 #[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RefusedUpgrade {
     /// The HTTP status code, for example 401 or 429.
     pub status: u16,
@@ -203,6 +204,13 @@ pub struct RefusedUpgrade {
     pub headers: Vec<(String, String)>,
     /// The start of the body, at most `ConnectionConfig::refusal_body_limit` bytes.
     pub body: Vec<u8>,
+}
+
+impl RefusedUpgrade {
+    /// A refusal with this status, reason phrase, headers and start of the body.
+    pub fn new(status: u16, reason: impl Into<String>, headers: Vec<(String, String)>, body: Vec<u8>) -> Self {
+        Self { status, reason: reason.into(), headers, body }
+    }
 }
 
 impl std::fmt::Debug for RefusedUpgrade {

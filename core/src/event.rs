@@ -40,6 +40,7 @@ pub enum Initiator {
 
 /// How and why the connection closed.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Closed {
     /// Who started the close.
     pub initiator: Initiator,
@@ -56,6 +57,18 @@ pub struct Closed {
 }
 
 impl Closed {
+    /// A connection's end, as the connection reports it (for tests and for
+    /// a caller that builds the events it matches against).
+    pub fn new(
+        initiator: Initiator,
+        code: CloseCode,
+        reason: impl Into<String>,
+        sent_code: Option<CloseCode>,
+        error: Option<ConnectionError>,
+    ) -> Self {
+        Self { initiator, code, reason: reason.into(), sent_code, error }
+    }
+
     /// Whether both close frames were exchanged without error.
     pub fn is_clean(&self) -> bool {
         self.error.is_none()

@@ -28,6 +28,7 @@ use crate::deadline::{after, postpone};
 /// response) is therefore not rescued by the heartbeat: the request's own
 /// timeout ends that wait.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PingConfig {
     /// Time between pings.
     pub interval: Duration,
@@ -38,6 +39,7 @@ pub struct PingConfig {
 /// Timing of an application heartbeat (see `AppHeartbeat`). Paused reading
 /// freezes it as it does [`PingConfig`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct AppHeartbeatConfig {
     /// Time between our pings, or the server's expected beat interval.
     pub interval: Duration,
@@ -45,8 +47,23 @@ pub struct AppHeartbeatConfig {
     pub timeout: Duration,
 }
 
+impl PingConfig {
+    /// A ping every `interval`, each answered within `timeout` (shorter than `interval`).
+    pub const fn new(interval: Duration, timeout: Duration) -> Self {
+        Self { interval, timeout }
+    }
+}
+
+impl AppHeartbeatConfig {
+    /// The application heartbeat's `interval` and the `timeout` allowed on top of it.
+    pub const fn new(interval: Duration, timeout: Duration) -> Self {
+        Self { interval, timeout }
+    }
+}
+
 /// What the session's heartbeats have seen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct HeartbeatHealth {
     /// When the last heartbeat answer (pong, app pong, server beat) arrived.
     pub last_heartbeat: Option<Instant>,

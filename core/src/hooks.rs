@@ -13,6 +13,7 @@ pub use crate::reasons::SessionError;
 
 /// Something the session sends on a hook's behalf.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Outbound {
     /// A message sent as it is.
     Message(Message),
@@ -54,6 +55,7 @@ pub trait SubscriptionCodec: Send {
 
 /// What an authenticator makes of a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum AuthCheck {
     /// Not an answer to the authentication.
     NotMine,
@@ -74,6 +76,7 @@ pub trait Authenticator: Send {
 
 /// What an incoming message means to an application heartbeat.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Beat {
     /// Not heartbeat traffic: delivered to the user as usual.
     Other,
@@ -107,6 +110,7 @@ pub trait AppHeartbeat: Send {
 
 /// What to do after a disconnect or an error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Decision {
     /// Reconnect after the backoff delay (or what the retry function says).
     Reconnect,
@@ -220,6 +224,7 @@ impl ReconnectPolicy for DefaultPolicy {}
 
 /// What a retry function is told (off_broadway_websocket's `ws_retry_fun`).
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct RetryContext<'a> {
     /// Attempts in a row that failed to open, this one included when it did
     /// (0 when the connection that ended had opened).

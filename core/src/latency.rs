@@ -9,6 +9,7 @@ use std::time::Duration;
 
 /// A snapshot of round-trip times.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct LatencyStats {
     /// Samples recorded since the session started (not only those in the window).
     pub count: u64,

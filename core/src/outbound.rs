@@ -12,6 +12,7 @@ use crate::message::Message;
 
 /// A token bucket: `capacity` tokens, `refill` more every `interval`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RateLimit {
     /// Most tokens the bucket holds (and holds at the start).
     pub capacity: u32,
@@ -19,6 +20,13 @@ pub struct RateLimit {
     pub refill: u32,
     /// Time between refills.
     pub interval: Duration,
+}
+
+impl RateLimit {
+    /// A bucket of `capacity` tokens (full at the start), `refill` more every `interval`.
+    pub const fn new(capacity: u32, refill: u32, interval: Duration) -> Self {
+        Self { capacity, refill, interval }
+    }
 }
 
 /// A message waiting to go out.

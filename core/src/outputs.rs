@@ -11,6 +11,7 @@ use crate::reasons::{CloseReason, CommandError, DisconnectReason, RequestFailure
 
 /// The life of a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum SessionState {
     /// Built, or told to stay down (`Decision::Ignore`); waits for `connect`.
     Idle,
@@ -177,6 +178,7 @@ pub enum SessionEvent {
 
 /// Counters and gauges of a session.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Metrics {
     /// The current state.
     pub state: SessionState,
@@ -219,6 +221,7 @@ pub struct Metrics {
 /// caller that samples them on every turn of its loop needs (the adapters'
 /// telemetry), at the cost of a few loads instead of a whole `Metrics`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct Traffic {
     /// Bytes read from transports (as `Metrics::bytes_in`).
     pub bytes_in: u64,

@@ -79,6 +79,7 @@ impl DisconnectReason {
 
 /// How a request ended without a response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum RequestFailure {
     /// No response before its deadline.
     Timeout,
@@ -93,6 +94,7 @@ pub enum RequestFailure {
 
 /// Why the session closed for good.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum CloseReason {
     /// The user called `close`.
     Requested,

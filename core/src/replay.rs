@@ -21,6 +21,7 @@ use crate::CloseCode;
 
 /// A recording, parsed and checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Recording {
     /// The header line.
     pub header: Header,
@@ -135,6 +136,7 @@ fn check(entry: &Entry) -> Result<(), String> {
 
 /// Where a replay first differed from its recording.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Divergence {
     /// The recording's line (numbered from 1, the header being line 1).
     pub line: usize,

@@ -28,7 +28,7 @@ fn main() {
         .expect("valid URL")
         .subprotocol("json")
         .header("Authorization", "Bearer demo-token");
-    let config = ConnectionConfig { fragment_size: Some(16 << 10), ..Default::default() };
+    let config = ConnectionConfig::default().fragment_size(Some(16 << 10));
     // Production code seeds from the OS; a fixed seed makes this run repeatable.
     let rng = Box::new(StdRng::seed_from_u64(2026));
     let mut client = Connection::new(request, config, rng, start).expect("valid request and config");

@@ -39,8 +39,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     });
     let (client, mut events) = Builder::new(&server.url())?
         .metrics_label("example")
-        .ping(Some(PingConfig { interval: Duration::from_millis(50), timeout: Duration::from_millis(40) }))
-        .backoff(BackoffConfig { initial: Duration::from_millis(20), ..BackoffConfig::default() })
+        .ping(Some(PingConfig::new(Duration::from_millis(50), Duration::from_millis(40))))
+        .backoff(BackoffConfig::default().initial(Duration::from_millis(20)))
         .connect()
         .await?;
     server.expect_connection_async(WAIT).await;

@@ -213,8 +213,8 @@ pub fn walkthrough(
     let mut session = Session::builder(url)
         .expect("valid URL")
         .authenticator(presets::JsonRpcAuth::new("public/auth", |_| r#"{"client_id":"loop"}"#.to_owned()))
-        .ping(Some(PingConfig { interval: Duration::from_millis(200), timeout: Duration::from_millis(150) }))
-        .backoff(BackoffConfig { initial: Duration::from_millis(50), ..BackoffConfig::default() })
+        .ping(Some(PingConfig::new(Duration::from_millis(200), Duration::from_millis(150))))
+        .backoff(BackoffConfig::default().initial(Duration::from_millis(50)))
         .build(Box::new(wslink_core::OsRandom::new().expect("OS randomness")), start)
         .expect("valid config");
     session.connect(start).expect("idle session");

@@ -43,7 +43,7 @@ pub fn builder<R: Runtime>(url: &str) -> Builder<R> {
     Builder::new(url)
         .expect("valid URL")
         .ping(None)
-        .backoff(BackoffConfig { initial: Duration::from_millis(50), ..BackoffConfig::default() })
+        .backoff(BackoffConfig::default().initial(Duration::from_millis(50)))
 }
 
 /// One test per scenario and runtime, with the same names in each module:

@@ -136,7 +136,7 @@ async fn a_peer_that_takes_nothing_ends_the_link_with_a_write_timeout<R: Runtime
 async fn an_inline_owner_that_pauses_does_not_make_the_link_look_dead<R: Runtime>() {
     const COUNT: usize = 30_000;
     let (addr, go) = flood_on_signal_server(COUNT).await;
-    let ping = PingConfig { interval: Duration::from_millis(200), timeout: Duration::from_millis(100) };
+    let ping = PingConfig::new(Duration::from_millis(200), Duration::from_millis(100));
     let mut link = builder::<R>(&format!("ws://{addr}/"))
         .ping(Some(ping))
         .idle_timeout(Duration::from_millis(300))
@@ -180,8 +180,7 @@ async fn an_inline_owner_that_pauses_does_not_make_the_link_look_dead<R: Runtime
 
 async fn max_attempts_never_gives_up_on_a_server_that_lets_the_client_in<R: Runtime>() {
     let (addr, accepted) = cutting_server(Duration::from_millis(100)).await;
-    let backoff =
-        BackoffConfig { initial: Duration::from_millis(10), max: Duration::from_millis(50), ..Default::default() };
+    let backoff = BackoffConfig::default().initial(Duration::from_millis(10)).max(Duration::from_millis(50));
     let (_client, mut events) = builder::<R>(&format!("ws://{addr}/"))
         .backoff(backoff)
         .max_attempts(Some(2))

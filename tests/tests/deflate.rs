@@ -102,15 +102,14 @@ async fn exchange<R: Runtime>(server: &str, url: &str, offer: &DeflateConfig) {
 async fn every_python_deflate_configuration_both_directions<R: Runtime>() {
     let peers = PythonDeflateServers::start();
     assert_eq!(peers.servers.len(), 17, "16 combinations and an 8-bit client window");
-    let asking = DeflateConfig {
-        client_max_window_bits: 15,
-        server_max_window_bits: Some(11),
-        client_no_context_takeover: true,
-        server_no_context_takeover: true,
-        compress_threshold: 0,
-        level: 6,
-        mem_level: 8,
-    };
+    let asking = DeflateConfig::default()
+        .client_max_window_bits(15)
+        .server_max_window_bits(Some(11))
+        .client_no_context_takeover(true)
+        .server_no_context_takeover(true)
+        .compress_threshold(0)
+        .level(6)
+        .mem_level(8);
     for (name, addr) in &peers.servers {
         for offer in [&DeflateConfig::default(), &asking] {
             exchange::<R>(name, &format!("ws://{addr}/"), offer).await;
@@ -180,7 +179,7 @@ async fn hostile_compressed_data_gets_clean_closes<R: Runtime>() {
 /// inflate, so the connection opens and compresses with our window.
 async fn a_server_granting_a_larger_client_window_than_offered_gets_our_smaller_one<R: Runtime>() {
     let addr = over_granting_deflate_server().await;
-    let offer = DeflateConfig { compress_threshold: 0, ..DeflateConfig::default() };
+    let offer = DeflateConfig::default().compress_threshold(0);
     let (client, mut events) =
         builder::<R>(&format!("ws://{addr}/")).compression(Some(offer)).start().expect("started");
     let seen = until(&mut events, |e| matches!(e, SessionEvent::Connected { .. })).await;

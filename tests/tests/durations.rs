@@ -59,14 +59,14 @@ fn settings<R: Runtime>(d: Duration) -> Vec<(&'static str, Option<&'static str>,
         (
             "ping.interval",
             when_zero("ping.interval"),
-            Box::new(move |b: Builder<R>| b.ping(Some(PingConfig { interval: d, timeout: Duration::from_secs(1) }))),
+            Box::new(move |b: Builder<R>| b.ping(Some(PingConfig::new(d, Duration::from_secs(1))))),
         ),
         (
             "ping.timeout",
             Some("ping.timeout"),
             Box::new(move |b: Builder<R>| {
                 // Never shorter than the interval at MAX, never positive at ZERO: refused either way.
-                b.ping(Some(PingConfig { interval: Duration::from_secs(5), timeout: d }))
+                b.ping(Some(PingConfig::new(Duration::from_secs(5), d)))
             }),
         ),
         (
@@ -77,24 +77,24 @@ fn settings<R: Runtime>(d: Duration) -> Vec<(&'static str, Option<&'static str>,
         (
             "rate_limit.interval",
             when_zero("rate_limit.interval"),
-            Box::new(move |b: Builder<R>| b.rate_limit(RateLimit { capacity: 100, refill: 1, interval: d }, None)),
+            Box::new(move |b: Builder<R>| b.rate_limit(RateLimit::new(100, 1, d), None)),
         ),
         (
             "backoff.max",
             when_zero("backoff.max"),
             Box::new(move |b: Builder<R>| {
-                b.backoff(BackoffConfig { initial: Duration::from_millis(50), max: d, ..BackoffConfig::default() })
+                b.backoff(BackoffConfig::default().initial(Duration::from_millis(50)).max(d))
             }),
         ),
         (
             "backoff.initial",
             when_zero("backoff.initial"),
-            Box::new(move |b: Builder<R>| b.backoff(BackoffConfig { initial: d, max: d, ..BackoffConfig::default() })),
+            Box::new(move |b: Builder<R>| b.backoff(BackoffConfig::default().initial(d).max(d))),
         ),
         (
             "backoff.reset_after",
             None,
-            Box::new(move |b: Builder<R>| b.backoff(BackoffConfig { reset_after: d, ..BackoffConfig::default() })),
+            Box::new(move |b: Builder<R>| b.backoff(BackoffConfig::default().reset_after(d))),
         ),
         ("late_response_window", None, Box::new(move |b: Builder<R>| b.config(move |c| c.late_response_window = d))),
     ]

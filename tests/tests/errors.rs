@@ -144,7 +144,7 @@ async fn a_reserved_opcode_and_invalid_utf8_are_protocol_violations<R: Runtime>(
 async fn a_blackholed_link_is_a_heartbeat_timeout<R: Runtime>() {
     let proxy = FaultProxy::start(echo_server(None).await).await;
     let (builder, seen) = logging::<R>(&format!("ws://{}/", proxy.addr), Decision::Reconnect);
-    let ping = PingConfig { interval: Duration::from_millis(200), timeout: Duration::from_millis(100) };
+    let ping = PingConfig::new(Duration::from_millis(200), Duration::from_millis(100));
     let (client, mut events) = builder.ping(Some(ping)).connect().await.expect("connected");
     proxy.set(Fault::Blackhole);
     assert_eq!(next_error(&mut events, &seen).await, SessionError::HeartbeatTimeout);

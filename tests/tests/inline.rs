@@ -139,7 +139,7 @@ async fn a_request_is_answered_behind_a_burst_of_feed_messages<R: Runtime>() {
 async fn a_dead_link_is_found_while_the_owner_awaits_recv<R: Runtime>() {
     let upstream = echo_server(None).await;
     let proxy = FaultProxy::start(upstream).await;
-    let ping = PingConfig { interval: Duration::from_millis(200), timeout: Duration::from_millis(100) };
+    let ping = PingConfig::new(Duration::from_millis(200), Duration::from_millis(100));
     let mut link =
         builder::<R>(&format!("ws://{}/", proxy.addr)).ping(Some(ping)).connect_inline().await.expect("connected");
     proxy.set(Fault::Blackhole);

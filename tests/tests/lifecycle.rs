@@ -426,7 +426,7 @@ async fn assert_server_holds_time_wait(server: SocketAddr, client: SocketAddr) {
 // Pauses: a slow consumer and a link that dies while it stalls.
 
 /// Pings whose pong deadline a stalled consumer outlasts tenfold.
-const PING: PingConfig = PingConfig { interval: Duration::from_millis(200), timeout: Duration::from_millis(100) };
+const PING: PingConfig = PingConfig::new(Duration::from_millis(200), Duration::from_millis(100));
 /// Messages the counting server sends.
 const COUNT: usize = 20_000;
 

@@ -21,7 +21,7 @@ const MAX_FRAME: usize = 64 << 10;
 const MAX_MESSAGE: usize = 256 << 10;
 
 fn config() -> ConnectionConfig {
-    ConnectionConfig { max_frame_size: MAX_FRAME, max_message_size: MAX_MESSAGE, ..Default::default() }
+    ConnectionConfig::default().max_frame_size(MAX_FRAME).max_message_size(MAX_MESSAGE)
 }
 
 fn upgraded(config: ConnectionConfig) -> Connection {
@@ -267,7 +267,7 @@ proptest! {
         ], 1..8),
         fragment_size in prop::option::of(1usize..700),
     ) {
-        let mut conn = upgraded(ConnectionConfig { fragment_size, ..config() });
+        let mut conn = upgraded(config().fragment_size(fragment_size));
         for m in &messages {
             match m {
                 Message::Text(t) => conn.send_text(t.as_str()).unwrap(),

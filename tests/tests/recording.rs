@@ -18,7 +18,7 @@ use wslink_tests::scenarios;
 scenarios!(a_recorded_run_replays_identically_and_a_changed_setting_diverges, a_file_recording_replays_too);
 
 fn backoff() -> BackoffConfig {
-    BackoffConfig { initial: Duration::from_millis(50), ..BackoffConfig::default() }
+    BackoffConfig::default().initial(Duration::from_millis(50))
 }
 
 fn auth() -> presets::JsonRpcAuth {
@@ -77,7 +77,7 @@ async fn a_recorded_run_replays_identically_and_a_changed_setting_diverges<R: Ru
         .iter()
         .position(|l| matches!(&l.entry, Entry::Event { ev } if ev.starts_with("Reconnecting")))
         .expect("the reconnect was recorded");
-    let slower = BackoffConfig { initial: Duration::from_secs(5), ..backoff() };
+    let slower = backoff().initial(Duration::from_secs(5));
     match replay(&recording, same_session(&url).backoff(slower), origin).expect("valid settings") {
         Replayed::Diverged(d) => assert_eq!(d.line, reconnecting + 2, "{d:?}"),
         other => panic!("{other:?}"),

@@ -121,7 +121,7 @@ async fn blackholed_link_times_out_by_heartbeat_and_reconnects<R: Runtime>() {
         let upstream = echo_server(None).await;
         let proxy = FaultProxy::start(upstream).await;
         let (client, mut events) = builder::<R>(&format!("ws://{}/", proxy.addr))
-            .ping(Some(PingConfig { interval: Duration::from_millis(300), timeout: Duration::from_millis(200) }))
+            .ping(Some(PingConfig::new(Duration::from_millis(300), Duration::from_millis(200))))
             .connect()
             .await
             .expect("connected");
@@ -305,7 +305,7 @@ async fn a_request_deadline_before_the_armed_ping_fires_on_time<R: Runtime>() {
     // for the ping a minute away when a request with a 200 ms deadline comes.
     // The echo server sends the request back, which is not a response.
     let addr = echo_server(None).await;
-    let ping = PingConfig { interval: Duration::from_secs(60), timeout: Duration::from_secs(10) };
+    let ping = PingConfig::new(Duration::from_secs(60), Duration::from_secs(10));
     let (client, _events) = builder::<R>(&format!("ws://{addr}/")).ping(Some(ping)).connect().await.expect("connected");
     // 25 times the request's deadline, half of what any other timer of the
     // session (the handshake's, 10 s) would take to fire in its place.
@@ -445,7 +445,7 @@ async fn messages_handed_over_without_waiting_go_in_order_or_come_back<R: Runtim
     // session refuses the message, which comes back as an event.
     let addr = refusing_server().await;
     // Exactly 30 s (no jitter), so the client is surely still waiting when the scenario acts.
-    let backoff = BackoffConfig { initial: Duration::from_secs(30), full_jitter: false, ..BackoffConfig::default() };
+    let backoff = BackoffConfig::default().initial(Duration::from_secs(30)).full_jitter(false);
     let (client, mut events) = builder::<R>(&format!("ws://{addr}/"))
         .config(|c| c.queue_while_disconnected = false)
         .backoff(backoff)
@@ -470,7 +470,7 @@ async fn posts_behind_a_close_come_back_before_closed_or_at_once<R: Runtime>() {
     // be taken by the driver, or find it closed: whichever, each comes back
     // exactly once, and nothing follows `Closed`.
     let addr = refusing_server().await;
-    let backoff = BackoffConfig { initial: Duration::from_secs(30), full_jitter: false, ..BackoffConfig::default() };
+    let backoff = BackoffConfig::default().initial(Duration::from_secs(30)).full_jitter(false);
     let (client, mut events) = builder::<R>(&format!("ws://{addr}/")).backoff(backoff).start().expect("started");
     until(&mut events, |e| matches!(e, SessionEvent::Reconnecting { .. })).await;
     let mut close = std::pin::pin!(client.close(CloseCode::Normal, ""));

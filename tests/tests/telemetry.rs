@@ -304,7 +304,7 @@ async fn heartbeat_round_trips_are_sampled<R: Runtime>() {
     install();
     let me = label::<R>("heartbeat");
     let addr = echo_server(None).await;
-    let ping = PingConfig { interval: Duration::from_millis(100), timeout: Duration::from_millis(90) };
+    let ping = PingConfig::new(Duration::from_millis(100), Duration::from_millis(90));
     let (client, _events) =
         builder::<R>(&format!("ws://{addr}/")).ping(Some(ping)).metrics_label(&me).connect().await.expect("connected");
     let mut health = client.heartbeat_health().await.expect("health");

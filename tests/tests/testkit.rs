@@ -144,9 +144,9 @@ fn sent_requests_fail_on_disconnect_and_queued_ones_go_after_reconnect() {
 /// From core/src/session/tests/heartbeats.rs.
 #[test]
 fn a_blackholed_pong_times_out_and_reconnects() {
-    let pings = PingConfig { interval: secs(15), timeout: secs(5) };
+    let pings = PingConfig::new(secs(15), secs(5));
     // Exact delays: jitter off.
-    let mut kit = open(session().ping(Some(pings)).backoff(BackoffConfig { full_jitter: false, ..Default::default() }));
+    let mut kit = open(session().ping(Some(pings)).backoff(BackoffConfig::default().full_jitter(false)));
     kit.blackhole();
     assert_eq!(kit.advance(), secs(15));
     assert!(matches!(kit.sent().as_slice(), [Sent::Ping(_)]), "the ping went into the black hole");
@@ -241,7 +241,7 @@ async fn the_mock_server_answers_by_itself_and_a_black_hole_is_found_by_heartbea
     server.respond_with(|m| Some(Message::Text(jsonrpc::result(jsonrpc::id(m)?, r#"{"access_token":"t"}"#).into())));
     let (client, mut events) = builder::<R>(&server.url())
         .authenticator(JsonRpcAuth::new("public/auth", |_| "{}".to_owned()))
-        .ping(Some(PingConfig { interval: ms(300), timeout: ms(200) }))
+        .ping(Some(PingConfig::new(ms(300), ms(200))))
         .connect()
         .await
         .expect("connected after auth");

@@ -65,7 +65,7 @@ fn echo_of_every_size_both_kinds_client_to_server_and_back() {
 
 #[test]
 fn fragmented_messages_both_ways_with_pings_between_fragments() {
-    let config = ConnectionConfig { fragment_size: Some(1000), ..Default::default() };
+    let config = ConnectionConfig::default().fragment_size(Some(1000));
     let mut d = Duplex::open(ClientRequest::new("ws://localhost/").unwrap(), config);
     d.client_events();
     let text = "é€".repeat(5000);
@@ -181,7 +181,7 @@ fn each_protocol_violation_fails_with_its_code_on_both_ends() {
         ),
     ];
     for (name, bytes, error, code) in cases {
-        let config = ConnectionConfig { max_frame_size: 1 << 20, max_message_size: 1 << 20, ..Default::default() };
+        let config = ConnectionConfig::default().max_frame_size(1 << 20).max_message_size(1 << 20);
         let mut d = Duplex::open(ClientRequest::new("ws://localhost/").unwrap(), config);
         d.client_events();
         d.inject(&bytes);

@@ -36,6 +36,7 @@ use crate::error::ConfigError;
 /// messages; they do not free memory between messages (the state is reset,
 /// not dropped, so that a flood does not allocate per message).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DeflateConfig {
     /// The largest window our compressor uses, 9 to 15 (2^bits bytes).
     /// Offered as `client_max_window_bits` so the server may lower it.
@@ -61,6 +62,52 @@ pub struct DeflateConfig {
     /// zlib memory level, 1 to 9: the compressor's hash table is 2^(level+9)
     /// bytes. Default 5 (16 KiB).
     pub mem_level: u8,
+}
+
+/// Each setting by name, for a value built from the defaults:
+/// `DeflateConfig::default().client_max_window_bits(..)`.
+impl DeflateConfig {
+    /// Sets `client_max_window_bits`.
+    pub fn client_max_window_bits(mut self, client_max_window_bits: u8) -> Self {
+        self.client_max_window_bits = client_max_window_bits;
+        self
+    }
+
+    /// Sets `server_max_window_bits`.
+    pub fn server_max_window_bits(mut self, server_max_window_bits: Option<u8>) -> Self {
+        self.server_max_window_bits = server_max_window_bits;
+        self
+    }
+
+    /// Sets `client_no_context_takeover`.
+    pub fn client_no_context_takeover(mut self, client_no_context_takeover: bool) -> Self {
+        self.client_no_context_takeover = client_no_context_takeover;
+        self
+    }
+
+    /// Sets `server_no_context_takeover`.
+    pub fn server_no_context_takeover(mut self, server_no_context_takeover: bool) -> Self {
+        self.server_no_context_takeover = server_no_context_takeover;
+        self
+    }
+
+    /// Sets `compress_threshold`.
+    pub fn compress_threshold(mut self, compress_threshold: usize) -> Self {
+        self.compress_threshold = compress_threshold;
+        self
+    }
+
+    /// Sets `level`.
+    pub fn level(mut self, level: u8) -> Self {
+        self.level = level;
+        self
+    }
+
+    /// Sets `mem_level`.
+    pub fn mem_level(mut self, mem_level: u8) -> Self {
+        self.mem_level = mem_level;
+        self
+    }
 }
 
 impl Default for DeflateConfig {
@@ -100,6 +147,7 @@ impl DeflateConfig {
 /// Counters of the compression of one connection (or, in session metrics,
 /// of all connections so far).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct CompressionStats {
     /// Messages received compressed.
     pub messages_inflated: u64,

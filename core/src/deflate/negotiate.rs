@@ -18,6 +18,7 @@ pub(crate) const EXTENSION_NAME: &str = "permessage-deflate";
 
 /// What the server agreed to, as in force on the connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DeflateParams {
     /// The server compresses every message on its own.
     pub server_no_context_takeover: bool,
@@ -34,6 +35,26 @@ pub struct DeflateParams {
     /// inflater with the server's larger window decodes; the adapters log it
     /// as a warning, since such a server may break other rules too.
     pub client_window_over_granted: Option<u8>,
+}
+
+impl DeflateParams {
+    /// Parameters agreed on an upgrade done elsewhere (for
+    /// `Connection::from_upgraded_with_deflate`): both windows in bits (8
+    /// to 15) and both context takeovers; nothing over-granted.
+    pub fn new(
+        server_max_window_bits: u8,
+        client_max_window_bits: u8,
+        server_no_context_takeover: bool,
+        client_no_context_takeover: bool,
+    ) -> Self {
+        Self {
+            server_no_context_takeover,
+            client_no_context_takeover,
+            server_max_window_bits,
+            client_max_window_bits,
+            client_window_over_granted: None,
+        }
+    }
 }
 
 /// The offer written into `Sec-WebSocket-Extensions`.

@@ -19,6 +19,7 @@ pub(crate) use response::{parse_response_head, BodyLength, ResponseHead};
 /// state (`Set-Cookie`, `Cookie`, `Authorization`, `Proxy-Authorization`),
 /// since events are logged and recorded with it.
 #[derive(Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct UpgradeResponse {
     /// The subprotocol the server chose from those offered, if any.
     pub subprotocol: Option<String>,

@@ -13,6 +13,7 @@ pub const FORMAT_VERSION: u32 = 2;
 
 /// The first line of a recording.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Header {
     /// Always [`FORMAT_VERSION`] when written by this crate.
     pub wslink_recording: u32,
@@ -44,6 +45,7 @@ pub struct Line {
 /// What a line records. Inputs first, then outputs, then the recorder's notes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "k", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Entry {
     /// `Session::connect`.
     Connect,

@@ -30,6 +30,7 @@ pub const DEFAULT_WRITE_BUDGET: usize = 1 << 20;
 /// what `Instant` holds is never reached); values that cannot work, such as
 /// a zero timeout, are refused by [`validate`](Self::validate) with the field's name.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct SessionConfig {
     /// URL, subprotocols, extensions and fixed headers of every upgrade.
     pub request: ClientRequest,

@@ -101,6 +101,7 @@ pub enum Sent {
 
 /// The client's upgrade request: its request line and headers, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct UpgradeRequest {
     /// `GET /path HTTP/1.1`.
     pub request_line: String,
