@@ -18,11 +18,13 @@
 mod builder;
 mod channels;
 mod client;
+mod command;
 mod driver;
 mod filter;
 mod inline;
 mod pool;
 mod recorder;
+mod reply;
 pub mod telemetry;
 #[cfg(feature = "testkit")]
 pub mod testkit;
@@ -37,11 +39,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 pub use builder::Builder;
-pub use client::{Client, ClientError, ClientMetrics, Events, RequestError, Response, TrySendError};
+pub use client::{Client, ClientMetrics, Events};
 pub use filter::EventFilter;
 pub use inline::InlineClient;
 pub use pool::{MemberEvents, Pool, PoolBuilder, PoolError, PoolEvent, PoolEvents};
 pub use recorder::{FileRecorder, RecordingFile};
+pub use reply::{ClientError, RequestError, Response, TrySendError};
 pub use tls::{tls_handshake_error, Roots, TlsOptions};
 pub use wslink_core::proxy::{Proxy, ProxyError, ProxyServer, ProxyUrlError};
 pub use wslink_core::{CloseReason, DisconnectReason};

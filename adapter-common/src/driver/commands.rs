@@ -12,7 +12,8 @@ use wslink_core::{CommandError, Session, SessionState};
 
 use super::state::Routing;
 use crate::channels::DriverEnd;
-use crate::client::{ClientError, Command, Reply, RequestCommand, RequestError, Snapshot};
+use crate::command::{Command, RequestCommand};
+use crate::reply::{ClientError, Reply, RequestError, Snapshot};
 use crate::Runtime;
 
 /// Most commands carried out in one turn (the rest wait for the next, after

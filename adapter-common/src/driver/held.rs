@@ -10,7 +10,7 @@ use std::collections::VecDeque;
 
 use wslink_core::Message;
 
-use crate::client::Command;
+use crate::command::Command;
 
 /// Commands that would write, held in order while the write budget has no
 /// room. Made on the first: most clients never fill their budget.

@@ -11,8 +11,9 @@ use wslink_core::{CommandError, Session, SessionEvent, SessionState};
 
 use super::state::Routing;
 use crate::channels::{DriverEnd, FirstOutcome, NotDelivered};
-use crate::client::{encode_state, RequestError, Response};
+use crate::client::encode_state;
 use crate::filter::EventFilter;
+use crate::reply::{RequestError, Response};
 use crate::telemetry::Telemetry;
 
 /// Routes the session's events: request outcomes to their awaiting callers,

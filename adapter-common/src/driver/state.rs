@@ -16,8 +16,8 @@ use tokio::sync::oneshot;
 use wslink_core::{Session, SessionEvent};
 
 use super::held::Held;
-use crate::client::{Reply, RequestError, Response};
 use crate::filter::EventFilter;
+use crate::reply::{Reply, RequestError, Response};
 use crate::Runtime;
 
 /// Reading also pauses once this many payload bytes wait for the consumer, so

@@ -23,7 +23,7 @@ use super::route::deliver;
 use super::state::{Io, Routing};
 use super::write::on_written;
 use crate::channels::{DriverEnd, Gone};
-use crate::client::Command;
+use crate::command::Command;
 use crate::Runtime;
 
 /// What woke the driver.

@@ -38,7 +38,8 @@ pub use events::{MemberEvents, PoolEvent, PoolEvents};
 use events::{Merged, MERGED_BATCHES};
 use member::{FirstOutcome, MakeFn, Member, Shared};
 
-use crate::client::{Client, ClientError, RequestError, Response};
+use crate::client::Client;
+use crate::reply::{ClientError, RequestError, Response};
 use crate::{Builder, Error, Runtime};
 
 /// Why a balanced call failed on every client tried.
