@@ -17,8 +17,8 @@ use wslink_core::{Action, Session, SessionState};
 
 use super::closing::closing;
 use super::state::Io;
+use crate::runtime::{Resolver, Runtime, Spawner};
 use crate::telemetry::Telemetry;
-use crate::{Resolver, Runtime, Spawner};
 
 /// What opening a transport needs, decided by the builder.
 pub(crate) struct Opener {
@@ -113,7 +113,7 @@ fn close<R: Runtime>(session: &Session, io: &mut Io<R>, spawner: Option<&Spawner
         let (done, earlier) = oneshot::channel();
         io.earlier_closes.retain_mut(|e| matches!(e.try_recv(), Err(oneshot::error::TryRecvError::Empty)));
         io.earlier_closes.push(earlier);
-        crate::spawn::<R>(spawner, async move {
+        crate::runtime::spawn::<R>(spawner, async move {
             closing.await;
             let _ = done.send(());
         });

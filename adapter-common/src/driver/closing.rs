@@ -19,7 +19,7 @@ use wslink_core::Session;
 use super::route::deliver;
 use super::state::{Closing, Io, Routing};
 use crate::channels::DriverEnd;
-use crate::Runtime;
+use crate::runtime::Runtime;
 
 /// How long a closed transport may take to flush its last bytes (a close
 /// frame), on top of the wait for the server's end of stream.

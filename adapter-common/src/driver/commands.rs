@@ -14,7 +14,7 @@ use super::state::Routing;
 use crate::channels::DriverEnd;
 use crate::command::{Command, RequestCommand};
 use crate::reply::{ClientError, Reply, RequestError, Snapshot};
-use crate::Runtime;
+use crate::runtime::Runtime;
 
 /// Most commands carried out in one turn (the rest wait for the next, after
 /// the deadline and the reads had their say).

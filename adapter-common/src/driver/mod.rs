@@ -77,8 +77,8 @@ use self::wait::{arm_timer, handle_wake, wait, Wake};
 use self::write::write_at_once;
 use crate::channels::DriverEnd;
 use crate::filter::EventFilter;
+use crate::runtime::{Runtime, Spawner};
 use crate::telemetry::Telemetry;
-use crate::{Runtime, Spawner};
 
 pub(crate) use self::actions::Opener;
 

@@ -16,8 +16,8 @@ use wslink_core::Session;
 use super::route::route;
 use super::state::{Io, Routing};
 use crate::channels::DriverEnd;
+use crate::runtime::Runtime;
 use crate::telemetry::Telemetry;
-use crate::Runtime;
 
 /// Most reads of what already waits in the socket before a deadline is
 /// judged: a peer that floods control frames (which fill no event queue)

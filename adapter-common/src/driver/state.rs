@@ -18,7 +18,7 @@ use wslink_core::{Session, SessionEvent};
 use super::held::Held;
 use crate::filter::EventFilter;
 use crate::reply::{Reply, RequestError, Response};
-use crate::Runtime;
+use crate::runtime::Runtime;
 
 /// Reading also pauses once this many payload bytes wait for the consumer, so
 /// large messages cannot pile up `event_capacity` deep.

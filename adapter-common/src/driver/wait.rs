@@ -24,7 +24,7 @@ use super::state::{Io, Routing};
 use super::write::on_written;
 use crate::channels::{DriverEnd, Gone};
 use crate::command::Command;
-use crate::Runtime;
+use crate::runtime::Runtime;
 
 /// What woke the driver.
 pub(super) enum Wake<R: Runtime> {

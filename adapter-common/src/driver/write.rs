@@ -13,7 +13,7 @@ use futures_lite::future::poll_once;
 use wslink_core::Session;
 
 use super::state::Io;
-use crate::Runtime;
+use crate::runtime::Runtime;
 
 /// Writes the head of the write queue if the socket takes it without
 /// waiting, and accounts for it; returns whether it wrote (or failed), so
