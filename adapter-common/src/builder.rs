@@ -19,11 +19,12 @@ use wslink_core::{
 use crate::channels::{channels, FirstOutcome};
 use crate::client::{encode_state, Client, Events};
 use crate::driver::{Driver, Opener};
+use crate::error::Error;
 use crate::filter::EventFilter;
 use crate::inline::InlineClient;
+use crate::runtime::{spawn, Resolver, Runtime, Spawner};
 use crate::telemetry::{Settings, Telemetry};
 use crate::tls::TlsOptions;
-use crate::{Error, Resolver, Runtime, Spawner};
 
 /// Configures and starts a client. Every session setting and hook of
 /// `wslink_core` is here, plus TLS, the resolver and the event buffer.
@@ -398,7 +399,7 @@ impl<R: Runtime> Builder<R> {
     /// connects, and reconnects, in the background.
     pub fn start(self) -> Result<(Client, Events), Error> {
         let (driver, client, events) = self.build(false)?;
-        crate::spawn::<R>(driver.spawner.clone().as_ref(), driver.run::<R>());
+        spawn::<R>(driver.spawner.clone().as_ref(), driver.run::<R>());
         Ok((client, events))
     }
 
@@ -429,7 +430,7 @@ impl<R: Runtime> Builder<R> {
     fn inline(self, report_first: bool) -> Result<InlineClient, Error> {
         let (driver, client, events) = self.build(report_first)?;
         let (spawner, spill_limit) = (driver.spawner.clone(), driver.event_capacity);
-        let finish: crate::inline::Finish = Box::new(move |rest| crate::spawn::<R>(spawner.as_ref(), rest));
+        let finish: crate::inline::Finish = Box::new(move |rest| spawn::<R>(spawner.as_ref(), rest));
         Ok(InlineClient::new(Box::pin(driver.run::<R>()), client, events, spill_limit, finish))
     }
 
@@ -487,7 +488,7 @@ impl<R: Runtime> Builder<R> {
     /// state on each `Connected` and none is missed.
     pub async fn connect(self) -> Result<(Client, Events), Error> {
         let (driver, client, events) = self.build(true)?;
-        crate::spawn::<R>(driver.spawner.clone().as_ref(), driver.run::<R>());
+        spawn::<R>(driver.spawner.clone().as_ref(), driver.run::<R>());
         match outcome(client.first_outcome().await) {
             Ok(()) => Ok((client, events)),
             Err(e) => {

@@ -36,7 +36,8 @@ use std::task::{Context, Poll, Waker};
 
 use wslink_core::{CloseReason, DisconnectReason, Message, SessionEvent};
 
-use crate::client::{Command, TrySendError};
+use crate::command::Command;
+use crate::reply::TrySendError;
 
 /// Most commands waiting for the driver before senders wait for room.
 const COMMAND_CAPACITY: usize = 256;

@@ -31,7 +31,8 @@ use std::time::Duration;
 
 use wslink_core::{CloseCode, HeartbeatHealth, LatencyStats, Message, SessionEvent, SessionState};
 
-use crate::client::{Client, ClientError, ClientMetrics, Events, RequestError, Response, TrySendError};
+use crate::client::{Client, ClientMetrics, Events};
+use crate::reply::{ClientError, RequestError, Response, TrySendError};
 
 /// Most message bytes taken aside while the owner awaits a command.
 const SPILL_BYTES: usize = 8 << 20;

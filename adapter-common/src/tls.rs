@@ -16,7 +16,13 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::{CertificateError, ClientConfig, RootCertStore};
 use wslink_core::TlsFailure;
 
-use crate::Error;
+use crate::error::Error;
+
+/// The TLS server name (SNI, and the name the certificate must carry) for `host`.
+pub fn tls_server_name(host: &str) -> io::Result<rustls::pki_types::ServerName<'static>> {
+    rustls::pki_types::ServerName::try_from(host.to_owned())
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("TLS server name {host:?}: {e}")))
+}
 
 /// Where trusted root certificates come from.
 #[derive(Debug, Clone, Default)]

@@ -28,7 +28,7 @@ use std::time::Duration;
 use wslink_core::proxy::{ProxyError, ProxyHandshake, ProxyServer};
 use wslink_core::HappyEyeballs;
 
-use crate::{Resolver, Runtime};
+use crate::runtime::{Resolver, Runtime};
 
 /// Chunk size of the tunnel handshake's reads (the machine may allow more).
 const READ_CHUNK: usize = 2048;

@@ -103,7 +103,7 @@ mod tests {
         ];
         for (exit, code) in all {
             assert_eq!(exit.code(), code, "{exit:?}");
-            assert!(crate::args::HELP.contains(&format!("\n  {code} ")), "--help lists {code}");
+            assert!(crate::help::HELP.contains(&format!("\n  {code} ")), "--help lists {code}");
         }
     }
 

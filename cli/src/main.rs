@@ -3,19 +3,23 @@
 //! the flags and the exit codes.
 //!
 //! The run itself (`run.rs`) is written once, generic over
-//! `wslink_adapter::Runtime`; this file only parses the arguments and picks
-//! the runtime: a tokio current-thread runtime or `smol::block_on`.
+//! `wslink_adapter::Runtime`; this file only reads the arguments (`parse.rs`
+//! into `args.rs`'s types) and picks the runtime: a tokio current-thread
+//! runtime or `smol::block_on`.
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
 
 mod args;
 mod exit;
+mod help;
 mod input;
 mod log;
 mod output;
+mod parse;
 mod redact;
 mod run;
 mod status;
+mod values;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -26,8 +30,8 @@ use output::{Console, Format};
 use status::StatusLine;
 
 fn main() -> ExitCode {
-    match args::parse(std::env::args_os().skip(1)) {
-        Ok(Command::Help) => print!("{}", args::HELP),
+    match parse::parse(std::env::args_os().skip(1)) {
+        Ok(Command::Help) => print!("{}", help::HELP),
         Ok(Command::Version) => println!("wslink {}", env!("CARGO_PKG_VERSION")),
         Ok(Command::Run(args)) => return start(*args).into(),
         Err(e) => {

@@ -30,7 +30,7 @@ fn woken(count: &Count) -> usize {
 }
 
 /// A command that says which one it is, and the receiver of its reply.
-fn close(tag: &str) -> (Command, oneshot::Receiver<Result<(), crate::ClientError>>) {
+fn close(tag: &str) -> (Command, oneshot::Receiver<Result<(), crate::reply::ClientError>>) {
     let (tx, rx) = oneshot::channel();
     (Command::Close(Box::new((CloseCode::Normal, tag.to_owned(), tx))), rx)
 }

@@ -24,8 +24,10 @@ use tokio::sync::Notify;
 use wslink_core::{BackoffConfig, CloseCode, Restarts, SessionEvent};
 
 use super::events::{MemberEvents, Merged, PoolEvent};
+use crate::builder::Builder;
 use crate::client::{Client, Events};
-use crate::{Builder, Error, Runtime};
+use crate::error::Error;
+use crate::runtime::Runtime;
 
 /// Makes member `index`'s builder; called for every start and restart.
 pub(crate) type MakeFn<R> = Arc<dyn Fn(usize) -> Result<Builder<R>, Error> + Send + Sync>;

@@ -38,8 +38,11 @@ pub use events::{MemberEvents, PoolEvent, PoolEvents};
 use events::{Merged, MERGED_BATCHES};
 use member::{FirstOutcome, MakeFn, Member, Shared};
 
-use crate::client::{Client, ClientError, RequestError, Response};
-use crate::{Builder, Error, Runtime};
+use crate::builder::Builder;
+use crate::client::Client;
+use crate::error::Error;
+use crate::reply::{ClientError, RequestError, Response};
+use crate::runtime::Runtime;
 
 /// Why a balanced call failed on every client tried.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -74,26 +74,27 @@
 //! # client.join().unwrap();
 //! ```
 
+mod shared;
 #[cfg(test)]
 mod tests;
 mod thread;
+mod wait;
 
-use std::collections::VecDeque;
 use std::future::Future;
 use std::io;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
-use std::task::{Context, Poll, Waker};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use wslink_core::{CloseCode, Message};
 
-pub use wslink_core::testkit::jsonrpc;
+use self::shared::{Command, Shared, State};
+use self::wait::{ended, take_connection, take_sent};
 
-/// A command not carried out within this means the connection's thread is stuck (a blocked write).
-const APPLY_TIMEOUT: Duration = Duration::from_secs(10);
+pub use self::shared::{Connection, Ended};
+pub use wslink_core::testkit::jsonrpc;
 
 /// A loopback WebSocket server driven by a test script. See the
 /// [module documentation](self) for an example.
@@ -108,105 +109,6 @@ pub struct MockServer {
     addr: SocketAddr,
     shared: Arc<Shared>,
     acceptor: Option<JoinHandle<()>>,
-}
-
-/// What the test and the server's threads share.
-struct Shared {
-    state: Mutex<State>,
-    /// Signalled on every change: a connection, a message, an ending, a command.
-    changed: Condvar,
-    /// Set when the `MockServer` is dropped: every thread ends.
-    stop: AtomicBool,
-}
-
-/// Computes the answer to each message the client sends, on the server's thread.
-type Responder = Box<dyn FnMut(&Message) -> Option<Message> + Send>;
-
-#[derive(Default)]
-struct State {
-    conns: Vec<Conn>,
-    /// How many connections `expect_connection` has returned; the last is current.
-    expected: usize,
-    /// Refuse every upgrade with this status.
-    refuse: Option<u16>,
-    /// Upgrades refused so far.
-    refused: usize,
-    responder: Option<Responder>,
-    /// Async waits to wake on the next change (and at every tick, for their deadlines).
-    wakers: Vec<Waker>,
-    /// The connections' threads, joined when the server stops.
-    threads: Vec<JoinHandle<()>>,
-}
-
-/// One accepted connection, as the script sees it.
-struct Conn {
-    info: Connection,
-    /// Messages the client sent that the script has not taken.
-    unread: VecDeque<Message>,
-    /// Commands for the connection's thread, in order.
-    commands: VecDeque<Command>,
-    /// Commands given so far, and carried out so far.
-    queued: u64,
-    applied: u64,
-    /// How it ended, once it has.
-    ended: Option<Ended>,
-}
-
-/// What the script asks a connection's thread to do.
-enum Command {
-    Send(Message),
-    Close(CloseCode, String),
-    Cut,
-    Blackhole,
-}
-
-/// How a connection ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Ended {
-    /// A close handshake, with the client's close frame (code and reason, if any).
-    Closed(Option<(CloseCode, String)>),
-    /// The server cut it ([`MockServer::cut`]).
-    Cut,
-    /// The TCP connection ended or failed without a close handshake.
-    Dropped(String),
-}
-
-/// An accepted connection: its place in order and its upgrade request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Connection {
-    /// 0 for the first connection, 1 for the next …
-    pub index: usize,
-    /// The request target: `/path?query`.
-    pub path: String,
-    /// The upgrade request's headers, in order.
-    pub headers: Vec<(String, String)>,
-}
-
-impl Connection {
-    /// The value of the first header called `name` (ASCII case ignored).
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
-    }
-}
-
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, State> {
-        // A script's panic while holding the lock leaves the state usable.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Tells every waiter, blocking or async, that something changed.
-    fn notify(&self, state: &mut State) {
-        self.changed.notify_all();
-        for waker in state.wakers.drain(..) {
-            waker.wake();
-        }
-    }
-
-    fn stopping(&self) -> bool {
-        self.stop.load(Ordering::Relaxed)
-    }
 }
 
 impl MockServer {
@@ -297,7 +199,7 @@ impl MockServer {
     /// If none arrives within `timeout`.
     #[track_caller]
     pub fn expect_connection(&self, timeout: Duration) -> Connection {
-        self.wait("expect_connection", timeout, take_connection)
+        wait::until(&self.shared, "expect_connection", timeout, take_connection)
     }
 
     /// [`expect_connection`](Self::expect_connection) for async tests, on any runtime.
@@ -307,7 +209,7 @@ impl MockServer {
     /// If none arrives within `timeout`.
     #[track_caller]
     pub fn expect_connection_async(&self, timeout: Duration) -> impl Future<Output = Connection> + '_ {
-        self.wait_async("expect_connection_async", timeout, take_connection)
+        wait::until_async(&self.shared, "expect_connection_async", timeout, take_connection)
     }
 
     /// Waits for the current connection to carry a message from the client
@@ -321,7 +223,7 @@ impl MockServer {
     /// the messages not yet taken.
     #[track_caller]
     pub fn expect_sent(&self, timeout: Duration, mut predicate: impl FnMut(&Message) -> bool) -> Message {
-        self.wait("expect_sent", timeout, |state| take_sent(state, &mut predicate))
+        wait::until(&self.shared, "expect_sent", timeout, |state| take_sent(state, &mut predicate))
     }
 
     /// [`expect_sent`](Self::expect_sent) for async tests, on any runtime.
@@ -335,7 +237,7 @@ impl MockServer {
         timeout: Duration,
         mut predicate: impl FnMut(&Message) -> bool + 'a,
     ) -> impl Future<Output = Message> + 'a {
-        self.wait_async("expect_sent_async", timeout, move |state| take_sent(state, &mut predicate))
+        wait::until_async(&self.shared, "expect_sent_async", timeout, move |state| take_sent(state, &mut predicate))
     }
 
     /// Waits for the current connection to end, and says how: the client's
@@ -348,7 +250,7 @@ impl MockServer {
     /// If there is no current connection, or it does not end within `timeout`.
     #[track_caller]
     pub fn expect_disconnect(&self, timeout: Duration) -> Ended {
-        self.wait("expect_disconnect", timeout, ended)
+        wait::until(&self.shared, "expect_disconnect", timeout, ended)
     }
 
     /// [`expect_disconnect`](Self::expect_disconnect) for async tests, on any runtime.
@@ -358,7 +260,7 @@ impl MockServer {
     /// As `expect_disconnect`.
     #[track_caller]
     pub fn expect_disconnect_async(&self, timeout: Duration) -> impl Future<Output = Ended> + '_ {
-        self.wait_async("expect_disconnect_async", timeout, ended)
+        wait::until_async(&self.shared, "expect_disconnect_async", timeout, ended)
     }
 
     /// The messages the client sent on the current connection that no
@@ -381,7 +283,7 @@ impl MockServer {
     /// a real socket would.
     #[track_caller]
     pub fn send_text(&self, text: &str) {
-        self.command("send_text", Command::Send(Message::Text(text.into())));
+        wait::apply(&self.shared, "send_text", Command::Send(Message::Text(text.into())));
     }
 
     /// Sends a binary message to the client.
@@ -391,7 +293,7 @@ impl MockServer {
     /// As [`send_text`](Self::send_text).
     #[track_caller]
     pub fn send_binary(&self, data: impl Into<bytes::Bytes>) {
-        self.command("send_binary", Command::Send(Message::Binary(data.into())));
+        wait::apply(&self.shared, "send_binary", Command::Send(Message::Binary(data.into())));
     }
 
     /// Sends a message of either kind to the client.
@@ -401,7 +303,7 @@ impl MockServer {
     /// As [`send_text`](Self::send_text).
     #[track_caller]
     pub fn send(&self, message: Message) {
-        self.command("send", Command::Send(message));
+        wait::apply(&self.shared, "send", Command::Send(message));
     }
 
     /// Starts the close handshake from the server with `code` and `reason`;
@@ -412,7 +314,7 @@ impl MockServer {
     /// As [`send_text`](Self::send_text).
     #[track_caller]
     pub fn close(&self, code: CloseCode, reason: &str) {
-        self.command("close", Command::Close(code, reason.to_owned()));
+        wait::apply(&self.shared, "close", Command::Close(code, reason.to_owned()));
     }
 
     /// Drops the TCP connection without a close frame: the client reads end
@@ -423,7 +325,7 @@ impl MockServer {
     /// As [`send_text`](Self::send_text).
     #[track_caller]
     pub fn cut(&self) {
-        self.command("cut", Command::Cut);
+        wait::apply(&self.shared, "cut", Command::Cut);
     }
 
     /// From now on the current connection neither reads nor writes (no
@@ -435,96 +337,7 @@ impl MockServer {
     /// As [`send_text`](Self::send_text).
     #[track_caller]
     pub fn blackhole(&self) {
-        self.command("blackhole", Command::Blackhole);
-    }
-
-    // ----- internals -----
-
-    #[track_caller]
-    fn command(&self, what: &str, command: Command) {
-        let mut state = self.shared.lock();
-        let Some(current) = state.expected.checked_sub(1) else {
-            drop(state);
-            panic!("{what}: no current connection; call expect_connection first");
-        };
-        let conn = &mut state.conns[current];
-        conn.commands.push_back(command);
-        conn.queued += 1;
-        let ticket = conn.queued;
-        self.shared.notify(&mut state);
-        // Wait until the connection's thread has carried it out (within a
-        // tick), so that what the script does next happens after it: no pong
-        // escapes a black hole the script has made.
-        let deadline = Instant::now() + APPLY_TIMEOUT;
-        loop {
-            let conn = &state.conns[current];
-            if conn.applied >= ticket || conn.ended.is_some() {
-                return;
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                drop(state);
-                panic!("{what}: the connection's thread did not carry it out within {APPLY_TIMEOUT:?}");
-            }
-            state = self.shared.changed.wait_timeout(state, deadline - now).unwrap_or_else(PoisonError::into_inner).0;
-        }
-    }
-
-    /// Waits, blocking, until `check` finds what it wants.
-    #[track_caller]
-    fn wait<T>(&self, what: &str, timeout: Duration, mut check: impl FnMut(&mut State) -> Checked<T>) -> T {
-        let deadline = Instant::now() + timeout;
-        let mut state = self.shared.lock();
-        // Each turn returns, panics, or sleeps until a change or the deadline.
-        loop {
-            let failure = match check(&mut state) {
-                Checked::Found(found) => return found,
-                Checked::Fail(failure) => failure,
-                Checked::Wait => {
-                    let now = Instant::now();
-                    if now < deadline {
-                        state = self
-                            .shared
-                            .changed
-                            .wait_timeout(state, deadline - now)
-                            .unwrap_or_else(PoisonError::into_inner)
-                            .0;
-                        continue;
-                    }
-                    describe(&state)
-                }
-            };
-            drop(state);
-            panic!("{what}: {failure} (waited up to {timeout:?})");
-        }
-    }
-
-    /// Waits, as a future, until `check` finds what it wants. The acceptor
-    /// thread wakes waiting futures at every tick, so the deadline is seen
-    /// within a tick of passing whatever the runtime.
-    #[track_caller]
-    fn wait_async<'a, T: 'a>(
-        &'a self,
-        what: &'a str,
-        timeout: Duration,
-        mut check: impl FnMut(&mut State) -> Checked<T> + 'a,
-    ) -> impl Future<Output = T> + 'a {
-        let deadline = Instant::now() + timeout;
-        let caller = std::panic::Location::caller();
-        std::future::poll_fn(move |cx: &mut Context<'_>| {
-            let mut state = self.shared.lock();
-            let failure = match check(&mut state) {
-                Checked::Found(found) => return Poll::Ready(found),
-                Checked::Fail(failure) => failure,
-                Checked::Wait if Instant::now() < deadline => {
-                    state.wakers.push(cx.waker().clone());
-                    return Poll::Pending;
-                }
-                Checked::Wait => describe(&state),
-            };
-            drop(state);
-            panic!("{what} at {caller}: {failure} (waited up to {timeout:?})");
-        })
+        wait::apply(&self.shared, "blackhole", Command::Blackhole);
     }
 }
 
@@ -548,71 +361,4 @@ impl std::fmt::Debug for MockServer {
             .field("current", &state.expected.checked_sub(1))
             .finish_non_exhaustive()
     }
-}
-
-/// What a wait's check found.
-enum Checked<T> {
-    Found(T),
-    /// Not yet.
-    Wait,
-    /// Never: the wait cannot succeed (a command with no current connection).
-    Fail(String),
-}
-
-fn take_connection(state: &mut State) -> Checked<Connection> {
-    match state.conns.get(state.expected) {
-        Some(conn) => {
-            let info = conn.info.clone();
-            state.expected += 1;
-            Checked::Found(info)
-        }
-        None => Checked::Wait,
-    }
-}
-
-fn take_sent(state: &mut State, predicate: &mut impl FnMut(&Message) -> bool) -> Checked<Message> {
-    let Some(current) = state.expected.checked_sub(1) else {
-        return Checked::Fail("no current connection; call expect_connection first".into());
-    };
-    let unread = &mut state.conns[current].unread;
-    match unread.iter().position(&mut *predicate) {
-        Some(at) => match unread.drain(..=at).last() {
-            Some(message) => Checked::Found(message),
-            None => Checked::Wait,
-        },
-        None => Checked::Wait,
-    }
-}
-
-fn ended(state: &mut State) -> Checked<Ended> {
-    let Some(current) = state.expected.checked_sub(1) else {
-        return Checked::Fail("no current connection; call expect_connection first".into());
-    };
-    match &state.conns[current].ended {
-        Some(ended) => Checked::Found(ended.clone()),
-        None => Checked::Wait,
-    }
-}
-
-/// What the server has seen, for a failed wait's message.
-fn describe(state: &State) -> String {
-    let current = state.expected.checked_sub(1);
-    let mut out = format!(
-        "it did not happen; {} connection(s) accepted, {} expected, {} upgrade(s) refused",
-        state.conns.len(),
-        state.expected,
-        state.refused
-    );
-    if let Some(conn) = current.map(|i| &state.conns[i]) {
-        out.push_str(&format!(
-            "; the current connection (#{}) {}, and carries these messages not yet taken: {:#?}",
-            conn.info.index,
-            match &conn.ended {
-                Some(ended) => format!("has ended ({ended:?})"),
-                None => "is open".to_owned(),
-            },
-            conn.unread
-        ));
-    }
-    out
 }

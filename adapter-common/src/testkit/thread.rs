@@ -17,7 +17,7 @@ use tungstenite::protocol::frame::CloseFrame;
 use tungstenite::WebSocket;
 use wslink_core::Message;
 
-use super::{Command, Conn, Connection, Ended, Shared};
+use super::shared::{Command, Conn, Connection, Ended, Shared};
 
 /// How often a waiting thread looks at the stop flag and its commands.
 pub(super) const TICK: Duration = Duration::from_millis(5);

@@ -1,0 +1,39 @@
+//! What a handle asks of the driver: a [`Command`], each with the channel
+//! its answer comes back by.
+//!
+//! Role: below both the channels that carry commands (`channels.rs`) and
+//! the handles that make them (`client.rs`), so neither has to reach into
+//! the other for it. Invariant: every variant holds one pointer, so a
+//! queued command takes 16 bytes whatever it carries.
+
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+use wslink_core::{CloseCode, Message};
+
+use crate::reply::{Reply, RequestError, Response, Snapshot};
+
+/// What a handle asks of the driver.
+///
+/// Every variant holds one pointer, so a queued command takes 16 bytes.
+pub(crate) enum Command {
+    Send(Box<(Message, Reply<()>)>),
+    /// A message whose sender does not wait: a refusal becomes a `Refused` event.
+    Post(Box<Message>),
+    Request(Box<RequestCommand>),
+    Subscribe(Box<(Vec<String>, Reply<()>)>),
+    Unsubscribe(Box<(Vec<String>, Reply<()>)>),
+    Reconnect(Reply<()>),
+    /// A protocol ping (`true`) or pong with this payload.
+    Control(Box<(bool, bytes::Bytes, Reply<()>)>),
+    Close(Box<(CloseCode, String, Reply<()>)>),
+    Snapshot(oneshot::Sender<Snapshot>),
+}
+
+/// A request handed to the driver.
+pub(crate) struct RequestCommand {
+    pub(crate) method: String,
+    pub(crate) params: Option<String>,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) reply: oneshot::Sender<Result<Response, RequestError>>,
+}

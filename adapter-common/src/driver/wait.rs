@@ -1,0 +1,170 @@
+//! The wait at the end of a turn, and what is done with what ends it: the
+//! timer moved to the session's deadline, the wait's futures built over
+//! their parts of the state, and the wake handled.
+//!
+//! Invariants: the futures are polled in one fixed order, the deadline
+//! first and reading last (reading is what a slow consumer pauses, and what
+//! a flood never lets rest); each future borrows only its own part of the
+//! state, and all are dropped before the wake is handled; the timer only
+//! moves earlier, so an idle timeout that moves later at every read costs no reset.
+
+use std::future::{pending, poll_fn, Future};
+use std::io;
+use std::pin::Pin;
+use std::time::Instant;
+
+use futures_lite::future::or;
+use wslink_core::Session;
+
+use super::actions::opened;
+use super::commands::{execute, execute_queued, COMMAND_BURST};
+use super::read::on_read;
+use super::route::deliver;
+use super::state::{Io, Routing};
+use super::write::on_written;
+use crate::channels::{DriverEnd, Gone};
+use crate::command::Command;
+use crate::runtime::Runtime;
+
+/// What woke the driver.
+pub(super) enum Wake<R: Runtime> {
+    /// The session's deadline (or an earlier one the timer still holds).
+    Deadline,
+    /// A handle's command, or `None`: every handle is gone.
+    Command(Option<Command>),
+    /// The consumer took the last batch (or is gone).
+    Room(Result<(), Gone>),
+    /// With no batch waiting, the consumer went away.
+    EventsClosed,
+    /// A write that waited for room in the socket ended.
+    Wrote(io::Result<usize>),
+    /// The opening of a transport ended.
+    Opened(io::Result<(R::Reader, R::Writer)>),
+    /// A read ended: how many bytes went into the session's buffer.
+    Read(io::Result<usize>),
+    /// The consumer came back for more after taking the messages ahead of a violation.
+    CaughtUp,
+}
+
+/// Moves the timer to the session's deadline, and notes where it is set in
+/// `armed` (`None`: the session has no deadline). The timer only moves
+/// earlier: firing before the session's deadline is harmless
+/// (`handle_timeout` finds nothing due and the timer is set again), and it
+/// spares a reset on every read while an idle timeout keeps moving later.
+#[inline]
+pub(super) fn arm_timer<R: Runtime>(session: &Session, timer: Pin<&mut R::Timer>, armed: &mut Option<Instant>) {
+    match (session.poll_timeout(), *armed) {
+        (Some(deadline), Some(at)) if at <= deadline => {}
+        (Some(deadline), _) => {
+            R::reset(timer, deadline);
+            *armed = Some(deadline);
+        }
+        (None, _) => *armed = None,
+    }
+}
+
+/// The wait: the first of, in this order, the deadline (when `armed`), a
+/// command, room in the event stream, room to write, the transport
+/// opening, bytes to read into `read_buf` (when given: the consumer has
+/// room), the consumer catching up (when `await_consumer`). Built here,
+/// not as an `async fn`, so the task keeps only the futures themselves.
+pub(super) fn wait<'a, R: Runtime>(
+    io: &'a mut Io<R>,
+    r: &Routing,
+    channels: &'a DriverEnd,
+    timer: Pin<&'a mut R::Timer>,
+    armed: bool,
+    read_buf: Option<(&'a mut bytes::BytesMut, usize)>,
+    await_consumer: bool,
+) -> impl Future<Output = Wake<R>> + 'a {
+    let Io { opening, reader, writer, out, out_pos, .. } = io;
+    let (commands_closed, events_closed, no_pending) =
+        (r.commands_closed, r.events_closed, r.pending_events.is_empty());
+    let timer = async move {
+        if armed {
+            drop(timer.await);
+        } else {
+            pending::<()>().await;
+        }
+        Wake::Deadline
+    };
+    let command = async move {
+        if commands_closed {
+            pending::<()>().await;
+        }
+        Wake::Command(poll_fn(|cx| channels.poll_command(cx)).await)
+    };
+    let room = async move {
+        if no_pending {
+            if events_closed {
+                pending::<()>().await;
+            }
+            poll_fn(|cx| channels.poll_consumer_gone(cx)).await;
+            return Wake::EventsClosed;
+        }
+        Wake::Room(poll_fn(|cx| channels.poll_room(cx)).await)
+    };
+    let write = async move {
+        match (writer.as_mut(), out.front()) {
+            (Some(w), Some(chunk)) => Wake::Wrote(R::write(w, &chunk[*out_pos..]).await),
+            _ => pending().await,
+        }
+    };
+    let open = async move {
+        match opening.as_mut() {
+            Some(opening) => Wake::Opened(opening.await),
+            None => pending().await,
+        }
+    };
+    let read = async move {
+        match (reader.as_mut(), read_buf) {
+            (Some(reader), Some((buf, limit))) => Wake::Read(R::read_buf(reader, buf, limit).await),
+            _ => pending().await,
+        }
+    };
+    let caught_up = async move {
+        if !await_consumer {
+            pending::<()>().await;
+        }
+        poll_fn(|cx| channels.poll_caught_up(cx)).await;
+        Wake::CaughtUp
+    };
+    or(timer, or(command, or(room, or(write, or(open, or(read, caught_up))))))
+}
+
+/// Handles what woke the driver, but the deadline, which the loop judges
+/// with `judge_deadline` (it reads first, and that is awaited).
+#[inline]
+pub(super) fn handle_wake<R: Runtime>(
+    wake: Wake<R>,
+    session: &mut Session,
+    io: &mut Io<R>,
+    r: &mut Routing,
+    channels: &DriverEnd,
+) {
+    match wake {
+        Wake::Deadline => {}
+        Wake::Command(Some(command)) => {
+            let now = R::now();
+            execute(session, r, command, now);
+            execute_queued(session, r, channels, now, COMMAND_BURST - 1);
+        }
+        Wake::Command(None) => r.commands_closed = true,
+        Wake::Room(Ok(())) => deliver(r, channels),
+        Wake::Room(Err(Gone)) | Wake::EventsClosed => r.consumer_gone(),
+        Wake::Wrote(result) => {
+            io.write_blocked = false;
+            on_written::<R>(session, io, result);
+        }
+        Wake::Opened(result) => opened::<R>(session, io, result),
+        Wake::Read(result) => {
+            on_read::<R>(session, result);
+        }
+        Wake::CaughtUp => {
+            // What the consumer sent while taking the messages goes out
+            // before the session acts on the violation behind them.
+            execute_queued(session, r, channels, R::now(), COMMAND_BURST);
+            r.release_fault = true;
+        }
+    }
+}
