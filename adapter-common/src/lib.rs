@@ -31,7 +31,7 @@ mod inline;
 mod pool;
 mod recorder;
 mod reply;
-mod runtime;
+pub mod runtime;
 pub mod telemetry;
 #[cfg(feature = "testkit")]
 pub mod testkit;
@@ -47,6 +47,6 @@ pub use pool::{MemberEvents, Pool, PoolBuilder, PoolError, PoolEvent, PoolEvents
 pub use recorder::{FileRecorder, RecordingFile};
 pub use reply::{ClientError, RequestError, Response, TrySendError};
 pub use runtime::{Resolver, Runtime, Spawner};
-pub use tls::{tls_handshake_error, tls_server_name, Roots, TlsOptions, TlsSetupError};
+pub use tls::{Roots, TlsOptions, TlsSetupError};
 pub use wslink_core::proxy::{Proxy, ProxyError, ProxyServer, ProxyUrlError};
 pub use wslink_core::{CloseReason, DisconnectReason};

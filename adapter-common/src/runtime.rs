@@ -2,6 +2,12 @@
 //! caller may hand the builder in a runtime's place: a [`Resolver`] and a
 //! [`Spawner`].
 //!
+//! This module is the one supported extension point of `wslink-adapter`:
+//! a new runtime implements [`Runtime`], with the two helpers its TLS
+//! needs ([`tls_server_name`], [`tls_handshake_error`]); everything else in
+//! the crate is for users of a runtime, through `wslink-tokio` or
+//! `wslink-smol`.
+//!
 //! Role: the ground floor of the shared code. The driver, the transport's
 //! opening and the builder are generic over [`Runtime`]; each adapter crate
 //! implements it once, and nothing here knows which runtime it is.
@@ -12,6 +18,8 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
+
+pub use crate::tls::{tls_handshake_error, tls_server_name};
 
 /// Resolves a host and port to addresses; replaceable for custom DNS or tests.
 pub type Resolver = Arc<dyn Fn(&str, u16) -> io::Result<Vec<SocketAddr>> + Send + Sync>;
@@ -53,7 +61,7 @@ pub trait Runtime: Send + Sync + 'static {
     /// Connects TCP to `addr`, with TCP_NODELAY set.
     fn tcp_connect(addr: SocketAddr) -> impl Future<Output = io::Result<Self::Link>> + Send;
     /// Runs TLS over a TCP link, to an `https://` proxy named `host`. An
-    /// error of the handshake goes through [`tls_handshake_error`](crate::tls_handshake_error).
+    /// error of the handshake goes through [`tls_handshake_error`].
     fn link_tls(
         link: Self::Link,
         host: String,
@@ -68,7 +76,7 @@ pub trait Runtime: Send + Sync + 'static {
     fn link_write_all<'a>(link: &'a mut Self::Link, buf: &'a [u8]) -> impl Future<Output = io::Result<()>> + Send + 'a;
     /// With `tls`, runs TLS over `link` (SNI and the certificate's name:
     /// `host`); returns the transport's two halves. An error of the TLS
-    /// handshake goes through [`tls_handshake_error`](crate::tls_handshake_error), so that the session
+    /// handshake goes through [`tls_handshake_error`], so that the session
     /// gets it typed. The rest of opening a transport (resolving, trying each
     /// address, a proxy's tunnel) is written once, in the shared code.
     fn secure(

@@ -142,10 +142,10 @@ async fn tls_over<S>(stream: S, host: &str, config: Arc<rustls::ClientConfig>) -
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let name = wslink_adapter::tls_server_name(host)?;
+    let name = wslink_adapter::runtime::tls_server_name(host)?;
     let handshake = TlsConnector::from(config).connect(name, stream).await;
     // Typed here, while the host is known, so the session can tell a refused certificate.
-    handshake.map_err(|e| wslink_adapter::tls_handshake_error(host, e))
+    handshake.map_err(|e| wslink_adapter::runtime::tls_handshake_error(host, e))
 }
 
 /// A connection before the WebSocket's TLS: TCP, or TLS to an `https://` proxy.
