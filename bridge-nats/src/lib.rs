@@ -29,7 +29,9 @@
 pub mod bridge;
 pub mod config;
 pub mod envelope;
+pub mod hash;
 pub mod msgid;
+pub mod pointer;
 pub mod publisher;
 pub mod shard;
 pub mod stats;
