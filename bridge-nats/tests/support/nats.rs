@@ -41,6 +41,8 @@ struct NodeSpec {
     cluster: Option<(Option<u16>, Vec<u16>)>,
     /// The node's directory: its store, its log and its ports file.
     dir: PathBuf,
+    /// With JetStream (`-js`).
+    jetstream: bool,
 }
 
 /// One running (or stopped) nats-server.
@@ -92,8 +94,11 @@ impl Node {
         let log = std::fs::File::create(self.log()).map_err(|e| e.to_string())?;
         let port = s.port.map_or("-1".to_owned(), |p| p.to_string());
         let mut cmd = Command::new(bin);
-        cmd.args(["-a", "127.0.0.1", "-p", &port, "-js", "--server_name", &s.name])
-            .arg("-sd")
+        cmd.args(["-a", "127.0.0.1", "-p", &port, "--server_name", &s.name]);
+        if s.jetstream {
+            cmd.arg("-js");
+        }
+        cmd.arg("-sd")
             .arg(s.dir.join("store"))
             .arg("--ports_file_dir")
             .arg(&s.dir)
@@ -205,7 +210,8 @@ impl Nats {
     pub async fn single() -> Self {
         let mut last = String::new();
         for _ in 0..TRIES {
-            let spec = NodeSpec { name: "n1".into(), port: None, cluster: None, dir: temp_dir("nats") };
+            let spec =
+                NodeSpec { name: "n1".into(), port: None, cluster: None, dir: temp_dir("nats"), jetstream: true };
             match Node::start(spec).await {
                 Ok(node) => {
                     let nats = Self { nodes: vec![node] };
@@ -214,6 +220,20 @@ impl Nats {
                         Err(e) => last = e,
                     }
                 }
+                Err(e) => last = e,
+            }
+        }
+        panic!("no NATS server after {TRIES} tries: {last}");
+    }
+
+    /// A single node without JetStream.
+    pub async fn without_jetstream() -> Self {
+        let mut last = String::new();
+        for _ in 0..TRIES {
+            let spec =
+                NodeSpec { name: "n1".into(), port: None, cluster: None, dir: temp_dir("nats-nojs"), jetstream: false };
+            match Node::start(spec).await {
+                Ok(node) => return Self { nodes: vec![node] },
                 Err(e) => last = e,
             }
         }
@@ -239,6 +259,7 @@ impl Nats {
             port: None,
             cluster: Some((None, routes)),
             dir: temp_dir("nats-cluster"),
+            jetstream: true,
         };
         // The first node picks its cluster port; the others route to it and
         // it learns them as they connect. nats-server starts clustered
