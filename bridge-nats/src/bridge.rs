@@ -28,8 +28,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
 use futures_util::future::BoxFuture;
-use futures_util::stream::{select_all, FuturesUnordered, StreamExt};
+use futures_util::stream::{FuturesUnordered, Stream, StreamExt};
 use futures_util::FutureExt;
 use tokio::time::Instant;
 use wslink_tokio::{presets, Builder, Pool, PoolEvent, PoolEvents, SessionEvent};
@@ -119,8 +122,7 @@ pub async fn run(
     for assignment in assignments {
         let endpoint = config.endpoints[assignment.endpoint].clone();
         let (pool, events) = start_pool(&endpoint, assignment.per_connection.len())?;
-        let index = feeds.len();
-        streams.push(events.map(move |e| (index, e)).boxed());
+        streams.push(Some(events));
         let pointers = Pointers::new(&endpoint.channel_pointer, &endpoint.id_pointer, &endpoint.sequence_pointer);
         let members = assignment.per_connection.len();
         let received = Stats::endpoint_counter(&endpoint.name);
@@ -163,7 +165,7 @@ pub async fn run(
     }
     let run = run_id(started_ms);
     let mut bridge = Loop { config: &config, stats, feeds, tracker, publisher, ledger, run, resets: 0 };
-    let mut summary = bridge.drive(select_all(streams), shutdown).await;
+    let mut summary = bridge.drive(Events { streams, next: 0 }, shutdown).await;
     summary.channels = channels;
     Ok(summary)
 }
@@ -181,7 +183,41 @@ struct Loop<'c, T: Transport, L: Ledger> {
     resets: u64,
 }
 
-type Events = futures_util::stream::SelectAll<futures_util::stream::BoxStream<'static, (usize, PoolEvent)>>;
+/// The pools' event streams as one, tagged with the feed's index: polled
+/// in turn, each poll starting after the stream that answered last, so a
+/// busy endpoint cannot starve another (and, unlike `select_all`, nothing
+/// is allocated per event). Ends when every stream has ended.
+struct Events {
+    streams: Vec<Option<PoolEvents>>,
+    next: usize,
+}
+
+impl Stream for Events {
+    type Item = (usize, PoolEvent);
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<(usize, PoolEvent)>> {
+        let n = self.streams.len();
+        let mut open = false;
+        for i in 0..n {
+            let k = (self.next + i) % n;
+            let Some(stream) = self.streams[k].as_mut() else { continue };
+            match Pin::new(stream).poll_next(cx) {
+                Poll::Ready(Some(event)) => {
+                    self.next = (k + 1) % n;
+                    return Poll::Ready(Some((k, event)));
+                }
+                Poll::Ready(None) => self.streams[k] = None,
+                Poll::Pending => open = true,
+            }
+        }
+        if open {
+            Poll::Pending
+        } else {
+            Poll::Ready(None)
+        }
+    }
+}
+
 type Consult = BoxFuture<'static, (u128, Result<Option<Tail>, String>)>;
 type Checking = BoxFuture<'static, (Check, Result<Option<Ranges>, String>)>;
 
@@ -257,14 +293,16 @@ impl<T: Transport, L: Ledger> Loop<'_, T, L> {
                 event = events.next(), if reading => match event {
                     None => ended = true,
                     Some((index, event)) => {
-                        self.on_event(index, event);
+                        // One reading of the clocks for the batch.
+                        let at = (Instant::now(), tracker::unix_ms());
+                        self.on_event(index, event, at);
                         // The events already there, while there is room: one turn for many.
                         for _ in 1..EVENT_BATCH {
                             if self.room(window) == 0 {
                                 break;
                             }
                             match events.next().now_or_never() {
-                                Some(Some((index, event))) => self.on_event(index, event),
+                                Some(Some((index, event))) => self.on_event(index, event, at),
                                 Some(None) => {
                                     ended = true;
                                     break;
@@ -370,7 +408,8 @@ impl<T: Transport, L: Ledger> Loop<'_, T, L> {
         }
     }
 
-    fn on_event(&mut self, index: usize, event: PoolEvent) {
+    /// Handles one event, read at `at` (an `Instant` and Unix ms).
+    fn on_event(&mut self, index: usize, event: PoolEvent, (now, now_ms): (Instant, u64)) {
         let Some(feed) = self.feeds.get_mut(index) else { return };
         let name = feed.endpoint.name.as_str();
         let members = feed.connects.len().max(1);
@@ -413,7 +452,6 @@ impl<T: Transport, L: Ledger> Loop<'_, T, L> {
                 tracing::warn!(endpoint = name, member, ?channels, %reason, "subscription refused");
             }
             PoolEvent::Member { index: member, event: SessionEvent::Message(message) } => {
-                let at = Instant::now();
                 self.stats.received(&feed.received);
                 let payload = match message {
                     wslink_tokio::Message::Text(t) => bytes::Bytes::from(t),
@@ -421,8 +459,7 @@ impl<T: Transport, L: Ledger> Loop<'_, T, L> {
                 };
                 let ident = msgid::identify(&payload, &feed.pointers);
                 let connection = &feed.connections[member % members];
-                let read =
-                    Read { source: index, connection, ident, payload: &payload, received_ms: tracker::unix_ms(), at };
+                let read = Read { source: index, connection, ident, payload: &payload, received_ms: now_ms, at: now };
                 let publisher = &mut self.publisher;
                 self.tracker.message(&read, &mut |o| publisher.push(o));
             }

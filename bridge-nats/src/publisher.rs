@@ -35,7 +35,7 @@
 
 use std::collections::VecDeque;
 use std::future::Future;
-use std::pin::pin;
+use std::pin::{pin, Pin};
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
@@ -120,6 +120,9 @@ pub const MAX_RETRY: Duration = Duration::from_secs(2);
 const WARN_EVERY: Duration = Duration::from_secs(10);
 /// Acks taken in one go before the loop looks at anything else.
 const ACK_BATCH: usize = 1024;
+/// Ack timeouts are found on ticks of this many milliseconds (at most this late).
+const TIMER_TICK_MS: u128 = 100;
+const TIMER_TICK: Duration = Duration::from_millis(TIMER_TICK_MS as u64);
 
 /// The window of publishes awaiting their acks, and the backlog.
 pub struct Publisher<T: Transport> {
@@ -140,6 +143,11 @@ pub struct Publisher<T: Transport> {
     last_warn: Option<Instant>,
     failures_unreported: u64,
     stats: Arc<Stats>,
+    /// The ack timeouts' timer, armed at a tick after the oldest deadline.
+    timer: Pin<Box<tokio::time::Sleep>>,
+    armed: Option<Instant>,
+    /// Where the ticks count from.
+    start: Instant,
 }
 
 impl<T: Transport> Publisher<T> {
@@ -170,6 +178,9 @@ impl<T: Transport> Publisher<T> {
             last_warn: None,
             failures_unreported: 0,
             stats,
+            timer: Box::pin(tokio::time::sleep(Duration::ZERO)),
+            armed: None,
+            start: Instant::now(),
         }
     }
 
@@ -264,22 +275,33 @@ impl<T: Transport> Publisher<T> {
         let Some(deadline) = self.deadline() else {
             return std::future::pending().await;
         };
-        tokio::select! {
+        // One timer for every publish in flight, moved only when the
+        // oldest one's deadline moves to another tick (not at every ack).
+        let tick = self.start + (deadline - self.start).as_millis().div_ceil(TIMER_TICK_MS) as u32 * TIMER_TICK;
+        if self.armed != Some(tick) {
+            self.timer.as_mut().reset(tick);
+            self.armed = Some(tick);
+        }
+        let woke = tokio::select! {
             biased;
-            ack = self.transport.acks().next() => match ack {
-                Some(ack) => self.settle(ack),
-                // The client is gone: everything in flight times out.
-                None => tokio::time::sleep_until(deadline).await,
-            },
-            () = tokio::time::sleep_until(deadline) => {}
+            ack = self.transport.acks().next() => ack.ok_or(true),
+            () = self.timer.as_mut() => Err(false),
+        };
+        if woke == Err(true) {
+            // The client is gone: everything in flight times out.
+            self.timer.as_mut().await;
+        }
+        let now = Instant::now();
+        if let Ok(ack) = woke {
+            self.settle(ack, now);
         }
         for _ in 0..ACK_BATCH {
             match self.transport.acks().next().now_or_never() {
-                Some(Some(ack)) => self.settle(ack),
+                Some(Some(ack)) => self.settle(ack, now),
                 _ => break,
             }
         }
-        self.expire(Instant::now());
+        self.expire(now);
         self.report();
     }
 
@@ -288,7 +310,7 @@ impl<T: Transport> Publisher<T> {
         self.flights.iter().flatten().next().map(|f| f.sent + self.ack_timeout)
     }
 
-    fn settle(&mut self, (token, result): Ack) {
+    fn settle(&mut self, (token, result): Ack, now: Instant) {
         let Some(index) = token.checked_sub(self.base).and_then(|i| usize::try_from(i).ok()) else { return };
         let Some(flight) = self.flights.get_mut(index).and_then(Option::take) else {
             // Late: its publish timed out and was sent again.
@@ -302,7 +324,6 @@ impl<T: Transport> Publisher<T> {
         match result {
             Ok(stored) => {
                 self.failures_in_row = 0;
-                let now = Instant::now();
                 let m = &flight.queued.message;
                 self.stats.acked(stored.duplicate, now - flight.sent, now - m.received);
                 if !stored.duplicate && m.is_gap() {
@@ -325,7 +346,7 @@ impl<T: Transport> Publisher<T> {
                 break;
             }
             let token = self.base;
-            self.settle((token, Err(Refusal::transient(format!("no ack within {:?}", self.ack_timeout)))));
+            self.settle((token, Err(Refusal::transient(format!("no ack within {:?}", self.ack_timeout)))), now);
         }
     }
 
