@@ -141,4 +141,9 @@ fn an_endpoints_connection_settings_are_read_and_checked() {
     }
     let settle = GOOD.replace("instance = \"a\"", "instance = \"a\"\ngap_settle_ms = 60001");
     assert!(refused(&settle).contains("bridge.gap_settle_ms"));
+    assert_eq!(Config::parse(GOOD).unwrap().bridge.worker_threads, 1);
+    for threads in ["0", "65"] {
+        let t = GOOD.replace("instance = \"a\"", &format!("instance = \"a\"\nworker_threads = {threads}"));
+        assert!(refused(&t).contains("bridge.worker_threads"), "{threads}");
+    }
 }
