@@ -36,6 +36,8 @@ pub struct Setup<'a> {
     pub gap_settle_ms: Option<u64>,
     /// More lines for the `[[endpoint]]` section.
     pub endpoint_extra: &'a str,
+    /// More lines for the `[bridge]` section.
+    pub bridge_extra: &'a str,
 }
 
 impl Setup<'_> {
@@ -49,6 +51,7 @@ impl Setup<'_> {
             ""
         };
         let settle = self.gap_settle_ms.map_or(String::new(), |ms| format!("gap_settle_ms = {ms}\n"));
+        let settle = format!("{settle}{}\n", self.bridge_extra);
         format!(
             "[bridge]\nshard = {}\nshards = {}\ninstance = {:?}\ndrain_timeout_ms = {}\nstats_interval_ms = 0\n{settle}\n\
              [nats]\nurls = [{}]\nstream = \"FEED\"\nsubject_prefix = \"feed\"\nmax_in_flight = {}\n\
@@ -90,6 +93,7 @@ pub fn setup<'a>(nats_urls: &'a [String], exchange_url: &'a str, channels: &'a [
         exchange_ids: true,
         gap_settle_ms: Some(300),
         endpoint_extra: "",
+        bridge_extra: "",
     }
 }
 

@@ -168,6 +168,11 @@ impl Node {
         self.spec.cluster.as_ref().and_then(|(own, _)| *own).expect("a clustered node, started once")
     }
 
+    /// The server's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Kills the process (SIGKILL), as a crash would.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
