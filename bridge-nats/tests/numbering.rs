@@ -31,6 +31,73 @@ fn markers<'a>(on: &[&'a Stored], reason: &str) -> Vec<&'a Stored> {
     on.iter().copied().filter(|m| m.gap_reason == reason).collect()
 }
 
+/// NATS, the exchange, and bridges named `replicas` (each reading the
+/// exchange under its own path, one connection each), after 100 messages
+/// on each of 3 channels were stored.
+struct Scene {
+    nats: Nats,
+    client: async_nats::Client,
+    exchange: Exchange,
+    chans: Vec<String>,
+    bridges: Vec<InProcess>,
+}
+
+impl Scene {
+    async fn start(prefix: &str, replicas: &[&str], exchange_ids: bool) -> Self {
+        let nats = Nats::single().await;
+        let client = nats.client().await;
+        let urls = nats.urls();
+        let exchange = Exchange::start(16).await;
+        let chans = channels(prefix, 3);
+        let bridges = replicas
+            .iter()
+            .map(|r| {
+                let url = exchange.url_for(r);
+                let setup = Setup { instance: r, connections: 1, exchange_ids, ..setup(&urls, &url, &chans) };
+                InProcess::start(setup.config())
+            })
+            .collect();
+        exchange.wait_subscribed(&chans, replicas.len(), WAIT).await;
+        feed(&exchange, &chans, 100, 20, Duration::from_millis(2)).await;
+        // Without a sequence, a `restart` marker per channel first.
+        wait_count(&client, "FEED", if exchange_ids { 300 } else { 303 }, WAIT).await;
+        Self { nats, client, exchange, chans, bridges }
+    }
+
+    /// `per_channel` more messages on every channel.
+    async fn feed(&self, per_channel: u64) {
+        feed(&self.exchange, &self.chans, per_channel, 20, Duration::from_millis(2)).await;
+    }
+
+    /// Every connection dropped, `lost` messages per channel emitted while
+    /// the subscriptions of `held` (every path when empty) wait.
+    async fn cut_and_lose(&self, held: &[&str], lost: u64) {
+        if held.is_empty() {
+            self.exchange.hold_subscriptions();
+        }
+        for path in held {
+            self.exchange.hold_subscriptions_of(path);
+        }
+        self.exchange.cut_all();
+        feed(&self.exchange, &self.chans, lost, lost, Duration::ZERO).await;
+    }
+
+    async fn wait_count(&self, want: u64) {
+        wait_count(&self.client, "FEED", want, WAIT).await;
+    }
+
+    /// Stops the bridges; their summaries and the stream.
+    async fn stop(self) -> (Vec<wslink_bridge_nats::Summary>, Vec<Stored>) {
+        let mut summaries = Vec::new();
+        for b in self.bridges {
+            summaries.push(b.stop().await);
+        }
+        let stored = read_stream(&self.client, "FEED").await;
+        drop(self.nats);
+        (summaries, stored)
+    }
+}
+
 /// One replica; the exchange drops every connection and does not replay
 /// what it sent meanwhile (it holds the new subscriptions until the lost
 /// messages were emitted, so they are lost whatever the timing). The hole
@@ -39,27 +106,16 @@ fn markers<'a>(on: &[&'a Stored], reason: &str) -> Vec<&'a Stored> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hole_nobody_stored_is_marked_with_its_range() {
     let _serial = SERIAL.lock().await;
-    let nats = Nats::single().await;
-    let client = nats.client().await;
-    let urls = nats.urls();
-    let exchange = Exchange::start(16).await;
-    let chans = channels("gapseq", 3);
-    let bridge = InProcess::start(Setup { connections: 1, ..setup(&urls, &exchange.url(), &chans) }.config());
-    exchange.wait_subscribed(&chans, 1, WAIT).await;
-    feed(&exchange, &chans, 100, 20, Duration::from_millis(2)).await;
-    wait_count(&client, "FEED", 300, WAIT).await;
-    exchange.hold_subscriptions();
-    exchange.cut_all();
-    // Emitted while nobody is subscribed: lost by the exchange.
-    feed(&exchange, &chans, 50, 50, Duration::ZERO).await;
-    exchange.release_subscriptions();
-    exchange.wait_subscribed(&chans, 1, WAIT).await;
-    feed(&exchange, &chans, 100, 20, Duration::from_millis(2)).await;
+    let scene = Scene::start("gapseq", &["a"], true).await;
+    scene.cut_and_lose(&[], 50).await;
+    scene.exchange.release_subscriptions();
+    scene.exchange.wait_subscribed(&scene.chans, 1, WAIT).await;
+    scene.feed(100).await;
     // 200 messages and one marker per channel.
-    wait_count(&client, "FEED", 603, WAIT).await;
-    let summary = bridge.stop().await;
-    assert_eq!((summary.stats.gaps, summary.unmarked_holes), (3, 0), "{summary:?}");
-    let stored = read_stream(&client, "FEED").await;
+    scene.wait_count(603).await;
+    let chans = scene.chans.clone();
+    let (summaries, stored) = scene.stop().await;
+    assert_eq!((summaries[0].stats.gaps, summaries[0].unmarked_holes), (3, 0), "{summaries:?}");
     for c in &chans {
         let on = on(&stored, c);
         assert_eq!(numbers(&on), (1..=100).chain(151..=250).collect::<Vec<_>>(), "{c}");
@@ -79,34 +135,21 @@ async fn a_hole_nobody_stored_is_marked_with_its_range() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_back_at_different_times_mark_one_hole_once() {
     let _serial = SERIAL.lock().await;
-    let nats = Nats::single().await;
-    let client = nats.client().await;
-    let urls = nats.urls();
-    let exchange = Exchange::start(16).await;
-    let chans = channels("twoback", 3);
-    let (url_a, url_b) = (exchange.url_for("a"), exchange.url_for("b"));
-    let a = InProcess::start(Setup { instance: "a", connections: 1, ..setup(&urls, &url_a, &chans) }.config());
-    let b = InProcess::start(Setup { instance: "b", connections: 1, ..setup(&urls, &url_b, &chans) }.config());
-    exchange.wait_subscribed(&chans, 2, WAIT).await;
-    feed(&exchange, &chans, 100, 20, Duration::from_millis(2)).await;
-    wait_count(&client, "FEED", 300, WAIT).await;
-    exchange.hold_subscriptions_of("a");
-    exchange.hold_subscriptions_of("b");
-    exchange.cut_all();
-    feed(&exchange, &chans, 50, 50, Duration::ZERO).await;
+    let scene = Scene::start("twoback", &["a", "b"], true).await;
+    scene.cut_and_lose(&["a", "b"], 50).await;
     // a is back: 151..=250 reach a only.
-    exchange.release_subscriptions_of("a");
-    exchange.wait_subscribed_from("a", &chans, WAIT).await;
-    feed(&exchange, &chans, 100, 20, Duration::from_millis(2)).await;
-    wait_count(&client, "FEED", 600 + 3, WAIT).await;
+    scene.exchange.release_subscriptions_of("a");
+    scene.exchange.wait_subscribed_from("a", &scene.chans, WAIT).await;
+    scene.feed(100).await;
+    scene.wait_count(600 + 3).await;
     // b is back: from 251 on, both.
-    exchange.release_subscriptions_of("b");
-    exchange.wait_subscribed(&chans, 2, WAIT).await;
-    feed(&exchange, &chans, 100, 20, Duration::from_millis(2)).await;
-    wait_count(&client, "FEED", 900 + 3, WAIT).await;
-    let (sa, sb) = (a.stop().await, b.stop().await);
-    assert_eq!((sa.unmarked_holes, sb.unmarked_holes), (0, 0));
-    let stored = read_stream(&client, "FEED").await;
+    scene.exchange.release_subscriptions_of("b");
+    scene.exchange.wait_subscribed(&scene.chans, 2, WAIT).await;
+    scene.feed(100).await;
+    scene.wait_count(900 + 3).await;
+    let chans = scene.chans.clone();
+    let (summaries, stored) = scene.stop().await;
+    assert!(summaries.iter().all(|s| s.unmarked_holes == 0), "{summaries:?}");
     for c in &chans {
         let on = on(&stored, c);
         assert_eq!(numbers(&on), (1..=100).chain(151..=350).collect::<Vec<_>>(), "{c}: each number once");
@@ -122,28 +165,18 @@ async fn two_replicas_back_at_different_times_mark_one_hole_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_cut_alone_marks_nothing_the_other_stored() {
     let _serial = SERIAL.lock().await;
-    let nats = Nats::single().await;
-    let client = nats.client().await;
-    let urls = nats.urls();
-    let exchange = Exchange::start(16).await;
-    let chans = channels("alone", 3);
-    let (url_a, url_b) = (exchange.url_for("a"), exchange.url_for("b"));
-    let a = InProcess::start(Setup { instance: "a", connections: 1, ..setup(&urls, &url_a, &chans) }.config());
-    let b = InProcess::start(Setup { instance: "b", connections: 1, ..setup(&urls, &url_b, &chans) }.config());
-    exchange.wait_subscribed(&chans, 2, WAIT).await;
-    feed(&exchange, &chans, 100, 20, Duration::from_millis(2)).await;
-    wait_count(&client, "FEED", 300, WAIT).await;
-    exchange.hold_subscriptions_of("a");
-    exchange.cut("a");
-    feed(&exchange, &chans, 50, 50, Duration::ZERO).await;
-    wait_count(&client, "FEED", 450, WAIT).await;
-    exchange.release_subscriptions_of("a");
-    exchange.wait_subscribed(&chans, 2, WAIT).await;
-    feed(&exchange, &chans, 100, 20, Duration::from_millis(2)).await;
-    wait_count(&client, "FEED", 750, WAIT).await;
-    let (sa, sb) = (a.stop().await, b.stop().await);
-    assert_eq!((sa.stats.gaps, sb.stats.gaps), (0, 0), "{sa:?}\n{sb:?}");
-    let stored = read_stream(&client, "FEED").await;
+    let scene = Scene::start("alone", &["a", "b"], true).await;
+    scene.exchange.hold_subscriptions_of("a");
+    scene.exchange.cut("a");
+    scene.feed(50).await;
+    scene.wait_count(450).await;
+    scene.exchange.release_subscriptions_of("a");
+    scene.exchange.wait_subscribed(&scene.chans, 2, WAIT).await;
+    scene.feed(100).await;
+    scene.wait_count(750).await;
+    let chans = scene.chans.clone();
+    let (summaries, stored) = scene.stop().await;
+    assert!(summaries.iter().all(|s| s.stats.gaps == 0), "{summaries:?}");
     assert_complete_in_order(&stored, &chans, 250);
     assert!(stored.iter().all(|m| m.kind == "message"), "no marker at all");
 }
@@ -155,32 +188,24 @@ async fn a_replica_cut_alone_marks_nothing_the_other_stored() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_feed_that_restarts_its_numbering_is_marked_and_kept() {
     let _serial = SERIAL.lock().await;
-    let nats = Nats::single().await;
-    let client = nats.client().await;
-    let urls = nats.urls();
-    let exchange = Exchange::start(16).await;
-    let chans = channels("restart", 3);
-    let bridge = InProcess::start(Setup { connections: 1, ..setup(&urls, &exchange.url(), &chans) }.config());
-    exchange.wait_subscribed(&chans, 1, WAIT).await;
-    feed(&exchange, &chans, 100, 20, Duration::from_millis(2)).await;
-    wait_count(&client, "FEED", 300, WAIT).await;
+    let scene = Scene::start("restart", &["a"], true).await;
     // A failover: the connections drop, the new session numbers from 0.
-    exchange.hold_subscriptions();
-    exchange.cut_all();
-    exchange.restart_numbering(0);
-    exchange.release_subscriptions();
-    exchange.wait_subscribed(&chans, 1, WAIT).await;
-    feed(&exchange, &chans, 100, 20, Duration::from_millis(2)).await;
+    scene.cut_and_lose(&[], 0).await;
+    scene.exchange.restart_numbering(0);
+    scene.exchange.release_subscriptions();
+    scene.exchange.wait_subscribed(&scene.chans, 1, WAIT).await;
+    scene.feed(100).await;
     // 100 more per channel and a `reset` marker.
-    wait_count(&client, "FEED", 300 + 303, WAIT).await;
+    scene.wait_count(300 + 303).await;
     // And again, on the same connection.
-    exchange.restart_numbering(0);
-    feed(&exchange, &chans, 50, 10, Duration::from_millis(2)).await;
-    wait_count(&client, "FEED", 603 + 153, WAIT).await;
-    let summary = bridge.stop().await;
+    scene.exchange.restart_numbering(0);
+    scene.feed(50).await;
+    scene.wait_count(603 + 153).await;
+    let chans = scene.chans.clone();
+    let (summaries, stored) = scene.stop().await;
+    let summary = &summaries[0];
     assert_eq!(summary.stats.resets, 6, "{summary:?}");
     assert_eq!((summary.stats.duplicates, summary.unmarked_holes), (0, 0), "{summary:?}");
-    let stored = read_stream(&client, "FEED").await;
     for c in &chans {
         let on = on(&stored, c);
         let by_epoch = |e: u32| -> Vec<u64> {
@@ -203,31 +228,21 @@ async fn a_feed_that_restarts_its_numbering_is_marked_and_kept() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_agree_on_a_restarted_numbering() {
     let _serial = SERIAL.lock().await;
-    let nats = Nats::single().await;
-    let client = nats.client().await;
-    let urls = nats.urls();
-    let exchange = Exchange::start(16).await;
-    let chans = channels("restart2", 3);
-    let (url_a, url_b) = (exchange.url_for("a"), exchange.url_for("b"));
-    let a = InProcess::start(Setup { instance: "a", connections: 1, ..setup(&urls, &url_a, &chans) }.config());
-    let b = InProcess::start(Setup { instance: "b", connections: 1, ..setup(&urls, &url_b, &chans) }.config());
-    exchange.wait_subscribed(&chans, 2, WAIT).await;
-    feed(&exchange, &chans, 100, 20, Duration::from_millis(2)).await;
-    wait_count(&client, "FEED", 300, WAIT).await;
-    exchange.restart_numbering(1);
-    feed(&exchange, &chans, 100, 20, Duration::from_millis(2)).await;
-    wait_count(&client, "FEED", 603, WAIT).await;
-    let (sa, sb) = (a.stop().await, b.stop().await);
-    assert!(sa.stats.resets + sb.stats.resets >= 3, "each channel's restart seen: {sa:?} {sb:?}");
-    let stored = read_stream(&client, "FEED").await;
+    let scene = Scene::start("restart2", &["a", "b"], true).await;
+    scene.exchange.restart_numbering(1);
+    scene.feed(100).await;
+    scene.wait_count(603).await;
+    let chans = scene.chans.clone();
+    let (summaries, stored) = scene.stop().await;
+    let resets: u64 = summaries.iter().map(|s| s.stats.resets).sum();
+    assert!(resets >= 3, "each channel's restart seen: {summaries:?}");
     for c in &chans {
         let on = on(&stored, c);
         assert_eq!(markers(&on, "reset").len(), 1, "{c}");
-        let new: Vec<u64> =
+        let mut new: Vec<u64> =
             on.iter().filter(|m| m.kind == "message" && m.epoch == 1).filter_map(|m| m.exchange_seq).collect();
-        let mut sorted = new.clone();
-        sorted.sort_unstable();
-        assert_eq!(sorted, (1..=100).collect::<Vec<_>>(), "{c}: each new number once");
+        new.sort_unstable();
+        assert_eq!(new, (1..=100).collect::<Vec<_>>(), "{c}: each new number once");
     }
 }
 
@@ -237,28 +252,15 @@ async fn two_replicas_agree_on_a_restarted_numbering() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_sequence_every_reconnect_is_marked() {
     let _serial = SERIAL.lock().await;
-    let nats = Nats::single().await;
-    let client = nats.client().await;
-    let urls = nats.urls();
-    let exchange = Exchange::start(16).await;
-    let chans = channels("gaprec", 3);
-    let url = exchange.url();
-    let setup = Setup { exchange_ids: false, connections: 1, ..setup(&urls, &url, &chans) };
-    let bridge = InProcess::start(setup.config());
-    exchange.wait_subscribed(&chans, 1, WAIT).await;
-    feed(&exchange, &chans, 100, 20, Duration::from_millis(2)).await;
-    // A `restart` marker per channel first.
-    wait_count(&client, "FEED", 303, WAIT).await;
-    exchange.hold_subscriptions();
-    exchange.cut_all();
-    feed(&exchange, &chans, 50, 50, Duration::ZERO).await;
-    exchange.release_subscriptions();
-    exchange.wait_subscribed(&chans, 1, WAIT).await;
-    feed(&exchange, &chans, 100, 20, Duration::from_millis(2)).await;
-    wait_count(&client, "FEED", 606, WAIT).await;
-    let summary = bridge.stop().await;
-    assert_eq!(summary.stats.gaps, 6, "{summary:?}");
-    let stored = read_stream(&client, "FEED").await;
+    let scene = Scene::start("gaprec", &["a"], false).await;
+    scene.cut_and_lose(&[], 50).await;
+    scene.exchange.release_subscriptions();
+    scene.exchange.wait_subscribed(&scene.chans, 1, WAIT).await;
+    scene.feed(100).await;
+    scene.wait_count(606).await;
+    let chans = scene.chans.clone();
+    let (summaries, stored) = scene.stop().await;
+    assert_eq!(summaries[0].stats.gaps, 6, "{summaries:?}");
     for c in &chans {
         let on = on(&stored, c);
         assert_eq!(on[0].gap_reason, "restart", "{c}: the run's first connection");

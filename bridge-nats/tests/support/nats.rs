@@ -213,32 +213,30 @@ pub struct Nats {
 impl Nats {
     /// A single node with JetStream.
     pub async fn single() -> Self {
-        let mut last = String::new();
-        for _ in 0..TRIES {
-            let spec =
-                NodeSpec { name: "n1".into(), port: None, cluster: None, dir: temp_dir("nats"), jetstream: true };
-            match Node::start(spec).await {
-                Ok(node) => {
-                    let nats = Self { nodes: vec![node] };
-                    match nats.jetstream_ready(1, Duration::from_secs(30)).await {
-                        Ok(()) => return nats,
-                        Err(e) => last = e,
-                    }
-                }
-                Err(e) => last = e,
-            }
-        }
-        panic!("no NATS server after {TRIES} tries: {last}");
+        Self::one_node(true).await
     }
 
     /// A single node without JetStream.
     pub async fn without_jetstream() -> Self {
+        Self::one_node(false).await
+    }
+
+    async fn one_node(jetstream: bool) -> Self {
         let mut last = String::new();
         for _ in 0..TRIES {
-            let spec =
-                NodeSpec { name: "n1".into(), port: None, cluster: None, dir: temp_dir("nats-nojs"), jetstream: false };
-            match Node::start(spec).await {
-                Ok(node) => return Self { nodes: vec![node] },
+            let spec = NodeSpec { name: "n1".into(), port: None, cluster: None, dir: temp_dir("nats"), jetstream };
+            let nats = match Node::start(spec).await {
+                Ok(node) => Self { nodes: vec![node] },
+                Err(e) => {
+                    last = e;
+                    continue;
+                }
+            };
+            if !jetstream {
+                return nats;
+            }
+            match nats.jetstream_ready(1, Duration::from_secs(30)).await {
+                Ok(()) => return nats,
                 Err(e) => last = e,
             }
         }
