@@ -453,11 +453,15 @@ impl<T: Transport, L: Ledger> Loop<'_, T, L> {
             }
             PoolEvent::Member { index: member, event: SessionEvent::Message(message) } => {
                 self.stats.received(&feed.received);
-                let payload = match message {
-                    wslink_tokio::Message::Text(t) => bytes::Bytes::from(t),
-                    wslink_tokio::Message::Binary(b) => b,
+                // A text message is read as text (its UTF-8 was checked on arrival).
+                let (payload, text) = match message {
+                    wslink_tokio::Message::Text(t) => (bytes::Bytes::from(t.clone()), Some(t)),
+                    wslink_tokio::Message::Binary(b) => (b, None),
                 };
-                let ident = msgid::identify(&payload, &feed.pointers);
+                let ident = match &text {
+                    Some(t) => msgid::identify_text(t.as_str(), &feed.pointers),
+                    None => msgid::identify(&payload, &feed.pointers),
+                };
                 let connection = &feed.connections[member % members];
                 let read = Read { source: index, connection, ident, payload: &payload, received_ms: now_ms, at: now };
                 let publisher = &mut self.publisher;

@@ -73,9 +73,16 @@ pub struct Identified<'a> {
 /// Reads channel, id value and sequence from `payload` (text or binary; a
 /// payload that is not JSON has none of them). Never panics.
 pub fn identify<'a>(payload: &'a [u8], pointers: &Pointers) -> Identified<'a> {
-    let Some([channel, value, sequence]) =
-        pointer::find(payload, [&pointers.channel, &pointers.id, &pointers.sequence])
-    else {
+    read(pointer::find(payload, [&pointers.channel, &pointers.id, &pointers.sequence]))
+}
+
+/// [`identify`] for a text message (already checked UTF-8: not checked again).
+pub fn identify_text<'a>(text: &'a str, pointers: &Pointers) -> Identified<'a> {
+    read(pointer::find_in_str(text, [&pointers.channel, &pointers.id, &pointers.sequence]))
+}
+
+fn read(found: Option<[Option<Scalar<'_>>; 3]>) -> Identified<'_> {
+    let Some([channel, value, sequence]) = found else {
         return Identified { channel: None, value: None, sequence: None };
     };
     let sequence = match sequence {
@@ -167,6 +174,7 @@ mod tests {
         let p = ptrs("/params/data/seq", "/params/data/seq");
         let (ia, ib) = (identify(a.as_bytes(), &p), identify(b.as_bytes(), &p));
         assert_eq!(ia, ib);
+        assert_eq!(identify_text(a, &p), ia);
         assert_eq!(id_of("ex", a, &p, 0), "ex:t.BTC:7");
         assert_eq!(ia.sequence, Some(7));
         assert_eq!(ia.channel.as_deref(), Some("t.BTC"));

@@ -98,10 +98,22 @@ pub enum Scalar<'a> {
 /// The values at `pointers` in `json`, each `None` where nothing is found;
 /// `None` when `json` is not one valid JSON document. Never panics.
 pub fn find<'a, const N: usize>(json: &'a [u8], pointers: [&Pointer; N]) -> Option<[Option<Scalar<'a>>; N]> {
+    walk(serde_json::Deserializer::from_slice(json), pointers)
+}
+
+/// [`find`] on text already known to be UTF-8 (a WebSocket text message):
+/// serde_json then does not check each string's UTF-8 again.
+pub fn find_in_str<'a, const N: usize>(json: &'a str, pointers: [&Pointer; N]) -> Option<[Option<Scalar<'a>>; N]> {
+    walk(serde_json::Deserializer::from_str(json), pointers)
+}
+
+fn walk<'a, R: serde_json::de::Read<'a>, const N: usize>(
+    mut de: serde_json::Deserializer<R>,
+    pointers: [&Pointer; N],
+) -> Option<[Option<Scalar<'a>>; N]> {
     const { assert!(N <= 8, "at most 8 pointers: they are a bit mask") };
     let mut out: [Option<Scalar<'a>>; N] = std::array::from_fn(|_| None);
     let active = (0..N).filter(|&i| pointers[i].is_set()).fold(0u8, |m, i| m | (1 << i));
-    let mut de = serde_json::Deserializer::from_slice(json);
     let root = Node { pointers: &pointers, depth: 0, active, out: &mut out };
     root.deserialize(&mut de).ok()?;
     de.end().ok()?;

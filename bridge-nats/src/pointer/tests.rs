@@ -33,6 +33,11 @@ fn agree(json: &[u8], pointers: [&str; 3]) {
         let text = String::from_utf8_lossy(json);
         assert_eq!(alone, want, "{p:?} alone in {text}");
         assert_eq!(with_others, want, "{p:?} among {pointers:?} in {text}");
+        // Text known to be UTF-8 gives the same answers.
+        if let Ok(text) = std::str::from_utf8(json) {
+            let in_str = find_in_str(text, [&parsed[0], &parsed[1], &parsed[2]]);
+            assert_eq!(in_str.and_then(|all| all[i].clone()), want, "{p:?} in the text {text}");
+        }
     }
 }
 
