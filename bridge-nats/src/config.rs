@@ -17,6 +17,8 @@
 //! shards = 4            # n: how many shards the subscriptions are split into
 //! shard = 0             # k: which one this process runs (the command line may override k and n)
 //! instance = "a"        # this replica's name, in the connection-id header
+//! gap_settle_ms = 5000  # a hole in a feed's numbering is checked against the stream after this
+//! worker_threads = 1    # the runtime's threads: one costs least per message
 //!
 //! [nats]
 //! urls = ["nats://127.0.0.1:4222"]
@@ -33,10 +35,18 @@
 //! max_message_size = 8388608     # larger WebSocket messages close the connection (1009)
 //! channel_pointer = "/params/channel"
 //! id_pointer = "/params/data/change_id"
+//! backoff_initial_ms = 250       # reconnects: first delay, growth, longest delay,
+//! backoff_factor = 1.5           # and how long a connection must stay up to start again
+//! backoff_max_ms = 10000         # from the first delay
+//! backoff_reset_after_ms = 10000
+//! ping_interval_ms = 15000       # 0: no pings
+//! ping_timeout_ms = 10000
+//! idle_timeout_ms = 0            # 0: never
 //! channels = ["book.BTC-PERPETUAL.100ms", "trades.BTC-PERPETUAL.raw"]
 //! ```
 
 use std::path::Path;
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -107,6 +117,20 @@ pub struct BridgeSection {
     /// as JSON); 0 turns it off (default 10 s).
     #[serde(default = "default_stats_ms")]
     pub stats_interval_ms: u64,
+    /// How long a hole in an exchange's numbering waits before it is checked
+    /// against the stream and marked where no replica stored the numbers
+    /// (default 5 s, at most half of `nats.duplicate_window_ms`): the time
+    /// another replica gets to publish what this one missed.
+    #[serde(default = "default_settle_ms")]
+    pub gap_settle_ms: u64,
+    /// Threads of the process's runtime (default 1, at most 64). With one,
+    /// the loop, the WebSocket connections and the NATS client share a
+    /// thread and nothing is handed between threads: the least CPU per
+    /// message (about a third less than two threads). Scale out with
+    /// shards, or give more threads when one process must hold many TLS
+    /// connections.
+    #[serde(default = "one_usize")]
+    pub worker_threads: usize,
 }
 
 impl Default for BridgeSection {
@@ -117,6 +141,8 @@ impl Default for BridgeSection {
             instance: default_instance(),
             drain_timeout_ms: default_drain_ms(),
             stats_interval_ms: default_stats_ms(),
+            gap_settle_ms: default_settle_ms(),
+            worker_threads: 1,
         }
     }
 }
@@ -192,9 +218,42 @@ pub struct Endpoint {
     #[serde(default)]
     pub id_pointer: String,
     /// JSON pointer to an exchange sequence number that rises by one per
-    /// message on a channel; when set, a jump is published as a gap message.
+    /// message on a channel; when set, numbers missing from the stream are
+    /// marked (`sequence`), and a restart of the numbering too (`reset`).
     #[serde(default)]
     pub sequence_pointer: String,
+    /// A sequence number more than this far ahead of the last one is taken
+    /// for a restart of the numbering, not a hole (default 10^9).
+    #[serde(default = "default_max_jump")]
+    pub max_sequence_jump: u64,
+    /// The first reconnect's delay (default 250 ms); each next one is
+    /// `backoff_factor` times longer, up to `backoff_max_ms`, drawn at
+    /// random below that (full jitter).
+    #[serde(default = "default_backoff_initial_ms")]
+    pub backoff_initial_ms: u64,
+    /// Growth of the delay per attempt (default 1.5, at least 1).
+    #[serde(default = "default_backoff_factor")]
+    pub backoff_factor: f64,
+    /// The longest delay (default 10 s): a feed that is back is read again
+    /// within this, and every second away is a hole.
+    #[serde(default = "default_backoff_max_ms")]
+    pub backoff_max_ms: u64,
+    /// A connection open this long starts the delays again from the first
+    /// (default 10 s), so a second cut soon after the first is not waited
+    /// out as a tenth attempt would be.
+    #[serde(default = "default_backoff_reset_ms")]
+    pub backoff_reset_after_ms: u64,
+    /// Protocol pings this often (default 15 s; 0: none).
+    #[serde(default = "default_ping_ms")]
+    pub ping_interval_ms: u64,
+    /// How long a pong may take before the link counts as dead and is made
+    /// again (default 10 s; below `ping_interval_ms`).
+    #[serde(default = "default_pong_ms")]
+    pub ping_timeout_ms: u64,
+    /// The link is made again when nothing arrives for this long (default
+    /// 0: never; time with reading paused by a full window does not count).
+    #[serde(default)]
+    pub idle_timeout_ms: u64,
     /// The JSON-RPC method that subscribes (default `public/subscribe`).
     #[serde(default = "default_subscribe_method")]
     pub subscribe_method: String,
@@ -245,6 +304,30 @@ fn default_ack_ms() -> u64 {
 fn default_max_message() -> usize {
     8 << 20
 }
+fn default_settle_ms() -> u64 {
+    5_000
+}
+fn default_max_jump() -> u64 {
+    1_000_000_000
+}
+fn default_backoff_initial_ms() -> u64 {
+    250
+}
+fn default_backoff_factor() -> f64 {
+    1.5
+}
+fn default_backoff_max_ms() -> u64 {
+    10_000
+}
+fn default_backoff_reset_ms() -> u64 {
+    10_000
+}
+fn default_ping_ms() -> u64 {
+    15_000
+}
+fn default_pong_ms() -> u64 {
+    10_000
+}
 fn default_channel_pointer() -> String {
     "/params/channel".into()
 }
@@ -271,6 +354,8 @@ pub const MAX_RETRY_DELAY_MS: u64 = 2_000;
 pub const MAX_DUPLICATE_WINDOW_MS: u64 = 7 * 24 * 3_600_000;
 /// The longest ack timeout accepted (10 minutes).
 pub const MAX_ACK_TIMEOUT_MS: u64 = 600_000;
+/// The longest of the connection's timings accepted (one day).
+pub const MAX_TIMING_MS: u64 = 86_400_000;
 
 impl Config {
     /// Reads and validates the file at `path`.
@@ -305,6 +390,9 @@ impl Config {
         if b.shard >= b.shards {
             return Err(invalid("bridge.shard", format!("{} is not below bridge.shards ({})", b.shard, b.shards)));
         }
+        if b.worker_threads == 0 || b.worker_threads > 64 {
+            return Err(invalid("bridge.worker_threads", "must be from 1 to 64"));
+        }
         if b.instance.is_empty() || b.instance.len() > 64 || b.instance.chars().any(|c| c.is_control()) {
             return Err(invalid("bridge.instance", "must be 1 to 64 printable characters"));
         }
@@ -333,6 +421,12 @@ impl Config {
                      publish sent again after a lost ack is still a duplicate) to {MAX_DUPLICATE_WINDOW_MS}, not {}",
                     n.duplicate_window_ms
                 ),
+            ));
+        }
+        if b.gap_settle_ms > n.duplicate_window_ms / 2 {
+            return Err(invalid(
+                "bridge.gap_settle_ms",
+                "must be at most half of nats.duplicate_window_ms, so replicas' markers of one hole are de-duplicated",
             ));
         }
         if n.stream_replicas == 0 || n.stream_replicas > 5 {
@@ -379,6 +473,7 @@ impl Config {
             if e.auth_method.is_none() && (e.auth_params.is_some() || e.auth_params_env.is_some()) {
                 return Err(invalid(field("auth_method"), "auth parameters without an auth_method"));
             }
+            e.validate_timings(&field)?;
             if let Some(c) = e.channels.iter().find(|c| c.is_empty() || c.len() > 1024) {
                 return Err(invalid(field("channels"), format!("a channel is empty or too long: {c:?}")));
             }
@@ -397,6 +492,62 @@ impl Config {
 }
 
 impl Endpoint {
+    fn validate_timings(&self, field: &dyn Fn(&str) -> String) -> Result<(), ConfigError> {
+        let positive = [
+            ("backoff_initial_ms", self.backoff_initial_ms),
+            ("backoff_max_ms", self.backoff_max_ms),
+            ("backoff_reset_after_ms", self.backoff_reset_after_ms),
+        ];
+        for (name, value) in positive {
+            if value == 0 || value > MAX_TIMING_MS {
+                return Err(invalid(field(name), format!("must be from 1 to {MAX_TIMING_MS}")));
+            }
+        }
+        for (name, value) in [("ping_interval_ms", self.ping_interval_ms), ("idle_timeout_ms", self.idle_timeout_ms)] {
+            if value > MAX_TIMING_MS {
+                return Err(invalid(field(name), format!("must be from 0 (off) to {MAX_TIMING_MS}")));
+            }
+        }
+        if self.backoff_max_ms < self.backoff_initial_ms {
+            return Err(invalid(field("backoff_max_ms"), "must be at least backoff_initial_ms"));
+        }
+        if !(self.backoff_factor >= 1.0 && self.backoff_factor <= 100.0) {
+            return Err(invalid(field("backoff_factor"), "must be from 1 to 100"));
+        }
+        if self.ping_interval_ms > 0 && (self.ping_timeout_ms == 0 || self.ping_timeout_ms >= self.ping_interval_ms) {
+            return Err(invalid(field("ping_timeout_ms"), "must be positive and below ping_interval_ms"));
+        }
+        if self.max_sequence_jump == 0 {
+            return Err(invalid(field("max_sequence_jump"), "must be at least 1"));
+        }
+        Ok(())
+    }
+
+    /// The reconnect schedule this endpoint's connections follow.
+    pub fn backoff(&self) -> wslink_tokio::BackoffConfig {
+        wslink_tokio::BackoffConfig {
+            initial: Duration::from_millis(self.backoff_initial_ms),
+            factor: self.backoff_factor,
+            max: Duration::from_millis(self.backoff_max_ms),
+            full_jitter: true,
+            max_attempts: None,
+            reset_after: Duration::from_millis(self.backoff_reset_after_ms),
+        }
+    }
+
+    /// Its pings (`None`: off).
+    pub fn ping(&self) -> Option<wslink_tokio::PingConfig> {
+        (self.ping_interval_ms > 0).then(|| wslink_tokio::PingConfig {
+            interval: Duration::from_millis(self.ping_interval_ms),
+            timeout: Duration::from_millis(self.ping_timeout_ms),
+        })
+    }
+
+    /// Its idle timeout (`None`: off).
+    pub fn idle_timeout(&self) -> Option<Duration> {
+        (self.idle_timeout_ms > 0).then(|| Duration::from_millis(self.idle_timeout_ms))
+    }
+
     /// The authentication parameters: from the file, or from the named
     /// environment variable (read now).
     pub fn auth_params(&self) -> Result<Option<String>, ConfigError> {

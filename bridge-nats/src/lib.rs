@@ -5,13 +5,18 @@
 //! its part of every endpoint's subscriptions, and a wslink [`Pool`] per
 //! endpoint reads them. Every message is published to a subject derived from
 //! the endpoint and the channel ([`subject`]) with headers ([`envelope`]) and
-//! a stable `Nats-Msg-Id` ([`msgid`]); at most `max_in_flight` publish acks
-//! are awaited at once, and a full window stops the WebSocket reads
-//! ([`publisher`]): backpressure all the way to the exchange, never
-//! unbounded memory. Two replicas of a shard publish the same messages with
-//! the same ids, and JetStream's de-duplication keeps one copy, so losing
-//! either replica loses nothing. Figures go through the `metrics` facade
-//! ([`stats`]).
+//! a stable `Nats-Msg-Id` ([`msgid`], from values read without a parse tree:
+//! [`pointer`]); at most `max_in_flight` publish acks are awaited at once,
+//! and a full window stops the WebSocket reads ([`publisher`]):
+//! backpressure all the way to the exchange, never unbounded memory. Two
+//! replicas of a shard publish the same messages with the same ids, and
+//! JetStream's de-duplication keeps one copy, so losing either replica
+//! loses nothing. Where the exchange numbers its messages, the [`tracker`]
+//! follows each channel's numbering ([`sequence`]): a restart of the
+//! numbering gets a new epoch in the ids and a `reset` marker, and a hole
+//! is checked against the stream ([`ledger`]) before the numbers nobody
+//! stored are marked. The stream is made or checked at start ([`stream`]).
+//! Figures go through the `metrics` facade ([`stats`]).
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -29,12 +34,20 @@
 pub mod bridge;
 pub mod config;
 pub mod envelope;
+pub mod error;
+pub mod hash;
+pub mod ledger;
 pub mod msgid;
+pub mod pointer;
 pub mod publisher;
+pub mod sequence;
 pub mod shard;
 pub mod stats;
+pub mod stream;
 pub mod subject;
+pub mod tracker;
 
-pub use bridge::{run, BridgeError, Summary};
+pub use bridge::{run, Summary};
 pub use config::{Config, ConfigError};
+pub use error::BridgeError;
 pub use stats::{Snapshot, Stats};

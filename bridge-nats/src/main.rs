@@ -6,12 +6,15 @@
 //!
 //! - 0 after a clean drain;
 //! - 1 when messages were read and not stored: left undrained when the
-//!   drain deadline passed (queued, awaiting acks, or still in the pools'
-//!   buffers), or the pools' event stream had not ended by then;
+//!   drain deadline passed (queued, held, awaiting acks, or still in the
+//!   pools' buffers), or the pools' event stream had not ended by then; or
+//!   when a hole in an exchange's numbering was never checked and marked;
 //! - 2 on a bad command line or configuration (also one found at start,
 //!   such as a missing `auth_params_env` variable);
-//! - 3 when NATS or the stream could not be reached at start, or the
-//!   existing stream does not fit (its subjects or its duplicate window);
+//! - 3 when NATS or the stream could not be reached at start, the stream
+//!   can never be made as configured (JetStream off, subjects overlapping
+//!   another stream's: said at the first answer, without trying again), or
+//!   the existing stream does not fit (its subjects or its duplicate window);
 //! - 4 when every message was stored or accounted for, but some were
 //!   rejected as too large for the server (each replaced by a `rejected`
 //!   gap marker on its subject).
@@ -106,7 +109,12 @@ fn main() -> ExitCode {
         }
         return ExitCode::SUCCESS;
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    // One thread by default: nothing handed between threads (see `worker_threads`).
+    let runtime = match config.bridge.worker_threads {
+        1 => tokio::runtime::Builder::new_current_thread().enable_all().build(),
+        n => tokio::runtime::Builder::new_multi_thread().worker_threads(n).enable_all().build(),
+    };
+    let runtime = match runtime {
         Ok(r) => r,
         Err(e) => {
             eprintln!("wslink-bridge: cannot start the runtime: {e}");
@@ -117,7 +125,7 @@ fn main() -> ExitCode {
     match runtime.block_on(wslink_bridge_nats::run(config, stats, shutdown_signal())) {
         Ok(summary) => {
             println!("{}", serde_json::json!({ "summary": summary }));
-            if summary.undrained > 0 || !summary.stream_ended {
+            if summary.undrained > 0 || !summary.stream_ended || summary.unmarked_holes > 0 {
                 ExitCode::from(1)
             } else if summary.rejected > 0 {
                 ExitCode::from(4)

@@ -1,12 +1,15 @@
 //! Publishing into JetStream with a bounded window of acks in flight.
 //!
-//! Every message is handed to a [`Transport`] (JetStream's
-//! `publish_with_headers` in the bridge, a fake in the tests) and its ack
-//! future is kept, in order, until JetStream answers. At most `window` acks
-//! are awaited at once; while the window is full, or while messages wait to
-//! be sent again, [`Publisher::ready`] is false and the bridge stops reading
-//! its WebSocket event streams, which in turn stop reading their sockets:
-//! the exchange's TCP sends slow down, and nothing grows without bound here.
+//! Every message is handed to a [`Transport`] with a token, and JetStream's
+//! ack comes back with it ([`Nats`]: the publish carries a reply subject
+//! `<inbox>.<token>` and one subscription takes every ack, as nats.go's
+//! asynchronous publish does: no channel, timer or future per message). At
+//! most `window` acks are awaited at once, in a queue indexed by token; a
+//! single deadline, the oldest publish's, stands for all of their timeouts.
+//! While the window is full, or while messages wait to be sent again,
+//! [`Publisher::ready`] is false and the bridge stops reading its WebSocket
+//! event streams, which in turn stop reading their sockets: the exchange's
+//! TCP sends slow down, and nothing grows without bound here.
 //!
 //! A publish that fails for a reason that may pass (no ack within the
 //! timeout, the connection to NATS lost, JetStream unavailable, the stream
@@ -14,91 +17,88 @@
 //! that doubles from 100 ms up to 2 s while failures go on: if the first
 //! attempt was stored after all, JetStream takes the second for a
 //! duplicate, so retrying loses nothing and doubles nothing. Such failures
-//! are logged as a warning at most every 10 s, with the error's kind. Every
-//! message keeps the place it was queued in: failed messages are sent again
-//! in the order they were first queued, before anything queued later, and a
-//! message that the client did not take goes back where it came from.
+//! are logged as a warning at most every 10 s. Every message keeps the
+//! place it was queued in: failed messages are sent again in the order they
+//! were first queued, before anything queued later. An ack that comes after
+//! its publish timed out is ignored (the resend's ack counts).
 //!
 //! A publish that can never succeed (the message larger than the server's
 //! `max_payload` or the stream's message limit, a subject the client
 //! refuses) is **rejected**: it is counted (`rejected`) and a small marker
 //! takes its place on the subject (`Wslink-Kind: gap`, `Wslink-Gap-Reason:
-//! rejected`, the original id in `Wslink-Rejected-Id`), so one message
-//! cannot stall the bridge and its loss is never silent.
+//! rejected`, the original id in `Wslink-Rejected-Id`, its exchange number
+//! in `Wslink-Exchange-Seq`), so one message cannot stall the bridge and
+//! its loss is never silent.
 //!
 //! Invariants: `in_flight() <= window`; the backlog holds at most `window`
-//! failed messages plus the gap messages and the one message of the event
-//! being handled, since nothing new is read while it is not empty.
+//! failed messages plus what was queued while the loop last read events.
 
 use std::collections::VecDeque;
-use std::future::{Future, IntoFuture};
-use std::pin::Pin;
+use std::future::Future;
+use std::pin::{pin, Pin};
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
-use async_nats::jetstream::context::{PublishError, PublishErrorKind};
-use async_nats::jetstream::publish::PublishAck;
-use async_nats::HeaderMap;
-use bytes::Bytes;
-use futures_util::stream::{FuturesOrdered, StreamExt};
+use async_nats::Subject;
+use futures_util::stream::{Stream, StreamExt};
+use futures_util::FutureExt;
 use tokio::time::Instant;
 
-use crate::envelope;
+use crate::envelope::Outgoing;
 use crate::stats::Stats;
 
-/// One message on its way to JetStream.
-#[derive(Debug, Clone)]
-pub struct Outgoing {
-    /// The subject.
-    pub subject: String,
-    /// Its headers, `Nats-Msg-Id` among them.
-    pub headers: HeaderMap,
-    /// The payload, as the exchange sent it (or the gap message's JSON).
-    pub payload: Bytes,
-    /// When the bridge read it (for the lag).
-    pub received: Instant,
+/// Why a publish was not stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// Whether sending it again can never help (it is rejected instead).
+    pub permanent: bool,
+    /// Whether the client refused the subject (the marker goes to the fallback subject).
+    pub bad_subject: bool,
+    /// What happened, for the log.
+    pub reason: String,
 }
 
-/// An ack on its way: JetStream's answer to one publish.
-pub type Ack = Pin<Box<dyn Future<Output = Result<PublishAck, PublishError>> + Send>>;
+impl Refusal {
+    /// A failure that may pass.
+    pub fn transient(reason: impl Into<String>) -> Self {
+        Self { permanent: false, bad_subject: false, reason: reason.into() }
+    }
 
-/// The hand-over of one publish to the client.
-pub type Handover<'a> = Pin<Box<dyn Future<Output = Result<Ack, PublishError>> + Send + 'a>>;
-
-/// Where publishes go: JetStream in the bridge, a fake in the tests.
-pub trait Transport: Send + Sync + 'static {
-    /// Hands `message` to the client; its ack future, or why it was not taken.
-    fn publish(&self, message: &Outgoing) -> Handover<'_>;
-}
-
-impl Transport for async_nats::jetstream::Context {
-    fn publish(&self, message: &Outgoing) -> Handover<'_> {
-        let (subject, headers, payload) = (message.subject.clone(), message.headers.clone(), message.payload.clone());
-        Box::pin(async move {
-            let ack = self.publish_with_headers(subject, headers, payload).await?;
-            Ok(Box::pin(ack.into_future()) as Ack)
-        })
+    /// A failure that never passes.
+    pub fn permanent(reason: impl Into<String>) -> Self {
+        Self { permanent: true, bad_subject: false, reason: reason.into() }
     }
 }
 
-/// Whether `e` can never pass by sending the same message again.
-pub fn is_permanent(e: &PublishError) -> bool {
-    match e.kind() {
-        PublishErrorKind::MaxPayloadExceeded => true,
-        PublishErrorKind::Other => {
-            let source = std::error::Error::source(e);
-            source.is_some_and(|s| {
-                s.downcast_ref::<async_nats::SubjectError>().is_some()
-                    || s.downcast_ref::<async_nats::jetstream::Error>().is_some_and(|j| {
-                        j.error_code() == async_nats::jetstream::ErrorCode::STREAM_MESSAGE_EXCEEDS_MAXIMUM
-                    })
-            })
-        }
-        _ => false,
-    }
+/// JetStream's answer to one publish.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stored {
+    /// Where it is in the stream (for a duplicate: where the first copy is).
+    pub stream_seq: u64,
+    /// Whether an earlier publish with the same id was kept instead.
+    pub duplicate: bool,
+}
+
+/// An ack: the token its publish was sent with, and the answer.
+pub type Ack = (u64, Result<Stored, Refusal>);
+
+/// Where publishes go: JetStream through a NATS client in the bridge
+/// ([`Nats`]), a fake in the tests.
+pub trait Transport: Send + 'static {
+    /// The acks, in the order they arrive.
+    type Acks: Stream<Item = Ack> + Unpin + Send;
+
+    /// Hands `message` to the client, its ack to come back with `token`;
+    /// ready at once unless the client's buffer is full.
+    fn send(&self, message: &Outgoing, token: u64) -> impl Future<Output = Result<(), Refusal>> + Send;
+
+    /// The acks.
+    fn acks(&mut self) -> &mut Self::Acks;
 }
 
 /// A message in the publisher, with its place in the order.
+#[derive(Debug)]
 struct Queued {
     /// Its place: messages are sent, and sent again, in this order.
     order: u64,
@@ -107,79 +107,92 @@ struct Queued {
     marker: bool,
 }
 
-type AckResult = (Queued, Instant, Result<PublishAck, PublishError>);
-type AckFuture = Pin<Box<dyn Future<Output = AckResult> + Send>>;
+#[derive(Debug)]
+struct Flight {
+    queued: Queued,
+    sent: Instant,
+}
 
 const FIRST_RETRY: Duration = Duration::from_millis(100);
 /// The longest delay before a failed publish is sent again.
 pub const MAX_RETRY: Duration = Duration::from_secs(2);
 /// Failing publishes are logged as a warning at most this often.
 const WARN_EVERY: Duration = Duration::from_secs(10);
+/// Acks taken in one go before the loop looks at anything else.
+const ACK_BATCH: usize = 1024;
+/// Ack timeouts are found on ticks of this many milliseconds (at most this late).
+const TIMER_TICK_MS: u128 = 100;
+const TIMER_TICK: Duration = Duration::from_millis(TIMER_TICK_MS as u64);
 
 /// The window of publishes awaiting their acks, and the backlog.
-pub struct Publisher<T: Transport = async_nats::jetstream::Context> {
+pub struct Publisher<T: Transport> {
     transport: T,
     window: usize,
-    in_flight: FuturesOrdered<AckFuture>,
-    /// Failed publishes, by their place in the order; sent before `fresh`.
+    ack_timeout: Duration,
+    /// By token: `flights[0]` is token `base`; `None` once settled.
+    flights: VecDeque<Option<Flight>>,
+    base: u64,
+    live: usize,
     retry: VecDeque<Queued>,
-    /// Messages not yet handed to the client, in order.
     fresh: VecDeque<Queued>,
     next_order: u64,
-    /// No send before this, after a failure.
     hold_until: Option<Instant>,
     failures_in_row: u32,
     rejected: u64,
-    /// Where a rejection marker goes when the original's subject was refused.
-    fallback_subject: String,
-    /// The last warning about failing publishes, and failures since.
+    fallback_subject: Subject,
     last_warn: Option<Instant>,
     failures_unreported: u64,
-    /// How long handing a message to the client may take (its buffer is full while NATS is away).
-    send_timeout: Duration,
     stats: Arc<Stats>,
+    /// The ack timeouts' timer, armed at a tick after the oldest deadline.
+    timer: Pin<Box<tokio::time::Sleep>>,
+    armed: Option<Instant>,
+    /// Where the ticks count from.
+    start: Instant,
 }
 
 impl<T: Transport> Publisher<T> {
-    /// A publisher on `transport` awaiting at most `window` acks at once;
-    /// handing one message to the client waits at most `send_timeout` (then
-    /// it is sent again later), so the loop keeps answering shutdown while
-    /// NATS is away. Rejection markers whose own subject was refused go to
-    /// `fallback_subject`.
+    /// A publisher with at most `window` acks in flight, each awaited at
+    /// most `ack_timeout`; a rejected message's marker goes to its own
+    /// subject, or to `fallback_subject` when the client refused that one.
     pub fn new(
         transport: T,
         window: usize,
-        send_timeout: Duration,
+        ack_timeout: Duration,
         fallback_subject: String,
         stats: Arc<Stats>,
     ) -> Self {
         Self {
             transport,
             window: window.max(1),
-            in_flight: FuturesOrdered::new(),
+            ack_timeout,
+            flights: VecDeque::new(),
+            base: 1,
+            live: 0,
             retry: VecDeque::new(),
             fresh: VecDeque::new(),
             next_order: 0,
             hold_until: None,
             failures_in_row: 0,
             rejected: 0,
-            fallback_subject,
+            fallback_subject: Subject::from(fallback_subject),
             last_warn: None,
             failures_unreported: 0,
-            send_timeout,
             stats,
+            timer: Box::pin(tokio::time::sleep(Duration::ZERO)),
+            armed: None,
+            start: Instant::now(),
         }
     }
 
     /// Whether the next event may be read: room in the window and nothing
     /// waiting in the backlog.
     pub fn ready(&self) -> bool {
-        self.backlog() == 0 && self.in_flight.len() < self.window
+        self.backlog() == 0 && self.live < self.window
     }
 
     /// Publishes awaiting their acks.
     pub fn in_flight(&self) -> usize {
-        self.in_flight.len()
+        self.live
     }
 
     /// Messages waiting to be sent (again).
@@ -203,17 +216,18 @@ impl<T: Transport> Publisher<T> {
         let order = self.next_order;
         self.next_order += 1;
         self.fresh.push_back(Queued { order, message, marker: false });
-        self.report();
     }
 
     /// Sends from the backlog while the window has room (and no failure
-    /// delay holds it back).
+    /// delay holds it back). A send waits for room in the client's buffer
+    /// at most the ack timeout.
     pub async fn pump(&mut self) {
         if self.hold_until.is_some_and(|t| Instant::now() < t) {
             return;
         }
         self.hold_until = None;
-        while self.in_flight.len() < self.window {
+        let mut now = None;
+        while self.live < self.window {
             let (queued, from_retry) = match self.retry.pop_front() {
                 Some(q) => (q, true),
                 None => match self.fresh.pop_front() {
@@ -221,17 +235,26 @@ impl<T: Transport> Publisher<T> {
                     None => break,
                 },
             };
-            let sent = Instant::now();
-            // A send cut short by the timeout was not handed over (tokio's channel send is cancel-safe).
-            let result = tokio::time::timeout(self.send_timeout, self.transport.publish(&queued.message))
-                .await
-                .unwrap_or_else(|_| Err(PublishError::new(PublishErrorKind::TimedOut)));
+            let token = self.base + self.flights.len() as u64;
+            let result = {
+                let mut send = pin!(self.transport.send(&queued.message, token));
+                match std::future::poll_fn(|cx| Poll::Ready(send.as_mut().poll(cx))).await {
+                    Poll::Ready(result) => result,
+                    Poll::Pending => tokio::time::timeout(self.ack_timeout, send)
+                        .await
+                        .unwrap_or_else(|_| Err(Refusal::transient("the client's buffer stayed full"))),
+                }
+            };
             match result {
-                Ok(ack) => self.in_flight.push_back(Box::pin(async move { (queued, sent, ack.await) })),
-                Err(e) if is_permanent(&e) => self.reject(queued, &e),
+                Ok(()) => {
+                    let sent = *now.get_or_insert_with(Instant::now);
+                    self.flights.push_back(Some(Flight { queued, sent }));
+                    self.live += 1;
+                }
+                Err(e) if e.permanent => self.reject(queued, &e),
                 Err(e) => {
                     // Not handed to the client at all: back where it came from, after a delay.
-                    self.failed(&queued, &e, "publish not taken");
+                    self.failed(&e, "publish not taken");
                     if from_retry {
                         self.retry.push_front(queued);
                     } else {
@@ -245,30 +268,86 @@ impl<T: Transport> Publisher<T> {
         self.report();
     }
 
-    /// Waits for the oldest ack and accounts for it: stored, duplicate,
-    /// rejected, or failed (then queued to be sent again in its place).
-    /// Pending forever when nothing is in flight, so it can sit in a `select!`.
+    /// Waits for the next ack or the oldest publish's timeout, and accounts
+    /// for it, and for every other ack already arrived. Pending forever
+    /// when nothing is in flight, so it can sit in a `select!`; cancel-safe.
     pub async fn settle_next(&mut self) {
-        let Some((queued, sent, result)) = self.in_flight.next().await else {
+        let Some(deadline) = self.deadline() else {
             return std::future::pending().await;
         };
+        // One timer for every publish in flight, moved only when the
+        // oldest one's deadline moves to another tick (not at every ack).
+        let tick = self.start + (deadline - self.start).as_millis().div_ceil(TIMER_TICK_MS) as u32 * TIMER_TICK;
+        if self.armed != Some(tick) {
+            self.timer.as_mut().reset(tick);
+            self.armed = Some(tick);
+        }
+        let woke = tokio::select! {
+            biased;
+            ack = self.transport.acks().next() => ack.ok_or(true),
+            () = self.timer.as_mut() => Err(false),
+        };
+        if woke == Err(true) {
+            // The client is gone: everything in flight times out.
+            self.timer.as_mut().await;
+        }
+        let now = Instant::now();
+        if let Ok(ack) = woke {
+            self.settle(ack, now);
+        }
+        for _ in 0..ACK_BATCH {
+            match self.transport.acks().next().now_or_never() {
+                Some(Some(ack)) => self.settle(ack, now),
+                _ => break,
+            }
+        }
+        self.expire(now);
+        self.report();
+    }
+
+    /// When the oldest publish in flight times out.
+    fn deadline(&self) -> Option<Instant> {
+        self.flights.iter().flatten().next().map(|f| f.sent + self.ack_timeout)
+    }
+
+    fn settle(&mut self, (token, result): Ack, now: Instant) {
+        let Some(index) = token.checked_sub(self.base).and_then(|i| usize::try_from(i).ok()) else { return };
+        let Some(flight) = self.flights.get_mut(index).and_then(Option::take) else {
+            // Late: its publish timed out and was sent again.
+            return;
+        };
+        self.live -= 1;
+        while let Some(None) = self.flights.front() {
+            self.flights.pop_front();
+            self.base += 1;
+        }
         match result {
-            Ok(ack) => {
+            Ok(stored) => {
                 self.failures_in_row = 0;
-                let now = Instant::now();
-                self.stats.acked(ack.duplicate, now - sent, now - queued.message.received);
-                if !ack.duplicate && envelope::is_gap(&queued.message) {
+                let m = &flight.queued.message;
+                self.stats.acked(stored.duplicate, now - flight.sent, now - m.received);
+                if !stored.duplicate && m.is_gap() {
                     self.stats.gap();
                 }
             }
-            Err(e) if is_permanent(&e) => self.reject(queued, &e),
+            Err(e) if e.permanent => self.reject(flight.queued, &e),
             Err(e) => {
-                self.failed(&queued, &e, "no ack");
-                self.requeue(queued);
+                self.failed(&e, "no ack");
+                self.requeue(flight.queued);
                 self.hold();
             }
         }
-        self.report();
+    }
+
+    /// Fails every publish whose ack is overdue at `now`: sent again.
+    fn expire(&mut self, now: Instant) {
+        while let Some(Some(f)) = self.flights.front() {
+            if f.sent + self.ack_timeout > now {
+                break;
+            }
+            let token = self.base;
+            self.settle((token, Err(Refusal::transient(format!("no ack within {:?}", self.ack_timeout)))), now);
+        }
     }
 
     /// Puts a failed message back in the retry queue at its place in the order.
@@ -277,34 +356,28 @@ impl<T: Transport> Publisher<T> {
         self.retry.insert(at, queued);
     }
 
-    fn reject(&mut self, queued: Queued, e: &PublishError) {
+    fn reject(&mut self, queued: Queued, e: &Refusal) {
         let m = &queued.message;
-        tracing::error!(subject = %m.subject, bytes = m.payload.len(), error = %e, "message rejected: no server can store it; a marker takes its place");
+        tracing::error!(subject = %m.subject, bytes = m.payload.len(), error = %e.reason, "message rejected: no server can store it; a marker takes its place");
         self.rejected += 1;
         self.stats.rejected();
         if queued.marker {
             return;
         }
-        let subject = if e.kind() == PublishErrorKind::Other
-            && std::error::Error::source(e).is_some_and(|s| s.downcast_ref::<async_nats::SubjectError>().is_some())
-        {
-            self.fallback_subject.clone()
-        } else {
-            m.subject.clone()
-        };
-        let marker = envelope::rejected(&subject, m, &e.kind().to_string());
+        let subject = if e.bad_subject { self.fallback_subject.clone() } else { m.subject.clone() };
+        let marker = m.rejected(subject, &e.reason);
         self.requeue(Queued { order: queued.order, message: marker, marker: true });
     }
 
     /// A publish that may pass later failed: counted, logged at debug, and
     /// as a warning at most every [`WARN_EVERY`].
-    fn failed(&mut self, queued: &Queued, e: &PublishError, what: &str) {
+    fn failed(&mut self, e: &Refusal, what: &str) {
         self.stats.retried();
-        tracing::debug!(subject = %queued.message.subject, error = %e, "{what}; sending again");
+        tracing::debug!(error = %e.reason, "{what}; sending again");
         self.failures_unreported += 1;
         let now = Instant::now();
         if self.last_warn.is_none_or(|t| now.duration_since(t) >= WARN_EVERY) {
-            tracing::warn!(kind = ?e.kind(), error = %e, failures = self.failures_unreported, "publishes failing ({what}); sending them again");
+            tracing::warn!(error = %e.reason, failures = self.failures_unreported, "publishes failing ({what}); sending them again");
             self.last_warn = Some(now);
             self.failures_unreported = 0;
         }
@@ -317,219 +390,12 @@ impl<T: Transport> Publisher<T> {
     }
 
     fn report(&self) {
-        self.stats.in_flight(self.in_flight.len(), self.backlog());
+        self.stats.in_flight(self.live, self.backlog());
     }
 }
+
+mod nats;
+pub use nats::Nats;
 
 #[cfg(test)]
-mod tests {
-    use std::sync::Mutex;
-
-    use tokio::sync::oneshot;
-
-    use super::*;
-    use crate::envelope::header;
-
-    /// What the fake does with one publish.
-    enum Plan {
-        /// Taken, acked as stored.
-        Ack,
-        /// Taken, acked as a duplicate.
-        Duplicate,
-        /// Not taken (the client's buffer full, NATS away).
-        NotTaken,
-        /// Not taken: larger than the server's `max_payload`.
-        TooLarge,
-        /// Taken; the ack comes when the test sends it.
-        Later(oneshot::Receiver<Result<PublishAck, PublishError>>),
-    }
-
-    /// A transport that follows a plan, one step per publish (then acks
-    /// everything), and records the ids it was handed, in order.
-    #[derive(Default, Clone)]
-    struct Fake {
-        plan: Arc<Mutex<VecDeque<Plan>>>,
-        sent: Arc<Mutex<Vec<String>>>,
-    }
-
-    fn ack(duplicate: bool) -> PublishAck {
-        serde_json::from_str(&format!(r#"{{"stream":"S","seq":1,"duplicate":{duplicate}}}"#)).unwrap()
-    }
-
-    impl Transport for Fake {
-        fn publish(&self, message: &Outgoing) -> Handover<'_> {
-            let id = message.headers.get(header::MSG_ID).map(|v| v.as_str().to_owned()).unwrap_or_default();
-            self.sent.lock().unwrap().push(id);
-            let step = self.plan.lock().unwrap().pop_front().unwrap_or(Plan::Ack);
-            Box::pin(async move {
-                match step {
-                    Plan::Ack => Ok(Box::pin(async { Ok(ack(false)) }) as Ack),
-                    Plan::Duplicate => Ok(Box::pin(async { Ok(ack(true)) }) as Ack),
-                    Plan::NotTaken => Err(PublishError::new(PublishErrorKind::BrokenPipe)),
-                    Plan::TooLarge => Err(PublishError::new(PublishErrorKind::MaxPayloadExceeded)),
-                    Plan::Later(rx) => Ok(Box::pin(async move {
-                        rx.await.unwrap_or_else(|_| Err(PublishError::new(PublishErrorKind::BrokenPipe)))
-                    }) as Ack),
-                }
-            })
-        }
-    }
-
-    fn message(id: &str, kind: &str) -> Outgoing {
-        let mut headers = HeaderMap::new();
-        headers.insert(header::MSG_ID, id);
-        headers.insert(header::KIND, kind);
-        headers.insert(header::SEQ, "7");
-        Outgoing { subject: "p.e.c".into(), headers, payload: Bytes::from_static(b"{}"), received: Instant::now() }
-    }
-
-    fn publisher(fake: &Fake, window: usize) -> (Publisher<Fake>, Arc<Stats>) {
-        let stats = Arc::new(Stats::default());
-        (Publisher::new(fake.clone(), window, Duration::from_secs(1), "p.~rejected".into(), stats.clone()), stats)
-    }
-
-    /// Runs the publisher as the bridge's loop does until nothing is left (at most 10 s).
-    async fn settle_all(p: &mut Publisher<Fake>) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while p.in_flight() + p.backlog() > 0 {
-            assert!(Instant::now() < deadline, "the publisher did not settle");
-            p.pump().await;
-            let hold = p.held_until();
-            tokio::select! {
-                biased;
-                () = p.settle_next(), if p.in_flight() > 0 => {}
-                () = tokio::time::sleep_until(hold.unwrap_or_else(Instant::now)), if hold.is_some() => {}
-                () = tokio::time::sleep(Duration::from_millis(1)), if hold.is_none() && p.in_flight() == 0 => {}
-            }
-        }
-    }
-
-    fn sent(fake: &Fake) -> Vec<String> {
-        fake.sent.lock().unwrap().clone()
-    }
-
-    #[tokio::test]
-    async fn the_window_bounds_what_is_in_flight() {
-        let fake = Fake::default();
-        let mut acks = Vec::new();
-        for _ in 0..5 {
-            let (tx, rx) = oneshot::channel();
-            fake.plan.lock().unwrap().push_back(Plan::Later(rx));
-            acks.push(tx);
-        }
-        let (mut p, stats) = publisher(&fake, 2);
-        for i in 0..5 {
-            p.push(message(&format!("m{i}"), "message"));
-        }
-        p.pump().await;
-        assert_eq!((p.in_flight(), p.backlog(), p.ready()), (2, 3, false));
-        assert_eq!(sent(&fake), ["m0", "m1"]);
-        for tx in acks {
-            let _ = tx.send(Ok(ack(false)));
-        }
-        settle_all(&mut p).await;
-        assert!(p.ready());
-        let s = stats.snapshot();
-        assert_eq!((s.published, s.max_in_flight), (5, 2));
-    }
-
-    /// A message the client did not take goes back where it came from: the
-    /// failures of older messages still in flight are sent again before it.
-    #[tokio::test]
-    async fn resends_keep_the_order_messages_were_queued_in() {
-        let fake = Fake::default();
-        let (tx0, rx0) = oneshot::channel();
-        fake.plan.lock().unwrap().extend([Plan::Later(rx0), Plan::NotTaken]);
-        let (mut p, stats) = publisher(&fake, 4);
-        for id in ["m0", "m1", "m2"] {
-            p.push(message(id, "message"));
-        }
-        p.pump().await;
-        // m0 in flight, m1 not taken (held back), m2 not tried yet.
-        assert_eq!(sent(&fake), ["m0", "m1"]);
-        let _ = tx0.send(Err(PublishError::new(PublishErrorKind::TimedOut)));
-        p.settle_next().await;
-        settle_all(&mut p).await;
-        assert_eq!(sent(&fake), ["m0", "m1", "m0", "m1", "m2"]);
-        assert_eq!(stats.snapshot().published, 3);
-    }
-
-    /// Acks that fail out of order are sent again in the order first queued.
-    #[tokio::test]
-    async fn failed_acks_are_sent_again_in_queue_order() {
-        let fake = Fake::default();
-        let (tx0, rx0) = oneshot::channel();
-        let (tx1, rx1) = oneshot::channel();
-        let (tx0b, rx0b) = oneshot::channel();
-        fake.plan.lock().unwrap().extend([Plan::Later(rx0), Plan::Later(rx1), Plan::Later(rx0b)]);
-        let (mut p, _) = publisher(&fake, 4);
-        p.push(message("m0", "message"));
-        p.push(message("m1", "message"));
-        p.pump().await;
-        let _ = tx0.send(Err(PublishError::new(PublishErrorKind::TimedOut)));
-        p.settle_next().await;
-        // m0 is sent again while m1 is still in flight, then both fail.
-        tokio::time::sleep_until(p.held_until().unwrap()).await;
-        p.pump().await;
-        assert_eq!(sent(&fake), ["m0", "m1", "m0"]);
-        let _ = tx1.send(Err(PublishError::new(PublishErrorKind::TimedOut)));
-        let _ = tx0b.send(Err(PublishError::new(PublishErrorKind::TimedOut)));
-        p.settle_next().await;
-        p.settle_next().await;
-        settle_all(&mut p).await;
-        assert_eq!(sent(&fake)[3..], ["m0", "m1"]);
-    }
-
-    #[tokio::test]
-    async fn a_message_too_large_is_replaced_by_a_marker_and_the_rest_goes_on() {
-        let fake = Fake::default();
-        fake.plan.lock().unwrap().extend([Plan::TooLarge]);
-        let (mut p, stats) = publisher(&fake, 4);
-        p.push(message("big", "message"));
-        p.push(message("next", "message"));
-        settle_all(&mut p).await;
-        assert_eq!(sent(&fake), ["big", "rej:big", "next"]);
-        assert_eq!(p.rejected(), 1);
-        let s = stats.snapshot();
-        assert_eq!((s.rejected, s.published, s.gaps, s.retries), (1, 2, 1, 0));
-    }
-
-    #[tokio::test]
-    async fn a_rejected_marker_is_not_marked_again() {
-        let fake = Fake::default();
-        fake.plan.lock().unwrap().extend([Plan::TooLarge, Plan::TooLarge]);
-        let (mut p, _) = publisher(&fake, 4);
-        p.push(message("big", "message"));
-        settle_all(&mut p).await;
-        assert_eq!(sent(&fake), ["big", "rej:big"]);
-        assert_eq!(p.rejected(), 2);
-    }
-
-    #[tokio::test]
-    async fn a_gap_counts_once_stored_not_when_queued_or_a_duplicate() {
-        let fake = Fake::default();
-        let (tx, rx) = oneshot::channel();
-        fake.plan.lock().unwrap().extend([Plan::Duplicate, Plan::Later(rx)]);
-        let (mut p, stats) = publisher(&fake, 4);
-        p.push(message("g1", "gap"));
-        p.push(message("g2", "gap"));
-        p.pump().await;
-        p.settle_next().await;
-        assert_eq!(stats.snapshot().gaps, 0, "a duplicate gap is the other replica's");
-        let _ = tx.send(Ok(ack(false)));
-        settle_all(&mut p).await;
-        assert_eq!(stats.snapshot().gaps, 1);
-    }
-
-    #[test]
-    fn permanent_errors_are_told_apart() {
-        assert!(is_permanent(&PublishError::new(PublishErrorKind::MaxPayloadExceeded)));
-        assert!(is_permanent(&PublishError::with_source(
-            PublishErrorKind::Other,
-            async_nats::SubjectError::InvalidFormat
-        )));
-        for kind in [PublishErrorKind::TimedOut, PublishErrorKind::BrokenPipe, PublishErrorKind::StreamNotFound] {
-            assert!(!is_permanent(&PublishError::new(kind)));
-        }
-    }
-}
+mod tests;

@@ -2,8 +2,7 @@
 //! process, build and version.
 //!
 //! The key of a subscription is `endpoint name, 0x00, channel`; its 64-bit
-//! FNV-1a hash (offset basis 0xcbf29ce484222325, prime 0x100000001b3, over
-//! the UTF-8 bytes) feeds Lamping and Veach's jump consistent hash ("A Fast,
+//! FNV-1a hash ([`hash::fnv1a`], over the UTF-8 bytes) feeds Lamping and Veach's jump consistent hash ("A Fast,
 //! Minimal Memory, Consistent Hash Algorithm", 2014), which gives the shard.
 //! Neither depends on std's randomly seeded hasher, so every replica and
 //! every restart agrees. Jump hashing moves only what it must when the
@@ -12,18 +11,7 @@
 //! shards.
 
 use crate::config::Config;
-
-/// FNV-1a, 64 bits.
-pub fn fnv1a(parts: &[&[u8]]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for part in parts {
-        for &b in *part {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
-    h
-}
+use crate::hash;
 
 /// Jump consistent hash: the bucket of `key` among `buckets` (at least 1).
 pub fn jump(mut key: u64, buckets: u32) -> u32 {
@@ -41,7 +29,7 @@ pub fn jump(mut key: u64, buckets: u32) -> u32 {
 
 /// The shard of `channel` of `endpoint` among `shards`.
 pub fn shard_of(endpoint: &str, channel: &str, shards: u32) -> u32 {
-    jump(fnv1a(&[endpoint.as_bytes(), &[0], channel.as_bytes()]), shards)
+    jump(hash::fnv1a(&[endpoint.as_bytes(), &[0], channel.as_bytes()]), shards)
 }
 
 /// One endpoint's part of this shard: its channels, spread over its connections.
@@ -89,14 +77,6 @@ pub fn assign(config: &Config) -> Vec<Assignment> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn fnv1a_matches_the_published_vectors() {
-        assert_eq!(fnv1a(&[b""]), 0xcbf2_9ce4_8422_2325);
-        assert_eq!(fnv1a(&[b"a"]), 0xaf63_dc4c_8601_ec8c);
-        assert_eq!(fnv1a(&[b"foobar"]), 0x8594_4171_f739_67e8);
-        assert_eq!(fnv1a(&[b"foo", b"bar"]), fnv1a(&[b"foobar"]));
-    }
 
     #[test]
     fn assignments_are_stable_across_processes_and_versions() {

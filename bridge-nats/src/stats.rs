@@ -10,6 +10,7 @@
 //! | `wslink_bridge_retries_total` | counter | publishes sent again after a failure or a timeout |
 //! | `wslink_bridge_gaps_total` | counter | gap messages stored (acked, not duplicates; rejection markers included) |
 //! | `wslink_bridge_rejected_total` | counter | messages no server could store, each replaced by a `rejected` marker |
+//! | `wslink_bridge_resets_total` | counter | restarts of a channel's numbering seen, each marked `reset` |
 //! | `wslink_bridge_backpressure_total` | counter | times the window filled and the bridge stopped reading |
 //! | `wslink_bridge_in_flight` | gauge | publishes awaiting their ack |
 //! | `wslink_bridge_publish_latency_seconds` | histogram | publish to ack |
@@ -23,13 +24,17 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use metrics::{Counter, Gauge, Histogram};
 use serde::Serialize;
 
 /// Latency samples kept for the percentiles.
 pub const RESERVOIR: usize = 8192;
 
 /// Live figures, shared between the bridge's loop and whoever reads them.
-#[derive(Debug, Default)]
+///
+/// The metric handles are registered when it is made: install the
+/// `metrics` recorder before making it.
+#[derive(Debug)]
 pub struct Stats {
     received: AtomicU64,
     published: AtomicU64,
@@ -37,12 +42,61 @@ pub struct Stats {
     retries: AtomicU64,
     gaps: AtomicU64,
     rejected: AtomicU64,
+    resets: AtomicU64,
     backpressure: AtomicU64,
     backpressured: AtomicBool,
     in_flight: AtomicU64,
     max_in_flight: AtomicU64,
     max_backlog: AtomicU64,
     latencies: Mutex<VecDeque<Duration>>,
+    metrics: Handles,
+}
+
+/// The metric handles, registered once (a lookup per message would cost more than the rest).
+#[derive(Debug)]
+struct Handles {
+    published: Counter,
+    duplicates: Counter,
+    retries: Counter,
+    gaps: Counter,
+    rejected: Counter,
+    resets: Counter,
+    backpressure: Counter,
+    in_flight: Gauge,
+    latency: Histogram,
+    lag: Histogram,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Self {
+            received: AtomicU64::default(),
+            published: AtomicU64::default(),
+            duplicates: AtomicU64::default(),
+            retries: AtomicU64::default(),
+            gaps: AtomicU64::default(),
+            rejected: AtomicU64::default(),
+            resets: AtomicU64::default(),
+            backpressure: AtomicU64::default(),
+            backpressured: AtomicBool::default(),
+            in_flight: AtomicU64::default(),
+            max_in_flight: AtomicU64::default(),
+            max_backlog: AtomicU64::default(),
+            latencies: Mutex::default(),
+            metrics: Handles {
+                published: metrics::counter!("wslink_bridge_published_total"),
+                duplicates: metrics::counter!("wslink_bridge_duplicates_total"),
+                retries: metrics::counter!("wslink_bridge_retries_total"),
+                gaps: metrics::counter!("wslink_bridge_gaps_total"),
+                rejected: metrics::counter!("wslink_bridge_rejected_total"),
+                resets: metrics::counter!("wslink_bridge_resets_total"),
+                backpressure: metrics::counter!("wslink_bridge_backpressure_total"),
+                in_flight: metrics::gauge!("wslink_bridge_in_flight"),
+                latency: metrics::histogram!("wslink_bridge_publish_latency_seconds"),
+                lag: metrics::histogram!("wslink_bridge_lag_seconds"),
+            },
+        }
+    }
 }
 
 /// The figures at one moment.
@@ -60,6 +114,8 @@ pub struct Snapshot {
     pub gaps: u64,
     /// Messages rejected as impossible to store (each replaced by a marker).
     pub rejected: u64,
+    /// Restarts of a channel's numbering seen (each marked `reset`).
+    pub resets: u64,
     /// Times the window filled.
     pub backpressure: u64,
     /// Whether reading is paused now.
@@ -75,23 +131,28 @@ pub struct Snapshot {
 }
 
 impl Stats {
-    /// A message read from a WebSocket of `endpoint`.
-    pub(crate) fn received(&self, endpoint: &str) {
+    /// The counter of messages read from `endpoint`, to keep and pass to [`Stats::received`].
+    pub(crate) fn endpoint_counter(endpoint: &str) -> Counter {
+        metrics::counter!("wslink_bridge_received_total", "endpoint" => endpoint.to_owned())
+    }
+
+    /// A message read from a WebSocket (its endpoint's counter).
+    pub(crate) fn received(&self, counter: &Counter) {
         self.received.fetch_add(1, Relaxed);
-        metrics::counter!("wslink_bridge_received_total", "endpoint" => endpoint.to_owned()).increment(1);
+        counter.increment(1);
     }
 
     /// An ack: stored or a duplicate, after `latency` from its publish and `lag` from its receipt.
     pub(crate) fn acked(&self, duplicate: bool, latency: Duration, lag: Duration) {
         if duplicate {
             self.duplicates.fetch_add(1, Relaxed);
-            metrics::counter!("wslink_bridge_duplicates_total").increment(1);
+            self.metrics.duplicates.increment(1);
         } else {
             self.published.fetch_add(1, Relaxed);
-            metrics::counter!("wslink_bridge_published_total").increment(1);
+            self.metrics.published.increment(1);
         }
-        metrics::histogram!("wslink_bridge_publish_latency_seconds").record(latency.as_secs_f64());
-        metrics::histogram!("wslink_bridge_lag_seconds").record(lag.as_secs_f64());
+        self.metrics.latency.record(latency.as_secs_f64());
+        self.metrics.lag.record(lag.as_secs_f64());
         let mut samples = self.latencies.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if samples.len() == RESERVOIR {
             samples.pop_front();
@@ -102,19 +163,25 @@ impl Stats {
     /// A publish failed and will be sent again.
     pub(crate) fn retried(&self) {
         self.retries.fetch_add(1, Relaxed);
-        metrics::counter!("wslink_bridge_retries_total").increment(1);
+        self.metrics.retries.increment(1);
     }
 
     /// A gap message was stored (acked, not as a duplicate).
     pub(crate) fn gap(&self) {
         self.gaps.fetch_add(1, Relaxed);
-        metrics::counter!("wslink_bridge_gaps_total").increment(1);
+        self.metrics.gaps.increment(1);
     }
 
     /// A message no server can store was dropped (a marker takes its place).
     pub(crate) fn rejected(&self) {
         self.rejected.fetch_add(1, Relaxed);
-        metrics::counter!("wslink_bridge_rejected_total").increment(1);
+        self.metrics.rejected.increment(1);
+    }
+
+    /// A channel's numbering restarted.
+    pub(crate) fn reset(&self) {
+        self.resets.fetch_add(1, Relaxed);
+        self.metrics.resets.increment(1);
     }
 
     /// Publishes awaiting their acks now, and the backlog waiting to be sent.
@@ -123,7 +190,7 @@ impl Stats {
         self.in_flight.store(now, Relaxed);
         self.max_in_flight.fetch_max(now, Relaxed);
         self.max_backlog.fetch_max(backlog as u64, Relaxed);
-        metrics::gauge!("wslink_bridge_in_flight").set(now as f64);
+        self.metrics.in_flight.set(now as f64);
     }
 
     /// Reading paused (`true`) or resumed; returns whether it changed.
@@ -131,7 +198,7 @@ impl Stats {
         let changed = self.backpressured.swap(on, Relaxed) != on;
         if changed && on {
             self.backpressure.fetch_add(1, Relaxed);
-            metrics::counter!("wslink_bridge_backpressure_total").increment(1);
+            self.metrics.backpressure.increment(1);
         }
         changed
     }
@@ -152,6 +219,7 @@ impl Stats {
             retries: self.retries.load(Relaxed),
             gaps: self.gaps.load(Relaxed),
             rejected: self.rejected.load(Relaxed),
+            resets: self.resets.load(Relaxed),
             backpressure: self.backpressure.load(Relaxed),
             backpressured: self.backpressured.load(Relaxed),
             in_flight: self.in_flight.load(Relaxed),
@@ -244,18 +312,19 @@ mod facade {
     #[test]
     fn every_figure_goes_through_the_facade() {
         let tally = Tally::default();
-        let stats = Stats::default();
-        metrics::with_local_recorder(&tally, || {
-            stats.received("ex");
-            stats.received("ex");
-            stats.acked(false, Duration::from_millis(1), Duration::from_millis(2));
-            stats.acked(true, Duration::from_millis(1), Duration::from_millis(2));
-            stats.retried();
-            stats.gap();
-            stats.rejected();
-            stats.in_flight(7, 0);
-            stats.set_backpressured(true);
-        });
+        // The handles are registered with the recorder there when the figures are made.
+        let (stats, counter) =
+            metrics::with_local_recorder(&tally, || (Stats::default(), Stats::endpoint_counter("ex")));
+        stats.received(&counter);
+        stats.received(&counter);
+        stats.acked(false, Duration::from_millis(1), Duration::from_millis(2));
+        stats.acked(true, Duration::from_millis(1), Duration::from_millis(2));
+        stats.retried();
+        stats.gap();
+        stats.rejected();
+        stats.reset();
+        stats.in_flight(7, 0);
+        stats.set_backpressured(true);
         let got = tally.0.lock().unwrap().clone();
         let want = [
             ("wslink_bridge_received_total", 2.0),
@@ -264,6 +333,7 @@ mod facade {
             ("wslink_bridge_retries_total", 1.0),
             ("wslink_bridge_gaps_total", 1.0),
             ("wslink_bridge_rejected_total", 1.0),
+            ("wslink_bridge_resets_total", 1.0),
             ("wslink_bridge_backpressure_total", 1.0),
             ("wslink_bridge_in_flight", 7.0),
             ("wslink_bridge_publish_latency_seconds", 2.0),

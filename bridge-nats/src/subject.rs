@@ -18,7 +18,7 @@
 //! 4 KiB protocol line: a longer one makes the server close the connection,
 //! and the publish could never succeed.
 
-use crate::msgid;
+use crate::hash;
 
 /// The last token of the subject for messages without a channel.
 pub const NO_CHANNEL: &str = "~none";
@@ -54,7 +54,7 @@ pub fn subject(prefix: &str, endpoint: &str, channel: Option<&str>) -> String {
             if channel.len() > MAX_CHANNEL || out.len() - start > MAX_CHANNEL {
                 out.truncate(start);
                 out.push_str("~long~");
-                out.push_str(&msgid::hash128(&[channel.as_bytes()]));
+                out.push_str(&hash::hash128(&[channel.as_bytes()]));
             }
         }
     }

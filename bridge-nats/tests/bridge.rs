@@ -1,6 +1,8 @@
 //! The bridge against real NATS servers (from PyPI, with JetStream) and the
 //! loopback mock exchange: steady flow, a replica killed, NATS away for
-//! 10 s, a node of a three-node cluster restarted, shards rebalanced.
+//! 10 s, a node of a three-node cluster restarted, shards rebalanced. The
+//! exchange's numbering (holes, restarts) is in `numbering.rs`, settings
+//! and refusals at start in `start.rs`.
 
 mod support;
 
@@ -130,66 +132,6 @@ async fn nats_away_for_ten_seconds_pauses_reading_and_loses_nothing() {
     );
 }
 
-/// The exchange drops every connection and does not replay what it sent
-/// meanwhile: the jump in its sequence becomes one gap message per channel
-/// (with the missing numbers); without an exchange sequence, every
-/// re-made connection is marked as a possible gap (and the first connection
-/// of the run with a `restart` gap). The exchange holds the bridge's new
-/// subscriptions until the lost messages were emitted, so they are lost
-/// whatever the timing.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_reconnect_without_replay_is_marked_with_a_gap_message() {
-    let _serial = SERIAL.lock().await;
-    let nats = Nats::single().await;
-    let client = nats.client().await;
-    let urls = nats.urls();
-    for exchange_ids in [true, false] {
-        let exchange = Exchange::start(16).await;
-        let chans = channels(if exchange_ids { "gapseq" } else { "gaprec" }, 3);
-        // Counted before the bridge starts: its `restart` gaps come at once.
-        let before = stream_count(&client, "FEED").await;
-        let bridge =
-            InProcess::start(Setup { exchange_ids, connections: 1, ..setup(&urls, &exchange.url(), &chans) }.config());
-        exchange.wait_subscribed(&chans, 1, WAIT).await;
-        feed(&exchange, &chans, 100, 20, Duration::from_millis(2)).await;
-        // Without an exchange sequence, a `restart` gap per channel comes first.
-        let restart_gaps = if exchange_ids { 0 } else { 3 };
-        wait_count(&client, "FEED", before + 300 + restart_gaps, WAIT).await;
-        exchange.hold_subscriptions();
-        exchange.cut_all();
-        // Emitted while nobody is subscribed: lost by the exchange.
-        feed(&exchange, &chans, 50, 50, Duration::ZERO).await;
-        exchange.release_subscriptions();
-        exchange.wait_subscribed(&chans, 1, WAIT).await;
-        feed(&exchange, &chans, 100, 20, Duration::from_millis(2)).await;
-        // 200 messages and one gap message per channel.
-        wait_count(&client, "FEED", before + 603 + restart_gaps, WAIT).await;
-        let summary = bridge.stop().await;
-        assert_eq!(summary.stats.gaps, 3 + restart_gaps, "{summary:?}");
-        let stored = read_stream(&client, "FEED").await;
-        for c in &chans {
-            let subject = format!("feed.mock.{c}");
-            let mut on: Vec<&Stored> = stored.iter().filter(|m| m.subject == subject).collect();
-            if !exchange_ids {
-                assert_eq!(on[0].gap_reason, "restart", "{subject}: the run's first connection");
-                on.remove(0);
-            }
-            let gap = on.iter().position(|m| m.kind == "gap").expect("a gap message");
-            assert_eq!(on.len(), 201, "{subject}");
-            assert_eq!(gap, 100, "{subject}: the gap message sits where the messages are missing");
-            let seqs: Vec<u64> = on.iter().filter(|m| m.kind == "message").filter_map(|m| m.exchange_seq).collect();
-            if exchange_ids {
-                let want: Vec<u64> = (1..=100).chain(151..=250).collect();
-                assert_eq!(seqs, want, "{subject}");
-                assert_eq!((on[gap].gap_from, on[gap].gap_to), (Some(101), Some(150)), "{subject}");
-                assert_eq!(on[gap].gap_reason, "sequence");
-            } else {
-                assert_eq!(on[gap].gap_reason, "reconnect");
-            }
-        }
-    }
-}
-
 /// Three nodes, a stream replicated on all three; one node is killed under
 /// the feed and started again. Nothing is lost and nothing doubled. The
 /// whole test is bounded (240 s), each step by [`STEP`].
@@ -293,12 +235,14 @@ async fn rebalancing_from_three_to_four_shards_keeps_every_message() {
 async fn shutdown_drains_everything_read() {
     let _serial = SERIAL.lock().await;
     let nats = Nats::single().await;
-    let exchange = Exchange::start(256).await;
+    let exchange = Exchange::start(1024).await;
     let chans = channels("drain", 4);
     let urls = nats.urls();
     let bridge = InProcess::start(Setup { window: 32, ..setup(&urls, &exchange.url(), &chans) }.config());
     exchange.wait_subscribed(&chans, 1, WAIT).await;
-    feed(&exchange, &chans, 2000, 2000, Duration::ZERO).await;
+    // 22 MB: twice what loopback sockets buffer, so the stop comes mid-burst
+    // (what the sockets hold when the close is sent is still read and stored).
+    feed(&exchange, &chans, 5_000, 5_000, Duration::ZERO).await;
     // Stop as soon as the bridge is busy.
     let deadline = std::time::Instant::now() + WAIT;
     while bridge.stats.snapshot().received < 100 {
@@ -309,7 +253,7 @@ async fn shutdown_drains_everything_read() {
     assert_eq!((summary.undrained, summary.stream_ended), (0, true), "{summary:?}");
     assert_eq!(summary.stats.published, summary.stats.received, "{summary:?}");
     // It stopped in the middle of the burst, and read only what the exchange wrote.
-    assert!(summary.stats.received < 8000, "stopped mid-burst: {summary:?}");
+    assert!(summary.stats.received < 20_000, "stopped mid-burst: {summary:?}");
     assert!(summary.stats.received <= exchange.written(), "{summary:?}, {} written", exchange.written());
     let client = nats.client().await;
     assert_eq!(stream_count(&client, "FEED").await, summary.stats.received);

@@ -1,3 +1,5 @@
+use std::time::Duration;
+
 use super::*;
 
 const GOOD: &str = r#"
@@ -87,4 +89,61 @@ fn the_duplicate_window_covers_a_resend_after_a_lost_ack() {
     let c = Config::parse(GOOD).unwrap();
     assert_eq!(c.min_duplicate_window_ms(), 28_000);
     assert_eq!(c.endpoints[0].max_message_size, 8 << 20);
+}
+
+#[test]
+fn an_endpoints_connection_settings_are_read_and_checked() {
+    let c = Config::parse(GOOD).unwrap();
+    let e = &c.endpoints[0];
+    // Defaults: reconnects start again after 10 s up, and wait at most 10 s.
+    let b = e.backoff();
+    assert_eq!(
+        (b.initial, b.max, b.reset_after),
+        (Duration::from_millis(250), Duration::from_secs(10), Duration::from_secs(10))
+    );
+    assert_eq!(b.factor, 1.5);
+    assert_eq!(e.ping().map(|p| (p.interval, p.timeout)), Some((Duration::from_secs(15), Duration::from_secs(10))));
+    assert_eq!(e.idle_timeout(), None);
+    assert_eq!(c.bridge.gap_settle_ms, 5000);
+    assert_eq!(e.max_sequence_jump, 1_000_000_000);
+
+    let set = GOOD.replace(
+        "connections = 2",
+        "connections = 2\nbackoff_initial_ms = 50\nbackoff_max_ms = 2000\nbackoff_factor = 2.0\nbackoff_reset_after_ms = 3000\n\
+         ping_interval_ms = 0\nidle_timeout_ms = 7000\nmax_sequence_jump = 10",
+    );
+    let c = Config::parse(&set).unwrap();
+    let e = &c.endpoints[0];
+    let b = e.backoff();
+    assert_eq!(
+        (b.initial, b.max, b.reset_after, b.factor),
+        (Duration::from_millis(50), Duration::from_secs(2), Duration::from_secs(3), 2.0)
+    );
+    assert_eq!(e.ping(), None);
+    assert_eq!(e.idle_timeout(), Some(Duration::from_secs(7)));
+    assert_eq!(e.max_sequence_jump, 10);
+
+    let with = |extra: &str| GOOD.replace("connections = 2", &format!("connections = 2\n{extra}"));
+    for (extra, field) in [
+        ("backoff_initial_ms = 0", "endpoint[0].backoff_initial_ms"),
+        ("backoff_initial_ms = 500\nbackoff_max_ms = 100", "endpoint[0].backoff_max_ms"),
+        ("backoff_factor = 0.5", "endpoint[0].backoff_factor"),
+        ("backoff_factor = nan", "endpoint[0].backoff_factor"),
+        ("backoff_reset_after_ms = 0", "endpoint[0].backoff_reset_after_ms"),
+        ("ping_interval_ms = 100\nping_timeout_ms = 100", "endpoint[0].ping_timeout_ms"),
+        ("ping_interval_ms = 100\nping_timeout_ms = 0", "endpoint[0].ping_timeout_ms"),
+        ("idle_timeout_ms = 99999999999", "endpoint[0].idle_timeout_ms"),
+        ("max_sequence_jump = 0", "endpoint[0].max_sequence_jump"),
+        ("backoff_max_ms = -1", "invalid configuration"),
+    ] {
+        let e = refused(&with(extra));
+        assert!(e.contains(field), "{extra}: {e}");
+    }
+    let settle = GOOD.replace("instance = \"a\"", "instance = \"a\"\ngap_settle_ms = 60001");
+    assert!(refused(&settle).contains("bridge.gap_settle_ms"));
+    assert_eq!(Config::parse(GOOD).unwrap().bridge.worker_threads, 1);
+    for threads in ["0", "65"] {
+        let t = GOOD.replace("instance = \"a\"", &format!("instance = \"a\"\nworker_threads = {threads}"));
+        assert!(refused(&t).contains("bridge.worker_threads"), "{threads}");
+    }
 }

@@ -31,6 +31,13 @@ pub struct Setup<'a> {
     pub drain_timeout_ms: u64,
     /// With the exchange's `seq` as id and sequence (true), or hashed ids and no sequence.
     pub exchange_ids: bool,
+    /// `bridge.gap_settle_ms`, if set (the bench leaves it out: an older
+    /// binary refuses keys it does not know).
+    pub gap_settle_ms: Option<u64>,
+    /// More lines for the `[[endpoint]]` section.
+    pub endpoint_extra: &'a str,
+    /// More lines for the `[bridge]` section.
+    pub bridge_extra: &'a str,
 }
 
 impl Setup<'_> {
@@ -43,11 +50,13 @@ impl Setup<'_> {
         } else {
             ""
         };
+        let settle = self.gap_settle_ms.map_or(String::new(), |ms| format!("gap_settle_ms = {ms}\n"));
+        let settle = format!("{settle}{}\n", self.bridge_extra);
         format!(
-            "[bridge]\nshard = {}\nshards = {}\ninstance = {:?}\ndrain_timeout_ms = {}\nstats_interval_ms = 0\n\n\
+            "[bridge]\nshard = {}\nshards = {}\ninstance = {:?}\ndrain_timeout_ms = {}\nstats_interval_ms = 0\n{settle}\n\
              [nats]\nurls = [{}]\nstream = \"FEED\"\nsubject_prefix = \"feed\"\nmax_in_flight = {}\n\
              stream_replicas = {}\nack_timeout_ms = {}\nduplicate_window_ms = 120000\n\n\
-             [[endpoint]]\nname = \"mock\"\nurl = {:?}\nconnections = {}\n{pointers}channels = [{}]\n",
+             [[endpoint]]\nname = \"mock\"\nurl = {:?}\nconnections = {}\n{pointers}{}\nchannels = [{}]\n",
             self.shard.0,
             self.shard.1,
             self.instance,
@@ -58,6 +67,7 @@ impl Setup<'_> {
             self.ack_timeout_ms,
             self.exchange_url,
             self.connections,
+            self.endpoint_extra,
             channels.join(", "),
         )
     }
@@ -81,6 +91,9 @@ pub fn setup<'a>(nats_urls: &'a [String], exchange_url: &'a str, channels: &'a [
         ack_timeout_ms: 2000,
         drain_timeout_ms: 20_000,
         exchange_ids: true,
+        gap_settle_ms: Some(300),
+        endpoint_extra: "",
+        bridge_extra: "",
     }
 }
 
@@ -196,7 +209,9 @@ impl Drop for Process {
 #[derive(Debug, Clone)]
 pub struct Stored {
     pub subject: String,
+    pub id: String,
     pub kind: String,
+    pub epoch: u32,
     pub exchange_seq: Option<u64>,
     pub connection: String,
     pub gap_reason: String,
@@ -247,7 +262,9 @@ pub async fn read_stream(client: &async_nats::Client, name: &str) -> Vec<Stored>
         let header = |n: &str| m.headers.as_ref().and_then(|h| h.get(n)).map(|v| v.as_str().to_owned());
         out.push(Stored {
             subject: m.subject.to_string(),
+            id: header("Nats-Msg-Id").unwrap_or_default(),
             kind: header("Wslink-Kind").unwrap_or_default(),
+            epoch: header("Wslink-Epoch").and_then(|s| s.parse().ok()).unwrap_or(0),
             exchange_seq: header("Wslink-Exchange-Seq").and_then(|s| s.parse().ok()),
             connection: header("Wslink-Connection").unwrap_or_default(),
             gap_reason: header("Wslink-Gap-Reason").unwrap_or_default(),

@@ -41,6 +41,8 @@ struct NodeSpec {
     cluster: Option<(Option<u16>, Vec<u16>)>,
     /// The node's directory: its store, its log and its ports file.
     dir: PathBuf,
+    /// With JetStream (`-js`).
+    jetstream: bool,
 }
 
 /// One running (or stopped) nats-server.
@@ -92,8 +94,11 @@ impl Node {
         let log = std::fs::File::create(self.log()).map_err(|e| e.to_string())?;
         let port = s.port.map_or("-1".to_owned(), |p| p.to_string());
         let mut cmd = Command::new(bin);
-        cmd.args(["-a", "127.0.0.1", "-p", &port, "-js", "--server_name", &s.name])
-            .arg("-sd")
+        cmd.args(["-a", "127.0.0.1", "-p", &port, "--server_name", &s.name]);
+        if s.jetstream {
+            cmd.arg("-js");
+        }
+        cmd.arg("-sd")
             .arg(s.dir.join("store"))
             .arg("--ports_file_dir")
             .arg(&s.dir)
@@ -163,6 +168,11 @@ impl Node {
         self.spec.cluster.as_ref().and_then(|(own, _)| *own).expect("a clustered node, started once")
     }
 
+    /// The server's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Kills the process (SIGKILL), as a crash would.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -203,17 +213,30 @@ pub struct Nats {
 impl Nats {
     /// A single node with JetStream.
     pub async fn single() -> Self {
+        Self::one_node(true).await
+    }
+
+    /// A single node without JetStream.
+    pub async fn without_jetstream() -> Self {
+        Self::one_node(false).await
+    }
+
+    async fn one_node(jetstream: bool) -> Self {
         let mut last = String::new();
         for _ in 0..TRIES {
-            let spec = NodeSpec { name: "n1".into(), port: None, cluster: None, dir: temp_dir("nats") };
-            match Node::start(spec).await {
-                Ok(node) => {
-                    let nats = Self { nodes: vec![node] };
-                    match nats.jetstream_ready(1, Duration::from_secs(30)).await {
-                        Ok(()) => return nats,
-                        Err(e) => last = e,
-                    }
+            let spec = NodeSpec { name: "n1".into(), port: None, cluster: None, dir: temp_dir("nats"), jetstream };
+            let nats = match Node::start(spec).await {
+                Ok(node) => Self { nodes: vec![node] },
+                Err(e) => {
+                    last = e;
+                    continue;
                 }
+            };
+            if !jetstream {
+                return nats;
+            }
+            match nats.jetstream_ready(1, Duration::from_secs(30)).await {
+                Ok(()) => return nats,
                 Err(e) => last = e,
             }
         }
@@ -239,6 +262,7 @@ impl Nats {
             port: None,
             cluster: Some((None, routes)),
             dir: temp_dir("nats-cluster"),
+            jetstream: true,
         };
         // The first node picks its cluster port; the others route to it and
         // it learns them as they connect. nats-server starts clustered
