@@ -525,21 +525,22 @@ impl Endpoint {
 
     /// The reconnect schedule this endpoint's connections follow.
     pub fn backoff(&self) -> wslink_tokio::BackoffConfig {
-        wslink_tokio::BackoffConfig {
-            initial: Duration::from_millis(self.backoff_initial_ms),
-            factor: self.backoff_factor,
-            max: Duration::from_millis(self.backoff_max_ms),
-            full_jitter: true,
-            max_attempts: None,
-            reset_after: Duration::from_millis(self.backoff_reset_after_ms),
-        }
+        wslink_tokio::BackoffConfig::default()
+            .initial(Duration::from_millis(self.backoff_initial_ms))
+            .factor(self.backoff_factor)
+            .max(Duration::from_millis(self.backoff_max_ms))
+            .full_jitter(true)
+            .max_attempts(None)
+            .reset_after(Duration::from_millis(self.backoff_reset_after_ms))
     }
 
     /// Its pings (`None`: off).
     pub fn ping(&self) -> Option<wslink_tokio::PingConfig> {
-        (self.ping_interval_ms > 0).then(|| wslink_tokio::PingConfig {
-            interval: Duration::from_millis(self.ping_interval_ms),
-            timeout: Duration::from_millis(self.ping_timeout_ms),
+        (self.ping_interval_ms > 0).then(|| {
+            wslink_tokio::PingConfig::new(
+                Duration::from_millis(self.ping_interval_ms),
+                Duration::from_millis(self.ping_timeout_ms),
+            )
         })
     }
 
