@@ -16,8 +16,6 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::{CertificateError, ClientConfig, RootCertStore};
 use wslink_core::TlsFailure;
 
-use crate::error::Error;
-
 /// The TLS server name (SNI, and the name the certificate must carry) for `host`.
 pub fn tls_server_name(host: &str) -> io::Result<rustls::pki_types::ServerName<'static>> {
     rustls::pki_types::ServerName::try_from(host.to_owned())
@@ -74,7 +72,7 @@ impl TlsOptions {
     }
 
     /// Builds the rustls configuration.
-    pub(crate) fn build(self) -> Result<Arc<ClientConfig>, Error> {
+    pub(crate) fn build(self) -> Result<Arc<ClientConfig>, TlsSetupError> {
         if let Some(config) = self.config {
             return Ok(config);
         }
@@ -85,7 +83,7 @@ impl TlsOptions {
                 let mut store = RootCertStore::empty();
                 let (added, _) = store.add_parsable_certificates(loaded.certs);
                 if added == 0 {
-                    return Err(Error::Tls(TlsSetupError::NoSystemRoots { load_errors: loaded.errors.len() }));
+                    return Err(TlsSetupError::NoSystemRoots { load_errors: loaded.errors.len() });
                 }
                 store
             }
@@ -94,12 +92,12 @@ impl TlsOptions {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
-            .map_err(|e| Error::Tls(TlsSetupError::Provider(e)))?
+            .map_err(TlsSetupError::Provider)?
             .with_root_certificates(roots);
         let config = match self.client_cert {
-            Some((chain, key)) => builder
-                .with_client_auth_cert(chain, key)
-                .map_err(|e| Error::Tls(TlsSetupError::ClientCertificate(e)))?,
+            Some((chain, key)) => {
+                builder.with_client_auth_cert(chain, key).map_err(TlsSetupError::ClientCertificate)?
+            }
             None => builder.with_no_client_auth(),
         };
         Ok(Arc::new(config))
