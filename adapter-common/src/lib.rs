@@ -27,6 +27,7 @@ mod command;
 mod driver;
 mod error;
 mod filter;
+mod future;
 mod inline;
 mod pool;
 mod recorder;

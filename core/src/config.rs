@@ -179,10 +179,26 @@ mod tests {
             ),
         ];
         for (config, field) in cases {
+            // Without the codec, any compression setting is refused as a whole.
+            let field = if cfg!(feature = "deflate") || !field.starts_with("deflate") { field } else { "deflate" };
             match config.validate() {
                 Err(ConfigError::InvalidValue { field: f, .. }) => assert_eq!(f, field),
                 other => panic!("{field}: {other:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn compression_is_refused_without_the_deflate_feature_and_taken_with_it() {
+        let config = ConnectionConfig { deflate: Some(DeflateConfig::default()), ..ConnectionConfig::default() };
+        match config.validate() {
+            Ok(()) => assert!(cfg!(feature = "deflate")),
+            Err(ConfigError::InvalidValue { field, reason }) => {
+                assert!(cfg!(not(feature = "deflate")));
+                assert_eq!(field, "deflate");
+                assert!(reason.contains("`deflate` feature"), "{reason}");
+            }
+            Err(other) => panic!("{other:?}"),
         }
     }
 }

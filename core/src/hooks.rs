@@ -42,6 +42,12 @@ pub trait RequestCodec: Send {
         let _ = params;
         Ok(())
     }
+    /// Whether this codec makes requests at all: `false` only for
+    /// [`NoCodec`], the session's codec when none is set and the `json`
+    /// feature is off (`request` then answers `CommandError::NoRequestCodec`).
+    fn encodes(&self) -> bool {
+        true
+    }
 }
 
 /// Builds the messages that subscribe to and unsubscribe from channels.
@@ -51,6 +57,46 @@ pub trait SubscriptionCodec: Send {
     fn subscribe(&mut self, channels: &[String]) -> Vec<Outbound>;
     /// Messages that unsubscribe from `channels`.
     fn unsubscribe(&mut self, channels: &[String]) -> Vec<Outbound>;
+    /// Whether this codec speaks subscriptions at all: `false` only for
+    /// [`NoCodec`] (`subscribe` then answers `CommandError::NoSubscriptionCodec`).
+    fn speaks(&self) -> bool {
+        true
+    }
+}
+
+/// The codec of a session that has none: with the `json` feature off and no
+/// `request_codec` or `subscription_codec` set, requests and subscriptions
+/// are refused at once with a typed error instead of going out in a format
+/// the server does not speak.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoCodec;
+
+impl RequestCodec for NoCodec {
+    fn encode(&mut self, _id: u64, _method: &str, _params: Option<&str>) -> Message {
+        // Never called: the session asks `encodes` first.
+        Message::Binary(bytes::Bytes::new())
+    }
+    fn response_id(&self, _message: &Message) -> Option<u64> {
+        None
+    }
+    fn is_error(&self, _response: &Message) -> bool {
+        false
+    }
+    fn encodes(&self) -> bool {
+        false
+    }
+}
+
+impl SubscriptionCodec for NoCodec {
+    fn subscribe(&mut self, _channels: &[String]) -> Vec<Outbound> {
+        Vec::new()
+    }
+    fn unsubscribe(&mut self, _channels: &[String]) -> Vec<Outbound> {
+        Vec::new()
+    }
+    fn speaks(&self) -> bool {
+        false
+    }
 }
 
 /// What an authenticator makes of a message.

@@ -38,6 +38,7 @@ pub(crate) fn from_name(name: &str) -> ErrorKind {
 }
 
 /// `io::ErrorKind` as its `Debug` name, for `#[serde(with = "crate::io_kind::serde_name")]`.
+#[cfg(feature = "record")]
 pub(crate) mod serde_name {
     /// Writes the kind's name.
     pub(crate) fn serialize<S: serde::Serializer>(kind: &std::io::ErrorKind, s: S) -> Result<S::Ok, S::Error> {

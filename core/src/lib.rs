@@ -77,18 +77,21 @@ mod happy_eyeballs;
 mod heartbeat;
 pub mod hooks;
 mod io_kind;
+#[cfg(feature = "json")]
 mod jsonrpc;
 mod latency;
 mod message;
 mod outbound;
 mod outputs;
 mod pool;
+#[cfg(feature = "json")]
 pub mod presets;
 pub mod proxy;
 mod queue;
 mod random;
 mod reasons;
 pub mod record;
+#[cfg(feature = "record")]
 pub mod replay;
 mod requests;
 mod session;

@@ -261,6 +261,12 @@ pub enum CommandError {
     /// The request codec refused the parameters.
     #[error("invalid request parameters: {0}")]
     InvalidParams(String),
+    /// No request codec is set and none is built in (the `json` feature is off).
+    #[error("no request codec: set one with request_codec (the `json` feature gives JSON-RPC 2.0)")]
+    NoRequestCodec,
+    /// No subscription codec is set and none is built in (the `json` feature is off).
+    #[error("no subscription codec: set one with subscription_codec (the `json` feature gives JSON-RPC)")]
+    NoSubscriptionCodec,
     /// The connection refused the close code or reason.
     #[error(transparent)]
     Send(#[from] crate::error::SendError),

@@ -13,7 +13,8 @@
 use std::fmt;
 
 /// Why the TLS handshake failed.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "record", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub enum TlsFailure {
     /// The server's certificate chain leads to no root the client trusts

@@ -13,7 +13,7 @@ use std::future::pending;
 use std::io;
 use std::time::Duration;
 
-use futures_lite::future::or;
+use crate::future::or;
 use wslink_core::Session;
 
 use super::route::deliver;

@@ -10,7 +10,7 @@
 
 use std::io;
 
-use futures_lite::future::poll_once;
+use crate::future::poll_once;
 use wslink_core::Session;
 
 use super::route::route;

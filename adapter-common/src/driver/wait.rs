@@ -13,7 +13,7 @@ use std::io;
 use std::pin::Pin;
 use std::time::Instant;
 
-use futures_lite::future::or;
+use crate::future::or;
 use wslink_core::Session;
 
 use super::actions::opened;

@@ -9,7 +9,7 @@
 use std::collections::VecDeque;
 use std::io;
 
-use futures_lite::future::poll_once;
+use crate::future::poll_once;
 use wslink_core::Session;
 
 use super::state::Io;

@@ -54,7 +54,7 @@ mod read;
 mod send;
 mod spare_reads;
 
-#[cfg(test)]
+#[cfg(all(test, feature = "deflate"))]
 mod deflate_tests;
 #[cfg(test)]
 mod read_tests;
@@ -250,6 +250,7 @@ impl Connection {
     ) -> Result<Self, ConfigError> {
         let mut conn = Self::from_upgraded(config, rng)?;
         let deflate_config = conn.config.deflate.clone().unwrap_or_default();
+        deflate_config.validate()?;
         conn.deflate = Some(Box::new(Deflate::new(&deflate_config, params)));
         Ok(conn)
     }

@@ -13,6 +13,10 @@
 //! a connection that never sends a message above the threshold never pays for
 //! a compressor; nothing the server sends can make the codec panic.
 
+#[cfg(feature = "deflate")]
+mod codec;
+#[cfg(not(feature = "deflate"))]
+#[path = "codec_off.rs"]
 mod codec;
 mod negotiate;
 
@@ -128,6 +132,9 @@ impl DeflateConfig {
     /// Checks every field; the error names the first one out of range.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |field, reason| Err(ConfigError::InvalidValue { field, reason });
+        if cfg!(not(feature = "deflate")) {
+            return invalid("deflate", "needs the `deflate` feature of wslink-core");
+        }
         if !(9..=15).contains(&self.client_max_window_bits) {
             return invalid("deflate.client_max_window_bits", "must be 9 to 15");
         }

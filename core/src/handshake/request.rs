@@ -110,6 +110,7 @@ impl ClientRequest {
 
     /// This request with secret header values and the URL's query replaced
     /// by `<redacted>`, for a recording's header.
+    #[cfg(feature = "record")]
     pub(crate) fn redacted(&self, extra: &[String]) -> Self {
         let mut copy = self.clone();
         copy.url = self.url.without_query();

@@ -7,7 +7,8 @@
 use std::fmt;
 
 /// The proxy protocol that produced a refusal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "record", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub enum ProxyProtocol {
     /// HTTP `CONNECT` (RFC 9110 §9.3.6).
@@ -19,7 +20,8 @@ pub enum ProxyProtocol {
 }
 
 /// A proxy's "no": what it said instead of opening the tunnel.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "record", derive(serde::Serialize, serde::Deserialize))]
 pub struct ProxyRefusal {
     /// Which protocol answered.
     pub protocol: ProxyProtocol,
@@ -47,7 +49,8 @@ impl fmt::Display for ProxyRefusal {
 }
 
 /// A proxy reply that breaks its protocol.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[cfg_attr(feature = "record", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub enum BadProxyReply {
     /// The reply is not HTTP/1.x as `httparse` reads it.
@@ -81,7 +84,8 @@ pub enum BadProxyReply {
 }
 
 /// Why the connection through a proxy failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[cfg_attr(feature = "record", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub enum ProxyError {
     /// The proxy could not be reached (its name did not resolve, nothing
@@ -90,7 +94,7 @@ pub enum ProxyError {
     #[error("the proxy could not be reached ({kind}): {message}")]
     Unreachable {
         /// The I/O error kind the adapter saw.
-        #[serde(with = "crate::io_kind::serde_name")]
+        #[cfg_attr(feature = "record", serde(with = "crate::io_kind::serde_name"))]
         kind: std::io::ErrorKind,
         /// The adapter's description.
         message: String,

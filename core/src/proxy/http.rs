@@ -127,7 +127,7 @@ impl HttpConnect {
     /// Whether the bytes from `from` on can change what `httparse` says of
     /// the head: the head's first bytes, or the end of a line.
     fn worth_parsing(&self, from: usize) -> bool {
-        from < self.start + STATUS_PREFIX || memchr::memchr(b'\n', &self.head[from..]).is_some()
+        from < self.start + STATUS_PREFIX || self.head[from..].contains(&b'\n')
     }
 
     /// How many times `httparse` ran.

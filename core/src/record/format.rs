@@ -4,6 +4,7 @@
 //! their time; outputs are what its `poll_*` calls returned, in call order,
 //! so that a replay makes the same calls at the same points.
 
+#[cfg(feature = "record")]
 use serde::{Deserialize, Serialize};
 
 use crate::TlsFailure;
@@ -12,7 +13,8 @@ use crate::TlsFailure;
 pub const FORMAT_VERSION: u32 = 2;
 
 /// The first line of a recording.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "record", derive(Serialize, Deserialize))]
 #[non_exhaustive]
 pub struct Header {
     /// Always [`FORMAT_VERSION`] when written by this crate.
@@ -32,19 +34,21 @@ pub struct Header {
 pub type Span = (u64, u32);
 
 /// One line after the header: when, and what.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "record", derive(Serialize, Deserialize))]
 pub struct Line {
     /// Nanoseconds since the session was built, at the input (outputs carry
     /// the time of the input before them).
     pub t: u64,
     /// What happened.
-    #[serde(flatten)]
+    #[cfg_attr(feature = "record", serde(flatten))]
     pub entry: Entry,
 }
 
 /// What a line records. Inputs first, then outputs, then the recorder's notes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "k", rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "record", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "record", serde(tag = "k", rename_all = "snake_case"))]
 #[non_exhaustive]
 pub enum Entry {
     /// `Session::connect`.
@@ -62,13 +66,13 @@ pub enum Entry {
     /// binary (`b64`, base64) message.
     Send {
         /// The text, for a text message.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[cfg_attr(feature = "record", serde(default, skip_serializing_if = "Option::is_none"))]
         text: Option<String>,
         /// The payload in base64, for a binary message.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[cfg_attr(feature = "record", serde(default, skip_serializing_if = "Option::is_none"))]
         b64: Option<String>,
         /// Handed over with `post` rather than `send`.
-        #[serde(default)]
+        #[cfg_attr(feature = "record", serde(default))]
         post: bool,
     },
     /// `Session::request`.
@@ -160,7 +164,7 @@ pub enum Entry {
         /// FNV-1a 64 of the bytes, hex (empty when redacted).
         h: String,
         /// Carries a secret.
-        #[serde(default)]
+        #[cfg_attr(feature = "record", serde(default))]
         redacted: bool,
     },
     /// Output: `Action::CloseTransport`.

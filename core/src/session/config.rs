@@ -12,7 +12,6 @@ use crate::hooks::{
     AppHeartbeat, Authenticator, CostFn, Decision, DefaultPolicy, HeadersFn, OnErrorFn, OnUpgradeFn, PrepareFn,
     ReconnectPolicy, RequestCodec, RetryFn, SessionError, SubscriptionCodec,
 };
-use crate::jsonrpc::{JsonRpc, JsonRpcSubscriptions};
 use crate::outbound::RateLimit;
 use crate::session::Session;
 use crate::RandomSource;
@@ -208,6 +207,22 @@ pub(crate) struct Hooks {
     pub(crate) cost: Option<CostFn>,
 }
 
+/// JSON-RPC 2.0 requests with the `json` feature; none without it.
+fn default_codec() -> Box<dyn RequestCodec> {
+    #[cfg(feature = "json")]
+    return Box::new(crate::jsonrpc::JsonRpc);
+    #[cfg(not(feature = "json"))]
+    return Box::new(crate::hooks::NoCodec);
+}
+
+/// JSON-RPC subscriptions with the `json` feature; none without it.
+fn default_subscriptions() -> Box<dyn SubscriptionCodec> {
+    #[cfg(feature = "json")]
+    return Box::new(crate::jsonrpc::JsonRpcSubscriptions::default());
+    #[cfg(not(feature = "json"))]
+    return Box::new(crate::hooks::NoCodec);
+}
+
 /// Builds a [`Session`]: settings first, then [`SessionBuilder::build`] checks them all.
 ///
 /// ```
@@ -228,6 +243,7 @@ pub(crate) struct Hooks {
 pub struct SessionBuilder {
     config: SessionConfig,
     hooks: Hooks,
+    #[cfg(feature = "record")]
     recorder: Option<(Box<dyn crate::record::Recorder>, [u8; 32])>,
     sensitive_headers: Vec<String>,
 }
@@ -246,8 +262,8 @@ impl SessionBuilder {
             policy: Box::new(DefaultPolicy),
             retry: None,
             on_error: None,
-            codec: Box::new(JsonRpc),
-            subscriptions: Box::new(JsonRpcSubscriptions::default()),
+            codec: default_codec(),
+            subscriptions: default_subscriptions(),
             auth: None,
             app_heartbeat: None,
             headers: None,
@@ -255,7 +271,13 @@ impl SessionBuilder {
             prepare: None,
             cost: None,
         };
-        Self { config, hooks, recorder: None, sensitive_headers: Vec::new() }
+        Self {
+            config,
+            hooks,
+            #[cfg(feature = "record")]
+            recorder: None,
+            sensitive_headers: Vec::new(),
+        }
     }
 
     /// Changes any setting directly.
@@ -449,10 +471,12 @@ impl SessionBuilder {
         self
     }
 
-    /// Records the session into `recorder` (see [`crate::record`]). Its random
+    /// Records the session into `recorder` (see [`crate::record`]; the
+    /// `record` feature). Its random
     /// source is then a generator seeded with `seed`, which the recording
     /// keeps so that a replay draws the same numbers: the `rng` given to
     /// [`build`](Self::build) is not used. Take the seed from the OS.
+    #[cfg(feature = "record")]
     pub fn recorder(mut self, recorder: impl crate::record::Recorder + 'static, seed: [u8; 32]) -> Self {
         self.recorder = Some((Box::new(recorder), seed));
         self
@@ -467,13 +491,22 @@ impl SessionBuilder {
     }
 
     /// Validates everything and builds the session, idle until `connect`.
-    pub fn build(self, rng: Box<dyn RandomSource>, now: Instant) -> Result<Session, ConfigError> {
+    #[cfg_attr(not(feature = "record"), allow(unused_mut))]
+    pub fn build(mut self, rng: Box<dyn RandomSource>, now: Instant) -> Result<Session, ConfigError> {
         self.config.validate()?;
-        let Some((recorder, seed)) = self.recorder else {
-            let mut session = Session::from_parts(self.config, self.hooks, rng, now);
-            session.sensitive_headers = self.sensitive_headers;
-            return Ok(session);
-        };
+        #[cfg(feature = "record")]
+        if let Some((recorder, seed)) = self.recorder.take() {
+            return Ok(self.build_recorded(recorder, seed, now));
+        }
+        let mut session = Session::from_parts(self.config, self.hooks, rng, now);
+        session.sensitive_headers = self.sensitive_headers;
+        Ok(session)
+    }
+
+    /// [`build`](Self::build) with a recording: the header first, and the
+    /// random source seeded from the recording's seed.
+    #[cfg(feature = "record")]
+    fn build_recorded(self, recorder: Box<dyn crate::record::Recorder>, seed: [u8; 32], now: Instant) -> Session {
         let mut shown = self.config.clone();
         shown.request = shown.request.redacted(&self.sensitive_headers);
         let header = crate::record::format::Header {
@@ -487,7 +520,7 @@ impl SessionBuilder {
         let mut session = Session::from_parts(self.config, self.hooks, rng, now);
         session.tape = Some(Box::new(crate::record::Tape::start(recorder, &header, now)));
         session.sensitive_headers = self.sensitive_headers;
-        Ok(session)
+        session
     }
 }
 

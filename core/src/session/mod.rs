@@ -22,7 +22,10 @@ mod inputs;
 mod lifecycle;
 mod outputs;
 mod send;
-#[cfg(test)]
+// The session's scenarios speak JSON-RPC and record themselves.
+#[cfg(all(test, not(feature = "json")))]
+mod no_codec_tests;
+#[cfg(all(test, feature = "json", feature = "record"))]
 mod tests;
 mod tls;
 
@@ -371,6 +374,9 @@ impl Session {
         if let Some(p) = params {
             self.hooks.codec.check_params(p).map_err(CommandError::InvalidParams)?;
         }
+        if !self.hooks.codec.encodes() {
+            return Err(CommandError::NoRequestCodec);
+        }
         let deadline = after(now, timeout.unwrap_or(self.config.request_timeout));
         let id = self.requests.allocate(Purpose::User, deadline);
         let message = self.hooks.codec.encode(id, method, params);
@@ -421,6 +427,9 @@ impl Session {
     pub fn subscribe(&mut self, channels: &[&str], now: Instant) -> Result<(), CommandError> {
         self.record(now, || Entry::Subscribe { channels: channels.iter().map(|c| (*c).to_owned()).collect() });
         self.check_not_closed()?;
+        if !self.hooks.subscriptions.speaks() {
+            return Err(CommandError::NoSubscriptionCodec);
+        }
         let mut added: Vec<String> = Vec::new();
         for c in channels {
             if !self.subscriptions.iter().chain(&added).any(|s| s == c) {
@@ -439,6 +448,9 @@ impl Session {
     pub fn unsubscribe(&mut self, channels: &[&str], now: Instant) -> Result<(), CommandError> {
         self.record(now, || Entry::Unsubscribe { channels: channels.iter().map(|c| (*c).to_owned()).collect() });
         self.check_not_closed()?;
+        if !self.hooks.subscriptions.speaks() {
+            return Err(CommandError::NoSubscriptionCodec);
+        }
         let removed: Vec<String> =
             self.subscriptions.iter().filter(|s| channels.contains(&s.as_str())).cloned().collect();
         self.subscriptions.retain(|s| !channels.contains(&s.as_str()));
