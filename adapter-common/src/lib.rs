@@ -14,6 +14,7 @@
 //! feature `metrics`, to metrics pushed through the `metrics` facade.
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
+#![cfg_attr(doctest, doc = include_str!("../README.md"))]
 
 mod builder;
 mod channels;

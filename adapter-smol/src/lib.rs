@@ -72,6 +72,7 @@
 //! through the `metrics` facade to any exporter; [`telemetry`] has the table.
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
+#![cfg_attr(doctest, doc = include_str!("../README.md"))]
 
 mod runtime;
 

@@ -60,6 +60,7 @@
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
+#![cfg_attr(doctest, doc = include_str!("../README.md"))]
 
 mod backlog;
 mod backoff;
