@@ -14,6 +14,7 @@
 //! feature `metrics`, to metrics pushed through the `metrics` facade.
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![cfg_attr(doctest, doc = include_str!("../README.md"))]
 
 mod builder;
@@ -26,6 +27,7 @@ mod pool;
 mod recorder;
 pub mod telemetry;
 #[cfg(feature = "testkit")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
 pub mod testkit;
 mod tls;
 mod transport;
