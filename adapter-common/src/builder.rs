@@ -379,6 +379,7 @@ impl<R: Runtime> Builder<R> {
     /// clients whose figures should add up (a pool), a name of its own; a
     /// name per connection or per request would make series without bound.
     #[cfg(feature = "metrics")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
     pub fn metrics_label(mut self, name: impl Into<String>) -> Self {
         self.telemetry.label = name.into();
         self

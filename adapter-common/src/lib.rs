@@ -19,6 +19,8 @@
 //! replies and the channels.
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![cfg_attr(doctest, doc = include_str!("../README.md"))]
 
 mod builder;
 mod channels;
@@ -35,6 +37,7 @@ mod reply;
 pub mod runtime;
 pub mod telemetry;
 #[cfg(feature = "testkit")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
 pub mod testkit;
 mod tls;
 mod transport;

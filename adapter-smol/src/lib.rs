@@ -72,6 +72,8 @@
 //! through the `metrics` facade to any exporter; [`telemetry`] has the table.
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![cfg_attr(doctest, doc = include_str!("../README.md"))]
 
 mod runtime;
 
@@ -81,6 +83,7 @@ pub use runtime::{Link, Smol, Transport};
 /// pushed through the `metrics` facade: the table of names and labels.
 pub use wslink_adapter::telemetry;
 #[cfg(feature = "testkit")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
 pub use wslink_adapter::testkit;
 pub use wslink_adapter::{
     Client, ClientError, ClientMetrics, Error, EventFilter, Events, FileRecorder, InlineClient, MemberEvents, Pool,

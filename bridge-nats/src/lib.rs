@@ -30,6 +30,7 @@
 //! [`Pool`]: wslink_tokio::Pool
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
+#![cfg_attr(doctest, doc = include_str!("../README.md"))]
 
 pub mod bridge;
 pub mod config;

