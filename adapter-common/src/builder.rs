@@ -53,6 +53,7 @@ pub struct Builder<R> {
     resolver: Option<Resolver>,
     spawner: Option<Spawner>,
     event_capacity: usize,
+    #[cfg(feature = "record")]
     recorder: Option<Box<dyn wslink_core::record::Recorder>>,
     /// Whether the URL is `wss` (a TLS configuration is built only then).
     secure: bool,
@@ -80,6 +81,7 @@ impl<R: Runtime> Builder<R> {
             resolver: None,
             spawner: None,
             event_capacity: 1024,
+            #[cfg(feature = "record")]
             recorder: None,
             filter: EventFilter::All,
             attempt_delay: wslink_core::DEFAULT_ATTEMPT_DELAY,
@@ -368,6 +370,8 @@ impl<R: Runtime> Builder<R> {
     /// `wslink_core::record::MemoryRecorder`, or your own; it must not
     /// block). Replay it with `wslink_core::replay`. The client's random
     /// source is then seeded from the OS once and the seed kept in the recording.
+    #[cfg(feature = "record")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "record")))]
     pub fn record(mut self, recorder: impl wslink_core::record::Recorder + 'static) -> Self {
         self.recorder = Some(Box::new(recorder));
         self
@@ -443,7 +447,9 @@ impl<R: Runtime> Builder<R> {
         // if the OS has no randomness to give, rather than a panic later.
         let mut seed = [0u8; 32];
         wslink_core::RandomSource::fill(&mut wslink_core::OsRandom::new()?, &mut seed);
+        #[cfg_attr(not(feature = "record"), allow(unused_mut))]
         let mut builder = self.session;
+        #[cfg(feature = "record")]
         if let Some(recorder) = self.recorder {
             builder = builder.recorder(BoxedRecorder(recorder), seed);
         }
@@ -514,8 +520,10 @@ fn outcome(first: Option<FirstOutcome>) -> Result<(), Error> {
 }
 
 /// A boxed recorder handed on as one.
+#[cfg(feature = "record")]
 struct BoxedRecorder(Box<dyn wslink_core::record::Recorder>);
 
+#[cfg(feature = "record")]
 impl wslink_core::record::Recorder for BoxedRecorder {
     fn record(&mut self, line: String) {
         self.0.record(line);

@@ -32,6 +32,7 @@ mod filter;
 mod future;
 mod inline;
 mod pool;
+#[cfg(feature = "record")]
 mod recorder;
 mod reply;
 pub mod runtime;
@@ -48,6 +49,8 @@ pub use error::Error;
 pub use filter::EventFilter;
 pub use inline::InlineClient;
 pub use pool::{MemberEvents, Pool, PoolBuilder, PoolError, PoolEvent, PoolEvents};
+#[cfg(feature = "record")]
+#[cfg_attr(docsrs, doc(cfg(feature = "record")))]
 pub use recorder::{FileRecorder, RecordingFile};
 pub use reply::{ClientError, RequestError, Response, TrySendError};
 pub use runtime::{Resolver, Runtime, Spawner};

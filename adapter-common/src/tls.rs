@@ -23,16 +23,36 @@ pub fn tls_server_name(host: &str) -> io::Result<rustls::pki_types::ServerName<'
 }
 
 /// Where trusted root certificates come from.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum Roots {
-    /// Mozilla's roots as bundled by `webpki-roots` (the default: same on every machine).
-    #[default]
+    /// Mozilla's roots as bundled by `webpki-roots` (the default: same on
+    /// every machine). Feature `webpki-roots`.
+    #[cfg(feature = "webpki-roots")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "webpki-roots")))]
     WebPki,
     /// The operating system's store, read with `rustls-native-certs`.
+    /// Feature `native-roots`.
+    #[cfg(feature = "native-roots")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "native-roots")))]
     Native,
     /// The caller's own store (a private CA, a test certificate).
     Custom(RootCertStore),
+}
+
+/// Mozilla's roots when the `webpki-roots` feature is on, else the
+/// system's (`native-roots`), else an empty store: with neither feature, a
+/// program gives its roots (`TlsOptions::with_roots`) or every certificate
+/// is refused as `UnknownIssuer`.
+impl Default for Roots {
+    fn default() -> Self {
+        #[cfg(feature = "webpki-roots")]
+        return Self::WebPki;
+        #[cfg(all(not(feature = "webpki-roots"), feature = "native-roots"))]
+        return Self::Native;
+        #[cfg(not(any(feature = "webpki-roots", feature = "native-roots")))]
+        return Self::Custom(RootCertStore::empty());
+    }
 }
 
 /// TLS options for `wss://` URLs.
@@ -77,7 +97,9 @@ impl TlsOptions {
             return Ok(config);
         }
         let roots = match self.roots {
+            #[cfg(feature = "webpki-roots")]
             Roots::WebPki => RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() },
+            #[cfg(feature = "native-roots")]
             Roots::Native => {
                 let loaded = rustls_native_certs::load_native_certs();
                 let mut store = RootCertStore::empty();
@@ -89,8 +111,7 @@ impl TlsOptions {
             }
             Roots::Custom(store) => store,
         };
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let builder = ClientConfig::builder_with_provider(provider)
+        let builder = ClientConfig::builder_with_provider(provider()?)
             .with_safe_default_protocol_versions()
             .map_err(TlsSetupError::Provider)?
             .with_root_certificates(roots);
@@ -104,6 +125,18 @@ impl TlsOptions {
     }
 }
 
+/// The crypto provider: ring's with the `ring` feature, else aws-lc-rs's
+/// with `aws-lc-rs`, else the one the program installed for the process
+/// (`CryptoProvider::install_default`).
+fn provider() -> Result<Arc<rustls::crypto::CryptoProvider>, TlsSetupError> {
+    #[cfg(feature = "ring")]
+    return Ok(Arc::new(rustls::crypto::ring::default_provider()));
+    #[cfg(all(not(feature = "ring"), feature = "aws-lc-rs"))]
+    return Ok(Arc::new(rustls::crypto::aws_lc_rs::default_provider()));
+    #[cfg(not(any(feature = "ring", feature = "aws-lc-rs")))]
+    return rustls::crypto::CryptoProvider::get_default().cloned().ok_or(TlsSetupError::NoProvider);
+}
+
 /// Why a TLS configuration could not be built (`Error::Tls`).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -114,6 +147,10 @@ pub enum TlsSetupError {
         /// Errors met while loading the system's store.
         load_errors: usize,
     },
+    /// Neither the `ring` nor the `aws-lc-rs` feature is on, and the program
+    /// installed no default provider (`CryptoProvider::install_default`).
+    #[error("no TLS crypto provider: turn on the `ring` or `aws-lc-rs` feature, or install a default provider")]
+    NoProvider,
     /// The crypto provider refused the protocol versions.
     #[error("the TLS provider refused its settings: {0}")]
     Provider(#[source] rustls::Error),

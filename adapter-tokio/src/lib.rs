@@ -62,17 +62,27 @@ pub use wslink_adapter::telemetry;
 #[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
 pub use wslink_adapter::testkit;
 pub use wslink_adapter::{
-    Client, ClientError, ClientMetrics, Error, EventFilter, Events, FileRecorder, InlineClient, MemberEvents, Pool,
-    PoolBuilder, PoolError, PoolEvent, PoolEvents, RecordingFile, RequestError, Resolver, Response, Roots, TlsOptions,
-    TlsSetupError, TrySendError,
+    Client, ClientError, ClientMetrics, Error, EventFilter, Events, InlineClient, MemberEvents, Pool, PoolBuilder,
+    PoolError, PoolEvent, PoolEvents, RequestError, Resolver, Response, Roots, TlsOptions, TlsSetupError, TrySendError,
 };
+#[cfg(feature = "record")]
+#[cfg_attr(docsrs, doc(cfg(feature = "record")))]
+pub use wslink_adapter::{FileRecorder, RecordingFile};
+/// Ready-made hooks: JSON-RPC 2.0, JSON op and Deribit heartbeats (feature `json`).
+#[cfg(feature = "json")]
+#[cfg_attr(docsrs, doc(cfg(feature = "json")))]
+pub use wslink_core::presets;
 /// Proxies: the setting ([`Proxy`]), its errors, and the core's tunnel handshakes.
 pub use wslink_core::proxy::{self, Proxy, ProxyError};
+/// Replaying a recording (feature `record`).
+#[cfg(feature = "record")]
+#[cfg_attr(docsrs, doc(cfg(feature = "record")))]
+pub use wslink_core::replay;
 pub use wslink_core::{
-    hooks, presets, record, replay, BackoffConfig, CloseCode, CloseReason, CompressionStats, ConnectionConfig,
-    ConnectionError, DeflateConfig, DeflateParams, DisconnectReason, HandshakeError, HeartbeatHealth, LatencyStats,
-    Message, Metrics, PingConfig, ProtocolError, RateLimit, RefusedUpgrade, RequestFailure, SessionConfig,
-    SessionEvent, SessionState, TlsFailure, Utf8Bytes, DEFAULT_ATTEMPT_DELAY, DEFAULT_WRITE_BUDGET,
+    hooks, record, BackoffConfig, CloseCode, CloseReason, CompressionStats, ConnectionConfig, ConnectionError,
+    DeflateConfig, DeflateParams, DisconnectReason, HandshakeError, HeartbeatHealth, LatencyStats, Message, Metrics,
+    PingConfig, ProtocolError, RateLimit, RefusedUpgrade, RequestFailure, SessionConfig, SessionEvent, SessionState,
+    TlsFailure, Utf8Bytes, DEFAULT_ATTEMPT_DELAY, DEFAULT_WRITE_BUDGET,
 };
 
 /// Configures and starts a client on tokio.
