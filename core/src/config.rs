@@ -191,14 +191,12 @@ mod tests {
     #[test]
     fn compression_is_refused_without_the_deflate_feature_and_taken_with_it() {
         let config = ConnectionConfig { deflate: Some(DeflateConfig::default()), ..ConnectionConfig::default() };
-        match config.validate() {
-            Ok(()) => assert!(cfg!(feature = "deflate")),
-            Err(ConfigError::InvalidValue { field, reason }) => {
-                assert!(cfg!(not(feature = "deflate")));
-                assert_eq!(field, "deflate");
-                assert!(reason.contains("`deflate` feature"), "{reason}");
-            }
-            Err(other) => panic!("{other:?}"),
+        let outcome = config.validate();
+        assert_eq!(outcome.is_ok(), cfg!(feature = "deflate"), "{outcome:?}");
+        if let Err(error) = outcome {
+            let ConfigError::InvalidValue { field, reason } = error else { panic!("{error:?}") };
+            assert_eq!(field, "deflate");
+            assert!(reason.contains("`deflate` feature"), "{reason}");
         }
     }
 }
