@@ -6,7 +6,7 @@
 //! endpoint reads them. Every message is published to a subject derived from
 //! the endpoint and the channel ([`subject`]) with headers ([`envelope`]) and
 //! a stable `Nats-Msg-Id` ([`msgid`], from values read without a parse tree:
-//! [`pointer`]); at most `max_in_flight` publish acks are awaited at once,
+//! [`pointer`](mod@crate::pointer)); at most `max_in_flight` publish acks are awaited at once,
 //! and a full window stops the WebSocket reads ([`publisher`]):
 //! backpressure all the way to the exchange, never unbounded memory. Two
 //! replicas of a shard publish the same messages with the same ids, and

@@ -1,6 +1,6 @@
 //! What the bridge reads from each message: its channel, a stable id, and
 //! the exchange's sequence number, each found by a JSON pointer
-//! ([`pointer`](crate::pointer): one pass over the message, no tree).
+//! ([`pointer`](mod@crate::pointer): one pass over the message, no tree).
 //!
 //! **What "stable" can honestly mean.** The id becomes JetStream's
 //! `Nats-Msg-Id`, and JetStream keeps one message per id within the stream's

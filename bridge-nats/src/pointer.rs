@@ -5,7 +5,7 @@
 //! id and sequence number). Parsing the message into a `serde_json::Value`
 //! to read them allocates every key and value of the message; here
 //! serde_json's own parser walks the message once, passes over every
-//! subtree no pointer goes into ([`Skip`]: parsed and checked as a `Value`
+//! subtree no pointer goes into (`Skip`: parsed and checked as a `Value`
 //! would be, nothing stored), and keeps only the scalars found, borrowed
 //! from the message when they hold no escape. (serde's `IgnoredAny` would
 //! be quicker, but serde_json then neither checks escapes and UTF-8 in the
