@@ -10,6 +10,7 @@ use std::time::Duration;
 use crate::message::Message;
 use crate::reasons::DisconnectReason;
 pub use crate::reasons::SessionError;
+use crate::request_id::RequestId;
 
 /// Something the session sends on a hook's behalf.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,6 +42,29 @@ pub trait RequestCodec: Send {
     fn check_params(&self, params: &str) -> Result<(), String> {
         let _ = params;
         Ok(())
+    }
+    /// The message carrying a request whose wire id is `id`: the caller's own
+    /// (a number or a text) or the session's. `None` when this codec cannot
+    /// write such an id (the request is then refused with
+    /// `CommandError::UnsupportedRequestId`). The default writes numbers
+    /// through [`encode`](Self::encode) and refuses text.
+    fn encode_with(&mut self, id: &RequestId, method: &str, params: Option<&str>) -> Option<Message> {
+        match id {
+            RequestId::Number(n) => Some(self.encode(*n, method, params)),
+            RequestId::Text(_) => None,
+        }
+    }
+    /// The wire id of the request this message answers, if it is a
+    /// response: a number or a text. The default reads numbers through
+    /// [`response_id`](Self::response_id).
+    fn response_key(&self, message: &Message) -> Option<RequestId> {
+        self.response_id(message).map(RequestId::Number)
+    }
+    /// The id a caller put in a request message of its own making
+    /// (`Session::request_message`), if this codec can read one. Default: none.
+    fn request_id(&self, message: &Message) -> Option<RequestId> {
+        let _ = message;
+        None
     }
     /// Whether this codec makes requests at all: `false` only for
     /// [`NoCodec`], the session's codec when none is set and the `json`

@@ -16,6 +16,7 @@ use serde::Deserialize;
 
 use crate::hooks::{Outbound, RequestCodec, SubscriptionCodec};
 use crate::message::Message;
+use crate::request_id::RequestId;
 
 pub(crate) fn text(message: &Message) -> Option<&str> {
     match message {
@@ -44,7 +45,9 @@ pub(crate) fn json_string(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_default()
 }
 
-/// JSON-RPC 2.0: `{"jsonrpc":"2.0","id":N,"method":..,"params":..}`, matched on a top-level numeric `id`.
+/// JSON-RPC 2.0: `{"jsonrpc":"2.0","id":N,"method":..,"params":..}`,
+/// matched on a top-level `id`, a number or a string (a caller's own ids
+/// may be either; the session's are numbers).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct JsonRpc;
 
@@ -62,6 +65,16 @@ pub(crate) fn envelope(message: &Message) -> Option<Envelope> {
     serde_json::from_str(text(message)?).ok()
 }
 
+/// A JSON id as a wire id: an unsigned integer or a string (JSON-RPC allows
+/// both; other values are not ids the session could have sent).
+fn wire_id(id: serde_json::Value) -> Option<RequestId> {
+    match id {
+        serde_json::Value::Number(n) => n.as_u64().map(RequestId::Number),
+        serde_json::Value::String(s) => Some(RequestId::Text(s)),
+        _ => None,
+    }
+}
+
 impl RequestCodec for JsonRpc {
     fn encode(&mut self, id: u64, method: &str, params: Option<&str>) -> Message {
         let mut out = format!(r#"{{"jsonrpc":"2.0","id":{id},"method":{}"#, json_string(method));
@@ -73,7 +86,29 @@ impl RequestCodec for JsonRpc {
         Message::Text(out.into())
     }
 
+    fn encode_with(&mut self, id: &RequestId, method: &str, params: Option<&str>) -> Option<Message> {
+        match id {
+            RequestId::Number(n) => Some(self.encode(*n, method, params)),
+            RequestId::Text(t) => {
+                let mut out = format!(r#"{{"jsonrpc":"2.0","id":{},"method":{}"#, json_string(t), json_string(method));
+                if let Some(params) = params {
+                    out.push_str(r#","params":"#);
+                    out.push_str(params);
+                }
+                out.push('}');
+                Some(Message::Text(out.into()))
+            }
+        }
+    }
+
     fn response_id(&self, message: &Message) -> Option<u64> {
+        match self.response_key(message)? {
+            RequestId::Number(n) => Some(n),
+            RequestId::Text(_) => None,
+        }
+    }
+
+    fn response_key(&self, message: &Message) -> Option<RequestId> {
         let t = text(message)?;
         // A message that opens with its method is a request or a notification
         // (JSON-RPC 2.0 §4, §5; servers that echo the method in responses put
@@ -88,7 +123,11 @@ impl RequestCodec for JsonRpc {
         }
         // Some servers repeat the method in their responses (`{"id":1,"method":..,"result":..}`):
         // an id with a result or an error is a response wherever `method` stands after it.
-        serde_json::from_str::<Envelope>(t).ok()?.id?.as_u64()
+        wire_id(serde_json::from_str::<Envelope>(t).ok()?.id?)
+    }
+
+    fn request_id(&self, message: &Message) -> Option<RequestId> {
+        wire_id(envelope(message)?.id?)
     }
 
     fn is_error(&self, response: &Message) -> bool {

@@ -95,6 +95,7 @@ mod reasons;
 pub mod record;
 #[cfg(feature = "record")]
 pub mod replay;
+mod request_id;
 mod requests;
 mod session;
 mod supervise;
@@ -125,6 +126,7 @@ pub use outbound::RateLimit;
 pub use outputs::{Action, Metrics, SessionEvent, SessionState, Traffic};
 pub use random::{OsRandom, OsRandomError, RandomSource};
 pub use reasons::{CloseReason, CommandError, DisconnectReason, RequestFailure};
+pub use request_id::RequestId;
 pub use session::{Session, SessionBuilder, SessionConfig, DEFAULT_WRITE_BUDGET};
 pub use supervise::Restarts;
 pub use text::{NotUtf8, Utf8Bytes};

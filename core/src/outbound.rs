@@ -39,6 +39,11 @@ pub(crate) enum Queued {
         method: String,
         params: Option<String>,
     },
+    /// A user request the caller wrote whole (its id inside).
+    RequestMessage {
+        id: u64,
+        message: Message,
+    },
 }
 
 #[derive(Debug)]
@@ -143,7 +148,9 @@ impl Outbox {
 
     /// Removes a queued request that ended before it was sent (it timed out).
     pub(crate) fn remove_request(&mut self, id: u64) {
-        self.queue.retain(|(item, _)| !matches!(item, Queued::Request { id: queued, .. } if *queued == id));
+        self.queue.retain(|(item, _)| {
+            !matches!(item, Queued::Request { id: queued, .. } | Queued::RequestMessage { id: queued, .. } if *queued == id)
+        });
     }
 }
 

@@ -8,6 +8,7 @@ use crate::deflate::CompressionStats;
 use crate::handshake::UpgradeResponse;
 use crate::message::Message;
 use crate::reasons::{CloseReason, CommandError, DisconnectReason, RequestFailure, SessionError};
+use crate::request_id::RequestId;
 
 /// The life of a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -117,8 +118,9 @@ pub enum SessionEvent {
     /// `late_response_window`; otherwise the codec is not consulted at all (so a
     /// flood costs nothing) and such a message arrives as `Message`.
     Unmatched {
-        /// The id it carries.
-        id: u64,
+        /// The id it carries: any number, or a text a request recently
+        /// ended with (other text ids arrive as `Message`).
+        id: RequestId,
         /// The message.
         message: Message,
     },

@@ -14,6 +14,7 @@ use std::fmt;
 
 use crate::error::ConfigError;
 use crate::event::Closed;
+use crate::request_id::RequestId;
 
 /// Why a connection ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -267,6 +268,16 @@ pub enum CommandError {
     /// No subscription codec is set and none is built in (the `json` feature is off).
     #[error("no subscription codec: set one with subscription_codec (the `json` feature gives JSON-RPC)")]
     NoSubscriptionCodec,
+    /// A request with the caller's id while a pending request has it.
+    #[error("request id {0} is still pending")]
+    DuplicateRequestId(RequestId),
+    /// The request codec cannot write this id (the default codec's
+    /// `encode_with` writes numbers only).
+    #[error("the request codec cannot write request id {0}")]
+    UnsupportedRequestId(RequestId),
+    /// `request_message` got a message the codec reads no id from.
+    #[error("the request message has no id the request codec can read")]
+    NoRequestId,
     /// The connection refused the close code or reason.
     #[error(transparent)]
     Send(#[from] crate::error::SendError),

@@ -128,7 +128,10 @@ fn check(entry: &Entry) -> Result<(), String> {
         Entry::Send { text: None, b64: Some(data), .. } => b64(data),
         Entry::Send { text: Some(_), b64: None, .. } => Ok(()),
         Entry::Send { .. } => Err("a send needs exactly one of text and b64".into()),
-        Entry::Request { timeout, .. } => span(timeout),
+        Entry::RequestMessage { text: None, b64: Some(data), timeout } => b64(data).and(span(timeout)),
+        Entry::RequestMessage { text: Some(_), b64: None, timeout } => span(timeout),
+        Entry::RequestMessage { .. } => Err("a request message needs exactly one of text and b64".into()),
+        Entry::Request { timeout, .. } | Entry::RequestWithId { timeout, .. } => span(timeout),
         Entry::CloseTransport { wait } => span(wait),
         _ => Ok(()),
     }
@@ -241,6 +244,19 @@ fn feed(s: &mut Session, entry: &Entry, now: Instant) -> Option<(String, String)
         Entry::Request { method, params, timeout } => {
             let timeout = timeout.map(|(secs, nanos)| Duration::new(secs, nanos));
             drop(s.request(method, params.as_deref(), timeout, now));
+        }
+        Entry::RequestWithId { id, method, params, timeout } => {
+            let timeout = timeout.map(|(secs, nanos)| Duration::new(secs, nanos));
+            drop(s.request_with_id(id.clone(), method, params.as_deref(), timeout, now));
+        }
+        Entry::RequestMessage { text, b64, timeout } => {
+            let message = match (text, b64) {
+                (Some(text), _) => Message::Text(text.as_str().into()),
+                (None, Some(data)) => Message::Binary(BASE64.decode(data.as_bytes()).unwrap_or_default().into()),
+                (None, None) => return None,
+            };
+            let timeout = timeout.map(|(secs, nanos)| Duration::new(secs, nanos));
+            drop(s.request_message(message, timeout, now));
         }
         Entry::Subscribe { channels } => {
             drop(s.subscribe(&channels.iter().map(String::as_str).collect::<Vec<_>>(), now))

@@ -1,13 +1,23 @@
-//! Requests in flight: ids, deadlines, and the ids that recently ended.
+//! Requests in flight: their handles, their ids on the wire, deadlines, and
+//! the wire ids that recently ended.
 //!
-//! Invariant: a request id is in `pending` from allocation until it ends, and
-//! it ends exactly once, through `complete`, `expire` or `fail_sent`/`take_all`.
-//! Ids that ended without a response are remembered for a while (bounded in
-//! count and time), so a late response is reported as unmatched rather than
-//! passed off as an ordinary message.
+//! Each request has a handle (a `u64` the session gives every request, in
+//! its events) and a wire id (what the codec writes and reads back): the
+//! handle itself as a number for the session's own requests, the caller's
+//! id (a number or a text) for a request that brought one.
+//!
+//! Invariants: a handle is in `pending` from allocation until it ends, and
+//! it ends exactly once, through `complete`, `expire` or `fail_sent`/`take_all`;
+//! no two pending requests share a wire id (a session id skips a number a
+//! caller's request holds, and a caller's id already pending is refused).
+//! Wire ids that ended without a response are remembered for a while
+//! (bounded in count and time), so a late response is reported as unmatched
+//! rather than passed off as an ordinary message.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};
+
+use crate::request_id::RequestId;
 
 /// Who asked for a request: the user, or the session for itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,6 +35,15 @@ pub(crate) struct Pending {
     pub(crate) purpose: Purpose,
     pub(crate) deadline: Option<Instant>,
     pub(crate) sent_at: Option<Instant>,
+    /// The caller's wire id; `None`: the handle is the wire id.
+    pub(crate) wire: Option<RequestId>,
+}
+
+impl Pending {
+    /// The id on the wire of the pending request with handle `id`.
+    pub(crate) fn wire_id(&self, id: u64) -> RequestId {
+        self.wire.clone().unwrap_or(RequestId::Number(id))
+    }
 }
 
 /// Most ended ids remembered for late responses.
@@ -34,25 +53,92 @@ const RECENT_LIMIT: usize = 256;
 pub(crate) struct Requests {
     next_id: u64,
     pending: HashMap<u64, Pending>,
+    /// The handle of each pending request that has a caller's wire id.
+    by_wire: HashMap<RequestId, u64>,
     deadlines: BTreeSet<(Instant, u64)>,
-    /// Ended ids and until when a late answer is expected (`None`: for as long as they are kept).
-    recent: VecDeque<(u64, Option<Instant>)>,
+    /// Ended wire ids and until when a late answer is expected (`None`: for as long as they are kept).
+    recent: VecDeque<(RequestId, Option<Instant>)>,
     late_window: Duration,
 }
 
 impl Requests {
     pub(crate) fn new(late_window: Duration) -> Self {
-        Self { next_id: 1, pending: HashMap::new(), deadlines: BTreeSet::new(), recent: VecDeque::new(), late_window }
+        Self {
+            next_id: 1,
+            pending: HashMap::new(),
+            by_wire: HashMap::new(),
+            deadlines: BTreeSet::new(),
+            recent: VecDeque::new(),
+            late_window,
+        }
     }
 
+    /// A new request of the session's numbering: its handle is its wire id.
     pub(crate) fn allocate(&mut self, purpose: Purpose, deadline: Option<Instant>) -> u64 {
-        let id = self.next_id;
-        self.next_id += 1;
+        let id = self.next_handle();
+        self.insert(id, None, purpose, deadline);
+        id
+    }
+
+    /// A new request with the caller's wire id; `Err` gives it back when a
+    /// pending request already has it.
+    pub(crate) fn allocate_with(
+        &mut self,
+        wire: RequestId,
+        purpose: Purpose,
+        deadline: Option<Instant>,
+    ) -> Result<u64, RequestId> {
+        if self.handle_of(&wire).is_some() {
+            return Err(wire);
+        }
+        let id = self.next_handle();
+        self.by_wire.insert(wire.clone(), id);
+        self.insert(id, Some(wire), purpose, deadline);
+        Ok(id)
+    }
+
+    /// The next handle, skipping a number a caller's request holds on the
+    /// wire (the session's own requests put their handle there).
+    fn next_handle(&mut self) -> u64 {
+        let mut id = self.next_id;
+        while !self.by_wire.is_empty() && self.by_wire.contains_key(&RequestId::Number(id)) {
+            id += 1;
+        }
+        self.next_id = id + 1;
+        id
+    }
+
+    fn insert(&mut self, id: u64, wire: Option<RequestId>, purpose: Purpose, deadline: Option<Instant>) {
         if let Some(d) = deadline {
             self.deadlines.insert((d, id));
         }
-        self.pending.insert(id, Pending { purpose, deadline, sent_at: None });
-        id
+        self.pending.insert(id, Pending { purpose, deadline, sent_at: None, wire });
+    }
+
+    /// The wire id of a pending request.
+    pub(crate) fn wire(&self, id: u64) -> Option<RequestId> {
+        self.pending.get(&id).map(|p| p.wire_id(id))
+    }
+
+    /// The handle of the pending request with this wire id.
+    pub(crate) fn handle_of(&self, wire: &RequestId) -> Option<u64> {
+        if !self.by_wire.is_empty() {
+            if let Some(&id) = self.by_wire.get(wire) {
+                return Some(id);
+            }
+        }
+        match wire {
+            RequestId::Number(n) => self.pending.get(n).filter(|p| p.wire.is_none()).map(|_| *n),
+            RequestId::Text(_) => None,
+        }
+    }
+
+    /// Whether a response carrying `wire`, matching nothing pending, is a
+    /// late answer: any number (the session's ids are numbers, and numbers
+    /// are ids), a text only when a request that had it recently ended
+    /// (servers may use text ids of their own for other things).
+    pub(crate) fn is_late(&self, wire: &RequestId) -> bool {
+        matches!(wire, RequestId::Number(_)) || self.recent.iter().any(|(r, _)| r == wire)
     }
 
     pub(crate) fn mark_sent(&mut self, id: u64, now: Instant) {
@@ -76,7 +162,7 @@ impl Requests {
 
     #[cfg(test)]
     pub(crate) fn is_recent(&self, id: u64) -> bool {
-        self.recent.iter().any(|(r, _)| *r == id)
+        self.recent.iter().any(|(r, _)| *r == RequestId::Number(id))
     }
 
     pub(crate) fn is_pending(&self, id: u64) -> bool {
@@ -89,6 +175,9 @@ impl Requests {
         if let Some(d) = p.deadline {
             self.deadlines.remove(&(d, id));
         }
+        if let Some(wire) = &p.wire {
+            self.by_wire.remove(wire);
+        }
         Some(p)
     }
 
@@ -99,7 +188,7 @@ impl Requests {
             if self.recent.len() == RECENT_LIMIT {
                 self.recent.pop_front();
             }
-            self.recent.push_back((id, crate::deadline::after(now, self.late_window)));
+            self.recent.push_back((p.wire_id(id), crate::deadline::after(now, self.late_window)));
         }
         Some(p)
     }

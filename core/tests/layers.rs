@@ -38,6 +38,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("backoff", 3),
     ("backlog", 3),
     ("heartbeat", 3),
+    ("request_id", 3),
     ("requests", 3),
     ("outbound", 3),
     ("latency", 3),

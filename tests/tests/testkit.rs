@@ -116,7 +116,10 @@ fn a_request_times_out_at_its_deadline_and_its_late_answer_is_unmatched() {
     assert_eq!(kit.advance(), secs(2));
     assert_eq!(kit.events(), [SessionEvent::RequestFailed { id, reason: RequestFailure::Timeout }]);
     kit.send_text(&reply(id));
-    assert_eq!(kit.events(), [SessionEvent::Unmatched { id, message: Message::Text(reply(id).into()) }]);
+    assert_eq!(
+        kit.events(),
+        [SessionEvent::Unmatched { id: wslink_core::RequestId::Number(id), message: Message::Text(reply(id).into()) }]
+    );
     assert_eq!(kit.session().metrics(kit.now()).pending_requests, 0);
 }
 

@@ -84,6 +84,29 @@ pub enum Entry {
         /// The request's own timeout, if given.
         timeout: Option<Span>,
     },
+    /// `Session::request_with_id`.
+    RequestWithId {
+        /// The caller's wire id.
+        id: crate::RequestId,
+        /// The method.
+        method: String,
+        /// The parameters, as JSON text.
+        params: Option<String>,
+        /// The request's own timeout, if given.
+        timeout: Option<Span>,
+    },
+    /// `Session::request_message`: the caller's whole request, a text
+    /// (`text`) or binary (`b64`, base64) message.
+    RequestMessage {
+        /// The text, for a text message.
+        #[cfg_attr(feature = "record", serde(default, skip_serializing_if = "Option::is_none"))]
+        text: Option<String>,
+        /// The payload in base64, for a binary message.
+        #[cfg_attr(feature = "record", serde(default, skip_serializing_if = "Option::is_none"))]
+        b64: Option<String>,
+        /// The request's own timeout, if given.
+        timeout: Option<Span>,
+    },
     /// `Session::subscribe`.
     Subscribe {
         /// The channels.

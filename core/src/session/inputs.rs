@@ -260,7 +260,7 @@ impl Session {
                 if let Some(conn) = self.conn.as_ref() {
                     let all_parked = if self.requests.matching_needed() {
                         let codec = &self.hooks.codec;
-                        self.parked = conn.leading_messages(|m| codec.response_id(m).is_none());
+                        self.parked = conn.leading_messages(|m| codec.response_key(m).is_none());
                         self.parked == conn.queued_events()
                     } else {
                         // `take_connection_messages` stops at the first non-message.
@@ -388,12 +388,17 @@ impl Session {
             }
         }
         if self.requests.matching_needed() {
-            if let Some(id) = self.hooks.codec.response_id(&message) {
-                match self.requests.complete(id) {
-                    Some(pending) => self.on_response(id, pending, message, now),
-                    None => self.emit(SessionEvent::Unmatched { id, message }),
+            if let Some(wire) = self.hooks.codec.response_key(&message) {
+                if let Some(pending) =
+                    self.requests.handle_of(&wire).and_then(|id| Some((id, self.requests.complete(id)?)))
+                {
+                    self.on_response(pending.0, pending.1, message, now);
+                    return;
                 }
-                return;
+                if self.requests.is_late(&wire) {
+                    self.emit(SessionEvent::Unmatched { id: wire, message });
+                    return;
+                }
             }
         }
         self.emit(SessionEvent::Message(message));

@@ -158,7 +158,7 @@ impl Session {
         for item in self.outbox.drain() {
             match item {
                 Queued::Message(m) => self.emit(SessionEvent::Dropped(m)),
-                Queued::Request { id, .. } => {
+                Queued::Request { id, .. } | Queued::RequestMessage { id, .. } => {
                     if self.requests.abandon(id, now).is_some() {
                         self.emit(SessionEvent::RequestFailed { id, reason });
                     }

@@ -49,6 +49,7 @@ use crate::outbound::{Outbox, Queued};
 use crate::queue::release_if_small;
 use crate::record::format::Entry;
 use crate::record::Tape;
+use crate::request_id::RequestId;
 use crate::requests::{Purpose, Requests};
 use crate::{CloseCode, RandomSource};
 use config::Hooks;
@@ -371,15 +372,94 @@ impl Session {
             let (method, params) = (method.to_owned(), params.map(str::to_owned));
             Entry::Request { method, params, timeout: timeout.map(crate::record::format::span) }
         });
+        self.start_request(None, method, params, timeout, now)
+    }
+
+    /// Like [`request`](Self::request), with the caller's own wire id (a
+    /// number or a text): the codec writes it, and the response that carries
+    /// it ends the request. Returns the request's handle, which its
+    /// `Response` or `RequestFailed` event carries. An id still pending is
+    /// refused (`DuplicateRequestId`), one the codec cannot write too
+    /// (`UnsupportedRequestId`).
+    pub fn request_with_id(
+        &mut self,
+        id: impl Into<RequestId>,
+        method: &str,
+        params: Option<&str>,
+        timeout: Option<Duration>,
+        now: Instant,
+    ) -> Result<u64, CommandError> {
+        let id = id.into();
+        self.record(now, || {
+            let (method, params) = (method.to_owned(), params.map(str::to_owned));
+            Entry::RequestWithId { id: id.clone(), method, params, timeout: timeout.map(crate::record::format::span) }
+        });
+        self.start_request(Some(id), method, params, timeout, now)
+    }
+
+    /// A request the caller wrote whole, its id inside (ZenWebsocket's
+    /// `send_message`): the codec reads the id from `message`
+    /// (`RequestCodec::request_id`; JSON-RPC's top-level `"id"`, a number or
+    /// a string) and the response that carries it ends the request. Returns
+    /// the request's handle. Refused: a message with no id the codec can
+    /// read (`NoRequestId`), an id still pending (`DuplicateRequestId`).
+    pub fn request_message(
+        &mut self,
+        message: Message,
+        timeout: Option<Duration>,
+        now: Instant,
+    ) -> Result<u64, CommandError> {
+        self.record(now, || {
+            let (text, b64) = payload(&message);
+            Entry::RequestMessage { text, b64, timeout: timeout.map(crate::record::format::span) }
+        });
+        let wire = self.hooks.codec.request_id(&message).ok_or(CommandError::NoRequestId)?;
+        self.check_not_closed()?;
+        let deadline = after(now, timeout.unwrap_or(self.config.request_timeout));
+        let id =
+            self.requests.allocate_with(wire, Purpose::User, deadline).map_err(CommandError::DuplicateRequestId)?;
+        let cost = match self.admit(&message) {
+            Ok(cost) => cost,
+            Err(e) => {
+                self.requests.complete(id);
+                return Err(e);
+            }
+        };
+        if self.state == SessionState::Open && self.has_write_room() && self.outbox.try_pass(cost, now) {
+            self.send_request(id, message, now);
+        } else {
+            self.outbox.push(Queued::RequestMessage { id, message }, cost);
+        }
+        Ok(id)
+    }
+
+    /// A request with the session's id (`wire` `None`) or the caller's.
+    fn start_request(
+        &mut self,
+        wire: Option<RequestId>,
+        method: &str,
+        params: Option<&str>,
+        timeout: Option<Duration>,
+        now: Instant,
+    ) -> Result<u64, CommandError> {
         if let Some(p) = params {
             self.hooks.codec.check_params(p).map_err(CommandError::InvalidParams)?;
         }
         if !self.hooks.codec.encodes() {
             return Err(CommandError::NoRequestCodec);
         }
+        self.check_not_closed()?;
         let deadline = after(now, timeout.unwrap_or(self.config.request_timeout));
-        let id = self.requests.allocate(Purpose::User, deadline);
-        let message = self.hooks.codec.encode(id, method, params);
+        let id = match wire {
+            None => self.requests.allocate(Purpose::User, deadline),
+            Some(wire) => {
+                self.requests.allocate_with(wire, Purpose::User, deadline).map_err(CommandError::DuplicateRequestId)?
+            }
+        };
+        let Some(message) = self.encode_request(id, method, params) else {
+            let wire = self.requests.complete(id).map_or(RequestId::Number(id), |p| p.wire_id(id));
+            return Err(CommandError::UnsupportedRequestId(wire));
+        };
         let cost = match self.admit(&message) {
             Ok(cost) => cost,
             Err(e) => {
@@ -394,6 +474,13 @@ impl Session {
             self.outbox.push(Queued::Request { id, method, params }, cost);
         }
         Ok(id)
+    }
+
+    /// The message of pending request `id`, written with its wire id; `None`
+    /// when the codec cannot write that id.
+    pub(super) fn encode_request(&mut self, id: u64, method: &str, params: Option<&str>) -> Option<Message> {
+        let wire = self.requests.wire(id)?;
+        self.hooks.codec.encode_with(&wire, method, params)
     }
 
     /// Sends a protocol ping with `payload` (at most 125 bytes) on the open
@@ -533,8 +620,14 @@ impl std::fmt::Debug for Session {
 
 /// How a user message handed to `send` or `post` is recorded.
 fn sent(message: &Message, post: bool) -> Entry {
+    let (text, b64) = payload(message);
+    Entry::Send { text, b64, post }
+}
+
+/// A message as a recording writes it: its text, or its bytes in base64.
+fn payload(message: &Message) -> (Option<String>, Option<String>) {
     match message {
-        Message::Text(t) => Entry::Send { text: Some(t.as_str().to_owned()), b64: None, post },
-        Message::Binary(b) => Entry::Send { text: None, b64: Some(data_encoding::BASE64.encode(b)), post },
+        Message::Text(t) => (Some(t.as_str().to_owned()), None),
+        Message::Binary(b) => (None, Some(data_encoding::BASE64.encode(b))),
     }
 }

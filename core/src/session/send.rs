@@ -70,8 +70,18 @@ impl Session {
                     self.send_user(m);
                 }
                 Some(Queued::Request { id, method, params }) => {
+                    match self.encode_request(id, &method, params.as_deref()) {
+                        Some(message) => self.send_request(id, message, now),
+                        // The codec wrote this id when the request was made and
+                        // refuses it now: it is never sent, so it ends as dropped.
+                        None if self.requests.complete(id).is_some() => {
+                            self.emit(SessionEvent::RequestFailed { id, reason: RequestFailure::Dropped });
+                        }
+                        None => {}
+                    }
+                }
+                Some(Queued::RequestMessage { id, message }) => {
                     if self.requests.is_pending(id) {
-                        let message = self.hooks.codec.encode(id, &method, params.as_deref());
                         self.send_request(id, message, now);
                     }
                 }

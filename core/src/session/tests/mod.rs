@@ -16,6 +16,7 @@ mod heartbeats;
 mod lifecycle;
 mod metrics;
 mod recording;
+mod request_ids;
 mod requests;
 mod state_machine;
 mod subscriptions;

@@ -4,7 +4,7 @@
 //! `tests/tests/testkit.rs`, on the public test kit.)
 
 use super::*;
-use crate::RateLimit;
+use crate::{RateLimit, RequestId};
 
 fn reply(id: u64) -> String {
     format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{{"ok":true}}}}"#)
@@ -38,7 +38,7 @@ fn responses_are_matched_with_their_rtt_and_stats() {
     );
     let c = f.s.request("public/get_index", None, None, f.now).unwrap();
     f.server_text(r#"{"jsonrpc":"2.0","id":1,"error":{"code":1}}"#);
-    assert!(matches!(&f.events()[0], SessionEvent::Unmatched { id: 1, .. }), "already answered");
+    assert!(matches!(&f.events()[0], SessionEvent::Unmatched { id: RequestId::Number(1), .. }), "already answered");
     f.server_text(&reply(c));
     assert!(matches!(&f.events()[0], SessionEvent::Response { id, is_error: false, .. } if *id == c));
 }
@@ -112,7 +112,7 @@ fn responses_among_feed_messages_keep_their_place_and_end_their_request_once() {
             text(&note(1)),
             response(a),
             text(&note(2)),
-            SessionEvent::Unmatched { id: 99, message: Message::Text(reply(99).into()) },
+            SessionEvent::Unmatched { id: RequestId::Number(99), message: Message::Text(reply(99).into()) },
             text(&note(3)),
             response(b),
             text(&note(4)),
@@ -125,7 +125,10 @@ fn responses_among_feed_messages_keep_their_place_and_end_their_request_once() {
     f.s.handle_input(&[frame(&note(5)), frame(&reply(a)), frame(&note(6))].concat(), f.now);
     let evs = f.events();
     assert_eq!(evs[0], text(&note(5)));
-    assert!(matches!(&evs[1], SessionEvent::Unmatched { id, .. } if *id == a), "answered already: {evs:?}");
+    assert!(
+        matches!(&evs[1], SessionEvent::Unmatched { id, .. } if *id == RequestId::Number(a)),
+        "answered already: {evs:?}"
+    );
     assert_eq!(evs[2], text(&note(6)));
 }
 
