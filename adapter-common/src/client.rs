@@ -14,10 +14,10 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::sync::oneshot;
-use wslink_core::{CloseCode, HeartbeatHealth, LatencyStats, Message, Metrics, SessionEvent, SessionState};
+use wslink_core::{CloseCode, HeartbeatHealth, LatencyStats, Message, Metrics, RequestId, SessionEvent, SessionState};
 
 use crate::channels::{CommandSender, EventReceiver, FirstOutcome, Gone};
-use crate::command::{Command, RequestCommand};
+use crate::command::{Command, RequestBody, RequestCommand};
 use crate::reply::{ClientError, Reply, RequestError, Response, Snapshot, TrySendError};
 
 /// Adapter-level counters beside the session's.
@@ -118,13 +118,45 @@ impl Client {
         params: Option<&str>,
         timeout: Option<Duration>,
     ) -> Result<Response, RequestError> {
+        let body = RequestBody::Call { id: None, method: method.to_owned(), params: params.map(str::to_owned) };
+        self.start_request(body, timeout).await
+    }
+
+    /// Like [`request`](Self::request), with an id of the caller's own, a
+    /// number or a text (`"order-7f3a"`, a UUID): the codec writes it and
+    /// the response carrying it ends the request. An id still pending is
+    /// refused (`CommandError::DuplicateRequestId`); one the codec cannot
+    /// write too (`CommandError::UnsupportedRequestId`; JSON-RPC writes both).
+    /// The returned `Response`'s `id` is the session's handle for the
+    /// request, not the wire id.
+    pub async fn request_with_id(
+        &self,
+        id: impl Into<RequestId>,
+        method: &str,
+        params: Option<&str>,
+        timeout: Option<Duration>,
+    ) -> Result<Response, RequestError> {
+        let body =
+            RequestBody::Call { id: Some(id.into()), method: method.to_owned(), params: params.map(str::to_owned) };
+        self.start_request(body, timeout).await
+    }
+
+    /// Sends a request the caller wrote whole, its id inside, and waits for
+    /// the response that carries that id (ZenWebsocket's `send_message`).
+    /// The codec reads the id (JSON-RPC: the top-level `"id"`, a number or a
+    /// string); a message without one is refused
+    /// (`CommandError::NoRequestId`), as is an id still pending.
+    pub async fn request_message(
+        &self,
+        message: impl Into<Message>,
+        timeout: Option<Duration>,
+    ) -> Result<Response, RequestError> {
+        self.start_request(RequestBody::Whole(message.into()), timeout).await
+    }
+
+    async fn start_request(&self, body: RequestBody, timeout: Option<Duration>) -> Result<Response, RequestError> {
         let (tx, rx) = oneshot::channel();
-        let command = Command::Request(Box::new(RequestCommand {
-            method: method.to_owned(),
-            params: params.map(str::to_owned),
-            timeout,
-            reply: tx,
-        }));
+        let command = Command::Request(Box::new(RequestCommand { body, timeout, reply: tx }));
         self.commands.send(command).await.map_err(|Gone| ClientError::Shutdown)?;
         rx.await.map_err(|_| ClientError::Shutdown)?
     }

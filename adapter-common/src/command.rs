@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use tokio::sync::oneshot;
-use wslink_core::{CloseCode, Message};
+use wslink_core::{CloseCode, Message, RequestId};
 
 use crate::reply::{Reply, RequestError, Response, Snapshot};
 
@@ -32,8 +32,15 @@ pub(crate) enum Command {
 
 /// A request handed to the driver.
 pub(crate) struct RequestCommand {
-    pub(crate) method: String,
-    pub(crate) params: Option<String>,
+    pub(crate) body: RequestBody,
     pub(crate) timeout: Option<Duration>,
     pub(crate) reply: oneshot::Sender<Result<Response, RequestError>>,
+}
+
+/// What a request is made of.
+pub(crate) enum RequestBody {
+    /// A method and its parameters, with the session's id (`id` `None`) or the caller's.
+    Call { id: Option<RequestId>, method: String, params: Option<String> },
+    /// The caller's whole request, its id inside.
+    Whole(Message),
 }

@@ -29,7 +29,7 @@ use std::pin::{pin, Pin};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use wslink_core::{CloseCode, HeartbeatHealth, LatencyStats, Message, SessionEvent, SessionState};
+use wslink_core::{CloseCode, HeartbeatHealth, LatencyStats, Message, RequestId, SessionEvent, SessionState};
 
 use crate::client::{Client, ClientMetrics, Events};
 use crate::reply::{ClientError, RequestError, Response, TrySendError};
@@ -173,6 +173,30 @@ impl InlineClient {
     ) -> Result<Response, RequestError> {
         let client = self.client.clone();
         self.drive(client.request(method, params, timeout)).await
+    }
+
+    /// A request with the caller's own id (see `Client::request_with_id`),
+    /// driving the connection meanwhile.
+    pub async fn request_with_id(
+        &mut self,
+        id: impl Into<RequestId>,
+        method: &str,
+        params: Option<&str>,
+        timeout: Option<Duration>,
+    ) -> Result<Response, RequestError> {
+        let client = self.client.clone();
+        self.drive(client.request_with_id(id, method, params, timeout)).await
+    }
+
+    /// A request the caller wrote whole (see `Client::request_message`),
+    /// driving the connection meanwhile.
+    pub async fn request_message(
+        &mut self,
+        message: impl Into<Message>,
+        timeout: Option<Duration>,
+    ) -> Result<Response, RequestError> {
+        let client = self.client.clone();
+        self.drive(client.request_message(message, timeout)).await
     }
 
     /// Adds channels to the subscription set (sent now if open, and after every reconnect).

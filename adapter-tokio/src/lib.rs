@@ -81,8 +81,8 @@ pub use wslink_core::replay;
 pub use wslink_core::{
     hooks, record, BackoffConfig, CloseCode, CloseReason, CompressionStats, ConnectionConfig, ConnectionError,
     DeflateConfig, DeflateParams, DisconnectReason, HandshakeError, HeartbeatHealth, LatencyStats, Message, Metrics,
-    PingConfig, ProtocolError, RateLimit, RefusedUpgrade, RequestFailure, SessionConfig, SessionEvent, SessionState,
-    TlsFailure, Utf8Bytes, DEFAULT_ATTEMPT_DELAY, DEFAULT_WRITE_BUDGET,
+    PingConfig, ProtocolError, RateLimit, RefusedUpgrade, RequestFailure, RequestId, SessionConfig, SessionEvent,
+    SessionState, TlsFailure, Utf8Bytes, DEFAULT_ATTEMPT_DELAY, DEFAULT_WRITE_BUDGET,
 };
 
 /// Configures and starts a client on tokio.

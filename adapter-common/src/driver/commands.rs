@@ -12,7 +12,7 @@ use wslink_core::{CommandError, Session, SessionState};
 
 use super::state::Routing;
 use crate::channels::DriverEnd;
-use crate::command::{Command, RequestCommand};
+use crate::command::{Command, RequestBody, RequestCommand};
 use crate::reply::{ClientError, Reply, RequestError, Snapshot};
 use crate::runtime::Runtime;
 
@@ -84,8 +84,17 @@ fn carry_out(session: &mut Session, r: &mut Routing, command: Command, at: Insta
         }
         Command::Post(message) => session.post(*message, at),
         Command::Request(request) => {
-            let RequestCommand { method, params, timeout, reply } = *request;
-            match session.request(&method, params.as_deref(), timeout, at) {
+            let RequestCommand { body, timeout, reply } = *request;
+            let started = match body {
+                RequestBody::Call { id: None, method, params } => {
+                    session.request(&method, params.as_deref(), timeout, at)
+                }
+                RequestBody::Call { id: Some(id), method, params } => {
+                    session.request_with_id(id, &method, params.as_deref(), timeout, at)
+                }
+                RequestBody::Whole(message) => session.request_message(message, timeout, at),
+            };
+            match started {
                 Ok(id) => {
                     r.waiting.insert(id, reply);
                 }
