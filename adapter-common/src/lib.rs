@@ -24,6 +24,7 @@ mod builder;
 mod channels;
 mod client;
 mod command;
+mod dial;
 mod driver;
 mod error;
 mod filter;
@@ -40,6 +41,7 @@ mod transport;
 
 pub use builder::Builder;
 pub use client::{Client, ClientMetrics, Events};
+pub use dial::ConnectTo;
 pub use error::Error;
 pub use filter::EventFilter;
 pub use inline::InlineClient;

@@ -52,14 +52,14 @@
 mod runtime;
 
 pub use bytes::Bytes;
-pub use runtime::{Link, Tokio, Transport};
+pub use runtime::{Link, Stream, Tokio, Transport};
 /// Spans per connection attempt and, with the feature `metrics`, metrics
 /// pushed through the `metrics` facade: the table of names and labels.
 pub use wslink_adapter::telemetry;
 #[cfg(feature = "testkit")]
 pub use wslink_adapter::testkit;
 pub use wslink_adapter::{
-    Client, ClientError, ClientMetrics, Error, EventFilter, Events, FileRecorder, InlineClient, MemberEvents, Pool,
+    Client, ClientError, ClientMetrics, ConnectTo, Error, EventFilter, Events, FileRecorder, InlineClient, MemberEvents, Pool,
     PoolBuilder, PoolError, PoolEvent, PoolEvents, RecordingFile, RequestError, Resolver, Response, Roots, TlsOptions,
     TlsSetupError, TrySendError,
 };
