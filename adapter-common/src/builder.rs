@@ -576,7 +576,7 @@ impl<R: Runtime> Builder<R> {
             filter: self.filter,
             report_first,
         };
-        Ok((driver, Client { commands }, Events { rx: events, batch: Vec::new().into_iter() }))
+        Ok((driver, Client::new(commands), Events { rx: events, batch: Vec::new().into_iter() }))
     }
 
     /// Starts the client and waits for its first connection to open. If the
