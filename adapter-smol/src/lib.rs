@@ -82,8 +82,10 @@ pub use runtime::{Link, Smol, Stream, Transport};
 pub use wslink_adapter::telemetry;
 #[cfg(feature = "testkit")]
 pub use wslink_adapter::testkit;
+/// What a connector is asked to reach (`Builder::connector`).
+pub use wslink_adapter::ConnectTo;
 pub use wslink_adapter::{
-    Client, ClientError, ClientMetrics, ConnectTo, Error, EventFilter, Events, FileRecorder, InlineClient, MemberEvents, Pool,
+    Client, ClientError, ClientMetrics, Error, EventFilter, Events, FileRecorder, InlineClient, MemberEvents, Pool,
     PoolBuilder, PoolError, PoolEvent, PoolEvents, RecordingFile, RequestError, Resolver, Response, Roots, TlsOptions,
     TlsSetupError, TrySendError,
 };

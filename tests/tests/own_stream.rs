@@ -22,7 +22,9 @@ use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use wslink_adapter::{Builder, ConnectTo, Error, Proxy, Runtime, TlsOptions};
-use wslink_core::{CloseCode, CloseReason, DisconnectReason, Message, PingConfig, SessionEvent, SessionState, TlsFailure};
+use wslink_core::{
+    CloseCode, CloseReason, DisconnectReason, Message, PingConfig, SessionEvent, SessionState, TlsFailure,
+};
 use wslink_tests::certs::TestCerts;
 use wslink_tests::peers::{echo, ExchangeServer};
 use wslink_tests::scenario::{builder, run, until};
