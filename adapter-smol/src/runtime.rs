@@ -101,8 +101,9 @@ impl Runtime for Smol {
                 Transport::TlsInTls(Box::new(tls_over(*proxied, &host, config).await?))
             }
             (Link::Stream(stream), None) => Transport::Stream(stream),
+            // Boxed once more: the caller's streams keep to one variant.
             (Link::Stream(stream), Some(config)) => {
-                Transport::TlsOver(Box::new(tls_over(Transport::Stream(stream), &host, config).await?))
+                Transport::Stream(Stream::new(tls_over(Transport::Stream(stream), &host, config).await?))
             }
         };
         Ok(futures_lite::io::split(transport))
@@ -176,8 +177,8 @@ pub enum Link {
 
 /// An open transport: plain TCP or TLS over TCP, or TLS inside TLS, or a
 /// stream of the caller's (with wslink's TLS over it, for a plain one and
-/// a `wss://` URL). The caller's streams are the last variants: the
-/// runtime's own TCP and TLS pay no dispatch through a box.
+/// a `wss://` URL). The caller's streams, boxed, are one variant, the last:
+/// the runtime's own TCP and TLS pay no dispatch through a box.
 pub enum Transport {
     /// `ws://`
     Plain(TcpStream),
@@ -185,10 +186,9 @@ pub enum Transport {
     Tls(Box<TlsStream<TcpStream>>),
     /// `wss://` through an `https://` proxy.
     TlsInTls(Box<TlsStream<TlsStream<TcpStream>>>),
-    /// The caller's stream, as it is.
+    /// The caller's stream, as it is, or wslink's TLS over it (itself a
+    /// `Transport::Stream` inside).
     Stream(Stream),
-    /// `wss://` over the caller's plain stream (a [`Transport::Stream`] inside).
-    TlsOver(Box<TlsStream<Transport>>),
 }
 
 /// A stream the caller opened, for [`Builder::connector`](wslink_adapter::Builder::connector):
@@ -238,14 +238,33 @@ impl std::fmt::Debug for Stream {
     }
 }
 
+impl Transport {
+    /// Calls `io` on any transport through one vtable, out of line: for the
+    /// rare ones (TLS inside TLS, the caller's streams). The I/O calls'
+    /// match then has three arms, and plain TCP and TLS cost what they did
+    /// before the caller's streams came: a fourth arm made a jump table.
+    #[cold]
+    #[inline(never)]
+    fn rare<T>(&mut self, io: impl FnOnce(Pin<&mut dyn StreamIo>) -> T) -> T {
+        fn pin<S: StreamIo + Unpin>(s: &mut S) -> Pin<&mut dyn StreamIo> {
+            let pinned: Pin<&mut S> = Pin::new(s);
+            pinned
+        }
+        io(match self {
+            Transport::Plain(s) => pin(s),
+            Transport::Tls(s) => pin(s.as_mut()),
+            Transport::TlsInTls(s) => pin(s.as_mut()),
+            Transport::Stream(s) => s.io.as_mut(),
+        })
+    }
+}
+
 impl AsyncRead for Transport {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             Transport::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
-            Transport::TlsInTls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
-            Transport::Stream(s) => s.io.as_mut().poll_read(cx, buf),
-            Transport::TlsOver(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            rare => rare.rare(|s| s.poll_read(cx, buf)),
         }
     }
 }
@@ -255,27 +274,21 @@ impl AsyncWrite for Transport {
         match self.get_mut() {
             Transport::Plain(s) => Pin::new(s).poll_write(cx, buf),
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
-            Transport::TlsInTls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
-            Transport::Stream(s) => s.io.as_mut().poll_write(cx, buf),
-            Transport::TlsOver(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            rare => rare.rare(|s| s.poll_write(cx, buf)),
         }
     }
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Transport::Plain(s) => Pin::new(s).poll_flush(cx),
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
-            Transport::TlsInTls(s) => Pin::new(s.as_mut()).poll_flush(cx),
-            Transport::Stream(s) => s.io.as_mut().poll_flush(cx),
-            Transport::TlsOver(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            rare => rare.rare(|s| s.poll_flush(cx)),
         }
     }
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Transport::Plain(s) => Pin::new(s).poll_close(cx),
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_close(cx),
-            Transport::TlsInTls(s) => Pin::new(s.as_mut()).poll_close(cx),
-            Transport::Stream(s) => s.io.as_mut().poll_close(cx),
-            Transport::TlsOver(s) => Pin::new(s.as_mut()).poll_close(cx),
+            rare => rare.rare(|s| s.poll_close(cx)),
         }
     }
 }
