@@ -51,8 +51,8 @@ trait Streams: Runtime {
 }
 
 impl Streams for wslink_tokio::Tokio {
-    fn unix(path: PathBuf) -> impl Future<Output = io::Result<Self::Stream>> + Send + 'static {
-        async move { tokio::net::UnixStream::connect(path).await.map(wslink_tokio::Stream::from) }
+    async fn unix(path: PathBuf) -> io::Result<Self::Stream> {
+        tokio::net::UnixStream::connect(path).await.map(wslink_tokio::Stream::from)
     }
     fn wrap<S>(io: S, plain: bool) -> Self::Stream
     where
@@ -67,8 +67,8 @@ impl Streams for wslink_tokio::Tokio {
 }
 
 impl Streams for wslink_smol::Smol {
-    fn unix(path: PathBuf) -> impl Future<Output = io::Result<Self::Stream>> + Send + 'static {
-        async move { async_net::unix::UnixStream::connect(path).await.map(wslink_smol::Stream::from) }
+    async fn unix(path: PathBuf) -> io::Result<Self::Stream> {
+        async_net::unix::UnixStream::connect(path).await.map(wslink_smol::Stream::from)
     }
     fn wrap<S>(io: S, plain: bool) -> Self::Stream
     where
