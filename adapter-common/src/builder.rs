@@ -1,11 +1,14 @@
 //! Building a client: the session's settings and hooks (through
 //! `wslink_core::SessionBuilder`), plus what only an adapter has: TLS, the
-//! resolver, the proxy (by default the environment's, read here and decided
-//! by `wslink_core::proxy`), and the size of the event stream. Generic over the runtime; each
+//! resolver (a function or a future), the caller's own connector, the proxy
+//! (by default the environment's, read here and decided by
+//! `wslink_core::proxy`), and the size of the event stream. Generic over the runtime; each
 //! adapter names it once (`wslink_tokio::Builder = Builder<Tokio>`).
 
 use std::future::Future;
+use std::io;
 use std::marker::PhantomData;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,11 +21,12 @@ use wslink_core::{
 
 use crate::channels::{channels, FirstOutcome};
 use crate::client::{encode_state, Client, Events};
+use crate::dial::{ConnectFn, ConnectTo, Dial, ResolveFn};
 use crate::driver::{Driver, Opener};
 use crate::error::Error;
 use crate::filter::EventFilter;
 use crate::inline::InlineClient;
-use crate::runtime::{spawn, Resolver, Runtime, Spawner};
+use crate::runtime::{spawn, Runtime, Spawner};
 use crate::telemetry::{Settings, Telemetry};
 use crate::tls::TlsOptions;
 
@@ -43,14 +47,17 @@ use crate::tls::TlsOptions;
 /// }
 /// ```
 /// (Compiled as doctests in the adapter crates.)
-pub struct Builder<R> {
+pub struct Builder<R: Runtime> {
     session: SessionBuilder,
     tls: TlsOptions,
     /// `None`: the environment's proxy variables, read when the client starts.
     proxy: Option<Proxy>,
     /// The URL, for the proxy's decision.
     url: WsUrl,
-    resolver: Option<Resolver>,
+    /// The caller's resolver, sync ones answering with a ready future.
+    resolver: Option<Arc<ResolveFn>>,
+    /// The caller's connector: resolving, TCP and the proxy are its.
+    connector: Option<Arc<ConnectFn<R>>>,
     spawner: Option<Spawner>,
     event_capacity: usize,
     #[cfg(feature = "record")]
@@ -79,6 +86,7 @@ impl<R: Runtime> Builder<R> {
             proxy: None,
             url: parsed,
             resolver: None,
+            connector: None,
             spawner: None,
             event_capacity: 1024,
             #[cfg(feature = "record")]
@@ -295,12 +303,95 @@ impl<R: Runtime> Builder<R> {
     }
 
     /// Resolves hosts with this function instead of the system resolver
-    /// (the proxy's host too, and a `socks5://` proxy's target).
-    pub fn resolver(
-        mut self,
-        f: impl Fn(&str, u16) -> std::io::Result<Vec<std::net::SocketAddr>> + Send + Sync + 'static,
-    ) -> Self {
-        self.resolver = Some(Arc::new(f));
+    /// (the proxy's host too, and a `socks5://` proxy's target). It runs on
+    /// the client's task, so it must answer at once (a table, a cache); a
+    /// resolver that waits on the network goes through
+    /// [`resolver_async`](Self::resolver_async).
+    pub fn resolver(mut self, f: impl Fn(&str, u16) -> io::Result<Vec<SocketAddr>> + Send + Sync + 'static) -> Self {
+        self.resolver = Some(Arc::new(move |host: &str, port| Box::pin(std::future::ready(f(host, port)))));
+        self
+    }
+
+    /// Resolves hosts with this async function instead of the system
+    /// resolver (the proxy's host too, and a `socks5://` proxy's target):
+    /// each transport's opening awaits its future, so a resolver that asks
+    /// the network (hickory's `TokioResolver`, say) never blocks the
+    /// client's task. The session's connect timeout covers the wait.
+    /// Replaces [`resolver`](Self::resolver) (the last one set is used).
+    ///
+    /// ```ignore
+    /// let dns = hickory_resolver::TokioResolver::builder_tokio()?.build();
+    /// let builder = Builder::new("wss://stream.example.com/ws")?.resolver_async(move |host, port| {
+    ///     let dns = dns.clone();
+    ///     async move {
+    ///         let ips = dns.lookup_ip(host).await.map_err(std::io::Error::other)?;
+    ///         Ok(ips.iter().map(|ip| std::net::SocketAddr::new(ip, port)).collect())
+    ///     }
+    /// });
+    /// ```
+    pub fn resolver_async<F, Fut>(mut self, f: F) -> Self
+    where
+        F: Fn(String, u16) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = io::Result<Vec<SocketAddr>>> + Send + 'static,
+    {
+        self.resolver = Some(Arc::new(move |host: &str, port| Box::pin(f(host.to_owned(), port))));
+        self
+    }
+
+    /// Opens every connection over a stream of the caller's: `f` is called
+    /// for each attempt (the first, and every reconnect, each getting a
+    /// fresh stream) with what the URL names ([`ConnectTo`]: host, port,
+    /// whether it is `wss://`, the attempt's number), and answers with the
+    /// stream or an `io::Error`. A Unix socket, an in-memory duplex in
+    /// tests, a TLS stream of your own (client certificates from a
+    /// hardware key, another TLS library), a corporate proxy library's
+    /// tunnel: the session runs over it as over TCP, with every feature
+    /// (reconnect, heartbeats, requests, resubscription, the write budget).
+    ///
+    /// The stream is any `AsyncRead + AsyncWrite + Send + 'static` of the
+    /// runtime's I/O traits (tokio's, or `futures-io`'s on smol), turned
+    /// into the runtime's `Stream` by `From`:
+    /// - returned as it is (or as `Stream::new(s)`), it is the transport:
+    ///   wslink runs no TLS over it, whatever the URL's scheme (the
+    ///   connector ran any TLS itself);
+    /// - returned as `Stream::plain(s)`, it carries plain bytes as a TCP
+    ///   connection does: for a `wss://` URL wslink runs its TLS over it,
+    ///   with [`tls`](Self::tls)'s settings and the URL's host for SNI and
+    ///   the certificate's name, as over its own TCP.
+    ///
+    /// Settings this replaces, and so ignores: the resolver (either
+    /// kind), the proxy ([`proxy`](Self::proxy) and the environment's
+    /// variables, which are not read), and
+    /// [`connection_attempt_delay`](Self::connection_attempt_delay). The
+    /// session's connect timeout covers the connector's future (it is
+    /// dropped when the timeout passes). An error becomes
+    /// `DisconnectReason::ConnectFailed` with its kind and message, decided
+    /// on by the reconnect policy as any; an error of a TLS handshake the
+    /// connector ran with rustls (tokio-rustls's or futures-rustls's, the
+    /// `rustls::Error` inside) comes out typed, as `DisconnectReason::Tls`.
+    ///
+    /// ```ignore
+    /// // tokio: a Unix socket (on smol, `async_net::unix::UnixStream`).
+    /// let (client, events) = wslink_tokio::Builder::new("ws://localhost/feed")?
+    ///     .connector(|_to| tokio::net::UnixStream::connect("/run/feed.sock"))
+    ///     .connect()
+    ///     .await?;
+    /// // A proxy library's tunnel, wslink's TLS over it for wss://.
+    /// let builder = wslink_tokio::Builder::new("wss://stream.example.com/ws")?.connector(|to| async move {
+    ///     let tunnel = corporate_proxy::connect(&to.host, to.port).await?;
+    ///     Ok(wslink_tokio::Stream::plain(tunnel))
+    /// });
+    /// ```
+    pub fn connector<F, Fut, S>(mut self, f: F) -> Self
+    where
+        F: Fn(ConnectTo) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = io::Result<S>> + Send + 'static,
+        S: Into<R::Stream> + 'static,
+    {
+        self.connector = Some(Arc::new(move |to| {
+            let connecting = f(to);
+            Box::pin(async move { connecting.await.map(Into::into) })
+        }));
         self
     }
 
@@ -404,7 +495,7 @@ impl<R: Runtime> Builder<R> {
     /// connects, and reconnects, in the background.
     pub fn start(self) -> Result<(Client, Events), Error> {
         let (driver, client, events) = self.build(false)?;
-        spawn::<R>(driver.spawner.clone().as_ref(), driver.run::<R>());
+        spawn::<R>(driver.spawner.clone().as_ref(), driver.run());
         Ok((client, events))
     }
 
@@ -436,12 +527,12 @@ impl<R: Runtime> Builder<R> {
         let (driver, client, events) = self.build(report_first)?;
         let (spawner, spill_limit) = (driver.spawner.clone(), driver.event_capacity);
         let finish: crate::inline::Finish = Box::new(move |rest| spawn::<R>(spawner.as_ref(), rest));
-        Ok(InlineClient::new(Box::pin(driver.run::<R>()), client, events, spill_limit, finish))
+        Ok(InlineClient::new(Box::pin(driver.run()), client, events, spill_limit, finish))
     }
 
     /// The session, its driver and the handles, not yet running; with
     /// `report_first`, the driver stores how the first attempt ends for `connect`.
-    fn build(self, report_first: bool) -> Result<(Driver, Client, Events), Error> {
+    fn build(self, report_first: bool) -> Result<(Driver<R>, Client, Events), Error> {
         let now = R::now();
         // The thread's generator is seeded from the OS: a typed error here
         // if the OS has no randomness to give, rather than a panic later.
@@ -454,6 +545,8 @@ impl<R: Runtime> Builder<R> {
             builder = builder.recorder(BoxedRecorder(recorder), seed);
         }
         let proxy = match self.proxy {
+            // The connector reaches the host its own way: no proxy, and the environment is not read.
+            _ if self.connector.is_some() => Proxy::none(),
             Some(proxy) => proxy,
             None => {
                 let (proxy, skipped) = Proxy::from_env_vars(
@@ -474,18 +567,23 @@ impl<R: Runtime> Builder<R> {
         let tls =
             if self.secure || proxy.as_ref().is_some_and(|p| p.uses_tls()) { Some(self.tls.build()?) } else { None };
         session.connect(now)?;
+        let dial = match (self.connector, self.resolver) {
+            (Some(connect), _) => Some(Arc::new(Dial::Connect(connect))),
+            (None, Some(resolve)) => Some(Arc::new(Dial::Resolve(resolve))),
+            (None, None) => None,
+        };
         let (commands, channels, events) = channels(encode_state(session.state()));
         let driver = Driver {
             session: Box::new(session),
             channels,
             event_capacity: self.event_capacity,
-            opener: Opener { tls, resolver: self.resolver, proxy, attempt_delay: self.attempt_delay },
+            opener: Opener { tls, dial, proxy, attempt_delay: self.attempt_delay },
             spawner: self.spawner.clone(),
             telemetry: Telemetry::start(self.telemetry),
             filter: self.filter,
             report_first,
         };
-        Ok((driver, Client { commands }, Events { rx: events, batch: Vec::new().into_iter() }))
+        Ok((driver, Client::new(commands), Events { rx: events, batch: Vec::new().into_iter() }))
     }
 
     /// Starts the client and waits for its first connection to open. If the
@@ -495,7 +593,7 @@ impl<R: Runtime> Builder<R> {
     /// state on each `Connected` and none is missed.
     pub async fn connect(self) -> Result<(Client, Events), Error> {
         let (driver, client, events) = self.build(true)?;
-        spawn::<R>(driver.spawner.clone().as_ref(), driver.run::<R>());
+        spawn::<R>(driver.spawner.clone().as_ref(), driver.run());
         match outcome(client.first_outcome().await) {
             Ok(()) => Ok((client, events)),
             Err(e) => {

@@ -18,7 +18,8 @@
 //!
 //! - The write side: the driver says whether the session's write budget has
 //!   room; while it has none, posts (`try_send_*`) are refused as `Full`
-//!   rather than queued, since nothing would take them.
+//!   rather than queued, since nothing would take them, and the `Sink`'s
+//!   `poll_ready` waits for room (woken when the driver says there is).
 //! - The first outcome: when `connect` waits for it, the driver stores how
 //!   the first connection attempt ended (open, failed, or the session
 //!   closed), for `connect` to take without taking events from the stream.
@@ -46,6 +47,15 @@ const COMMAND_CAPACITY: usize = 256;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Gone;
 
+/// Why a post cannot be handed over at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PostClosed {
+    /// The session has closed: posts are refused from then on.
+    Closed,
+    /// The driver has ended.
+    Gone,
+}
+
 /// Why a batch was not handed over.
 #[derive(Debug, PartialEq)]
 pub(crate) enum NotDelivered {
@@ -67,6 +77,8 @@ struct CommandQueue {
     driver: Option<Waker>,
     /// Senders waiting for room.
     blocked: Vec<Waker>,
+    /// Sinks waiting for room in the write budget.
+    budget: Vec<Waker>,
 }
 
 /// How the first connection attempt ended.
@@ -118,6 +130,13 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// Adds `waker` to `list` unless one there already wakes the same task.
+fn push_waker(list: &mut Vec<Waker>, waker: &Waker) {
+    if !list.iter().any(|w| w.will_wake(waker)) {
+        list.push(waker.clone());
+    }
+}
+
 /// Keeps `waker` in `slot` unless the one there already wakes the same task.
 fn store(slot: &mut Option<Waker>, waker: &Waker) {
     if !slot.as_ref().is_some_and(|w| w.will_wake(waker)) {
@@ -158,22 +177,64 @@ impl CommandSender {
     /// Hands `command` to the driver, waiting while the queue is full.
     pub(crate) async fn send(&self, command: Command) -> Result<(), Gone> {
         let mut command = Some(command);
-        poll_fn(|cx| {
-            let mut c = lock(&self.shared.commands);
-            if c.driver_gone {
-                return Poll::Ready(Err(Gone));
-            }
-            if c.queue.len() >= COMMAND_CAPACITY {
-                if !c.blocked.iter().any(|w| w.will_wake(cx.waker())) {
-                    c.blocked.push(cx.waker().clone());
-                }
-                return Poll::Pending;
-            }
-            c.queue.extend(command.take());
-            wake_driver(c);
-            Poll::Ready(Ok(()))
-        })
-        .await
+        poll_fn(|cx| self.poll_send(cx, &mut command)).await
+    }
+
+    /// Hands the command in `command` (taken from it) to the driver when
+    /// the queue has room; pending while it is full.
+    pub(crate) fn poll_send(&self, cx: &mut Context<'_>, command: &mut Option<Command>) -> Poll<Result<(), Gone>> {
+        let mut c = lock(&self.shared.commands);
+        if c.driver_gone {
+            return Poll::Ready(Err(Gone));
+        }
+        if c.queue.len() >= COMMAND_CAPACITY {
+            push_waker(&mut c.blocked, cx.waker());
+            return Poll::Pending;
+        }
+        c.queue.extend(command.take());
+        wake_driver(c);
+        Poll::Ready(Ok(()))
+    }
+
+    /// Ready once a post would be taken now: the command queue and the
+    /// session's write budget have room (woken when they do, never polled
+    /// in a loop); `Closed` once the session has closed or the driver is
+    /// gone. A reservation in the loose sense: another handle may take the
+    /// room meanwhile, and [`post`](Self::post) hands the message over all
+    /// the same, one past the bound at most per handle.
+    pub(crate) fn poll_post_ready(&self, cx: &mut Context<'_>) -> Poll<Result<(), PostClosed>> {
+        let mut c = lock(&self.shared.commands);
+        if c.driver_gone {
+            return Poll::Ready(Err(PostClosed::Gone));
+        }
+        if c.posts_closed {
+            return Poll::Ready(Err(PostClosed::Closed));
+        }
+        if c.queue.len() >= COMMAND_CAPACITY {
+            push_waker(&mut c.blocked, cx.waker());
+            return Poll::Pending;
+        }
+        // Read under the lock that `set_write_full` takes to wake: no wake-up is lost.
+        if self.shared.write_full.load(Ordering::Acquire) {
+            push_waker(&mut c.budget, cx.waker());
+            return Poll::Pending;
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// Hands `message` to the driver as a [`Command::Post`], room or not
+    /// (after [`poll_post_ready`](Self::poll_post_ready)).
+    pub(crate) fn post(&self, message: Message) -> Result<(), PostClosed> {
+        let mut c = lock(&self.shared.commands);
+        if c.driver_gone {
+            return Err(PostClosed::Gone);
+        }
+        if c.posts_closed {
+            return Err(PostClosed::Closed);
+        }
+        c.queue.push_back(Command::Post(Box::new(message)));
+        wake_driver(c);
+        Ok(())
     }
 
     /// Hands `message` to the driver as a [`Command::Post`] if there is room
@@ -265,7 +326,11 @@ impl DriverEnd {
     pub(crate) fn close_posts(&self) -> Vec<Message> {
         let mut c = lock(&self.shared.commands);
         c.posts_closed = true;
+        // Sinks waiting for the budget hear of the close.
+        let budget = std::mem::take(&mut c.budget);
         if !c.queue.iter().any(|command| matches!(command, Command::Post(_))) {
+            drop(c);
+            budget.into_iter().for_each(Waker::wake);
             return Vec::new();
         }
         let mut posts = Vec::new();
@@ -278,7 +343,7 @@ impl DriverEnd {
         // The queue has room now: senders waiting for it go on.
         let blocked = std::mem::take(&mut c.blocked);
         drop(c);
-        blocked.into_iter().for_each(Waker::wake);
+        blocked.into_iter().chain(budget).for_each(Waker::wake);
         posts
     }
 
@@ -338,9 +403,14 @@ impl DriverEnd {
         self.shared.state.store(state, Ordering::Release);
     }
 
-    /// Stores whether the session's write budget is used up (posts are then refused as `Full`).
+    /// Stores whether the session's write budget is used up (posts are then
+    /// refused as `Full`); when it has room again, wakes the sinks waiting for it.
     pub(crate) fn set_write_full(&self, full: bool) {
         self.shared.write_full.store(full, Ordering::Release);
+        if !full {
+            let budget = std::mem::take(&mut lock(&self.shared.commands).budget);
+            budget.into_iter().for_each(Waker::wake);
+        }
     }
 
     /// Stores how the first connection attempt ended, and wakes `connect`.
@@ -358,10 +428,11 @@ impl Drop for DriverEnd {
         let mut c = lock(&self.shared.commands);
         c.driver_gone = true;
         let (queued, blocked) = (std::mem::take(&mut c.queue), std::mem::take(&mut c.blocked));
+        let budget = std::mem::take(&mut c.budget);
         drop(c);
         // Dropping a queued command drops its reply sender: its caller hears `Shutdown`.
         drop(queued);
-        blocked.into_iter().for_each(Waker::wake);
+        blocked.into_iter().chain(budget).for_each(Waker::wake);
         let mut e = lock(&self.shared.events);
         e.driver_gone = true;
         let (consumer, first_waiter) = (e.consumer.take(), e.first_waiter.take());

@@ -7,6 +7,10 @@
 //! command still takes effect (a message still goes out, a request still
 //! runs to its outcome), only its answer is not awaited. No event is lost: events
 //! live in the stream, not in these futures.
+//!
+//! `Client` is also a `futures::Sink<Message>` (in `sink.rs`).
+
+mod sink;
 
 use std::future::poll_fn;
 use std::pin::Pin;
@@ -31,9 +35,24 @@ pub struct ClientMetrics {
 }
 
 /// A cloneable handle to a running client. Every method is cancel-safe (see the module docs).
-#[derive(Clone)]
+///
+/// It is also a [`Sink`](futures_sink::Sink) of [`Message`]s, for
+/// `SinkExt::send`, `send_all` and `StreamExt::forward`: `poll_ready` waits
+/// for room (the command queue, and the write budget), messages go as
+/// [`try_send_text`](Self::try_send_text)'s do, `poll_flush` waits until
+/// the session has taken them, `poll_close` closes the session. See the
+/// `Sink` implementation for the details.
 pub struct Client {
     pub(crate) commands: CommandSender,
+    /// The sink's flush or close in progress; made on the sink's first use.
+    sink: Option<Box<sink::SinkState>>,
+}
+
+impl Clone for Client {
+    /// Another handle to the same client; as a sink, it starts with nothing to flush.
+    fn clone(&self) -> Self {
+        Self { commands: self.commands.clone(), sink: None }
+    }
 }
 
 impl std::fmt::Debug for Client {
@@ -55,6 +74,11 @@ fn decode_state(v: u8) -> SessionState {
 }
 
 impl Client {
+    /// A handle over the driver's command channel.
+    pub(crate) fn new(commands: CommandSender) -> Self {
+        Self { commands, sink: None }
+    }
+
     async fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, ClientError> {
         let (tx, rx) = oneshot::channel();
         self.commands.send(make(tx)).await.map_err(|Gone| ClientError::Shutdown)?;

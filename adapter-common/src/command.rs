@@ -28,6 +28,10 @@ pub(crate) enum Command {
     Control(Box<(bool, bytes::Bytes, Reply<()>)>),
     Close(Box<(CloseCode, String, Reply<()>)>),
     Snapshot(oneshot::Sender<Snapshot>),
+    /// The `Sink`'s flush: answered once every message handed over before
+    /// it has been taken by the session (held behind them while the write
+    /// budget has no room, as they are).
+    Flush(Reply<()>),
 }
 
 /// A request handed to the driver.

@@ -26,6 +26,7 @@ mod builder;
 mod channels;
 mod client;
 mod command;
+mod dial;
 mod driver;
 mod error;
 mod filter;
@@ -45,6 +46,7 @@ mod transport;
 
 pub use builder::Builder;
 pub use client::{Client, ClientMetrics, Events};
+pub use dial::ConnectTo;
 pub use error::Error;
 pub use filter::EventFilter;
 pub use inline::InlineClient;

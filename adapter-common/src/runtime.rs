@@ -1,6 +1,7 @@
-//! What a runtime adapter provides ([`Runtime`]), and the two things the
-//! caller may hand the builder in a runtime's place: a [`Resolver`] and a
-//! [`Spawner`].
+//! What a runtime adapter provides ([`Runtime`]), and the things the
+//! caller may hand the builder in a runtime's place: a [`Resolver`] (or an
+//! async one), a [`Spawner`], and a connector whose streams are the
+//! runtime's [`Runtime::Stream`].
 //!
 //! This module is the one supported extension point of `wslink-adapter`:
 //! a new runtime implements [`Runtime`], with the two helpers its TLS
@@ -22,6 +23,8 @@ use std::time::Instant;
 pub use crate::tls::{tls_handshake_error, tls_server_name};
 
 /// Resolves a host and port to addresses; replaceable for custom DNS or tests.
+/// The form [`Builder::resolver`](crate::Builder::resolver) takes;
+/// [`Builder::resolver_async`](crate::Builder::resolver_async) takes one that answers with a future.
 pub type Resolver = Arc<dyn Fn(&str, u16) -> io::Result<Vec<SocketAddr>> + Send + Sync>;
 
 /// Starts a task on an executor of the caller's choosing (see [`Builder::spawn_with`](crate::Builder::spawn_with)).
@@ -54,8 +57,18 @@ pub trait Runtime: Send + Sync + 'static {
     /// Moves `timer` to complete at `deadline` (again, if it completed).
     fn reset(timer: Pin<&mut Self::Timer>, deadline: Instant);
     /// A connection before the WebSocket's TLS: TCP, or TLS over TCP to an
-    /// `https://` proxy. A proxy's tunnel is opened over it.
+    /// `https://` proxy (a proxy's tunnel is opened over it), or a stream
+    /// the caller's connector opened.
     type Link: Send + 'static;
+    /// A stream the caller's connector opened (`Builder::connector`): the
+    /// runtime's type for any stream of its I/O traits, and whether wslink
+    /// runs its TLS over it for a `wss://` URL or uses it as it is. Only
+    /// connected streams pay for its dispatch: the runtime's own TCP and
+    /// TLS stay as they are.
+    type Stream: Send + 'static;
+    /// The link over a caller's stream, and whether wslink runs its TLS over
+    /// it (given to [`secure`](Self::secure)) when the URL is `wss://`.
+    fn stream_link(stream: Self::Stream) -> (Self::Link, bool);
     /// Resolves `host` with the system resolver.
     fn resolve(host: String, port: u16) -> impl Future<Output = io::Result<Vec<SocketAddr>>> + Send;
     /// Connects TCP to `addr`, with TCP_NODELAY set.

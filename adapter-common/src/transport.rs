@@ -16,6 +16,10 @@
 //! failing the TLS handshake, its certificate checked against the client's
 //! roots. The session's connect timeout covers the whole opening, the
 //! tunnel included.
+//!
+//! A connector of the caller's ([`open_stream`]) replaces all of it but
+//! TLS: its stream is the transport as it is, or, when it hands back a plain
+//! stream for a `wss://` URL, the link wslink runs its TLS over.
 
 use std::future::{poll_fn, Future};
 use std::io;
@@ -28,7 +32,8 @@ use std::time::Duration;
 use wslink_core::proxy::{ProxyError, ProxyHandshake, ProxyServer};
 use wslink_core::HappyEyeballs;
 
-use crate::runtime::{Resolver, Runtime};
+use crate::dial::{ConnectFn, ConnectTo, ResolveFn};
+use crate::runtime::Runtime;
 
 /// Chunk size of the tunnel handshake's reads (the machine may allow more).
 const READ_CHUNK: usize = 2048;
@@ -42,7 +47,7 @@ pub(crate) async fn open<R: Runtime>(
     host: String,
     port: u16,
     tls: Option<Arc<rustls::ClientConfig>>,
-    resolver: Option<Resolver>,
+    resolver: Option<Arc<ResolveFn>>,
     via: Option<Via>,
     attempt_delay: Duration,
 ) -> io::Result<(R::Reader, R::Writer)> {
@@ -78,9 +83,36 @@ pub(crate) async fn open<R: Runtime>(
     R::secure(link, host, tls).await
 }
 
-async fn resolve<R: Runtime>(host: &str, port: u16, resolver: Option<&Resolver>) -> io::Result<Vec<SocketAddr>> {
+/// Opens a transport over the stream the caller's connector opens for
+/// `to`: as it is, or with TLS (`tls`, for a `wss://` URL) when the
+/// connector hands back a plain stream.
+pub(crate) async fn open_stream<R: Runtime>(
+    connect: Arc<ConnectFn<R>>,
+    to: ConnectTo,
+    tls: Option<Arc<rustls::ClientConfig>>,
+) -> io::Result<(R::Reader, R::Writer)> {
+    let host = to.host.clone();
+    let stream = connect(to).await.map_err(|e| connector_error(&host, e))?;
+    let (link, plain) = R::stream_link(stream);
+    R::secure(link, host, tls.filter(|_| plain)).await
+}
+
+/// A connector that runs rustls itself fails its handshake with the
+/// `io::Error` tokio-rustls and futures-rustls make (a `rustls::Error`
+/// inside): typed as wslink's own handshakes' failures are, so the session
+/// tells a refused certificate from a link that failed. Any other error
+/// stays as it is (an end of stream is not taken for the server's TLS
+/// hanging up: the connector knows what it was).
+fn connector_error(host: &str, error: io::Error) -> io::Error {
+    match error.get_ref().is_some_and(|inner| inner.is::<rustls::Error>()) {
+        true => crate::runtime::tls_handshake_error(host, error),
+        false => error,
+    }
+}
+
+async fn resolve<R: Runtime>(host: &str, port: u16, resolver: Option<&Arc<ResolveFn>>) -> io::Result<Vec<SocketAddr>> {
     match resolver {
-        Some(resolve) => resolve(host, port),
+        Some(resolve) => resolve(host, port).await,
         None => R::resolve(host.to_owned(), port).await,
     }
 }
@@ -88,7 +120,7 @@ async fn resolve<R: Runtime>(host: &str, port: u16, resolver: Option<&Resolver>)
 async fn connect<R: Runtime>(
     host: &str,
     port: u16,
-    resolver: Option<&Resolver>,
+    resolver: Option<&Arc<ResolveFn>>,
     attempt_delay: Duration,
 ) -> io::Result<R::Link> {
     let addrs = resolve::<R>(host, port, resolver).await?;

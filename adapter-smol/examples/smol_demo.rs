@@ -37,7 +37,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         for round in 1..=2 {
             for _ in 0..3 {
                 let response = client.request("public/get_time", None, None).await?;
-                println!("[{}] request answered in {:?}", at(), response.rtt);
+                println!("[{}] request answered in {:.2?}: {}", at(), response.rtt, response.message);
             }
             if round == 1 {
                 server.cut();
@@ -49,9 +49,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let metrics = client.metrics().await?;
         client.close(CloseCode::Normal, "demo over").await?;
         while events.recv().await.is_some() {}
+        // A duration as one (`211.83µs`), `-` when there is none yet.
+        let shown = |d: Option<Duration>| d.map_or("-".to_owned(), |d| format!("{d:.2?}"));
         println!(
-            "\nsummary: {} connections, {} requests, p50 {:?}, p99 {:?}",
-            metrics.session.connects, latency.count, latency.p50, latency.p99
+            "\nsummary: {} connections, {} requests, p50 {}, p99 {}",
+            metrics.session.connects,
+            latency.count,
+            shown(latency.p50),
+            shown(latency.p99)
         );
         Ok(())
     })
@@ -66,7 +71,7 @@ async fn subscribed(
         match events.recv().await {
             Some(SessionEvent::Disconnected { reason }) => println!("[{}] disconnected: {reason}", at()),
             Some(SessionEvent::Reconnecting { attempt, delay }) => {
-                println!("[{}] reconnecting in {delay:?} (attempt {attempt} since the link was open)", at())
+                println!("[{}] reconnecting in {delay:.2?} (attempt {attempt} since the link was open)", at())
             }
             Some(SessionEvent::Connected { .. }) => println!("[{}] connected", at()),
             Some(SessionEvent::Subscribed { channels }) => {

@@ -56,8 +56,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 Ok(r) => {
                     ok += 1;
                     if ok % 5 == 1 {
-                        let text = String::from_utf8_lossy(r.message.as_bytes()).into_owned();
-                        println!("[{}] request public/get_time -> {text} in {:?}", at(start), r.rtt);
+                        // A message shows as its text (a binary one as its size and first bytes).
+                        println!("[{}] request public/get_time -> {} in {:.2?}", at(start), r.message, r.rtt);
                     }
                 }
                 Err(e) => {
@@ -90,7 +90,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 }
                 Some(SessionEvent::Disconnected { reason }) => println!("[{}] disconnected: {reason}", at(start)),
                 Some(SessionEvent::Reconnecting { attempt, delay }) => {
-                    println!("[{}] reconnecting in {delay:?} ({})", at(start), tries(attempt))
+                    println!("[{}] reconnecting in {delay:.2?} ({})", at(start), tries(attempt))
                 }
                 Some(SessionEvent::Connected { attempt, .. }) => {
                     // Every connection is on the stream, the first one too.

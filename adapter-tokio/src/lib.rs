@@ -54,13 +54,15 @@
 mod runtime;
 
 pub use bytes::Bytes;
-pub use runtime::{Link, Tokio, Transport};
+pub use runtime::{Link, Stream, Tokio, Transport};
 /// Spans per connection attempt and, with the feature `metrics`, metrics
 /// pushed through the `metrics` facade: the table of names and labels.
 pub use wslink_adapter::telemetry;
 #[cfg(feature = "testkit")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
 pub use wslink_adapter::testkit;
+/// What a connector is asked to reach (`Builder::connector`).
+pub use wslink_adapter::ConnectTo;
 pub use wslink_adapter::{
     Client, ClientError, ClientMetrics, Error, EventFilter, Events, InlineClient, MemberEvents, Pool, PoolBuilder,
     PoolError, PoolEvent, PoolEvents, RequestError, Resolver, Response, Roots, TlsOptions, TlsSetupError, TrySendError,

@@ -1,6 +1,7 @@
 //! The tokio runtime for wslink's shared driver: clock, spawn, sleep, and the
-//! transport's parts (resolve, TCP with TCP_NODELAY, rustls TLS with SNI);
-//! the shared code puts them together, with a proxy's tunnel between.
+//! transport's parts (resolve, TCP with TCP_NODELAY, rustls TLS with SNI,
+//! the caller's own streams); the shared code puts them together, with a
+//! proxy's tunnel between.
 //! `wslink-smol`'s `runtime.rs` is the same file for smol.
 
 use std::future::Future;
@@ -46,6 +47,13 @@ impl Runtime for Tokio {
 
     type Link = Link;
 
+    type Stream = Stream;
+
+    fn stream_link(stream: Stream) -> (Link, bool) {
+        let plain = stream.plain;
+        (Link::Stream(stream), plain)
+    }
+
     async fn resolve(host: String, port: u16) -> io::Result<Vec<SocketAddr>> {
         Ok(tokio::net::lookup_host((host.as_str(), port)).await?.collect())
     }
@@ -60,6 +68,7 @@ impl Runtime for Tokio {
         match link {
             Link::Tcp(tcp) => Ok(Link::Tls(Box::new(tls_over(tcp, &host, tls).await?))),
             Link::Tls(_) => Err(io::Error::new(io::ErrorKind::InvalidInput, "the link to the proxy is TLS already")),
+            Link::Stream(_) => Err(io::Error::new(io::ErrorKind::InvalidInput, "a connector's stream has no proxy")),
         }
     }
 
@@ -67,6 +76,7 @@ impl Runtime for Tokio {
         match link {
             Link::Tcp(s) => s.read(buf).await,
             Link::Tls(s) => s.read(buf).await,
+            Link::Stream(s) => s.io.read(buf).await,
         }
     }
 
@@ -74,6 +84,7 @@ impl Runtime for Tokio {
         match link {
             Link::Tcp(s) => s.write_all(buf).await,
             Link::Tls(s) => s.write_all(buf).await,
+            Link::Stream(s) => s.io.write_all(buf).await,
         }
     }
 
@@ -88,6 +99,11 @@ impl Runtime for Tokio {
             (Link::Tcp(tcp), Some(config)) => Transport::Tls(Box::new(tls_over(tcp, &host, config).await?)),
             (Link::Tls(proxied), Some(config)) => {
                 Transport::TlsInTls(Box::new(tls_over(*proxied, &host, config).await?))
+            }
+            (Link::Stream(stream), None) => Transport::Stream(stream),
+            // Boxed once more: the caller's streams keep to one variant.
+            (Link::Stream(stream), Some(config)) => {
+                Transport::Stream(Stream::new(tls_over(Transport::Stream(stream), &host, config).await?))
             }
         };
         Ok(tokio::io::split(transport))
@@ -126,15 +142,21 @@ where
     handshake.map_err(|e| wslink_adapter::runtime::tls_handshake_error(host, e))
 }
 
-/// A connection before the WebSocket's TLS: TCP, or TLS to an `https://` proxy.
+/// A connection before the WebSocket's TLS: TCP, or TLS to an `https://`
+/// proxy, or a stream the caller's connector opened.
 pub enum Link {
     /// TCP.
     Tcp(TcpStream),
     /// TLS over TCP, to an `https://` proxy.
     Tls(Box<TlsStream<TcpStream>>),
+    /// The caller's connector's stream.
+    Stream(Stream),
 }
 
-/// An open transport: plain TCP or TLS over TCP, or TLS inside TLS.
+/// An open transport: plain TCP or TLS over TCP, or TLS inside TLS, or a
+/// stream of the caller's (with wslink's TLS over it, for a plain one and
+/// a `wss://` URL). The caller's streams, boxed, are one variant, the last:
+/// the runtime's own TCP and TLS pay no dispatch through a box.
 pub enum Transport {
     /// `ws://`
     Plain(TcpStream),
@@ -142,6 +164,77 @@ pub enum Transport {
     Tls(Box<TlsStream<TcpStream>>),
     /// `wss://` through an `https://` proxy.
     TlsInTls(Box<TlsStream<TlsStream<TcpStream>>>),
+    /// The caller's stream, as it is, or wslink's TLS over it (itself a
+    /// `Transport::Stream` inside).
+    Stream(Stream),
+}
+
+/// A stream the caller opened, for [`Builder::connector`](wslink_adapter::Builder::connector):
+/// any `AsyncRead + AsyncWrite + Send + 'static` of tokio's (a
+/// `UnixStream`, a `DuplexStream`, a TLS stream of your own, a proxy
+/// library's tunnel), boxed.
+///
+/// A connector's stream becomes one by `From` (or [`Stream::new`]) and is
+/// then the transport as it is; [`Stream::plain`] marks one that carries
+/// plain bytes, for wslink to run its TLS over when the URL is `wss://`.
+pub struct Stream {
+    io: Pin<Box<dyn StreamIo>>,
+    /// wslink runs its TLS over it for a `wss://` URL.
+    plain: bool,
+}
+
+/// What a caller's stream is: tokio's two I/O traits, sendable.
+trait StreamIo: AsyncRead + AsyncWrite + Send {}
+
+impl<T: AsyncRead + AsyncWrite + Send> StreamIo for T {}
+
+impl Stream {
+    /// The transport as it is: wslink runs no TLS over it, whatever the
+    /// URL's scheme (the connector ran any TLS itself).
+    pub fn new(io: impl AsyncRead + AsyncWrite + Send + 'static) -> Self {
+        Self { io: Box::pin(io), plain: false }
+    }
+
+    /// A stream of plain bytes, as a TCP connection carries them: for a
+    /// `wss://` URL wslink runs its TLS over it (the builder's `tls`
+    /// settings, the URL's host for SNI and the certificate's name), as
+    /// over its own TCP; for `ws://`, the same as [`Stream::new`].
+    pub fn plain(io: impl AsyncRead + AsyncWrite + Send + 'static) -> Self {
+        Self { io: Box::pin(io), plain: true }
+    }
+}
+
+impl<T: AsyncRead + AsyncWrite + Send + 'static> From<T> for Stream {
+    fn from(io: T) -> Self {
+        Self::new(io)
+    }
+}
+
+impl std::fmt::Debug for Stream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stream").field("plain", &self.plain).finish_non_exhaustive()
+    }
+}
+
+impl Transport {
+    /// Calls `io` on any transport through one vtable, out of line: for the
+    /// rare ones (TLS inside TLS, the caller's streams). The I/O calls'
+    /// match then has three arms, and plain TCP and TLS cost what they did
+    /// before the caller's streams came: a fourth arm made a jump table.
+    #[cold]
+    #[inline(never)]
+    fn rare<T>(&mut self, io: impl FnOnce(Pin<&mut dyn StreamIo>) -> T) -> T {
+        fn pin<S: StreamIo + Unpin>(s: &mut S) -> Pin<&mut dyn StreamIo> {
+            let pinned: Pin<&mut S> = Pin::new(s);
+            pinned
+        }
+        io(match self {
+            Transport::Plain(s) => pin(s),
+            Transport::Tls(s) => pin(s.as_mut()),
+            Transport::TlsInTls(s) => pin(s.as_mut()),
+            Transport::Stream(s) => s.io.as_mut(),
+        })
+    }
 }
 
 impl AsyncRead for Transport {
@@ -149,7 +242,7 @@ impl AsyncRead for Transport {
         match self.get_mut() {
             Transport::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
-            Transport::TlsInTls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            rare => rare.rare(|s| s.poll_read(cx, buf)),
         }
     }
 }
@@ -159,21 +252,21 @@ impl AsyncWrite for Transport {
         match self.get_mut() {
             Transport::Plain(s) => Pin::new(s).poll_write(cx, buf),
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
-            Transport::TlsInTls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            rare => rare.rare(|s| s.poll_write(cx, buf)),
         }
     }
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Transport::Plain(s) => Pin::new(s).poll_flush(cx),
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
-            Transport::TlsInTls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            rare => rare.rare(|s| s.poll_flush(cx)),
         }
     }
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Transport::Plain(s) => Pin::new(s).poll_shutdown(cx),
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
-            Transport::TlsInTls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            rare => rare.rare(|s| s.poll_shutdown(cx)),
         }
     }
 }

@@ -42,7 +42,8 @@ pub async fn echo_server(tls: Option<Arc<rustls::ServerConfig>>) -> SocketAddr {
     addr
 }
 
-async fn echo<S: AsyncRead + AsyncWrite + Unpin>(stream: S) {
+/// Echoes every data message on `stream`, after the upgrade, until the link ends.
+pub async fn echo<S: AsyncRead + AsyncWrite + Unpin>(stream: S) {
     let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default().max_message_size(Some(64 << 20));
     let Ok(mut ws) = tokio_tungstenite::accept_async_with_config(stream, Some(config)).await else { return };
     while let Some(Ok(message)) = ws.next().await {
@@ -62,7 +63,9 @@ pub struct ExchangeLog {
 }
 
 /// A JSON-RPC server like an exchange's: `public/auth`, `public/subscribe` and
-/// any other method; it can be told to close or drop every connection.
+/// any other method; it can be told to close or drop every connection. It
+/// listens on TCP, and serves any other stream handed to [`serve`](Self::serve)
+/// (a Unix socket's, an in-memory duplex's) the same way.
 pub struct ExchangeServer {
     /// Where it listens.
     pub addr: SocketAddr,
@@ -71,6 +74,9 @@ pub struct ExchangeServer {
     /// Connections accepted so far.
     pub connections: Arc<AtomicUsize>,
     kill: broadcast::Sender<Kill>,
+    answer_requests: bool,
+    /// The test's runtime: `serve` may be called from another (a smol client's connector).
+    runtime: tokio::runtime::Handle,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -97,7 +103,18 @@ impl ExchangeServer {
                 });
             }
         });
-        Self { addr, log, connections, kill }
+        Self { addr, log, connections, kill, answer_requests, runtime: tokio::runtime::Handle::current() }
+    }
+
+    /// Serves one connection over `stream`, as one accepted on TCP (it
+    /// counts, is logged, and is closed or dropped with the others); from
+    /// any thread.
+    pub fn serve<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(&self, stream: S) {
+        let n = self.connections.fetch_add(1, Ordering::SeqCst);
+        let (log, kill, answer_requests) = (self.log.clone(), self.kill.subscribe(), self.answer_requests);
+        self.runtime.spawn(async move {
+            let _ = exchange(stream, n, log, kill, answer_requests).await;
+        });
     }
 
     /// Closes every open connection with a close frame carrying `code`.
@@ -117,14 +134,14 @@ impl ExchangeServer {
     }
 }
 
-async fn exchange(
-    tcp: TcpStream,
+async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: S,
     n: usize,
     log: Arc<Mutex<ExchangeLog>>,
     mut kill: broadcast::Receiver<Kill>,
     answer_requests: bool,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let mut ws = tokio_tungstenite::accept_async(tcp).await?;
+    let mut ws = tokio_tungstenite::accept_async(stream).await?;
     loop {
         tokio::select! {
             order = kill.recv() => match order {

@@ -211,3 +211,33 @@ fn the_state_is_shared() {
     driver.set_state(5);
     assert_eq!(tx.state(), 5);
 }
+
+#[test]
+fn a_sink_waits_for_the_write_budget_and_hears_when_it_has_room_or_the_session_closed() {
+    let (tx, driver, _events) = channels(0);
+    let (count, waker) = counter();
+    let mut cx = Context::from_waker(&waker);
+    assert_eq!(tx.poll_post_ready(&mut cx), Poll::Ready(Ok(())));
+
+    driver.set_write_full(true);
+    assert!(tx.poll_post_ready(&mut cx).is_pending());
+    assert!(tx.poll_post_ready(&mut cx).is_pending(), "polled again, still one waker kept");
+    assert_eq!(woken(&count), 0, "pending without waking itself");
+    driver.set_write_full(true);
+    assert_eq!(woken(&count), 0, "still full: nobody woken");
+    driver.set_write_full(false);
+    assert_eq!(woken(&count), 1, "room woke the waiting sink, once");
+    assert_eq!(tx.poll_post_ready(&mut cx), Poll::Ready(Ok(())));
+    // A post after the reservation is taken whatever the budget says meanwhile.
+    driver.set_write_full(true);
+    assert_eq!(tx.post(Message::Text("reserved".into())), Ok(()));
+    assert!(matches!(driver.try_command(), Some(Command::Post(m)) if *m == Message::Text("reserved".into())));
+
+    assert!(tx.poll_post_ready(&mut cx).is_pending());
+    assert!(driver.close_posts().is_empty());
+    assert_eq!(woken(&count), 2, "the close woke it");
+    assert_eq!(tx.poll_post_ready(&mut cx), Poll::Ready(Err(PostClosed::Closed)));
+    assert_eq!(tx.post(Message::Text("late".into())), Err(PostClosed::Closed));
+    drop(driver);
+    assert_eq!(tx.poll_post_ready(&mut cx), Poll::Ready(Err(PostClosed::Gone)));
+}

@@ -17,15 +17,17 @@ use wslink_core::{Action, Session, SessionState};
 
 use super::closing::closing;
 use super::state::Io;
-use crate::runtime::{Resolver, Runtime, Spawner};
+use crate::dial::{ConnectTo, Dial};
+use crate::runtime::{Runtime, Spawner};
 use crate::telemetry::Telemetry;
 
 /// What opening a transport needs, decided by the builder.
-pub(crate) struct Opener {
+pub(crate) struct Opener<R: Runtime> {
     /// Built for a `wss://` URL, and for an `https://` proxy (whose certificate the same roots check).
     pub(crate) tls: Option<Arc<rustls::ClientConfig>>,
-    /// Resolves the host instead of the runtime's resolver, when set.
-    pub(crate) resolver: Option<Resolver>,
+    /// The caller's resolver, or connector, when set (a thin pointer: an
+    /// idle client's task keeps 8 bytes for what few clients set).
+    pub(crate) dial: Option<Arc<Dial<R>>>,
     /// The proxy every transport goes through (the builder's decision for the URL), if any.
     pub(crate) proxy: Option<Arc<wslink_core::proxy::ProxyServer>>,
     /// Between the starts of connection attempts to a host's addresses (RFC 8305).
@@ -36,7 +38,7 @@ pub(crate) struct Opener {
 pub(super) fn actions<R: Runtime>(
     session: &mut Session,
     io: &mut Io<R>,
-    opener: &Opener,
+    opener: &Opener<R>,
     spawner: Option<&Spawner>,
     telemetry: &mut Telemetry,
 ) {
@@ -50,12 +52,12 @@ pub(super) fn actions<R: Runtime>(
 }
 
 /// Starts opening a transport to `host`:`port` (resolving, TCP, the proxy's
-/// tunnel and TLS, all in the attempt's span), or tells the session at
-/// once why it cannot.
+/// tunnel and TLS, or the caller's connector and TLS, all in the attempt's
+/// span), or tells the session at once why it cannot.
 fn open<R: Runtime>(
     session: &mut Session,
     io: &mut Io<R>,
-    opener: &Opener,
+    opener: &Opener<R>,
     telemetry: &mut Telemetry,
     host: String,
     port: u16,
@@ -72,8 +74,15 @@ fn open<R: Runtime>(
     if secure && config.is_none() {
         let e = io::Error::new(io::ErrorKind::InvalidInput, "wss URL without a TLS configuration");
         session.handle_transport_error(e.kind(), &e.to_string(), R::now());
+    } else if let Some(Dial::Connect(connect)) = opener.dial.as_deref() {
+        let to = ConnectTo { host, port, tls: secure, attempt: session.failed_attempts() + 1 };
+        let opening = crate::transport::open_stream::<R>(connect.clone(), to, config);
+        io.opening = Some(Box::pin(opening.instrument(span)));
     } else {
-        let resolver = opener.resolver.clone();
+        let resolver = match opener.dial.as_deref() {
+            Some(Dial::Resolve(resolve)) => Some(resolve.clone()),
+            _ => None,
+        };
         let opening = crate::transport::open::<R>(host, port, config, resolver, via, opener.attempt_delay);
         io.opening = Some(Box::pin(opening.instrument(span)));
     }

@@ -64,6 +64,7 @@ pub(super) fn execute(session: &mut Session, r: &mut Routing, command: Command, 
             | Command::Subscribe(_)
             | Command::Unsubscribe(_)
             | Command::Control(_)
+            | Command::Flush(_)
     );
     if writes && (!r.held.is_empty() || !session.has_write_room()) {
         r.held.push(command);
@@ -124,6 +125,10 @@ fn carry_out(session: &mut Session, r: &mut Routing, command: Command, at: Insta
                 Ok(()) => r.close_waiters.push(reply),
                 Err(e) => answer(reply, Err(e)),
             }
+        }
+        // Every message before it has been taken (sent, queued or refused as an event).
+        Command::Flush(reply) => {
+            answer(reply, if session.state() == SessionState::Closed { Err(CommandError::Closed) } else { Ok(()) })
         }
         Command::Snapshot(reply) => {
             let paused_now = r.paused_since.map(|s| at.saturating_duration_since(s)).unwrap_or_default();

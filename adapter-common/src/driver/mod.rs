@@ -83,7 +83,7 @@ use crate::telemetry::Telemetry;
 pub(crate) use self::actions::Opener;
 
 /// Everything the driver task owns.
-pub(crate) struct Driver {
+pub(crate) struct Driver<R: Runtime> {
     /// Boxed: the task's future would otherwise hold the session twice (as
     /// the captured driver and as the loop's local), 4 KB per idle connection.
     pub(crate) session: Box<Session>,
@@ -92,7 +92,7 @@ pub(crate) struct Driver {
     /// Events the consumer may have waiting before reading pauses.
     pub(crate) event_capacity: usize,
     /// What opening a transport needs: TLS, the resolver, the proxy.
-    pub(crate) opener: Opener,
+    pub(crate) opener: Opener<R>,
     /// Where the closing connection's flush task runs (the runtime's executor if `None`).
     pub(crate) spawner: Option<Spawner>,
     /// Spans per attempt and, with the `metrics` feature, the pushed metrics.
@@ -103,10 +103,10 @@ pub(crate) struct Driver {
     pub(crate) report_first: bool,
 }
 
-impl Driver {
+impl<R: Runtime> Driver<R> {
     /// The driver's loop. Not an `async fn`: that would keep `self` in the
     /// future beside the fields moved out of it (104 bytes per client).
-    pub(crate) fn run<R: Runtime>(self) -> impl Future<Output = ()> + Send {
+    pub(crate) fn run(self) -> impl Future<Output = ()> + Send {
         let Driver { session, channels, event_capacity, opener, spawner, telemetry, filter, report_first } = self;
         let routing = Routing { keep: filter, first_pending: report_first, ..Routing::default() };
         run_loop::<R>(session, channels, event_capacity, opener, spawner, telemetry, routing)
@@ -122,7 +122,7 @@ fn run_loop<R: Runtime>(
     mut session: Box<Session>,
     channels: DriverEnd,
     event_capacity: usize,
-    opener: Opener,
+    opener: Opener<R>,
     spawner: Option<Spawner>,
     mut telemetry: Telemetry,
     mut r: Routing,

@@ -112,7 +112,7 @@ impl Shared {
 }
 
 /// What a member task needs: its place, how to build it, where events go.
-pub(crate) struct Member<R> {
+pub(crate) struct Member<R: Runtime> {
     pub(crate) shared: Arc<Shared>,
     pub(crate) index: usize,
     pub(crate) make: MakeFn<R>,

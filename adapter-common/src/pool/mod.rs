@@ -65,7 +65,7 @@ pub enum PoolError {
 }
 
 /// Configures and starts a [`Pool`].
-pub struct PoolBuilder<R> {
+pub struct PoolBuilder<R: Runtime> {
     make: MakeFn<R>,
     size: usize,
     attempts: usize,
