@@ -39,7 +39,8 @@ pub mod error;
 pub mod hash;
 pub mod ledger;
 pub mod msgid;
-pub mod pointer;
+/// The JSON pointer reader (`wslink_core::json_pointer`), kept under this name.
+pub use wslink_core::json_pointer as pointer;
 pub mod publisher;
 pub mod sequence;
 pub mod shard;

@@ -26,13 +26,15 @@
 //! ```text
 //! 5  on top      replay  presets  testkit  supervise
 //! 4  session     session/ (state and commands, inputs, outputs, send, lifecycle, config)
-//! 3  its parts   backoff  backlog  heartbeat  requests  outbound  latency
+//! 3  its parts   backoff  backlog  heartbeat  requests  request_id  outbound  latency
+//!                subscriptions  sequence (per-channel numbering, gaps)
 //!                reasons (why things end: DisconnectReason, SessionError, ...)
 //!                hooks  jsonrpc (the default codecs)  outputs (actions, events, metrics)
 //!                record (the recording's tape and line format)
 //! 2  connection  connection/ (read, send, closing, outputs)  config  event
 //! 1  wire        frame  message  text  utf8  close  url  handshake/  deflate/  proxy/  tls
 //!                close_code  error  happy_eyeballs  io_kind  random  deadline  queue  pool
+//!                json_pointer
 //! ```
 //!
 //! A connection's whole run, against any byte source:
@@ -79,6 +81,9 @@ mod happy_eyeballs;
 mod heartbeat;
 pub mod hooks;
 mod io_kind;
+#[cfg(feature = "json")]
+#[cfg_attr(docsrs, doc(cfg(feature = "json")))]
+pub mod json_pointer;
 #[cfg(feature = "json")]
 mod jsonrpc;
 mod latency;

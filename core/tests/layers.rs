@@ -30,6 +30,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("handshake", 1),
     ("proxy", 1),
     ("happy_eyeballs", 1),
+    ("json_pointer", 1),
     // 2. connection: one RFC 6455 link.
     ("config", 2),
     ("event", 2),

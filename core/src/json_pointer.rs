@@ -1,8 +1,8 @@
 //! A few JSON pointers read from one message in one pass, without building
 //! a tree.
 //!
-//! The bridge needs at most three values from each message (its channel,
-//! id and sequence number). Parsing the message into a `serde_json::Value`
+//! A session's sequence rule reads a message's channel and numbers with it,
+//! and the NATS bridge its channel, id and sequence number. Parsing the message into a `serde_json::Value`
 //! to read them allocates every key and value of the message; here
 //! serde_json's own parser walks the message once, passes over every
 //! subtree no pointer goes into (`Skip`: parsed and checked as a `Value`
