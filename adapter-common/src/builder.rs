@@ -140,6 +140,15 @@ impl<R: Runtime> Builder<R> {
         self
     }
 
+    /// Subscribes the subscription set again after every reconnect (`true`,
+    /// the default), or not: for servers that restore subscriptions
+    /// themselves, where a second subscribe is an error.
+    /// `SubscribeOptions::restore` overrides it per subscription.
+    pub fn restore_subscriptions(mut self, on: bool) -> Self {
+        self.session = self.session.restore_subscriptions(on);
+        self
+    }
+
     /// Delivers the server's pings and pongs as `SessionEvent::Ping` and
     /// `SessionEvent::Pong` (off by default; pings are delivered anyway when
     /// `auto_pong` is off, for the user to answer with `Client::pong`).

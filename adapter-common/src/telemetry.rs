@@ -38,6 +38,7 @@
 //! | `wslink_heartbeat_failures_total` | counter | `client` | heartbeats not answered in time |
 //! | `wslink_read_pause_seconds` | histogram | `client` | each pause of reading for a slow consumer, recorded when it ends: its sum is the time paused |
 //! | `wslink_reading_paused` | gauge | `client` | 1 while reading is paused for a slow consumer, else 0 |
+//! | `wslink_sequence_breaks_total` | counter | `client`, `kind` | breaks in numbered channels' numbering: `gap` (`SessionEvent::SequenceGap`) or `reset` (`SequenceReset`) |
 //!
 //! The `reason` of a disconnect is one of a fixed set ([`disconnect_reason`]):
 //!
@@ -60,6 +61,7 @@
 //! | `write_timeout` | the server took nothing written within `write_timeout` (it stopped reading) |
 //! | `error` | another error the reconnect policy chose to reconnect on |
 //! | `user_reconnect` | `Client::reconnect` was called |
+//! | `sequence_broken` | a numbered channel missed messages and its `GapAction` is `Reconnect` |
 //! | `other` | a reason added to `DisconnectReason` after this table |
 //!
 //! Why these types: `metrics` counters count in whole numbers, so paused time
@@ -113,12 +115,13 @@ pub fn disconnect_reason(reason: &DisconnectReason) -> &'static str {
         DisconnectReason::Error(SessionError::AuthRejected(_) | SessionError::AuthTimeout) => "auth",
         DisconnectReason::Error(_) => "error",
         DisconnectReason::UserReconnect => "user_reconnect",
+        DisconnectReason::SequenceBroken { .. } => "sequence_broken",
         _ => "other",
     }
 }
 
 /// Every value [`disconnect_reason`] returns, in the table's order.
-pub const DISCONNECT_REASONS: [&str; 18] = [
+pub const DISCONNECT_REASONS: [&str; 19] = [
     "connect_timeout",
     "connect_failed",
     "tls",
@@ -136,6 +139,7 @@ pub const DISCONNECT_REASONS: [&str; 18] = [
     "write_timeout",
     "error",
     "user_reconnect",
+    "sequence_broken",
     "other",
 ];
 
@@ -399,6 +403,8 @@ mod push {
                     self.set_connected(false);
                 }
                 SessionEvent::Reconnecting { delay, .. } => self.reconnect_delay.record(delay.as_secs_f64()),
+                SessionEvent::SequenceGap { .. } => sequence_breaks(&self.label, "gap").increment(1),
+                SessionEvent::SequenceReset { .. } => sequence_breaks(&self.label, "reset").increment(1),
                 // A close the user asked for ends the connection with no `Disconnected`.
                 SessionEvent::Closed { .. } => self.set_connected(false),
                 _ => {}
@@ -468,6 +474,11 @@ mod push {
         counter!("wslink_request_failures_total", "client" => client.clone(), "reason" => failure_label(failure))
     }
 
+    /// The series of `client`'s breaks in numbering of one kind (`gap`, `reset`).
+    fn sequence_breaks(client: &Arc<str>, kind: &'static str) -> Counter {
+        counter!("wslink_sequence_breaks_total", "client" => client.clone(), "kind" => kind)
+    }
+
     /// Adds to `counter` what `now` has over `seen`.
     fn rise(counter: &Counter, seen: &mut u64, now: u64) {
         if now > *seen {
@@ -515,6 +526,7 @@ mod push {
             "Each pause of reading for a slow consumer; the sum is the time paused"
         );
         describe_gauge!("wslink_reading_paused", "1 while reading is paused for a slow consumer");
+        describe_counter!("wslink_sequence_breaks_total", "Breaks in numbered channels' numbering, by kind");
     }
 }
 
@@ -561,6 +573,7 @@ mod tests {
             (DisconnectReason::Error(SessionError::AuthTimeout), "auth"),
             (DisconnectReason::Error(SessionError::AuthRejected("no".into())), "auth"),
             (DisconnectReason::UserReconnect, "user_reconnect"),
+            (DisconnectReason::SequenceBroken { channel: "book".into() }, "sequence_broken"),
         ];
         for (reason, label) in cases {
             assert_eq!(disconnect_reason(&reason), label, "{reason:?}");

@@ -102,7 +102,9 @@ pub mod record;
 pub mod replay;
 mod request_id;
 mod requests;
+mod sequence;
 mod session;
+mod subscriptions;
 mod supervise;
 #[cfg(feature = "testkit")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
@@ -132,7 +134,9 @@ pub use outputs::{Action, Metrics, SessionEvent, SessionState, Traffic};
 pub use random::{OsRandom, OsRandomError, RandomSource};
 pub use reasons::{CloseReason, CommandError, DisconnectReason, RequestFailure};
 pub use request_id::RequestId;
+pub use sequence::{GapAction, SequencePoint, SequenceRule};
 pub use session::{Session, SessionBuilder, SessionConfig, DEFAULT_WRITE_BUDGET};
+pub use subscriptions::SubscribeOptions;
 pub use supervise::Restarts;
 pub use text::{NotUtf8, Utf8Bytes};
 pub use tls::TlsFailure;

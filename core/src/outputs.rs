@@ -113,6 +113,29 @@ pub enum SessionEvent {
         /// Why.
         reason: RequestFailure,
     },
+    /// A numbered channel's message started past the next number: `expected`
+    /// up to `got - 1` were missed. Comes before that message; the
+    /// channel's `GapAction` follows it.
+    SequenceGap {
+        /// The channel.
+        channel: String,
+        /// The number that should have come next.
+        expected: u64,
+        /// The first number the message carried.
+        got: u64,
+    },
+    /// A numbered channel's message ended before the next number: the
+    /// numbering restarted, or a message came again. Not accepted silently:
+    /// reported as a gap is, and the channel's `GapAction` follows it; the
+    /// numbering goes on from this message.
+    SequenceReset {
+        /// The channel.
+        channel: String,
+        /// The last number seen before it.
+        last: u64,
+        /// The first number the message carried.
+        got: u64,
+    },
     /// A response whose id matches no pending request (a late answer, say).
     /// Responses are looked for while requests are pending or have ended within
     /// `late_response_window`; otherwise the codec is not consulted at all (so a
@@ -207,6 +230,10 @@ pub struct Metrics {
     pub pending_requests: usize,
     /// Channels in the subscription set.
     pub subscriptions: usize,
+    /// Gaps seen in numbered channels (`SessionEvent::SequenceGap`).
+    pub sequence_gaps: u64,
+    /// Numbering that went back in numbered channels (`SessionEvent::SequenceReset`).
+    pub sequence_resets: u64,
     /// permessage-deflate's work over all connections (zero when it is off).
     pub compression: CompressionStats,
     /// When the last data message (of any kind: heartbeat traffic and

@@ -47,6 +47,12 @@ pub enum DisconnectReason {
     Error(SessionError),
     /// The user called `reconnect`.
     UserReconnect,
+    /// A numbered channel's numbering broke and its `GapAction` is
+    /// `Reconnect`: the session connects again at once, as for `UserReconnect`.
+    SequenceBroken {
+        /// The channel.
+        channel: String,
+    },
     /// The TLS handshake failed (reported with `Session::handle_tls_failure`).
     Tls {
         /// What went wrong.
@@ -72,7 +78,7 @@ impl DisconnectReason {
     pub fn is_error(&self) -> bool {
         match self {
             Self::Closed(c) => !c.is_clean(),
-            Self::UserReconnect => false,
+            Self::UserReconnect | Self::SequenceBroken { .. } => false,
             _ => true,
         }
     }
@@ -230,7 +236,7 @@ impl SessionError {
             DisconnectReason::IdleTimeout => Self::IdleTimeout,
             DisconnectReason::WriteTimeout => Self::WriteTimeout,
             DisconnectReason::Error(e) => e.clone(),
-            DisconnectReason::UserReconnect => return None,
+            DisconnectReason::UserReconnect | DisconnectReason::SequenceBroken { .. } => return None,
             DisconnectReason::Closed(closed) => match closed.error.as_ref()? {
                 C::Handshake(e) => Self::Handshake(e.clone()),
                 C::HandshakeTimeout => Self::HandshakeTimeout,
@@ -295,6 +301,7 @@ impl fmt::Display for DisconnectReason {
             Self::WriteTimeout => f.write_str("the server took nothing written within the write timeout"),
             Self::Error(e) => write!(f, "{e}"),
             Self::UserReconnect => f.write_str("the user asked to reconnect"),
+            Self::SequenceBroken { channel } => write!(f, "channel {channel:?} missed messages and asks to reconnect"),
             Self::Tls { failure, .. } => write!(f, "the TLS handshake failed: {failure}"),
             Self::Proxy(e) => write!(f, "{e}"),
         }

@@ -261,6 +261,9 @@ fn feed(s: &mut Session, entry: &Entry, now: Instant) -> Option<(String, String)
         Entry::Subscribe { channels } => {
             drop(s.subscribe(&channels.iter().map(String::as_str).collect::<Vec<_>>(), now))
         }
+        Entry::SubscribeWith { channels, options } => {
+            drop(s.subscribe_with(&channels.iter().map(String::as_str).collect::<Vec<_>>(), options.options(), now))
+        }
         Entry::Unsubscribe { channels } => {
             drop(s.unsubscribe(&channels.iter().map(String::as_str).collect::<Vec<_>>(), now))
         }

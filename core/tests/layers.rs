@@ -41,6 +41,8 @@ const LAYERS: &[(&str, u8)] = &[
     ("heartbeat", 3),
     ("request_id", 3),
     ("requests", 3),
+    ("sequence", 3),
+    ("subscriptions", 3),
     ("outbound", 3),
     ("latency", 3),
     ("reasons", 3),

@@ -135,7 +135,7 @@ async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
 }
 
 /// Every metric of the table, as the telemetry module documents it.
-const TABLE: [&str; 18] = [
+const TABLE: [&str; 19] = [
     "wslink_connect_attempts_total",
     "wslink_connects_total",
     "wslink_disconnects_total",
@@ -154,6 +154,7 @@ const TABLE: [&str; 18] = [
     "wslink_heartbeat_failures_total",
     "wslink_read_pause_seconds",
     "wslink_reading_paused",
+    "wslink_sequence_breaks_total",
 ];
 
 // ----- metrics -----

@@ -7,7 +7,7 @@
 #[cfg(feature = "record")]
 use serde::{Deserialize, Serialize};
 
-use crate::TlsFailure;
+use crate::{GapAction, SubscribeOptions, TlsFailure};
 
 /// The format version this crate writes and reads.
 pub const FORMAT_VERSION: u32 = 2;
@@ -111,6 +111,13 @@ pub enum Entry {
     Subscribe {
         /// The channels.
         channels: Vec<String>,
+    },
+    /// `Session::subscribe_with`.
+    SubscribeWith {
+        /// The channels.
+        channels: Vec<String>,
+        /// The options.
+        options: SubscribeLine,
     },
     /// `Session::unsubscribe`.
     Unsubscribe {
@@ -242,6 +249,57 @@ pub(crate) fn digest(bytes: &[u8]) -> String {
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
     format!("{h:016x}")
+}
+
+/// [`SubscribeOptions`] as a recording writes them.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "record", derive(Serialize, Deserialize))]
+#[non_exhaustive]
+pub struct SubscribeLine {
+    /// Subscribed again after a reconnect; `None`: the session's setting.
+    #[cfg_attr(feature = "record", serde(default, skip_serializing_if = "Option::is_none"))]
+    pub restore: Option<bool>,
+    /// What a break in the numbering does: `tell`, `resubscribe` or `reconnect`.
+    pub on_gap: String,
+    /// A JSON rule's pointers: the channel's, the first number's, the last's.
+    #[cfg_attr(feature = "record", serde(default, skip_serializing_if = "Option::is_none"))]
+    pub sequence: Option<(Option<String>, Option<String>, String)>,
+    /// The rule is a function of the user's own (a replay runs without it).
+    #[cfg_attr(feature = "record", serde(default, skip_serializing_if = "std::ops::Not::not"))]
+    pub function: bool,
+}
+
+impl SubscribeLine {
+    pub(crate) fn of(options: &SubscribeOptions) -> Self {
+        let on_gap = match options.on_gap {
+            GapAction::Tell => "tell",
+            GapAction::Resubscribe => "resubscribe",
+            GapAction::Reconnect => "reconnect",
+        };
+        let spec = options.sequence.as_ref().map(|rule| rule.spec());
+        Self {
+            restore: options.restore,
+            on_gap: on_gap.to_owned(),
+            sequence: spec.flatten().map(|s| (s.channel.clone(), s.first.clone(), s.last.clone())),
+            function: matches!(spec, Some(None)),
+        }
+    }
+
+    /// The options again: a JSON rule rebuilt (with the `json` feature), a
+    /// function's rule left out.
+    pub(crate) fn options(&self) -> SubscribeOptions {
+        let mut options = SubscribeOptions::new().on_gap(match self.on_gap.as_str() {
+            "resubscribe" => GapAction::Resubscribe,
+            "reconnect" => GapAction::Reconnect,
+            _ => GapAction::Tell,
+        });
+        options.restore = self.restore;
+        #[cfg(feature = "json")]
+        if let Some((channel, first, last)) = &self.sequence {
+            options.sequence = Some(crate::SequenceRule::json(channel.as_deref(), first.as_deref(), last));
+        }
+        options
+    }
 }
 
 /// A duration as a [`Span`].

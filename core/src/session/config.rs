@@ -66,6 +66,11 @@ pub struct SessionConfig {
     /// Keep unsent messages across a disconnect and send them after the
     /// reconnect (true, default), or drop them with a `Dropped` event.
     pub keep_queue_on_disconnect: bool,
+    /// Subscribe the subscription set again after every reconnect (true,
+    /// default). Off for protocols whose server restores subscriptions
+    /// itself (session resumption), where a second subscribe is an error;
+    /// `SubscribeOptions::restore` overrides it per subscription.
+    pub restore_subscriptions: bool,
     /// Token-bucket limit on user messages. Default none.
     pub rate_limit: Option<RateLimit>,
     /// Deliver the pings and pongs the server sends as `SessionEvent::Ping`
@@ -112,6 +117,7 @@ impl SessionConfig {
             queue_capacity: 1024,
             queue_while_disconnected: true,
             keep_queue_on_disconnect: true,
+            restore_subscriptions: true,
             rate_limit: None,
             control_events: false,
             latency_window: 1024,
@@ -367,6 +373,12 @@ impl SessionBuilder {
     /// The largest frame accepted (default 16 MiB): a larger one closes the connection with 1009.
     pub fn max_frame_size(mut self, bytes: usize) -> Self {
         self.config.connection.max_frame_size = bytes;
+        self
+    }
+
+    /// Subscribes again after every reconnect, or not (see `SessionConfig::restore_subscriptions`).
+    pub fn restore_subscriptions(mut self, on: bool) -> Self {
+        self.config.restore_subscriptions = on;
         self
     }
 

@@ -9,10 +9,12 @@ use crate::connection::{Connection, ConnectionState};
 use crate::deadline::after;
 use crate::event::ConnectionEvent;
 use crate::heartbeat::Due;
-use crate::hooks::{AuthCheck, Beat, Decision, SessionError};
+use crate::hooks::{AuthCheck, Beat, Decision, Outbound, SessionError};
 use crate::message::Message;
 use crate::record::format::Entry;
 use crate::requests::{Pending, Purpose};
+use crate::sequence::{GapAction, Verdict};
+use crate::subscriptions::Break;
 use crate::UpgradeResponse;
 
 impl Session {
@@ -237,6 +239,7 @@ impl Session {
                     self.emit(SessionEvent::RequestFailed { id, reason: RequestFailure::Timeout });
                 }
                 Purpose::Subscribe(channels) => {
+                    self.subscriptions.confirmed(&channels);
                     self.emit(SessionEvent::SubscriptionFailed { channels, reason: "timeout".into() })
                 }
                 Purpose::Auth | Purpose::Unsubscribe(_) | Purpose::Heartbeat | Purpose::Setup => {}
@@ -256,7 +259,9 @@ impl Session {
             // at each where it lies, and the first response stops the count.
             // Parked messages predate whatever is queued after them.
             self.take_connection_messages();
-            if self.state == SessionState::Open && self.hooks.app_heartbeat.is_none() {
+            // Numbered channels: each message is read by the sequence rules.
+            if self.state == SessionState::Open && self.hooks.app_heartbeat.is_none() && !self.subscriptions.numbered()
+            {
                 if let Some(conn) = self.conn.as_ref() {
                     let all_parked = if self.requests.matching_needed() {
                         let codec = &self.hooks.codec;
@@ -310,6 +315,7 @@ impl Session {
         if self.messages_read() > read_before {
             self.counters.last_message_at = Some(now);
         }
+        self.reconnect_for_break(now);
         if self.conn.as_ref().is_some_and(|c| c.state() == ConnectionState::Closed) {
             self.drop_transport(now);
         }
@@ -354,8 +360,8 @@ impl Session {
             let setup = beat.setup(timing.interval);
             self.send_internal_all(setup, Purpose::Setup, now);
         }
-        if !self.subscriptions.is_empty() {
-            let channels = self.subscriptions.clone();
+        let channels = self.subscriptions.to_restore(self.config.restore_subscriptions);
+        if !channels.is_empty() {
             let out = self.hooks.subscriptions.subscribe(&channels);
             self.send_internal_all(out, Purpose::Subscribe(channels), now);
         }
@@ -401,7 +407,60 @@ impl Session {
                 }
             }
         }
-        self.emit(SessionEvent::Message(message));
+        let broken = if self.subscriptions.numbered() { self.subscriptions.judge(&message) } else { None };
+        match broken {
+            None => self.emit(SessionEvent::Message(message)),
+            Some(broken) => {
+                self.report_break(&broken);
+                self.emit(SessionEvent::Message(message));
+                self.act_on_break(broken, now);
+            }
+        }
+    }
+
+    /// Reports a break in a channel's numbering, before the message that showed it.
+    fn report_break(&mut self, broken: &Break) {
+        let channel = broken.channel.clone();
+        let event = match broken.verdict {
+            Verdict::Gap { expected, got } => {
+                self.counters.sequence_gaps += 1;
+                SessionEvent::SequenceGap { channel, expected, got }
+            }
+            Verdict::Reset { last, got } => {
+                self.counters.sequence_resets += 1;
+                SessionEvent::SequenceReset { channel, last, got }
+            }
+            Verdict::Fine => return,
+        };
+        self.emit(event);
+    }
+
+    /// What the channel's `on_gap` says: nothing more, a resubscribe, or a reconnect.
+    fn act_on_break(&mut self, broken: Break, now: Instant) {
+        match broken.action {
+            GapAction::Tell => {}
+            GapAction::Resubscribe => {
+                let unsubscribe = self.hooks.subscriptions.unsubscribe(&broken.channels);
+                self.send_internal_all(unsubscribe, Purpose::Unsubscribe(broken.channels.clone()), now);
+                let subscribe = self.hooks.subscriptions.subscribe(&broken.channels);
+                // A subscribe the server answers: numbering waits for the answer.
+                let answered = subscribe.iter().any(|o| matches!(o, Outbound::Request { .. }));
+                self.subscriptions.restart(&broken.channels, !answered);
+                self.send_internal_all(subscribe, Purpose::Subscribe(broken.channels), now);
+            }
+            // After the messages already read: they are delivered, not lost with the link.
+            GapAction::Reconnect => self.break_reconnect = self.break_reconnect.take().or(Some(Box::new(broken))),
+        }
+    }
+
+    /// The reconnect a break asked for, once the messages read with it are out.
+    fn reconnect_for_break(&mut self, now: Instant) {
+        let Some(broken) = self.break_reconnect.take() else { return };
+        self.subscriptions.restart(&broken.channels, true);
+        if self.conn.is_some() && matches!(self.state, SessionState::Open) {
+            let reason = DisconnectReason::SequenceBroken { channel: broken.channel };
+            self.disconnect(reason, Some(Decision::ReconnectNow), now);
+        }
     }
 
     fn on_response(&mut self, id: u64, pending: Pending, message: Message, now: Instant) {
@@ -425,9 +484,13 @@ impl Session {
                     Message::Text(t) => t.as_str().to_owned(),
                     Message::Binary(_) => "binary error response".to_owned(),
                 };
+                self.subscriptions.confirmed(&channels);
                 self.emit(SessionEvent::SubscriptionFailed { channels, reason });
             }
-            Purpose::Subscribe(channels) => self.emit(SessionEvent::Subscribed { channels }),
+            Purpose::Subscribe(channels) => {
+                self.subscriptions.confirmed(&channels);
+                self.emit(SessionEvent::Subscribed { channels });
+            }
             Purpose::Heartbeat => self.heartbeat.on_probe_rtt(rtt),
             Purpose::Unsubscribe(_) | Purpose::Setup => {}
         }

@@ -54,7 +54,9 @@ impl Session {
     pub(super) fn disconnect(&mut self, reason: DisconnectReason, decision: Option<Decision>, now: Instant) {
         let goodbye = match reason {
             // The link still works: say goodbye properly before dropping it.
-            DisconnectReason::Error(_) | DisconnectReason::UserReconnect => Some((crate::CloseCode::Normal, "")),
+            DisconnectReason::Error(_) | DisconnectReason::UserReconnect | DisconnectReason::SequenceBroken { .. } => {
+                Some((crate::CloseCode::Normal, ""))
+            }
             // The peer may be gone, but a close frame tells one that is merely
             // slow why we leave (if the socket still takes it).
             DisconnectReason::HeartbeatTimeout => Some((crate::CloseCode::Error, "heartbeat timeout")),
@@ -92,7 +94,11 @@ impl Session {
         let forbidden = !self.config.reconnect || (is_error && !self.config.reconnect_on_error);
         let decision = match decision {
             // The user's own `reconnect` is asked for, whatever the configuration.
-            Some(decision) if matches!(reason, DisconnectReason::UserReconnect) => decision,
+            Some(decision)
+                if matches!(reason, DisconnectReason::UserReconnect | DisconnectReason::SequenceBroken { .. }) =>
+            {
+                decision
+            }
             // `on_error`'s answer to an authentication error yields to it, as the policy's would.
             _ if forbidden => Decision::Stop,
             Some(decision) => decision,

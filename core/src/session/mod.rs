@@ -51,6 +51,7 @@ use crate::record::format::Entry;
 use crate::record::Tape;
 use crate::request_id::RequestId;
 use crate::requests::{Purpose, Requests};
+use crate::subscriptions::{SubscribeOptions, Subscriptions};
 use crate::{CloseCode, RandomSource};
 use config::Hooks;
 
@@ -64,6 +65,9 @@ struct Counters {
     messages_out: u64,
     /// Compression on connections that have ended.
     compression: CompressionStats,
+    /// Breaks in numbered channels.
+    sequence_gaps: u64,
+    sequence_resets: u64,
     /// Times the session became open (a refused certificate means another thing after the first).
     opened: u64,
     /// The `now` of the input that completed the last data message.
@@ -138,7 +142,7 @@ pub struct Session {
     heartbeat: Heartbeat,
     requests: Requests,
     latency: LatencyWindow,
-    subscriptions: Vec<String>,
+    subscriptions: Subscriptions,
     outbox: Outbox,
     actions: VecDeque<Action>,
     events: VecDeque<SessionEvent>,
@@ -152,6 +156,9 @@ pub struct Session {
     /// An application heartbeat's answer that waits for room to be written
     /// (boxed: rare, and an idle session stays small).
     owed_probe: Option<Box<Outbound>>,
+    /// A channel's numbering broke and its `on_gap` says reconnect: done
+    /// once the messages read with the one that showed it are out.
+    break_reconnect: Option<Box<crate::subscriptions::Break>>,
     /// The `now` of the latest input or command: when bytes handed out
     /// began to wait (`poll_action` takes no `now` of its own).
     clock: Instant,
@@ -182,13 +189,14 @@ impl Session {
             backoff_until: None,
             opened_at: None,
             user_closing: false,
-            subscriptions: Vec::new(),
+            subscriptions: Subscriptions::default(),
             actions: VecDeque::new(),
             events: VecDeque::new(),
             counters: Counters::default(),
             tape: None,
             sensitive_headers: Vec::new(),
             owed_probe: None,
+            break_reconnect: None,
             clock: now,
         }
     }
@@ -212,7 +220,7 @@ impl Session {
 
     /// The subscription set, in the order channels were added.
     pub fn subscriptions(&self) -> &[String] {
-        &self.subscriptions
+        self.subscriptions.names()
     }
 
     /// Counters and gauges, with the time in the current state measured to `now`.
@@ -230,6 +238,8 @@ impl Session {
             queue_len: self.outbox.len(),
             pending_requests: self.requests.user_pending(),
             subscriptions: self.subscriptions.len(),
+            sequence_gaps: self.counters.sequence_gaps,
+            sequence_resets: self.counters.sequence_resets,
             compression: {
                 let mut total = self.counters.compression;
                 if let Some(current) = self.conn.as_ref().and_then(Connection::compression_stats) {
@@ -510,20 +520,42 @@ impl Session {
     }
 
     /// Adds channels to the subscription set; those new to it are subscribed
-    /// now when open, and all of them after every reconnect.
+    /// now when open, and again after every reconnect (unless
+    /// `restore_subscriptions` is off).
     pub fn subscribe(&mut self, channels: &[&str], now: Instant) -> Result<(), CommandError> {
         self.record(now, || Entry::Subscribe { channels: channels.iter().map(|c| (*c).to_owned()).collect() });
+        self.add_subscriptions(channels, &SubscribeOptions::new(), now)
+    }
+
+    /// [`subscribe`](Self::subscribe) with options for these channels:
+    /// whether a reconnect subscribes them again, and where their sequence
+    /// numbers sit, to report a missed or repeated message
+    /// (`SessionEvent::SequenceGap`, `SequenceReset`) and act on it. A
+    /// channel already in the set keeps the options it was added with.
+    pub fn subscribe_with(
+        &mut self,
+        channels: &[&str],
+        options: SubscribeOptions,
+        now: Instant,
+    ) -> Result<(), CommandError> {
+        self.record(now, || Entry::SubscribeWith {
+            channels: channels.iter().map(|c| (*c).to_owned()).collect(),
+            options: crate::record::format::SubscribeLine::of(&options),
+        });
+        self.add_subscriptions(channels, &options, now)
+    }
+
+    fn add_subscriptions(
+        &mut self,
+        channels: &[&str],
+        options: &SubscribeOptions,
+        now: Instant,
+    ) -> Result<(), CommandError> {
         self.check_not_closed()?;
         if !self.hooks.subscriptions.speaks() {
             return Err(CommandError::NoSubscriptionCodec);
         }
-        let mut added: Vec<String> = Vec::new();
-        for c in channels {
-            if !self.subscriptions.iter().chain(&added).any(|s| s == c) {
-                added.push((*c).to_owned());
-            }
-        }
-        self.subscriptions.extend(added.iter().cloned());
+        let added = self.subscriptions.add(channels, options);
         if self.state == SessionState::Open && !added.is_empty() {
             let out = self.hooks.subscriptions.subscribe(&added);
             self.send_internal_all(out, Purpose::Subscribe(added), now);
@@ -538,9 +570,7 @@ impl Session {
         if !self.hooks.subscriptions.speaks() {
             return Err(CommandError::NoSubscriptionCodec);
         }
-        let removed: Vec<String> =
-            self.subscriptions.iter().filter(|s| channels.contains(&s.as_str())).cloned().collect();
-        self.subscriptions.retain(|s| !channels.contains(&s.as_str()));
+        let removed = self.subscriptions.remove(channels);
         if self.state == SessionState::Open && !removed.is_empty() {
             let out = self.hooks.subscriptions.unsubscribe(&removed);
             self.send_internal_all(out, Purpose::Unsubscribe(removed), now);

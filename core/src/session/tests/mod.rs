@@ -18,6 +18,7 @@ mod metrics;
 mod recording;
 mod request_ids;
 mod requests;
+mod sequences;
 mod state_machine;
 mod subscriptions;
 mod write_budget;
