@@ -25,6 +25,8 @@
 pub mod format;
 pub mod settings;
 
+pub use settings::{Hook, HookSpec};
+
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
