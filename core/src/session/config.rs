@@ -487,18 +487,12 @@ impl SessionBuilder {
         self
     }
 
-    /// Names a hook for a recording (the `record` feature), so that a
-    /// replay rebuilds the session from the file alone: a replay finds the
-    /// hook by this name in the registry it is given
-    /// (`replay::HookRegistry`). A closure hook (`prepare`, `retry`,
-    /// `on_error`, `headers_fn`, `on_upgrade`, the rate limit's cost) or a
-    /// hook of your own type needs one; wslink's presets name themselves,
-    /// and a name given here takes their place. The name stays with the
-    /// hook's slot whether the hook is set before or after it; a slot with
-    /// no hook set records nothing.
-    ///
-    /// Without a name such a hook is recorded as unnamed, and a replay from
-    /// the file refuses with `RebuildError::Unnamed` naming it.
+    /// Names a hook for a recording (the `record` feature), so that a replay
+    /// from the file alone finds it by this name in its registry
+    /// (`replay::HookRegistry`). A closure hook or a hook of your own type
+    /// needs one (else a replay from the file refuses, naming it:
+    /// `RebuildError::Unnamed`); presets name themselves, and a name given
+    /// here takes their place. The name stays with the slot, set before or after the hook.
     #[cfg(feature = "record")]
     pub fn name_hook(mut self, hook: crate::record::settings::Hook, name: impl Into<String>) -> Self {
         self.hook_names.insert(hook, name.into());
@@ -537,121 +531,14 @@ impl SessionBuilder {
             // Format 3 keeps the settings themselves, not their `Debug` text.
             config: String::new(),
             seed: data_encoding::HEXLOWER.encode(&seed),
-            settings: Some(self.config.recorded(&self.sensitive_headers)),
-            hooks: self.hooks.recorded(&self.hook_names),
+            settings: Some(super::recorded::settings(&self.config, &self.sensitive_headers)),
+            hooks: super::recorded::hooks(&self.hooks, &self.hook_names),
         };
         let rng = Box::new(<rand::rngs::StdRng as rand::SeedableRng>::from_seed(seed));
         let mut session = Session::from_parts(self.config, self.hooks, rng, now);
         session.tape = Some(Box::new(crate::record::Tape::start(recorder, &header, now)));
         session.sensitive_headers = self.sensitive_headers;
         session
-    }
-}
-
-// ---------------------------------------------------------------------------
-// What a recording keeps of the configuration (format 3): every plain
-// setting and each hook by name, which `replay::rebuild` turns back into a
-// builder. Each struct is taken apart whole (no `..`): a field or a hook
-// added to the session fails to compile here until the recording carries it
-// (and `replay::rebuild` sets it again).
-// ---------------------------------------------------------------------------
-
-#[cfg(feature = "record")]
-impl SessionConfig {
-    /// The settings as a recording keeps them, sensitive header values redacted.
-    fn recorded(&self, sensitive_headers: &[String]) -> crate::record::settings::Settings {
-        use crate::record::settings::{span, RateLimitSettings, Settings, Timing};
-        let SessionConfig {
-            request,
-            connection,
-            backoff,
-            reconnect,
-            reconnect_on_error,
-            connect_timeout,
-            auth_timeout,
-            request_timeout,
-            ping,
-            idle_timeout,
-            app_heartbeat,
-            queue_capacity,
-            queue_while_disconnected,
-            keep_queue_on_disconnect,
-            rate_limit,
-            control_events,
-            latency_window,
-            late_response_window,
-            write_budget,
-            write_timeout,
-        } = self;
-        let shown = request.redacted(sensitive_headers);
-        Settings {
-            subprotocols: shown.subprotocols().to_vec(),
-            extensions: shown.extensions().to_vec(),
-            headers: shown.headers().to_vec(),
-            connection: connection.into(),
-            backoff: backoff.into(),
-            reconnect: *reconnect,
-            reconnect_on_error: *reconnect_on_error,
-            connect_timeout: span(*connect_timeout),
-            auth_timeout: span(*auth_timeout),
-            request_timeout: span(*request_timeout),
-            ping: ping.map(Timing::from),
-            idle_timeout: idle_timeout.map(span),
-            app_heartbeat: app_heartbeat.map(Timing::from),
-            queue_capacity: *queue_capacity,
-            queue_while_disconnected: *queue_while_disconnected,
-            keep_queue_on_disconnect: *keep_queue_on_disconnect,
-            rate_limit: rate_limit.map(RateLimitSettings::from),
-            control_events: *control_events,
-            latency_window: *latency_window,
-            late_response_window: span(*late_response_window),
-            write_budget: *write_budget,
-            write_timeout: write_timeout.map(span),
-        }
-    }
-}
-
-#[cfg(feature = "record")]
-impl Hooks {
-    /// Each hook set, by the name the user gave it, else the name it gives
-    /// itself (a preset's), else unnamed (`None`).
-    fn recorded(
-        &self,
-        names: &std::collections::BTreeMap<crate::record::settings::Hook, String>,
-    ) -> std::collections::BTreeMap<crate::record::settings::Hook, Option<crate::record::settings::HookSpec>> {
-        use crate::record::settings::{Hook, HookSpec};
-        let Hooks {
-            policy,
-            retry,
-            on_error,
-            codec,
-            subscriptions,
-            auth,
-            app_heartbeat,
-            headers,
-            on_upgrade,
-            prepare,
-            cost,
-        } = self;
-        let set: [(Hook, Option<Option<HookSpec>>); 11] = [
-            (Hook::Policy, Some(policy.recorded_as())),
-            (Hook::Retry, retry.as_ref().map(|_| None)),
-            (Hook::OnError, on_error.as_ref().map(|_| None)),
-            (Hook::RequestCodec, Some(codec.recorded_as())),
-            (Hook::SubscriptionCodec, Some(subscriptions.recorded_as())),
-            (Hook::Authenticator, auth.as_ref().map(|a| a.recorded_as())),
-            (Hook::AppHeartbeat, app_heartbeat.as_ref().map(|a| a.recorded_as())),
-            (Hook::HeadersFn, headers.as_ref().map(|_| None)),
-            (Hook::OnUpgrade, on_upgrade.as_ref().map(|_| None)),
-            (Hook::Prepare, prepare.as_ref().map(|_| None)),
-            (Hook::Cost, cost.as_ref().map(|_| None)),
-        ];
-        set.into_iter()
-            .filter_map(|(hook, own)| {
-                let own = own?;
-                Some((hook, names.get(&hook).map(HookSpec::new).or(own)))
-            })
-            .collect()
     }
 }
 
