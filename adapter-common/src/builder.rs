@@ -477,6 +477,19 @@ impl<R: Runtime> Builder<R> {
         self
     }
 
+    /// Names a hook for a recording, so that a replay rebuilds the session
+    /// from the file alone and finds the hook by this name in its registry
+    /// (`wslink_core::replay::HookRegistry`): a closure hook (`prepare`,
+    /// `retry`, `on_error`, `headers_fn`, `on_upgrade`, the rate limit's
+    /// cost) or a hook of your own type needs one; presets name themselves.
+    /// See `wslink_core::SessionBuilder::name_hook`.
+    #[cfg(feature = "record")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "record")))]
+    pub fn name_hook(mut self, hook: wslink_core::record::Hook, name: impl Into<String>) -> Self {
+        self.session = self.session.name_hook(hook, name);
+        self
+    }
+
     /// The `client` label of every metric this client pushes (feature
     /// `metrics`; the table is in [`telemetry`](crate::telemetry)). Defaults
     /// to the URL's `host:port`. Give each client, or each group of

@@ -10,7 +10,9 @@
 //!
 //! `cargo run -p wslink-tokio --example demo`, or with `-- --record demo.jsonl`
 //! to record the session (then `cargo run -p wslink-tests --example recording
-//! -- demo.jsonl` prints it as a timeline and replays it).
+//! -- demo.jsonl` prints it as a timeline and replays it from the file alone:
+//! the recording keeps the settings and names the hooks, all presets here).
+//! The recording example's tests run this file with shorter timings.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,14 +24,31 @@ use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use wslink_tokio::{presets, BackoffConfig, Builder, CloseCode, FileRecorder, Message, PingConfig, SessionEvent};
 
-const RUN_FOR: Duration = Duration::from_secs(15);
-const CUT_AFTER: Duration = Duration::from_millis(3500);
+/// How long the demo runs, and how long its server keeps each connection.
+#[derive(Debug, Clone, Copy)]
+pub struct Timings {
+    /// The client's whole run.
+    pub run_for: Duration,
+    /// Each connection's life before the server cuts it.
+    pub cut_after: Duration,
+}
+
+/// The demo's own: 15 s, a cut every 3.5 s.
+pub const DEMO: Timings = Timings { run_for: Duration::from_secs(15), cut_after: Duration::from_millis(3500) };
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let record_to = std::env::args().skip_while(|a| a != "--record").nth(1);
+    run(DEMO, record_to.as_deref()).await
+}
+
+/// The server, and the client against it for `timings.run_for`, recorded
+/// into `record_to` when given; prints what happens and a summary.
+pub async fn run(timings: Timings, record_to: Option<&str>) -> Result<(), Box<dyn std::error::Error>> {
+    let Timings { run_for, cut_after } = timings;
     let start = Instant::now();
-    let addr = start_server().await?;
-    println!("demo server listening on ws://{addr}/ (cuts each connection after {CUT_AFTER:?})\n");
+    let addr = start_server(cut_after).await?;
+    println!("demo server listening on ws://{addr}/ (cuts each connection after {cut_after:?})\n");
 
     let mut builder = Builder::new(&format!("ws://{addr}/api"))?
         .authenticator(presets::JsonRpcAuth::new("public/auth", |attempt| {
@@ -37,9 +56,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }))
         .ping(Some(PingConfig::new(Duration::from_secs(1), Duration::from_millis(500))))
         .backoff(BackoffConfig::default().initial(Duration::from_millis(200)));
-    let record_to = std::env::args().skip_while(|a| a != "--record").nth(1);
     let mut recording = None;
-    if let Some(path) = &record_to {
+    if let Some(path) = record_to {
         let (recorder, file) = FileRecorder::create(path, 64 << 20)?;
         builder = builder.record(recorder);
         recording = Some(file);
@@ -51,7 +69,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let requester = client.clone();
     let requests = tokio::spawn(async move {
         let (mut ok, mut failed) = (0u32, 0u32);
-        while start.elapsed() < RUN_FOR - Duration::from_millis(600) {
+        while start.elapsed() < run_for.saturating_sub(Duration::from_millis(600)) {
             match requester.request("public/get_time", None, Some(Duration::from_secs(2))).await {
                 Ok(r) => {
                     ok += 1;
@@ -76,7 +94,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         1 => "first try".to_owned(),
         n => format!("try {n}, after {} that failed", n - 1),
     };
-    let deadline = tokio::time::sleep(RUN_FOR);
+    let deadline = tokio::time::sleep(run_for);
     tokio::pin!(deadline);
     loop {
         tokio::select! {
@@ -152,8 +170,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// The exchange-like server: one task per connection.
-async fn start_server() -> std::io::Result<SocketAddr> {
+/// The exchange-like server: one task per connection, each cut after `cut_after`.
+async fn start_server(cut_after: Duration) -> std::io::Result<SocketAddr> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let seq = Arc::new(AtomicU64::new(0));
@@ -161,7 +179,7 @@ async fn start_server() -> std::io::Result<SocketAddr> {
         while let Ok((tcp, _)) = listener.accept().await {
             let seq = seq.clone();
             tokio::spawn(async move {
-                let _ = serve(tcp, seq).await;
+                let _ = serve(tcp, seq, cut_after).await;
             });
         }
     });
@@ -171,6 +189,7 @@ async fn start_server() -> std::io::Result<SocketAddr> {
 async fn serve(
     tcp: tokio::net::TcpStream,
     seq: Arc<AtomicU64>,
+    cut_after: Duration,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     // As an exchange's server does: without it, a reply written while a tick
     // is still unacknowledged waits for the client's delayed ACK (about 40 ms).
@@ -179,7 +198,7 @@ async fn serve(
     let opened = tokio::time::Instant::now();
     let mut channels: Vec<String> = Vec::new();
     let mut tick = tokio::time::interval(Duration::from_millis(100));
-    let cut = tokio::time::sleep_until(opened + CUT_AFTER);
+    let cut = tokio::time::sleep_until(opened + cut_after);
     tokio::pin!(cut);
     loop {
         tokio::select! {

@@ -10,6 +10,7 @@ use std::time::Duration;
 use crate::message::Message;
 use crate::reasons::DisconnectReason;
 pub use crate::reasons::SessionError;
+use crate::record::settings::HookSpec;
 use crate::request_id::RequestId;
 
 /// Something the session sends on a hook's behalf.
@@ -72,6 +73,14 @@ pub trait RequestCodec: Send {
     fn encodes(&self) -> bool {
         true
     }
+    /// How a recording names this hook, so that a replay rebuilds it from
+    /// the file (`replay::rebuild`): wslink's presets answer their name and
+    /// settings. The default, `None`, records it as unnamed, which a replay
+    /// from the file refuses, unless the builder names it
+    /// (`SessionBuilder::name_hook`).
+    fn recorded_as(&self) -> Option<HookSpec> {
+        None
+    }
 }
 
 /// Builds the messages that subscribe to and unsubscribe from channels.
@@ -85,6 +94,14 @@ pub trait SubscriptionCodec: Send {
     /// [`NoCodec`] (`subscribe` then answers `CommandError::NoSubscriptionCodec`).
     fn speaks(&self) -> bool {
         true
+    }
+    /// How a recording names this hook, so that a replay rebuilds it from
+    /// the file (`replay::rebuild`): wslink's presets answer their name and
+    /// settings. The default, `None`, records it as unnamed, which a replay
+    /// from the file refuses, unless the builder names it
+    /// (`SessionBuilder::name_hook`).
+    fn recorded_as(&self) -> Option<HookSpec> {
+        None
     }
 }
 
@@ -109,6 +126,9 @@ impl RequestCodec for NoCodec {
     fn encodes(&self) -> bool {
         false
     }
+    fn recorded_as(&self) -> Option<HookSpec> {
+        Some(HookSpec::new("NoCodec"))
+    }
 }
 
 impl SubscriptionCodec for NoCodec {
@@ -120,6 +140,9 @@ impl SubscriptionCodec for NoCodec {
     }
     fn speaks(&self) -> bool {
         false
+    }
+    fn recorded_as(&self) -> Option<HookSpec> {
+        Some(HookSpec::new("NoCodec"))
     }
 }
 
@@ -142,6 +165,14 @@ pub trait Authenticator: Send {
     /// Judges a message. When `start` returned a request, only its matched
     /// response is passed (with `is_error` from the codec); otherwise every message is.
     fn check(&mut self, message: &Message, is_error: bool) -> AuthCheck;
+    /// How a recording names this hook, so that a replay rebuilds it from
+    /// the file (`replay::rebuild`): wslink's presets answer their name and
+    /// settings. The default, `None`, records it as unnamed, which a replay
+    /// from the file refuses, unless the builder names it
+    /// (`SessionBuilder::name_hook`).
+    fn recorded_as(&self) -> Option<HookSpec> {
+        None
+    }
 }
 
 /// What an incoming message means to an application heartbeat.
@@ -176,6 +207,14 @@ pub trait AppHeartbeat: Send {
     fn ping(&mut self) -> Option<Message>;
     /// Classifies an incoming message; must be cheap for non-heartbeat traffic.
     fn classify(&mut self, message: &Message) -> Beat;
+    /// How a recording names this hook, so that a replay rebuilds it from
+    /// the file (`replay::rebuild`): wslink's presets answer their name and
+    /// settings. The default, `None`, records it as unnamed, which a replay
+    /// from the file refuses, unless the builder names it
+    /// (`SessionBuilder::name_hook`).
+    fn recorded_as(&self) -> Option<HookSpec> {
+        None
+    }
 }
 
 /// What to do after a disconnect or an error.
@@ -261,6 +300,14 @@ pub trait ReconnectPolicy: Send {
         let _ = error;
         Decision::Reconnect
     }
+    /// How a recording names this hook, so that a replay rebuilds it from
+    /// the file (`replay::rebuild`): wslink's presets answer their name and
+    /// settings. The default, `None`, records it as unnamed, which a replay
+    /// from the file refuses, unless the builder names it
+    /// (`SessionBuilder::name_hook`).
+    fn recorded_as(&self) -> Option<HookSpec> {
+        None
+    }
 }
 
 /// The default policy: reconnect after backoff on every disconnect and
@@ -290,7 +337,11 @@ pub trait ReconnectPolicy: Send {
 #[derive(Debug, Default, Clone, Copy)]
 pub struct DefaultPolicy;
 
-impl ReconnectPolicy for DefaultPolicy {}
+impl ReconnectPolicy for DefaultPolicy {
+    fn recorded_as(&self) -> Option<HookSpec> {
+        Some(HookSpec::new("DefaultPolicy"))
+    }
+}
 
 /// What a retry function is told (off_broadway_websocket's `ws_retry_fun`).
 #[derive(Debug, Clone, Copy)]

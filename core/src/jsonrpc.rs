@@ -16,6 +16,7 @@ use serde::Deserialize;
 
 use crate::hooks::{Outbound, RequestCodec, SubscriptionCodec};
 use crate::message::Message;
+use crate::record::settings::HookSpec;
 use crate::request_id::RequestId;
 
 pub(crate) fn text(message: &Message) -> Option<&str> {
@@ -137,6 +138,10 @@ impl RequestCodec for JsonRpc {
     fn check_params(&self, params: &str) -> Result<(), String> {
         serde_json::from_str::<serde::de::IgnoredAny>(params).map(|_| ()).map_err(|e| e.to_string())
     }
+
+    fn recorded_as(&self) -> Option<HookSpec> {
+        Some(HookSpec::new("JsonRpc"))
+    }
 }
 
 /// JSON-RPC subscriptions: one request carrying every channel, as
@@ -170,6 +175,10 @@ impl SubscriptionCodec for JsonRpcSubscriptions {
     }
     fn unsubscribe(&mut self, channels: &[String]) -> Vec<Outbound> {
         vec![Outbound::Request { method: self.unsubscribe_method.to_string(), params: Some(channels_params(channels)) }]
+    }
+    fn recorded_as(&self) -> Option<HookSpec> {
+        let spec = HookSpec::new("JsonRpcSubscriptions").setting("subscribe_method", &*self.subscribe_method);
+        Some(spec.setting("unsubscribe_method", &*self.unsubscribe_method))
     }
 }
 

@@ -16,20 +16,42 @@ use crate::hooks::{AppHeartbeat, AuthCheck, Authenticator, Beat, Outbound};
 use crate::jsonrpc::{envelope, has, text};
 pub use crate::jsonrpc::{JsonRpc, JsonRpcSubscriptions};
 use crate::message::Message;
+use crate::record::settings::HookSpec;
+
+/// The name under which a replay rebuilds [`deribit_cost`] (see there).
+pub const DERIBIT_COST: &str = "deribit_cost";
 
 static HEARTBEAT: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"heartbeat\""));
 
 /// Authentication by one JSON-RPC request (Deribit's `public/auth`, say);
 /// accepted unless the response carries an `error`.
+///
+/// A recording keeps its method, never its parameters (the credentials): the
+/// message is recorded redacted. A replay from the file
+/// (`replay::rebuild`) authenticates with the method and no parameters,
+/// which is all an identical replay needs: a redacted message is compared by
+/// its presence only, the session numbers the request as it did, and the
+/// server's recorded answer is what accepts or refuses it.
 pub struct JsonRpcAuth {
     method: String,
-    params: Box<dyn FnMut(u32) -> String + Send>,
+    /// `None` at replay: the request goes without parameters.
+    params: Option<Box<dyn FnMut(u32) -> String + Send>>,
 }
 
 impl JsonRpcAuth {
     /// `params` builds the parameters afresh for each attempt (a signature over a timestamp, say).
     pub fn new(method: impl Into<String>, params: impl FnMut(u32) -> String + Send + 'static) -> Self {
-        Self { method: method.into(), params: Box::new(params) }
+        Self { method: method.into(), params: Some(Box::new(params)) }
+    }
+
+    /// The authenticator a replay rebuilds from a recording: `method`, with
+    /// no parameters. The shortest message it could send: the recorded one
+    /// was at least as long, so the write budget's count of a transport that
+    /// took whole transmits reaches zero at the same reports (see the
+    /// replay's module docs).
+    #[cfg(feature = "record")]
+    pub(crate) fn replaying(method: impl Into<String>) -> Self {
+        Self { method: method.into(), params: None }
     }
 }
 
@@ -41,7 +63,7 @@ impl std::fmt::Debug for JsonRpcAuth {
 
 impl Authenticator for JsonRpcAuth {
     fn start(&mut self, attempt: u32) -> Outbound {
-        Outbound::Request { method: self.method.clone(), params: Some((self.params)(attempt)) }
+        Outbound::Request { method: self.method.clone(), params: self.params.as_mut().map(|params| params(attempt)) }
     }
     fn check(&mut self, message: &Message, is_error: bool) -> AuthCheck {
         if is_error {
@@ -49,6 +71,9 @@ impl Authenticator for JsonRpcAuth {
         } else {
             AuthCheck::Accepted
         }
+    }
+    fn recorded_as(&self) -> Option<HookSpec> {
+        Some(HookSpec::new("JsonRpcAuth").setting("method", &self.method))
     }
 }
 
@@ -74,6 +99,9 @@ impl AppHeartbeat for JsonOpHeartbeat {
             },
             _ => Beat::Other,
         }
+    }
+    fn recorded_as(&self) -> Option<HookSpec> {
+        Some(HookSpec::new("JsonOpHeartbeat"))
     }
 }
 
@@ -126,10 +154,17 @@ impl AppHeartbeat for DeribitHeartbeat {
             _ => Beat::Other,
         }
     }
+    fn recorded_as(&self) -> Option<HookSpec> {
+        Some(HookSpec::new("DeribitHeartbeat"))
+    }
 }
 
 /// Deribit's credit cost of a JSON-RPC message, for the rate limit:
 /// `public/*` 1, `private/get_*` 5, `private/set_*` 10, `private/buy|sell` 15, else 1.
+///
+/// A function hook says nothing of itself: for a recording to name it, name
+/// it [`DERIBIT_COST`] (`name_hook(Hook::Cost, presets::DERIBIT_COST)`),
+/// which a replay rebuilds as this function without a registry entry.
 pub fn deribit_cost(message: &Message) -> u32 {
     let method = envelope(message).and_then(|e| e.method).unwrap_or_default();
     let name = method.strip_prefix("private/").unwrap_or("");

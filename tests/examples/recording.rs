@@ -5,10 +5,15 @@
 //! Each line: the time since the session was built, the direction (`<-` from
 //! the server, `->` to it, `**` the user, `..` the session), what it is
 //! (server frames are decoded from the bytes read: kind, size, first bytes),
-//! and the session's events. The replay runs the recorded inputs through a
-//! session with the default settings for the recorded URL: a recording made
-//! with hooks (an authenticator, other codecs) or other settings diverges
-//! where they first show, and the replay says where.
+//! and the session's events. The replay rebuilds the session from the file
+//! alone (format 3: its settings, and its hooks by name) and runs the
+//! recorded inputs through it: `replay: Identical` with the counts, or the
+//! first difference. This example registers no hooks of its own, so a
+//! recording whose session had a hook of the user's (named or not) says
+//! which and is not replayed; wslink's presets need no registration. An
+//! older recording (formats 1 and 2) keeps no settings: it is replayed with
+//! the default settings for its URL, and diverges where the recorded
+//! session's settings or hooks first show.
 
 use std::time::Instant;
 
@@ -16,7 +21,7 @@ use data_encoding::BASE64;
 use tungstenite::protocol::frame::coding::OpCode;
 use tungstenite::protocol::frame::FrameHeader;
 use wslink_core::record::format::Entry;
-use wslink_core::replay::{replay, Recording, Replayed};
+use wslink_core::replay::{rebuild, replay, HookRegistry, RebuildError, Recording, Replayed};
 use wslink_core::Session;
 
 fn main() {
@@ -47,25 +52,38 @@ fn main() {
     if args.iter().any(|a| a == "--no-replay") {
         return;
     }
-    let builder = Session::builder(&recording.header.url).unwrap_or_else(|e| {
-        eprintln!("the recorded URL does not parse: {e}");
-        std::process::exit(1);
-    });
+    println!("\n{}", replayed(&recording));
+}
+
+/// Replays a recording from the file alone (or, for formats 1 and 2, with
+/// the default settings for its URL) and says how it went, `replay: ...`.
+fn replayed(recording: &Recording) -> String {
+    let (builder, settings) = match rebuild(recording, HookRegistry::new()) {
+        Ok(builder) => (builder, "the recorded settings".to_owned()),
+        Err(RebuildError::NoSettings { format }) => {
+            // The URL's redacted query does not parse as it is; it was recorded redacted anyway.
+            match Session::builder(&recording.header.url.replace("?<redacted>", "?redacted")) {
+                Ok(builder) => (builder, format!("default settings (format {format} keeps none)")),
+                Err(e) => return format!("replay: the recorded URL does not parse: {e}"),
+            }
+        }
+        Err(e) => return format!("replay: not from this file alone: {e}"),
+    };
     #[allow(clippy::disallowed_methods)] // any origin: the recorded times are relative to it
     let origin = Instant::now();
-    match replay(&recording, builder, origin) {
+    match replay(recording, builder, origin) {
         Ok(Replayed::Identical { inputs, outputs }) => {
-            println!("\nreplay: identical ({inputs} inputs, {outputs} outputs)")
+            format!("replay: Identical ({inputs} inputs, {outputs} outputs)")
         }
-        Ok(Replayed::Diverged(d)) => println!(
-            "\nreplay with default settings diverged at line {} (output {}):\n  recorded: {}\n  replayed: {}",
+        Ok(Replayed::Diverged(d)) => format!(
+            "replay with {settings} diverged at line {} (output {}):\n  recorded: {}\n  replayed: {}",
             d.line, d.output, d.recorded, d.replayed
         ),
         Ok(Replayed::Incomplete { line, dropped }) => {
-            println!("\nreplay: agreed up to line {line}, where the recorder dropped {dropped} lines")
+            format!("replay: agreed up to line {line}, where the recorder dropped {dropped} lines")
         }
-        Ok(other) => println!("\nreplay: {other:?}"),
-        Err(e) => println!("\nreplay: the recorded settings are refused: {e}"),
+        Ok(other) => format!("replay: {other:?}"),
+        Err(e) => format!("replay: the recorded settings are refused: {e}"),
     }
 }
 
@@ -260,6 +278,13 @@ fn describe(entry: &Entry, server: &mut ServerBytes) -> Vec<(&'static str, Strin
     }
 }
 
+/// The demo itself (`cargo run -p wslink-tokio --example demo`), run here
+/// with shorter timings by the test of its recording.
+#[cfg(test)]
+#[path = "../../adapter-tokio/examples/demo.rs"]
+#[allow(dead_code)] // its `main` and `DEMO` are the demo's, not the test's
+mod demo;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -372,5 +397,30 @@ mod tests {
         let (rows, _) = timeline(&[&wire[..50], &wire[50..], b"more"]);
         assert_eq!(rows.len(), 3, "{rows:?}");
         assert!(rows[2].contains("does not parse"), "{rows:?}");
+    }
+
+    #[test]
+    fn the_demos_recording_replays_identically_from_the_file_alone() {
+        // The demo's scenario (auth, subscriptions, requests, pings, cuts
+        // and reconnects), recorded for real over loopback, shorter: two
+        // cuts in 3 s rather than four in 15.
+        let path = std::env::temp_dir().join(format!("wslink-demo-{}.jsonl", std::process::id()));
+        let timings = demo::Timings {
+            run_for: std::time::Duration::from_secs(3),
+            cut_after: std::time::Duration::from_millis(1100),
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+        runtime.block_on(demo::run(timings, path.to_str())).expect("the demo ran");
+        let text = std::fs::read_to_string(&path).expect("the demo wrote its recording");
+        let _ = std::fs::remove_file(&path);
+        let recording = Recording::parse(&text).expect("a valid recording");
+        let connected = recording
+            .lines
+            .iter()
+            .filter(|l| matches!(&l.entry, Entry::Event { ev } if ev.starts_with("Connected")))
+            .count();
+        assert!(connected >= 2, "the run reconnected after a cut: {connected} connections");
+        let said = replayed(&recording);
+        assert!(said.starts_with("replay: Identical ("), "{said}");
     }
 }

@@ -74,6 +74,12 @@ impl ClientRequest {
         &self.extensions
     }
 
+    /// The fixed headers, in order (for a recording's settings).
+    #[cfg(feature = "record")]
+    pub(crate) fn headers(&self) -> &[(String, String)] {
+        &self.headers
+    }
+
     /// Checks every header, subprotocol and extension offer for values that
     /// could not be sent or could inject lines into the request.
     pub fn validate(&self) -> Result<(), ConfigError> {

@@ -1,16 +1,24 @@
-//! The recording's line format (version 2): one JSON object per line, the
-//! header first. Version 1 lacked `written` lines: its sessions had no
-//! write budget, and a replay of one runs without it. Inputs are the session's `handle_*` calls and commands with
+//! The recording's line format (version 3): one JSON object per line, the
+//! header first. Inputs are the session's `handle_*` calls and commands with
 //! their time; outputs are what its `poll_*` calls returned, in call order,
 //! so that a replay makes the same calls at the same points.
+//!
+//! Earlier versions are still read. Version 2's header lacked `settings`
+//! and `hooks`: a replay of it needs a builder from the caller, with the
+//! recorded session's settings and hooks (`replay::replay`). Version 1 also
+//! lacked `written` lines: its sessions had no write budget, and a replay of
+//! one runs without it.
+
+use std::collections::BTreeMap;
 
 #[cfg(feature = "record")]
 use serde::{Deserialize, Serialize};
 
+use super::settings::{Hook, HookSpec, Settings};
 use crate::{GapAction, SubscribeOptions, TlsFailure};
 
 /// The format version this crate writes and reads.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 
 /// The first line of a recording.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,11 +31,23 @@ pub struct Header {
     pub wslink: String,
     /// The URL, its query (which may carry a token) redacted.
     pub url: String,
-    /// The session's settings as `Debug` prints them, sensitive header values redacted.
+    /// Formats 1 and 2: the session's settings as `Debug` prints them,
+    /// sensitive header values redacted. Empty (left out) from format 3,
+    /// which keeps `settings` instead.
+    #[cfg_attr(feature = "record", serde(default, skip_serializing_if = "String::is_empty"))]
     pub config: String,
     /// The seed of the session's random source (hex), so a replay draws the
     /// same masking keys, handshake nonces and backoff jitter.
     pub seed: String,
+    /// Every plain setting of the session, exactly (format 3; `None` in
+    /// older recordings, whose replay needs the caller's builder).
+    #[cfg_attr(feature = "record", serde(default, skip_serializing_if = "Option::is_none"))]
+    pub settings: Option<Settings>,
+    /// Each hook the session had (format 3), by name: a preset with its
+    /// settings, a name the user gave, or `None` (JSON `null`) for a hook
+    /// set without a name, which a replay from the file cannot rebuild.
+    #[cfg_attr(feature = "record", serde(default, skip_serializing_if = "BTreeMap::is_empty"))]
+    pub hooks: BTreeMap<Hook, Option<HookSpec>>,
 }
 
 /// A duration as whole seconds and nanoseconds, exact for any `Duration`.

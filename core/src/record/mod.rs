@@ -2,6 +2,12 @@
 //! as JSON Lines (see [`format`](mod@format)), for [`replay`](crate::replay) and for
 //! reading (`cargo run -p wslink-tests --example recording`).
 //!
+//! The header keeps what a replay needs to rebuild the session from the
+//! file alone ([`settings`]): every setting, exactly, and each hook by name,
+//! wslink's presets with their settings, the user's own by the name given
+//! with `SessionBuilder::name_hook` (a hook set without one is recorded as
+//! unnamed, and a replay from the file refuses it, naming it).
+//!
 //! The core only formats lines and hands them to a [`Recorder`], which
 //! decides where they go and must never block: a full recorder drops lines,
 //! counts them and says so in the file. Secrets stay out: sensitive header
@@ -17,6 +23,9 @@
 //! file could be read by someone who should not guess the secret.
 
 pub mod format;
+pub mod settings;
+
+pub use settings::{Hook, HookSpec};
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -235,6 +244,8 @@ mod tests {
             url: "ws://h/".into(),
             config: String::new(),
             seed: String::new(),
+            settings: None,
+            hooks: std::collections::BTreeMap::new(),
         };
         let mut t = Tape::start(Box::new(tape.clone()), &header, t0);
         let nasty = Message::Binary(bytes::Bytes::from_static(b"a\"b\\c\x00\xff\n{}"));

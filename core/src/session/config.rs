@@ -252,6 +252,9 @@ pub struct SessionBuilder {
     #[cfg(feature = "record")]
     recorder: Option<(Box<dyn crate::record::Recorder>, [u8; 32])>,
     sensitive_headers: Vec<String>,
+    /// The names the user gave hooks, for a recording (see `name_hook`).
+    #[cfg(feature = "record")]
+    hook_names: std::collections::BTreeMap<crate::record::settings::Hook, String>,
 }
 
 impl Session {
@@ -283,6 +286,8 @@ impl SessionBuilder {
             #[cfg(feature = "record")]
             recorder: None,
             sensitive_headers: Vec::new(),
+            #[cfg(feature = "record")]
+            hook_names: std::collections::BTreeMap::new(),
         }
     }
 
@@ -494,6 +499,18 @@ impl SessionBuilder {
         self
     }
 
+    /// Names a hook for a recording (the `record` feature), so that a replay
+    /// from the file alone finds it by this name in its registry
+    /// (`replay::HookRegistry`). A closure hook or a hook of your own type
+    /// needs one (else a replay from the file refuses, naming it:
+    /// `RebuildError::Unnamed`); presets name themselves, and a name given
+    /// here takes their place. The name stays with the slot, set before or after the hook.
+    #[cfg(feature = "record")]
+    pub fn name_hook(mut self, hook: crate::record::settings::Hook, name: impl Into<String>) -> Self {
+        self.hook_names.insert(hook, name.into());
+        self
+    }
+
     /// Marks a header's value secret: a recording redacts it (as it does
     /// `Authorization`, `Proxy-Authorization` and `Cookie`, and everything
     /// `headers_fn` adds).
@@ -519,14 +536,15 @@ impl SessionBuilder {
     /// random source seeded from the recording's seed.
     #[cfg(feature = "record")]
     fn build_recorded(self, recorder: Box<dyn crate::record::Recorder>, seed: [u8; 32], now: Instant) -> Session {
-        let mut shown = self.config.clone();
-        shown.request = shown.request.redacted(&self.sensitive_headers);
         let header = crate::record::format::Header {
             wslink_recording: crate::record::format::FORMAT_VERSION,
             wslink: env!("CARGO_PKG_VERSION").to_owned(),
             url: self.config.request.url().redacted_text(),
-            config: format!("{shown:?}"),
+            // Format 3 keeps the settings themselves, not their `Debug` text.
+            config: String::new(),
             seed: data_encoding::HEXLOWER.encode(&seed),
+            settings: Some(super::recorded::settings(&self.config, &self.sensitive_headers)),
+            hooks: super::recorded::hooks(&self.hooks, &self.hook_names),
         };
         let rng = Box::new(<rand::rngs::StdRng as rand::SeedableRng>::from_seed(seed));
         let mut session = Session::from_parts(self.config, self.hooks, rng, now);

@@ -14,13 +14,16 @@
 //! file per idea: `inputs.rs` (transport events, bytes, writes, timers, and
 //! where each incoming message goes), `outputs.rs` (what the caller polls),
 //! `send.rs` (how the session writes), `lifecycle.rs` (from one connection
-//! to the next, and the end), `config.rs` (settings and the builder) and
-//! `tls.rs` (typed TLS and proxy failures).
+//! to the next, and the end), `config.rs` (settings and the builder),
+//! `recorded.rs` (what a recording keeps of them) and `tls.rs` (typed TLS
+//! and proxy failures).
 
 mod config;
 mod inputs;
 mod lifecycle;
 mod outputs;
+#[cfg(feature = "record")]
+mod recorded;
 mod send;
 // The session's scenarios speak JSON-RPC and record themselves.
 #[cfg(all(test, not(feature = "json")))]

@@ -16,6 +16,7 @@ mod heartbeats;
 mod lifecycle;
 mod metrics;
 mod recording;
+mod replay_from_file;
 mod request_ids;
 mod requests;
 mod sequences;

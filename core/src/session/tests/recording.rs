@@ -9,6 +9,11 @@ use crate::BackoffConfig;
 
 const SEED: [u8; 32] = [7; 32];
 
+/// The header's version field as this crate writes it.
+fn current() -> String {
+    format!(r#""wslink_recording":{}"#, crate::record::format::FORMAT_VERSION)
+}
+
 fn recorded(b: SessionBuilder) -> SessionBuilder {
     b.authenticator(JsonRpcAuth::new("public/auth", |_| r#"{"secret":"hunter2"}"#.into()))
         .header("Authorization", "Bearer hunter2")
@@ -134,7 +139,7 @@ fn a_recording_of_format_1_replays_without_a_write_budget() {
         .text()
         .lines()
         .filter(|l| !l.contains(r#""k":"written""#))
-        .map(|l| l.replacen(r#""wslink_recording":2"#, r#""wslink_recording":1"#, 1) + "\n")
+        .map(|l| l.replacen(&current(), r#""wslink_recording":1"#, 1) + "\n")
         .collect();
     let recording = Recording::parse(&v1).expect("format 1 is still read");
     let tight = recorded(builder()).write_budget(1).write_timeout(Some(ms(1)));
@@ -152,7 +157,7 @@ fn broken_recordings_are_refused_by_line() {
     let text = tape.text();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(Recording::parse(""), Err(RecordingError::Empty));
-    let future = text.replacen(r#""wslink_recording":2"#, r#""wslink_recording":9"#, 1);
+    let future = text.replacen(&current(), r#""wslink_recording":9"#, 1);
     assert_eq!(Recording::parse(&future), Err(RecordingError::FutureVersion { line: 1, found: 9 }));
     assert!(matches!(Recording::parse("{}\n"), Err(RecordingError::BadHeader { line: 1, .. })));
     let cut = &text[..text.len() - 10];

@@ -1,12 +1,51 @@
-//! Replaying a recording ([`crate::record`]): a fresh [`Session`], built by
-//! the caller with the same hooks, is fed the recorded inputs at the recorded
-//! (fake) times, its outputs are polled at the recorded points and compared
-//! with the recorded ones. The first difference is reported with its line
-//! and output index; no socket, no clock.
+//! Replaying a recording ([`crate::record`]): a fresh [`Session`] is fed the
+//! recorded inputs at the recorded (fake) times, its outputs are polled at
+//! the recorded points and compared with the recorded ones. The first
+//! difference is reported with its line and output index; no socket, no
+//! clock.
+//!
+//! The session is rebuilt from the file alone ([`replay_file`], or
+//! [`rebuild`] then [`replay`]) for a recording of format 3: its header
+//! keeps every setting and each hook by name, wslink's presets with their
+//! settings, the user's own hooks by the name given when recording
+//! ([`SessionBuilder::name_hook`]), which a [`HookRegistry`] maps back to
+//! the hooks. A hook set without a name refuses the rebuild
+//! ([`RebuildError::Unnamed`], naming it) rather than letting the replay
+//! diverge. An older recording (format 1 or 2) keeps neither: [`replay`] it
+//! with a builder from the caller, with the recorded session's settings and
+//! hooks.
+//!
+//! What a file leaves out, a replay does without, and stays identical:
+//! - Secrets. A sensitive header's value and the URL's query are
+//!   `<redacted>` in the header, and the upgrade that carried them is
+//!   recorded redacted; so is the authenticator's message, which a rebuilt
+//!   [`JsonRpcAuth`](crate::presets::JsonRpcAuth) sends with its method and
+//!   no parameters. A redacted transmit is compared by its presence only:
+//!   the session numbers the request as it did (the server's recorded answer
+//!   carries that id, and accepts or refuses it as it did).
+//! - Their length. The write budget counts the bytes handed out and
+//!   written; a replayed redacted transmit is no longer than the recorded
+//!   one (the shortest authentication; a `<redacted>` value), and a report
+//!   of more bytes written than wait counts as all of them, so the count is
+//!   the same after every report that wrote each transmit whole, which is
+//!   what the adapters report unless the socket took part of one. A write
+//!   that stopped inside a redacted transmit leaves the replayed count
+//!   lower until the next whole one: a write timeout that fell due then
+//!   shows as a divergence, never as a silent difference.
+//! - Compression after a secret: with permessage-deflate's context
+//!   takeover, the bytes of every message compressed after the
+//!   authenticator's depend on its text, so a session that compresses and
+//!   authenticates diverges at its first compressed message (replay it with
+//!   the real credentials through a registered authenticator, or record
+//!   with `client_no_context_takeover`).
 //!
 //! A recording is checked whole before anything is replayed: a truncated,
 //! corrupted or future-version file is refused with a typed error naming the
 //! line.
+
+mod rebuild;
+
+pub use rebuild::{rebuild, replay_file, HookRegistry, RebuildError, ReplayError};
 
 use std::time::{Duration, Instant};
 
@@ -92,6 +131,14 @@ impl Recording {
             }
             Err(e) => return Err(RecordingError::BadHeader { line: 1, reason: e.to_string() }),
         };
+        if let Some(settings) = &header.settings {
+            for (name, (_, nanos)) in settings.spans() {
+                if nanos >= 1_000_000_000 {
+                    let reason = format!("settings: {name} has {nanos} nanoseconds, not under a second");
+                    return Err(RecordingError::BadHeader { line: 1, reason });
+                }
+            }
+        }
         let seed = data_encoding::HEXLOWER
             .decode(header.seed.as_bytes())
             .ok()
@@ -174,8 +221,9 @@ pub enum Replayed {
 }
 
 /// Replays `recording` into a session built from `builder` (the same URL,
-/// settings and hooks as the recorded one; its random source is seeded from
-/// the recording), with `origin` as the recorded session's start.
+/// settings and hooks as the recorded one: [`rebuild`] makes it from a
+/// recording of format 3; its random source is seeded from the recording),
+/// with `origin` as the recorded session's start.
 ///
 /// A recording of format 1 predates the write budget: it carries no
 /// `written` lines, and its session held nothing back for one, so it is
