@@ -18,7 +18,9 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::sync::oneshot;
-use wslink_core::{CloseCode, HeartbeatHealth, LatencyStats, Message, Metrics, RequestId, SessionEvent, SessionState};
+use wslink_core::{
+    CloseCode, HeartbeatHealth, LatencyStats, Message, Metrics, RequestId, SessionEvent, SessionState, SubscribeOptions,
+};
 
 use crate::channels::{CommandSender, EventReceiver, FirstOutcome, Gone};
 use crate::command::{Command, RequestBody, RequestCommand};
@@ -188,7 +190,18 @@ impl Client {
     /// Adds channels to the subscription set (sent now if open, and after every reconnect).
     pub async fn subscribe(&self, channels: &[&str]) -> Result<(), ClientError> {
         let channels = channels.iter().map(|c| (*c).to_owned()).collect();
-        self.ask(|r| Command::Subscribe(Box::new((channels, r)))).await
+        self.ask(|r| Command::Subscribe(Box::new((channels, SubscribeOptions::new(), r)))).await
+    }
+
+    /// Adds channels with options of their own: whether a reconnect
+    /// subscribes them again (`restore`), and where their sequence numbers
+    /// sit (`sequence`), so that a missed or repeated message is reported
+    /// (`SessionEvent::SequenceGap`, `SequenceReset`) and acted on
+    /// (`on_gap`: tell, resubscribe or reconnect). Channels already in the
+    /// set keep the options they were added with.
+    pub async fn subscribe_with(&self, channels: &[&str], options: SubscribeOptions) -> Result<(), ClientError> {
+        let channels = channels.iter().map(|c| (*c).to_owned()).collect();
+        self.ask(|r| Command::Subscribe(Box::new((channels, options, r)))).await
     }
 
     /// Removes channels from the subscription set.

@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use tokio::sync::oneshot;
-use wslink_core::{CloseCode, Message, RequestId};
+use wslink_core::{CloseCode, Message, RequestId, SubscribeOptions};
 
 use crate::reply::{Reply, RequestError, Response, Snapshot};
 
@@ -21,7 +21,7 @@ pub(crate) enum Command {
     /// A message whose sender does not wait: a refusal becomes a `Refused` event.
     Post(Box<Message>),
     Request(Box<RequestCommand>),
-    Subscribe(Box<(Vec<String>, Reply<()>)>),
+    Subscribe(Box<(Vec<String>, SubscribeOptions, Reply<()>)>),
     Unsubscribe(Box<(Vec<String>, Reply<()>)>),
     Reconnect(Reply<()>),
     /// A protocol ping (`true`) or pong with this payload.

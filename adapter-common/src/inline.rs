@@ -29,7 +29,9 @@ use std::pin::{pin, Pin};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use wslink_core::{CloseCode, HeartbeatHealth, LatencyStats, Message, RequestId, SessionEvent, SessionState};
+use wslink_core::{
+    CloseCode, HeartbeatHealth, LatencyStats, Message, RequestId, SessionEvent, SessionState, SubscribeOptions,
+};
 
 use crate::client::{Client, ClientMetrics, Events};
 use crate::reply::{ClientError, RequestError, Response, TrySendError};
@@ -203,6 +205,12 @@ impl InlineClient {
     pub async fn subscribe(&mut self, channels: &[&str]) -> Result<(), ClientError> {
         let client = self.client.clone();
         self.drive(client.subscribe(channels)).await
+    }
+
+    /// Adds channels with options of their own (see `Client::subscribe_with`).
+    pub async fn subscribe_with(&mut self, channels: &[&str], options: SubscribeOptions) -> Result<(), ClientError> {
+        let client = self.client.clone();
+        self.drive(client.subscribe_with(channels, options)).await
     }
 
     /// Removes channels from the subscription set.

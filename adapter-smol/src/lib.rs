@@ -106,9 +106,10 @@ pub use wslink_core::proxy::{self, Proxy, ProxyError};
 pub use wslink_core::replay;
 pub use wslink_core::{
     hooks, record, BackoffConfig, CloseCode, CloseReason, CompressionStats, ConnectionConfig, ConnectionError,
-    DeflateConfig, DeflateParams, DisconnectReason, HandshakeError, HeartbeatHealth, LatencyStats, Message, Metrics,
-    PingConfig, ProtocolError, RateLimit, RefusedUpgrade, RequestFailure, RequestId, SessionConfig, SessionEvent,
-    SessionState, TlsFailure, Utf8Bytes, DEFAULT_ATTEMPT_DELAY, DEFAULT_WRITE_BUDGET,
+    DeflateConfig, DeflateParams, DisconnectReason, GapAction, HandshakeError, HeartbeatHealth, LatencyStats, Message,
+    Metrics, PingConfig, ProtocolError, RateLimit, RefusedUpgrade, RequestFailure, RequestId, SequencePoint,
+    SequenceRule, SessionConfig, SessionEvent, SessionState, SubscribeOptions, TlsFailure, Utf8Bytes,
+    DEFAULT_ATTEMPT_DELAY, DEFAULT_WRITE_BUDGET,
 };
 
 /// Configures and starts a client on smol.

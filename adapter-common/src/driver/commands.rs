@@ -105,9 +105,9 @@ fn carry_out(session: &mut Session, r: &mut Routing, command: Command, at: Insta
             }
         }
         Command::Subscribe(subscribe) => {
-            let (channels, reply) = *subscribe;
+            let (channels, options, reply) = *subscribe;
             let refs: Vec<&str> = channels.iter().map(String::as_str).collect();
-            answer(reply, session.subscribe(&refs, at));
+            answer(reply, session.subscribe_with(&refs, options, at));
         }
         Command::Unsubscribe(unsubscribe) => {
             let (channels, reply) = *unsubscribe;
