@@ -9,12 +9,10 @@ use crate::connection::{Connection, ConnectionState};
 use crate::deadline::after;
 use crate::event::ConnectionEvent;
 use crate::heartbeat::Due;
-use crate::hooks::{AuthCheck, Beat, Decision, Outbound, SessionError};
+use crate::hooks::{AuthCheck, Beat, Decision, SessionError};
 use crate::message::Message;
 use crate::record::format::Entry;
 use crate::requests::{Pending, Purpose};
-use crate::sequence::{GapAction, Verdict};
-use crate::subscriptions::Break;
 use crate::UpgradeResponse;
 
 impl Session {
@@ -415,51 +413,6 @@ impl Session {
                 self.emit(SessionEvent::Message(message));
                 self.act_on_break(broken, now);
             }
-        }
-    }
-
-    /// Reports a break in a channel's numbering, before the message that showed it.
-    fn report_break(&mut self, broken: &Break) {
-        let channel = broken.channel.clone();
-        let event = match broken.verdict {
-            Verdict::Gap { expected, got } => {
-                self.counters.sequence_gaps += 1;
-                SessionEvent::SequenceGap { channel, expected, got }
-            }
-            Verdict::Reset { last, got } => {
-                self.counters.sequence_resets += 1;
-                SessionEvent::SequenceReset { channel, last, got }
-            }
-            Verdict::Fine => return,
-        };
-        self.emit(event);
-    }
-
-    /// What the channel's `on_gap` says: nothing more, a resubscribe, or a reconnect.
-    fn act_on_break(&mut self, broken: Break, now: Instant) {
-        match broken.action {
-            GapAction::Tell => {}
-            GapAction::Resubscribe => {
-                let unsubscribe = self.hooks.subscriptions.unsubscribe(&broken.channels);
-                self.send_internal_all(unsubscribe, Purpose::Unsubscribe(broken.channels.clone()), now);
-                let subscribe = self.hooks.subscriptions.subscribe(&broken.channels);
-                // A subscribe the server answers: numbering waits for the answer.
-                let answered = subscribe.iter().any(|o| matches!(o, Outbound::Request { .. }));
-                self.subscriptions.restart(&broken.channels, !answered);
-                self.send_internal_all(subscribe, Purpose::Subscribe(broken.channels), now);
-            }
-            // After the messages already read: they are delivered, not lost with the link.
-            GapAction::Reconnect => self.break_reconnect = self.break_reconnect.take().or(Some(Box::new(broken))),
-        }
-    }
-
-    /// The reconnect a break asked for, once the messages read with it are out.
-    fn reconnect_for_break(&mut self, now: Instant) {
-        let Some(broken) = self.break_reconnect.take() else { return };
-        self.subscriptions.restart(&broken.channels, true);
-        if self.conn.is_some() && matches!(self.state, SessionState::Open) {
-            let reason = DisconnectReason::SequenceBroken { channel: broken.channel };
-            self.disconnect(reason, Some(Decision::ReconnectNow), now);
         }
     }
 

@@ -11,7 +11,10 @@
 //! after every reconnect authentication is accepted before subscriptions are
 //! sent, and each channel is sent once; nothing is emitted after `Closed`.
 //! This file holds the state, the getters and the commands; the rest is a
-//! file per idea: `inputs.rs` (transport events, bytes, writes, timers, and
+//! file per idea: `request.rs` (requests and their ids), `subscribe.rs`
+//! (the subscription set, and breaks in numbered channels), `reauth.rs`
+//! (authenticating again on the open link), `inputs.rs` (transport events,
+//! bytes, writes, timers, and
 //! where each incoming message goes), `outputs.rs` (what the caller polls),
 //! `send.rs` (how the session writes), `lifecycle.rs` (from one connection
 //! to the next, and the end), `config.rs` (settings and the builder),
@@ -24,7 +27,9 @@ mod lifecycle;
 mod outputs;
 #[cfg(feature = "record")]
 mod recorded;
+mod request;
 mod send;
+mod subscribe;
 // The session's scenarios speak JSON-RPC and record themselves.
 #[cfg(all(test, not(feature = "json")))]
 mod no_codec_tests;
@@ -371,131 +376,6 @@ impl Session {
         }
     }
 
-    /// Sends a request and returns its id; its outcome arrives as a
-    /// `Response` or `RequestFailed` event with that id. `timeout` defaults to
-    /// `request_timeout` and runs from now, queued or not.
-    pub fn request(
-        &mut self,
-        method: &str,
-        params: Option<&str>,
-        timeout: Option<Duration>,
-        now: Instant,
-    ) -> Result<u64, CommandError> {
-        self.record(now, || {
-            let (method, params) = (method.to_owned(), params.map(str::to_owned));
-            Entry::Request { method, params, timeout: timeout.map(crate::record::format::span) }
-        });
-        self.start_request(None, method, params, timeout, now)
-    }
-
-    /// Like [`request`](Self::request), with the caller's own wire id (a
-    /// number or a text): the codec writes it, and the response that carries
-    /// it ends the request. Returns the request's handle, which its
-    /// `Response` or `RequestFailed` event carries. An id still pending is
-    /// refused (`DuplicateRequestId`), one the codec cannot write too
-    /// (`UnsupportedRequestId`).
-    pub fn request_with_id(
-        &mut self,
-        id: impl Into<RequestId>,
-        method: &str,
-        params: Option<&str>,
-        timeout: Option<Duration>,
-        now: Instant,
-    ) -> Result<u64, CommandError> {
-        let id = id.into();
-        self.record(now, || {
-            let (method, params) = (method.to_owned(), params.map(str::to_owned));
-            Entry::RequestWithId { id: id.clone(), method, params, timeout: timeout.map(crate::record::format::span) }
-        });
-        self.start_request(Some(id), method, params, timeout, now)
-    }
-
-    /// A request the caller wrote whole, its id inside (ZenWebsocket's
-    /// `send_message`): the codec reads the id from `message`
-    /// (`RequestCodec::request_id`; JSON-RPC's top-level `"id"`, a number or
-    /// a string) and the response that carries it ends the request. Returns
-    /// the request's handle. Refused: a message with no id the codec can
-    /// read (`NoRequestId`), an id still pending (`DuplicateRequestId`).
-    pub fn request_message(
-        &mut self,
-        message: Message,
-        timeout: Option<Duration>,
-        now: Instant,
-    ) -> Result<u64, CommandError> {
-        self.record(now, || {
-            let (text, b64) = payload(&message);
-            Entry::RequestMessage { text, b64, timeout: timeout.map(crate::record::format::span) }
-        });
-        let wire = self.hooks.codec.request_id(&message).ok_or(CommandError::NoRequestId)?;
-        self.check_not_closed()?;
-        let deadline = after(now, timeout.unwrap_or(self.config.request_timeout));
-        let id =
-            self.requests.allocate_with(wire, Purpose::User, deadline).map_err(CommandError::DuplicateRequestId)?;
-        let cost = match self.admit(&message) {
-            Ok(cost) => cost,
-            Err(e) => {
-                self.requests.complete(id);
-                return Err(e);
-            }
-        };
-        if self.state == SessionState::Open && self.has_write_room() && self.outbox.try_pass(cost, now) {
-            self.send_request(id, message, now);
-        } else {
-            self.outbox.push(Queued::RequestMessage { id, message }, cost);
-        }
-        Ok(id)
-    }
-
-    /// A request with the session's id (`wire` `None`) or the caller's.
-    fn start_request(
-        &mut self,
-        wire: Option<RequestId>,
-        method: &str,
-        params: Option<&str>,
-        timeout: Option<Duration>,
-        now: Instant,
-    ) -> Result<u64, CommandError> {
-        if let Some(p) = params {
-            self.hooks.codec.check_params(p).map_err(CommandError::InvalidParams)?;
-        }
-        if !self.hooks.codec.encodes() {
-            return Err(CommandError::NoRequestCodec);
-        }
-        self.check_not_closed()?;
-        let deadline = after(now, timeout.unwrap_or(self.config.request_timeout));
-        let id = match wire {
-            None => self.requests.allocate(Purpose::User, deadline),
-            Some(wire) => {
-                self.requests.allocate_with(wire, Purpose::User, deadline).map_err(CommandError::DuplicateRequestId)?
-            }
-        };
-        let Some(message) = self.encode_request(id, method, params) else {
-            let wire = self.requests.complete(id).map_or(RequestId::Number(id), |p| p.wire_id(id));
-            return Err(CommandError::UnsupportedRequestId(wire));
-        };
-        let cost = match self.admit(&message) {
-            Ok(cost) => cost,
-            Err(e) => {
-                self.requests.complete(id);
-                return Err(e);
-            }
-        };
-        if self.state == SessionState::Open && self.has_write_room() && self.outbox.try_pass(cost, now) {
-            self.send_request(id, message, now);
-        } else {
-            let (method, params) = (method.to_owned(), params.map(str::to_owned));
-            self.outbox.push(Queued::Request { id, method, params }, cost);
-        }
-        Ok(id)
-    }
-
-    /// The message of pending request `id`, written with its wire id; `None`
-    /// when the codec cannot write that id.
-    pub(super) fn encode_request(&mut self, id: u64, method: &str, params: Option<&str>) -> Option<Message> {
-        let wire = self.requests.wire(id)?;
-        self.hooks.codec.encode_with(&wire, method, params)
-    }
-
     /// Sends a protocol ping with `payload` (at most 125 bytes) on the open
     /// connection. The session's own heartbeat pings are separate; the
     /// server's pong comes back as `SessionEvent::Pong` with `control_events` on.
@@ -518,65 +398,6 @@ impl Session {
             conn.ping(payload)?;
         } else {
             conn.pong(payload)?;
-        }
-        Ok(())
-    }
-
-    /// Adds channels to the subscription set; those new to it are subscribed
-    /// now when open, and again after every reconnect (unless
-    /// `restore_subscriptions` is off).
-    pub fn subscribe(&mut self, channels: &[&str], now: Instant) -> Result<(), CommandError> {
-        self.record(now, || Entry::Subscribe { channels: channels.iter().map(|c| (*c).to_owned()).collect() });
-        self.add_subscriptions(channels, &SubscribeOptions::new(), now)
-    }
-
-    /// [`subscribe`](Self::subscribe) with options for these channels:
-    /// whether a reconnect subscribes them again, and where their sequence
-    /// numbers sit, to report a missed or repeated message
-    /// (`SessionEvent::SequenceGap`, `SequenceReset`) and act on it. A
-    /// channel already in the set keeps the options it was added with.
-    pub fn subscribe_with(
-        &mut self,
-        channels: &[&str],
-        options: SubscribeOptions,
-        now: Instant,
-    ) -> Result<(), CommandError> {
-        self.record(now, || Entry::SubscribeWith {
-            channels: channels.iter().map(|c| (*c).to_owned()).collect(),
-            options: crate::record::format::SubscribeLine::of(&options),
-        });
-        self.add_subscriptions(channels, &options, now)
-    }
-
-    fn add_subscriptions(
-        &mut self,
-        channels: &[&str],
-        options: &SubscribeOptions,
-        now: Instant,
-    ) -> Result<(), CommandError> {
-        self.check_not_closed()?;
-        if !self.hooks.subscriptions.speaks() {
-            return Err(CommandError::NoSubscriptionCodec);
-        }
-        let added = self.subscriptions.add(channels, options);
-        if self.state == SessionState::Open && !added.is_empty() {
-            let out = self.hooks.subscriptions.subscribe(&added);
-            self.send_internal_all(out, Purpose::Subscribe(added), now);
-        }
-        Ok(())
-    }
-
-    /// Removes channels from the set; unsubscribes them now when open.
-    pub fn unsubscribe(&mut self, channels: &[&str], now: Instant) -> Result<(), CommandError> {
-        self.record(now, || Entry::Unsubscribe { channels: channels.iter().map(|c| (*c).to_owned()).collect() });
-        self.check_not_closed()?;
-        if !self.hooks.subscriptions.speaks() {
-            return Err(CommandError::NoSubscriptionCodec);
-        }
-        let removed = self.subscriptions.remove(channels);
-        if self.state == SessionState::Open && !removed.is_empty() {
-            let out = self.hooks.subscriptions.unsubscribe(&removed);
-            self.send_internal_all(out, Purpose::Unsubscribe(removed), now);
         }
         Ok(())
     }
