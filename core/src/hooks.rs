@@ -165,6 +165,24 @@ pub trait Authenticator: Send {
     /// Judges a message. When `start` returned a request, only its matched
     /// response is passed (with `is_error` from the codec); otherwise every message is.
     fn check(&mut self, message: &Message, is_error: bool) -> AuthCheck;
+    /// When to authenticate again on the open link, given `accepted` (the
+    /// message that accepted the credentials: the answer to `start`, or to
+    /// `refresh`): some time before the credentials expire. `None`, the
+    /// default: they do not expire, and the session authenticates once per
+    /// connection. The session waits at least a second (a server that
+    /// grants no time at all does not make it ask in a loop).
+    fn refresh_after(&mut self, accepted: &Message) -> Option<Duration> {
+        let _ = accepted;
+        None
+    }
+    /// What to send to authenticate again on the open link (judged by
+    /// `check` as `start`'s is). The default is `start(1)`: the
+    /// credentials made afresh, as for a new connection. An authenticator
+    /// that holds a refresh token (kept from `refresh_after`'s message)
+    /// sends it here.
+    fn refresh(&mut self) -> Outbound {
+        self.start(1)
+    }
     /// How a recording names this hook, so that a replay rebuilds it from
     /// the file (`replay::rebuild`): wslink's presets answer their name and
     /// settings. The default, `None`, records it as unnamed, which a replay

@@ -113,6 +113,12 @@ pub enum SessionEvent {
         /// Why.
         reason: RequestFailure,
     },
+    /// The credentials were refreshed on the open link
+    /// (`Authenticator::refresh_after`): what waited for them goes out now.
+    Reauthenticated {
+        /// When the next refresh is due, if the credentials expire again.
+        refresh_in: Option<Duration>,
+    },
     /// A numbered channel's message started past the next number: `expected`
     /// up to `got - 1` were missed. Comes before that message; the
     /// channel's `GapAction` follows it.

@@ -32,16 +32,66 @@ static HEARTBEAT: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"h
 /// which is all an identical replay needs: a redacted message is compared by
 /// its presence only, the session numbers the request as it did, and the
 /// server's recorded answer is what accepts or refuses it.
+///
+/// Credentials that expire are refreshed on the open link before they do:
+/// every [`refresh_every`](Self::refresh_every), or when the lifetime the
+/// server grants at [`expires_in_at`](Self::expires_in_at) is nearly spent.
+/// The refresh sends the same request, its parameters built afresh.
 pub struct JsonRpcAuth {
     method: String,
     /// `None` at replay: the request goes without parameters.
     params: Option<Box<dyn FnMut(u32) -> String + Send>>,
+    expiry: Expiry,
+}
+
+/// When a [`JsonRpcAuth`]'s credentials expire.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+enum Expiry {
+    /// Never: authenticated once per connection.
+    #[default]
+    Never,
+    /// Refreshed at this interval.
+    Every(Duration),
+    /// The server says how long they last, in seconds at this JSON pointer
+    /// of its answer; refreshed `margin` before (`None`: a tenth of it).
+    Granted { pointer: String, margin: Option<Duration> },
 }
 
 impl JsonRpcAuth {
     /// `params` builds the parameters afresh for each attempt (a signature over a timestamp, say).
     pub fn new(method: impl Into<String>, params: impl FnMut(u32) -> String + Send + 'static) -> Self {
-        Self { method: method.into(), params: Some(Box::new(params)) }
+        Self { method: method.into(), params: Some(Box::new(params)), expiry: Expiry::Never }
+    }
+
+    /// Authenticates again on the open link at this interval (credentials
+    /// valid for a fixed time, Binance's listen key kept alive, say).
+    pub fn refresh_every(mut self, interval: Duration) -> Self {
+        self.expiry = Expiry::Every(interval);
+        self
+    }
+
+    /// Reads how long the credentials last from the server's answer: whole
+    /// seconds at this JSON pointer (Deribit's `/result/expires_in`), and
+    /// authenticates again on the open link when a tenth of that is left
+    /// (see [`refresh_margin`](Self::refresh_margin)). An answer without it
+    /// is taken as credentials that do not expire.
+    pub fn expires_in_at(mut self, pointer: &str) -> Self {
+        let margin = match &self.expiry {
+            Expiry::Granted { margin, .. } => *margin,
+            _ => None,
+        };
+        self.expiry = Expiry::Granted { pointer: pointer.to_owned(), margin };
+        self
+    }
+
+    /// With [`expires_in_at`](Self::expires_in_at): authenticates again this
+    /// long before the credentials expire, rather than when a tenth of their
+    /// lifetime is left.
+    pub fn refresh_margin(mut self, margin: Duration) -> Self {
+        if let Expiry::Granted { margin: m, .. } = &mut self.expiry {
+            *m = Some(margin);
+        }
+        self
     }
 
     /// The authenticator a replay rebuilds from a recording: `method`, with
@@ -51,13 +101,40 @@ impl JsonRpcAuth {
     /// replay's module docs).
     #[cfg(feature = "record")]
     pub(crate) fn replaying(method: impl Into<String>) -> Self {
-        Self { method: method.into(), params: None }
+        Self { method: method.into(), params: None, expiry: Expiry::Never }
+    }
+
+    /// The refresh settings a recording kept (see `recorded_as`).
+    #[cfg(feature = "record")]
+    pub(crate) fn with_recorded_expiry(
+        mut self,
+        settings: &std::collections::BTreeMap<String, String>,
+    ) -> Result<Self, String> {
+        let nanos = |key: &str| -> Result<Option<Duration>, String> {
+            settings
+                .get(key)
+                .map(|v| v.parse::<u64>().map(Duration::from_nanos).map_err(|e| format!("{key} {v:?}: {e}")))
+                .transpose()
+        };
+        if let Some(every) = nanos("refresh_every")? {
+            self = self.refresh_every(every);
+        }
+        if let Some(pointer) = settings.get("expires_in_at") {
+            self = self.expires_in_at(pointer);
+        }
+        if let Some(margin) = nanos("refresh_margin")? {
+            self = self.refresh_margin(margin);
+        }
+        Ok(self)
     }
 }
 
 impl std::fmt::Debug for JsonRpcAuth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("JsonRpcAuth").field("method", &self.method).finish_non_exhaustive()
+        f.debug_struct("JsonRpcAuth")
+            .field("method", &self.method)
+            .field("expiry", &self.expiry)
+            .finish_non_exhaustive()
     }
 }
 
@@ -72,8 +149,31 @@ impl Authenticator for JsonRpcAuth {
             AuthCheck::Accepted
         }
     }
+    fn refresh_after(&mut self, accepted: &Message) -> Option<Duration> {
+        match &self.expiry {
+            Expiry::Never => None,
+            Expiry::Every(interval) => Some(*interval),
+            Expiry::Granted { pointer, margin } => {
+                use crate::json_pointer::{find_in_str, Pointer, Scalar};
+                let [Some(Scalar::Unsigned(secs))] = find_in_str(text(accepted)?, [&Pointer::parse(pointer)])? else {
+                    return None;
+                };
+                let lifetime = Duration::from_secs(secs);
+                Some(lifetime.saturating_sub(margin.unwrap_or(lifetime / 10)))
+            }
+        }
+    }
     fn recorded_as(&self) -> Option<HookSpec> {
-        Some(HookSpec::new("JsonRpcAuth").setting("method", &self.method))
+        let spec = HookSpec::new("JsonRpcAuth").setting("method", &self.method);
+        let nanos = |d: &Duration| d.as_nanos().to_string();
+        Some(match &self.expiry {
+            Expiry::Never => spec,
+            Expiry::Every(every) => spec.setting("refresh_every", nanos(every)),
+            Expiry::Granted { pointer, margin: None } => spec.setting("expires_in_at", pointer),
+            Expiry::Granted { pointer, margin: Some(margin) } => {
+                spec.setting("expires_in_at", pointer).setting("refresh_margin", nanos(margin))
+            }
+        })
     }
 }
 

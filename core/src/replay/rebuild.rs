@@ -381,7 +381,9 @@ fn preset(hook: Hook, spec: &HookSpec) -> Result<Attach, RebuildError> {
         }
         #[cfg(feature = "json")]
         (Hook::Authenticator, "JsonRpcAuth") => {
-            let auth = presets::JsonRpcAuth::replaying(setting("method")?);
+            let auth = presets::JsonRpcAuth::replaying(setting("method")?)
+                .with_recorded_expiry(&spec.settings)
+                .map_err(RebuildError::BadSetting)?;
             Box::new(move |b| b.authenticator(auth))
         }
         #[cfg(feature = "json")]

@@ -3,14 +3,14 @@
 
 use std::time::{Duration, Instant};
 
+use super::hook_set::Hooks;
 use crate::backoff::BackoffConfig;
 use crate::config::ConnectionConfig;
 use crate::error::{ConfigError, UrlError};
 use crate::handshake::ClientRequest;
 use crate::heartbeat::{AppHeartbeatConfig, PingConfig};
 use crate::hooks::{
-    AppHeartbeat, Authenticator, CostFn, Decision, DefaultPolicy, HeadersFn, OnErrorFn, OnUpgradeFn, PrepareFn,
-    ReconnectPolicy, RequestCodec, RetryFn, SessionError, SubscriptionCodec,
+    AppHeartbeat, Authenticator, CostFn, Decision, ReconnectPolicy, RequestCodec, SessionError, SubscriptionCodec,
 };
 use crate::outbound::RateLimit;
 use crate::session::Session;
@@ -197,38 +197,6 @@ impl SessionConfig {
     }
 }
 
-/// The user's hooks; every one has a default.
-pub(crate) struct Hooks {
-    pub(crate) policy: Box<dyn ReconnectPolicy>,
-    pub(crate) retry: Option<RetryFn>,
-    /// Answers in place of `policy.on_error` when set.
-    pub(crate) on_error: Option<OnErrorFn>,
-    pub(crate) codec: Box<dyn RequestCodec>,
-    pub(crate) subscriptions: Box<dyn SubscriptionCodec>,
-    pub(crate) auth: Option<Box<dyn Authenticator>>,
-    pub(crate) app_heartbeat: Option<Box<dyn AppHeartbeat>>,
-    pub(crate) headers: Option<HeadersFn>,
-    pub(crate) on_upgrade: Option<OnUpgradeFn>,
-    pub(crate) prepare: Option<PrepareFn>,
-    pub(crate) cost: Option<CostFn>,
-}
-
-/// JSON-RPC 2.0 requests with the `json` feature; none without it.
-fn default_codec() -> Box<dyn RequestCodec> {
-    #[cfg(feature = "json")]
-    return Box::new(crate::jsonrpc::JsonRpc);
-    #[cfg(not(feature = "json"))]
-    return Box::new(crate::hooks::NoCodec);
-}
-
-/// JSON-RPC subscriptions with the `json` feature; none without it.
-fn default_subscriptions() -> Box<dyn SubscriptionCodec> {
-    #[cfg(feature = "json")]
-    return Box::new(crate::jsonrpc::JsonRpcSubscriptions::default());
-    #[cfg(not(feature = "json"))]
-    return Box::new(crate::hooks::NoCodec);
-}
-
 /// Builds a [`Session`]: settings first, then [`SessionBuilder::build`] checks them all.
 ///
 /// ```
@@ -267,19 +235,7 @@ impl Session {
 impl SessionBuilder {
     /// A builder from a complete configuration.
     pub fn new(config: SessionConfig) -> Self {
-        let hooks = Hooks {
-            policy: Box::new(DefaultPolicy),
-            retry: None,
-            on_error: None,
-            codec: default_codec(),
-            subscriptions: default_subscriptions(),
-            auth: None,
-            app_heartbeat: None,
-            headers: None,
-            on_upgrade: None,
-            prepare: None,
-            cost: None,
-        };
+        let hooks = Hooks::default();
         Self {
             config,
             hooks,

@@ -206,6 +206,9 @@ impl Session {
             // The peer takes nothing: no goodbye could reach it either.
             self.disconnect(DisconnectReason::WriteTimeout, None, now);
         }
+        if due(self.reauth_at) {
+            self.start_reauth(now);
+        }
         if due(self.auth_deadline) && self.reading_paused_since.is_none() {
             self.auth_deadline = None;
             self.on_error(SessionError::AuthTimeout, now);
@@ -258,8 +261,7 @@ impl Session {
             // Parked messages predate whatever is queued after them.
             self.take_connection_messages();
             // Numbered channels: each message is read by the sequence rules.
-            if self.state == SessionState::Open && self.hooks.app_heartbeat.is_none() && !self.subscriptions.numbered()
-            {
+            if self.sends_flow() && self.hooks.app_heartbeat.is_none() && !self.subscriptions.numbered() {
                 if let Some(conn) = self.conn.as_ref() {
                     let all_parked = if self.requests.matching_needed() {
                         let codec = &self.hooks.codec;
@@ -369,9 +371,10 @@ impl Session {
     /// Decides what an incoming message is: auth answer, heartbeat traffic,
     /// a response, or a message for the user.
     fn route(&mut self, message: Message, now: Instant) {
-        if self.state == SessionState::Authenticating && self.auth_request.is_none() {
+        let authenticating = self.state == SessionState::Authenticating || self.reauthenticating;
+        if authenticating && self.auth_request.is_none() {
             let verdict = self.hooks.auth.as_mut().map_or(AuthCheck::NotMine, |a| a.check(&message, false));
-            if self.on_auth_verdict(verdict, now) {
+            if self.on_auth_verdict(verdict, &message, now) {
                 return;
             }
         }
@@ -430,7 +433,7 @@ impl Session {
                     Some(AuthCheck::NotMine) | None => AuthCheck::Accepted,
                     Some(verdict) => verdict,
                 };
-                self.on_auth_verdict(verdict, now);
+                self.on_auth_verdict(verdict, &message, now);
             }
             Purpose::Subscribe(channels) if is_error => {
                 let reason = match &message {
@@ -450,15 +453,22 @@ impl Session {
     }
 
     /// Applies an authentication verdict; returns whether the message was consumed.
-    fn on_auth_verdict(&mut self, verdict: AuthCheck, now: Instant) -> bool {
-        if self.state != SessionState::Authenticating {
+    fn on_auth_verdict(&mut self, verdict: AuthCheck, message: &Message, now: Instant) -> bool {
+        if self.state != SessionState::Authenticating && !self.reauthenticating {
             // A late verdict (the user is closing, or auth already timed out) changes nothing.
             return verdict != AuthCheck::NotMine;
         }
         match verdict {
             AuthCheck::NotMine => false,
             AuthCheck::Accepted => {
-                self.become_open(now);
+                self.schedule_refresh(message, now);
+                if self.reauthenticating {
+                    self.finish_reauth(now);
+                    let refresh_in = self.reauth_at.map(|at| at.saturating_duration_since(now));
+                    self.emit(SessionEvent::Reauthenticated { refresh_in });
+                } else {
+                    self.become_open(now);
+                }
                 true
             }
             AuthCheck::Rejected(reason) => {
@@ -473,6 +483,8 @@ impl Session {
         self.emit(SessionEvent::Error(error.clone()));
         match self.ask_on_error(&error) {
             Decision::Ignore if self.state == SessionState::Authenticating => self.become_open(now),
+            // The link stays as it is: no more refreshes on it.
+            Decision::Ignore if self.reauthenticating => self.finish_reauth(now),
             Decision::Ignore => {}
             decision => self.disconnect(DisconnectReason::Error(error), Some(decision), now),
         }

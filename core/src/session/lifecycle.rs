@@ -71,6 +71,7 @@ impl Session {
         self.connect_deadline = None;
         self.auth_deadline = None;
         self.auth_request = None;
+        self.forget_reauth();
         self.pending_response = None;
         for (id, pending) in self.requests.fail_sent(now) {
             if pending.purpose == Purpose::User {

@@ -22,9 +22,11 @@
 //! and proxy failures).
 
 mod config;
+mod hook_set;
 mod inputs;
 mod lifecycle;
 mod outputs;
+mod reauth;
 #[cfg(feature = "record")]
 mod recorded;
 mod request;
@@ -61,7 +63,7 @@ use crate::request_id::RequestId;
 use crate::requests::{Purpose, Requests};
 use crate::subscriptions::{SubscribeOptions, Subscriptions};
 use crate::{CloseCode, RandomSource};
-use config::Hooks;
+use hook_set::Hooks;
 
 #[derive(Debug, Default)]
 struct Counters {
@@ -164,6 +166,12 @@ pub struct Session {
     /// An application heartbeat's answer that waits for room to be written
     /// (boxed: rare, and an idle session stays small).
     owed_probe: Option<Box<Outbound>>,
+    /// When to authenticate again on the open link (`reauth.rs`).
+    reauth_at: Option<Instant>,
+    /// Authenticating again on the open link: what needs the credentials waits.
+    reauthenticating: bool,
+    /// Subscription changes made during a refresh, sent after it.
+    held_changes: Vec<(Vec<Outbound>, Purpose)>,
     /// A channel's numbering broke and its `on_gap` says reconnect: done
     /// once the messages read with the one that showed it are out.
     break_reconnect: Option<Box<crate::subscriptions::Break>>,
@@ -205,6 +213,9 @@ impl Session {
             sensitive_headers: Vec::new(),
             owed_probe: None,
             break_reconnect: None,
+            reauth_at: None,
+            reauthenticating: false,
+            held_changes: Vec::new(),
             clock: now,
         }
     }
@@ -369,7 +380,7 @@ impl Session {
     }
 
     fn send_admitted(&mut self, message: Message, cost: u32, now: Instant) {
-        if self.state == SessionState::Open && self.has_write_room() && self.outbox.try_pass(cost, now) {
+        if self.sends_flow() && self.has_write_room() && self.outbox.try_pass(cost, now) {
             self.send_user(message);
         } else {
             self.outbox.push(Queued::Message(message), cost);

@@ -143,10 +143,11 @@ impl Session {
     /// When `handle_timeout` must next be called.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let outbox = (self.state == SessionState::Open).then(|| self.outbox.next_deadline()).flatten();
+        let outbox = self.sends_flow().then(|| self.outbox.next_deadline()).flatten();
         crate::deadline::earliest(&[
             self.connect_deadline,
             self.backoff_until,
+            self.reauth_at,
             // No answer can arrive while the caller does not read.
             self.auth_deadline.filter(|_| self.reading_paused_since.is_none()),
             self.conn.as_ref().and_then(Connection::poll_timeout),

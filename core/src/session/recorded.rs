@@ -6,7 +6,8 @@
 
 use std::collections::BTreeMap;
 
-use super::config::{Hooks, SessionConfig};
+use super::config::SessionConfig;
+use super::hook_set::Hooks;
 use crate::record::settings::{span, Hook, HookSpec, RateLimitSettings, Settings, Timing};
 
 /// The settings as a recording keeps them, sensitive header values redacted.

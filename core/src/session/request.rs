@@ -73,7 +73,7 @@ impl Session {
                 return Err(e);
             }
         };
-        if self.state == SessionState::Open && self.has_write_room() && self.outbox.try_pass(cost, now) {
+        if self.sends_flow() && self.has_write_room() && self.outbox.try_pass(cost, now) {
             self.send_request(id, message, now);
         } else {
             self.outbox.push(Queued::RequestMessage { id, message }, cost);
@@ -115,7 +115,7 @@ impl Session {
                 return Err(e);
             }
         };
-        if self.state == SessionState::Open && self.has_write_room() && self.outbox.try_pass(cost, now) {
+        if self.sends_flow() && self.has_write_room() && self.outbox.try_pass(cost, now) {
             self.send_request(id, message, now);
         } else {
             let (method, params) = (method.to_owned(), params.map(str::to_owned));

@@ -64,7 +64,7 @@ impl Session {
 
     /// Sends what the queue, the rate limit and the write budget let out now.
     pub(super) fn flush_outbox(&mut self, now: Instant) {
-        while self.state == SessionState::Open && self.has_write_room() {
+        while self.sends_flow() && self.has_write_room() {
             match self.outbox.pop_ready(now) {
                 Some(Queued::Message(m)) => {
                     self.send_user(m);

@@ -48,7 +48,7 @@ impl Session {
         let added = self.subscriptions.add(channels, options);
         if self.state == SessionState::Open && !added.is_empty() {
             let out = self.hooks.subscriptions.subscribe(&added);
-            self.send_internal_all(out, Purpose::Subscribe(added), now);
+            self.send_change(out, Purpose::Subscribe(added), now);
         }
         Ok(())
     }
@@ -63,7 +63,7 @@ impl Session {
         let removed = self.subscriptions.remove(channels);
         if self.state == SessionState::Open && !removed.is_empty() {
             let out = self.hooks.subscriptions.unsubscribe(&removed);
-            self.send_internal_all(out, Purpose::Unsubscribe(removed), now);
+            self.send_change(out, Purpose::Unsubscribe(removed), now);
         }
         Ok(())
     }
@@ -91,12 +91,12 @@ impl Session {
             GapAction::Tell => {}
             GapAction::Resubscribe => {
                 let unsubscribe = self.hooks.subscriptions.unsubscribe(&broken.channels);
-                self.send_internal_all(unsubscribe, Purpose::Unsubscribe(broken.channels.clone()), now);
+                self.send_change(unsubscribe, Purpose::Unsubscribe(broken.channels.clone()), now);
                 let subscribe = self.hooks.subscriptions.subscribe(&broken.channels);
                 // A subscribe the server answers: numbering waits for the answer.
                 let answered = subscribe.iter().any(|o| matches!(o, Outbound::Request { .. }));
                 self.subscriptions.restart(&broken.channels, !answered);
-                self.send_internal_all(subscribe, Purpose::Subscribe(broken.channels), now);
+                self.send_change(subscribe, Purpose::Subscribe(broken.channels), now);
             }
             // After the messages already read: they are delivered, not lost with the link.
             GapAction::Reconnect => self.break_reconnect = self.break_reconnect.take().or(Some(Box::new(broken))),

@@ -15,6 +15,7 @@ mod faults;
 mod heartbeats;
 mod lifecycle;
 mod metrics;
+mod reauth;
 mod recording;
 mod replay_from_file;
 mod request_ids;
