@@ -1,5 +1,6 @@
-//! Peers nobody here wrote, in Python: the `websockets` server, and the
-//! `pproxy` HTTP CONNECT and SOCKS5 proxy.
+//! Peers nobody here wrote, in Python: the `websockets` server (an echo,
+//! deflate configurations, a small JSON-RPC exchange), and the `pproxy`
+//! HTTP CONNECT and SOCKS5 proxy.
 //!
 //! The first test that needs one creates a virtualenv under `target/` and
 //! installs the `REQUIRED` packages from PyPI into it; later runs reuse it
@@ -124,6 +125,38 @@ impl PythonServer {
 }
 
 impl Drop for PythonServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A running JSON-RPC exchange on Python's `websockets`
+/// (`peers/exchange_server.py`: requests with number or string ids, tokens
+/// that expire, numbered feeds it can skip and rewind, subscriptions a
+/// client keeps across connections); killed (by its own pid) when dropped.
+pub struct PythonExchange {
+    child: Child,
+    /// Where it listens.
+    pub addr: SocketAddr,
+}
+
+impl PythonExchange {
+    /// Starts it on 127.0.0.1 with these flags (`--token-lifetime N`,
+    /// `--refuse-refresh`, `--resume`; see the script).
+    pub fn start(flags: &[&str]) -> Self {
+        let args: Vec<&std::ffi::OsStr> = flags.iter().map(std::ffi::OsStr::new).collect();
+        let (mut child, mut out) = spawn("exchange_server.py", &args);
+        let line = next_line(&mut child, &mut out);
+        let Some(port) = line.strip_prefix("PORT ") else {
+            let _ = child.kill();
+            panic!("unexpected first line from the Python exchange: {line:?}")
+        };
+        Self { addr: loopback(port), child }
+    }
+}
+
+impl Drop for PythonExchange {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();

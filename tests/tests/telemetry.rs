@@ -15,8 +15,11 @@ use std::time::{Duration, Instant};
 use metrics::{Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit};
 use wslink_adapter::telemetry::DISCONNECT_REASONS;
 use wslink_adapter::{RequestError, Runtime};
-use wslink_core::{CloseCode, ConnectionError, DisconnectReason, Message, PingConfig, SessionEvent};
+use wslink_core::{
+    CloseCode, ConnectionError, DisconnectReason, Message, PingConfig, SequenceRule, SessionEvent, SubscribeOptions,
+};
 use wslink_tests::peers::{echo_server, flood_server, refusing_server, silent_server, ExchangeServer};
+use wslink_tests::python::PythonExchange;
 use wslink_tests::scenario::{builder, run, until, WAIT};
 use wslink_tests::scenarios;
 
@@ -28,6 +31,7 @@ scenarios!(
     heartbeat_round_trips_are_sampled,
     read_paused_time_grows_while_the_consumer_stalls,
     each_attempt_runs_in_a_span_with_the_url_redacted_and_its_number,
+    breaks_in_a_numbered_feed_are_counted_by_kind,
 );
 
 // ----- a recorder for this binary -----
@@ -252,6 +256,32 @@ async fn messages_and_bytes_in_and_out_are_what_went_over_the_wire<R: Runtime>()
     let last = polled.last_message_at.expect("the time of the last message read");
     assert!(before <= last && last <= after, "{before:?} <= {last:?} <= {after:?}");
     client.close(CloseCode::Normal, "").await.expect("closed");
+}
+
+async fn breaks_in_a_numbered_feed_are_counted_by_kind<R: Runtime>() {
+    install();
+    let me = label::<R>("sequence");
+    let exchange = PythonExchange::start(&[]);
+    let (client, mut events) =
+        builder::<R>(&format!("ws://{}/", exchange.addr)).metrics_label(&me).connect().await.expect("connected");
+    let rule = SequenceRule::json(Some("/params/channel"), None, "/params/data/seq");
+    client.subscribe_with(&["book"], SubscribeOptions::new().sequence(rule)).await.expect("subscribed");
+    until(&mut events, |e| matches!(e, SessionEvent::Subscribed { .. })).await;
+    for (method, params) in [
+        ("test/publish", r#"{"channel":"book","count":2}"#),
+        ("test/skip", r#"{"channel":"book","by":3}"#),
+        ("test/publish", r#"{"channel":"book","count":1}"#),
+        ("test/rewind", r#"{"channel":"book","to":1}"#),
+        ("test/publish", r#"{"channel":"book","count":1}"#),
+    ] {
+        client.request(method, Some(params), None).await.expect("the exchange answered");
+    }
+    until(&mut events, |e| matches!(e, SessionEvent::SequenceReset { .. })).await;
+    let breaks = |kind: &str| {
+        let key = format!("wslink_sequence_breaks_total{{client={me},kind={kind}}}");
+        RECORDER.counters.lock().expect("counters").get(&key).map_or(0, |c| c.load(Ordering::SeqCst))
+    };
+    assert_eq!((breaks("gap"), breaks("reset")), (1, 1));
 }
 
 async fn each_answered_request_is_one_rtt_sample_and_failures_are_counted_by_reason<R: Runtime>() {
