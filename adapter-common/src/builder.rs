@@ -1,9 +1,10 @@
 //! Building a client: the session's settings and hooks (through
 //! `wslink_core::SessionBuilder`), plus what only an adapter has: TLS, the
-//! TCP sockets' options, the resolver (a function or a future), the caller's own connector, the proxy
-//! (by default the environment's, read here and decided by
-//! `wslink_core::proxy`), and the size of the event stream. Generic over the runtime; each
-//! adapter names it once (`wslink_tokio::Builder = Builder<Tokio>`).
+//! TCP sockets' options, the resolver (a function or a future), the
+//! caller's own connector, the proxy (by default the environment's, read
+//! here and decided by `wslink_core::proxy`), and the size of the event
+//! stream. Generic over the runtime; each adapter names it once
+//! (`wslink_tokio::Builder = Builder<Tokio>`).
 
 use std::future::Future;
 use std::io;
@@ -32,7 +33,8 @@ use crate::telemetry::{Settings, Telemetry};
 use crate::tls::TlsOptions;
 
 /// Configures and starts a client. Every session setting and hook of
-/// `wslink_core` is here, plus TLS, the sockets' options, the resolver and the event buffer.
+/// `wslink_core` is here, plus TLS, the sockets' options, the resolver and
+/// the event buffer.
 ///
 /// ```ignore
 /// // With `use wslink_tokio::{presets, Builder};` (or `wslink_smol`):
