@@ -1,9 +1,10 @@
 //! Building a client: the session's settings and hooks (through
 //! `wslink_core::SessionBuilder`), plus what only an adapter has: TLS, the
-//! resolver (a function or a future), the caller's own connector, the proxy
-//! (by default the environment's, read here and decided by
-//! `wslink_core::proxy`), and the size of the event stream. Generic over the runtime; each
-//! adapter names it once (`wslink_tokio::Builder = Builder<Tokio>`).
+//! TCP sockets' options, the resolver (a function or a future), the
+//! caller's own connector, the proxy (by default the environment's, read
+//! here and decided by `wslink_core::proxy`), and the size of the event
+//! stream. Generic over the runtime; each adapter names it once
+//! (`wslink_tokio::Builder = Builder<Tokio>`).
 
 use std::future::Future;
 use std::io;
@@ -27,11 +28,13 @@ use crate::error::Error;
 use crate::filter::EventFilter;
 use crate::inline::InlineClient;
 use crate::runtime::{spawn, Runtime, Spawner};
+use crate::socket::SocketOptions;
 use crate::telemetry::{Settings, Telemetry};
 use crate::tls::TlsOptions;
 
 /// Configures and starts a client. Every session setting and hook of
-/// `wslink_core` is here, plus TLS, the resolver and the event buffer.
+/// `wslink_core` is here, plus TLS, the sockets' options, the resolver and
+/// the event buffer.
 ///
 /// ```ignore
 /// // With `use wslink_tokio::{presets, Builder};` (or `wslink_smol`):
@@ -68,6 +71,8 @@ pub struct Builder<R: Runtime> {
     telemetry: Settings,
     /// Between the starts of connection attempts to a host's addresses.
     attempt_delay: Duration,
+    /// The TCP sockets' options.
+    socket: SocketOptions,
     /// Which events go to the stream.
     filter: EventFilter,
     runtime: PhantomData<fn() -> R>,
@@ -93,6 +98,7 @@ impl<R: Runtime> Builder<R> {
             recorder: None,
             filter: EventFilter::All,
             attempt_delay: wslink_core::DEFAULT_ATTEMPT_DELAY,
+            socket: SocketOptions::new(),
             runtime: PhantomData,
         })
     }
@@ -445,6 +451,33 @@ impl<R: Runtime> Builder<R> {
         self
     }
 
+    /// How wslink makes its TCP sockets ([`SocketOptions`]): `TCP_NODELAY`
+    /// (on by default), TCP keepalive and its timings (off), a local address
+    /// to connect from, the send and receive buffer sizes (the OS's).
+    ///
+    /// They apply to every TCP connection of the client: to the server, or
+    /// to the proxy when it goes through one (the tunnel then runs over
+    /// that socket). A [`connector`](Self::connector)'s streams are the
+    /// caller's own and ignore them. A value out of range is refused when the
+    /// client is built (`Error::Config`, naming the field, such as
+    /// `socket.send_buffer` for a zero buffer). A local address the OS will
+    /// not bind (not this machine's, a port in use), or whose family none of
+    /// the host's addresses has, fails the attempt with
+    /// `DisconnectReason::ConnectFailed` of kind `AddrNotAvailable` (or
+    /// `AddrInUse`), or `ProxyError::Unreachable` for the proxy's connection.
+    ///
+    /// ```ignore
+    /// let builder = Builder::new("wss://stream.example.com/ws")?.socket(
+    ///     SocketOptions::new()
+    ///         .keepalive(TcpKeepalive::new(Duration::from_secs(30)).interval(Duration::from_secs(10)))
+    ///         .bind("192.0.2.10:0".parse()?),
+    /// );
+    /// ```
+    pub fn socket(mut self, options: SocketOptions) -> Self {
+        self.socket = options;
+        self
+    }
+
     /// How many events wait for the consumer before reading pauses. Default 1024.
     /// Reading also pauses while 256 KiB of payload waits, whatever the count.
     pub fn event_capacity(mut self, capacity: usize) -> Self {
@@ -555,6 +588,7 @@ impl<R: Runtime> Builder<R> {
     /// The session, its driver and the handles, not yet running; with
     /// `report_first`, the driver stores how the first attempt ends for `connect`.
     fn build(self, report_first: bool) -> Result<(Driver<R>, Client, Events), Error> {
+        self.socket.check()?;
         let now = R::now();
         // The thread's generator is seeded from the OS: a typed error here
         // if the OS has no randomness to give, rather than a panic later.
@@ -599,7 +633,13 @@ impl<R: Runtime> Builder<R> {
             session: Box::new(session),
             channels,
             event_capacity: self.event_capacity,
-            opener: Opener { tls, dial, proxy, attempt_delay: self.attempt_delay },
+            opener: Opener {
+                tls,
+                dial,
+                proxy,
+                attempt_delay: self.attempt_delay,
+                socket: (self.socket != SocketOptions::new()).then(|| Box::new(self.socket)),
+            },
             spawner: self.spawner.clone(),
             telemetry: Telemetry::start(self.telemetry),
             filter: self.filter,

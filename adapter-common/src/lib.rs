@@ -1,9 +1,10 @@
 //! wslink-adapter: everything wslink's runtime adapters share, written once.
 //!
 //! The handles ([`Client`], [`Events`]), the [`Builder`], the [`Pool`], TLS
-//! options, proxies ([`Proxy`]), the opening of a transport and the driver
-//! loop are generic over a [`Runtime`]: a handful of functions to spawn,
-//! sleep, connect TCP, run TLS, and read and write. Each
+//! options, proxies ([`Proxy`]), socket options ([`SocketOptions`]), the
+//! opening of a transport and the driver loop are generic over a
+//! [`Runtime`]: a handful of functions to spawn, sleep, wait for a TCP
+//! connect, run TLS, and read and write. Each
 //! adapter crate (`wslink-tokio`, `wslink-smol`) is one short implementation
 //! of that trait plus re-exports, so the two cannot drift apart.
 //!
@@ -37,6 +38,7 @@ mod pool;
 mod recorder;
 mod reply;
 pub mod runtime;
+mod socket;
 pub mod telemetry;
 #[cfg(feature = "testkit")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
@@ -56,6 +58,7 @@ pub use pool::{MemberEvents, Pool, PoolBuilder, PoolError, PoolEvent, PoolEvents
 pub use recorder::{FileRecorder, RecordingFile};
 pub use reply::{ClientError, RequestError, Response, TrySendError};
 pub use runtime::{Resolver, Runtime, Spawner};
+pub use socket::{SocketOptions, TcpKeepalive};
 pub use tls::{Roots, TlsOptions, TlsSetupError};
 pub use wslink_core::proxy::{Proxy, ProxyError, ProxyServer, ProxyUrlError};
 pub use wslink_core::{CloseReason, DisconnectReason};

@@ -71,8 +71,12 @@ pub trait Runtime: Send + Sync + 'static {
     fn stream_link(stream: Self::Stream) -> (Self::Link, bool);
     /// Resolves `host` with the system resolver.
     fn resolve(host: String, port: u16) -> impl Future<Output = io::Result<Vec<SocketAddr>>> + Send;
-    /// Connects TCP to `addr`, with TCP_NODELAY set.
-    fn tcp_connect(addr: SocketAddr) -> impl Future<Output = io::Result<Self::Link>> + Send;
+    /// Waits for a TCP connection the shared code started: `socket` is
+    /// non-blocking, its options set (`SocketOptions`: TCP_NODELAY and the
+    /// rest), bound when asked, and its connect begun. Answers the link once
+    /// the socket is writable and its pending error (`take_error`) is none,
+    /// or that error.
+    fn tcp_connect(socket: std::net::TcpStream) -> impl Future<Output = io::Result<Self::Link>> + Send;
     /// Runs TLS over a TCP link, to an `https://` proxy named `host`. An
     /// error of the handshake goes through [`tls_handshake_error`].
     fn link_tls(

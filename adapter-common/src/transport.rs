@@ -1,7 +1,9 @@
 //! Opening a transport, written once for every runtime: resolve, TCP (to
 //! the addresses in turn as RFC 8305 races them: `wslink_core::HappyEyeballs`
 //! decides which address starts when, this runs the attempts side by side
-//! and keeps the first that connects), the
+//! and keeps the first that connects; each socket made with the builder's
+//! `SocketOptions`, and only addresses of a bound local address's family
+//! tried), the
 //! proxy's tunnel when the URL goes through one (over TLS to the proxy for
 //! an `https://` proxy), then TLS (for `wss`) inside it. The runtime only
 //! resolves, connects, reads, writes and runs TLS.
@@ -34,6 +36,7 @@ use wslink_core::HappyEyeballs;
 
 use crate::dial::{ConnectFn, ConnectTo, ResolveFn};
 use crate::runtime::Runtime;
+use crate::socket::{start_connect, SocketOptions};
 
 /// Chunk size of the tunnel handshake's reads (the machine may allow more).
 const READ_CHUNK: usize = 2048;
@@ -42,7 +45,8 @@ const READ_CHUNK: usize = 2048;
 pub(crate) type Via = (Arc<ProxyServer>, Option<Arc<rustls::ClientConfig>>);
 
 /// Opens a transport to `host:port`, through the proxy when given, with TLS
-/// when `tls` is given; returns its two halves.
+/// when `tls` is given; returns its two halves. The TCP connection (to the
+/// host, or to the proxy) is made with `socket`'s options.
 pub(crate) async fn open<R: Runtime>(
     host: String,
     port: u16,
@@ -50,11 +54,12 @@ pub(crate) async fn open<R: Runtime>(
     resolver: Option<Arc<ResolveFn>>,
     via: Option<Via>,
     attempt_delay: Duration,
+    socket: SocketOptions,
 ) -> io::Result<(R::Reader, R::Writer)> {
     let link = match via {
-        None => connect::<R>(&host, port, resolver.as_ref(), attempt_delay).await?,
+        None => connect::<R>(&host, port, resolver.as_ref(), attempt_delay, &socket).await?,
         Some((proxy, proxy_tls)) => {
-            let reached = connect::<R>(proxy.host(), proxy.port(), resolver.as_ref(), attempt_delay).await;
+            let reached = connect::<R>(proxy.host(), proxy.port(), resolver.as_ref(), attempt_delay, &socket).await;
             let mut link = reached.map_err(|e| unreachable(&proxy, "", e))?;
             if proxy.uses_tls() {
                 let config = proxy_tls.ok_or_else(|| {
@@ -122,24 +127,47 @@ async fn connect<R: Runtime>(
     port: u16,
     resolver: Option<&Arc<ResolveFn>>,
     attempt_delay: Duration,
+    socket: &SocketOptions,
 ) -> io::Result<R::Link> {
-    let addrs = resolve::<R>(host, port, resolver).await?;
-    race::<R>(host, addrs, attempt_delay).await
+    let mut addrs = resolve::<R>(host, port, resolver).await?;
+    // A socket bound to a local address reaches only its family's addresses.
+    if let Some(local) = socket.bind {
+        let resolved = addrs.len();
+        addrs.retain(|addr| socket.reaches(addr));
+        if addrs.is_empty() && resolved > 0 {
+            let family = if local.is_ipv4() { "IPv4" } else { "IPv6" };
+            let message = format!("{host} has no {family} address to reach from the bound local address {local}");
+            return Err(io::Error::new(io::ErrorKind::AddrNotAvailable, message));
+        }
+    }
+    race::<R>(host, addrs, attempt_delay, socket).await
 }
 
 type Attempt<R> = Pin<Box<dyn Future<Output = (SocketAddr, io::Result<<R as Runtime>::Link>)> + Send>>;
 
 /// Connects TCP to one of `addrs`, starting the attempts as
-/// `HappyEyeballs` says and keeping the first that connects (the others
+/// `HappyEyeballs` says (each socket made with `socket`'s options, its
+/// connect begun at once) and keeping the first that connects (the others
 /// are dropped, which closes them). Every address failed: the last error,
 /// naming its address.
-async fn race<R: Runtime>(host: &str, addrs: Vec<SocketAddr>, delay: Duration) -> io::Result<R::Link> {
+async fn race<R: Runtime>(
+    host: &str,
+    addrs: Vec<SocketAddr>,
+    delay: Duration,
+    socket: &SocketOptions,
+) -> io::Result<R::Link> {
     let mut plan = HappyEyeballs::new(addrs, delay, R::now());
     let mut attempts: Vec<Attempt<R>> = Vec::new();
     let mut last = io::Error::new(io::ErrorKind::NotFound, format!("{host} resolved to no address"));
     loop {
         while let Some(addr) = plan.poll_start(R::now()) {
-            attempts.push(Box::pin(async move { (addr, R::tcp_connect(addr).await) }));
+            let started = start_connect(addr, socket);
+            attempts.push(Box::pin(async move {
+                match started {
+                    Ok(started) => (addr, R::tcp_connect(started).await),
+                    Err(e) => (addr, Err(e)),
+                }
+            }));
         }
         if attempts.is_empty() {
             return Err(last);

@@ -1,7 +1,7 @@
 //! The smol runtime for wslink's shared driver: clock, spawn, sleep, and the
-//! transport's parts (resolve, TCP with TCP_NODELAY, rustls TLS with SNI,
-//! the caller's own streams); the shared code puts them together, with a
-//! proxy's tunnel between.
+//! transport's parts (resolve, wait for a TCP connect the shared code began
+//! with the builder's socket options, rustls TLS with SNI, the caller's own
+//! streams); the shared code puts them together, with a proxy's tunnel between.
 //! `wslink-tokio`'s `runtime.rs` is the same file for tokio.
 
 use std::future::Future;
@@ -58,10 +58,14 @@ impl Runtime for Smol {
         async_net::resolve((host.as_str(), port)).await
     }
 
-    async fn tcp_connect(addr: SocketAddr) -> io::Result<Link> {
-        let tcp = TcpStream::connect(addr).await?;
-        tcp.set_nodelay(true)?;
-        Ok(Link::Tcp(tcp))
+    async fn tcp_connect(socket: std::net::TcpStream) -> io::Result<Link> {
+        let tcp = async_io::Async::new_nonblocking(socket)?;
+        // Writable once the connect has ended, either way; its error tells which.
+        tcp.writable().await?;
+        match tcp.get_ref().take_error()? {
+            None => Ok(Link::Tcp(TcpStream::from(tcp))),
+            Some(e) => Err(e),
+        }
     }
 
     async fn link_tls(link: Link, host: String, tls: Arc<rustls::ClientConfig>) -> io::Result<Link> {

@@ -70,6 +70,8 @@ pub use wslink_adapter::{
 #[cfg(feature = "record")]
 #[cfg_attr(docsrs, doc(cfg(feature = "record")))]
 pub use wslink_adapter::{FileRecorder, RecordingFile};
+/// How wslink makes its TCP sockets (`Builder::socket`): TCP_NODELAY, keepalive, buffers, a local address.
+pub use wslink_adapter::{SocketOptions, TcpKeepalive};
 /// Ready-made hooks: JSON-RPC 2.0, JSON op and Deribit heartbeats (feature `json`).
 #[cfg(feature = "json")]
 #[cfg_attr(docsrs, doc(cfg(feature = "json")))]

@@ -1,7 +1,7 @@
 //! The tokio runtime for wslink's shared driver: clock, spawn, sleep, and the
-//! transport's parts (resolve, TCP with TCP_NODELAY, rustls TLS with SNI,
-//! the caller's own streams); the shared code puts them together, with a
-//! proxy's tunnel between.
+//! transport's parts (resolve, wait for a TCP connect the shared code began
+//! with the builder's socket options, rustls TLS with SNI, the caller's own
+//! streams); the shared code puts them together, with a proxy's tunnel between.
 //! `wslink-smol`'s `runtime.rs` is the same file for smol.
 
 use std::future::Future;
@@ -58,10 +58,14 @@ impl Runtime for Tokio {
         Ok(tokio::net::lookup_host((host.as_str(), port)).await?.collect())
     }
 
-    async fn tcp_connect(addr: SocketAddr) -> io::Result<Link> {
-        let tcp = TcpStream::connect(addr).await?;
-        tcp.set_nodelay(true)?;
-        Ok(Link::Tcp(tcp))
+    async fn tcp_connect(socket: std::net::TcpStream) -> io::Result<Link> {
+        let tcp = TcpStream::from_std(socket)?;
+        // Writable once the connect has ended, either way; its error tells which.
+        tcp.writable().await?;
+        match tcp.take_error()? {
+            None => Ok(Link::Tcp(tcp)),
+            Some(e) => Err(e),
+        }
     }
 
     async fn link_tls(link: Link, host: String, tls: Arc<rustls::ClientConfig>) -> io::Result<Link> {

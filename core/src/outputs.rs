@@ -90,7 +90,8 @@ pub enum SessionEvent {
         /// attempts before it failed to open. Count connections by the
         /// `Connected` events themselves, or `Metrics::connects`.
         attempt: u32,
-        /// What the server agreed to.
+        /// What the server agreed to: the upgrade response's status (101),
+        /// headers, subprotocol and extensions.
         response: Box<UpgradeResponse>,
     },
     /// A message from the server that is neither a response nor heartbeat traffic.

@@ -19,6 +19,7 @@ use rand::{rngs::StdRng, SeedableRng};
 pub mod blocking;
 pub mod certs;
 pub mod peers;
+pub mod probe;
 pub mod proxy;
 pub mod python;
 pub mod scenario;

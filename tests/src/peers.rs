@@ -42,6 +42,21 @@ pub async fn echo_server(tls: Option<Arc<rustls::ServerConfig>>) -> SocketAddr {
     addr
 }
 
+/// An echo server that keeps the address of every client it accepts, as it
+/// sees it (the client's local address: the one it bound, if it bound one).
+pub async fn echo_server_seeing_peers() -> (SocketAddr, Arc<Mutex<Vec<SocketAddr>>>) {
+    let (listener, addr) = listen().await;
+    let peers = Arc::new(Mutex::new(Vec::new()));
+    let seen = peers.clone();
+    tokio::spawn(async move {
+        while let Ok((tcp, peer)) = listener.accept().await {
+            seen.lock().expect("not poisoned").push(peer);
+            tokio::spawn(echo(tcp));
+        }
+    });
+    (addr, peers)
+}
+
 /// Echoes every data message on `stream`, after the upgrade, until the link ends.
 pub async fn echo<S: AsyncRead + AsyncWrite + Unpin>(stream: S) {
     let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default().max_message_size(Some(64 << 20));

@@ -19,6 +19,7 @@ use super::closing::closing;
 use super::state::Io;
 use crate::dial::{ConnectTo, Dial};
 use crate::runtime::{Runtime, Spawner};
+use crate::socket::SocketOptions;
 use crate::telemetry::Telemetry;
 
 /// What opening a transport needs, decided by the builder.
@@ -32,6 +33,9 @@ pub(crate) struct Opener<R: Runtime> {
     pub(crate) proxy: Option<Arc<wslink_core::proxy::ProxyServer>>,
     /// Between the starts of connection attempts to a host's addresses (RFC 8305).
     pub(crate) attempt_delay: Duration,
+    /// The options of the TCP sockets, when not the default (boxed: an idle
+    /// client's task keeps 8 bytes for what few clients set).
+    pub(crate) socket: Option<Box<SocketOptions>>,
 }
 
 /// Carries out what the session asked of the transport, in order.
@@ -83,7 +87,8 @@ fn open<R: Runtime>(
             Some(Dial::Resolve(resolve)) => Some(resolve.clone()),
             _ => None,
         };
-        let opening = crate::transport::open::<R>(host, port, config, resolver, via, opener.attempt_delay);
+        let socket = opener.socket.as_deref().copied().unwrap_or_default();
+        let opening = crate::transport::open::<R>(host, port, config, resolver, via, opener.attempt_delay, socket);
         io.opening = Some(Box::pin(opening.instrument(span)));
     }
 }

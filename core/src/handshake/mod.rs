@@ -18,9 +18,12 @@ pub(crate) use response::{parse_response_head, BodyLength, ResponseHead};
 /// `Debug` hides the values of headers that carry credentials or session
 /// state (`Set-Cookie`, `Cookie`, `Authorization`, `Proxy-Authorization`),
 /// since events are logged and recorded with it.
-#[derive(Clone, PartialEq, Eq, Default)]
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct UpgradeResponse {
+    /// The response's HTTP status: 101 (Switching Protocols), the only one
+    /// an upgrade is accepted with; any other is a `RefusedUpgrade`.
+    pub status: u16,
     /// The subprotocol the server chose from those offered, if any.
     pub subprotocol: Option<String>,
     /// The extensions the server accepted, each as the server wrote it.
@@ -31,9 +34,17 @@ pub struct UpgradeResponse {
     pub deflate: Option<DeflateParams>,
 }
 
+/// An accepted upgrade with nothing in it: status 101, no headers.
+impl Default for UpgradeResponse {
+    fn default() -> Self {
+        Self { status: 101, subprotocol: None, extensions: Vec::new(), headers: Vec::new(), deflate: None }
+    }
+}
+
 impl std::fmt::Debug for UpgradeResponse {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("UpgradeResponse")
+            .field("status", &self.status)
             .field("subprotocol", &self.subprotocol)
             .field("extensions", &self.extensions)
             .field("headers", &crate::error::ShownHeaders(&self.headers))
@@ -78,6 +89,7 @@ mod tests {
             assert!(!shown.contains("SECRET") && !shown.contains("TOKEN") && !shown.contains("KEY"), "{shown}");
             assert!(shown.contains(r#"("Server", "nginx")"#) && shown.contains("<redacted>"), "{shown}");
         }
+        assert!(format!("{upgraded:?}").starts_with("UpgradeResponse { status: 101, "));
         assert!(format!("{refused:?}").contains("body: <7 bytes>"));
     }
 }

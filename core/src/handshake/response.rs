@@ -64,11 +64,12 @@ pub(crate) fn parse_response_head(
             RefusedUpgrade { status, reason: parsed.reason.unwrap_or_default().to_owned(), headers, body: Vec::new() };
         return Ok(ResponseHead::Refused { refusal: Box::new(refusal), head_len, body });
     }
-    let response = verify_upgrade(headers, request, accept_key)?;
+    let response = verify_upgrade(status, headers, request, accept_key)?;
     Ok(ResponseHead::Accepted { response, head_len })
 }
 
 fn verify_upgrade(
+    status: u16,
     headers: Vec<(String, String)>,
     request: &ClientRequest,
     accept_key: &str,
@@ -114,7 +115,7 @@ fn verify_upgrade(
             extensions.push(full.to_owned());
         }
     }
-    Ok(UpgradeResponse { subprotocol, extensions, headers, deflate: None })
+    Ok(UpgradeResponse { status, subprotocol, extensions, headers, deflate: None })
 }
 
 fn body_length(headers: &[(String, String)]) -> BodyLength {
@@ -153,6 +154,7 @@ mod tests {
         match parse_response_head(&bytes, &request(), KEY_ACCEPT, 4096).unwrap() {
             ResponseHead::Accepted { response, head_len } => {
                 assert_eq!(head_len, GOOD.len());
+                assert_eq!(response.status, 101);
                 assert_eq!(response.subprotocol.as_deref(), Some("chat"));
                 assert_eq!(response.extensions, vec!["x-test; a=1".to_owned()]);
             }
