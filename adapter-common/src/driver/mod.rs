@@ -131,7 +131,8 @@ fn run_loop<R: Runtime>(
         let mut io: Io<R> = Io::new();
         // One timer for the task's life, moved as the session's deadline moves.
         let mut timer = std::pin::pin!(R::timer(R::now()));
-        let mut armed: Option<Instant> = None;
+        // Where the timer is set, until it fires.
+        let mut timer_set: Option<Instant> = None;
         loop {
             release_held::<R>(&mut session, &mut r, &channels);
             actions::<R>(&mut session, &mut io, &opener, spawner.as_ref(), &mut telemetry);
@@ -154,13 +155,13 @@ fn run_loop<R: Runtime>(
             let can_read = io.reader.is_some() && r.consumer_has_room(event_capacity);
             account_pause::<R>(&mut session, &mut r, &mut telemetry, io.reader.is_some() && !can_read);
             let await_consumer = r.awaits_consumer(&session);
-            arm_timer::<R>(&session, timer.as_mut(), &mut armed);
+            let armed = arm_timer::<R>(&session, timer.as_mut(), &mut timer_set);
             // Reads go straight into the session's input buffer.
             let read_buf = if can_read { session.read_room() } else { None };
-            let wake = wait::<R>(&mut io, &r, &channels, timer.as_mut(), armed.is_some(), read_buf, await_consumer);
+            let wake = wait::<R>(&mut io, &r, &channels, timer.as_mut(), armed, read_buf, await_consumer);
             match wake.await {
                 Wake::Deadline => {
-                    armed = None;
+                    timer_set = None;
                     judge_deadline::<R>(&mut session, &mut io, &mut r, &channels, &mut telemetry, event_capacity).await;
                 }
                 wake => handle_wake::<R>(wake, &mut session, &mut io, &mut r, &channels),

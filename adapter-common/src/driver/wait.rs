@@ -6,7 +6,9 @@
 //! first and reading last (reading is what a slow consumer pauses, and what
 //! a flood never lets rest); each future borrows only its own part of the
 //! state, and all are dropped before the wake is handled; the timer only
-//! moves earlier, so an idle timeout that moves later at every read costs no reset.
+//! moves earlier, so an idle timeout that moves later at every read costs no
+//! reset, and it stays set while a pause of reading hides the deadlines, so
+//! their return costs none either.
 
 use std::future::{pending, poll_fn, Future};
 use std::io;
@@ -46,20 +48,34 @@ pub(super) enum Wake<R: Runtime> {
     CaughtUp,
 }
 
-/// Moves the timer to the session's deadline, and notes where it is set in
-/// `armed` (`None`: the session has no deadline). The timer only moves
-/// earlier: firing before the session's deadline is harmless
+/// Moves the timer to the session's deadline when it is set later than
+/// that, or not at all, and answers whether the wait awaits it; `set` is
+/// where the timer is set (`None`: never, or it has fired). The timer only
+/// moves earlier: firing before the session's deadline is harmless
 /// (`handle_timeout` finds nothing due and the timer is set again), and it
 /// spares a reset on every read while an idle timeout keeps moving later.
+/// While the session has no deadline (reading paused for a slow consumer
+/// hides the heartbeat's) the timer is not awaited but stays where it is, so
+/// the deadline's return after each pause costs no reset: on smol a reset
+/// timer is inserted into async-io's reactor again, which wakes the reactor
+/// through an eventfd.
 #[inline]
-pub(super) fn arm_timer<R: Runtime>(session: &Session, timer: Pin<&mut R::Timer>, armed: &mut Option<Instant>) {
-    match (session.poll_timeout(), *armed) {
-        (Some(deadline), Some(at)) if at <= deadline => {}
-        (Some(deadline), _) => {
-            R::reset(timer, deadline);
-            *armed = Some(deadline);
-        }
-        (None, _) => *armed = None,
+pub(super) fn arm_timer<R: Runtime>(session: &Session, timer: Pin<&mut R::Timer>, set: &mut Option<Instant>) -> bool {
+    let (reset, awaited) = timer_move(session.poll_timeout(), *set);
+    if let Some(deadline) = reset {
+        R::reset(timer, deadline);
+        *set = Some(deadline);
+    }
+    awaited
+}
+
+/// [`arm_timer`]'s decision, for the session's `deadline` and a timer `set`
+/// where it is: where to move the timer, if anywhere, and whether to await it.
+fn timer_move(deadline: Option<Instant>, set: Option<Instant>) -> (Option<Instant>, bool) {
+    match (deadline, set) {
+        (None, _) => (None, false),
+        (Some(deadline), Some(at)) if at <= deadline => (None, true),
+        (Some(deadline), _) => (Some(deadline), true),
     }
 }
 
@@ -166,5 +182,28 @@ pub(super) fn handle_wake<R: Runtime>(
             execute_queued(session, r, channels, R::now(), COMMAND_BURST);
             r.release_fault = true;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::timer_move;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn the_timer_moves_only_earlier_and_stays_set_through_a_pause() {
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        // First deadline: set; a later one (an idle timeout moved on by a read): left.
+        assert_eq!(timer_move(Some(at(15)), None), (Some(at(15)), true));
+        assert_eq!(timer_move(Some(at(16)), Some(at(15))), (None, true));
+        // An earlier one: moved.
+        assert_eq!(timer_move(Some(at(5)), Some(at(15))), (Some(at(5)), true));
+        // Reading paused: no deadline, the timer not awaited and not touched ...
+        assert_eq!(timer_move(None, Some(at(15))), (None, false));
+        // ... and the deadline back after the pause, later by it: no reset.
+        assert_eq!(timer_move(Some(at(17)), Some(at(15))), (None, true));
+        // Once it has fired (`set` is `None`), the next deadline sets it again.
+        assert_eq!(timer_move(Some(at(30)), None), (Some(at(30)), true));
     }
 }
