@@ -133,8 +133,6 @@ pub struct Connection {
     pool: BufferPool,
     /// permessage-deflate, once the server accepted it.
     deflate: Option<Box<Deflate>>,
-    /// Where an outgoing message is compressed before it is framed.
-    compressed: Vec<u8>,
     /// A large frame whose payload is being read into a buffer of its own.
     large: Option<LargeRead>,
     /// How far the text frame at the front of `input`, not yet whole, has
@@ -273,7 +271,6 @@ impl Connection {
             offered: 0,
             pool: BufferPool::default(),
             deflate: None,
-            compressed: Vec::new(),
             large: None,
             text_progress: None,
             header_first: false,
