@@ -19,7 +19,8 @@
 //! idea: `read.rs` (bytes in, the upgrade, frames to messages), `send.rs`
 //! (messages, pings and pongs out), `closing.rs` (every way it ends, and the
 //! deadlines), `outputs.rs` (what the caller polls), and the read path's
-//! helpers for large frames, spare buffers and text checked as it arrives.
+//! helpers for large frames, spare buffers, text checked as it arrives and
+//! room kept initialised for readers that need it (`initialised.rs`).
 
 use bytes::{Buf, Bytes, BytesMut};
 use std::collections::VecDeque;
@@ -42,11 +43,13 @@ use crate::message::{Assembler, Message};
 use crate::pool::BufferPool;
 use crate::Utf8Bytes;
 use crate::{CloseCode, RandomSource};
+pub use initialised::ReadRoom;
 use large_read::LargeRead;
 use partial_text::TextProgress;
 use spare_reads::SpareReads;
 
 mod closing;
+mod initialised;
 mod large_read;
 mod outputs;
 mod partial_text;
@@ -56,6 +59,8 @@ mod spare_reads;
 
 #[cfg(all(test, feature = "deflate"))]
 mod deflate_tests;
+#[cfg(test)]
+mod initialised_tests;
 #[cfg(test)]
 mod read_tests;
 #[cfg(test)]
@@ -112,6 +117,9 @@ pub struct Connection {
     rng: Box<dyn RandomSource>,
     phase: Phase,
     input: BytesMut,
+    /// Initialised room right after `input`'s bytes, in its allocation:
+    /// where reads through `read_slice` go (`initialised.rs`).
+    tail: BytesMut,
     output: Vec<u8>,
     assembler: Assembler,
     events: VecDeque<ConnectionEvent>,
@@ -142,6 +150,8 @@ pub struct Connection {
     /// only a header, so that a large frame after it is read into its own
     /// buffer from its first payload byte.
     header_first: bool,
+    /// The last room handed out was `read_slice`'s: the read went to `tail`.
+    read_into_tail: bool,
     /// Read buffers replaced while messages shared them, for reuse.
     spares: SpareReads,
     /// Most bytes the output may hold before automatic pongs wait (see
@@ -260,6 +270,7 @@ impl Connection {
             rng,
             phase,
             input: BytesMut::new(),
+            tail: BytesMut::new(),
             output: Vec::new(),
             events: VecDeque::new(),
             other_events: 0,
@@ -274,6 +285,7 @@ impl Connection {
             large: None,
             text_progress: None,
             header_first: false,
+            read_into_tail: false,
             spares: SpareReads::default(),
             write_room: usize::MAX,
             held_pong: None,
