@@ -157,8 +157,8 @@ fn run_loop<R: Runtime>(
             let await_consumer = r.awaits_consumer(&session);
             let armed = arm_timer::<R>(&session, timer.as_mut(), &mut timer_set);
             // Reads go straight into the session's input buffer.
-            let read_buf = if can_read { session.read_room() } else { None };
-            let wake = wait::<R>(&mut io, &r, &channels, timer.as_mut(), armed, read_buf, await_consumer);
+            let read_room = if can_read { session.next_read() } else { None };
+            let wake = wait::<R>(&mut io, &r, &channels, timer.as_mut(), armed, read_room, await_consumer);
             match wake.await {
                 Wake::Deadline => {
                     timer_set = None;

@@ -16,7 +16,7 @@ use std::pin::Pin;
 use std::time::Instant;
 
 use crate::future::or;
-use wslink_core::Session;
+use wslink_core::{ReadRoom, Session};
 
 use super::actions::opened;
 use super::commands::{execute, execute_queued, COMMAND_BURST};
@@ -81,7 +81,7 @@ fn timer_move(deadline: Option<Instant>, set: Option<Instant>) -> (Option<Instan
 
 /// The wait: the first of, in this order, the deadline (when `armed`), a
 /// command, room in the event stream, room to write, the transport
-/// opening, bytes to read into `read_buf` (when given: the consumer has
+/// opening, bytes to read into `read_room` (when given: the consumer has
 /// room), the consumer catching up (when `await_consumer`). Built here,
 /// not as an `async fn`, so the task keeps only the futures themselves.
 pub(super) fn wait<'a, R: Runtime>(
@@ -90,7 +90,7 @@ pub(super) fn wait<'a, R: Runtime>(
     channels: &'a DriverEnd,
     timer: Pin<&'a mut R::Timer>,
     armed: bool,
-    read_buf: Option<(&'a mut bytes::BytesMut, usize)>,
+    read_room: Option<ReadRoom<'a>>,
     await_consumer: bool,
 ) -> impl Future<Output = Wake<R>> + 'a {
     let Io { opening, reader, writer, out, out_pos, .. } = io;
@@ -133,8 +133,8 @@ pub(super) fn wait<'a, R: Runtime>(
         }
     };
     let read = async move {
-        match (reader.as_mut(), read_buf) {
-            (Some(reader), Some((buf, limit))) => Wake::Read(R::read_buf(reader, buf, limit).await),
+        match (reader.as_mut(), read_room) {
+            (Some(reader), Some(room)) => Wake::Read(R::read_buf(reader, room).await),
             _ => pending().await,
         }
     };
