@@ -645,7 +645,7 @@ impl<R: Runtime> Builder<R> {
             filter: self.filter,
             report_first,
         };
-        Ok((driver, Client::new(commands), Events { rx: events, batch: Vec::new().into_iter() }))
+        Ok((driver, Client::new(commands), Events { rx: events, batch: std::collections::VecDeque::new() }))
     }
 
     /// Starts the client and waits for its first connection to open. If the

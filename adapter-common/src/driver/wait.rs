@@ -11,6 +11,7 @@
 use std::future::{pending, poll_fn, Future};
 use std::io;
 use std::pin::Pin;
+use std::task::{Poll, Waker};
 use std::time::Instant;
 
 use crate::future::or;
@@ -52,15 +53,27 @@ pub(super) enum Wake<R: Runtime> {
 /// (`handle_timeout` finds nothing due and the timer is set again), and it
 /// spares a reset on every read while an idle timeout keeps moving later.
 #[inline]
-pub(super) fn arm_timer<R: Runtime>(session: &Session, timer: Pin<&mut R::Timer>, armed: &mut Option<Instant>) {
-    match (session.poll_timeout(), *armed) {
+pub(super) fn arm_timer<R: Runtime>(session: &Session, timer: Pin<&mut R::Timer>, alarm: &mut Alarm) {
+    match (session.poll_timeout(), alarm.at) {
         (Some(deadline), Some(at)) if at <= deadline => {}
         (Some(deadline), _) => {
             R::reset(timer, deadline);
-            *armed = Some(deadline);
+            *alarm = Alarm { at: Some(deadline), polled_by: None };
         }
-        (None, _) => *armed = None,
+        (None, _) => alarm.at = None,
     }
+}
+
+/// Where the timer is set, and the task it last registered: once the timer
+/// has been polled by a task, it wakes that task when it fires, so until the
+/// clock reaches it the wait need not poll it again (each poll of a runtime's
+/// timer costs more than reading the clock).
+#[derive(Default)]
+pub(super) struct Alarm {
+    /// The deadline the timer is set to (`None`: the session has none).
+    pub(super) at: Option<Instant>,
+    /// The waker of the task that last polled the timer since it was set.
+    polled_by: Option<Waker>,
 }
 
 /// The wait: the first of, in this order, the deadline (when `armed`), a
@@ -73,7 +86,7 @@ pub(super) fn wait<'a, R: Runtime>(
     r: &Routing,
     channels: &'a DriverEnd,
     timer: Pin<&'a mut R::Timer>,
-    armed: bool,
+    alarm: &'a mut Alarm,
     read_buf: Option<(&'a mut bytes::BytesMut, usize)>,
     await_consumer: bool,
 ) -> impl Future<Output = Wake<R>> + 'a {
@@ -81,11 +94,21 @@ pub(super) fn wait<'a, R: Runtime>(
     let (commands_closed, events_closed, no_pending) =
         (r.commands_closed, r.events_closed, r.pending_events.is_empty());
     let timer = async move {
-        if armed {
-            drop(timer.await);
-        } else {
-            pending::<()>().await;
-        }
+        let Some(at) = alarm.at else { return pending().await };
+        let mut timer = timer;
+        poll_fn(|cx| {
+            if alarm.polled_by.as_ref().is_some_and(|w| w.will_wake(cx.waker())) && R::now() < at {
+                return Poll::Pending;
+            }
+            match timer.as_mut().poll(cx) {
+                Poll::Ready(_) => Poll::Ready(()),
+                Poll::Pending => {
+                    alarm.polled_by = Some(cx.waker().clone());
+                    Poll::Pending
+                }
+            }
+        })
+        .await;
         Wake::Deadline
     };
     let command = async move {
@@ -150,7 +173,7 @@ pub(super) fn handle_wake<R: Runtime>(
             execute_queued(session, r, channels, now, COMMAND_BURST - 1);
         }
         Wake::Command(None) => r.commands_closed = true,
-        Wake::Room(Ok(())) => deliver(r, channels),
+        Wake::Room(Ok(())) => deliver(r, channels, session.is_busy()),
         Wake::Room(Err(Gone)) | Wake::EventsClosed => r.consumer_gone(),
         Wake::Wrote(result) => {
             io.write_blocked = false;
