@@ -404,6 +404,28 @@ mod tests {
         assert!(rows[2].contains("does not parse"), "{rows:?}");
     }
 
+    /// A recording wslink wrote before format 4 (format 3: JSON Lines, a line
+    /// per message), kept as a fixture of the core's tests.
+    const FORMAT_3: &str = include_str!("../../core/src/session/tests/format3.jsonl");
+
+    #[test]
+    fn the_timeline_reads_a_format_3_recording_and_replays_it() {
+        let recording = Recording::parse(FORMAT_3).expect("format 3 is still read");
+        assert_eq!(recording.header.wslink_recording, 3);
+        let rows = |recording: &Recording| {
+            let mut server = ServerBytes::default();
+            recording.lines.iter().flat_map(|l| describe(&l.entry, &mut server)).collect::<Vec<_>>()
+        };
+        let shown = rows(&recording);
+        assert!(shown.iter().any(|(d, w)| *d == ".." && w.starts_with("message (")), "a row per message: {shown:?}");
+        assert!(shown.iter().any(|(_, w)| w.starts_with("  Data(Text)")), "frames decoded from the reads");
+        assert!(replayed(&recording).starts_with("replay: Identical ("), "{}", replayed(&recording));
+        // Rewritten in the compact encoding, it shows and replays the same.
+        let compact = Recording::parse(recording.to_compact()).expect("its compact form parses");
+        assert_eq!(rows(&compact), shown);
+        assert_eq!(replayed(&compact), replayed(&recording));
+    }
+
     #[test]
     fn the_demos_recording_replays_identically_from_the_file_alone() {
         // The demo's scenario (auth, subscriptions, requests, pings, cuts
