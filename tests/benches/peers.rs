@@ -550,7 +550,7 @@ mod peers {
                 count,
             )),
             "wslink-tokio+record" => {
-                let path = wslink_tests::target_dir().join(format!("bench-recording-{}.jsonl", std::process::id()));
+                let path = wslink_tests::target_dir().join(format!("bench-recording-{}.wslink", std::process::id()));
                 let (recorder, file) = wslink_tokio::FileRecorder::create(&path, 4 << 30).expect("recording file");
                 let b = wslink_tokio::Builder::new(url).expect("url").record(recorder);
                 // The runtime, and with it the client and its recorder, is gone when `block_on` returns.

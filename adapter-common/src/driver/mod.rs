@@ -164,6 +164,8 @@ fn run_loop<R: Runtime>(
             account_pause::<R>(&mut session, &mut r, &mut telemetry, io.reader.is_some() && !can_read);
             let await_consumer = r.awaits_consumer(&session);
             arm_timer::<R>(&session, timer.as_mut(), &mut alarm);
+            // What this turn recorded goes to the recorder before the wait.
+            session.flush_recording();
             // Reads go straight into the session's input buffer.
             let read_buf = if can_read { session.read_room() } else { None };
             let wake = wait::<R>(&mut io, &r, &channels, timer.as_mut(), &mut alarm, read_buf, await_consumer);
