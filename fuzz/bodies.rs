@@ -159,12 +159,23 @@ pub fn inflate(data: &[u8]) {
     drive(&mut conn, data, chunk, now, MessageBound::EachAtMost(limit));
 }
 
-/// The recording parser, then a replay of whatever it accepted into a
-/// session with default settings: refusals must be typed, and a replay of
-/// anything must end without a panic.
+/// The recording parser (both encodings: JSON Lines, and the compact
+/// records after a header that says `"encoding":"compact"`), then a replay
+/// of whatever it accepted into a session with default settings: refusals
+/// must be typed, and a replay of anything must end without a panic.
+/// Whatever is accepted reads back to the same lines from either encoding
+/// (`to_lines`, `to_compact`), and the compact one is never larger than
+/// the JSON Lines.
 pub fn recording(data: &[u8]) {
-    let text = String::from_utf8_lossy(data);
-    let Ok(recording) = wslink_core::replay::Recording::parse(&text) else { return };
+    use wslink_core::replay::Recording;
+    let Ok(recording) = Recording::parse(data) else { return };
+    let (lines, compact) = (recording.to_lines(), recording.to_compact());
+    for (encoding, again) in [("JSON Lines", Recording::parse(&lines)), ("compact", Recording::parse(&compact))] {
+        let again = again.unwrap_or_else(|e| panic!("written as {encoding}, not read back: {e}"));
+        assert_eq!(again.lines, recording.lines, "written as {encoding}, read back to other lines");
+        assert_eq!(again.seed, recording.seed);
+    }
+    assert!(compact.len() <= lines.len() + 32, "compact {} B, JSON Lines {} B", compact.len(), lines.len());
     // The header's URL may be anything; the replay needs one that parses.
     let builder = match wslink_core::Session::builder(&recording.header.url) {
         Ok(builder) => builder,

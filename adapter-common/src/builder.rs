@@ -498,11 +498,15 @@ impl<R: Runtime> Builder<R> {
         self
     }
 
-    /// Records the session: every input and output, as JSON Lines, into
-    /// `recorder` (a [`FileRecorder`](crate::FileRecorder), a
+    /// Records the session: every input and output, in the compact
+    /// encoding (`wslink_core::record::compact`; the bytes read raw, a run
+    /// of messages as one record), into `recorder` (a
+    /// [`FileRecorder`](crate::FileRecorder), a
     /// `wslink_core::record::MemoryRecorder`, or your own; it must not
-    /// block). Replay it with `wslink_core::replay`. The client's random
-    /// source is then seeded from the OS once and the seed kept in the recording.
+    /// block), one chunk per turn of the driver. Replay it with
+    /// `wslink_core::replay`; `Recording::to_lines` shows it as JSON Lines.
+    /// The client's random source is then seeded from the OS once and the
+    /// seed kept in the recording.
     #[cfg(feature = "record")]
     #[cfg_attr(docsrs, doc(cfg(feature = "record")))]
     pub fn record(mut self, recorder: impl wslink_core::record::Recorder + 'static) -> Self {
@@ -645,7 +649,7 @@ impl<R: Runtime> Builder<R> {
             filter: self.filter,
             report_first,
         };
-        Ok((driver, Client::new(commands), Events { rx: events, batch: Vec::new().into_iter() }))
+        Ok((driver, Client::new(commands), Events { rx: events, batch: std::collections::VecDeque::new() }))
     }
 
     /// Starts the client and waits for its first connection to open. If the
@@ -685,8 +689,8 @@ struct BoxedRecorder(Box<dyn wslink_core::record::Recorder>);
 
 #[cfg(feature = "record")]
 impl wslink_core::record::Recorder for BoxedRecorder {
-    fn record(&mut self, line: String) {
-        self.0.record(line);
+    fn record(&mut self, chunk: &mut Vec<u8>, lines: u64) {
+        self.0.record(chunk, lines);
     }
 }
 

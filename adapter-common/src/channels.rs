@@ -96,6 +96,9 @@ pub(crate) enum FirstOutcome {
 #[derive(Default)]
 struct EventSlot {
     batch: Option<Vec<SessionEvent>>,
+    /// A batch's buffer the consumer emptied, for the driver's next batch
+    /// (the driver keeps it only while the link is busy, and frees it at its timer).
+    spare: Option<Vec<SessionEvent>>,
     driver_gone: bool,
     consumer_gone: bool,
     /// The driver waiting for the consumer to take the batch.
@@ -232,7 +235,7 @@ impl CommandSender {
         if c.posts_closed {
             return Err(PostClosed::Closed);
         }
-        c.queue.push_back(Command::Post(Box::new(message)));
+        c.queue.push_back(Command::Post(message));
         wake_driver(c);
         Ok(())
     }
@@ -248,7 +251,7 @@ impl CommandSender {
         if c.queue.len() >= COMMAND_CAPACITY || self.shared.write_full.load(Ordering::Acquire) {
             return Err(TrySendError::Full(message));
         }
-        c.queue.push_back(Command::Post(Box::new(message)));
+        c.queue.push_back(Command::Post(message));
         wake_driver(c);
         Ok(())
     }
@@ -336,7 +339,7 @@ impl DriverEnd {
         let mut posts = Vec::new();
         for command in std::mem::take(&mut c.queue) {
             match command {
-                Command::Post(message) => posts.push(*message),
+                Command::Post(message) => posts.push(message),
                 other => c.queue.push_back(other),
             }
         }
@@ -371,7 +374,14 @@ impl DriverEnd {
     }
 
     /// Hands `batch` to the consumer if it took the last one.
+    #[cfg(test)]
     pub(crate) fn try_deliver(&self, batch: Vec<SessionEvent>) -> Result<(), NotDelivered> {
+        self.deliver_reusing(batch).map(drop)
+    }
+
+    /// Hands `batch` to the consumer if it took the last one, and takes
+    /// back the buffer of a batch it emptied, if it gave one back.
+    pub(crate) fn deliver_reusing(&self, batch: Vec<SessionEvent>) -> Result<Option<Vec<SessionEvent>>, NotDelivered> {
         let mut e = lock(&self.shared.events);
         if e.consumer_gone {
             return Err(NotDelivered::Gone);
@@ -382,9 +392,16 @@ impl DriverEnd {
         e.batch = Some(batch);
         e.consumer_waiting = false;
         let consumer = e.consumer.take();
+        let spare = e.spare.take();
         drop(e);
         wake(consumer);
-        Ok(())
+        Ok(spare)
+    }
+
+    /// Frees a batch buffer the consumer gave back (the link fell idle).
+    pub(crate) fn drop_spare(&self) {
+        let spare = lock(&self.shared.events).spare.take();
+        drop(spare);
     }
 
     /// Ready once the consumer took every batch and asked for more (it has
@@ -449,8 +466,22 @@ pub(crate) struct EventReceiver {
 
 impl EventReceiver {
     /// The next batch; `None` once the driver is gone and every batch was taken.
+    #[cfg(test)]
     pub(crate) fn poll_batch(&self, cx: &mut Context<'_>) -> Poll<Option<Vec<SessionEvent>>> {
+        self.poll_batch_giving(cx, Vec::new())
+    }
+
+    /// [`poll_batch`](Self::poll_batch), giving back `spent`, the emptied
+    /// buffer of the last batch, for the driver to fill again.
+    pub(crate) fn poll_batch_giving(
+        &self,
+        cx: &mut Context<'_>,
+        spent: Vec<SessionEvent>,
+    ) -> Poll<Option<Vec<SessionEvent>>> {
         let mut e = lock(&self.shared.events);
+        if spent.capacity() > 0 && spent.is_empty() && e.spare.is_none() && !e.driver_gone {
+            e.spare = Some(spent);
+        }
         if let Some(batch) = e.batch.take() {
             let driver = e.room.take();
             drop(e);

@@ -12,6 +12,7 @@
 
 mod sink;
 
+use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -279,7 +280,9 @@ impl Client {
 /// flood costs one channel operation per read, not per message.
 pub struct Events {
     pub(crate) rx: EventReceiver,
-    pub(crate) batch: std::vec::IntoIter<SessionEvent>,
+    /// The batch in hand; once emptied, its buffer goes back to the driver
+    /// with the next request for a batch.
+    pub(crate) batch: VecDeque<SessionEvent>,
 }
 
 impl Events {
@@ -293,21 +296,16 @@ impl Events {
     /// the next from the driver); `None` once the stream has ended. Lets a
     /// forwarder (the pool's member task) move events a batch at a time.
     pub(crate) fn poll_batch(&mut self, cx: &mut Context<'_>) -> Poll<Option<Vec<SessionEvent>>> {
-        if self.batch.len() > 0 {
-            return Poll::Ready(Some(std::mem::take(&mut self.batch).collect()));
+        let held = Vec::from(std::mem::take(&mut self.batch));
+        if !held.is_empty() {
+            return Poll::Ready(Some(held));
         }
-        self.rx.poll_batch(cx)
+        self.rx.poll_batch_giving(cx, held)
     }
 
     /// The next event of the batch in hand, without asking the driver for more.
     pub(crate) fn next_in_batch(&mut self) -> Option<SessionEvent> {
-        let event = self.batch.next()?;
-        if self.batch.len() == 0 {
-            // Free the batch now, not when the next arrives: an idle
-            // client should not hold its last burst.
-            self.batch = Vec::new().into_iter();
-        }
-        Some(event)
+        self.batch.pop_front()
     }
 
     pub(crate) fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<SessionEvent>> {
@@ -315,8 +313,11 @@ impl Events {
             if let Some(event) = self.next_in_batch() {
                 return Poll::Ready(Some(event));
             }
-            match self.rx.poll_batch(cx) {
-                Poll::Ready(Some(batch)) => self.batch = batch.into_iter(),
+            // The emptied buffer goes back: the driver fills it again while
+            // the link is busy, and frees it once the link falls idle.
+            let spent = Vec::from(std::mem::take(&mut self.batch));
+            match self.rx.poll_batch_giving(cx, spent) {
+                Poll::Ready(Some(batch)) => self.batch = VecDeque::from(batch),
                 Poll::Ready(None) => return Poll::Ready(None),
                 Poll::Pending => return Poll::Pending,
             }

@@ -3,8 +3,9 @@
 //!
 //! Role: below both the channels that carry commands (`channels.rs`) and
 //! the handles that make them (`client.rs`), so neither has to reach into
-//! the other for it. Invariant: every variant holds one pointer, so a
-//! queued command takes 16 bytes whatever it carries.
+//! the other for it. Invariant: every variant but `Post` holds one pointer;
+//! a post holds its message itself (a hot path's one allocation fewer), so
+//! a queued command takes 40 bytes whatever it carries.
 
 use std::time::Duration;
 
@@ -15,11 +16,11 @@ use crate::reply::{Reply, RequestError, Response, Snapshot};
 
 /// What a handle asks of the driver.
 ///
-/// Every variant holds one pointer, so a queued command takes 16 bytes.
+/// Every variant but `Post` holds one pointer, so a queued command takes 40 bytes.
 pub(crate) enum Command {
     Send(Box<(Message, Reply<()>)>),
     /// A message whose sender does not wait: a refusal becomes a `Refused` event.
-    Post(Box<Message>),
+    Post(Message),
     Request(Box<RequestCommand>),
     Subscribe(Box<(Vec<String>, SubscribeOptions, Reply<()>)>),
     Unsubscribe(Box<(Vec<String>, Reply<()>)>),
@@ -47,4 +48,12 @@ pub(crate) enum RequestBody {
     Call { id: Option<RequestId>, method: String, params: Option<String> },
     /// The caller's whole request, its id inside.
     Whole(Message),
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_queued_command_takes_40_bytes() {
+        assert_eq!(std::mem::size_of::<super::Command>(), 40);
+    }
 }

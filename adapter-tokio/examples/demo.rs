@@ -8,9 +8,9 @@
 //! heals each cut: reconnect, re-auth, resubscribe. It prints what happens and
 //! a summary, and ends by itself after about 15 seconds.
 //!
-//! `cargo run -p wslink-tokio --example demo`, or with `-- --record demo.jsonl`
+//! `cargo run -p wslink-tokio --example demo`, or with `-- --record demo.wslink`
 //! to record the session (then `cargo run -p wslink-tests --example recording
-//! -- demo.jsonl` prints it as a timeline and replays it from the file alone:
+//! -- demo.wslink` prints it as a timeline and replays it from the file alone:
 //! the recording keeps the settings and names the hooks, all presets here).
 //! The recording example's tests run this file with shorter timings.
 

@@ -30,7 +30,7 @@
 //!                subscriptions  sequence (per-channel numbering, gaps)
 //!                reasons (why things end: DisconnectReason, SessionError, ...)
 //!                hooks  jsonrpc (the default codecs)  outputs (actions, events, metrics)
-//!                record (the recording's tape and line format)
+//!                record (the recording's tape and its encodings)
 //! 2  connection  connection/ (read, send, closing, outputs)  config  event
 //! 1  wire        frame  message  text  utf8  close  url  handshake/  deflate/  proxy/  tls
 //!                close_code  error  happy_eyeballs  io_kind  random  deadline  queue  pool

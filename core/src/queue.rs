@@ -1,13 +1,19 @@
 //! The event and action queues' memory policy.
 //!
 //! Queues keep their buffers while they work (a flood reuses one large
-//! buffer read after read) and give small ones back when drained, so that an
-//! idle connection holds no queue memory at all.
+//! buffer read after read). Small ones are given back when drained, unless
+//! the link is busy (data moved since the last timer): a request/response
+//! link then allocates nothing per message, and its first timer after it
+//! falls idle gives them back, so that an idle connection holds no queue
+//! memory at all.
 
 use std::collections::VecDeque;
 
 /// Most slots a drained queue keeps; a smaller buffer is freed.
 const KEEP_SLOTS: usize = 8;
+
+/// The largest written buffer kept for the next frames while a link is busy.
+pub(crate) const RECYCLE_LIMIT: usize = 4096;
 
 /// Frees a drained queue's buffer when it has at most `KEEP_SLOTS` slots.
 pub(crate) fn release_if_small<T>(queue: &mut VecDeque<T>) {

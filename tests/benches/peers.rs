@@ -473,7 +473,11 @@ mod client {
         let count: u64 = match kind {
             "flood" => parts[3].parse().expect("count"),
             "idle" | "idle-deflate" => parts[1].parse().expect("count"),
-            _ if workload.contains("rtt") => 20_000,
+            // WSLINK_BENCH_RTT: another count, for marginal instruction
+            // counts under callgrind (a run of 30 000 less one of 10 000).
+            _ if workload.contains("rtt") => {
+                std::env::var("WSLINK_BENCH_RTT").ok().and_then(|n| n.parse().ok()).unwrap_or(20_000)
+            }
             _ => 100_000,
         };
         let url = if kind.starts_with("idle") { format!("ws://127.0.0.1:{port}/{kind}") } else { url };
@@ -546,7 +550,7 @@ mod peers {
                 count,
             )),
             "wslink-tokio+record" => {
-                let path = wslink_tests::target_dir().join(format!("bench-recording-{}.jsonl", std::process::id()));
+                let path = wslink_tests::target_dir().join(format!("bench-recording-{}.wslink", std::process::id()));
                 let (recorder, file) = wslink_tokio::FileRecorder::create(&path, 4 << 30).expect("recording file");
                 let b = wslink_tokio::Builder::new(url).expect("url").record(recorder);
                 // The runtime, and with it the client and its recorder, is gone when `block_on` returns.

@@ -1,6 +1,11 @@
 //! Prints a wslink recording as a readable timeline, then replays it.
 //!
-//! `cargo run -p wslink-tests --example recording -- FILE [--no-replay]`
+//! `cargo run -p wslink-tests --example recording -- FILE [--no-replay | --lines]`
+//!
+//! Reads every format (1 to 4) in either encoding: the compact one a
+//! session writes (format 4) and JSON Lines (formats 1 to 3, and what
+//! `--lines` prints: the recording as JSON Lines, one line per record, for
+//! reading, `jq` or editing; it reads back, and replays, as the file does).
 //!
 //! Each line: the time since the session was built, the direction (`<-` from
 //! the server, `->` to it, `**` the user, `..` the session), what it is
@@ -17,7 +22,6 @@
 
 use std::time::Instant;
 
-use data_encoding::BASE64;
 use tungstenite::protocol::frame::coding::OpCode;
 use tungstenite::protocol::frame::FrameHeader;
 use wslink_core::record::format::Entry;
@@ -27,20 +31,24 @@ use wslink_core::Session;
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some(path) = args.iter().find(|a| !a.starts_with("--")) else {
-        eprintln!("usage: recording FILE [--no-replay]");
+        eprintln!("usage: recording FILE [--no-replay | --lines]");
         std::process::exit(2);
     };
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| {
         eprintln!("{path}: {e}");
         std::process::exit(1);
     });
-    let recording = Recording::parse(&text).unwrap_or_else(|e| {
+    let recording = Recording::parse(&bytes).unwrap_or_else(|e| {
         eprintln!("{path}: {e}");
         std::process::exit(1);
     });
+    if args.iter().any(|a| a == "--lines") {
+        print!("{}", recording.to_lines());
+        return;
+    }
     println!(
-        "{} (format {}, wslink {})",
-        recording.header.url, recording.header.wslink_recording, recording.header.wslink
+        "{} (format {}, {:?}, wslink {})",
+        recording.header.url, recording.header.wslink_recording, recording.header.encoding, recording.header.wslink
     );
     let mut server = ServerBytes::default();
     for line in &recording.lines {
@@ -244,15 +252,9 @@ impl ServerBytes {
 fn describe(entry: &Entry, server: &mut ServerBytes) -> Vec<(&'static str, String)> {
     let one = |direction, what: String| vec![(direction, what)];
     match entry {
-        // Past what can be decoded only the size is shown: no need to decode.
-        Entry::Read { b64 } if server.phase == Phase::Raw && b64.len() % 4 == 0 => {
-            let padding = b64.bytes().rev().take_while(|&b| b == b'=').count().min(2);
-            one("<-", format!("read {} B", b64.len() / 4 * 3 - padding))
-        }
-        Entry::Read { b64 } => {
-            let bytes = BASE64.decode(b64.as_bytes()).unwrap_or_default();
-            let mut rows = vec![("<-", format!("read {} B", bytes.len()))];
-            rows.extend(server.read(&bytes).into_iter().map(|what| ("<-", format!("  {what}"))));
+        Entry::Read { data } => {
+            let mut rows = vec![("<-", format!("read {} B", data.len()))];
+            rows.extend(server.read(data).into_iter().map(|what| ("<-", format!("  {what}"))));
             rows
         }
         Entry::Transmit { len, redacted: true, .. } => one("->", format!("write {len} B (redacted: carries a secret)")),
@@ -268,6 +270,8 @@ fn describe(entry: &Entry, server: &mut ServerBytes) -> Vec<(&'static str, Strin
         Entry::Msg { text, len, head, .. } => {
             one("..", format!("message ({}, {len} B) {head:?}", if *text { "text" } else { "binary" }))
         }
+        // Format 4 keeps a run of messages as one record: they are the frames shown above.
+        Entry::Messages { n, h } => one("..", format!("{n} messages taken (digest {h})")),
         Entry::Event { ev } => one("..", ev.clone()),
         Entry::Timeout => one("..", "timer".into()),
         Entry::Pause => one("..", "reading paused (consumer behind)".into()),
@@ -288,6 +292,7 @@ mod demo;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use data_encoding::BASE64;
 
     const HEAD: &[u8] = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n";
 
@@ -383,7 +388,7 @@ mod tests {
     fn reads_past_the_decoding_show_their_size_undecoded() {
         let mut server = ServerBytes { phase: Phase::Raw, ..Default::default() };
         for n in 0..10 {
-            let entry = Entry::Read { b64: BASE64.encode(&vec![1u8; n]) };
+            let entry = Entry::Read { data: vec![1u8; n] };
             assert_eq!(describe(&entry, &mut server), [("<-", format!("read {n} B"))]);
         }
     }
@@ -399,21 +404,43 @@ mod tests {
         assert!(rows[2].contains("does not parse"), "{rows:?}");
     }
 
+    /// A recording wslink wrote before format 4 (format 3: JSON Lines, a line
+    /// per message), kept as a fixture of the core's tests.
+    const FORMAT_3: &str = include_str!("../../core/src/session/tests/format3.jsonl");
+
+    #[test]
+    fn the_timeline_reads_a_format_3_recording_and_replays_it() {
+        let recording = Recording::parse(FORMAT_3).expect("format 3 is still read");
+        assert_eq!(recording.header.wslink_recording, 3);
+        let rows = |recording: &Recording| {
+            let mut server = ServerBytes::default();
+            recording.lines.iter().flat_map(|l| describe(&l.entry, &mut server)).collect::<Vec<_>>()
+        };
+        let shown = rows(&recording);
+        assert!(shown.iter().any(|(d, w)| *d == ".." && w.starts_with("message (")), "a row per message: {shown:?}");
+        assert!(shown.iter().any(|(_, w)| w.starts_with("  Data(Text)")), "frames decoded from the reads");
+        assert!(replayed(&recording).starts_with("replay: Identical ("), "{}", replayed(&recording));
+        // Rewritten in the compact encoding, it shows and replays the same.
+        let compact = Recording::parse(recording.to_compact()).expect("its compact form parses");
+        assert_eq!(rows(&compact), shown);
+        assert_eq!(replayed(&compact), replayed(&recording));
+    }
+
     #[test]
     fn the_demos_recording_replays_identically_from_the_file_alone() {
         // The demo's scenario (auth, subscriptions, requests, pings, cuts
         // and reconnects), recorded for real over loopback, shorter: two
         // cuts in 3 s rather than four in 15.
-        let path = std::env::temp_dir().join(format!("wslink-demo-{}.jsonl", std::process::id()));
+        let path = std::env::temp_dir().join(format!("wslink-demo-{}.wslink", std::process::id()));
         let timings = demo::Timings {
             run_for: std::time::Duration::from_secs(3),
             cut_after: std::time::Duration::from_millis(1100),
         };
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
         runtime.block_on(demo::run(timings, path.to_str())).expect("the demo ran");
-        let text = std::fs::read_to_string(&path).expect("the demo wrote its recording");
+        let bytes = std::fs::read(&path).expect("the demo wrote its recording");
         let _ = std::fs::remove_file(&path);
-        let recording = Recording::parse(&text).expect("a valid recording");
+        let recording = Recording::parse(&bytes).expect("a valid recording");
         let connected = recording
             .lines
             .iter()
@@ -422,5 +449,9 @@ mod tests {
         assert!(connected >= 2, "the run reconnected after a cut: {connected} connections");
         let said = replayed(&recording);
         assert!(said.starts_with("replay: Identical ("), "{said}");
+        // Its JSON Lines (`--lines`) read back to the same lines, and replay the same.
+        let lines = Recording::parse(recording.to_lines()).expect("its JSON Lines parse");
+        assert_eq!(lines.lines, recording.lines);
+        assert_eq!(replayed(&lines), said);
     }
 }

@@ -41,6 +41,14 @@ fn inflate_corpus_replays_clean() {
 #[test]
 fn recording_corpus_replays_clean() {
     replay("recording", bodies::recording);
+    // Both encodings are in it: the compact one a session writes, whole and broken.
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/recording");
+    let compact = std::fs::read_dir(&dir)
+        .expect("the corpus")
+        .filter_map(|entry| std::fs::read(entry.ok()?.path()).ok())
+        .filter(|data| data.split(|&b| b == b'\n').next().is_some_and(|h| h.ends_with(br#""encoding":"compact"}"#)))
+        .count();
+    assert!(compact >= 5, "{compact} compact recordings in the corpus");
 }
 
 #[test]

@@ -231,7 +231,7 @@ fn a_sink_waits_for_the_write_budget_and_hears_when_it_has_room_or_the_session_c
     // A post after the reservation is taken whatever the budget says meanwhile.
     driver.set_write_full(true);
     assert_eq!(tx.post(Message::Text("reserved".into())), Ok(()));
-    assert!(matches!(driver.try_command(), Some(Command::Post(m)) if *m == Message::Text("reserved".into())));
+    assert!(matches!(driver.try_command(), Some(Command::Post(m)) if m == Message::Text("reserved".into())));
 
     assert!(tx.poll_post_ready(&mut cx).is_pending());
     assert!(driver.close_posts().is_empty());

@@ -93,7 +93,7 @@ pub(super) async fn session_end<R: Runtime>(io: &mut Io<R>, r: &mut Routing, cha
         // Each on its own leash: the close of a connection replaced before.
         let _ = earlier.await;
     }
-    deliver(r, channels);
+    deliver(r, channels, false);
     // `close` returns once the session is closed, even if events still wait to be read.
     for waiter in r.close_waiters.drain(..) {
         let _ = waiter.send(Ok(()));

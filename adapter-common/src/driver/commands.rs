@@ -83,7 +83,7 @@ fn carry_out(session: &mut Session, r: &mut Routing, command: Command, at: Insta
             let (message, reply) = *send;
             answer(reply, session.send(message, at));
         }
-        Command::Post(message) => session.post(*message, at),
+        Command::Post(message) => session.post(message, at),
         Command::Request(request) => {
             let RequestCommand { body, timeout, reply } = *request;
             let started = match body {

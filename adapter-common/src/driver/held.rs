@@ -45,7 +45,7 @@ impl Held {
         let mut posts = Vec::new();
         queue.retain_mut(|command| match command {
             Command::Post(message) => {
-                posts.push(std::mem::replace(&mut **message, Message::Binary(bytes::Bytes::new())));
+                posts.push(std::mem::replace(message, Message::Binary(bytes::Bytes::new())));
                 false
             }
             _ => true,

@@ -63,7 +63,6 @@ mod wait;
 mod write;
 
 use std::future::Future;
-use std::time::Instant;
 
 use wslink_core::{Session, SessionState};
 
@@ -73,7 +72,7 @@ use self::commands::release_held;
 use self::read::{account_pause, judge_deadline};
 use self::route::{deliver, route};
 use self::state::{Io, Routing};
-use self::wait::{arm_timer, handle_wake, wait, Wake};
+use self::wait::{arm_timer, handle_wake, wait, Alarm, Wake};
 use self::write::write_at_once;
 use crate::channels::DriverEnd;
 use crate::filter::EventFilter;
@@ -113,6 +112,16 @@ impl<R: Runtime> Driver<R> {
     }
 }
 
+/// Whether a write just reported calls for another turn before the wait:
+/// the session has something to give (the write made room for a held pong
+/// or queued messages, or the link failed), held commands have room now,
+/// or the write budget's fullness changed for the handles. Usually not: a request/response link then takes
+/// one turn per message instead of two.
+fn turn_again(session: &Session, r: &Routing) -> bool {
+    let room = session.has_write_room();
+    session.has_output() || (!r.held.is_empty() && room) || (!r.held.is_empty() || !room) != r.write_full
+}
+
 /// The loop of [`Driver::run`], its parts as arguments: a turn is the
 /// steps below, in this order, until the session has closed and the
 /// consumer has every event. An `async` block, not an `async fn`, which
@@ -131,8 +140,7 @@ fn run_loop<R: Runtime>(
         let mut io: Io<R> = Io::new();
         // One timer for the task's life, moved as the session's deadline moves.
         let mut timer = std::pin::pin!(R::timer(R::now()));
-        // Where the timer is set, until it fires.
-        let mut timer_set: Option<Instant> = None;
+        let mut alarm = Alarm::default();
         loop {
             release_held::<R>(&mut session, &mut r, &channels);
             actions::<R>(&mut session, &mut io, &opener, spawner.as_ref(), &mut telemetry);
@@ -142,26 +150,28 @@ fn run_loop<R: Runtime>(
             // figures that led to it.
             telemetry.turn(&session, r.waiting.len());
             if session.state() != SessionState::Closed {
-                deliver(&mut r, &channels);
+                deliver(&mut r, &channels, session.is_busy());
             } else if session_end(&mut io, &mut r, &channels).await {
                 break;
             }
             if close_if_abandoned::<R>(&mut session, &mut r) {
                 continue;
             }
-            if !io.write_blocked && write_at_once::<R>(&mut session, &mut io).await {
+            if !io.write_blocked && write_at_once::<R>(&mut session, &mut io).await && turn_again(&session, &r) {
                 continue;
             }
             let can_read = io.reader.is_some() && r.consumer_has_room(event_capacity);
             account_pause::<R>(&mut session, &mut r, &mut telemetry, io.reader.is_some() && !can_read);
             let await_consumer = r.awaits_consumer(&session);
-            let armed = arm_timer::<R>(&session, timer.as_mut(), &mut timer_set);
+            arm_timer::<R>(&session, timer.as_mut(), &mut alarm);
+            // What this turn recorded goes to the recorder before the wait.
+            session.flush_recording();
             // Reads go straight into the session's input buffer.
             let read_room = if can_read { session.next_read() } else { None };
-            let wake = wait::<R>(&mut io, &r, &channels, timer.as_mut(), armed, read_room, await_consumer);
+            let wake = wait::<R>(&mut io, &r, &channels, timer.as_mut(), &mut alarm, read_room, await_consumer);
             match wake.await {
                 Wake::Deadline => {
-                    timer_set = None;
+                    alarm = Alarm::default();
                     judge_deadline::<R>(&mut session, &mut io, &mut r, &channels, &mut telemetry, event_capacity).await;
                 }
                 wake => handle_wake::<R>(wake, &mut session, &mut io, &mut r, &channels),

@@ -76,6 +76,11 @@ pub(super) async fn judge_deadline<R: Runtime>(
         account_pause::<R>(session, r, telemetry, io.reader.is_some() && !can_read);
     }
     session.handle_timeout(R::now());
+    if !session.is_busy() {
+        // The session gave back what its busy link kept (its timer trims it); so does the driver.
+        io.trim();
+        channels.drop_spare();
+    }
 }
 
 /// Starts or ends a pause of reading, and tells the session and the

@@ -104,20 +104,24 @@ fn report_first(
 }
 
 /// Hands the waiting events to the stream as one batch, if it has room.
-pub(super) fn deliver(r: &mut Routing, channels: &DriverEnd) {
+/// `busy`: the link carries data (`Session::is_busy`), so the buffer of a
+/// batch the consumer emptied is filled again rather than a new one made.
+pub(super) fn deliver(r: &mut Routing, channels: &DriverEnd, busy: bool) {
     if r.pending_events.is_empty() {
         return;
     }
     let count = r.pending_events.len();
-    match channels.try_deliver(std::mem::take(&mut r.pending_events)) {
-        Ok(()) => {
+    match channels.deliver_reusing(std::mem::take(&mut r.pending_events)) {
+        Ok(spare) => {
             r.pending_bytes = 0;
-            // The next batch starts with room for as many events as this one
-            // had, so it is not regrown (and copied) step by step during the
-            // next read; a few events do not pay for a buffer held while the
-            // connection idles.
-            if count > 8 {
-                r.pending_events = Vec::with_capacity(count);
+            match spare {
+                Some(spare) if busy => r.pending_events = spare,
+                // The next batch starts with room for as many events as this
+                // one had, so it is not regrown (and copied) step by step
+                // during the next read; a few events do not pay for a buffer
+                // held while the connection idles.
+                _ if count > 8 => r.pending_events = Vec::with_capacity(count),
+                _ => {}
             }
         }
         Err(NotDelivered::Full(batch)) => r.pending_events = batch,

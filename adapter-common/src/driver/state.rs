@@ -67,6 +67,13 @@ impl<R: Runtime> Io<R> {
             earlier_closes: Vec::new(),
         }
     }
+
+    /// Frees the write queue if it is empty (a busy link keeps it between timers).
+    pub(super) fn trim(&mut self) {
+        if self.out.is_empty() {
+            self.out = VecDeque::new();
+        }
+    }
 }
 
 /// The handles' side: where events go, what callers wait for, and how far

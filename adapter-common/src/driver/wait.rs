@@ -13,6 +13,7 @@
 use std::future::{pending, poll_fn, Future};
 use std::io;
 use std::pin::Pin;
+use std::task::{Poll, Waker};
 use std::time::Instant;
 
 use crate::future::or;
@@ -60,13 +61,13 @@ pub(super) enum Wake<R: Runtime> {
 /// timer is inserted into async-io's reactor again, which wakes the reactor
 /// through an eventfd.
 #[inline]
-pub(super) fn arm_timer<R: Runtime>(session: &Session, timer: Pin<&mut R::Timer>, set: &mut Option<Instant>) -> bool {
-    let (reset, awaited) = timer_move(session.poll_timeout(), *set);
+pub(super) fn arm_timer<R: Runtime>(session: &Session, timer: Pin<&mut R::Timer>, alarm: &mut Alarm) {
+    let (reset, awaited) = timer_move(session.poll_timeout(), alarm.at);
     if let Some(deadline) = reset {
         R::reset(timer, deadline);
-        *set = Some(deadline);
+        *alarm = Alarm { at: Some(deadline), awaited, polled_by: None };
     }
-    awaited
+    alarm.awaited = awaited;
 }
 
 /// [`arm_timer`]'s decision, for the session's `deadline` and a timer `set`
@@ -79,7 +80,21 @@ fn timer_move(deadline: Option<Instant>, set: Option<Instant>) -> (Option<Instan
     }
 }
 
-/// The wait: the first of, in this order, the deadline (when `armed`), a
+/// Where the timer is set, and the task it last registered: once the timer
+/// has been polled by a task, it wakes that task when it fires, so until the
+/// clock reaches it the wait need not poll it again (each poll of a runtime's
+/// timer costs more than reading the clock).
+#[derive(Default)]
+pub(super) struct Alarm {
+    /// The deadline the timer is set to (`None`: never, or it has fired).
+    pub(super) at: Option<Instant>,
+    /// Whether this wait awaits the timer (`false`: the session has no deadline).
+    awaited: bool,
+    /// The waker of the task that last polled the timer since it was set.
+    polled_by: Option<Waker>,
+}
+
+/// The wait: the first of, in this order, the deadline (when awaited), a
 /// command, room in the event stream, room to write, the transport
 /// opening, bytes to read into `read_room` (when given: the consumer has
 /// room), the consumer catching up (when `await_consumer`). Built here,
@@ -89,7 +104,7 @@ pub(super) fn wait<'a, R: Runtime>(
     r: &Routing,
     channels: &'a DriverEnd,
     timer: Pin<&'a mut R::Timer>,
-    armed: bool,
+    alarm: &'a mut Alarm,
     read_room: Option<ReadRoom<'a>>,
     await_consumer: bool,
 ) -> impl Future<Output = Wake<R>> + 'a {
@@ -97,11 +112,21 @@ pub(super) fn wait<'a, R: Runtime>(
     let (commands_closed, events_closed, no_pending) =
         (r.commands_closed, r.events_closed, r.pending_events.is_empty());
     let timer = async move {
-        if armed {
-            drop(timer.await);
-        } else {
-            pending::<()>().await;
-        }
+        let Some(at) = alarm.at.filter(|_| alarm.awaited) else { return pending().await };
+        let mut timer = timer;
+        poll_fn(|cx| {
+            if alarm.polled_by.as_ref().is_some_and(|w| w.will_wake(cx.waker())) && R::now() < at {
+                return Poll::Pending;
+            }
+            match timer.as_mut().poll(cx) {
+                Poll::Ready(_) => Poll::Ready(()),
+                Poll::Pending => {
+                    alarm.polled_by = Some(cx.waker().clone());
+                    Poll::Pending
+                }
+            }
+        })
+        .await;
         Wake::Deadline
     };
     let command = async move {
@@ -166,7 +191,7 @@ pub(super) fn handle_wake<R: Runtime>(
             execute_queued(session, r, channels, now, COMMAND_BURST - 1);
         }
         Wake::Command(None) => r.commands_closed = true,
-        Wake::Room(Ok(())) => deliver(r, channels),
+        Wake::Room(Ok(())) => deliver(r, channels, session.is_busy()),
         Wake::Room(Err(Gone)) | Wake::EventsClosed => r.consumer_gone(),
         Wake::Wrote(result) => {
             io.write_blocked = false;

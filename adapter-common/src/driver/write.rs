@@ -48,10 +48,14 @@ pub(super) fn on_written<R: Runtime>(session: &mut Session, io: &mut Io<R>, resu
             session.handle_written(n, R::now());
             io.out_pos += n;
             if io.out.front().is_some_and(|b| io.out_pos >= b.len()) {
-                io.out.pop_front();
+                if let Some(written) = io.out.pop_front() {
+                    // A busy link encodes its next frames into it.
+                    session.recycle_transmit(written);
+                }
                 io.out_pos = 0;
-                if io.out.is_empty() {
-                    // Everything is written: an idle client keeps no write queue.
+                if io.out.is_empty() && !session.is_busy() {
+                    // Everything is written: an idle client keeps no write
+                    // queue (a busy one keeps it until its next timer).
                     io.out = VecDeque::new();
                 }
             }

@@ -160,6 +160,11 @@ pub struct Connection {
     /// The payload of the latest ping not yet answered, while the output is
     /// full (boxed: rare, and an idle connection stays small).
     held_pong: Option<Box<Bytes>>,
+    /// A data message was read or sent since the last [`trim`](Self::trim):
+    /// the event queue and a recycled output buffer are kept while it is,
+    /// so that a busy link allocates nothing per message, and given back
+    /// by `trim` (or on drain while it is not), so that an idle one holds none.
+    busy: bool,
 }
 
 /// A protocol violation held until the messages read before it are taken.
@@ -289,6 +294,7 @@ impl Connection {
             spares: SpareReads::default(),
             write_room: usize::MAX,
             held_pong: None,
+            busy: false,
         }
     }
 

@@ -26,7 +26,9 @@ impl Connection {
     #[must_use]
     pub fn poll_event(&mut self) -> Option<ConnectionEvent> {
         let Some(event) = self.events.pop_front() else {
-            crate::queue::release_if_small(&mut self.events);
+            if !self.busy {
+                crate::queue::release_if_small(&mut self.events);
+            }
             if let Some(fault) = self.fault.as_mut() {
                 // Everything before the violation is taken: it is due now.
                 fault.due = true;
@@ -39,9 +41,42 @@ impl Connection {
         Some(event)
     }
 
-    /// Frees the event queue's buffer if it is drained and small (see `release_if_small`).
+    /// Frees the event queue's buffer if it is drained and small (see
+    /// `release_if_small`), unless the link is busy (see [`trim`](Self::trim)).
     pub(crate) fn release_drained_queue(&mut self) {
+        if !self.busy {
+            crate::queue::release_if_small(&mut self.events);
+        }
+    }
+
+    /// Whether a data message was read or sent since the last
+    /// [`trim`](Self::trim): while it is, small buffers are kept for the
+    /// next message instead of freed and allocated again.
+    pub fn is_busy(&self) -> bool {
+        self.busy
+    }
+
+    /// Gives back a buffer [`poll_transmit`](Self::poll_transmit) filled,
+    /// once it is written: while the link is busy, the next frames are
+    /// encoded into it instead of a new allocation (one buffer of at most
+    /// 4 KiB is kept; a larger one is freed).
+    pub fn recycle_transmit(&mut self, mut buf: Vec<u8>) {
+        if self.busy && self.output.capacity() == 0 && buf.capacity() <= crate::queue::RECYCLE_LIMIT {
+            buf.clear();
+            self.output = buf;
+        }
+    }
+
+    /// Frees what a busy link kept (a drained event queue, an empty output
+    /// buffer) and marks it idle until its next data message. The session
+    /// calls it at each of its timers; a loop of one's own over a bare
+    /// connection calls it now and then (on its heartbeat, say).
+    pub fn trim(&mut self) {
+        self.busy = false;
         crate::queue::release_if_small(&mut self.events);
+        if self.output.is_empty() && self.output.capacity() > 0 {
+            self.output = Vec::new();
+        }
     }
 
     /// Whether every queued event is a message.
@@ -66,7 +101,9 @@ impl Connection {
     }
 
     pub(super) fn push_event(&mut self, event: ConnectionEvent) {
-        if !matches!(event, ConnectionEvent::Message(_)) {
+        if matches!(event, ConnectionEvent::Message(_)) {
+            self.busy = true;
+        } else {
             self.other_events += 1;
         }
         self.events.push_back(event);

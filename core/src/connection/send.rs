@@ -39,6 +39,7 @@ impl Connection {
 
     fn send_data(&mut self, data: Data, payload: &[u8]) -> Result<(), SendError> {
         self.check_open()?;
+        self.busy = true;
         let mut compressed = self.deflate.as_mut().map(|d| std::mem::take(&mut d.out)).unwrap_or_default();
         let rsv1 = self.deflate.as_mut().is_some_and(|d| d.compress(payload, &mut compressed));
         let payload = if rsv1 { &compressed[..] } else { payload };

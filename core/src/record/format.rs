@@ -1,13 +1,25 @@
-//! The recording's line format (version 3): one JSON object per line, the
-//! header first. Inputs are the session's `handle_*` calls and commands with
-//! their time; outputs are what its `poll_*` calls returned, in call order,
-//! so that a replay makes the same calls at the same points.
+//! What a recording holds (format 4): a header, then one [`Line`] per
+//! input and output. Inputs are the session's `handle_*` calls and commands
+//! with their time; outputs are what its `poll_*` calls returned, in call
+//! order, so that a replay makes the same calls at the same points.
 //!
-//! Earlier versions are still read. Version 2's header lacked `settings`
-//! and `hooks`: a replay of it needs a builder from the caller, with the
-//! recorded session's settings and hooks (`replay::replay`). Version 1 also
-//! lacked `written` lines: its sessions had no write budget, and a replay of
-//! one runs without it.
+//! Two encodings carry the same lines, named by the header's `encoding`:
+//! - [`Encoding::Compact`], what a session writes: the header as one line of
+//!   JSON, then binary records ([`compact`](super::compact)): bytes read kept
+//!   raw with their length, times as deltas, and a run of messages as one
+//!   record (their count and a chained digest, [`Entry::Messages`]).
+//! - [`Encoding::Lines`], JSON Lines: one JSON object per line, the header
+//!   first. For reading and editing by hand; `Recording::to_lines` and
+//!   `to_compact` convert either way, and both parse back to the same lines.
+//!   Formats 1 to 3 were written only this way, with a line per message
+//!   ([`Entry::Msg`]).
+//!
+//! Earlier versions are still read. Version 3 wrote a line per message
+//! and only JSON Lines. Version 2's header lacked `settings` and `hooks`: a
+//! replay of it needs a builder from the caller, with the recorded
+//! session's settings and hooks (`replay::replay`). Version 1 also lacked
+//! `written` lines: its sessions had no write budget, and a replay of one
+//! runs without it.
 
 use std::collections::BTreeMap;
 
@@ -15,10 +27,31 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::settings::{Hook, HookSpec, Settings};
+use crate::message::Message;
 use crate::{GapAction, SubscribeOptions, TlsFailure};
 
 /// The format version this crate writes and reads.
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
+
+/// How the lines after a recording's header are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "record", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "record", serde(rename_all = "snake_case"))]
+#[non_exhaustive]
+pub enum Encoding {
+    /// One JSON object per line (formats 1 to 3 were only written this way).
+    #[default]
+    Lines,
+    /// Binary records ([`compact`](super::compact)), what a session writes.
+    Compact,
+}
+
+impl Encoding {
+    /// Whether this is [`Encoding::Lines`], the default (left out of the header).
+    pub fn is_lines(&self) -> bool {
+        *self == Self::Lines
+    }
+}
 
 /// The first line of a recording.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,6 +81,10 @@ pub struct Header {
     /// set without a name, which a replay from the file cannot rebuild.
     #[cfg_attr(feature = "record", serde(default, skip_serializing_if = "BTreeMap::is_empty"))]
     pub hooks: BTreeMap<Hook, Option<HookSpec>>,
+    /// How the lines after the header are written (`"encoding":"compact"`;
+    /// left out for JSON Lines).
+    #[cfg_attr(feature = "record", serde(default, skip_serializing_if = "Encoding::is_lines"))]
+    pub encoding: Encoding,
 }
 
 /// A duration as whole seconds and nanoseconds, exact for any `Duration`.
@@ -175,10 +212,12 @@ pub enum Entry {
     },
     /// `handle_eof`.
     Eof,
-    /// Bytes read (`handle_input` or `handle_read`), base64.
+    /// Bytes read (`handle_input` or `handle_read`): raw in the compact
+    /// encoding, base64 (`"b64"`) in JSON Lines.
     Read {
-        /// The bytes, base64.
-        b64: String,
+        /// The bytes.
+        #[cfg_attr(feature = "record", serde(rename = "b64", with = "base64_bytes"))]
+        data: Vec<u8>,
     },
     /// `handle_timeout`.
     Timeout,
@@ -233,15 +272,29 @@ pub enum Entry {
         /// The first bytes, for reading (lossy UTF-8).
         head: String,
     },
+    /// Output (format 4): `n` messages in a row, each a
+    /// `SessionEvent::Message` (from `poll_event` or `poll_messages`), as
+    /// their count and one digest chained over each one's kind, length and
+    /// payload ([`chain`]). Everything in them was decoded from the bytes
+    /// read, which the recording keeps, so this is what a replay needs to
+    /// find a divergence: it polls `n` events, each must be a message, and
+    /// their digest must be `h`. A difference is found at the run (the
+    /// record says which run, not which message in it).
+    Messages {
+        /// How many.
+        n: u64,
+        /// The chained digest ([`chain`] from [`RUN_SEED`]), hex.
+        h: String,
+    },
     /// Output: any other `SessionEvent`, as `Debug` prints it.
     Event {
         /// The event.
         ev: String,
     },
-    /// The recorder's note: this many lines were dropped here (it was full);
-    /// a replay cannot be exact past this point.
+    /// The recorder's note: this many lines (records) were dropped here (it
+    /// was full); a replay cannot be exact past this point.
     Dropped {
-        /// Lines dropped.
+        /// Lines dropped (one record of the compact encoding is one line).
         count: u64,
     },
 }
@@ -255,20 +308,119 @@ impl Entry {
                 | Self::Transmit { .. }
                 | Self::CloseTransport { .. }
                 | Self::Msg { .. }
+                | Self::Messages { .. }
                 | Self::Event { .. }
                 | Self::Dropped { .. }
         )
+    }
+
+    /// Checks what the types cannot: base64 payloads, exact durations, one
+    /// payload per message, a digest of 16 hex digits.
+    #[cfg(feature = "record")]
+    pub(crate) fn check(&self) -> Result<(), String> {
+        use data_encoding::BASE64;
+        let b64 = |s: &str| BASE64.decode(s.as_bytes()).map(drop).map_err(|e| format!("bad base64: {e}"));
+        let span = |s: &Option<(u64, u32)>| match s {
+            Some((_, nanos)) if *nanos >= 1_000_000_000 => Err(format!("{nanos} nanoseconds is not under a second")),
+            _ => Ok(()),
+        };
+        match self {
+            Self::Ping { b64: data } | Self::Pong { b64: data } => b64(data),
+            Self::Send { text: None, b64: Some(data), .. } => b64(data),
+            Self::Send { text: Some(_), b64: None, .. } => Ok(()),
+            Self::Send { .. } => Err("a send needs exactly one of text and b64".into()),
+            Self::RequestMessage { text: None, b64: Some(data), timeout } => b64(data).and(span(timeout)),
+            Self::RequestMessage { text: Some(_), b64: None, timeout } => span(timeout),
+            Self::RequestMessage { .. } => Err("a request message needs exactly one of text and b64".into()),
+            Self::Request { timeout, .. } | Self::RequestWithId { timeout, .. } => span(timeout),
+            Self::CloseTransport { wait } => span(wait),
+            Self::Messages { h, .. } if unhex(h).is_none() => Err(format!("digest {h:?} is not 16 hex digits")),
+            _ => Ok(()),
+        }
     }
 }
 
 /// FNV-1a 64, hex: a digest for comparing bytes, not for security.
 pub(crate) fn digest(bytes: &[u8]) -> String {
+    hex(fnv(bytes))
+}
+
+/// FNV-1a 64 of `bytes`.
+pub(crate) fn fnv(bytes: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in bytes {
         h ^= u64::from(*b);
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
+    h
+}
+
+/// A digest as a recording writes it: 16 lowercase hex digits.
+pub(crate) fn hex(h: u64) -> String {
     format!("{h:016x}")
+}
+
+/// A digest written by [`hex`], back (`None` for anything else).
+#[cfg(feature = "record")]
+pub(crate) fn unhex(h: &str) -> Option<u64> {
+    let lower = |b: u8| b.is_ascii_digit() || (b'a'..=b'f').contains(&b);
+    (h.len() == 16 && h.bytes().all(lower)).then(|| u64::from_str_radix(h, 16).ok()).flatten()
+}
+
+/// Where a run's digest starts ([`Entry::Messages`]).
+pub const RUN_SEED: u64 = 0x243f_6a88_85a3_08d3;
+
+/// The digest of a run of messages ([`Entry::Messages`]) after one more:
+/// `h` chained with the message's kind, length and payload. 64 bits, two
+/// multiply-rotate lanes over 32 bytes at a time: cheap enough to run on
+/// every message of a flood (a few cycles per 32 bytes). For finding
+/// divergences, not for security.
+pub fn chain(h: u64, message: &Message) -> u64 {
+    const M0: u64 = 0x9e37_79b9_7f4a_7c15;
+    const M1: u64 = 0xc2b2_ae3d_27d4_eb4f;
+    let (text, bytes): (bool, &[u8]) = match message {
+        Message::Text(t) => (true, t.as_bytes()),
+        Message::Binary(b) => (false, b),
+    };
+    let word = |b: &[u8], at: usize| {
+        // Within the block: `at + 8 <= 32` for every call below.
+        b.get(at..at + 8).and_then(|w| <[u8; 8]>::try_from(w).ok()).map_or(0, u64::from_le_bytes)
+    };
+    let round = |(a, b): (u64, u64), block: &[u8]| {
+        (
+            (a ^ word(block, 0)).wrapping_mul(M0).rotate_left(31) ^ word(block, 8),
+            (b ^ word(block, 16)).wrapping_mul(M1).rotate_left(27) ^ word(block, 24),
+        )
+    };
+    let mut lanes = (h ^ M1, ((bytes.len() as u64) << 1 | u64::from(text)) ^ M0);
+    let mut blocks = bytes.chunks_exact(32);
+    for block in &mut blocks {
+        lanes = round(lanes, block);
+    }
+    let rest = blocks.remainder();
+    if !rest.is_empty() {
+        let mut last = [0u8; 32];
+        last.iter_mut().zip(rest).for_each(|(to, from)| *to = *from);
+        lanes = round(lanes, &last);
+    }
+    let folded = u128::from(lanes.0 ^ M0) * u128::from(lanes.1.rotate_left(17) ^ M1);
+    (folded as u64) ^ ((folded >> 64) as u64) ^ lanes.0
+}
+
+/// `Vec<u8>` as base64 text in JSON (the `b64` of a read).
+#[cfg(feature = "record")]
+mod base64_bytes {
+    use data_encoding::BASE64;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&BASE64.encode(bytes))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = std::borrow::Cow::<str>::deserialize(d)?;
+        BASE64.decode(text.as_bytes()).map_err(|e| serde::de::Error::custom(format!("bad base64: {e}")))
+    }
 }
 
 /// [`SubscribeOptions`] as a recording writes them.
@@ -307,6 +459,7 @@ impl SubscribeLine {
 
     /// The options again: a JSON rule rebuilt (with the `json` feature), a
     /// function's rule left out.
+    #[cfg(feature = "record")]
     pub(crate) fn options(&self) -> SubscribeOptions {
         let mut options = SubscribeOptions::new().on_gap(match self.on_gap.as_str() {
             "resubscribe" => GapAction::Resubscribe,

@@ -39,10 +39,21 @@
 //!   the real credentials through a registered authenticator, or record
 //!   with `client_no_context_takeover`).
 //!
+//! What a replay compares: each output the recording keeps, the way it
+//! keeps it. A transmit by its length and digest (by its presence when
+//! redacted), any other event by its `Debug` text, and messages (format 4)
+//! a run at a time: the recording keeps every byte read, and the messages
+//! are decoded from them again, so a run's count and the digest chained
+//! over its messages' kinds, lengths and payloads find any difference,
+//! at the run (formats 1 to 3: at each message, by its digest).
+//!
 //! A recording is checked whole before anything is replayed: a truncated,
 //! corrupted or future-version file is refused with a typed error naming the
-//! line.
+//! line (the record, in the compact encoding, with its byte offset). Both
+//! encodings are read ([`Recording::parse`]), and formats 1 to 4.
 
+mod compact;
+mod parse;
 mod rebuild;
 
 pub use rebuild::{rebuild, replay_file, HookRegistry, RebuildError, ReplayError};
@@ -53,7 +64,7 @@ use data_encoding::BASE64;
 
 use crate::error::ConfigError;
 use crate::message::Message;
-use crate::record::format::{Entry, Header, Line, FORMAT_VERSION};
+use crate::record::format::{chain, hex, Entry, Header, Line, FORMAT_VERSION, RUN_SEED};
 use crate::record::{action_entry, event_entry};
 use crate::session::{Session, SessionBuilder};
 use crate::CloseCode;
@@ -64,7 +75,9 @@ use crate::CloseCode;
 pub struct Recording {
     /// The header line.
     pub header: Header,
-    /// Every line after it, in order (its number in the file is index + 2).
+    /// Every line after it, in order (its number is index + 2, the header
+    /// being line 1; in the compact encoding, each record but a `time` is
+    /// a line, numbered the same way).
     pub lines: Vec<Line>,
     /// The random source's seed, from the header.
     pub seed: [u8; 32],
@@ -101,87 +114,39 @@ pub enum RecordingError {
         /// What is wrong.
         reason: String,
     },
-    /// The last line ends in the middle (no newline, not a whole record): the
-    /// writer stopped mid-line.
+    /// The last line ends in the middle (no newline, not a whole record; in
+    /// the compact encoding, the input ends inside a record or a length runs
+    /// past it): the writer stopped mid-line.
     #[error("line {line}: the recording ends in the middle of a line")]
     Truncated {
         /// The line.
         line: usize,
     },
+    /// A record of the compact encoding is not valid.
+    #[error("line {line} (byte {offset}): {fault}")]
+    BadRecord {
+        /// The line (record) it would have been.
+        line: usize,
+        /// Where the record starts in the input.
+        offset: usize,
+        /// What is wrong.
+        fault: RecordFault,
+    },
 }
 
-impl Recording {
-    /// Parses and checks a recording.
-    pub fn parse(text: &str) -> Result<Self, RecordingError> {
-        let mut rows = text.split('\n').enumerate().peekable();
-        let (_, first) = rows.next().filter(|(_, l)| !l.trim().is_empty()).ok_or(RecordingError::Empty)?;
-        let header: Header = match serde_json::from_str::<serde_json::Value>(first) {
-            Ok(value) => {
-                let found = value.get("wslink_recording").and_then(|v| v.as_u64());
-                match found {
-                    Some(v) if v == 0 || v > u64::from(FORMAT_VERSION) => {
-                        return Err(RecordingError::FutureVersion {
-                            line: 1,
-                            found: u32::try_from(v).unwrap_or(u32::MAX),
-                        })
-                    }
-                    _ => serde_json::from_value(value)
-                        .map_err(|e| RecordingError::BadHeader { line: 1, reason: e.to_string() })?,
-                }
-            }
-            Err(e) => return Err(RecordingError::BadHeader { line: 1, reason: e.to_string() }),
-        };
-        if let Some(settings) = &header.settings {
-            for (name, (_, nanos)) in settings.spans() {
-                if nanos >= 1_000_000_000 {
-                    let reason = format!("settings: {name} has {nanos} nanoseconds, not under a second");
-                    return Err(RecordingError::BadHeader { line: 1, reason });
-                }
-            }
-        }
-        let seed = data_encoding::HEXLOWER
-            .decode(header.seed.as_bytes())
-            .ok()
-            .and_then(|s| <[u8; 32]>::try_from(s).ok())
-            .ok_or_else(|| RecordingError::BadHeader { line: 1, reason: "the seed is not 32 bytes of hex".into() })?;
-        let mut lines = Vec::new();
-        while let Some((i, row)) = rows.next() {
-            let number = i + 1;
-            let last = rows.peek().is_none();
-            if row.trim().is_empty() {
-                continue;
-            }
-            let line: Line = match serde_json::from_str(row) {
-                Ok(line) => line,
-                Err(_) if last => return Err(RecordingError::Truncated { line: number }),
-                Err(e) => return Err(RecordingError::BadLine { line: number, reason: e.to_string() }),
-            };
-            check(&line.entry).map_err(|reason| RecordingError::BadLine { line: number, reason })?;
-            lines.push(line);
-        }
-        Ok(Self { header, lines, seed })
-    }
-}
-
-/// Checks what serde cannot: base64 payloads and exact durations.
-fn check(entry: &Entry) -> Result<(), String> {
-    let b64 = |s: &str| BASE64.decode(s.as_bytes()).map(drop).map_err(|e| format!("bad base64: {e}"));
-    let span = |s: &Option<(u64, u32)>| match s {
-        Some((_, nanos)) if *nanos >= 1_000_000_000 => Err(format!("{nanos} nanoseconds is not under a second")),
-        _ => Ok(()),
-    };
-    match entry {
-        Entry::Read { b64: data } | Entry::Ping { b64: data } | Entry::Pong { b64: data } => b64(data),
-        Entry::Send { text: None, b64: Some(data), .. } => b64(data),
-        Entry::Send { text: Some(_), b64: None, .. } => Ok(()),
-        Entry::Send { .. } => Err("a send needs exactly one of text and b64".into()),
-        Entry::RequestMessage { text: None, b64: Some(data), timeout } => b64(data).and(span(timeout)),
-        Entry::RequestMessage { text: Some(_), b64: None, timeout } => span(timeout),
-        Entry::RequestMessage { .. } => Err("a request message needs exactly one of text and b64".into()),
-        Entry::Request { timeout, .. } | Entry::RequestWithId { timeout, .. } => span(timeout),
-        Entry::CloseTransport { wait } => span(wait),
-        _ => Ok(()),
-    }
+/// What is wrong with a record of the compact encoding.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RecordFault {
+    /// A record kind this version does not know.
+    #[error("unknown record kind {0}")]
+    UnknownKind(u8),
+    /// A number longer than 64 bits, or a length beyond this machine's.
+    #[error("a number too large")]
+    BadNumber,
+    /// A line held as JSON that is not a valid line.
+    #[error("{0}")]
+    BadEntry(String),
 }
 
 /// Where a replay first differed from its recording.
@@ -239,6 +204,16 @@ pub fn replay(recording: &Recording, builder: SessionBuilder, origin: Instant) -
     for (i, line) in recording.lines.iter().enumerate() {
         let number = i + 2;
         let now = origin.checked_add(Duration::from_nanos(line.t)).unwrap_or(origin);
+        if let Entry::Messages { n, h } = &line.entry {
+            match messages(&mut s, *n, h) {
+                Ok(n) => outputs += n,
+                Err((at, recorded, replayed)) => {
+                    let d = Divergence { line: number, output: outputs + at, recorded, replayed };
+                    return Ok(Replayed::Diverged(d));
+                }
+            }
+            continue;
+        }
         let diverged = |recorded: String, replayed: String| {
             Ok(Replayed::Diverged(Divergence { line: number, output: outputs, recorded, replayed }))
         };
@@ -267,6 +242,34 @@ pub fn replay(recording: &Recording, builder: SessionBuilder, origin: Instant) -
         outputs += 1;
     }
     Ok(Replayed::Identical { inputs, outputs })
+}
+
+/// Polls a recorded run of `n` messages (digest `h`): how many, or where
+/// and how it differed (its index in the run, recorded, replayed).
+fn messages(s: &mut Session, n: u64, h: &str) -> Result<usize, (usize, String, String)> {
+    let mut digest = RUN_SEED;
+    let mut taken = 0usize;
+    // Bounded by the events there are: the first `None` ends it.
+    while (taken as u64) < n {
+        match s.poll_event() {
+            Some(crate::SessionEvent::Message(m)) => digest = chain(digest, &m),
+            other => {
+                let recorded = format!("message {} of a run of {n}", taken + 1);
+                return Err((
+                    taken,
+                    recorded,
+                    other.map_or("nothing".to_owned(), |e| format!("{:?}", event_entry(&e))),
+                ));
+            }
+        }
+        taken += 1;
+    }
+    if hex(digest) != h {
+        let (recorded, replayed) =
+            (format!("{n} messages, digest {h}"), format!("{n} messages, digest {}", hex(digest)));
+        return Err((0, recorded, replayed));
+    }
+    Ok(taken)
 }
 
 /// Feeds one recorded input; returns a difference for a `CaughtUp` that
@@ -322,7 +325,7 @@ fn feed(s: &mut Session, entry: &Entry, now: Instant) -> Option<(String, String)
         Entry::Tls { failure } => s.handle_tls_failure(failure.clone(), now),
         Entry::Proxy { error } => s.handle_proxy_failure(error.clone(), now),
         Entry::Eof => s.handle_eof(now),
-        Entry::Read { b64 } => s.handle_input(&BASE64.decode(b64.as_bytes()).unwrap_or_default(), now),
+        Entry::Read { data } => s.handle_input(data, now),
         Entry::Timeout => s.handle_timeout(now),
         Entry::Pause => s.handle_reading_paused(now),
         Entry::Resume => s.handle_reading_resumed(now),

@@ -234,9 +234,9 @@ pub fn rebuild(recording: &Recording, mut registry: HookRegistry) -> Result<Sess
     Ok(builder)
 }
 
-/// Parses `text` as a recording, rebuilds its session ([`rebuild`]) with
-/// the hooks in `registry`, and replays it with `origin` as the recorded
-/// session's start.
+/// Parses `data` as a recording (either encoding: a file's bytes, or
+/// JSON Lines text), rebuilds its session ([`rebuild`]) with the hooks in
+/// `registry`, and replays it with `origin` as the recorded session's start.
 ///
 /// ```
 /// use std::time::Instant;
@@ -255,14 +255,15 @@ pub fn rebuild(recording: &Recording, mut registry: HookRegistry) -> Result<Sess
 ///     .build(Box::new(StdRng::seed_from_u64(0)), t0)?;
 /// session.connect(t0)?;
 /// while session.poll_action().is_some() {}
+/// session.flush_recording(); // what the session recorded, to the recorder
 ///
 /// let registry = HookRegistry::new().prepare("tag", tag);
-/// let replayed = replay_file(&tape.text(), registry, Instant::now())?;
+/// let replayed = replay_file(tape.bytes(), registry, Instant::now())?;
 /// assert!(matches!(replayed, Replayed::Identical { .. }));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn replay_file(text: &str, registry: HookRegistry, origin: Instant) -> Result<Replayed, ReplayError> {
-    let recording = Recording::parse(text)?;
+pub fn replay_file(data: impl AsRef<[u8]>, registry: HookRegistry, origin: Instant) -> Result<Replayed, ReplayError> {
+    let recording = Recording::parse(data)?;
     let builder = rebuild(&recording, registry)?;
     Ok(replay(&recording, builder, origin)?)
 }

@@ -501,6 +501,7 @@ impl SessionBuilder {
             seed: data_encoding::HEXLOWER.encode(&seed),
             settings: Some(super::recorded::settings(&self.config, &self.sensitive_headers)),
             hooks: super::recorded::hooks(&self.hooks, &self.hook_names),
+            encoding: crate::record::format::Encoding::Compact,
         };
         let rng = Box::new(<rand::rngs::StdRng as rand::SeedableRng>::from_seed(seed));
         let mut session = Session::from_parts(self.config, self.hooks, rng, now);

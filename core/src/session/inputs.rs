@@ -200,6 +200,7 @@ impl Session {
     /// Fires every timer that is due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.record(now, || Entry::Timeout);
+        self.trim();
         let due = |d: Option<Instant>| d.is_some_and(|d| d <= now);
         if due(self.connect_deadline) {
             self.connect_deadline = None;

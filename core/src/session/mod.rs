@@ -413,6 +413,18 @@ impl Session {
         Ok(())
     }
 
+    /// Hands what the recording holds to its recorder (see
+    /// [`crate::record`]; nothing without one). A recording gathers records
+    /// into chunks and hands one over at this call, at 1 MiB, and when the
+    /// session is dropped: call it before waiting for input, as the
+    /// adapters do, so that what is recorded reaches the recorder (and the
+    /// file) without waiting for more.
+    pub fn flush_recording(&mut self) {
+        if let Some(tape) = self.tape.as_mut() {
+            tape.flush();
+        }
+    }
+
     // ----- outputs -----
 
     // ----- internals shared with drive.rs -----

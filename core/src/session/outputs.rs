@@ -16,7 +16,9 @@ impl Session {
         let action = match self.actions.pop_front() {
             Some(action) => Some(action),
             None => {
-                release_if_small(&mut self.actions);
+                if !self.is_busy() {
+                    release_if_small(&mut self.actions);
+                }
                 self.take_transmit()
             }
         };
@@ -57,7 +59,9 @@ impl Session {
         if let Some(event) = self.events.pop_front() {
             return Some(event);
         }
-        release_if_small(&mut self.events);
+        if !self.is_busy() {
+            release_if_small(&mut self.events);
+        }
         if let Some(conn) = self.conn.as_mut() {
             conn.release_drained_queue();
             if self.parked == 0 && conn.fault_next() {
@@ -156,6 +160,42 @@ impl Session {
             outbox,
             self.backlog.next_deadline(),
         ])
+    }
+
+    /// Whether data moved on the link since the last timer: small buffers
+    /// (queues, a written transmit given back) are kept meanwhile, and the
+    /// next timer gives them back. A driver may follow it for its own.
+    pub fn is_busy(&self) -> bool {
+        self.conn.as_ref().is_some_and(Connection::is_busy)
+    }
+
+    /// Gives back the buffer of an `Action::Transmit` once it is written:
+    /// while the link is busy the next frames are encoded into it, so that
+    /// a request/response link allocates nothing per message. Optional: a
+    /// buffer not given back is simply freed.
+    pub fn recycle_transmit(&mut self, buf: Vec<u8>) {
+        if let Some(conn) = self.conn.as_mut() {
+            conn.recycle_transmit(buf);
+        }
+    }
+
+    /// Whether `poll_action` or `poll_event` has something to give: a driver
+    /// that has just reported a write (`handle_written`) and finds nothing
+    /// here need not start another turn before it waits.
+    pub fn has_output(&self) -> bool {
+        !self.actions.is_empty()
+            || !self.events.is_empty()
+            || self.parked > 0
+            || self.conn.as_ref().is_some_and(|c| c.pending_output() > 0 || c.queued_events() > 0)
+    }
+
+    /// At a timer: gives back what a busy link kept (see `is_busy`).
+    pub(super) fn trim(&mut self) {
+        if let Some(conn) = self.conn.as_mut() {
+            conn.trim();
+        }
+        release_if_small(&mut self.actions);
+        release_if_small(&mut self.events);
     }
 
     pub(super) fn take_transmit(&mut self) -> Option<Action> {

@@ -9,6 +9,7 @@
 #![allow(clippy::disallowed_methods)]
 
 mod arbitrary_time;
+mod compact;
 mod durations;
 mod errors;
 mod faults;
@@ -33,6 +34,11 @@ use tungstenite::protocol::frame::FrameHeader;
 
 use super::*;
 use crate::frame::apply_mask;
+
+/// A recording as JSON Lines (`Recording::to_lines`), for reading in assertions.
+pub(super) fn lines(tape: &crate::record::MemoryRecorder) -> String {
+    crate::replay::Recording::parse(tape.bytes()).expect("a valid recording").to_lines()
+}
 
 /// What the fake server decoded from the client.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -152,6 +158,8 @@ impl Fake {
             }
         }
         self.decode();
+        // As a driver does before it waits: what was recorded goes to the recorder.
+        self.s.flush_recording();
     }
 
     /// The server reads `n` of the bytes that waited (all of them when
@@ -274,7 +282,11 @@ impl Fake {
 
     /// Events since the last call, without state changes.
     pub(super) fn events(&mut self) -> Vec<SessionEvent> {
-        std::iter::from_fn(|| self.s.poll_event()).filter(|e| !matches!(e, SessionEvent::StateChanged { .. })).collect()
+        let events = std::iter::from_fn(|| self.s.poll_event())
+            .filter(|e| !matches!(e, SessionEvent::StateChanged { .. }))
+            .collect();
+        self.s.flush_recording();
+        events
     }
 
     /// What the server received since the last call.

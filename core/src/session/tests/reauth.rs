@@ -150,7 +150,7 @@ fn a_session_that_refreshes_replays_from_the_file_alone() {
     let refresh = f.texts();
     grant(&mut f, &refresh[0], 50);
     f.events();
-    let text = tape.text();
+    let text = lines(&tape);
     assert!(!text.contains("hunter2"), "the refresh is redacted as the first auth is");
     assert!(text.contains("expires_in_at"), "the preset's refresh settings are kept");
     match replay_file(&text, HookRegistry::new(), f.t0).unwrap() {

@@ -84,7 +84,7 @@ fn a_session(b: SessionBuilder) -> (Instant, String) {
     f.step();
     f.input(&[0x88, 0x02, 0x03, 0xE8]);
     f.events();
-    (f.t0, tape.text())
+    (f.t0, lines(&tape))
 }
 
 #[test]
@@ -95,6 +95,9 @@ fn a_session_with_presets_replays_from_the_file_alone() {
         Ok(Replayed::Identical { inputs, outputs }) => assert!(inputs > 30 && outputs > 30, "{inputs} {outputs}"),
         other => panic!("{other:?}"),
     }
+    // The same from the compact encoding.
+    let compact = Recording::parse(&text).unwrap().to_compact();
+    assert!(matches!(replay_file(&compact, HookRegistry::new(), t0), Ok(Replayed::Identical { .. })));
     // What the recording example did before: default settings for the URL
     // (whose redacted query does not even parse as it is).
     let recording = Recording::parse(&text).unwrap();
@@ -154,7 +157,7 @@ fn every_setting_comes_back_exactly() {
     let (_, text) = {
         let tape = MemoryRecorder::new(1 << 20);
         let f = Fake::new(b.recorder(tape.clone(), SEED));
-        (f.t0, tape.text())
+        (f.t0, lines(&tape))
     };
     let rebuilt = rebuild(&Recording::parse(&text).unwrap(), HookRegistry::new()).expect("rebuilt from the file");
     assert_eq!(format!("{:?}", rebuilt.settings()), wanted);
@@ -180,16 +183,16 @@ fn each_preset_maps_to_a_name_and_settings_and_back() {
     for b in builders {
         let tape = MemoryRecorder::new(1 << 20);
         drop(Fake::new(b.recorder(tape.clone(), SEED)));
-        let first = tape.text();
+        let first = lines(&tape);
         let rebuilt = rebuild(&Recording::parse(&first).unwrap(), HookRegistry::new()).expect("presets only");
         let again = MemoryRecorder::new(1 << 20);
         drop(Fake::new(rebuilt.recorder(again.clone(), SEED)));
-        assert_eq!(header_of(&again.text()), header_of(&first), "recorded, rebuilt, recorded again");
+        assert_eq!(header_of(&lines(&again)), header_of(&first), "recorded, rebuilt, recorded again");
     }
     let text = {
         let tape = MemoryRecorder::new(1 << 20);
         drop(Fake::new(with_presets().recorder(tape.clone(), SEED)));
-        tape.text()
+        lines(&tape)
     };
     let hooks = header_of(&text).1;
     for name in ["DefaultPolicy", "JsonRpc", "private/subscribe", "JsonRpcAuth", "public/auth", "JsonOpHeartbeat"] {

@@ -231,7 +231,7 @@ fn caller_ids_replay_identically() {
     f.server_text(&reply("77"));
     f.advance();
     f.events();
-    let recording = Recording::parse(&tape.text()).expect("a valid recording");
+    let recording = Recording::parse(tape.bytes()).expect("a valid recording");
     match replay(&recording, builder(), f.t0).unwrap() {
         Replayed::Identical { .. } => {}
         other => panic!("{other:?}"),

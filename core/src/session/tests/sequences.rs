@@ -248,7 +248,7 @@ fn numbered_subscriptions_replay_identically() {
     }
     confirm(&mut f);
     f.events();
-    let text = tape.text();
+    let text = lines(&tape);
     assert!(text.contains(r#""k":"subscribe_with""#) && text.contains("/params/data/seq"), "{text}");
     let recording = Recording::parse(&text).expect("a valid recording");
     match replay(&recording, builder(), f.t0).unwrap() {
