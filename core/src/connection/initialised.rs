@@ -104,6 +104,19 @@ impl Connection {
         &mut self.tail[..offered]
     }
 
+    /// Moves the input to a buffer with `size` bytes of initialised room,
+    /// from the pieces its messages gave back when they make one that large
+    /// (`read_pieces.rs`); the input and its room are kept there in turn.
+    pub(super) fn renew_initialised(&mut self, size: usize) {
+        let filled = self.input.len();
+        let mut old = std::mem::take(&mut self.input);
+        // The tail follows the input's bytes: joined without a copy.
+        old.unsplit(std::mem::take(&mut self.tail));
+        let mut next = self.pieces.renew(size, old, filled);
+        self.input = next.split_to(filled);
+        self.tail = next;
+    }
+
     /// The room past the input's bytes: its spare capacity, and the
     /// initialised tail (one of the two is empty).
     pub(super) fn room(&self) -> usize {

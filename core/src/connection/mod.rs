@@ -35,7 +35,7 @@ use crate::error::{
     ConfigError, ConnectionError, DeflateNegotiationError, HandshakeError, ProtocolError, RefusedUpgrade, SendError,
 };
 use crate::event::{Closed, ConnectionEvent, Initiator};
-use crate::frame::{bytes_missing, decode_frame, Frame, FrameRules};
+use crate::frame::{bytes_missing, decode_frame, whole_frames, Frame, FrameRules};
 use crate::handshake::{
     parse_response_head, split_extensions, BodyLength, ClientRequest, ResponseHead, UpgradeResponse,
 };
@@ -46,6 +46,7 @@ use crate::{CloseCode, RandomSource};
 pub use initialised::ReadRoom;
 use large_read::LargeRead;
 use partial_text::TextProgress;
+use read_pieces::ReadPieces;
 use spare_reads::SpareReads;
 
 mod closing;
@@ -54,6 +55,7 @@ mod large_read;
 mod outputs;
 mod partial_text;
 mod read;
+mod read_pieces;
 mod send;
 mod spare_reads;
 
@@ -154,6 +156,9 @@ pub struct Connection {
     read_into_tail: bool,
     /// Read buffers replaced while messages shared them, for reuse.
     spares: SpareReads,
+    /// The same, for reads into initialised memory: lent in pieces and
+    /// given back with their bytes still counted (`read_pieces.rs`).
+    pieces: ReadPieces,
     /// Most bytes the output may hold before automatic pongs wait (see
     /// [`set_write_room`](Self::set_write_room)).
     write_room: usize,
@@ -292,6 +297,7 @@ impl Connection {
             header_first: false,
             read_into_tail: false,
             spares: SpareReads::default(),
+            pieces: ReadPieces::default(),
             write_room: usize::MAX,
             held_pong: None,
             busy: false,

@@ -94,7 +94,9 @@ impl Connection {
             true => room >= want,
             false => room >= want / 2,
         };
-        if !enough && !fits {
+        if !enough && !fits && self.read_into_tail {
+            self.renew_initialised(len + want);
+        } else if !enough && !fits {
             self.give_back_tail();
             if !self.input.try_reclaim(want) {
                 // Messages still share this buffer (else `try_reclaim` moved its
@@ -135,6 +137,7 @@ impl Connection {
             if self.read_hint < READ_HINT_MAX / 4 {
                 // Reads have been small for a while: large spare buffers are not needed.
                 self.spares.release(4 * READ_HINT_MIN);
+                self.pieces.release();
             }
         }
         if matches!(self.phase, Phase::AwaitingEof | Phase::Finished) {
@@ -215,6 +218,27 @@ impl Connection {
         let rules = FrameRules { max_frame_size: self.config.max_frame_size, deflate: self.deflate.is_some() };
         // The text checked as it arrived is the first frame's: whole now, or still not.
         let mut progress = self.text_progress.take();
+        let whole = if self.read_into_tail { whole_frames(&self.input) } else { 0 };
+        if whole > 0 {
+            // Read into initialised memory: the whole frames go out as one
+            // piece that comes back when their messages are dropped, so
+            // that it need not be zeroed again (`read_pieces.rs`).
+            let mut batch = self.pieces.lend(self.input.split_to(whole));
+            while !batch.is_empty() && matches!(self.phase, Phase::Open | Phase::CloseSent) {
+                let result = match decode_frame(&mut batch, rules) {
+                    Ok(Some(frame)) => {
+                        progress = None;
+                        self.on_frame(frame, now)
+                    }
+                    // `whole_frames` found them whole.
+                    Ok(None) => break,
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = result {
+                    return self.violation(e, now);
+                }
+            }
+        }
         while matches!(self.phase, Phase::Open | Phase::CloseSent) {
             let result = match decode_frame(&mut self.input, rules) {
                 Ok(None) => return self.check_partial_text(progress, now),
