@@ -76,6 +76,16 @@ pub(super) struct Alarm {
     polled_by: Option<Waker>,
 }
 
+/// Whether `waker` wakes the same task as `current`. `will_wake` alone
+/// says no for tokio's `block_on`, which lends a waker whose vtable differs
+/// from its clone's (seen by test: same data, other vtable), so the inline
+/// client would poll the timer on every wake. The data pointer names what a
+/// waker wakes (a task, an executor); a null one names nothing, as in a
+/// no-op waker, and is taken as different.
+fn same_task(waker: &Waker, current: &Waker) -> bool {
+    waker.will_wake(current) || (!current.data().is_null() && waker.data() == current.data())
+}
+
 /// The wait: the first of, in this order, the deadline (when `armed`), a
 /// command, room in the event stream, room to write, the transport
 /// opening, bytes to read into `read_buf` (when given: the consumer has
@@ -96,8 +106,12 @@ pub(super) fn wait<'a, R: Runtime>(
     let timer = async move {
         let Some(at) = alarm.at else { return pending().await };
         let mut timer = timer;
+        let mut woken = false;
         poll_fn(|cx| {
-            if alarm.polled_by.as_ref().is_some_and(|w| w.will_wake(cx.waker())) && R::now() < at {
+            // On a wait's first poll nothing has woken the task yet: a timer
+            // that fired meanwhile has woken it and the next poll looks.
+            let registered = alarm.polled_by.as_ref().is_some_and(|w| same_task(w, cx.waker()));
+            if registered && (!std::mem::replace(&mut woken, true) || R::now() < at) {
                 return Poll::Pending;
             }
             match timer.as_mut().poll(cx) {
