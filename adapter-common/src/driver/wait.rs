@@ -68,6 +68,12 @@ pub(super) fn arm_timer<R: Runtime>(session: &Session, timer: Pin<&mut R::Timer>
         *alarm = Alarm { at: Some(deadline), awaited, polled_by: None };
     }
     alarm.awaited = awaited;
+    if !awaited {
+        // A timer that fires while it is not awaited wakes a wait that does
+        // not look at it: the first wait that awaits it again must poll it,
+        // not trust the registration (see `wait`).
+        alarm.polled_by = None;
+    }
 }
 
 /// [`arm_timer`]'s decision, for the session's `deadline` and a timer `set`
@@ -94,6 +100,16 @@ pub(super) struct Alarm {
     polled_by: Option<Waker>,
 }
 
+/// Whether `waker` wakes the same task as `current`. `will_wake` alone
+/// says no for tokio's `block_on`, which lends a waker whose vtable differs
+/// from its clone's (seen by test: same data, other vtable), so the inline
+/// client would poll the timer on every wake. The data pointer names what a
+/// waker wakes (a task, an executor); a null one names nothing, as in a
+/// no-op waker, and is taken as different.
+fn same_task(waker: &Waker, current: &Waker) -> bool {
+    waker.will_wake(current) || (!current.data().is_null() && waker.data() == current.data())
+}
+
 /// The wait: the first of, in this order, the deadline (when awaited), a
 /// command, room in the event stream, room to write, the transport
 /// opening, bytes to read into `read_room` (when given: the consumer has
@@ -114,8 +130,16 @@ pub(super) fn wait<'a, R: Runtime>(
     let timer = async move {
         let Some(at) = alarm.at.filter(|_| alarm.awaited) else { return pending().await };
         let mut timer = timer;
+        let mut woken = false;
         poll_fn(|cx| {
-            if alarm.polled_by.as_ref().is_some_and(|w| w.will_wake(cx.waker())) && R::now() < at {
+            // On a wait's first poll nothing has woken the task yet: a timer
+            // that fired meanwhile has woken it and the next poll looks.
+            // Noted on every poll, not only when registered: the poll that
+            // registers the timer is the first, and the timer's wake must then
+            // reach it.
+            let first = !std::mem::replace(&mut woken, true);
+            let registered = alarm.polled_by.as_ref().is_some_and(|w| same_task(w, cx.waker()));
+            if registered && (first || R::now() < at) {
                 return Poll::Pending;
             }
             match timer.as_mut().poll(cx) {
