@@ -101,16 +101,17 @@ pub trait Runtime: Send + Sync + 'static {
         host: String,
         tls: Option<Arc<rustls::ClientConfig>>,
     ) -> impl Future<Output = io::Result<(Self::Reader, Self::Writer)>> + Send;
-    /// Reads some bytes, at most `limit`, appending them to `buf`'s spare
-    /// capacity (the session's own input buffer, so nothing is copied after
-    /// the read); returns how many. The limit is the session's
-    /// (`Session::read_room`): reading exactly to the end of a large frame
-    /// keeps its payload where the read put it. Cancel-safe: dropping it
-    /// leaves `buf` as it was.
+    /// Reads some bytes into `room`, the session's own input buffer (so
+    /// nothing is copied after the read), and returns how many. The runtime
+    /// takes the room the way its reads need it: as spare capacity to append
+    /// to ([`ReadRoom::spare`](wslink_core::ReadRoom::spare), nothing zeroed)
+    /// or as initialised bytes ([`ReadRoom::initialised`](wslink_core::ReadRoom::initialised),
+    /// kept initialised by the session from read to read), and reads at most
+    /// what it offers: reading exactly to the end of a large frame keeps its
+    /// payload where the read put it. Cancel-safe: dropping it reads nothing.
     fn read_buf<'a>(
         reader: &'a mut Self::Reader,
-        buf: &'a mut bytes::BytesMut,
-        limit: usize,
+        room: wslink_core::ReadRoom<'a>,
     ) -> impl Future<Output = io::Result<usize>> + Send + 'a;
     /// Writes some bytes; cancel-safe (dropping it writes nothing more).
     fn write<'a>(writer: &'a mut Self::Writer, buf: &'a [u8]) -> impl Future<Output = io::Result<usize>> + Send + 'a;

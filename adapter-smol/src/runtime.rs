@@ -17,6 +17,7 @@ use futures_lite::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadH
 use futures_rustls::client::TlsStream;
 use futures_rustls::TlsConnector;
 use wslink_adapter::Runtime;
+use wslink_core::ReadRoom;
 
 /// The smol runtime (the client's task runs on smol's global executor, its
 /// sockets and timers on async-io's reactor).
@@ -113,35 +114,10 @@ impl Runtime for Smol {
         Ok(futures_lite::io::split(transport))
     }
 
-    async fn read_buf<'a>(
-        reader: &'a mut Self::Reader,
-        buf: &'a mut bytes::BytesMut,
-        limit: usize,
-    ) -> io::Result<usize> {
-        // futures-io reads into initialised memory: zero the spare room, and
-        // cut it off again whatever happens (error, or this future dropped).
-        struct Fill<'b> {
-            buf: &'b mut bytes::BytesMut,
-            keep: usize,
-        }
-        impl Drop for Fill<'_> {
-            fn drop(&mut self) {
-                self.buf.truncate(self.keep);
-            }
-        }
-        let start = buf.len();
-        // The room offered, not more: growing past it would reallocate (and
-        // copy) a buffer sized for a frame.
-        let room = match buf.capacity() - start {
-            0 => 4096,
-            room => room,
-        }
-        .min(limit.max(1));
-        buf.resize(start + room, 0);
-        let mut fill = Fill { buf, keep: start };
-        let n = reader.read(&mut fill.buf[start..]).await?;
-        fill.keep = start + n;
-        Ok(n)
+    async fn read_buf<'a>(reader: &'a mut Self::Reader, room: ReadRoom<'a>) -> io::Result<usize> {
+        // futures-io reads into initialised memory: the room the session
+        // keeps initialised from read to read, zeroed once, not per read.
+        reader.read(room.initialised()).await
     }
 
     fn write<'a>(writer: &'a mut Self::Writer, buf: &'a [u8]) -> impl Future<Output = io::Result<usize>> + Send + 'a {

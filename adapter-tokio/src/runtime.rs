@@ -17,6 +17,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 use wslink_adapter::Runtime;
+use wslink_core::ReadRoom;
 
 /// The tokio runtime (the client's task runs on the runtime that starts it).
 #[derive(Debug, Clone, Copy)]
@@ -113,12 +114,9 @@ impl Runtime for Tokio {
         Ok(tokio::io::split(transport))
     }
 
-    async fn read_buf<'a>(
-        reader: &'a mut Self::Reader,
-        buf: &'a mut bytes::BytesMut,
-        limit: usize,
-    ) -> io::Result<usize> {
-        // Reads into the spare capacity without zeroing it first.
+    async fn read_buf<'a>(reader: &'a mut Self::Reader, room: ReadRoom<'a>) -> io::Result<usize> {
+        // tokio reads into uninitialised memory: the spare capacity, not zeroed.
+        let (buf, limit) = room.spare();
         reader.read_buf(&mut bytes::BufMut::limit(buf, limit)).await
     }
 

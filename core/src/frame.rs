@@ -128,9 +128,41 @@ pub(crate) fn partial_frame_head(input: &[u8]) -> Option<(FrameHead, usize)> {
     Some((FrameHead { fin: header.fin, opcode, compressed: header.rsv1 }, header_len))
 }
 
+/// How many bytes at the front of `input` are whole frames (by their
+/// headers alone: the rules are checked when they are decoded).
+pub(crate) fn whole_frames(input: &[u8]) -> usize {
+    let mut at = 0;
+    while let Some((_, header_len, len)) = parse_header(&input[at..]) {
+        match (header_len as u64).checked_add(len) {
+            Some(total) if total <= (input.len() - at) as u64 => at += total as usize,
+            _ => break,
+        }
+    }
+    at
+}
+
+/// Where frames are decoded from: the input buffer, or a batch of whole
+/// frames already split off it (`Connection::process_frames`).
+pub(crate) trait FrameSource: std::ops::Deref<Target = [u8]> {
+    /// Splits the first `n` bytes off, as the frame's own `Bytes`.
+    fn take_frame(&mut self, n: usize) -> Bytes;
+}
+
+impl FrameSource for BytesMut {
+    fn take_frame(&mut self, n: usize) -> Bytes {
+        self.split_to(n).freeze()
+    }
+}
+
+impl FrameSource for Bytes {
+    fn take_frame(&mut self, n: usize) -> Bytes {
+        self.split_to(n)
+    }
+}
+
 /// Takes one frame off the front of `input`, or returns `Ok(None)` and leaves
 /// `input` untouched when the frame is not complete yet.
-pub(crate) fn decode_frame(input: &mut BytesMut, rules: FrameRules) -> Result<Option<Frame>, ProtocolError> {
+pub(crate) fn decode_frame<B: FrameSource>(input: &mut B, rules: FrameRules) -> Result<Option<Frame>, ProtocolError> {
     let Some((header, header_len, len)) = parse_header(input) else { return Ok(None) };
     let opcode = opcode(header.opcode)?;
     check_header(&header, opcode, len, rules)?;
@@ -142,7 +174,7 @@ pub(crate) fn decode_frame(input: &mut BytesMut, rules: FrameRules) -> Result<Op
         return Ok(None);
     }
     // One split of the whole frame, then a cheap advance on the frozen `Bytes`.
-    let mut payload = input.split_to(total).freeze();
+    let mut payload = input.take_frame(total);
     payload.advance(header_len);
     Ok(Some(Frame { fin: header.fin, opcode, compressed, payload }))
 }

@@ -117,7 +117,7 @@ mod utf8;
 pub use backoff::BackoffConfig;
 pub use close_code::CloseCode;
 pub use config::ConnectionConfig;
-pub use connection::{Connection, ConnectionState};
+pub use connection::{Connection, ConnectionState, ReadRoom};
 pub use deflate::{CompressionStats, DeflateConfig, DeflateParams};
 pub use error::{
     ConfigError, ConnectionError, DeflateNegotiationError, HandshakeError, ProtocolError, RefusedUpgrade, SendError,

@@ -28,13 +28,17 @@ pub(crate) struct BufferPool {
 
 /// A payload buffer that returns to its pool when dropped.
 struct Pooled {
+    /// The whole buffer: its bytes past the payload's are kept, so that a
+    /// buffer read into as initialised memory comes back with them counted.
     buf: BytesMut,
+    /// The payload's length.
+    len: usize,
     pool: FreeList,
 }
 
 impl AsRef<[u8]> for Pooled {
     fn as_ref(&self) -> &[u8] {
-        &self.buf
+        &self.buf[..self.len]
     }
 }
 
@@ -52,20 +56,28 @@ impl Drop for Pooled {
 impl BufferPool {
     /// An empty buffer with room for `capacity` bytes, reused when one is free.
     pub(crate) fn take(&mut self, capacity: usize) -> BytesMut {
+        let mut buf = self.take_initialised(capacity);
+        buf.clear();
+        buf
+    }
+
+    /// A buffer with room for `capacity` bytes, reused when one is free:
+    /// its bytes are what its last use left (all of it initialised, when it
+    /// was read into as such), to be overwritten, not read.
+    pub(crate) fn take_initialised(&mut self, capacity: usize) -> BytesMut {
         let reused = self.free.as_ref().and_then(|free| free.lock().unwrap_or_else(|e| e.into_inner()).pop());
         match reused {
-            Some(mut buf) if buf.capacity() >= capacity => {
-                buf.clear();
-                buf
-            }
+            Some(buf) if buf.capacity() >= capacity => buf,
             // Too small: a buffer of the exact size (`reserve` could double).
             _ => BytesMut::with_capacity(capacity),
         }
     }
 
-    /// Hands `buf` (never split) out as `Bytes`; it comes back here when the last one is dropped.
-    pub(crate) fn wrap(&mut self, buf: BytesMut) -> Bytes {
-        Bytes::from_owner(Pooled { buf, pool: Arc::clone(self.free.get_or_insert_default()) })
+    /// Hands the first `len` bytes of `buf` (whole, never split after) out
+    /// as `Bytes`; `buf` comes back here when the last one is dropped.
+    pub(crate) fn wrap(&mut self, buf: BytesMut, len: usize) -> Bytes {
+        let len = len.min(buf.len());
+        Bytes::from_owner(Pooled { buf, len, pool: Arc::clone(self.free.get_or_insert_default()) })
     }
 }
 
@@ -76,7 +88,7 @@ mod tests {
     #[test]
     fn buffers_return_when_their_last_bytes_is_dropped() {
         let mut pool = BufferPool::default();
-        let a = pool.wrap(BytesMut::from(&b"first payload"[..]));
+        let a = pool.wrap(BytesMut::from(&b"first payload"[..]), 13);
         let b = a.slice(6..);
         assert_eq!(&b[..], b"payload");
         drop(a);
@@ -85,12 +97,12 @@ mod tests {
         assert_eq!(pool.free.as_ref().unwrap().lock().unwrap().len(), 1);
         let mut c = pool.take(1);
         c.extend_from_slice(b"x");
-        let c = pool.wrap(c);
+        let c = pool.wrap(c, 1);
         assert_eq!((&c[..], pool.free.as_ref().unwrap().lock().unwrap().len()), (&b"x"[..], 0));
         let many: Vec<Bytes> = (0..5)
             .map(|_| {
                 let buf = pool.take(100 << 10);
-                pool.wrap(buf)
+                pool.wrap(buf, 0)
             })
             .collect();
         drop(many);

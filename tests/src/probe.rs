@@ -149,10 +149,9 @@ impl<R: Runtime> Runtime for Probe<R> {
 
     fn read_buf<'a>(
         reader: &'a mut Self::Reader,
-        buf: &'a mut bytes::BytesMut,
-        limit: usize,
+        room: wslink_core::ReadRoom<'a>,
     ) -> impl Future<Output = io::Result<usize>> + Send + 'a {
-        R::read_buf(reader, buf, limit)
+        R::read_buf(reader, room)
     }
 
     fn write<'a>(writer: &'a mut Self::Writer, buf: &'a [u8]) -> impl Future<Output = io::Result<usize>> + Send + 'a {

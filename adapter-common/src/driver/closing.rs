@@ -48,8 +48,8 @@ pub(super) fn closing<R: Runtime>(io: &mut Io<R>, wait_for_server: Option<Durati
                 let server_ended = async {
                     let mut sink = bytes::BytesMut::with_capacity(4096);
                     loop {
-                        sink.clear();
-                        if !matches!(R::read_buf(&mut reader, &mut sink, usize::MAX).await, Ok(n) if n > 0) {
+                        let room = wslink_core::ReadRoom::scratch(&mut sink);
+                        if !matches!(R::read_buf(&mut reader, room).await, Ok(n) if n > 0) {
                             break;
                         }
                     }

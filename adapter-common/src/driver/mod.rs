@@ -167,8 +167,8 @@ fn run_loop<R: Runtime>(
             // What this turn recorded goes to the recorder before the wait.
             session.flush_recording();
             // Reads go straight into the session's input buffer.
-            let read_buf = if can_read { session.read_room() } else { None };
-            let wake = wait::<R>(&mut io, &r, &channels, timer.as_mut(), &mut alarm, read_buf, await_consumer);
+            let read_room = if can_read { session.next_read() } else { None };
+            let wake = wait::<R>(&mut io, &r, &channels, timer.as_mut(), &mut alarm, read_room, await_consumer);
             match wake.await {
                 Wake::Deadline => {
                     alarm = Alarm::default();

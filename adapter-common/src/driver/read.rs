@@ -59,8 +59,8 @@ pub(super) async fn judge_deadline<R: Runtime>(
             route(session, r, channels, telemetry);
             can_read = r.consumer_has_room(event_capacity);
             let (Some(reader), true) = (io.reader.as_mut(), can_read) else { break };
-            let Some((buf, limit)) = session.read_room() else { break };
-            match poll_once(R::read_buf(reader, buf, limit)).await {
+            let Some(room) = session.next_read() else { break };
+            match poll_once(R::read_buf(reader, room)).await {
                 Some(result) => {
                     if !on_read::<R>(session, result) {
                         // The link has ended: nothing more to read, no pause to account.

@@ -6,7 +6,9 @@
 //! first and reading last (reading is what a slow consumer pauses, and what
 //! a flood never lets rest); each future borrows only its own part of the
 //! state, and all are dropped before the wake is handled; the timer only
-//! moves earlier, so an idle timeout that moves later at every read costs no reset.
+//! moves earlier, so an idle timeout that moves later at every read costs no
+//! reset, and it stays set while a pause of reading hides the deadlines, so
+//! their return costs none either.
 
 use std::future::{pending, poll_fn, Future};
 use std::io;
@@ -15,7 +17,7 @@ use std::task::{Poll, Waker};
 use std::time::Instant;
 
 use crate::future::or;
-use wslink_core::Session;
+use wslink_core::{ReadRoom, Session};
 
 use super::actions::opened;
 use super::commands::{execute, execute_queued, COMMAND_BURST};
@@ -47,20 +49,40 @@ pub(super) enum Wake<R: Runtime> {
     CaughtUp,
 }
 
-/// Moves the timer to the session's deadline, and notes where it is set in
-/// `armed` (`None`: the session has no deadline). The timer only moves
-/// earlier: firing before the session's deadline is harmless
+/// Moves the timer to the session's deadline when it is set later than
+/// that, or not at all, and answers whether the wait awaits it; `set` is
+/// where the timer is set (`None`: never, or it has fired). The timer only
+/// moves earlier: firing before the session's deadline is harmless
 /// (`handle_timeout` finds nothing due and the timer is set again), and it
 /// spares a reset on every read while an idle timeout keeps moving later.
+/// While the session has no deadline (reading paused for a slow consumer
+/// hides the heartbeat's) the timer is not awaited but stays where it is, so
+/// the deadline's return after each pause costs no reset: on smol a reset
+/// timer is inserted into async-io's reactor again, which wakes the reactor
+/// through an eventfd.
 #[inline]
 pub(super) fn arm_timer<R: Runtime>(session: &Session, timer: Pin<&mut R::Timer>, alarm: &mut Alarm) {
-    match (session.poll_timeout(), alarm.at) {
-        (Some(deadline), Some(at)) if at <= deadline => {}
-        (Some(deadline), _) => {
-            R::reset(timer, deadline);
-            *alarm = Alarm { at: Some(deadline), polled_by: None };
-        }
-        (None, _) => alarm.at = None,
+    let (reset, awaited) = timer_move(session.poll_timeout(), alarm.at);
+    if let Some(deadline) = reset {
+        R::reset(timer, deadline);
+        *alarm = Alarm { at: Some(deadline), awaited, polled_by: None };
+    }
+    alarm.awaited = awaited;
+    if !awaited {
+        // A timer that fires while it is not awaited wakes a wait that does
+        // not look at it: the first wait that awaits it again must poll it,
+        // not trust the registration (see `wait`).
+        alarm.polled_by = None;
+    }
+}
+
+/// [`arm_timer`]'s decision, for the session's `deadline` and a timer `set`
+/// where it is: where to move the timer, if anywhere, and whether to await it.
+fn timer_move(deadline: Option<Instant>, set: Option<Instant>) -> (Option<Instant>, bool) {
+    match (deadline, set) {
+        (None, _) => (None, false),
+        (Some(deadline), Some(at)) if at <= deadline => (None, true),
+        (Some(deadline), _) => (Some(deadline), true),
     }
 }
 
@@ -70,8 +92,10 @@ pub(super) fn arm_timer<R: Runtime>(session: &Session, timer: Pin<&mut R::Timer>
 /// timer costs more than reading the clock).
 #[derive(Default)]
 pub(super) struct Alarm {
-    /// The deadline the timer is set to (`None`: the session has none).
+    /// The deadline the timer is set to (`None`: never, or it has fired).
     pub(super) at: Option<Instant>,
+    /// Whether this wait awaits the timer (`false`: the session has no deadline).
+    awaited: bool,
     /// The waker of the task that last polled the timer since it was set.
     polled_by: Option<Waker>,
 }
@@ -86,9 +110,9 @@ fn same_task(waker: &Waker, current: &Waker) -> bool {
     waker.will_wake(current) || (!current.data().is_null() && waker.data() == current.data())
 }
 
-/// The wait: the first of, in this order, the deadline (when `armed`), a
+/// The wait: the first of, in this order, the deadline (when awaited), a
 /// command, room in the event stream, room to write, the transport
-/// opening, bytes to read into `read_buf` (when given: the consumer has
+/// opening, bytes to read into `read_room` (when given: the consumer has
 /// room), the consumer catching up (when `await_consumer`). Built here,
 /// not as an `async fn`, so the task keeps only the futures themselves.
 pub(super) fn wait<'a, R: Runtime>(
@@ -97,21 +121,25 @@ pub(super) fn wait<'a, R: Runtime>(
     channels: &'a DriverEnd,
     timer: Pin<&'a mut R::Timer>,
     alarm: &'a mut Alarm,
-    read_buf: Option<(&'a mut bytes::BytesMut, usize)>,
+    read_room: Option<ReadRoom<'a>>,
     await_consumer: bool,
 ) -> impl Future<Output = Wake<R>> + 'a {
     let Io { opening, reader, writer, out, out_pos, .. } = io;
     let (commands_closed, events_closed, no_pending) =
         (r.commands_closed, r.events_closed, r.pending_events.is_empty());
     let timer = async move {
-        let Some(at) = alarm.at else { return pending().await };
+        let Some(at) = alarm.at.filter(|_| alarm.awaited) else { return pending().await };
         let mut timer = timer;
         let mut woken = false;
         poll_fn(|cx| {
             // On a wait's first poll nothing has woken the task yet: a timer
             // that fired meanwhile has woken it and the next poll looks.
+            // Noted on every poll, not only when registered: the poll that
+            // registers the timer is the first, and the timer's wake must then
+            // reach it.
+            let first = !std::mem::replace(&mut woken, true);
             let registered = alarm.polled_by.as_ref().is_some_and(|w| same_task(w, cx.waker()));
-            if registered && (!std::mem::replace(&mut woken, true) || R::now() < at) {
+            if registered && (first || R::now() < at) {
                 return Poll::Pending;
             }
             match timer.as_mut().poll(cx) {
@@ -154,8 +182,8 @@ pub(super) fn wait<'a, R: Runtime>(
         }
     };
     let read = async move {
-        match (reader.as_mut(), read_buf) {
-            (Some(reader), Some((buf, limit))) => Wake::Read(R::read_buf(reader, buf, limit).await),
+        match (reader.as_mut(), read_room) {
+            (Some(reader), Some(room)) => Wake::Read(R::read_buf(reader, room).await),
             _ => pending().await,
         }
     };
@@ -203,5 +231,28 @@ pub(super) fn handle_wake<R: Runtime>(
             execute_queued(session, r, channels, R::now(), COMMAND_BURST);
             r.release_fault = true;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::timer_move;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn the_timer_moves_only_earlier_and_stays_set_through_a_pause() {
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        // First deadline: set; a later one (an idle timeout moved on by a read): left.
+        assert_eq!(timer_move(Some(at(15)), None), (Some(at(15)), true));
+        assert_eq!(timer_move(Some(at(16)), Some(at(15))), (None, true));
+        // An earlier one: moved.
+        assert_eq!(timer_move(Some(at(5)), Some(at(15))), (Some(at(5)), true));
+        // Reading paused: no deadline, the timer not awaited and not touched ...
+        assert_eq!(timer_move(None, Some(at(15))), (None, false));
+        // ... and the deadline back after the pause, later by it: no reset.
+        assert_eq!(timer_move(Some(at(17)), Some(at(15))), (None, true));
+        // Once it has fired (`set` is `None`), the next deadline sets it again.
+        assert_eq!(timer_move(Some(at(30)), None), (Some(at(30)), true));
     }
 }

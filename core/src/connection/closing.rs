@@ -92,7 +92,7 @@ impl Connection {
     /// the connection fails at once. Nothing more is read either way.
     pub(super) fn violation(&mut self, error: ProtocolError, now: Instant) {
         if matches!(self.phase, Phase::Open) {
-            self.input.clear();
+            self.clear_input();
             self.large = None;
             let latest = after(now, self.config.close_timeout);
             self.fault = Some(HeldFault { error, read_at: now, latest, due: false });
@@ -112,7 +112,7 @@ impl Connection {
         };
         self.phase = Phase::AwaitingEof;
         self.deadline = after(now, self.config.close_timeout);
-        self.input.clear();
+        self.clear_input();
         self.push_event(ConnectionEvent::Closed(Box::new(Closed {
             initiator,
             code,
@@ -131,7 +131,7 @@ impl Connection {
         }
         self.phase = Phase::Finished;
         self.deadline = None;
-        self.input.clear();
+        self.clear_input();
         self.large = None;
         self.emit_closed(Initiator::Local, None, ConnectionError::Protocol(error));
     }
@@ -143,7 +143,7 @@ impl Connection {
         }
         let phase = std::mem::replace(&mut self.phase, Phase::Finished);
         self.deadline = None;
-        self.input.clear();
+        self.clear_input();
         self.large = None;
         match phase {
             Phase::ReadingRefusal { refusal, .. } => self.emit_refused(refusal),

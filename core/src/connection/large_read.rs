@@ -17,13 +17,16 @@ use bytes::BytesMut;
 
 use super::{Connection, Phase, TextProgress, MAX_SERVER_HEADER};
 use crate::frame::{large_frame_start, Frame, FrameHead, FrameRules};
+use crate::pool::BufferPool;
 
 /// A large frame's payload being read into `Connection::input`.
 pub(super) struct LargeRead {
     head: FrameHead,
     /// The payload's length.
     pub(super) len: usize,
-    /// The input buffer, empty, put back when the payload is complete.
+    /// The input buffer, put back when the payload is complete: empty, or,
+    /// for reads into initialised memory, holding its initialised room as
+    /// its bytes (the tail it had, `initialised.rs`).
     spare: BytesMut,
     /// How far its text has been validated, if it is text (`partial_text.rs`).
     pub(super) text: Option<TextProgress>,
@@ -40,10 +43,15 @@ impl Connection {
         let Some((head, header_len, len)) = large_frame_start(&self.input, rules) else { return };
         // Room for the next frame's header too: `read_room` lets the read that
         // completes the payload bring it (see there).
-        let mut payload = self.pool.take(len + MAX_SERVER_HEADER);
-        payload.extend_from_slice(&self.input[header_len..]);
-        self.input.clear();
-        let spare = std::mem::replace(&mut self.input, payload);
+        let (payload, payload_tail) =
+            large_buffer(&mut self.pool, self.read_into_tail, len + MAX_SERVER_HEADER, &self.input[header_len..]);
+        self.clear_input();
+        let mut spare = std::mem::replace(&mut self.input, payload);
+        let tail = std::mem::replace(&mut self.tail, payload_tail);
+        if !tail.is_empty() {
+            // The spare is empty where its tail starts: it becomes the tail, kept initialised.
+            spare.unsplit(tail);
+        }
         // The payload bytes checked while the frame was at the front of the input stay checked.
         let text = self.text_progress.take().or_else(|| self.text_progress_for(&head));
         self.large = Some(LargeRead { head, len, spare, text });
@@ -54,7 +62,7 @@ impl Connection {
     pub(super) fn feed_large_read<'a>(&mut self, data: &'a [u8]) -> &'a [u8] {
         let Some(large) = self.large.as_ref() else { return data };
         let take = large.len.saturating_sub(self.input.len()).min(data.len());
-        self.input.extend_from_slice(&data[..take]);
+        self.append_input(&data[..take]);
         &data[take..]
     }
 
@@ -65,19 +73,46 @@ impl Connection {
             return;
         }
         let Some(LargeRead { head, len, spare, .. }) = self.large.take() else { return };
+        let payload_tail = std::mem::take(&mut self.tail);
         let mut payload = std::mem::replace(&mut self.input, spare);
+        if !self.input.is_empty() {
+            // The spare carried its initialised room as bytes: the tail again.
+            self.tail = self.input.split_off(0);
+        }
         // Nothing came past the frame: the next header is still to come.
         self.header_first = payload.len() == len;
         // The read may have run past the frame (a reused buffer has room to
         // spare): those bytes are the next frames.
         if payload.len() > len {
-            self.input.extend_from_slice(&payload[len..]);
-            payload.truncate(len);
+            self.append_input(&payload[len..]);
         }
-        let frame =
-            Frame { fin: head.fin, opcode: head.opcode, compressed: head.compressed, payload: self.pool.wrap(payload) };
+        // The whole buffer goes out (the message sees its first `len` bytes),
+        // its initialised room joined again for its next use from the pool.
+        if !payload_tail.is_empty() && payload.as_ptr_range().end == payload_tail.as_ptr() {
+            payload.unsplit(payload_tail);
+        }
+        let payload = self.pool.wrap(payload, len);
+        let frame = Frame { fin: head.fin, opcode: head.opcode, compressed: head.compressed, payload };
         if let Err(e) = self.on_frame(frame, now) {
             self.violation(e, now);
         }
     }
+}
+
+/// A pooled buffer for a large frame's payload, with room for `capacity`
+/// bytes, starting with `start`, and its initialised room (`tail`). For
+/// reads into initialised memory (`initialised`), the buffer's initialised
+/// bytes (all of them, when it comes back from the pool) become the tail,
+/// zeroed only where new; otherwise there is no tail.
+fn large_buffer(pool: &mut BufferPool, initialised: bool, capacity: usize, start: &[u8]) -> (BytesMut, BytesMut) {
+    if !initialised {
+        let mut payload = pool.take(capacity);
+        payload.extend_from_slice(start);
+        return (payload, BytesMut::new());
+    }
+    let mut payload = pool.take_initialised(capacity.max(start.len()));
+    payload.resize(payload.capacity(), 0);
+    payload[..start.len()].copy_from_slice(start);
+    let tail = payload.split_off(start.len());
+    (payload, tail)
 }

@@ -19,7 +19,8 @@
 //! idea: `read.rs` (bytes in, the upgrade, frames to messages), `send.rs`
 //! (messages, pings and pongs out), `closing.rs` (every way it ends, and the
 //! deadlines), `outputs.rs` (what the caller polls), and the read path's
-//! helpers for large frames, spare buffers and text checked as it arrives.
+//! helpers for large frames, spare buffers, text checked as it arrives and
+//! room kept initialised for readers that need it (`initialised.rs`).
 
 use bytes::{Buf, Bytes, BytesMut};
 use std::collections::VecDeque;
@@ -34,7 +35,7 @@ use crate::error::{
     ConfigError, ConnectionError, DeflateNegotiationError, HandshakeError, ProtocolError, RefusedUpgrade, SendError,
 };
 use crate::event::{Closed, ConnectionEvent, Initiator};
-use crate::frame::{bytes_missing, decode_frame, Frame, FrameRules};
+use crate::frame::{bytes_missing, decode_frame, whole_frames, Frame, FrameRules};
 use crate::handshake::{
     parse_response_head, split_extensions, BodyLength, ClientRequest, ResponseHead, UpgradeResponse,
 };
@@ -42,20 +43,26 @@ use crate::message::{Assembler, Message};
 use crate::pool::BufferPool;
 use crate::Utf8Bytes;
 use crate::{CloseCode, RandomSource};
+pub use initialised::ReadRoom;
 use large_read::LargeRead;
 use partial_text::TextProgress;
+use read_pieces::ReadPieces;
 use spare_reads::SpareReads;
 
 mod closing;
+mod initialised;
 mod large_read;
 mod outputs;
 mod partial_text;
 mod read;
+mod read_pieces;
 mod send;
 mod spare_reads;
 
 #[cfg(all(test, feature = "deflate"))]
 mod deflate_tests;
+#[cfg(test)]
+mod initialised_tests;
 #[cfg(test)]
 mod read_tests;
 #[cfg(test)]
@@ -112,6 +119,9 @@ pub struct Connection {
     rng: Box<dyn RandomSource>,
     phase: Phase,
     input: BytesMut,
+    /// Initialised room right after `input`'s bytes, in its allocation:
+    /// where reads through `read_slice` go (`initialised.rs`).
+    tail: BytesMut,
     output: Vec<u8>,
     assembler: Assembler,
     events: VecDeque<ConnectionEvent>,
@@ -133,8 +143,6 @@ pub struct Connection {
     pool: BufferPool,
     /// permessage-deflate, once the server accepted it.
     deflate: Option<Box<Deflate>>,
-    /// Where an outgoing message is compressed before it is framed.
-    compressed: Vec<u8>,
     /// A large frame whose payload is being read into a buffer of its own.
     large: Option<LargeRead>,
     /// How far the text frame at the front of `input`, not yet whole, has
@@ -144,8 +152,13 @@ pub struct Connection {
     /// only a header, so that a large frame after it is read into its own
     /// buffer from its first payload byte.
     header_first: bool,
+    /// The last room handed out was `read_slice`'s: the read went to `tail`.
+    read_into_tail: bool,
     /// Read buffers replaced while messages shared them, for reuse.
     spares: SpareReads,
+    /// The same, for reads into initialised memory: lent in pieces and
+    /// given back with their bytes still counted (`read_pieces.rs`).
+    pieces: ReadPieces,
     /// Most bytes the output may hold before automatic pongs wait (see
     /// [`set_write_room`](Self::set_write_room)).
     write_room: usize,
@@ -267,6 +280,7 @@ impl Connection {
             rng,
             phase,
             input: BytesMut::new(),
+            tail: BytesMut::new(),
             output: Vec::new(),
             events: VecDeque::new(),
             other_events: 0,
@@ -278,11 +292,12 @@ impl Connection {
             offered: 0,
             pool: BufferPool::default(),
             deflate: None,
-            compressed: Vec::new(),
             large: None,
             text_progress: None,
             header_first: false,
+            read_into_tail: false,
             spares: SpareReads::default(),
+            pieces: ReadPieces::default(),
             write_room: usize::MAX,
             held_pong: None,
             busy: false,

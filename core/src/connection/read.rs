@@ -19,7 +19,7 @@ impl Connection {
         let rest = self.feed_large_read(data);
         self.finish_large_read(now);
         // All of `data` went to an unfinished large frame, or the input is back.
-        self.input.extend_from_slice(rest);
+        self.append_input(rest);
         self.process_input(now);
         self.check_large_text(now);
     }
@@ -42,25 +42,37 @@ impl Connection {
     /// frame's header comes in the same read (so that, in a flood of large
     /// frames, no payload byte is ever copied and each frame takes one read).
     /// Reading more is correct, only slower: bytes past the frame are copied
-    /// back to the input buffer.
+    /// back to the input buffer. For readers that need initialised memory,
+    /// [`read_slice`](Self::read_slice) offers the same room.
     pub fn read_room(&mut self) -> (&mut BytesMut, usize) {
+        self.give_back_tail();
+        self.read_into_tail = false;
+        self.offered = self.prepare_room();
+        (&mut self.input, self.offered)
+    }
+
+    /// Makes room for the next read (past the input's bytes: its spare
+    /// capacity, or the initialised tail) and answers the most bytes it
+    /// should bring.
+    pub(super) fn prepare_room(&mut self) -> usize {
         self.start_large_read();
         if let Some(large) = self.large.as_ref() {
             // The input is a large frame's payload buffer, with room for the next header.
             let rest = large.len.saturating_sub(self.input.len()) + MAX_SERVER_HEADER;
-            self.offered = (self.input.capacity() - self.input.len()).min(rest);
-            return (&mut self.input, self.offered);
+            return self.room().min(rest);
         }
         let len = self.input.len();
         if self.header_first && len == 0 {
             // Frames of 16 KiB and more are coming: take the next header alone
             // (one more read, where a larger one could bring part of a large
             // payload that would then be copied into its own buffer).
-            if self.input.capacity() < MAX_SERVER_HEADER && !self.input.try_reclaim(MAX_SERVER_HEADER) {
-                self.input = self.spares.take(READ_HINT_MIN);
+            if self.room() < MAX_SERVER_HEADER {
+                self.give_back_tail();
+                if !self.input.try_reclaim(MAX_SERVER_HEADER) {
+                    self.input = self.spares.take(READ_HINT_MIN);
+                }
             }
-            self.offered = MAX_SERVER_HEADER;
-            return (&mut self.input, self.offered);
+            return MAX_SERVER_HEADER;
         }
         // A frame whose header is in gets all its room at once, so its bytes
         // move at most once (the part that came with the header).
@@ -68,34 +80,54 @@ impl Connection {
             Phase::Open | Phase::CloseSent => bytes_missing(&self.input).min(self.config.max_frame_size),
             _ => 0,
         };
-        let room = self.input.capacity() - len;
+        let room = self.room();
         // Room for the rest of the frame, or the read hint, whichever is more;
         // the buffer is sized to that, not beyond. A frame that can end in
         // the room there is reads there, even if that is under the hint:
         // moving it would copy what it has.
         let want = missing.max(self.read_hint.saturating_sub(len)).max(READ_HINT_MIN);
         let fits = missing > 0 && room >= missing;
-        if room < want && !fits && !self.input.try_reclaim(want) {
-            // Messages still share this buffer (else `try_reclaim` moved its
-            // partial frame to the front): another takes over, the partial
-            // frame copied into it, and this one waits to be reused.
-            let mut next = self.spares.take(len + want);
-            next.extend_from_slice(&self.input);
-            let replaced = std::mem::replace(&mut self.input, next);
-            self.spares.keep(replaced);
+        // Initialised room (`read_slice`) is kept while it holds half of
+        // that: renewing it means zeroing it again, so small reads (a
+        // message each, into the least room) share one zeroing.
+        let enough = match self.tail.is_empty() {
+            true => room >= want,
+            false => room >= want / 2,
+        };
+        if !enough && !fits && self.read_into_tail {
+            self.renew_initialised(len + want);
+        } else if !enough && !fits {
+            self.give_back_tail();
+            if !self.input.try_reclaim(want) {
+                // Messages still share this buffer (else `try_reclaim` moved its
+                // partial frame to the front): another takes over, the partial
+                // frame copied into it, and this one waits to be reused.
+                let mut next = self.spares.take(len + want);
+                next.extend_from_slice(&self.input);
+                let replaced = std::mem::replace(&mut self.input, next);
+                self.spares.keep(replaced);
+            }
         }
-        self.offered = self.input.capacity() - self.input.len();
-        (&mut self.input, self.offered)
+        self.room()
     }
 
-    /// The last `n` bytes appended to [`read_buffer`](Self::read_buffer), before
+    /// The `n` bytes the last read brought, before
     /// [`handle_read`](Self::handle_read) takes them (for a recording).
     pub(crate) fn last_read(&self, n: usize) -> &[u8] {
-        &self.input[self.input.len().saturating_sub(n)..]
+        match self.read_into_tail {
+            true => &self.tail[..n.min(self.tail.len())],
+            false => &self.input[self.input.len().saturating_sub(n)..],
+        }
     }
 
-    /// `n` bytes were appended to [`read_buffer`](Self::read_buffer): process them.
+    /// `n` bytes were read into the room offered last: appended to
+    /// [`read_buffer`](Self::read_buffer) (or [`read_room`](Self::read_room)'s
+    /// buffer), or written at the front of [`read_slice`](Self::read_slice).
+    /// Process them.
     pub fn handle_read(&mut self, n: usize, now: Instant) {
+        if self.read_into_tail {
+            self.take_tail_read(n);
+        }
         // A read that filled the room offered asks for more next time; one
         // that used under a quarter of it (and of the hint) gives some back.
         if n >= self.offered.min(self.read_hint) {
@@ -105,10 +137,11 @@ impl Connection {
             if self.read_hint < READ_HINT_MAX / 4 {
                 // Reads have been small for a while: large spare buffers are not needed.
                 self.spares.release(4 * READ_HINT_MIN);
+                self.pieces.release();
             }
         }
         if matches!(self.phase, Phase::AwaitingEof | Phase::Finished) {
-            self.input.clear();
+            self.clear_input();
             self.large = None;
             return;
         }
@@ -119,16 +152,17 @@ impl Connection {
         self.finish_large_read(now);
         self.process_input(now);
         self.check_large_text(now);
-        if self.large.is_none() && self.input.is_empty() && self.input.capacity() > 2 * READ_HINT_MAX {
+        if self.large.is_none() && self.input.is_empty() && self.room() > 2 * READ_HINT_MAX {
             // A large frame passed; do not keep its buffer while idle.
             self.input = BytesMut::new();
+            self.tail = BytesMut::new();
         }
     }
 
     pub(super) fn process_input(&mut self, now: Instant) {
         if self.fault.is_some() {
             // Bytes after a violation mean nothing.
-            self.input.clear();
+            self.clear_input();
             return;
         }
         if self.large.is_some() {
@@ -159,7 +193,7 @@ impl Connection {
                 }
                 Phase::ReadingRefusal { .. } => return self.read_refusal_body(),
                 Phase::Open | Phase::CloseSent => return self.process_frames(now),
-                Phase::AwaitingEof | Phase::Finished => return self.input.clear(),
+                Phase::AwaitingEof | Phase::Finished => return self.clear_input(),
             }
         }
     }
@@ -184,6 +218,27 @@ impl Connection {
         let rules = FrameRules { max_frame_size: self.config.max_frame_size, deflate: self.deflate.is_some() };
         // The text checked as it arrived is the first frame's: whole now, or still not.
         let mut progress = self.text_progress.take();
+        let whole = if self.read_into_tail { whole_frames(&self.input) } else { 0 };
+        if whole > 0 {
+            // Read into initialised memory: the whole frames go out as one
+            // piece that comes back when their messages are dropped, so
+            // that it need not be zeroed again (`read_pieces.rs`).
+            let mut batch = self.pieces.lend(self.input.split_to(whole));
+            while !batch.is_empty() && matches!(self.phase, Phase::Open | Phase::CloseSent) {
+                let result = match decode_frame(&mut batch, rules) {
+                    Ok(Some(frame)) => {
+                        progress = None;
+                        self.on_frame(frame, now)
+                    }
+                    // `whole_frames` found them whole.
+                    Ok(None) => break,
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = result {
+                    return self.violation(e, now);
+                }
+            }
+        }
         while matches!(self.phase, Phase::Open | Phase::CloseSent) {
             let result = match decode_frame(&mut self.input, rules) {
                 Ok(None) => return self.check_partial_text(progress, now),
@@ -267,9 +322,10 @@ impl Connection {
         };
         let take = (wanted - refusal.body.len().min(wanted)).min(self.input.len());
         refusal.body.extend_from_slice(&self.input[..take]);
-        self.input.clear();
         let chunked_done = *body == BodyLength::Chunked && refusal.body.ends_with(b"0\r\n\r\n");
-        if refusal.body.len() >= wanted || chunked_done {
+        let done = refusal.body.len() >= wanted || chunked_done;
+        self.clear_input();
+        if done {
             if let Phase::ReadingRefusal { refusal, .. } = std::mem::replace(&mut self.phase, Phase::Finished) {
                 self.deadline = None;
                 self.emit_refused(refusal);
@@ -286,7 +342,7 @@ impl Connection {
     pub(super) fn fail_handshake(&mut self, error: HandshakeError) {
         self.phase = Phase::Finished;
         self.deadline = None;
-        self.input.clear();
+        self.clear_input();
         self.emit_closed(Initiator::Local, None, ConnectionError::Handshake(error));
     }
 }

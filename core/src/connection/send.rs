@@ -40,7 +40,7 @@ impl Connection {
     fn send_data(&mut self, data: Data, payload: &[u8]) -> Result<(), SendError> {
         self.check_open()?;
         self.busy = true;
-        let mut compressed = std::mem::take(&mut self.compressed);
+        let mut compressed = self.deflate.as_mut().map(|d| std::mem::take(&mut d.out)).unwrap_or_default();
         let rsv1 = self.deflate.as_mut().is_some_and(|d| d.compress(payload, &mut compressed));
         let payload = if rsv1 { &compressed[..] } else { payload };
         match self.config.fragment_size {
@@ -54,7 +54,9 @@ impl Connection {
             }
             _ => self.write_frame_rsv1(OpCode::Data(data), true, rsv1, payload),
         }
-        self.compressed = compressed;
+        if let Some(deflate) = self.deflate.as_mut() {
+            deflate.out = compressed;
+        }
         Ok(())
     }
 

@@ -188,6 +188,10 @@ pub(crate) struct Deflate {
     pub(crate) threshold: usize,
     /// What was compressed (what was inflated, the inflater counts).
     sent: CompressionStats,
+    /// Where an outgoing message is compressed before it is framed, kept
+    /// for the next (here, not in the connection: only connections that
+    /// agreed to compression carry it).
+    pub(crate) out: Vec<u8>,
 }
 
 impl Deflate {
@@ -207,6 +211,7 @@ impl Deflate {
             compressor,
             threshold: config.compress_threshold,
             sent: CompressionStats::default(),
+            out: Vec::new(),
         }
     }
 

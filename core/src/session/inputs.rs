@@ -121,7 +121,15 @@ impl Session {
         self.conn.as_mut().map(Connection::read_room)
     }
 
-    /// `n` bytes were read into [`read_buffer`](Self::read_buffer).
+    /// The current connection's room for the next read, to take as spare
+    /// capacity or as initialised bytes (see [`ReadRoom`](crate::ReadRoom)),
+    /// or `None` while there is no connection.
+    pub fn next_read(&mut self) -> Option<crate::ReadRoom<'_>> {
+        self.conn.as_mut().map(crate::ReadRoom::new)
+    }
+
+    /// `n` bytes were read into the room offered last ([`read_buffer`](Self::read_buffer),
+    /// [`read_room`](Self::read_room) or [`next_read`](Self::next_read)).
     pub fn handle_read(&mut self, n: usize, now: Instant) {
         self.clock = now;
         let Some(conn) = self.conn.as_mut() else { return };
