@@ -149,12 +149,14 @@ pub(crate) trait FrameSource: std::ops::Deref<Target = [u8]> {
 }
 
 impl FrameSource for BytesMut {
+    #[inline]
     fn take_frame(&mut self, n: usize) -> Bytes {
         self.split_to(n).freeze()
     }
 }
 
 impl FrameSource for Bytes {
+    #[inline]
     fn take_frame(&mut self, n: usize) -> Bytes {
         self.split_to(n)
     }

@@ -50,8 +50,25 @@ fn main() {
     }
 }
 
+/// The wslink clients also measured from an earlier build of this bench
+/// when `WSLINK_BENCH_BEFORE` names its binary ("before:" + the client), so
+/// that a change's before and after share one run and one server.
+const BEFORE: &[&str] =
+    &["before:wslink-tokio", "before:wslink-smol", "before:wslink-tokio-inline", "before:wslink-tokio+record"];
+
+/// `peers`, and the earlier build's clients when one is named.
+fn with_before(peers: &[&'static str]) -> Vec<&'static str> {
+    let before = std::env::var_os("WSLINK_BENCH_BEFORE").is_some();
+    let earlier = BEFORE.iter().copied().filter(|b| before && peers.contains(&&b["before:".len()..]));
+    peers.iter().copied().chain(earlier).collect()
+}
+
 fn pinned(cpu: usize) -> Command {
-    let exe = std::env::current_exe().expect("own path");
+    pinned_exe(cpu, std::env::current_exe().expect("own path"))
+}
+
+/// `exe` pinned to `cpu` (when the machine has a second one to keep apart).
+fn pinned_exe(cpu: usize, exe: std::path::PathBuf) -> Command {
     if std::path::Path::new("/usr/bin/taskset").exists()
         && std::thread::available_parallelism().map_or(1, |n| n.get()) > 1
     {
@@ -79,8 +96,17 @@ struct Report {
 }
 
 fn measure(port: u16, cpu: usize, peer: &str, workload: &str, raw: &mut std::fs::File) -> Option<Report> {
-    let mut child = pinned(cpu)
-        .args(["--client", peer, workload, &port.to_string()])
+    // An earlier build's client runs from its own binary, under the same name.
+    let (command, client) = match peer.strip_prefix("before:") {
+        Some(client) => {
+            let exe = std::env::var_os("WSLINK_BENCH_BEFORE").expect("WSLINK_BENCH_BEFORE names the earlier build");
+            (pinned_exe(cpu, exe.into()), client)
+        }
+        None => (pinned(cpu), peer),
+    };
+    let mut child = command;
+    let mut child = child
+        .args(["--client", client, workload, &port.to_string()])
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -221,6 +247,7 @@ fn orchestrate() {
     ]);
     for (title, workload, cpu, runs, peers) in workloads {
         eprintln!("{title} ...");
+        let peers = &with_before(peers)[..];
         let cells = interleaved(port, cpu, peers, workload, runs, &mut raw);
         let cells = peers.iter().zip(cells).map(|(peer, cell)| (peer.to_string(), cell_text(workload, cell)));
         rows.push((title.to_owned(), cells.collect()));
@@ -249,7 +276,7 @@ fn orchestrate() {
 
     eprintln!("idle 10 000 connections ...");
     let mut cells = Vec::new();
-    for peer in ["wslink-tokio", "tokio-tungstenite", "tokio-websockets", "fastwebsockets"] {
+    for peer in with_before(&["wslink-tokio", "tokio-tungstenite", "tokio-websockets", "fastwebsockets"]) {
         let text = match measure(port, CLIENT_CPU, peer, "idle/10000", &mut raw) {
             Some(r) => format!("{:.1} KB/conn", r.rss_kib as f64 * 1024.0 / 1000.0 / r.messages.max(1) as f64),
             None => "failed".to_owned(),

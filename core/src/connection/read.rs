@@ -218,25 +218,9 @@ impl Connection {
         let rules = FrameRules { max_frame_size: self.config.max_frame_size, deflate: self.deflate.is_some() };
         // The text checked as it arrived is the first frame's: whole now, or still not.
         let mut progress = self.text_progress.take();
-        let whole = if self.read_into_tail { whole_frames(&self.input) } else { 0 };
-        if whole > 0 {
-            // Read into initialised memory: the whole frames go out as one
-            // piece that comes back when their messages are dropped, so
-            // that it need not be zeroed again (`read_pieces.rs`).
-            let mut batch = self.pieces.lend(self.input.split_to(whole));
-            while !batch.is_empty() && matches!(self.phase, Phase::Open | Phase::CloseSent) {
-                let result = match decode_frame(&mut batch, rules) {
-                    Ok(Some(frame)) => {
-                        progress = None;
-                        self.on_frame(frame, now)
-                    }
-                    // `whole_frames` found them whole.
-                    Ok(None) => break,
-                    Err(e) => Err(e),
-                };
-                if let Err(e) = result {
-                    return self.violation(e, now);
-                }
+        if self.read_into_tail {
+            if let Err(e) = self.process_lent_frames(rules, &mut progress, now) {
+                return self.violation(e, now);
             }
         }
         while matches!(self.phase, Phase::Open | Phase::CloseSent) {
@@ -252,6 +236,35 @@ impl Connection {
                 return self.violation(e, now);
             }
         }
+    }
+
+    /// The whole frames of a read into initialised memory: they go out as
+    /// one piece that comes back when their messages are dropped, so that it
+    /// need not be zeroed again (`read_pieces.rs`). Kept out of
+    /// `process_frames`, whose loop is the hot path of every other read.
+    #[inline(never)]
+    fn process_lent_frames(
+        &mut self,
+        rules: FrameRules,
+        progress: &mut Option<TextProgress>,
+        now: Instant,
+    ) -> Result<(), ProtocolError> {
+        let whole = whole_frames(&self.input);
+        if whole == 0 {
+            return Ok(());
+        }
+        let mut batch = self.pieces.lend(self.input.split_to(whole));
+        while !batch.is_empty() && matches!(self.phase, Phase::Open | Phase::CloseSent) {
+            match decode_frame(&mut batch, rules)? {
+                Some(frame) => {
+                    *progress = None;
+                    self.on_frame(frame, now)?;
+                }
+                // `whole_frames` found them whole.
+                None => break,
+            }
+        }
+        Ok(())
     }
 
     pub(super) fn on_frame(&mut self, frame: Frame, now: Instant) -> Result<(), ProtocolError> {
