@@ -110,6 +110,41 @@ fn same_task(waker: &Waker, current: &Waker) -> bool {
     waker.will_wake(current) || (!current.data().is_null() && waker.data() == current.data())
 }
 
+/// The wait's timer branch: the deadline, once the clock reaches it. A
+/// struct rather than an `async` block, so that it adds three words to
+/// every connection's task, not the block's captured copies.
+struct AlarmWait<'a, R: Runtime> {
+    timer: Pin<&'a mut R::Timer>,
+    alarm: &'a mut Alarm,
+    /// Whether this wait has been polled before (see `poll`).
+    woken: bool,
+}
+
+impl<R: Runtime> Future for AlarmWait<'_, R> {
+    type Output = Wake<R>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Wake<R>> {
+        let this = self.get_mut();
+        let Some(at) = this.alarm.at.filter(|_| this.alarm.awaited) else { return Poll::Pending };
+        // On a wait's first poll nothing has woken the task yet: a timer that
+        // fired meanwhile has woken it and the next poll looks. Noted on every
+        // poll, not only when registered: the poll that registers the timer
+        // is the first, and the timer's wake must then reach it.
+        let first = !std::mem::replace(&mut this.woken, true);
+        let registered = this.alarm.polled_by.as_ref().is_some_and(|w| same_task(w, cx.waker()));
+        if registered && (first || R::now() < at) {
+            return Poll::Pending;
+        }
+        match this.timer.as_mut().poll(cx) {
+            Poll::Ready(_) => Poll::Ready(Wake::Deadline),
+            Poll::Pending => {
+                this.alarm.polled_by = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    }
+}
+
 /// The wait: the first of, in this order, the deadline (when awaited), a
 /// command, room in the event stream, room to write, the transport
 /// opening, bytes to read into `read_room` (when given: the consumer has
@@ -127,32 +162,7 @@ pub(super) fn wait<'a, R: Runtime>(
     let Io { opening, reader, writer, out, out_pos, .. } = io;
     let (commands_closed, events_closed, no_pending) =
         (r.commands_closed, r.events_closed, r.pending_events.is_empty());
-    let timer = async move {
-        let Some(at) = alarm.at.filter(|_| alarm.awaited) else { return pending().await };
-        let mut timer = timer;
-        let mut woken = false;
-        poll_fn(|cx| {
-            // On a wait's first poll nothing has woken the task yet: a timer
-            // that fired meanwhile has woken it and the next poll looks.
-            // Noted on every poll, not only when registered: the poll that
-            // registers the timer is the first, and the timer's wake must then
-            // reach it.
-            let first = !std::mem::replace(&mut woken, true);
-            let registered = alarm.polled_by.as_ref().is_some_and(|w| same_task(w, cx.waker()));
-            if registered && (first || R::now() < at) {
-                return Poll::Pending;
-            }
-            match timer.as_mut().poll(cx) {
-                Poll::Ready(_) => Poll::Ready(()),
-                Poll::Pending => {
-                    alarm.polled_by = Some(cx.waker().clone());
-                    Poll::Pending
-                }
-            }
-        })
-        .await;
-        Wake::Deadline
-    };
+    let timer = AlarmWait::<R> { timer, alarm, woken: false };
     let command = async move {
         if commands_closed {
             pending::<()>().await;
