@@ -244,6 +244,19 @@ impl CommandSender {
     /// now (in the command queue, and in the session's write budget),
     /// without waiting.
     pub(crate) fn try_post(&self, message: Message) -> Result<(), TrySendError> {
+        self.try_post_waking(message, true)
+    }
+
+    /// [`try_post`](Self::try_post) without waking the driver, for an
+    /// `InlineClient`, which drives the connection itself the next time it
+    /// is awaited: waking it from its own poll would only make the runtime
+    /// poll it once more for nothing (on tokio, an `epoll_wait` more per
+    /// round trip).
+    pub(crate) fn try_post_quietly(&self, message: Message) -> Result<(), TrySendError> {
+        self.try_post_waking(message, false)
+    }
+
+    fn try_post_waking(&self, message: Message, wake: bool) -> Result<(), TrySendError> {
         let mut c = lock(&self.shared.commands);
         if c.driver_gone || c.posts_closed {
             return Err(TrySendError::Closed(message));
@@ -252,7 +265,9 @@ impl CommandSender {
             return Err(TrySendError::Full(message));
         }
         c.queue.push_back(Command::Post(message));
-        wake_driver(c);
+        if wake {
+            wake_driver(c);
+        }
         Ok(())
     }
 
@@ -469,6 +484,17 @@ impl EventReceiver {
     #[cfg(test)]
     pub(crate) fn poll_batch(&self, cx: &mut Context<'_>) -> Poll<Option<Vec<SessionEvent>>> {
         self.poll_batch_giving(cx, Vec::new())
+    }
+
+    /// Forgets the waker the consumer left when it last found nothing: an
+    /// `InlineClient` drives the connection in its own poll and looks for
+    /// events right after, so a batch handed over meanwhile need not wake
+    /// it (the wake would only make the runtime poll it once more, on
+    /// tokio an `epoll_wait` more per round trip). It leaves its waker
+    /// again if it then finds nothing.
+    pub(crate) fn forget_consumer(&self) {
+        let waker = lock(&self.shared.events).consumer.take();
+        drop(waker);
     }
 
     /// [`poll_batch`](Self::poll_batch), giving back `spent`, the emptied

@@ -129,6 +129,13 @@ impl Client {
         self.commands.try_post(Message::Binary(data.into()))
     }
 
+    /// [`try_send_*`](Self::try_send_text) for an `InlineClient`, which
+    /// drives the connection the next time it is awaited: the driver is not
+    /// woken (it runs in the caller's own task).
+    pub(crate) fn try_post_inline(&self, message: Message) -> Result<(), TrySendError> {
+        self.commands.try_post_quietly(message)
+    }
+
     /// Sends a request and waits for its outcome. `params` is JSON text for
     /// the default JSON-RPC codec; `timeout` defaults to the session's.
     ///
@@ -301,6 +308,11 @@ impl Events {
             return Poll::Ready(Some(held));
         }
         self.rx.poll_batch_giving(cx, held)
+    }
+
+    /// See [`EventReceiver::forget_consumer`](crate::channels::EventReceiver::forget_consumer).
+    pub(crate) fn forget_waker(&self) {
+        self.rx.forget_consumer();
     }
 
     /// The next event of the batch in hand, without asking the driver for more.

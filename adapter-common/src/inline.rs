@@ -82,9 +82,12 @@ impl InlineClient {
         Self { driver: Some(driver), client, events, spilled, spill_limit, spilled_bytes: 0, finish: Some(finish) }
     }
 
-    /// Moves the connection along: reads, writes, timers, commands.
+    /// Moves the connection along: reads, writes, timers, commands. The
+    /// caller looks for events right after, so the events' waker is
+    /// forgotten first: a batch the driver hands over now wakes no one.
     fn poll_driver(&mut self, cx: &mut Context<'_>) {
         if let Some(driver) = self.driver.as_mut() {
+            self.events.forget_waker();
             if driver.as_mut().poll(cx).is_ready() {
                 self.driver = None;
             }
@@ -158,12 +161,12 @@ impl InlineClient {
     /// (see `Client::try_send_text`); it goes out the next time this client
     /// is awaited.
     pub fn try_send_text(&self, text: impl Into<String>) -> Result<(), TrySendError> {
-        self.client.try_send_text(text)
+        self.client.try_post_inline(Message::Text(text.into().into()))
     }
 
     /// Hands a binary message over without waiting; see [`try_send_text`](Self::try_send_text).
     pub fn try_send_binary(&self, data: impl Into<bytes::Bytes>) -> Result<(), TrySendError> {
-        self.client.try_send_binary(data)
+        self.client.try_post_inline(Message::Binary(data.into()))
     }
 
     /// Sends a request and waits for its outcome, driving the connection meanwhile.

@@ -241,3 +241,30 @@ fn a_sink_waits_for_the_write_budget_and_hears_when_it_has_room_or_the_session_c
     drop(driver);
     assert_eq!(tx.poll_post_ready(&mut cx), Poll::Ready(Err(PostClosed::Gone)));
 }
+
+#[test]
+fn an_inline_client_driving_itself_is_not_woken_by_its_own_driver() {
+    // The inline client's consumer and driver share one task: what the
+    // driver hands over while that task polls it must not wake it again.
+    let (tx, driver, events) = channels(0);
+    let (count, waker) = counter();
+    let mut cx = Context::from_waker(&waker);
+    assert!(events.poll_batch(&mut cx).is_pending());
+    assert!(driver.poll_command(&mut cx).is_pending());
+
+    assert_eq!(tx.try_post_quietly(Message::Text("ping".into())), Ok(()));
+    events.forget_consumer();
+    assert_eq!(driver.try_deliver(vec![message("pong")]), Ok(()));
+    assert_eq!(woken(&count), 0, "neither the quiet post nor the delivery woke the task");
+    assert!(matches!(driver.try_command(), Some(Command::Post(Message::Text(_)))), "the post is queued");
+    assert_eq!(events.poll_batch(&mut cx), Poll::Ready(Some(vec![message("pong")])));
+
+    // The waker comes back with the next poll that finds nothing, and a
+    // post from any other handle still wakes the driver.
+    assert!(events.poll_batch(&mut cx).is_pending());
+    assert!(driver.poll_command(&mut cx).is_pending());
+    assert_eq!(driver.try_deliver(vec![message("later")]), Ok(()));
+    assert_eq!(woken(&count), 1, "a delivery outside the task's own poll wakes it");
+    assert_eq!(tx.try_post(Message::Text("other".into())), Ok(()));
+    assert_eq!(woken(&count), 2, "an ordinary post wakes the driver");
+}
