@@ -26,6 +26,8 @@ use std::collections::BTreeMap;
 #[cfg(feature = "record")]
 use serde::{Deserialize, Serialize};
 
+pub(crate) use super::settings::span;
+pub use super::settings::Span;
 use super::settings::{Hook, HookSpec, Settings};
 use crate::message::Message;
 use crate::{GapAction, SubscribeOptions, TlsFailure};
@@ -86,9 +88,6 @@ pub struct Header {
     #[cfg_attr(feature = "record", serde(default, skip_serializing_if = "Encoding::is_lines"))]
     pub encoding: Encoding,
 }
-
-/// A duration as whole seconds and nanoseconds, exact for any `Duration`.
-pub type Span = (u64, u32);
 
 /// One line after the header: when, and what.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -473,9 +472,4 @@ impl SubscribeLine {
         }
         options
     }
-}
-
-/// A duration as a [`Span`].
-pub(crate) fn span(d: std::time::Duration) -> Span {
-    (d.as_secs(), d.subsec_nanos())
 }

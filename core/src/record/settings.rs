@@ -19,7 +19,6 @@ use std::collections::BTreeMap;
 #[cfg(feature = "record")]
 use serde::{Deserialize, Serialize};
 
-use super::format::Span;
 #[cfg(feature = "record")]
 use crate::{
     backoff::BackoffConfig,
@@ -28,6 +27,9 @@ use crate::{
     heartbeat::{AppHeartbeatConfig, PingConfig},
     outbound::RateLimit,
 };
+
+/// A duration as whole seconds and nanoseconds, exact for any `Duration`.
+pub type Span = (u64, u32);
 
 /// Every plain setting of the recorded session but its URL (the header's
 /// `url`): `SessionConfig` field by field.
@@ -259,9 +261,8 @@ impl HookSpec {
 }
 
 /// A duration as a [`Span`], and back.
-#[cfg(feature = "record")]
 pub(crate) fn span(d: std::time::Duration) -> Span {
-    super::format::span(d)
+    (d.as_secs(), d.subsec_nanos())
 }
 
 /// A [`Span`] as a duration (checked when the recording was parsed: the

@@ -17,10 +17,11 @@
 //! bytes, writes, timers, and
 //! where each incoming message goes), `outputs.rs` (what the caller polls),
 //! `send.rs` (how the session writes), `lifecycle.rs` (from one connection
-//! to the next, and the end), `config.rs` (settings and the builder),
+//! to the next, and the end), `config.rs` (settings), `builder.rs` (the builder that checks them),
 //! `recorded.rs` (what a recording keeps of them) and `tls.rs` (typed TLS
 //! and proxy failures).
 
+mod builder;
 mod config;
 mod hook_set;
 mod inputs;
@@ -44,7 +45,8 @@ use std::time::{Duration, Instant};
 
 use crate::outputs::{Action, Metrics, SessionEvent, SessionState, Traffic};
 use crate::reasons::{CloseReason, CommandError, DisconnectReason, RequestFailure};
-pub use config::{SessionBuilder, SessionConfig, DEFAULT_WRITE_BUDGET};
+pub use builder::SessionBuilder;
+pub use config::{SessionConfig, DEFAULT_WRITE_BUDGET};
 
 use crate::backlog::WriteBacklog;
 use crate::backoff::Backoff;
