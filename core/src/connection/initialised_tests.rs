@@ -8,26 +8,9 @@
 
 use proptest::prelude::*;
 
+use super::read_tests::{messages, open, payload};
 use super::*;
 use crate::frame::server_frame as frame;
-use rand::{rngs::StdRng, SeedableRng};
-
-fn open() -> Connection {
-    Connection::from_upgraded(ConnectionConfig::default(), Box::new(StdRng::seed_from_u64(7))).expect("default config")
-}
-
-fn messages(conn: &mut Connection) -> Vec<Message> {
-    std::iter::from_fn(|| conn.poll_event())
-        .filter_map(|e| match e {
-            ConnectionEvent::Message(m) => Some(m),
-            _ => None,
-        })
-        .collect()
-}
-
-fn payload(len: usize, seed: usize) -> Vec<u8> {
-    (0..len).map(|i| (i * 31 + seed) as u8).collect()
-}
 
 /// What a reader writes past the bytes it read (a `read` may write
 /// anywhere in the buffer it is given).

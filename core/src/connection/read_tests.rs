@@ -11,11 +11,11 @@ use super::*;
 use crate::frame::server_frame as frame;
 use rand::{rngs::StdRng, SeedableRng};
 
-fn open() -> Connection {
+pub(super) fn open() -> Connection {
     Connection::from_upgraded(ConnectionConfig::default(), Box::new(StdRng::seed_from_u64(5))).expect("default config")
 }
 
-fn messages(conn: &mut Connection) -> Vec<Message> {
+pub(super) fn messages(conn: &mut Connection) -> Vec<Message> {
     std::iter::from_fn(|| conn.poll_event())
         .filter_map(|e| match e {
             ConnectionEvent::Message(m) => Some(m),
@@ -56,7 +56,7 @@ fn read_all(conn: &mut Connection, wire: &[u8], sizes: &[usize], copy: &[bool]) 
     got
 }
 
-fn payload(len: usize, seed: usize) -> Vec<u8> {
+pub(super) fn payload(len: usize, seed: usize) -> Vec<u8> {
     (0..len).map(|i| (i * 31 + seed) as u8).collect()
 }
 
