@@ -6,7 +6,6 @@
 //! Invariant: while a write waits for room in the socket (`write_blocked`),
 //! no second write is tried each turn; the wait's write future completes it.
 
-use std::collections::VecDeque;
 use std::io;
 
 use crate::future::poll_once;
@@ -53,10 +52,10 @@ pub(super) fn on_written<R: Runtime>(session: &mut Session, io: &mut Io<R>, resu
                     session.recycle_transmit(written);
                 }
                 io.out_pos = 0;
-                if io.out.is_empty() && !session.is_busy() {
-                    // Everything is written: an idle client keeps no write
-                    // queue (a busy one keeps it until its next timer).
-                    io.out = VecDeque::new();
+                if !session.is_busy() {
+                    // Everything may be written: an idle client keeps no
+                    // write queue (a busy one keeps it until its next timer).
+                    io.trim();
                 }
             }
         }
